@@ -1,0 +1,42 @@
+using WsWeb.Core.Flows;
+using WsWeb.Core.WebSockets;
+
+namespace WsWeb.Core.Addons;
+
+/// <summary>Which peers a close is sent to.</summary>
+public enum CloseTarget
+{
+    Both,
+    Client,
+    Server,
+}
+
+/// <summary>
+/// Acts on live WebSocket flows: mitmproxy's <c>inject.websocket</c> command, close and kill.
+/// Safe from any thread, inside or outside hooks.
+/// </summary>
+public interface IWebSocketControl
+{
+    /// <summary>
+    /// Queues a message for <paramref name="flow"/>: to the client when <paramref name="toClient"/>,
+    /// otherwise to the server. The message is recorded with <c>Injected = true</c>, passes through
+    /// the message hooks like any other, and is forwarded in the order injections were accepted.
+    /// </summary>
+    /// <returns>The message, already accepted; <see cref="WebSocketMessage.Index"/> is set once it is recorded.</returns>
+    /// <exception cref="InvalidOperationException">The flow is not a live WebSocket flow.</exception>
+    WebSocketMessage Inject(HttpFlow flow, bool toClient, ReadOnlyMemory<byte> content, bool isText);
+
+    /// <summary>Like <see cref="Inject"/>, completing once the message has been recorded and forwarded (or dropped by a hook).</summary>
+    /// <remarks>Do not await this from a hook of the same direction: that direction is busy running the hook.</remarks>
+    Task<WebSocketMessage> InjectAsync(HttpFlow flow, bool toClient, ReadOnlyMemory<byte> content, bool isText, CancellationToken cancellationToken = default);
+
+    /// <summary>Sends a close frame to one or both peers, then ends the connection.</summary>
+    /// <exception cref="InvalidOperationException">The flow is not live.</exception>
+    Task CloseAsync(HttpFlow flow, CloseTarget target, int code, string? reason, CancellationToken cancellationToken = default);
+
+    /// <summary>Aborts both TCP connections at once, as mitmproxy's <c>kill</c>.</summary>
+    void Kill(HttpFlow flow);
+
+    /// <summary>True if the flow is relayed right now.</summary>
+    bool IsLive(HttpFlow flow);
+}

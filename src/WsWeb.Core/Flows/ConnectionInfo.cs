@@ -1,0 +1,43 @@
+namespace WsWeb.Core.Flows;
+
+/// <summary>One side of a proxied connection (mitmproxy's <c>connection.Client</c>/<c>Server</c>).</summary>
+public sealed class ConnectionInfo
+{
+    public string Id { get; set; } = Guid.NewGuid().ToString();
+
+    /// <summary>The remote end as "host:port" (for the client: the client's address).</summary>
+    public string? PeerName { get; set; }
+
+    /// <summary>Our end of the socket as "host:port".</summary>
+    public string? SockName { get; set; }
+
+    /// <summary>For the server side: the address we were asked to reach ("example.com:443").</summary>
+    public string? Address { get; set; }
+
+    public bool TlsEstablished { get; set; }
+
+    /// <summary>SNI sent by the client (client side) or by us upstream (server side).</summary>
+    public string? Sni { get; set; }
+
+    public string? TlsVersion { get; set; }
+
+    public string? Cipher { get; set; }
+
+    public string? Alpn { get; set; }
+
+    /// <summary>Subject of the certificate the server presented (server side) or we presented (client side).</summary>
+    public string? CertificateSubject { get; set; }
+
+    /// <summary>DER of the peer certificate chain, leaf first (server side only).</summary>
+    public IReadOnlyList<byte[]> CertificateChain { get; set; } = [];
+
+    public double? TimestampStart { get; set; }
+
+    public double? TimestampTcpSetup { get; set; }
+
+    public double? TimestampTlsSetup { get; set; }
+
+    public double? TimestampEnd { get; set; }
+
+    public string? Error { get; set; }
+}

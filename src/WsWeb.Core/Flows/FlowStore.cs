@@ -1,0 +1,199 @@
+using System.Collections.Immutable;
+using WsWeb.Core.WebSockets;
+
+namespace WsWeb.Core.Flows;
+
+/// <summary>
+/// The in-memory, thread-safe record of every flow, with an event stream for the API and the hub.
+/// </summary>
+/// <remarks>
+/// Subscribers are called synchronously on the relay's thread, so they must only enqueue: a slow
+/// subscriber would otherwise slow the proxy. Subscriber lists are copy-on-write so publishing
+/// takes no lock.
+/// </remarks>
+public sealed class FlowStore
+{
+    private readonly object _gate = new();
+    private readonly Dictionary<string, HttpFlow> _byId = new(StringComparer.Ordinal);
+    private readonly LinkedList<HttpFlow> _order = new();
+    private readonly Dictionary<string, LinkedListNode<HttpFlow>> _nodes = new(StringComparer.Ordinal);
+    private ImmutableArray<Action<FlowEvent>> _subscribers = [];
+
+    public FlowStore(FlowStoreOptions? options = null)
+    {
+        Options = options ?? new FlowStoreOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(Options.MaxFlows, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(Options.MaxMessagesPerFlow, 1);
+    }
+
+    public FlowStoreOptions Options { get; }
+
+    public int Count
+    {
+        get { lock (_gate) { return _byId.Count; } }
+    }
+
+    /// <summary>Creates the message list of a WebSocket flow with this store's retention bound.</summary>
+    public WebSocketData CreateWebSocketData() => new(Options.MaxMessagesPerFlow);
+
+    /// <summary>Registers a listener; dispose the result to stop listening.</summary>
+    public IDisposable Subscribe(Action<FlowEvent> listener)
+    {
+        ArgumentNullException.ThrowIfNull(listener);
+        ImmutableInterlocked.Update(ref _subscribers, static (list, l) => list.Add(l), listener);
+        return new Subscription(this, listener);
+    }
+
+    public void Add(HttpFlow flow)
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        List<HttpFlow>? evicted = null;
+        lock (_gate)
+        {
+            if (!_byId.TryAdd(flow.Id, flow))
+            {
+                throw new InvalidOperationException($"A flow with id {flow.Id} is already stored.");
+            }
+
+            _nodes[flow.Id] = _order.AddLast(flow);
+            while (_byId.Count > Options.MaxFlows)
+            {
+                var victim = FindEvictionCandidate();
+                RemoveLocked(victim);
+                (evicted ??= []).Add(victim);
+            }
+        }
+
+        Publish(new FlowEvent(FlowEventKind.FlowStarted, flow));
+        if (evicted is not null)
+        {
+            foreach (var victim in evicted)
+            {
+                Publish(new FlowEvent(FlowEventKind.FlowRemoved, victim));
+            }
+        }
+    }
+
+    public HttpFlow? Get(string id)
+    {
+        lock (_gate)
+        {
+            return _byId.GetValueOrDefault(id);
+        }
+    }
+
+    public bool Remove(string id)
+    {
+        HttpFlow? flow;
+        lock (_gate)
+        {
+            if (!_byId.TryGetValue(id, out flow))
+            {
+                return false;
+            }
+
+            RemoveLocked(flow);
+        }
+
+        Publish(new FlowEvent(FlowEventKind.FlowRemoved, flow));
+        return true;
+    }
+
+    /// <summary>All flows, oldest first.</summary>
+    public List<HttpFlow> Snapshot()
+    {
+        lock (_gate)
+        {
+            return [.. _order];
+        }
+    }
+
+    /// <summary>Flows newest first, optionally filtered, skipping <paramref name="skip"/> matches.</summary>
+    public List<HttpFlow> Query(Func<HttpFlow, bool>? predicate = null, int skip = 0, int take = int.MaxValue)
+    {
+        var result = new List<HttpFlow>();
+        lock (_gate)
+        {
+            for (var node = _order.Last; node is not null && result.Count < take; node = node.Previous)
+            {
+                if (predicate is null || predicate(node.Value))
+                {
+                    if (skip > 0)
+                    {
+                        skip--;
+                        continue;
+                    }
+
+                    result.Add(node.Value);
+                }
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Records a message on a WebSocket flow and tells subscribers.</summary>
+    public void AddMessage(HttpFlow flow, WebSocketMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        var ws = flow.WebSocket ?? throw new InvalidOperationException("The flow is not a WebSocket flow.");
+        ws.Add(message);
+        Publish(new FlowEvent(FlowEventKind.MessageAdded, flow, message));
+    }
+
+    public void MessageChanged(HttpFlow flow, WebSocketMessage message) =>
+        Publish(new FlowEvent(FlowEventKind.MessageChanged, flow, message));
+
+    public void FlowUpdated(HttpFlow flow) => Publish(new FlowEvent(FlowEventKind.FlowUpdated, flow));
+
+    public void FlowEnded(HttpFlow flow)
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        flow.IsLive = false;
+        Publish(new FlowEvent(FlowEventKind.FlowEnded, flow));
+    }
+
+    private void Publish(in FlowEvent flowEvent)
+    {
+        foreach (var subscriber in _subscribers)
+        {
+            subscriber(flowEvent);
+        }
+    }
+
+    private HttpFlow FindEvictionCandidate()
+    {
+        // Prefer the oldest finished flow; a live connection is only evicted when everything is live.
+        for (var node = _order.First; node is not null; node = node.Next)
+        {
+            if (!node.Value.IsLive)
+            {
+                return node.Value;
+            }
+        }
+
+        return _order.First!.Value;
+    }
+
+    private void RemoveLocked(HttpFlow flow)
+    {
+        _byId.Remove(flow.Id);
+        if (_nodes.Remove(flow.Id, out var node))
+        {
+            _order.Remove(node);
+        }
+    }
+
+    private sealed class Subscription(FlowStore store, Action<FlowEvent> listener) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                ImmutableInterlocked.Update(ref store._subscribers, static (list, l) => list.Remove(l), listener);
+            }
+        }
+    }
+}

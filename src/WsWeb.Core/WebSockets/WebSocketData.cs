@@ -1,0 +1,193 @@
+using System.Collections;
+
+namespace WsWeb.Core.WebSockets;
+
+/// <summary>
+/// Everything about one WebSocket connection; a port of mitmproxy's <c>WebSocketData</c>,
+/// reached as <see cref="Flows.HttpFlow.WebSocket"/>.
+/// </summary>
+/// <remarks>
+/// Both relay directions, injections and API readers touch a live flow at once, so the message list
+/// is append-only and guarded by a lock. The oldest messages are trimmed past
+/// <see cref="MaxMessages"/>; <see cref="WebSocketMessage.Index"/> stays absolute, so cursors survive.
+/// </remarks>
+public sealed class WebSocketData
+{
+    private readonly object _gate = new();
+    private readonly List<WebSocketMessage> _messages = [];
+    private long _firstIndex;
+    private bool? _closedByClient;
+    private int? _closeCode;
+    private string? _closeReason;
+    private double? _timestampEnd;
+
+    public WebSocketData()
+        : this(int.MaxValue)
+    {
+    }
+
+    public WebSocketData(int maxMessages)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxMessages, 1);
+        MaxMessages = maxMessages;
+        Messages = new MessageView(this);
+    }
+
+    /// <summary>The retention bound of this connection's message list.</summary>
+    public int MaxMessages { get; }
+
+    /// <summary>All retained messages in the order they were recorded.</summary>
+    public IReadOnlyList<WebSocketMessage> Messages { get; }
+
+    /// <summary>How many of the oldest messages were trimmed by the retention bound.</summary>
+    public long TrimmedCount
+    {
+        get { lock (_gate) { return _firstIndex; } }
+    }
+
+    /// <summary>Total number of messages ever recorded (trimmed ones included).</summary>
+    public long TotalCount
+    {
+        get { lock (_gate) { return _firstIndex + _messages.Count; } }
+    }
+
+    /// <summary>True if the client closed, false if the server did, null while open.</summary>
+    public bool? ClosedByClient
+    {
+        get { lock (_gate) { return _closedByClient; } }
+        set { lock (_gate) { _closedByClient = value; } }
+    }
+
+    /// <summary>RFC 6455 close code (1005 when the close frame had none, 1006 when TCP was lost).</summary>
+    public int? CloseCode
+    {
+        get { lock (_gate) { return _closeCode; } }
+        set { lock (_gate) { _closeCode = value; } }
+    }
+
+    public string? CloseReason
+    {
+        get { lock (_gate) { return _closeReason; } }
+        set { lock (_gate) { _closeReason = value; } }
+    }
+
+    /// <summary>Unix seconds when the connection closed.</summary>
+    public double? TimestampEnd
+    {
+        get { lock (_gate) { return _timestampEnd; } }
+        set { lock (_gate) { _timestampEnd = value; } }
+    }
+
+    /// <summary>Ping frames seen from the client and from the server (forwarded end to end).</summary>
+    public long ClientPings => Interlocked.Read(ref _clientPings);
+
+    public long ServerPings => Interlocked.Read(ref _serverPings);
+
+    public long ClientPongs => Interlocked.Read(ref _clientPongs);
+
+    public long ServerPongs => Interlocked.Read(ref _serverPongs);
+
+    private long _clientPings, _serverPings, _clientPongs, _serverPongs;
+
+    internal void CountControl(Opcode opcode, bool fromClient)
+    {
+        switch (opcode, fromClient)
+        {
+            case (Opcode.Ping, true): Interlocked.Increment(ref _clientPings); break;
+            case (Opcode.Ping, false): Interlocked.Increment(ref _serverPings); break;
+            case (Opcode.Pong, true): Interlocked.Increment(ref _clientPongs); break;
+            case (Opcode.Pong, false): Interlocked.Increment(ref _serverPongs); break;
+        }
+    }
+
+    /// <summary>Restores ping/pong counters (importers).</summary>
+    public void SetControlCounts(long clientPings, long serverPings, long clientPongs, long serverPongs)
+    {
+        Interlocked.Exchange(ref _clientPings, clientPings);
+        Interlocked.Exchange(ref _serverPings, serverPings);
+        Interlocked.Exchange(ref _clientPongs, clientPongs);
+        Interlocked.Exchange(ref _serverPongs, serverPongs);
+    }
+
+    /// <summary>Records a message at the end of the list and assigns its <see cref="WebSocketMessage.Index"/>.</summary>
+    public void Add(WebSocketMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        lock (_gate)
+        {
+            message.Index = _firstIndex + _messages.Count;
+            _messages.Add(message);
+            if (_messages.Count > MaxMessages)
+            {
+                // Trim a tenth at once so trimming stays amortised O(1) per message.
+                var excess = Math.Max(_messages.Count - MaxMessages, MaxMessages / 10);
+                excess = Math.Min(excess, _messages.Count - 1);
+                _messages.RemoveRange(0, excess);
+                _firstIndex += excess;
+            }
+        }
+    }
+
+    /// <summary>Records the first close seen; later calls keep the first one (the close that started the closing handshake).</summary>
+    /// <returns>True if this call recorded the close.</returns>
+    public bool TryClose(bool closedByClient, int code, string? reason, double timestamp)
+    {
+        lock (_gate)
+        {
+            if (_closedByClient is not null)
+            {
+                return false;
+            }
+
+            _closedByClient = closedByClient;
+            _closeCode = code;
+            _closeReason = reason;
+            _timestampEnd = timestamp;
+            return true;
+        }
+    }
+
+    /// <summary>Copies the messages with <c>Index &gt;= afterIndex</c>, up to <paramref name="limit"/>.</summary>
+    public List<WebSocketMessage> Snapshot(long fromIndex = 0, int limit = int.MaxValue)
+    {
+        lock (_gate)
+        {
+            var start = (int)Math.Clamp(fromIndex - _firstIndex, 0, _messages.Count);
+            var count = Math.Min(limit, _messages.Count - start);
+            return _messages.GetRange(start, count);
+        }
+    }
+
+    /// <summary>Finds a message by its absolute index, or null if it is unknown or trimmed.</summary>
+    public WebSocketMessage? Find(long index)
+    {
+        lock (_gate)
+        {
+            var i = index - _firstIndex;
+            return i >= 0 && i < _messages.Count ? _messages[(int)i] : null;
+        }
+    }
+
+    private sealed class MessageView(WebSocketData owner) : IReadOnlyList<WebSocketMessage>
+    {
+        public WebSocketMessage this[int index]
+        {
+            get
+            {
+                lock (owner._gate)
+                {
+                    return owner._messages[index];
+                }
+            }
+        }
+
+        public int Count
+        {
+            get { lock (owner._gate) { return owner._messages.Count; } }
+        }
+
+        public IEnumerator<WebSocketMessage> GetEnumerator() => owner.Snapshot().GetEnumerator();
+
+        IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+}

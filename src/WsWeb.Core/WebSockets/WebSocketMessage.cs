@@ -1,0 +1,172 @@
+using System.Text;
+
+namespace WsWeb.Core.WebSockets;
+
+/// <summary>
+/// One WebSocket message exchanged between the peers; a port of mitmproxy's <c>WebSocketMessage</c>.
+/// Fragmented messages are reassembled into one instance. Content is always bytes so text and
+/// binary never get confused; <see cref="Text"/> is a UTF-8 view for text messages.
+/// </summary>
+public sealed class WebSocketMessage
+{
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    private Opcode _type;
+    private byte[] _content;
+
+    public WebSocketMessage(
+        Opcode type,
+        bool fromClient,
+        byte[] content,
+        double? timestamp = null,
+        bool dropped = false,
+        bool injected = false,
+        TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        _type = ValidateType(type);
+        FromClient = fromClient;
+        _content = content;
+        Timestamp = timestamp ?? Timestamps.Now(timeProvider ?? TimeProvider.System);
+        Dropped = dropped;
+        Injected = injected;
+    }
+
+    /// <summary>Message type: <see cref="Opcode.Text"/> or <see cref="Opcode.Binary"/>.</summary>
+    public Opcode Type
+    {
+        get => _type;
+        set
+        {
+            var validated = ValidateType(value);
+            if (validated != _type)
+            {
+                RememberOriginal();
+                _type = validated;
+            }
+        }
+    }
+
+    /// <summary>True if the client sent this message, false if the server did.</summary>
+    public bool FromClient { get; set; }
+
+    /// <summary>The payload. Setting different bytes keeps the first content in <see cref="OriginalContent"/>.</summary>
+    public byte[] Content
+    {
+        get => _content;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            if (ReferenceEquals(value, _content) || value.AsSpan().SequenceEqual(_content))
+            {
+                return;
+            }
+
+            RememberOriginal();
+            _content = value;
+        }
+    }
+
+    /// <summary>Unix time in seconds when the message was received or created.</summary>
+    public double Timestamp { get; set; }
+
+    /// <summary>True if the message was not forwarded to the other peer.</summary>
+    public bool Dropped { get; set; }
+
+    /// <summary>True if the message was created by the proxy (inject) rather than sent by a peer.</summary>
+    public bool Injected { get; set; }
+
+    /// <summary>The content as it arrived, when an addon, rule or user changed it; otherwise null.</summary>
+    public byte[]? OriginalContent { get; private set; }
+
+    /// <summary>The type as it arrived, when it was changed; otherwise null.</summary>
+    public Opcode? OriginalType { get; private set; }
+
+    /// <summary>True once content or type differ from what arrived on the wire.</summary>
+    public bool IsModified => OriginalContent is not null;
+
+    /// <summary>Position of the message in its flow (0-based), assigned when it is recorded.</summary>
+    public long Index { get; internal set; } = -1;
+
+    public bool IsText => _type == Opcode.Text;
+
+    /// <summary>The content decoded as UTF-8. Only text messages have text.</summary>
+    /// <exception cref="InvalidOperationException">The message is binary.</exception>
+    public string Text
+    {
+        get
+        {
+            EnsureText();
+            return Encoding.UTF8.GetString(_content);
+        }
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            EnsureText();
+            Content = StrictUtf8.GetBytes(value);
+        }
+    }
+
+    /// <summary>Prevents the message from being forwarded to the other peer.</summary>
+    public void Drop() => Dropped = true;
+
+    /// <summary>Deprecated alias of <see cref="Drop"/>, as in mitmproxy.</summary>
+    [Obsolete("Use Drop() instead.")]
+    public void Kill() => Drop();
+
+    public WebSocketMessageState GetState() =>
+        new((int)_type, FromClient, _content, Timestamp, Dropped, Injected);
+
+    public void SetState(WebSocketMessageState state)
+    {
+        ArgumentNullException.ThrowIfNull(state.Content);
+        _type = ValidateType((Opcode)state.Type);
+        FromClient = state.FromClient;
+        _content = state.Content;
+        Timestamp = state.Timestamp;
+        Dropped = state.Dropped;
+        Injected = state.Injected;
+        OriginalContent = null;
+        OriginalType = null;
+    }
+
+    public static WebSocketMessage FromState(WebSocketMessageState state) =>
+        new((Opcode)state.Type, state.FromClient, state.Content ?? throw new ArgumentException("Content is required.", nameof(state)), state.Timestamp, state.Dropped, state.Injected);
+
+    /// <summary>Restores what an importer read for an edited message.</summary>
+    public void SetOriginal(byte[] originalContent, Opcode? originalType = null)
+    {
+        ArgumentNullException.ThrowIfNull(originalContent);
+        OriginalContent = originalContent;
+        OriginalType = originalType;
+    }
+
+    public override string ToString()
+    {
+        var direction = FromClient ? "client -> server" : "server -> client";
+        return IsText
+            ? $"{direction} text: {Encoding.UTF8.GetString(_content)}"
+            : $"{direction} binary: {Convert.ToHexString(_content)}";
+    }
+
+    private void EnsureText()
+    {
+        if (_type != Opcode.Text)
+        {
+            throw new InvalidOperationException("Binary WebSocket messages have no text; use Content.");
+        }
+    }
+
+    private void RememberOriginal()
+    {
+        if (OriginalContent is null)
+        {
+            OriginalContent = _content;
+            OriginalType = _type;
+        }
+    }
+
+    private static Opcode ValidateType(Opcode type) => type is Opcode.Text or Opcode.Binary
+        ? type
+        : throw new ArgumentOutOfRangeException(nameof(type), type, "A WebSocket message is either Text or Binary.");
+}
