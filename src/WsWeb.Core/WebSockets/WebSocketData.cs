@@ -20,6 +20,7 @@ public sealed class WebSocketData
     private int? _closeCode;
     private string? _closeReason;
     private double? _timestampEnd;
+    private bool _closedByProxy;
 
     public WebSocketData()
         : this(int.MaxValue)
@@ -69,6 +70,16 @@ public sealed class WebSocketData
     {
         get { lock (_gate) { return _closeReason; } }
         set { lock (_gate) { _closeReason = value; } }
+    }
+
+    /// <summary>
+    /// True when the proxy started the close (a user's close, a protocol error, shutdown) rather than a
+    /// peer. mitmproxy has no such field; <see cref="ClosedByClient"/> then names the side that was at fault or addressed.
+    /// </summary>
+    public bool ClosedByProxy
+    {
+        get { lock (_gate) { return _closedByProxy; } }
+        set { lock (_gate) { _closedByProxy = value; } }
     }
 
     /// <summary>Unix seconds when the connection closed.</summary>
@@ -130,7 +141,7 @@ public sealed class WebSocketData
 
     /// <summary>Records the first close seen; later calls keep the first one (the close that started the closing handshake).</summary>
     /// <returns>True if this call recorded the close.</returns>
-    public bool TryClose(bool closedByClient, int code, string? reason, double timestamp)
+    public bool TryClose(bool closedByClient, int code, string? reason, double timestamp, bool byProxy = false)
     {
         lock (_gate)
         {
@@ -140,6 +151,7 @@ public sealed class WebSocketData
             }
 
             _closedByClient = closedByClient;
+            _closedByProxy = byProxy;
             _closeCode = code;
             _closeReason = reason;
             _timestampEnd = timestamp;

@@ -1,0 +1,54 @@
+using System.Net;
+using WsWeb.Core.Flows;
+
+namespace WsWeb.Proxy.Forwarding;
+
+/// <summary>Keeps the first bytes of a streamed body for the flow; the body itself is never buffered whole.</summary>
+internal sealed class BodyRecorder(int limit)
+{
+    private readonly MemoryStream _kept = new();
+
+    public long Length { get; private set; }
+
+    public bool Truncated => Length > _kept.Length;
+
+    public void Append(ReadOnlySpan<byte> chunk)
+    {
+        Length += chunk.Length;
+        var room = limit - (int)_kept.Length;
+        if (room > 0)
+        {
+            _kept.Write(chunk[..Math.Min(room, chunk.Length)]);
+        }
+    }
+
+    public void ApplyTo(HttpRequestData request)
+    {
+        request.Content = Length == 0 ? null : _kept.ToArray();
+        request.ContentLength = Length;
+        request.ContentTruncated = Truncated;
+    }
+
+    public void ApplyTo(HttpResponseData response)
+    {
+        response.Content = Length == 0 ? null : _kept.ToArray();
+        response.ContentLength = Length;
+        response.ContentTruncated = Truncated;
+    }
+}
+
+/// <summary>Streams the client's request body upstream while recording its start.</summary>
+internal sealed class RecordingStreamContent(Stream body, BodyRecorder recorder) : HttpContent
+{
+    protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
+        SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+    protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken) =>
+        ProxyRequestHandler.CopyAsync(body, stream, recorder, cancellationToken);
+
+    protected override bool TryComputeLength(out long length)
+    {
+        length = 0;
+        return false;
+    }
+}

@@ -1,0 +1,250 @@
+using System.Buffers;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using WsWeb.Core;
+using WsWeb.Core.Flows;
+using WsWeb.Proxy.Listener;
+
+namespace WsWeb.Proxy.Forwarding;
+
+/// <summary>
+/// The request pipeline of the proxy listener: records every request as a flow and forwards it,
+/// handing WebSocket upgrades to <see cref="WebSocketForwarder"/>. Requests on the web listener pass
+/// straight to the dashboard.
+/// </summary>
+internal sealed partial class ProxyRequestHandler(
+    UpstreamConnector upstream,
+    WebSocketForwarder webSockets,
+    FlowStore store,
+    OwnEndpoints ownEndpoints,
+    ProxyOptions options,
+    TimeProvider time,
+    ILogger<ProxyRequestHandler> logger)
+{
+    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
+    {
+        var connection = context.Features.Get<ProxyConnectionFeature>();
+        if (connection is null)
+        {
+            await next(context);
+            return;
+        }
+
+        if (!ProxyTarget.TryResolve(context, connection, out var target, out var error))
+        {
+            await WritePlainAsync(context.Response, StatusCodes.Status400BadRequest, error!);
+            return;
+        }
+
+        var flow = CreateFlow(context, connection, target);
+        store.Add(flow);
+        flow.IsLive = true;
+        try
+        {
+            if (ownEndpoints.IsOwn(target.Host, target.Port))
+            {
+                throw new SelfTargetException($"{target.Host}:{target.Port} is one of WsWeb's own listeners.");
+            }
+
+            if (IsWebSocketUpgrade(context))
+            {
+                await webSockets.ForwardAsync(context, flow, target);
+            }
+            else
+            {
+                await ForwardHttpAsync(context, flow, target);
+            }
+        }
+        catch (Exception ex) when (IsUpstreamFailure(ex, context))
+        {
+            await FailAsync(context, flow, target, ex);
+        }
+        finally
+        {
+            flow.Request.TimestampEnd ??= Timestamps.Now(time);
+            if (flow.IsLive)
+            {
+                store.FlowEnded(flow);
+            }
+        }
+    }
+
+    private HttpFlow CreateFlow(HttpContext context, ProxyConnectionFeature connection, ProxyTarget target)
+    {
+        var now = Timestamps.Now(time);
+        var request = context.Request;
+        var recorded = new HttpRequestData
+        {
+            Method = request.Method,
+            Scheme = target.Scheme,
+            Host = target.Host,
+            Port = target.Port,
+            Path = target.PathAndQuery,
+            HttpVersion = request.Protocol,
+            Headers = Headers.Record(request.Headers),
+            TimestampStart = now,
+        };
+        return new HttpFlow(recorded, now)
+        {
+            ClientConn = connection.Client,
+            ServerConn = new WsWeb.Core.Flows.ConnectionInfo { Address = $"{target.Host}:{target.Port}" },
+        };
+    }
+
+    private static bool IsWebSocketUpgrade(HttpContext context) =>
+        context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
+        && string.Equals(context.Request.Headers.Upgrade.ToString(), "websocket", StringComparison.OrdinalIgnoreCase);
+
+    private async Task ForwardHttpAsync(HttpContext context, HttpFlow flow, ProxyTarget target)
+    {
+        var request = context.Request;
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
+        {
+            bodyLimit.MaxRequestBodySize = null;
+        }
+
+        var hasBody = request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0;
+        var requestRecorder = new BodyRecorder(options.BodyCaptureLimit);
+        using var message = new HttpRequestMessage(new HttpMethod(request.Method), target.ConnectUri)
+        {
+            Version = System.Net.HttpVersion.Version11,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = hasBody ? new RecordingStreamContent(request.Body, requestRecorder) : null,
+        };
+        Headers.CopyRequest(request.Headers, message, message.Content);
+        message.Options.Set(UpstreamConnector.ServerConnKey, flow.ServerConn);
+
+        using var response = await upstream.SendAsync(message, target.UseTls, context.RequestAborted);
+        requestRecorder.ApplyTo(flow.Request);
+        flow.Request.TimestampEnd = Timestamps.Now(time);
+        var recorded = new HttpResponseData
+        {
+            StatusCode = (int)response.StatusCode,
+            Reason = response.ReasonPhrase ?? "",
+            HttpVersion = $"HTTP/{response.Version.Major}.{response.Version.Minor}",
+            Headers = Headers.Record(response),
+            TimestampStart = Timestamps.Now(time),
+        };
+        flow.Response = recorded;
+        store.FlowUpdated(flow);
+
+        context.Response.StatusCode = recorded.StatusCode;
+        if (context.Features.Get<IHttpResponseFeature>() is { } responseFeature)
+        {
+            responseFeature.ReasonPhrase = response.ReasonPhrase;
+        }
+
+        Headers.CopyResponse(response, context.Response);
+        var responseRecorder = new BodyRecorder(options.BodyCaptureLimit);
+        await using (var body = await response.Content.ReadAsStreamAsync(context.RequestAborted))
+        {
+            await CopyAsync(body, context.Response.Body, responseRecorder, context.RequestAborted);
+        }
+
+        responseRecorder.ApplyTo(recorded);
+        recorded.TimestampEnd = Timestamps.Now(time);
+    }
+
+    internal static async Task CopyAsync(Stream source, Stream destination, BodyRecorder recorder, CancellationToken cancellationToken)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            int read;
+            while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0)
+            {
+                recorder.Append(buffer.AsSpan(0, read));
+                await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                await destination.FlushAsync(cancellationToken);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static bool IsUpstreamFailure(Exception ex, HttpContext context) =>
+        !context.RequestAborted.IsCancellationRequested
+        && ex is HttpRequestException or SocketException or SelfTargetException or AuthenticationException or IOException or TaskCanceledException;
+
+    private async Task FailAsync(HttpContext context, HttpFlow flow, ProxyTarget target, Exception ex)
+    {
+        var (status, text) = Describe(ex, target);
+        flow.Error = text;
+        LogUpstreamFailed(flow.Id, target.Host, target.Port, text);
+        if (!context.Response.HasStarted)
+        {
+            context.Response.Clear();
+            await WritePlainAsync(context.Response, status, text);
+            flow.Response = new HttpResponseData
+            {
+                StatusCode = status,
+                Reason = Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status),
+                TimestampStart = Timestamps.Now(time),
+                TimestampEnd = Timestamps.Now(time),
+            };
+        }
+        else
+        {
+            context.Abort();
+        }
+
+        store.FlowUpdated(flow);
+    }
+
+    private static (int Status, string Text) Describe(Exception ex, ProxyTarget target)
+    {
+        var self = Find<SelfTargetException>(ex);
+        if (self is not null)
+        {
+            return (StatusCodes.Status403Forbidden, $"WsWeb refuses to proxy to its own listener: {self.Message}");
+        }
+
+        var auth = Find<AuthenticationException>(ex);
+        if (auth is not null)
+        {
+            return (StatusCodes.Status502BadGateway, $"TLS with {target.Host}:{target.Port} failed: {auth.Message} (the upstream certificate is not trusted; start WsWeb with --ssl-insecure or --upstream-trust-bundle to accept it).");
+        }
+
+        var socket = Find<SocketException>(ex);
+        if (socket is not null)
+        {
+            return (StatusCodes.Status502BadGateway, $"WsWeb could not reach {target.Host}:{target.Port}: {socket.Message} ({socket.SocketErrorCode}).");
+        }
+
+        if (ex is TaskCanceledException)
+        {
+            return (StatusCodes.Status504GatewayTimeout, $"{target.Host}:{target.Port} did not answer in time.");
+        }
+
+        return (StatusCodes.Status502BadGateway, $"Upstream {target.Host}:{target.Port} failed: {ex.Message}");
+    }
+
+    private static T? Find<T>(Exception? ex)
+        where T : Exception
+    {
+        for (; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is T match)
+            {
+                return match;
+            }
+        }
+
+        return null;
+    }
+
+    internal static async Task WritePlainAsync(HttpResponse response, int status, string text)
+    {
+        response.StatusCode = status;
+        response.ContentType = "text/plain; charset=utf-8";
+        await response.WriteAsync(text + "\n");
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Flow {FlowId}: upstream {Host}:{Port} failed: {Reason}")]
+    private partial void LogUpstreamFailed(string flowId, string host, int port, string reason);
+}

@@ -1,0 +1,122 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using WsWeb.Core;
+using WsWeb.Core.Flows;
+using WsWeb.Proxy.Certificates;
+using WsWeb.Proxy.Listener;
+
+namespace WsWeb.Proxy.Forwarding;
+
+/// <summary>The target asked for is one of our own listeners.</summary>
+internal sealed class SelfTargetException(string message) : Exception(message);
+
+/// <summary>
+/// Opens upstream connections for forwarded requests and WebSocket handshakes through
+/// <see cref="SocketsHttpHandler"/>. We do TCP and TLS ourselves in its ConnectCallback so we can
+/// refuse our own listeners after DNS, apply the upstream trust policy and record what TLS was
+/// negotiated; the handler then speaks plain HTTP/1.1 over that stream (including 101 upgrades,
+/// whose response content is the raw duplex connection).
+/// </summary>
+internal sealed class UpstreamConnector : IDisposable
+{
+    public static readonly HttpRequestOptionsKey<ConnectionInfo> ServerConnKey = new("wsweb.server_conn");
+
+    private readonly OwnEndpoints _own;
+    private readonly UpstreamTlsPolicy _tlsPolicy;
+    private readonly TimeProvider _time;
+    private readonly HttpMessageInvoker _plain;
+    private readonly HttpMessageInvoker _tls;
+
+    public UpstreamConnector(OwnEndpoints own, UpstreamTlsPolicy tlsPolicy, TimeProvider time)
+    {
+        _own = own;
+        _tlsPolicy = tlsPolicy;
+        _time = time;
+        _plain = new HttpMessageInvoker(CreateHandler(useTls: false));
+        _tls = new HttpMessageInvoker(CreateHandler(useTls: true));
+    }
+
+    /// <summary>Sends <paramref name="request"/> (its URI always http://host:port) over plain TCP or TLS.</summary>
+    public Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, bool useTls, CancellationToken cancellationToken) =>
+        (useTls ? _tls : _plain).SendAsync(request, cancellationToken);
+
+    public void Dispose()
+    {
+        _plain.Dispose();
+        _tls.Dispose();
+    }
+
+    private SocketsHttpHandler CreateHandler(bool useTls) => new()
+    {
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        UseProxy = false,
+        AutomaticDecompression = DecompressionMethods.None,
+        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+        ConnectTimeout = TimeSpan.FromSeconds(15),
+        EnableMultipleHttp2Connections = false,
+        MaxResponseHeadersLength = 256,
+        ConnectCallback = (context, cancellationToken) => ConnectAsync(context, useTls, cancellationToken),
+    };
+
+    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, bool useTls, CancellationToken cancellationToken)
+    {
+        var host = context.DnsEndPoint.Host;
+        var port = context.DnsEndPoint.Port;
+        context.InitialRequestMessage.Options.TryGetValue(ServerConnKey, out var info);
+        info ??= new ConnectionInfo();
+        info.Address = $"{host}:{port}";
+        info.TimestampStart = Timestamps.Now(_time);
+
+        var addresses = IPAddress.TryParse(host, out var literal)
+            ? [literal]
+            : await Dns.GetHostAddressesAsync(host, cancellationToken);
+        foreach (var address in addresses)
+        {
+            if (_own.IsOwn(address, port))
+            {
+                throw new SelfTargetException($"{host}:{port} is one of WsWeb's own listeners.");
+            }
+        }
+
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(addresses, port, cancellationToken);
+            info.PeerName = socket.RemoteEndPoint?.ToString();
+            info.SockName = socket.LocalEndPoint?.ToString();
+            info.TimestampTcpSetup = Timestamps.Now(_time);
+            var network = new NetworkStream(socket, ownsSocket: true);
+            if (!useTls)
+            {
+                return network;
+            }
+
+            var tls = new SslStream(network, leaveInnerStreamOpen: false);
+            try
+            {
+                await tls.AuthenticateAsClientAsync(_tlsPolicy.CreateOptions(host), cancellationToken);
+            }
+            catch
+            {
+                await tls.DisposeAsync();
+                throw;
+            }
+
+            info.TlsEstablished = true;
+            info.Sni = IPAddress.TryParse(host, out _) ? null : host;
+            info.TlsVersion = TlsNames.Version(tls.SslProtocol);
+            info.Cipher = tls.NegotiatedCipherSuite.ToString();
+            info.Alpn = tls.NegotiatedApplicationProtocol.Protocol.IsEmpty ? null : tls.NegotiatedApplicationProtocol.ToString();
+            info.CertificateSubject = tls.RemoteCertificate?.Subject;
+            info.TimestampTlsSetup = Timestamps.Now(_time);
+            return tls;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+}

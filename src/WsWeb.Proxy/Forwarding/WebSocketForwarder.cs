@@ -1,0 +1,119 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Http.Headers;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using WsWeb.Core;
+using WsWeb.Core.Flows;
+using WsWeb.Proxy.Addons;
+using WsWeb.Proxy.WebSockets;
+
+namespace WsWeb.Proxy.Forwarding;
+
+/// <summary>
+/// Relays a WebSocket handshake upstream and, on 101, both legs through a <see cref="WebSocketRelay"/>.
+/// A refusal (any other status) is relayed to the client as it came and recorded.
+/// </summary>
+internal sealed partial class WebSocketForwarder(
+    UpstreamConnector upstream,
+    FlowStore store,
+    AddonPipeline addons,
+    LiveRelays live,
+    ProxyOptions options,
+    TimeProvider time,
+    ILogger<WebSocketForwarder> logger)
+{
+    private readonly RelaySettings _settings = new() { MaxMessageSize = options.MaxMessageSize };
+
+    public async Task ForwardAsync(HttpContext context, HttpFlow flow, ProxyTarget target)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, target.ConnectUri)
+        {
+            Version = HttpVersion.Version11,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+
+        // Extensions are negotiated per leg; we cannot relay one we do not implement, so none is offered.
+        Headers.CopyRequest(context.Request.Headers, request, content: null, skip: IsExtensionsHeader);
+        request.Headers.Connection.Add("Upgrade");
+        request.Headers.Upgrade.Add(new ProductHeaderValue("websocket"));
+        request.Options.Set(UpstreamConnector.ServerConnKey, flow.ServerConn);
+
+        using var response = await upstream.SendAsync(request, target.UseTls, context.RequestAborted);
+        var now = Timestamps.Now(time);
+        flow.Request.TimestampEnd = now;
+        flow.Response = new HttpResponseData
+        {
+            StatusCode = (int)response.StatusCode,
+            Reason = response.ReasonPhrase ?? "",
+            HttpVersion = $"HTTP/{response.Version.Major}.{response.Version.Minor}",
+            Headers = Headers.Record(response),
+            TimestampStart = now,
+        };
+
+        if (response.StatusCode != HttpStatusCode.SwitchingProtocols)
+        {
+            await RelayRefusalAsync(context, flow, response);
+            return;
+        }
+
+        var upstreamStream = await response.Content.ReadAsStreamAsync(context.RequestAborted);
+        await using var upstreamLease = upstreamStream;
+        context.Response.StatusCode = StatusCodes.Status101SwitchingProtocols;
+        Headers.CopyResponse(response, context.Response, skip: IsExtensionsHeader);
+        context.Response.Headers.Upgrade = "websocket";
+        var clientStream = await context.Features.Get<IHttpUpgradeFeature>()!.UpgradeAsync();
+
+        flow.Response.TimestampEnd = Timestamps.Now(time);
+        flow.WebSocket = store.CreateWebSocketData();
+        store.FlowUpdated(flow);
+
+        var client = CreateLeg("client", isClient: true, clientStream, context.Abort);
+        var server = CreateLeg("server", isClient: false, upstreamStream, upstreamStream.Dispose);
+        var relay = new WebSocketRelay(flow, client, server, store, addons, time, _settings, logger);
+        live.Add(relay);
+        try
+        {
+            await relay.RunAsync(context.RequestAborted);
+        }
+        finally
+        {
+            live.Remove(relay);
+            await client.Output.CompleteAsync();
+            await server.Output.CompleteAsync();
+            await client.Input.CompleteAsync();
+            await server.Input.CompleteAsync();
+            flow.ServerConn.TimestampEnd = Timestamps.Now(time);
+        }
+    }
+
+    private static RelayLeg CreateLeg(string name, bool isClient, Stream stream, Action abort) => new(
+        name,
+        isClient,
+        PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 8 * 1024, leaveOpen: true)),
+        PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true)),
+        abort);
+
+    private async Task RelayRefusalAsync(HttpContext context, HttpFlow flow, HttpResponseMessage response)
+    {
+        LogRefused(flow.Id, (int)response.StatusCode);
+        context.Response.StatusCode = (int)response.StatusCode;
+        Headers.CopyResponse(response, context.Response);
+        var recorder = new BodyRecorder(options.BodyCaptureLimit);
+        await using (var body = await response.Content.ReadAsStreamAsync(context.RequestAborted))
+        {
+            await ProxyRequestHandler.CopyAsync(body, context.Response.Body, recorder, context.RequestAborted);
+        }
+
+        recorder.ApplyTo(flow.Response!);
+        flow.Response!.TimestampEnd = Timestamps.Now(time);
+        store.FlowUpdated(flow);
+    }
+
+    private static bool IsExtensionsHeader(string name) =>
+        string.Equals(name, "Sec-WebSocket-Extensions", StringComparison.OrdinalIgnoreCase);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Flow {FlowId}: upstream refused the WebSocket upgrade with {Status}")]
+    private partial void LogRefused(string flowId, int status);
+}

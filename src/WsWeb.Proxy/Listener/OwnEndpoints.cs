@@ -1,0 +1,84 @@
+using System.Collections.Immutable;
+using System.Net;
+using System.Net.NetworkInformation;
+
+namespace WsWeb.Proxy.Listener;
+
+/// <summary>
+/// The addresses this process listens on, so the proxy can refuse to forward to itself: a request
+/// through the proxy to its own dashboard would bypass the loopback-only binding, and a request to
+/// its own proxy port would loop forever.
+/// </summary>
+internal sealed class OwnEndpoints
+{
+    private ImmutableArray<IPEndPoint> _endpoints = [];
+    private readonly Lazy<HashSet<IPAddress>> _localAddresses = new(LoadLocalAddresses);
+
+    public void Set(IEnumerable<IPEndPoint> endpoints) => _endpoints = [.. endpoints];
+
+    public IReadOnlyList<IPEndPoint> Endpoints => _endpoints;
+
+    /// <summary>True if connecting to <paramref name="address"/>:<paramref name="port"/> would reach one of our listeners.</summary>
+    public bool IsOwn(IPAddress address, int port)
+    {
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        foreach (var endpoint in _endpoints)
+        {
+            if (endpoint.Port != port)
+            {
+                continue;
+            }
+
+            var bound = endpoint.Address;
+            if (bound.Equals(address))
+            {
+                return true;
+            }
+
+            // A wildcard or loopback listener is reached through any local address.
+            var wildcard = bound.Equals(IPAddress.Any) || bound.Equals(IPAddress.IPv6Any);
+            if ((wildcard || IPAddress.IsLoopback(bound)) && (IPAddress.IsLoopback(address) || _localAddresses.Value.Contains(address)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Checks a host name without DNS: literal addresses and "localhost".</summary>
+    public bool IsOwn(string host, int port)
+    {
+        if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase) || host.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            return IsOwn(IPAddress.Loopback, port);
+        }
+
+        return IPAddress.TryParse(host, out var address) && IsOwn(address, port);
+    }
+
+    private static HashSet<IPAddress> LoadLocalAddresses()
+    {
+        var set = new HashSet<IPAddress>();
+        try
+        {
+            foreach (var nic in NetworkInterface.GetAllNetworkInterfaces())
+            {
+                foreach (var unicast in nic.GetIPProperties().UnicastAddresses)
+                {
+                    set.Add(unicast.Address);
+                }
+            }
+        }
+        catch (NetworkInformationException)
+        {
+            // Without interface data only loopback and exact matches are recognised.
+        }
+
+        return set;
+    }
+}

@@ -1,0 +1,20 @@
+using WsWeb.Core.Flows;
+
+namespace WsWeb.Proxy.Listener;
+
+/// <summary>
+/// Set on every connection that arrived on the proxy listener, so the request pipeline can tell proxy
+/// traffic from dashboard traffic, and carrying what the CONNECT tunnel (if any) established.
+/// </summary>
+internal sealed class ProxyConnectionFeature
+{
+    /// <summary>The CONNECT target, or null for absolute-form requests.</summary>
+    public string? TunnelHost { get; set; }
+
+    public int TunnelPort { get; set; }
+
+    /// <summary>The client's side of the connection, shared by every flow on it.</summary>
+    public ConnectionInfo Client { get; } = new();
+
+    public bool IsTls => Client.TlsEstablished;
+}

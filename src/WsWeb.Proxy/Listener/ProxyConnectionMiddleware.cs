@@ -1,0 +1,199 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Security;
+using System.Text;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using WsWeb.Core;
+using WsWeb.Core.Flows;
+using WsWeb.Proxy.Certificates;
+
+namespace WsWeb.Proxy.Listener;
+
+/// <summary>
+/// Kestrel connection middleware on the proxy endpoint. Kestrel's HTTP layer does not turn CONNECT
+/// into a tunnel, so this answers CONNECT itself, terminates TLS inside the tunnel with a leaf
+/// certificate from our CA, and hands the decrypted pipe to Kestrel, which then parses the inner
+/// requests as if they had arrived directly. Anything that is not a CONNECT passes through untouched.
+/// </summary>
+internal sealed partial class ProxyConnectionMiddleware(
+    CertificateAuthority authority,
+    OwnEndpoints ownEndpoints,
+    FlowStore store,
+    TimeProvider time,
+    ILogger<ProxyConnectionMiddleware> logger)
+{
+    private static readonly List<SslApplicationProtocol> Http11Only = [SslApplicationProtocol.Http11];
+
+    public async Task OnConnectionAsync(ConnectionContext context, ConnectionDelegate next)
+    {
+        var feature = new ProxyConnectionFeature();
+        feature.Client.PeerName = context.RemoteEndPoint?.ToString();
+        feature.Client.SockName = context.LocalEndPoint?.ToString();
+        feature.Client.TimestampStart = Timestamps.Now(time);
+        context.Features.Set(feature);
+
+        var input = context.Transport.Input;
+        string host;
+        int port;
+        while (true)
+        {
+            var result = await input.ReadAsync(context.ConnectionClosed);
+            var buffer = result.Buffer;
+            var status = ConnectRequest.TryParse(buffer, out host, out port, out var consumed, out var error);
+            if (status == ConnectParseStatus.NotConnect)
+            {
+                input.AdvanceTo(buffer.Start);
+                await next(context);
+                return;
+            }
+
+            if (status == ConnectParseStatus.Invalid)
+            {
+                input.AdvanceTo(buffer.End);
+                await RespondAsync(context, 400, "Bad Request", error!);
+                return;
+            }
+
+            if (status == ConnectParseStatus.Connect)
+            {
+                input.AdvanceTo(buffer.GetPosition(consumed));
+                break;
+            }
+
+            input.AdvanceTo(buffer.Start, buffer.End);
+            if (result.IsCompleted)
+            {
+                return;
+            }
+        }
+
+        if (ownEndpoints.IsOwn(host, port))
+        {
+            RecordRefusal(feature, host, port);
+            await RespondAsync(context, 403, "Forbidden", $"WsWeb does not proxy to its own listener {host}:{port}.");
+            return;
+        }
+
+        feature.TunnelHost = host;
+        feature.TunnelPort = port;
+        await context.Transport.Output.WriteAsync("HTTP/1.1 200 Connection established\r\n\r\n"u8.ToArray(), context.ConnectionClosed);
+
+        if (!await StartsWithTlsAsync(input, context.ConnectionClosed))
+        {
+            await next(context);
+            return;
+        }
+
+        await using var tls = new SslStream(new DuplexPipeStream(context.Transport), leaveInnerStreamOpen: true);
+        try
+        {
+            await tls.AuthenticateAsServerAsync(
+                (stream, hello, state, ct) => ValueTask.FromResult(new SslServerAuthenticationOptions
+                {
+                    ServerCertificateContext = authority.GetServerContext(string.IsNullOrEmpty(hello.ServerName) ? host : hello.ServerName),
+                    ApplicationProtocols = Http11Only,
+                    ClientCertificateRequired = false,
+                }),
+                null,
+                context.ConnectionClosed);
+        }
+        catch (Exception ex) when (ex is IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException)
+        {
+            // Typically a client that does not trust our CA yet: it aborts the handshake.
+            LogTlsFailed(context.ConnectionId, host, ex.Message);
+            return;
+        }
+
+        var client = feature.Client;
+        client.TlsEstablished = true;
+        client.Sni = string.IsNullOrEmpty(tls.TargetHostName) ? null : tls.TargetHostName;
+        client.TlsVersion = TlsNames.Version(tls.SslProtocol);
+        client.Cipher = tls.NegotiatedCipherSuite.ToString();
+        client.Alpn = tls.NegotiatedApplicationProtocol.Protocol.IsEmpty ? null : tls.NegotiatedApplicationProtocol.ToString();
+        client.CertificateSubject = tls.LocalCertificate?.Subject;
+        client.TimestampTlsSetup = Timestamps.Now(time);
+        context.Features.Set<ITlsConnectionFeature>(new TunnelTlsFeature());
+
+        var original = context.Transport;
+        var reader = PipeReader.Create(tls, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
+        var writer = PipeWriter.Create(tls, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
+        context.Transport = new DuplexPipe(reader, writer);
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            context.Transport = original;
+            await reader.CompleteAsync();
+            await writer.CompleteAsync();
+        }
+    }
+
+    private static async Task<bool> StartsWithTlsAsync(PipeReader input, CancellationToken cancellationToken)
+    {
+        var result = await input.ReadAsync(cancellationToken);
+        var buffer = result.Buffer;
+        var isTls = !buffer.IsEmpty && buffer.FirstSpan[0] == 0x16;
+        input.AdvanceTo(buffer.Start);
+        return isTls;
+    }
+
+    private void RecordRefusal(ProxyConnectionFeature feature, string host, int port)
+    {
+        var now = Timestamps.Now(time);
+        var flow = new HttpFlow(new HttpRequestData { Method = "CONNECT", Scheme = "http", Host = host, Port = port, Path = "", TimestampStart = now }, now)
+        {
+            ClientConn = feature.Client,
+            Error = "Refused: the target is one of WsWeb's own listeners.",
+        };
+        store.Add(flow);
+        store.FlowEnded(flow);
+        LogSelfTarget(host, port);
+    }
+
+    private static async Task RespondAsync(ConnectionContext context, int status, string reason, string body)
+    {
+        var bytes = Encoding.UTF8.GetBytes(body + "\n");
+        var head = $"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {bytes.Length}\r\nConnection: close\r\n\r\n";
+        var output = context.Transport.Output;
+        await output.WriteAsync(Encoding.ASCII.GetBytes(head));
+        await output.WriteAsync(bytes);
+        await output.CompleteAsync();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Connection {ConnectionId}: TLS handshake for {Host} failed (does the client trust the WsWeb CA?): {Reason}")]
+    private partial void LogTlsFailed(string connectionId, string host, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Refused to tunnel to WsWeb's own listener {Host}:{Port}")]
+    private partial void LogSelfTarget(string host, int port);
+
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = input;
+
+        public PipeWriter Output { get; } = output;
+    }
+
+    /// <summary>Tells Kestrel the inner requests arrived over TLS, so it reports the https scheme.</summary>
+    private sealed class TunnelTlsFeature : ITlsConnectionFeature
+    {
+        public System.Security.Cryptography.X509Certificates.X509Certificate2? ClientCertificate { get; set; }
+
+        public Task<System.Security.Cryptography.X509Certificates.X509Certificate2?> GetClientCertificateAsync(CancellationToken cancellationToken) =>
+            Task.FromResult(ClientCertificate);
+    }
+}
+
+internal static class TlsNames
+{
+    public static string Version(System.Security.Authentication.SslProtocols protocol) => protocol switch
+    {
+        System.Security.Authentication.SslProtocols.Tls13 => "TLSv1.3",
+        System.Security.Authentication.SslProtocols.Tls12 => "TLSv1.2",
+        _ => protocol.ToString(),
+    };
+}

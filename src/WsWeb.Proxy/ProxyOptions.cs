@@ -1,0 +1,38 @@
+namespace WsWeb.Proxy;
+
+/// <summary>Everything the proxy engine is configured with (command line, appsettings or environment).</summary>
+public sealed record ProxyOptions
+{
+    /// <summary>Address the proxy listens on (mitmproxy's <c>--listen-host</c>).</summary>
+    public string ListenHost { get; init; } = "127.0.0.1";
+
+    /// <summary>Port of the proxy (mitmproxy's <c>--listen-port</c>); 0 picks a free one.</summary>
+    public int ListenPort { get; init; } = 8080;
+
+    /// <summary>Address of the dashboard, REST API and hub (mitmweb's <c>--web-host</c>).</summary>
+    public string WebHost { get; init; } = "127.0.0.1";
+
+    public int WebPort { get; init; } = 8081;
+
+    /// <summary>Where the CA lives (mitmproxy's <c>confdir</c>); default <c>~/.wsweb</c>.</summary>
+    public string DataDirectory { get; init; } = DefaultDataDirectory();
+
+    /// <summary>Do not verify upstream certificates (mitmproxy's <c>--ssl-insecure</c>).</summary>
+    public bool SslInsecure { get; init; }
+
+    /// <summary>PEM file of extra CA certificates trusted for upstream TLS (mitmproxy's <c>--set ssl_verify_upstream_trusted_ca</c>).</summary>
+    public string? UpstreamTrustBundle { get; init; }
+
+    /// <summary>Largest WebSocket message accepted; larger ones are closed with 1009.</summary>
+    public long MaxMessageSize { get; init; } = 64L * 1024 * 1024;
+
+    /// <summary>How much of each plain HTTP body is kept on the flow (bodies are streamed in full regardless).</summary>
+    public int BodyCaptureLimit { get; init; } = 1024 * 1024;
+
+    public int MaxFlows { get; init; } = 10_000;
+
+    public int MaxMessagesPerFlow { get; init; } = 100_000;
+
+    public static string DefaultDataDirectory() =>
+        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".wsweb");
+}

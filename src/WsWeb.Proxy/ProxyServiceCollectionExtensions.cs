@@ -1,0 +1,128 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using WsWeb.Core.Addons;
+using WsWeb.Core.Flows;
+using WsWeb.Proxy.Addons;
+using WsWeb.Proxy.Certificates;
+using WsWeb.Proxy.Forwarding;
+using WsWeb.Proxy.Listener;
+using WsWeb.Proxy.WebSockets;
+
+namespace WsWeb.Proxy;
+
+public static class ProxyServiceCollectionExtensions
+{
+    /// <summary>Registers the proxy engine: flow store, CA, upstream connector, relay and addon pipeline.</summary>
+    public static IServiceCollection AddWsWebProxy(this IServiceCollection services, ProxyOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(options);
+        services.AddSingleton(new FlowStore(new FlowStoreOptions { MaxFlows = options.MaxFlows, MaxMessagesPerFlow = options.MaxMessagesPerFlow }));
+        services.AddSingleton<OwnEndpoints>();
+        services.AddSingleton(sp => CertificateAuthority.LoadOrCreate(
+            options.DataDirectory,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<CertificateAuthority>()));
+        services.AddSingleton(sp => new UpstreamTlsPolicy(
+            options.SslInsecure,
+            options.UpstreamTrustBundle,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<UpstreamTlsPolicy>()));
+        services.AddSingleton<UpstreamConnector>();
+        services.AddSingleton<AddonPipeline>();
+        services.AddSingleton<LiveRelays>();
+        services.AddSingleton<IWebSocketControl>(sp => sp.GetRequiredService<LiveRelays>());
+        services.AddSingleton<WebSocketForwarder>();
+        services.AddSingleton<ProxyRequestHandler>();
+        services.AddSingleton<ProxyConnectionMiddleware>();
+        services.AddHostedService<RelayShutdown>();
+        return services;
+    }
+
+    /// <summary>Adds a C# addon; addons run in the order they were added.</summary>
+    public static IServiceCollection AddWebSocketAddon<TAddon>(this IServiceCollection services)
+        where TAddon : class, IWebSocketAddon => services.AddSingleton<IWebSocketAddon, TAddon>();
+
+    public static IServiceCollection AddWebSocketAddon(this IServiceCollection services, IWebSocketAddon addon) =>
+        services.AddSingleton(addon);
+
+    /// <summary>
+    /// Binds the proxy listener with the CONNECT/TLS connection middleware. Only HTTP/1.1: WebSockets
+    /// and CONNECT are HTTP/1.1 things, and the proxy must see every request in plain form.
+    /// </summary>
+    public static void ListenProxy(this KestrelServerOptions kestrel, ProxyOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(kestrel);
+        ArgumentNullException.ThrowIfNull(options);
+
+        // Absolute-form requests carry the target in the request line; Kestrel must take it over the Host header.
+        kestrel.AllowHostHeaderOverride = true;
+        kestrel.Limits.MinRequestBodyDataRate = null;
+        kestrel.Limits.MinResponseDataRate = null;
+        Listen(kestrel, options.ListenHost, options.ListenPort, listen =>
+        {
+            listen.Protocols = HttpProtocols.Http1;
+            var middleware = listen.ApplicationServices.GetRequiredService<ProxyConnectionMiddleware>();
+            listen.Use(next => connection => middleware.OnConnectionAsync(connection, next));
+        });
+    }
+
+    /// <summary>Binds a listener on an IP literal, or on both loopbacks for "localhost".</summary>
+    public static void Listen(KestrelServerOptions kestrel, string host, int port, Action<ListenOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(kestrel);
+        if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            kestrel.ListenLocalhost(port, configure);
+        }
+        else
+        {
+            kestrel.Listen(IPAddress.Parse(host), port, configure);
+        }
+    }
+
+    /// <summary>
+    /// Puts the proxy in front of the request pipeline: requests from the proxy listener are forwarded
+    /// and never reach the dashboard's endpoints; requests on other listeners pass through.
+    /// </summary>
+    public static WebApplication UseWsWebProxy(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var handler = app.Services.GetRequiredService<ProxyRequestHandler>();
+        app.Use((context, next) => handler.InvokeAsync(context, next));
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+            app.Services.GetRequiredService<OwnEndpoints>().Set(ParseEndpoints(addresses));
+        });
+        return app;
+    }
+
+    internal static IEnumerable<IPEndPoint> ParseEndpoints(IEnumerable<string> addresses)
+    {
+        foreach (var address in addresses)
+        {
+            if (!Uri.TryCreate(address, UriKind.Absolute, out var uri))
+            {
+                continue;
+            }
+
+            if (uri.Host == "localhost")
+            {
+                yield return new IPEndPoint(IPAddress.Loopback, uri.Port);
+                yield return new IPEndPoint(IPAddress.IPv6Loopback, uri.Port);
+            }
+            else if (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip))
+            {
+                yield return new IPEndPoint(ip, uri.Port);
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+using System.Collections.Concurrent;
+using WsWeb.Core.Addons;
+using WsWeb.Core.Flows;
+using WsWeb.Core.WebSockets;
+
+namespace WsWeb.Proxy.WebSockets;
+
+/// <summary>The relays running now, keyed by flow id: the implementation of <see cref="IWebSocketControl"/>.</summary>
+internal sealed class LiveRelays : IWebSocketControl
+{
+    private readonly ConcurrentDictionary<string, WebSocketRelay> _relays = new(StringComparer.Ordinal);
+
+    public int Count => _relays.Count;
+
+    public void Add(WebSocketRelay relay) => _relays[relay.Flow.Id] = relay;
+
+    public void Remove(WebSocketRelay relay) => _relays.TryRemove(new KeyValuePair<string, WebSocketRelay>(relay.Flow.Id, relay));
+
+    public IReadOnlyCollection<WebSocketRelay> Snapshot() => [.. _relays.Values];
+
+    public bool IsLive(HttpFlow flow) => Find(flow) is { IsRunning: true };
+
+    public WebSocketMessage Inject(HttpFlow flow, bool toClient, ReadOnlyMemory<byte> content, bool isText) =>
+        Require(flow).Inject(toClient, content, isText, awaitCompletion: false).Message;
+
+    public Task<WebSocketMessage> InjectAsync(HttpFlow flow, bool toClient, ReadOnlyMemory<byte> content, bool isText, CancellationToken cancellationToken = default) =>
+        Require(flow).Inject(toClient, content, isText, awaitCompletion: true).Completion!.Task.WaitAsync(cancellationToken);
+
+    public Task CloseAsync(HttpFlow flow, CloseTarget target, int code, string? reason, CancellationToken cancellationToken = default) =>
+        Require(flow).CloseAsync(target, code, reason, cancellationToken);
+
+    public void Kill(HttpFlow flow) => Require(flow).Kill();
+
+    private WebSocketRelay? Find(HttpFlow flow)
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        return _relays.GetValueOrDefault(flow.Id);
+    }
+
+    private WebSocketRelay Require(HttpFlow flow) =>
+        Find(flow) is { IsRunning: true } relay
+            ? relay
+            : throw new InvalidOperationException(flow.IsWebSocket
+                ? $"Flow {flow.Id} is closed; its WebSocket is no longer relayed."
+                : $"Flow {flow.Id} is not a WebSocket flow.");
+}

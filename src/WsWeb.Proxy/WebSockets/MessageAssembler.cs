@@ -1,0 +1,275 @@
+using System.Buffers;
+using WsWeb.Core.WebSockets;
+
+namespace WsWeb.Proxy.WebSockets;
+
+internal enum AssemblerStep
+{
+    NeedMoreData,
+    Control,
+    Message,
+}
+
+/// <summary>A frame of a reassembled message, kept so an unmodified message can be re-sent with the same boundaries.</summary>
+internal readonly record struct Fragment(long Length, int? MaskKey);
+
+/// <summary>
+/// Sans-IO reassembly of one direction's frames into messages (RFC 6455 §5.4) with the checks of
+/// §5.2–5.5: bytes in through <see cref="Read"/>, complete control frames and messages out.
+/// Payloads are unmasked while they are copied out of the network buffer, so the buffer can be
+/// released frame by frame even for a 64 MiB message.
+/// </summary>
+internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : IDisposable
+{
+    private const int SmallBufferReturnThreshold = 64 * 1024;
+
+    private readonly byte[] _control = new byte[FrameCodec.MaxControlPayload];
+    private readonly List<Fragment> _fragments = [];
+    private FrameHeader _frame;
+    private bool _inFrame;
+    private long _frameOffset;
+
+    private bool _inMessage;
+    private byte[]? _single;
+    private byte[]? _pooled;
+    private long _length;
+
+    /// <summary>Whether RSV1 may start a message (permessage-deflate was negotiated on this leg).</summary>
+    public bool AllowCompression { get; init; }
+
+    public Opcode ControlOpcode { get; private set; }
+
+    public ReadOnlySpan<byte> ControlPayload => _control.AsSpan(0, (int)_frame.PayloadLength);
+
+    public int? ControlMaskKey => _frame.Masked ? _frame.MaskKey : null;
+
+    public Opcode MessageType { get; private set; }
+
+    /// <summary>The message's first frame had RSV1 set: its payload is compressed.</summary>
+    public bool Compressed { get; private set; }
+
+    /// <summary>The frames of the last message (valid until the next <see cref="Read"/>).</summary>
+    public IReadOnlyList<Fragment> Fragments => _fragments;
+
+    /// <summary>Length of the (possibly compressed) payload of the last message.</summary>
+    public long PayloadLength => _length;
+
+    /// <summary>Consumes bytes from <paramref name="buffer"/> until a control frame or a message is complete.</summary>
+    /// <exception cref="WebSocketProtocolException">The peer broke the protocol.</exception>
+    public AssemblerStep Read(ref ReadOnlySequence<byte> buffer)
+    {
+        while (true)
+        {
+            if (!_inFrame)
+            {
+                if (!FrameCodec.TryReadHeader(buffer, out _frame))
+                {
+                    return AssemblerStep.NeedMoreData;
+                }
+
+                Validate(_frame);
+                buffer = buffer.Slice(_frame.HeaderLength);
+                _inFrame = true;
+                _frameOffset = 0;
+                if (!_frame.IsControl)
+                {
+                    BeginDataFrame();
+                }
+            }
+
+            var remaining = _frame.PayloadLength - _frameOffset;
+            if (remaining > 0)
+            {
+                if (buffer.IsEmpty)
+                {
+                    return AssemblerStep.NeedMoreData;
+                }
+
+                var take = (int)Math.Min(remaining, Math.Min(buffer.Length, int.MaxValue));
+                var destination = Destination(take);
+                buffer.Slice(0, take).CopyTo(destination);
+                if (_frame.Masked)
+                {
+                    FrameCodec.ApplyMask(destination, _frame.MaskKey, _frameOffset);
+                }
+
+                buffer = buffer.Slice(take);
+                _frameOffset += take;
+                if (!_frame.IsControl)
+                {
+                    _length += take;
+                }
+
+                if (_frameOffset < _frame.PayloadLength)
+                {
+                    return AssemblerStep.NeedMoreData;
+                }
+            }
+
+            _inFrame = false;
+            if (_frame.IsControl)
+            {
+                ControlOpcode = _frame.Opcode;
+                return AssemblerStep.Control;
+            }
+
+            _fragments.Add(new Fragment(_frame.PayloadLength, _frame.Masked ? _frame.MaskKey : null));
+            if (_frame.Fin)
+            {
+                _inMessage = false;
+                if (MessageType == Opcode.Text && !Compressed && !System.Text.Unicode.Utf8.IsValid(PayloadSpan))
+                {
+                    throw new WebSocketProtocolException(WebSocketCloseCodes.InvalidPayload, "Text message is not valid UTF-8.");
+                }
+
+                return AssemblerStep.Message;
+            }
+        }
+    }
+
+    /// <summary>The payload of the completed message (compressed if <see cref="Compressed"/>).</summary>
+    public ReadOnlySpan<byte> PayloadSpan => _single ?? _pooled.AsSpan(0, (int)_length);
+
+    /// <summary>Hands out the completed message's payload as an exact-size array (no copy for single-frame messages).</summary>
+    public byte[] TakeContent()
+    {
+        byte[] content;
+        if (_single is not null)
+        {
+            content = _single;
+            _single = null;
+        }
+        else
+        {
+            content = _pooled.AsSpan(0, (int)_length).ToArray();
+            ReleasePooledIfLarge();
+        }
+
+        return content;
+    }
+
+    public void Dispose()
+    {
+        if (_pooled is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_pooled);
+            _pooled = null;
+        }
+    }
+
+    private void Validate(in FrameHeader frame)
+    {
+        if (frame.Rsv2 || frame.Rsv3)
+        {
+            throw Protocol("Reserved bits RSV2/RSV3 are set.");
+        }
+
+        if (frame.Rsv1 && (!AllowCompression || frame.IsControl || frame.Opcode == Opcode.Continuation))
+        {
+            throw Protocol("Reserved bit RSV1 is set without a negotiated extension for it.");
+        }
+
+        if (frame.Opcode is not (Opcode.Continuation or Opcode.Text or Opcode.Binary or Opcode.Close or Opcode.Ping or Opcode.Pong))
+        {
+            throw Protocol($"Reserved opcode 0x{(byte)frame.Opcode:X}.");
+        }
+
+        if (frame.Masked != fromClient)
+        {
+            throw Protocol(fromClient ? "Client frames must be masked." : "Server frames must not be masked.");
+        }
+
+        if (frame.IsControl)
+        {
+            if (!frame.Fin)
+            {
+                throw Protocol("Control frames must not be fragmented.");
+            }
+
+            if (frame.PayloadLength > FrameCodec.MaxControlPayload)
+            {
+                throw Protocol("Control frame payload is longer than 125 bytes.");
+            }
+
+            return;
+        }
+
+        if (frame.Opcode == Opcode.Continuation && !_inMessage)
+        {
+            throw Protocol("Continuation frame without a message to continue.");
+        }
+
+        if (frame.Opcode != Opcode.Continuation && _inMessage)
+        {
+            throw Protocol("New data frame while a fragmented message is incomplete.");
+        }
+
+        var total = (frame.Opcode == Opcode.Continuation ? _length : 0) + frame.PayloadLength;
+        if (total > maxMessageSize)
+        {
+            throw new WebSocketProtocolException(WebSocketCloseCodes.MessageTooBig, $"Message is larger than the maximum of {maxMessageSize} bytes.");
+        }
+    }
+
+    private void BeginDataFrame()
+    {
+        if (_frame.Opcode != Opcode.Continuation)
+        {
+            _inMessage = true;
+            MessageType = _frame.Opcode;
+            Compressed = _frame.Rsv1;
+            _fragments.Clear();
+            _length = 0;
+            _single = null;
+            if (_frame.Fin)
+            {
+                // The common case: one frame, one message. Copy straight into the array the model keeps.
+                _single = _frame.PayloadLength == 0 ? [] : new byte[_frame.PayloadLength];
+                return;
+            }
+        }
+
+        EnsurePooledCapacity(_length + _frame.PayloadLength);
+    }
+
+    private Span<byte> Destination(int take)
+    {
+        if (_frame.IsControl)
+        {
+            return _control.AsSpan((int)_frameOffset, take);
+        }
+
+        return _single is not null
+            ? _single.AsSpan((int)_frameOffset, take)
+            : _pooled.AsSpan((int)_length, take);
+    }
+
+    private void EnsurePooledCapacity(long needed)
+    {
+        if (_pooled is not null && _pooled.Length >= needed)
+        {
+            return;
+        }
+
+        var size = (int)Math.Min(Math.Max(needed, Math.Max(4096, (_pooled?.Length ?? 0) * 2L)), Array.MaxLength);
+        var next = ArrayPool<byte>.Shared.Rent(size);
+        if (_pooled is not null)
+        {
+            _pooled.AsSpan(0, (int)_length).CopyTo(next);
+            ArrayPool<byte>.Shared.Return(_pooled);
+        }
+
+        _pooled = next;
+    }
+
+    private void ReleasePooledIfLarge()
+    {
+        if (_pooled is { Length: > SmallBufferReturnThreshold })
+        {
+            ArrayPool<byte>.Shared.Return(_pooled);
+            _pooled = null;
+        }
+    }
+
+    private static WebSocketProtocolException Protocol(string message) => new(WebSocketCloseCodes.ProtocolError, message);
+}

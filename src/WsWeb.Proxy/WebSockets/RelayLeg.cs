@@ -1,0 +1,38 @@
+using System.IO.Pipelines;
+
+namespace WsWeb.Proxy.WebSockets;
+
+/// <summary>
+/// One peer of a relayed WebSocket: the client (behind Kestrel's upgrade stream) or the server
+/// (our upstream connection). Writes from the pump and from injections share <see cref="WriteLock"/>
+/// so frames of two messages never interleave.
+/// </summary>
+internal sealed class RelayLeg(string name, bool isClient, PipeReader input, PipeWriter output, Action abort)
+{
+    private int _closeSent;
+    private int _closeReceived;
+
+    public string Name { get; } = name;
+
+    /// <summary>True for the client leg: its frames arrive masked, and frames to it go unmasked.</summary>
+    public bool IsClient { get; } = isClient;
+
+    public PipeReader Input { get; } = input;
+
+    public PipeWriter Output { get; } = output;
+
+    public SemaphoreSlim WriteLock { get; } = new(1, 1);
+
+    /// <summary>A close frame has been written to this peer; no data may follow it.</summary>
+    public bool CloseSent => Volatile.Read(ref _closeSent) != 0;
+
+    /// <summary>This peer sent its close frame.</summary>
+    public bool CloseReceived => Volatile.Read(ref _closeReceived) != 0;
+
+    /// <summary>Marks the close as sent; false if it already was.</summary>
+    public bool TryMarkCloseSent() => Interlocked.Exchange(ref _closeSent, 1) == 0;
+
+    public void MarkCloseReceived() => Volatile.Write(ref _closeReceived, 1);
+
+    public void Abort() => abort();
+}

@@ -1,0 +1,232 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using Microsoft.Extensions.Configuration;
+using WsWeb.Proxy;
+
+namespace WsWeb.Hosting;
+
+/// <summary>
+/// Command-line options with mitmproxy's names. Every option can also be set in appsettings.json
+/// (section "WsWeb") or the environment (<c>WSWEB_LISTEN_PORT=9090</c>, or <c>WsWeb__ListenPort</c>);
+/// the command line wins.
+/// </summary>
+internal static class CommandLine
+{
+    private static readonly Option<string> ListenHost = new("--listen-host") { Description = "Address the proxy listens on (default 127.0.0.1; use 0.0.0.0 to expose it)." };
+    private static readonly Option<string> ListenPort = new("--listen-port", "-p") { Description = "Proxy port (default 8080; 0 picks a free port)." };
+    private static readonly Option<string> WebHost = new("--web-host") { Description = "Address of the dashboard and REST API (default 127.0.0.1)." };
+    private static readonly Option<string> WebPort = new("--web-port") { Description = "Dashboard and REST API port (default 8081)." };
+    private static readonly Option<string> DataDirectory = new("--data-dir", "--confdir") { Description = "Directory for the CA and stored state (default ~/.wsweb)." };
+    private static readonly Option<bool> SslInsecure = new("--ssl-insecure", "-k") { Description = "Do not verify upstream server certificates." };
+    private static readonly Option<string> UpstreamTrustBundle = new("--upstream-trust-bundle") { Description = "PEM file with extra CA certificates trusted for upstream TLS." };
+    private static readonly Option<string> MaxMessageSize = new("--max-message-size") { Description = "Largest WebSocket message, e.g. 64MiB (default); larger ones are closed with 1009." };
+    private static readonly Option<string> MaxFlows = new("--max-flows") { Description = "Flows kept in memory before the oldest finished ones are evicted (default 10000)." };
+    private static readonly Option<string> MaxMessagesPerFlow = new("--max-messages-per-flow") { Description = "Messages kept per WebSocket flow before the oldest are trimmed (default 100000)." };
+
+    private static readonly (Option Option, string Key)[] Settings =
+    [
+        (ListenHost, nameof(ProxyOptions.ListenHost)),
+        (ListenPort, nameof(ProxyOptions.ListenPort)),
+        (WebHost, nameof(ProxyOptions.WebHost)),
+        (WebPort, nameof(ProxyOptions.WebPort)),
+        (DataDirectory, nameof(ProxyOptions.DataDirectory)),
+        (SslInsecure, nameof(ProxyOptions.SslInsecure)),
+        (UpstreamTrustBundle, nameof(ProxyOptions.UpstreamTrustBundle)),
+        (MaxMessageSize, nameof(ProxyOptions.MaxMessageSize)),
+        (MaxFlows, nameof(ProxyOptions.MaxFlows)),
+        (MaxMessagesPerFlow, nameof(ProxyOptions.MaxMessagesPerFlow)),
+    ];
+
+    public static RootCommand Create(Func<ProxyOptions, string[], CancellationToken, Task<int>> run)
+    {
+        var root = new RootCommand("WsWeb: a WebSocket-intercepting proxy with a live dashboard.");
+        foreach (var (option, _) in Settings)
+        {
+            root.Options.Add(option);
+        }
+
+        root.TreatUnmatchedTokensAsErrors = true;
+        root.SetAction(async (result, cancellationToken) =>
+        {
+            var configuration = new ConfigurationBuilder()
+                .SetBasePath(AppContext.BaseDirectory)
+                .AddJsonFile("appsettings.json", optional: true)
+                .AddEnvironmentVariables()
+                .Build();
+            if (!TryBuildOptions(configuration, result, out var options, out var error))
+            {
+                await Console.Error.WriteLineAsync($"error: {error}");
+                await Console.Error.WriteLineAsync("Run with --help to see the options.");
+                return 2;
+            }
+
+            return await run(options, result.UnmatchedTokens.ToArray(), cancellationToken);
+        });
+        return root;
+    }
+
+    /// <summary>Merges defaults, configuration and command line into validated options; errors name the option.</summary>
+    public static bool TryBuildOptions(IConfiguration configuration, ParseResult? result, out ProxyOptions options, out string? error)
+    {
+        var defaults = new ProxyOptions();
+        var values = new Dictionary<string, (string Value, string Source)>(StringComparer.Ordinal);
+        var section = configuration.GetSection("WsWeb");
+        foreach (var (option, key) in Settings)
+        {
+            var environmentName = "WSWEB_" + option.Name.TrimStart('-').Replace('-', '_').ToUpperInvariant();
+            if (section[key] is { } fromSettings)
+            {
+                values[key] = (fromSettings, $"WsWeb:{key}");
+            }
+
+            if (configuration[environmentName] is { } fromEnvironment)
+            {
+                values[key] = (fromEnvironment, environmentName);
+            }
+
+            if (result?.GetResult(option) is { Implicit: false } given)
+            {
+                var text = option is Option<bool> flag ? result.GetValue(flag).ToString() : given.Tokens.Count > 0 ? given.Tokens[^1].Value : "";
+                values[key] = (text, option.Name);
+            }
+        }
+
+        options = defaults;
+        error = null;
+        try
+        {
+            options = new ProxyOptions
+            {
+                ListenHost = Host(values, nameof(ProxyOptions.ListenHost), defaults.ListenHost),
+                ListenPort = Port(values, nameof(ProxyOptions.ListenPort), defaults.ListenPort),
+                WebHost = Host(values, nameof(ProxyOptions.WebHost), defaults.WebHost),
+                WebPort = Port(values, nameof(ProxyOptions.WebPort), defaults.WebPort),
+                DataDirectory = Directory(values, nameof(ProxyOptions.DataDirectory), defaults.DataDirectory),
+                SslInsecure = Bool(values, nameof(ProxyOptions.SslInsecure), defaults.SslInsecure),
+                UpstreamTrustBundle = ExistingFile(values, nameof(ProxyOptions.UpstreamTrustBundle)),
+                MaxMessageSize = Size(values, nameof(ProxyOptions.MaxMessageSize), defaults.MaxMessageSize),
+                MaxFlows = Count(values, nameof(ProxyOptions.MaxFlows), defaults.MaxFlows),
+                MaxMessagesPerFlow = Count(values, nameof(ProxyOptions.MaxMessagesPerFlow), defaults.MaxMessagesPerFlow),
+            };
+            if (options.ListenPort != 0 && options.ListenPort == options.WebPort && options.ListenHost == options.WebHost)
+            {
+                throw new OptionException("--web-port", $"{options.WebPort} is also the proxy port (--listen-port); pick two different ports.");
+            }
+
+            return true;
+        }
+        catch (OptionException ex)
+        {
+            error = ex.Message;
+            return false;
+        }
+    }
+
+    private static string Host(Dictionary<string, (string Value, string Source)> values, string key, string fallback)
+    {
+        if (!values.TryGetValue(key, out var entry))
+        {
+            return fallback;
+        }
+
+        return string.Equals(entry.Value, "localhost", StringComparison.OrdinalIgnoreCase) || IPAddress.TryParse(entry.Value, out _)
+            ? entry.Value
+            : throw new OptionException(entry.Source, $"'{entry.Value}' is not an IP address or 'localhost'.");
+    }
+
+    private static int Port(Dictionary<string, (string Value, string Source)> values, string key, int fallback)
+    {
+        if (!values.TryGetValue(key, out var entry))
+        {
+            return fallback;
+        }
+
+        return int.TryParse(entry.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port <= 65535
+            ? port
+            : throw new OptionException(entry.Source, $"'{entry.Value}' is not a port number (0-65535).");
+    }
+
+    private static int Count(Dictionary<string, (string Value, string Source)> values, string key, int fallback)
+    {
+        if (!values.TryGetValue(key, out var entry))
+        {
+            return fallback;
+        }
+
+        return int.TryParse(entry.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var count) && count >= 1
+            ? count
+            : throw new OptionException(entry.Source, $"'{entry.Value}' is not a positive whole number.");
+    }
+
+    private static bool Bool(Dictionary<string, (string Value, string Source)> values, string key, bool fallback)
+    {
+        if (!values.TryGetValue(key, out var entry))
+        {
+            return fallback;
+        }
+
+        return bool.TryParse(entry.Value, out var flag)
+            ? flag
+            : throw new OptionException(entry.Source, $"'{entry.Value}' is not true or false.");
+    }
+
+    private static string Directory(Dictionary<string, (string Value, string Source)> values, string key, string fallback)
+    {
+        if (!values.TryGetValue(key, out var entry))
+        {
+            return fallback;
+        }
+
+        var path = entry.Value.StartsWith("~/", StringComparison.Ordinal)
+            ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), entry.Value[2..])
+            : entry.Value;
+        return path.Length > 0 && !File.Exists(path)
+            ? Path.GetFullPath(path)
+            : throw new OptionException(entry.Source, $"'{entry.Value}' is not a usable directory path.");
+    }
+
+    private static string? ExistingFile(Dictionary<string, (string Value, string Source)> values, string key)
+    {
+        if (!values.TryGetValue(key, out var entry) || entry.Value.Length == 0)
+        {
+            return null;
+        }
+
+        return File.Exists(entry.Value)
+            ? Path.GetFullPath(entry.Value)
+            : throw new OptionException(entry.Source, $"file '{entry.Value}' does not exist.");
+    }
+
+    /// <summary>Parses sizes such as 1048576, 512KiB, 64MiB, 64MB, 1GiB.</summary>
+    private static long Size(Dictionary<string, (string Value, string Source)> values, string key, long fallback)
+    {
+        if (!values.TryGetValue(key, out var entry))
+        {
+            return fallback;
+        }
+
+        var text = entry.Value.Trim();
+        var digits = text.TakeWhile(char.IsAsciiDigit).Count();
+        var unit = text[digits..].Trim().ToUpperInvariant();
+        long multiplier = unit switch
+        {
+            "" or "B" => 1,
+            "K" or "KB" or "KIB" => 1024,
+            "M" or "MB" or "MIB" => 1024 * 1024,
+            "G" or "GB" or "GIB" => 1024 * 1024 * 1024,
+            _ => 0,
+        };
+        if (digits == 0 || multiplier == 0 || !long.TryParse(text[..digits], NumberStyles.None, CultureInfo.InvariantCulture, out var number) || number <= 0)
+        {
+            throw new OptionException(entry.Source, $"'{entry.Value}' is not a size such as 1048576, 512KiB or 64MiB.");
+        }
+
+        var size = number * multiplier;
+        return size <= int.MaxValue
+            ? size
+            : throw new OptionException(entry.Source, $"'{entry.Value}' is larger than the 2 GiB a message can have.");
+    }
+
+    private sealed class OptionException(string option, string message) : Exception($"{option}: {message}");
+}

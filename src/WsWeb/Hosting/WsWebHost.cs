@@ -1,0 +1,38 @@
+using WsWeb.Certificates;
+using WsWeb.Health;
+using WsWeb.Proxy;
+
+namespace WsWeb.Hosting;
+
+/// <summary>Builds the one Kestrel host: the proxy listener and the web listener (dashboard, REST API, hub).</summary>
+public static class WsWebHost
+{
+    /// <param name="configureServices">Extra registrations (addons, test doubles of time) before the app is built.</param>
+    public static WebApplication Build(ProxyOptions options, string[]? args = null, Action<IServiceCollection>? configureServices = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = args ?? [],
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+
+        builder.Services.AddWsWebProxy(options);
+        configureServices?.Invoke(builder.Services);
+        builder.WebHost.UseKestrel(kestrel =>
+        {
+            kestrel.ListenProxy(options);
+            ProxyServiceCollectionExtensions.Listen(kestrel, options.WebHost, options.WebPort, _ => { });
+        });
+
+        var app = builder.Build();
+
+        // Load or create the CA now, so a broken CA file stops the start with a message, not the first TLS client.
+        app.Services.GetRequiredService<WsWeb.Proxy.Certificates.CertificateAuthority>();
+        app.UseWsWebProxy();
+        app.MapHealth();
+        app.MapCertificateDownloads();
+        app.MapGet("/", () => Results.Redirect("/onboarding")).ExcludeFromDescription();
+        return app;
+    }
+}
