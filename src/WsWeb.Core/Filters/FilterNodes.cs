@@ -1,0 +1,325 @@
+using System.Text.RegularExpressions;
+using WsWeb.Core.Flows;
+using WsWeb.Core.WebSockets;
+
+namespace WsWeb.Core.Filters;
+
+/// <summary>One compiled piece of an expression. Nodes are immutable and shared across threads.</summary>
+internal abstract class FilterNode
+{
+    public abstract bool Matches(HttpFlow flow);
+
+    public abstract bool Matches(HttpFlow flow, WebSocketMessage message);
+
+    /// <summary>True if any retained message of the flow satisfies <paramref name="predicate"/>.</summary>
+    protected static bool AnyMessage<TState>(HttpFlow flow, TState state, Func<TState, WebSocketMessage, bool> predicate)
+    {
+        var ws = flow.WebSocket;
+        if (ws is null)
+        {
+            return false;
+        }
+
+        // Absolute indices through Find: no snapshot copy per evaluation, and messages trimmed
+        // meanwhile are simply skipped. Messages recorded after we started are not looked at.
+        var end = ws.TotalCount;
+        for (var i = ws.TrimmedCount; i < end; i++)
+        {
+            var message = ws.Find(i);
+            if (message is not null && predicate(state, message))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
+
+/// <summary>A test of the flow alone; on a message it tests the message's flow.</summary>
+internal abstract class FlowNode : FilterNode
+{
+    public sealed override bool Matches(HttpFlow flow, WebSocketMessage message) => Matches(flow);
+}
+
+/// <summary>A test of one message; on a flow it asks whether any message passes.</summary>
+internal abstract class MessageNode : FilterNode
+{
+    public sealed override bool Matches(HttpFlow flow) =>
+        AnyMessage(flow, this, static (self, message) => self.Matches(message));
+
+    public sealed override bool Matches(HttpFlow flow, WebSocketMessage message) => Matches(message);
+
+    protected abstract bool Matches(WebSocketMessage message);
+}
+
+internal sealed class AndNode(FilterNode[] items) : FilterNode
+{
+    internal IReadOnlyList<FilterNode> Items => items;
+
+    public override bool Matches(HttpFlow flow)
+    {
+        foreach (var item in items)
+        {
+            if (!item.Matches(flow))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    public override bool Matches(HttpFlow flow, WebSocketMessage message)
+    {
+        foreach (var item in items)
+        {
+            if (!item.Matches(flow, message))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}
+
+internal sealed class OrNode(FilterNode[] items) : FilterNode
+{
+    internal IReadOnlyList<FilterNode> Items => items;
+
+    public override bool Matches(HttpFlow flow)
+    {
+        foreach (var item in items)
+        {
+            if (item.Matches(flow))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    public override bool Matches(HttpFlow flow, WebSocketMessage message)
+    {
+        foreach (var item in items)
+        {
+            if (item.Matches(flow, message))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
+
+internal sealed class NotNode(FilterNode inner) : FilterNode
+{
+    internal FilterNode Inner => inner;
+
+    public override bool Matches(HttpFlow flow) => !inner.Matches(flow);
+
+    public override bool Matches(HttpFlow flow, WebSocketMessage message) => !inner.Matches(flow, message);
+}
+
+internal enum FlowCondition
+{
+    Always,
+    Never,
+    WebSocket,
+    NoResponse,
+    HasResponse,
+    Error,
+    Marked,
+    Asset,
+}
+
+/// <summary>The argument-less flow operators: ~all, ~websocket, ~q, ~s, ~e, ~marked, ~a…</summary>
+internal sealed class FlowConditionNode(FlowCondition condition) : FlowNode
+{
+    internal FlowCondition Condition => condition;
+
+    public override bool Matches(HttpFlow flow) => condition switch
+    {
+        FlowCondition.Always => true,
+        FlowCondition.WebSocket => flow.WebSocket is not null,
+        FlowCondition.NoResponse => flow.Response is null,
+        FlowCondition.HasResponse => flow.Response is not null,
+        FlowCondition.Error => !string.IsNullOrEmpty(flow.Error),
+        FlowCondition.Marked => !string.IsNullOrEmpty(flow.Marked),
+        FlowCondition.Asset => flow.Response is { } response && IsAsset(response.Headers),
+        _ => false,
+    };
+
+    // mitmproxy's asset list: scripts, CSS, images and fonts, searched (not anchored) in the response Content-Type.
+    private static bool IsAsset(HeaderList headers)
+    {
+        for (var i = 0; i < headers.Count; i++)
+        {
+            var (name, value) = headers[i];
+            if (string.Equals(name, "content-type", StringComparison.OrdinalIgnoreCase)
+                && (value.Contains("text/javascript", StringComparison.Ordinal)
+                    || value.Contains("application/x-javascript", StringComparison.Ordinal)
+                    || value.Contains("application/javascript", StringComparison.Ordinal)
+                    || value.Contains("text/css", StringComparison.Ordinal)
+                    || value.Contains("image/", StringComparison.Ordinal)
+                    || value.Contains("font/", StringComparison.Ordinal)
+                    || value.Contains("application/font", StringComparison.Ordinal)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
+
+internal enum FlowText
+{
+    Url,
+    Domain,
+    Method,
+    Source,
+    Destination,
+    Marker,
+}
+
+/// <summary>Regex operators over one piece of text of the flow: ~u, ~d, ~m, ~src, ~dst, ~marker.</summary>
+internal sealed class FlowTextNode(FlowText part, Regex regex) : FlowNode
+{
+    internal Regex Regex => regex;
+
+    public override bool Matches(HttpFlow flow) => part switch
+    {
+        FlowText.Url => TextMatching.IsMatchUrl(regex, flow.Request),
+        FlowText.Domain => TextMatching.IsMatchDomain(regex, flow.Request),
+        FlowText.Method => TextMatching.IsMatch(regex, flow.Request.Method),
+        FlowText.Source => TextMatching.IsMatch(regex, flow.ClientConn.PeerName),
+        FlowText.Destination => TextMatching.IsMatch(regex, flow.ServerConn.Address),
+        FlowText.Marker => TextMatching.IsMatch(regex, flow.Marked),
+        _ => false,
+    };
+}
+
+[Flags]
+internal enum Side
+{
+    Request = 1,
+    Response = 2,
+    Both = Request | Response,
+}
+
+/// <summary>~h, ~hq, ~hs: the header block of the request and/or response.</summary>
+internal sealed class HeaderNode(Side side, Regex regex) : FlowNode
+{
+    public override bool Matches(HttpFlow flow) =>
+        ((side & Side.Request) != 0 && TextMatching.IsMatchHeaders(regex, flow.Request.Headers))
+        || ((side & Side.Response) != 0 && flow.Response is { } response && TextMatching.IsMatchHeaders(regex, response.Headers));
+}
+
+/// <summary>~t, ~tq, ~ts: the Content-Type value of the request and/or response.</summary>
+internal sealed class ContentTypeNode(Side side, Regex regex) : FlowNode
+{
+    public override bool Matches(HttpFlow flow) =>
+        ((side & Side.Request) != 0 && TextMatching.IsMatchContentType(regex, flow.Request.Headers))
+        || ((side & Side.Response) != 0 && flow.Response is { } response && TextMatching.IsMatchContentType(regex, response.Headers));
+}
+
+/// <summary>
+/// ~b, ~bq, ~bs. On a flow: the request and/or response body and the messages of that direction
+/// (client messages count as request side), as mitmproxy. On a message: that message's content when
+/// its direction fits; the HTTP bodies are not consulted.
+/// </summary>
+internal sealed class BodyNode(Side side, Regex regex) : FilterNode
+{
+    public override bool Matches(HttpFlow flow)
+    {
+        if ((side & Side.Request) != 0 && flow.Request.Content is { } requestBody && TextMatching.IsMatchContent(regex, requestBody))
+        {
+            return true;
+        }
+
+        if ((side & Side.Response) != 0 && flow.Response?.Content is { } responseBody && TextMatching.IsMatchContent(regex, responseBody))
+        {
+            return true;
+        }
+
+        return AnyMessage(flow, this, static (self, message) => self.MatchesMessage(message));
+    }
+
+    public override bool Matches(HttpFlow flow, WebSocketMessage message) => MatchesMessage(message);
+
+    private bool MatchesMessage(WebSocketMessage message) =>
+        (side & (message.FromClient ? Side.Request : Side.Response)) != 0
+        && TextMatching.IsMatchContent(regex, message.Content);
+}
+
+/// <summary>~c: the response status code.</summary>
+internal sealed class StatusCodeNode(int code) : FlowNode
+{
+    public override bool Matches(HttpFlow flow) => flow.Response?.StatusCode == code;
+}
+
+internal enum MessageCondition
+{
+    FromClient,
+    FromServer,
+    Text,
+    Binary,
+    Injected,
+    Dropped,
+    Edited,
+}
+
+/// <summary>~wq, ~ws, ~text, ~binary, ~injected, ~dropped, ~edited.</summary>
+internal sealed class MessageConditionNode(MessageCondition condition) : MessageNode
+{
+    protected override bool Matches(WebSocketMessage message) => condition switch
+    {
+        MessageCondition.FromClient => message.FromClient,
+        MessageCondition.FromServer => !message.FromClient,
+        MessageCondition.Text => message.Type == Opcode.Text,
+        MessageCondition.Binary => message.Type == Opcode.Binary,
+        MessageCondition.Injected => message.Injected,
+        MessageCondition.Dropped => message.Dropped,
+        MessageCondition.Edited => message.IsModified,
+        _ => false,
+    };
+}
+
+internal enum SizeComparison
+{
+    Equal,
+    NotEqual,
+    Less,
+    LessOrEqual,
+    Greater,
+    GreaterOrEqual,
+}
+
+/// <summary>~size: the message content length in bytes.</summary>
+internal sealed class SizeNode(SizeComparison comparison, long bytes) : MessageNode
+{
+    protected override bool Matches(WebSocketMessage message)
+    {
+        long length = message.Content.Length;
+        return comparison switch
+        {
+            SizeComparison.Equal => length == bytes,
+            SizeComparison.NotEqual => length != bytes,
+            SizeComparison.Less => length < bytes,
+            SizeComparison.LessOrEqual => length <= bytes,
+            SizeComparison.Greater => length > bytes,
+            SizeComparison.GreaterOrEqual => length >= bytes,
+            _ => false,
+        };
+    }
+}
+
+/// <summary>~json: a path test on the message content parsed as JSON.</summary>
+internal sealed class JsonNode(JsonQuery query) : MessageNode
+{
+    protected override bool Matches(WebSocketMessage message) => query.Matches(message.Content);
+}

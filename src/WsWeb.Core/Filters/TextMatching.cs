@@ -1,0 +1,211 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using System.Text.Unicode;
+using WsWeb.Core.Flows;
+
+namespace WsWeb.Core.Filters;
+
+/// <summary>
+/// Runs regexes over flow parts without allocating strings: bytes are decoded, and header blocks and
+/// URLs are composed, into stack or pooled buffers and matched as spans.
+/// </summary>
+internal static class TextMatching
+{
+    private const int StackChars = 256;
+
+    public static bool IsMatch(Regex regex, ReadOnlySpan<char> input)
+    {
+        try
+        {
+            return regex.IsMatch(input);
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            // A pathological pattern must never stall a relay direction: treat it as no match.
+            return false;
+        }
+    }
+
+    public static bool IsMatch(Regex regex, string? input) => input is not null && IsMatch(regex, input.AsSpan());
+
+    /// <summary>
+    /// Matches content bytes. Valid UTF-8 is decoded as UTF-8 so text matches naturally; anything else is
+    /// read as Latin-1, one char per byte, so patterns like <c>\x00\xff</c> find raw bytes in binary content
+    /// (mitmproxy matches bytes with bytes regexes; this keeps that ability).
+    /// </summary>
+    public static bool IsMatchContent(Regex regex, ReadOnlySpan<byte> content)
+    {
+        // Valid UTF-8 never decodes to more chars than it has bytes; Latin-1 is exactly one char per byte.
+        var encoding = Utf8.IsValid(content) ? Encoding.UTF8 : Encoding.Latin1;
+        char[]? rented = null;
+        var buffer = content.Length <= StackChars
+            ? stackalloc char[StackChars]
+            : (rented = ArrayPool<char>.Shared.Rent(content.Length));
+        try
+        {
+            var written = encoding.GetChars(content, buffer);
+            return IsMatch(regex, buffer[..written]);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<char>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Matches a header block written as <c>name: value</c> lines, each ending in <c>\n</c> (mitmproxy uses
+    /// <c>\r\n</c>, which makes <c>$</c> useless under multiline matching).
+    /// </summary>
+    public static bool IsMatchHeaders(Regex regex, HeaderList headers)
+    {
+        // Index loops rather than foreach: an intercepted flow's headers may be edited meanwhile, and a
+        // List enumerator would throw; a torn read only makes this one evaluation approximate.
+        var length = 0;
+        for (var i = 0; i < headers.Count; i++)
+        {
+            var (name, value) = headers[i];
+            length += name.Length + value.Length + 3;
+        }
+
+        char[]? rented = null;
+        var buffer = length <= StackChars
+            ? stackalloc char[StackChars]
+            : (rented = ArrayPool<char>.Shared.Rent(length));
+        try
+        {
+            var written = 0;
+            for (var i = 0; i < headers.Count; i++)
+            {
+                var (name, value) = headers[i];
+                if (written + name.Length + value.Length + 3 > buffer.Length)
+                {
+                    break;
+                }
+
+                name.CopyTo(buffer[written..]);
+                written += name.Length;
+                buffer[written++] = ':';
+                buffer[written++] = ' ';
+                value.CopyTo(buffer[written..]);
+                written += value.Length;
+                buffer[written++] = '\n';
+            }
+
+            return IsMatch(regex, buffer[..written]);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<char>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>Matches the value of every <c>Content-Type</c> field on its own, as mitmproxy's <c>~t</c>.</summary>
+    public static bool IsMatchContentType(Regex regex, HeaderList headers)
+    {
+        for (var i = 0; i < headers.Count; i++)
+        {
+            var (name, value) = headers[i];
+            if (string.Equals(name, "content-type", StringComparison.OrdinalIgnoreCase) && IsMatch(regex, value))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Matches <see cref="HttpRequestData.Url"/>, composed in a buffer instead of a new string.</summary>
+    public static bool IsMatchUrl(Regex regex, HttpRequestData request)
+    {
+        var scheme = request.Scheme;
+        var host = request.Host;
+        var path = request.Path;
+        var port = request.Port;
+
+        // Must stay in step with HttpRequestData.Authority/Url; a test compares the two.
+        var bracket = host.Contains(':', StringComparison.Ordinal) && !host.StartsWith('[');
+        var showPort = !((scheme, port) is ("http", 80) or ("https", 443) || port == 0);
+        Span<char> portChars = stackalloc char[11];
+        var portLength = 0;
+        if (showPort)
+        {
+            port.TryFormat(portChars, out portLength, default, CultureInfo.InvariantCulture);
+        }
+
+        var length = scheme.Length + 3 + host.Length + (bracket ? 2 : 0) + (showPort ? 1 + portLength : 0) + path.Length;
+        char[]? rented = null;
+        var buffer = length <= StackChars
+            ? stackalloc char[StackChars]
+            : (rented = ArrayPool<char>.Shared.Rent(length));
+        try
+        {
+            var written = 0;
+            Append(buffer, ref written, scheme);
+            Append(buffer, ref written, "://");
+            if (bracket)
+            {
+                buffer[written++] = '[';
+            }
+
+            Append(buffer, ref written, host);
+            if (bracket)
+            {
+                buffer[written++] = ']';
+            }
+
+            if (showPort)
+            {
+                buffer[written++] = ':';
+                Append(buffer, ref written, portChars[..portLength]);
+            }
+
+            Append(buffer, ref written, path);
+            return IsMatch(regex, buffer[..written]);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<char>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>Matches a host, and the request's Host header without its port (mitmproxy's pretty_host).</summary>
+    public static bool IsMatchDomain(Regex regex, HttpRequestData request)
+    {
+        if (IsMatch(regex, request.Host))
+        {
+            return true;
+        }
+
+        var header = request.Headers["Host"];
+        if (header is null)
+        {
+            return false;
+        }
+
+        var span = header.AsSpan().Trim();
+        var colon = span.LastIndexOf(':');
+        if (colon >= 0 && colon > span.LastIndexOf(']'))
+        {
+            span = span[..colon];
+        }
+
+        return IsMatch(regex, span);
+    }
+
+    private static void Append(Span<char> buffer, ref int written, ReadOnlySpan<char> text)
+    {
+        text.CopyTo(buffer[written..]);
+        written += text.Length;
+    }
+}

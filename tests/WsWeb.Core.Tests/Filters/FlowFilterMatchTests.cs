@@ -1,0 +1,226 @@
+using System.Text.RegularExpressions;
+using WsWeb.Core.Filters;
+using WsWeb.Core.Flows;
+
+namespace WsWeb.Core.Tests.Filters;
+
+/// <summary>Flow-level operators, combinators, quoting and case rules on plain HTTP flows.</summary>
+public class FlowFilterMatchTests
+{
+    private static bool Http(string expression) => FlowFilter.Parse(expression).Matches(TestFlows.Http());
+
+    private static bool Pending(string expression) => FlowFilter.Parse(expression).Matches(TestFlows.Pending());
+
+    [Theory]
+    // ~all, ~http, the flow kinds we never carry
+    [InlineData("~all", true)]
+    [InlineData("~http", true)]
+    [InlineData("~tcp", false)]
+    [InlineData("~dns", false)]
+    [InlineData("~websocket", false)]
+    // response state, error, mark
+    [InlineData("~s", true)]
+    [InlineData("~q", false)]
+    [InlineData("~e", false)]
+    [InlineData("~marked", false)]
+    [InlineData("~c 200", true)]
+    [InlineData("~c 404", false)]
+    [InlineData("~c 0200", true)]
+    // URL: composed as https://example.com/api/Users?id=7 (default port left out)
+    [InlineData("~u example.com/api", true)]
+    [InlineData("~u ^https://example\\.com/api/Users\\?id=7$", true)]
+    [InlineData("~u :443", false)]
+    [InlineData("~u nothere", false)]
+    [InlineData("Users", true)]
+    [InlineData("\"id=7\"", true)]
+    [InlineData("'id=8'", false)]
+    // domain, method, addresses
+    [InlineData("~d ^example\\.com$", true)]
+    [InlineData("~d other", false)]
+    [InlineData("~m GET", true)]
+    [InlineData("~m ^POST$", false)]
+    [InlineData("~src ^127\\.0\\.0\\.1:51000$", true)]
+    [InlineData("~src 10\\.", false)]
+    [InlineData("~dst example.com:443", true)]
+    [InlineData("~dst :80$", false)]
+    // headers as "name: value" lines, names as sent
+    [InlineData("~h \"User-Agent: Mozilla\"", true)]
+    [InlineData("~hq \"^Host: example\\.com$\"", true)]
+    [InlineData("~hq Server", false)]
+    [InlineData("~hs \"^Server: nginx$\"", true)]
+    [InlineData("~hs User-Agent", false)]
+    [InlineData("~h ^Server", true)]
+    [InlineData("~h \"X-Note: two words$\"", true)]
+    [InlineData("~h 'Mozilla/5.0\\nContent-Type'", true)]
+    // content type
+    [InlineData("~t json", true)]
+    [InlineData("~t html", true)]
+    [InlineData("~tq json", true)]
+    [InlineData("~tq html", false)]
+    [InlineData("~ts ^text/html", true)]
+    [InlineData("~ts json", false)]
+    [InlineData("~a", false)]
+    // bodies
+    [InlineData("~b Alice", true)]
+    [InlineData("~b Hello", true)]
+    [InlineData("~bq Alice", true)]
+    [InlineData("~bq Hello", false)]
+    [InlineData("~bs Hello", true)]
+    [InlineData("~bs Alice", false)]
+    [InlineData("~b World.second", true)]
+    [InlineData("~b ^second", false)]
+    [InlineData("~b \"(?m)^second\"", true)]
+    // message operators on a flow without messages are false
+    [InlineData("~wq", false)]
+    [InlineData("~text", false)]
+    [InlineData("~size >=0", false)]
+    [InlineData("~json $", false)]
+    public void Operators_on_an_http_flow(string expression, bool expected) => Assert.Equal(expected, Http(expression));
+
+    [Theory]
+    [InlineData("~q", true)]
+    [InlineData("~s", false)]
+    [InlineData("~c 200", false)]
+    [InlineData("~e", true)]
+    [InlineData("~marked", true)]
+    [InlineData("~marker star", true)]
+    [InlineData("~marker heart", false)]
+    [InlineData("~u ^http://api\\.local:8080/upload$", true)]
+    [InlineData("~d ^api\\.local$", true)]
+    [InlineData("~m post", true)]
+    [InlineData("~hs .", false)]
+    [InlineData("~bs .", false)]
+    [InlineData("~src .", false)]
+    [InlineData("~b \\x89PNG", true)]
+    [InlineData("~b ^\\x89\\x50", true)]
+    [InlineData("~t image", true)]
+    [InlineData("~a", false)]
+    public void Operators_on_a_pending_flow(string expression, bool expected) => Assert.Equal(expected, Pending(expression));
+
+    [Theory]
+    // mitmproxy ≥ 10.2: ~u (and bare values), ~d and ~m ignore case; everything else is case-sensitive.
+    [InlineData("~u EXAMPLE.COM/API/users", true)]
+    [InlineData("EXAMPLE", true)]
+    [InlineData("~d EXAMPLE.com", true)]
+    [InlineData("~m get", true)]
+    [InlineData("~h \"user-agent: mozilla\"", false)]
+    [InlineData("~h \"User-Agent: Mozilla\"", true)]
+    [InlineData("~b hello", false)]
+    [InlineData("~b Hello", true)]
+    [InlineData("~b alice", false)]
+    [InlineData("~t JSON", false)]
+    [InlineData("~dst EXAMPLE", false)]
+    // inline flags switch it per pattern
+    [InlineData("~b \"(?i)hello\"", true)]
+    [InlineData("~u '(?-i)EXAMPLE'", false)]
+    public void Case_rules_follow_mitmproxy(string expression, bool expected) => Assert.Equal(expected, Http(expression));
+
+    [Theory]
+    // On the HTTP flow: ~s true, ~q false, ~e false, ~all true.
+    [InlineData("!~q", true)]
+    [InlineData("! ~q", true)]
+    [InlineData("!!~q", false)]
+    [InlineData("!~q & ~s", true)]
+    [InlineData("!(~q | ~s)", false)]
+    [InlineData("!~s | ~all", true)]
+    [InlineData("~s & ~q", false)]
+    [InlineData("~s & ~all & ~c 200", true)]
+    [InlineData("~q | ~e | ~s", true)]
+    [InlineData("~q | ~e", false)]
+    // & binds tighter than |
+    [InlineData("~s | ~q & ~e", true)]
+    [InlineData("(~s | ~q) & ~e", false)]
+    [InlineData("~e & ~q | ~s", true)]
+    // adjacent terms are an "and" looser than | (mitmproxy: "~s | ~q ~e" is "(~s | ~q) & ~e")
+    [InlineData("~s | ~q ~e", false)]
+    [InlineData("~s ~q | ~all", true)]
+    [InlineData("~e ~s | ~all", false)]
+    [InlineData("~s ~c 200", true)]
+    [InlineData("~s ~c 201", false)]
+    [InlineData("(~s ~c 200) | ~e", true)]
+    // operators need no spaces around & | ! ( )
+    [InlineData("(~s)&(~c 200)", true)]
+    [InlineData("~q|~s", true)]
+    [InlineData("~s!~q", true)]
+    [InlineData("~s&!~e&~m GET", true)]
+    [InlineData("( ( ~s ) )", true)]
+    public void Combinators_and_precedence(string expression, bool expected) => Assert.Equal(expected, Http(expression));
+
+    [Theory]
+    // In an unquoted value & | ! are part of the regex (as in mitmproxy); whitespace ( ) ~ " ' end it.
+    [InlineData("~u Users|nothere", true)]
+    [InlineData("~u nothere|alsonot", false)]
+    [InlineData("~b Alice&", false)]
+    [InlineData("~h Server:\\snginx", true)]
+    [InlineData("~b \"say \\\"hi\\\"\"", true)]
+    [InlineData("~b 'say \"hi\"'", true)]
+    [InlineData("~b 'it\\'s'", true)]
+    [InlineData("~b \"it's\"", true)]
+    [InlineData("~h \"X-Note: two words\"", true)]
+    [InlineData("~h 'X-Note: two\\sw'", true)]
+    // a backslash escapes only the quote and itself; regex escapes survive either way
+    [InlineData("~u \"Users\\?id=\\d\"", true)]
+    [InlineData("~u \"Users\\\\?id=\\\\d\"", true)]
+    [InlineData("~u \"id=\\D\"", false)]
+    [InlineData("~u \"\"", true)]
+    [InlineData("~u example \"api/Users\"", true)]
+    [InlineData("~u example\"nothere\"", false)]
+    public void Values_quoting_and_escaping(string expression, bool expected) => Assert.Equal(expected, Http(expression));
+
+    [Theory]
+    [InlineData("https", "example.com", 443, "/")]
+    [InlineData("https", "example.com", 8443, "/a?b=c")]
+    [InlineData("http", "example.com", 80, "/x")]
+    [InlineData("http", "example.com", 443, "/x")]
+    [InlineData("http", "::1", 8080, "/v6")]
+    [InlineData("https", "[::1]", 443, "/v6")]
+    [InlineData("https", "host", 0, "")]
+    public void Url_operator_sees_exactly_the_model_url(string scheme, string host, int port, string path)
+    {
+        var flow = new HttpFlow(new HttpRequestData { Method = "GET", Scheme = scheme, Host = host, Port = port, Path = path }, 0);
+        var filter = FlowFilter.Parse($"~u \"^{Regex.Escape(flow.Request.Url)}$\"");
+        Assert.True(filter.Matches(flow), flow.Request.Url);
+    }
+
+    [Fact]
+    public void Domain_also_matches_the_host_header_without_port()
+    {
+        var flow = new HttpFlow(
+            new HttpRequestData { Method = "GET", Scheme = "http", Host = "10.0.0.1", Port = 80, Path = "/", Headers = [new("Host", "Service.Internal:8080")] },
+            0);
+        Assert.True(FlowFilter.Parse("~d ^service\\.internal$").Matches(flow));
+        Assert.True(FlowFilter.Parse("~d ^10\\.0\\.0\\.1$").Matches(flow));
+        Assert.False(FlowFilter.Parse("~d 8080").Matches(flow));
+    }
+
+    [Fact]
+    public void Asset_matches_scripts_styles_images_and_fonts()
+    {
+        foreach (var (type, expected) in new[] { ("application/javascript", true), ("text/css", true), ("image/webp", true), ("font/woff2", true), ("text/html", false) })
+        {
+            var flow = TestFlows.Http();
+            flow.Response = new HttpResponseData { StatusCode = 200, Headers = [new("content-type", type)] };
+            Assert.Equal(expected, FlowFilter.Parse("~a").Matches(flow));
+        }
+    }
+
+    [Fact]
+    public void Large_bodies_and_header_blocks_use_pooled_buffers()
+    {
+        var flow = TestFlows.Http();
+        var big = new string('x', 100_000);
+        flow.Request.Content = System.Text.Encoding.UTF8.GetBytes(big + "needle");
+        flow.Request.Headers.Add("X-Big", big);
+        Assert.True(FlowFilter.Parse("~bq needle$").Matches(flow));
+        Assert.True(FlowFilter.Parse("~hq \"^X-Big: x+$\"").Matches(flow));
+        Assert.True(FlowFilter.Parse("~hq \"^X-Note: two words$\"").Matches(flow));
+    }
+
+    [Fact]
+    public void One_filter_serves_many_flows()
+    {
+        var filter = FlowFilter.Parse("~s & ~c 200 | ~e");
+        HttpFlow[] flows = [TestFlows.Http(), TestFlows.Pending(), TestFlows.WebSocket()];
+        Assert.Equal([true, true, false], flows.Select(filter.Matches));
+    }
+}

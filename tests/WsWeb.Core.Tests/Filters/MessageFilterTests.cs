@@ -1,0 +1,252 @@
+using System.Diagnostics;
+using System.Text;
+using WsWeb.Core.Filters;
+using WsWeb.Core.Flows;
+using WsWeb.Core.WebSockets;
+
+namespace WsWeb.Core.Tests.Filters;
+
+/// <summary>
+/// Message operators, ~json, and the two evaluation contexts, on <see cref="TestFlows.WebSocket"/>:
+/// 0 client ping JSON, 1 server pong JSON, 2 server binary 00 FF 10 41, 3 injected client "hello",
+/// 4 dropped client "secret-token", 5 edited server "edited" (was "original").
+/// </summary>
+public class MessageFilterTests
+{
+    private static string MatchingMessages(string expression)
+    {
+        var flow = TestFlows.WebSocket();
+        var filter = FlowFilter.Parse(expression);
+        return string.Join(",", Enumerable.Range(0, flow.WebSocket!.Messages.Count).Where(i => filter.Matches(flow, TestFlows.Message(flow, i))));
+    }
+
+    [Theory]
+    [InlineData("~wq", "0,3,4")]
+    [InlineData("~ws", "1,2,5")]
+    [InlineData("~text", "0,1,3,4,5")]
+    [InlineData("~binary", "2")]
+    [InlineData("~injected", "3")]
+    [InlineData("~dropped", "4")]
+    [InlineData("~edited", "5")]
+    [InlineData("!~text", "2")]
+    [InlineData("~size 5", "3")]
+    [InlineData("~size =5", "3")]
+    [InlineData("~size == 5", "3")]
+    [InlineData("~size !=5", "0,1,2,4,5")]
+    [InlineData("~size >100", "1")]
+    [InlineData("~size <=4", "2")]
+    [InlineData("~size <5", "2")]
+    [InlineData("~size >= 6", "0,1,4,5")]
+    [InlineData("~size 1k", "")]
+    [InlineData("~size <1KB", "0,1,2,3,4,5")]
+    [InlineData("~size>0&~size<6", "2,3")]
+    public void Message_operators(string expression, string expected) => Assert.Equal(expected, MatchingMessages(expression));
+
+    [Theory]
+    [InlineData("~b pong", "1")]
+    [InlineData("~b hello|token", "3,4")]
+    [InlineData("~b ^edited$", "5")]
+    [InlineData("~b original", "")]
+    [InlineData("~bq \"type\"", "0")]
+    [InlineData("~bs \"type\"", "1")]
+    [InlineData("~b \\xFF\\x10A", "2")]
+    [InlineData("~b ^\\x00", "2")]
+    [InlineData("~b handshake", "")]
+    [InlineData("~b HELLO", "")]
+    public void Body_operators_test_the_message_content(string expression, string expected) => Assert.Equal(expected, MatchingMessages(expression));
+
+    [Theory]
+    [InlineData("~all", "0,1,2,3,4,5")]
+    [InlineData("~websocket & ~wq", "0,3,4")]
+    [InlineData("~d chat & ~ws", "1,2,5")]
+    [InlineData("~d nothere | ~dropped", "4")]
+    [InlineData("~h Upgrade & ~text & !~wq", "1,5")]
+    [InlineData("~c 101 ~binary", "2")]
+    [InlineData("~c 200 ~binary", "")]
+    [InlineData("~text & ~binary", "")]
+    [InlineData("~wq & ~b hello", "3")]
+    [InlineData("~u socket ~json $.type", "0,1")]
+    [InlineData("~wq | ~edited ~text", "0,3,4,5")]
+    [InlineData("(~wq | ~edited) & !~injected & !~dropped", "0,5")]
+    public void Flow_operators_test_the_message_flow(string expression, string expected) => Assert.Equal(expected, MatchingMessages(expression));
+
+    [Theory]
+    [InlineData("~json $", "0,1")]
+    [InlineData("~json $.type", "0,1")]
+    [InlineData("~json $.type == \"pong\"", "1")]
+    [InlineData("~json $.type == 'pong'", "1")]
+    [InlineData("~json $.type == pong", "1")]
+    [InlineData("~json $.type==\"pong\"", "1")]
+    [InlineData("~json $.type != \"pong\"", "0")]
+    [InlineData("~json $.missing != \"pong\"", "")]
+    [InlineData("~json $.id == 1", "0,1")]
+    [InlineData("~json $.id == 1.0", "0,1")]
+    [InlineData("~json $.id == 1e0", "0,1")]
+    [InlineData("~json $.id == \"1\"", "")]
+    [InlineData("~json $.ok == true", "1")]
+    [InlineData("~json $.ok == false", "")]
+    [InlineData("~json $.ok == \"true\"", "")]
+    [InlineData("~json $.none == null", "1")]
+    [InlineData("~json $.none", "1")]
+    [InlineData("~json $.missing", "")]
+    [InlineData("~json $.Type", "")]
+    [InlineData("~json $.user.id == 42", "1")]
+    [InlineData("~json $.user.id", "1")]
+    [InlineData("~json $.user.name ~= ^B", "1")]
+    [InlineData("~json $.user.name ~= ^b", "")]
+    [InlineData("~json $.user.id ~= ^4", "1")]
+    [InlineData("~json $.ok ~= ^true$", "1")]
+    [InlineData("~json $.user ~= .", "")]
+    [InlineData("~json $.items[0].name == \"apple\"", "1")]
+    [InlineData("~json $.items[1].name == \"apple\"", "")]
+    [InlineData("~json $.items[1]['name'] == \"Banana\"", "1")]
+    [InlineData("~json $.items[2]", "")]
+    [InlineData("~json $.items[*].name == \"Banana\"", "1")]
+    [InlineData("~json $.items.*.name ~= ^Ban", "1")]
+    [InlineData("~json $.items[*].name == \"cherry\"", "")]
+    [InlineData("~json $['odd key'] == v", "1")]
+    [InlineData("~json $[\"type\"] == \"ping\"", "0")]
+    [InlineData("~json $.esc == \"a\\u00e9\\\"b\"", "1")]
+    [InlineData("~json $.esc == 'aé\"b'", "1")]
+    [InlineData("~json $.esc ~= é", "1")]
+    [InlineData("~json $[0]", "")]
+    [InlineData("~json $.*", "0,1")]
+    [InlineData("~json $.user.* == \"Bob\"", "1")]
+    [InlineData("~json $.user.id == 42 & ~ws", "1")]
+    [InlineData("!~json $.type == \"pong\"", "0,2,3,4,5")]
+    [InlineData("~json $.type ~= ^p ~wq", "0")]
+    [InlineData("(~json $.type)", "0,1")]
+    [InlineData("~json $.type !~wq", "1")]
+    public void Json_path_tests(string expression, string expected) => Assert.Equal(expected, MatchingMessages(expression));
+
+    [Theory]
+    [InlineData("[1, [2, 3], {\"a\": [4]}]", "~json $[1][1] == 3", true)]
+    [InlineData("[1, [2, 3], {\"a\": [4]}]", "~json $[2].a[0] == 4", true)]
+    [InlineData("[1, [2, 3], {\"a\": [4]}]", "~json $[*][*] == 3", true)]
+    [InlineData("[1, [2, 3], {\"a\": [4]}]", "~json $[*].a[0] == 5", false)]
+    [InlineData("{\"a\":1,\"a\":2}", "~json $.a == 2", true)]
+    [InlineData("\uFEFF{\"a\":1}", "~json $.a == 1", true)]
+    [InlineData("  {\"a\": 1, /* comment */ \"b\": 2,}", "~json $.b == 2", true)]
+    [InlineData("{\"a\": {\"b\": [1, 2", "~json $.a.b[0] == 1", true)]
+    [InlineData("{\"a\": {\"b\": [1, 2", "~json $.a.b[5]", false)]
+    [InlineData("{\"a\": tru}", "~json $.a", false)]
+    [InlineData("not json", "~json $", false)]
+    [InlineData("42", "~json $ == 42", true)]
+    [InlineData("\"s\"", "~json $ ~= ^s$", true)]
+    [InlineData("42", "~json $.a", false)]
+    [InlineData("", "~json $", false)]
+    [InlineData("{\"big\": 12345678901234567890}", "~json $.big == 12345678901234567890", true)]
+    public void Json_edge_cases(string content, string expression, bool expected)
+    {
+        var flow = TestFlows.WebSocket();
+        var message = new WebSocketMessage(Opcode.Text, true, Encoding.UTF8.GetBytes(content), 0);
+        Assert.Equal(expected, FlowFilter.Parse(expression).Matches(flow, message));
+    }
+
+    [Theory]
+    // On a flow every message operator asks "does any message match?", each operator on its own.
+    [InlineData("~websocket", true)]
+    [InlineData("~wq", true)]
+    [InlineData("~binary", true)]
+    [InlineData("~edited", true)]
+    [InlineData("~injected & ~dropped", true)]
+    [InlineData("~text & ~binary", true)]
+    [InlineData("!~text", false)]
+    [InlineData("!~json $.type == \"nope\"", true)]
+    [InlineData("~size >100", true)]
+    [InlineData("~size >1000", false)]
+    [InlineData("~json $.user.id == 42", true)]
+    [InlineData("~json $.user.id == 43", false)]
+    // ~b on a flow: request body, response body, then every message (client ones for ~bq)
+    [InlineData("~b handshake", true)]
+    [InlineData("~bq handshake", false)]
+    [InlineData("~bs handshake", true)]
+    [InlineData("~b pong", true)]
+    [InlineData("~bq pong", false)]
+    [InlineData("~bs pong", true)]
+    [InlineData("~bq secret", true)]
+    [InlineData("~bs secret", false)]
+    [InlineData("~c 101", true)]
+    [InlineData("~u ^https://chat\\.example\\.org/socket$", true)]
+    [InlineData("~u ^wss:", false)]
+    public void Message_operators_on_a_flow_mean_any_message(string expression, bool expected) =>
+        Assert.Equal(expected, FlowFilter.Parse(expression).Matches(TestFlows.WebSocket()));
+
+    [Fact]
+    public void Trimmed_messages_are_not_searched()
+    {
+        var flow = TestFlows.Http();
+        flow.WebSocket = new WebSocketData(maxMessages: 10);
+        for (var i = 0; i < 30; i++)
+        {
+            flow.WebSocket.Add(TestFlows.Text($"message {i}", fromClient: true));
+        }
+
+        Assert.True(flow.WebSocket.TrimmedCount > 0);
+        Assert.False(FlowFilter.Parse("~b \"message 0$\"").Matches(flow));
+        Assert.True(FlowFilter.Parse("~b \"message 29$\"").Matches(flow));
+    }
+
+    [Fact]
+    public void Regex_timeout_counts_as_no_match()
+    {
+        var flow = TestFlows.WebSocket();
+        var message = TestFlows.Text(new string('a', 40) + "!", fromClient: true);
+
+        // Nested quantifiers over an almost-matching input: exponential backtracking.
+        var filter = FlowFilter.Parse("~b \"^(a|aa)+$\"");
+        var watch = Stopwatch.StartNew();
+        Assert.False(filter.Matches(flow, message));
+        watch.Stop();
+
+        Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(10));
+        Assert.True(filter.Matches(flow, TestFlows.Text(new string('a', 40), fromClient: true)));
+    }
+
+    [Fact]
+    public void Evaluation_does_not_allocate()
+    {
+        var flow = TestFlows.WebSocket();
+        var message = TestFlows.Message(flow, 1);
+        var filter = FlowFilter.Parse(
+            "~websocket & ~ws ~d chat ~u socket ~h \"^Upgrade: websocket$\" ~b pong ~size >10 " +
+            "~json $.type == \"pong\" ~json $.items[*].name ~= ^Ban ~json $.esc ~= é !~c 200");
+        var big = TestFlows.Text("{\"type\":\"pong\",\"pad\":\"" + new string('x', 4000) + "\"}", fromClient: false);
+
+        for (var i = 0; i < 50; i++)
+        {
+            Assert.True(filter.Matches(flow, message));
+            filter.Matches(flow, big);
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1000; i++)
+        {
+            filter.Matches(flow, message);
+            filter.Matches(flow, big);
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < 1024, $"allocated {allocated} bytes for 2000 evaluations");
+    }
+
+    [Fact]
+    public void Filters_are_safe_to_share_across_threads()
+    {
+        var flow = TestFlows.WebSocket();
+        var filter = FlowFilter.Parse("~ws & ~json $.user.name ~= ^Bob$ | ~b ^hello$");
+        var results = new bool[8];
+        Parallel.For(0, 8, t =>
+        {
+            var ok = true;
+            for (var i = 0; i < 2000; i++)
+            {
+                ok &= filter.Matches(flow, TestFlows.Message(flow, 1)) && filter.Matches(flow, TestFlows.Message(flow, 3))
+                    && !filter.Matches(flow, TestFlows.Message(flow, 0));
+            }
+
+            results[t] = ok;
+        });
+        Assert.All(results, Assert.True);
+    }
+}
