@@ -1,0 +1,39 @@
+using WsWeb.Core.Flows;
+using WsWeb.Core.WebSockets;
+
+namespace WsWeb.Core.Addons.Samples;
+
+/// <summary>Seed example "Processing WebSocket Messages": prints each message with its direction.</summary>
+public sealed class ProcessMessagesAddon(AddonOutput output) : IWebSocketAddon
+{
+    public ValueTask WebSocketMessageAsync(HttpFlow flow, WebSocketMessage message, CancellationToken cancellationToken)
+    {
+        var direction = message.FromClient ? "Client" : "Server";
+        output.WriteLine($"{direction}: {PythonBytes.Repr(message.Content)}");
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Formats bytes as Python's <c>repr(bytes)</c>, so the sample prints what mitmproxy's would.</summary>
+public static class PythonBytes
+{
+    public static string Repr(ReadOnlySpan<byte> content)
+    {
+        var text = new System.Text.StringBuilder("b'");
+        foreach (var b in content)
+        {
+            _ = b switch
+            {
+                (byte)'\\' => text.Append(@"\\"),
+                (byte)'\'' => text.Append(@"\'"),
+                (byte)'\n' => text.Append(@"\n"),
+                (byte)'\r' => text.Append(@"\r"),
+                (byte)'\t' => text.Append(@"\t"),
+                >= 0x20 and < 0x7F => text.Append((char)b),
+                _ => text.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\x{b:x2}"),
+            };
+        }
+
+        return text.Append('\'').ToString();
+    }
+}
