@@ -321,38 +321,35 @@ internal static class PerMessageDeflateNegotiation
 
         var start = 0;
         var inQuotes = false;
-        for (var i = 0; i <= headerValue.Length; i++)
+        for (var i = 0; i < headerValue.Length; i++)
         {
-            if (i < headerValue.Length)
+            var c = headerValue[i];
+            if (inQuotes && c == '\\')
             {
-                var c = headerValue[i];
-                if (inQuotes && c == '\\')
-                {
-                    i++;
-                    continue;
-                }
-
-                if (c == '"')
-                {
-                    inQuotes = !inQuotes;
-                }
-
-                if (inQuotes || c != ',')
-                {
-                    continue;
-                }
+                i++; // an escaped character never ends the quoted string or the element
             }
+            else if (c == '"')
+            {
+                inQuotes = !inQuotes;
+            }
+            else if (c == ',' && !inQuotes)
+            {
+                AddElement(headerValue[start..i]);
+                start = i + 1;
+            }
+        }
 
-            var element = headerValue[start..Math.Min(i, headerValue.Length)];
+        // The rest is an element even when a quote is left open, so a malformed response is seen and rejected.
+        AddElement(headerValue[start..]);
+        return elements;
+
+        void AddElement(string element)
+        {
             if (!string.IsNullOrWhiteSpace(element))
             {
                 elements.Add(element);
             }
-
-            start = i + 1;
         }
-
-        return elements;
     }
 
     /// <summary>

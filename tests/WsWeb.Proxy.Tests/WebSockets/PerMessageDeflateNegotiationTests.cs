@@ -197,6 +197,9 @@ public sealed class PerMessageDeflateNegotiationTests
     [InlineData("permessage-deflate; client_no_context_takeover=1", "no value")]
     [InlineData("permessage-deflate;; server_no_context_takeover", "Malformed")]
     [InlineData("permessage-deflate x", "Malformed")]
+    [InlineData("permessage-deflate; server_max_window_bits=\"10", "Malformed")]
+    [InlineData("permessage-deflate; server_max_window_bits=\"1\\", "Malformed")]
+    [InlineData("permessage-deflate; server_max_window_bits=\"10\\\", permessage-deflate", "Malformed")]
     public void TryParseResponse_Invalid_IsRejectedWithAReason(string header, string reason)
     {
         Assert.False(PerMessageDeflateNegotiation.TryParseResponse(header, [Plain], out var accepted, out var error));
