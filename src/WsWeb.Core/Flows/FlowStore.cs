@@ -58,7 +58,7 @@ public sealed class FlowStore
             _nodes[flow.Id] = _order.AddLast(flow);
             while (_byId.Count > Options.MaxFlows)
             {
-                var victim = FindEvictionCandidate();
+                var victim = FindEvictionCandidate(flow);
                 RemoveLocked(victim);
                 (evicted ??= []).Add(victim);
             }
@@ -137,8 +137,14 @@ public sealed class FlowStore
     {
         ArgumentNullException.ThrowIfNull(flow);
         var ws = flow.WebSocket ?? throw new InvalidOperationException("The flow is not a WebSocket flow.");
-        ws.Add(message);
-        Publish(new FlowEvent(FlowEventKind.MessageAdded, flow, message));
+
+        // Both directions record concurrently; publishing under the flow's own monitor keeps each flow's
+        // MessageAdded events in index order without a store-wide lock on the hot path.
+        lock (ws)
+        {
+            ws.Add(message);
+            Publish(new FlowEvent(FlowEventKind.MessageAdded, flow, message));
+        }
     }
 
     public void MessageChanged(HttpFlow flow, WebSocketMessage message) =>
@@ -153,26 +159,38 @@ public sealed class FlowStore
         Publish(new FlowEvent(FlowEventKind.FlowEnded, flow));
     }
 
+    /// <summary>Told when a subscriber throws; the event still reaches the other subscribers.</summary>
+    public Action<Exception>? SubscriberFailed { get; set; }
+
     private void Publish(in FlowEvent flowEvent)
     {
         foreach (var subscriber in _subscribers)
         {
-            subscriber(flowEvent);
+            try
+            {
+                subscriber(flowEvent);
+            }
+            catch (Exception ex)
+            {
+                // A broken listener must not break the relay thread that published, nor starve the others.
+                SubscriberFailed?.Invoke(ex);
+            }
         }
     }
 
-    private HttpFlow FindEvictionCandidate()
+    private HttpFlow FindEvictionCandidate(HttpFlow added)
     {
         // Prefer the oldest finished flow; a live connection is only evicted when everything is live.
+        // The flow being added is never its own victim.
         for (var node = _order.First; node is not null; node = node.Next)
         {
-            if (!node.Value.IsLive)
+            if (!node.Value.IsLive && !ReferenceEquals(node.Value, added))
             {
                 return node.Value;
             }
         }
 
-        return _order.First!.Value;
+        return ReferenceEquals(_order.First!.Value, added) ? _order.First.Next!.Value : _order.First.Value;
     }
 
     private void RemoveLocked(HttpFlow flow)

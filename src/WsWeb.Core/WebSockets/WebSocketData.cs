@@ -159,7 +159,7 @@ public sealed class WebSocketData
         }
     }
 
-    /// <summary>Copies the messages with <c>Index &gt;= afterIndex</c>, up to <paramref name="limit"/>.</summary>
+    /// <summary>Copies the messages with <c>Index &gt;= fromIndex</c>, up to <paramref name="limit"/>.</summary>
     public List<WebSocketMessage> Snapshot(long fromIndex = 0, int limit = int.MaxValue)
     {
         lock (_gate)

@@ -34,10 +34,17 @@ internal sealed partial class WebSocketForwarder(
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
 
-        // Extensions are negotiated per leg; we cannot relay one we do not implement, so none is offered.
+        // Extensions are negotiated per leg: upstream we offer only the permessage-deflate offers we can
+        // honour, and an extension we do not implement is never offered (we could not relay its frames).
         Headers.CopyRequest(context.Request.Headers, request, content: null, skip: IsExtensionsHeader);
         request.Headers.Connection.Add("Upgrade");
         request.Headers.Upgrade.Add(new ProductHeaderValue("websocket"));
+        var clientOffers = PerMessageDeflateNegotiation.ParseOffers(string.Join(", ", context.Request.Headers.SecWebSocketExtensions.ToArray()));
+        var upstreamOffer = PerMessageDeflateNegotiation.BuildUpstreamOffer(clientOffers);
+        if (upstreamOffer is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Sec-WebSocket-Extensions", upstreamOffer);
+        }
         request.Options.Set(UpstreamConnector.ServerConnKey, flow.ServerConn);
 
         using var response = await upstream.SendAsync(request, target.UseTls, context.RequestAborted);
@@ -60,17 +67,34 @@ internal sealed partial class WebSocketForwarder(
 
         var upstreamStream = await response.Content.ReadAsStreamAsync(context.RequestAborted);
         await using var upstreamLease = upstreamStream;
+        var serverExtensions = response.Headers.TryGetValues("Sec-WebSocket-Extensions", out var values) ? string.Join(", ", values) : null;
+        var sentOffers = PerMessageDeflateNegotiation.ParseOffers(upstreamOffer);
+        if (!PerMessageDeflateNegotiation.TryParseResponse(serverExtensions, sentOffers, out var upstreamDeflate, out var extensionError))
+        {
+            // The server accepted something we never offered: neither leg could be relayed faithfully.
+            flow.Error = $"Upstream answered the WebSocket handshake with unusable extensions: {extensionError}";
+            await ProxyRequestHandler.WritePlainAsync(context.Response, StatusCodes.Status502BadGateway, flow.Error);
+            store.FlowUpdated(flow);
+            return;
+        }
+
+        var clientDeflate = PerMessageDeflateNegotiation.SelectClientResponse(clientOffers, upstreamDeflate);
         context.Response.StatusCode = StatusCodes.Status101SwitchingProtocols;
         Headers.CopyResponse(response, context.Response, skip: IsExtensionsHeader);
         context.Response.Headers.Upgrade = "websocket";
+        if (clientDeflate is { } accepted)
+        {
+            context.Response.Headers.SecWebSocketExtensions = accepted.HeaderValue;
+        }
+
         var clientStream = await context.Features.Get<IHttpUpgradeFeature>()!.UpgradeAsync();
 
         flow.Response.TimestampEnd = Timestamps.Now(time);
         flow.WebSocket = store.CreateWebSocketData();
         store.FlowUpdated(flow);
 
-        var client = CreateLeg("client", isClient: true, clientStream, context.Abort);
-        var server = CreateLeg("server", isClient: false, upstreamStream, upstreamStream.Dispose);
+        using var client = CreateLeg("client", isClient: true, clientStream, context.Abort, clientDeflate?.Parameters);
+        using var server = CreateLeg("server", isClient: false, upstreamStream, upstreamStream.Dispose, upstreamDeflate);
         var relay = new WebSocketRelay(flow, client, server, store, addons, time, _settings, logger);
         live.Add(relay);
         try
@@ -88,12 +112,15 @@ internal sealed partial class WebSocketForwarder(
         }
     }
 
-    private static RelayLeg CreateLeg(string name, bool isClient, Stream stream, Action abort) => new(
+    /// <param name="deflate">The leg's permessage-deflate parameters; on the client leg we are the server.</param>
+    private RelayLeg CreateLeg(string name, bool isClient, Stream stream, Action abort, DeflateParameters? deflate) => new(
         name,
         isClient,
         PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 8 * 1024, leaveOpen: true)),
         PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true)),
-        abort);
+        abort,
+        deflate?.CreateInflater(asServer: isClient, _settings.MaxMessageSize),
+        deflate?.CreateDeflater(asServer: isClient));
 
     private async Task RelayRefusalAsync(HttpContext context, HttpFlow flow, HttpResponseMessage response)
     {

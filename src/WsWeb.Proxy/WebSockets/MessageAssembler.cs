@@ -128,7 +128,12 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
     }
 
     /// <summary>The payload of the completed message (compressed if <see cref="Compressed"/>).</summary>
-    public ReadOnlySpan<byte> PayloadSpan => _single ?? _pooled.AsSpan(0, (int)_length);
+    public ReadOnlySpan<byte> PayloadSpan => PayloadMemory.Span;
+
+    public ReadOnlyMemory<byte> PayloadMemory => _single ?? _pooled.AsMemory(0, (int)_length);
+
+    /// <summary>Done with a compressed payload: a large pooled buffer goes back to the pool.</summary>
+    public void ReleasePayload() => ReleasePooledIfLarge();
 
     /// <summary>Hands out the completed message's payload as an exact-size array (no copy for single-frame messages).</summary>
     public byte[] TakeContent()
@@ -221,7 +226,7 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
             _fragments.Clear();
             _length = 0;
             _single = null;
-            if (_frame.Fin)
+            if (_frame.Fin && !_frame.Rsv1)
             {
                 // The common case: one frame, one message. Copy straight into the array the model keeps.
                 _single = _frame.PayloadLength == 0 ? [] : new byte[_frame.PayloadLength];

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 
 namespace WsWeb.Proxy.WebSockets;
@@ -7,7 +8,14 @@ namespace WsWeb.Proxy.WebSockets;
 /// (our upstream connection). Writes from the pump and from injections share <see cref="WriteLock"/>
 /// so frames of two messages never interleave.
 /// </summary>
-internal sealed class RelayLeg(string name, bool isClient, PipeReader input, PipeWriter output, Action abort)
+internal sealed class RelayLeg(
+    string name,
+    bool isClient,
+    PipeReader input,
+    PipeWriter output,
+    Action abort,
+    MessageInflater? inflater = null,
+    MessageDeflater? deflater = null) : IDisposable
 {
     private int _closeSent;
     private int _closeReceived;
@@ -23,6 +31,21 @@ internal sealed class RelayLeg(string name, bool isClient, PipeReader input, Pip
 
     public SemaphoreSlim WriteLock { get; } = new(1, 1);
 
+    /// <summary>Decompresses what this peer sends, when permessage-deflate was negotiated on this leg.</summary>
+    public MessageInflater? Inflater { get; } = inflater;
+
+    /// <summary>Compresses what we send to this peer; used only under <see cref="WriteLock"/>.</summary>
+    public MessageDeflater? Deflater { get; } = deflater;
+
+    /// <summary>Scratch for <see cref="Deflater"/> output, reused under <see cref="WriteLock"/>.</summary>
+    public ArrayBufferWriter<byte> CompressBuffer => _compressBuffer ??= new ArrayBufferWriter<byte>();
+
+    /// <summary>Scratch for <see cref="Inflater"/> output, used only by this leg's pump.</summary>
+    public ArrayBufferWriter<byte> InflateBuffer => _inflateBuffer ??= new ArrayBufferWriter<byte>();
+
+    private ArrayBufferWriter<byte>? _compressBuffer;
+    private ArrayBufferWriter<byte>? _inflateBuffer;
+
     /// <summary>A close frame has been written to this peer; no data may follow it.</summary>
     public bool CloseSent => Volatile.Read(ref _closeSent) != 0;
 
@@ -35,4 +58,11 @@ internal sealed class RelayLeg(string name, bool isClient, PipeReader input, Pip
     public void MarkCloseReceived() => Volatile.Write(ref _closeReceived, 1);
 
     public void Abort() => abort();
+
+    public void Dispose()
+    {
+        Inflater?.Dispose();
+        Deflater?.Dispose();
+        WriteLock.Dispose();
+    }
 }

@@ -76,8 +76,9 @@ internal sealed partial class WebSocketRelay
 
         var first = await Task.WhenAny(upstream, downstream);
         var other = first == upstream ? downstream : upstream;
-        var otherLeg = first == upstream ? _client : _server;
-        if (otherLeg.CloseSent)
+        // The pump still running reads the other peer; if that peer was sent a close, it owes us a reply.
+        var otherPeer = first == upstream ? _server : _client;
+        if (otherPeer.CloseSent)
         {
             // The other peer was sent a close: give it time to answer before dropping the connection.
             await Task.WhenAny(other, Task.Delay(_settings.CloseTimeout, _time, CancellationToken.None));
@@ -151,7 +152,7 @@ internal sealed partial class WebSocketRelay
     private async Task<PumpEnd> PumpAsync(RelayLeg from, RelayLeg to, CancellationToken cancellationToken)
     {
         var reader = from.Input;
-        var state = new MessageAssembler(from.IsClient, _settings.MaxMessageSize);
+        var state = new MessageAssembler(from.IsClient, _settings.MaxMessageSize) { AllowCompression = from.Inflater is not null };
         var pendingFlush = false;
         try
         {
@@ -276,7 +277,8 @@ internal sealed partial class WebSocketRelay
 
     private async ValueTask HandleMessageAsync(RelayLeg from, RelayLeg to, MessageAssembler state, CancellationToken cancellationToken)
     {
-        var message = new WebSocketMessage(state.MessageType, from.IsClient, state.TakeContent(), Timestamps.Now(_time));
+        var content = state.Compressed ? Inflate(from, state) : state.TakeContent();
+        var message = new WebSocketMessage(state.MessageType, from.IsClient, content, Timestamps.Now(_time));
         var fragments = state.Fragments;
         _store.AddMessage(_flow, message);
         await _addons.WebSocketMessageAsync(_flow, message, cancellationToken);
@@ -290,10 +292,11 @@ internal sealed partial class WebSocketRelay
             return;
         }
 
-        if (message.IsModified || fragments.Count <= 1)
+        if (message.IsModified || fragments.Count <= 1 || to.Deflater is not null)
         {
+            // Compressed legs re-compress into one frame: the two legs' compression contexts differ anyway.
             var mask = fragments.Count == 1 && !message.IsModified ? fragments[0].MaskKey : (int?)null;
-            await WriteAsync(to, (Message: message, Mask: mask), static (leg, m) => WriteFrame(leg, true, false, m.Message.Type, m.Message.Content, m.Mask), flush: false, ignoreClosed: true, cancellationToken);
+            await WriteAsync(to, (Message: message, Mask: mask), static (leg, m) => WriteMessage(leg, m.Message, m.Mask), flush: false, ignoreClosed: false, cancellationToken);
         }
         else
         {
@@ -308,8 +311,52 @@ internal sealed partial class WebSocketRelay
                     WriteFrame(leg, i == m.Fragments.Count - 1, false, i == 0 ? m.Message.Type : Opcode.Continuation, payload, fragment.MaskKey);
                     offset += fragment.Length;
                 }
-            }, flush: false, ignoreClosed: true, cancellationToken);
+            }, flush: false, ignoreClosed: false, cancellationToken);
         }
+    }
+
+    private byte[] Inflate(RelayLeg from, MessageAssembler state)
+    {
+        var output = from.InflateBuffer;
+        output.ResetWrittenCount();
+        try
+        {
+            from.Inflater!.Inflate(state.PayloadMemory, output);
+        }
+        catch (DecompressedMessageTooLargeException)
+        {
+            throw new WebSocketProtocolException(WebSocketCloseCodes.MessageTooBig, $"Decompressed message is larger than the maximum of {_settings.MaxMessageSize} bytes.");
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new WebSocketProtocolException(WebSocketCloseCodes.InvalidPayload, $"Compressed message is not valid deflate data: {ex.Message}");
+        }
+        finally
+        {
+            state.ReleasePayload();
+        }
+
+        if (state.MessageType == Opcode.Text && !System.Text.Unicode.Utf8.IsValid(output.WrittenSpan))
+        {
+            throw new WebSocketProtocolException(WebSocketCloseCodes.InvalidPayload, "Text message is not valid UTF-8.");
+        }
+
+        return output.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Writes a whole message as one frame, compressed when the leg negotiated permessage-deflate.</summary>
+    private static void WriteMessage(RelayLeg to, WebSocketMessage message, int? mask)
+    {
+        if (to.Deflater is { } deflater)
+        {
+            var compressed = to.CompressBuffer;
+            compressed.ResetWrittenCount();
+            deflater.Compress(message.Content, compressed);
+            WriteFrame(to, true, true, message.Type, compressed.WrittenSpan, null);
+            return;
+        }
+
+        WriteFrame(to, true, false, message.Type, message.Content, mask);
     }
 
     private async Task RunInjectionsAsync(ChannelReader<Injection> queue, RelayLeg to, CancellationToken cancellationToken)
@@ -328,7 +375,7 @@ internal sealed partial class WebSocketRelay
 
                 if (!message.Dropped)
                 {
-                    await WriteAsync(to, message, static (leg, m) => WriteFrame(leg, true, false, m.Type, m.Content, null), flush: true, ignoreClosed: false, cancellationToken);
+                    await WriteAsync(to, message, static (leg, m) => WriteMessage(leg, m, null), flush: true, ignoreClosed: false, cancellationToken);
                 }
 
                 injection.Completion?.TrySetResult(message);

@@ -1,0 +1,52 @@
+using System.Net;
+using System.Net.WebSockets;
+using System.Text;
+using WsWeb.Proxy.Tests.Infrastructure;
+
+namespace WsWeb.Proxy.Tests.WebSockets;
+
+public sealed class DeflateRelayTests
+{
+    [Fact]
+    public async Task PermessageDeflateRunsOnBothLegsAndHooksSeeDecompressedContent()
+    {
+        await using var echo = await EchoServer.StartAsync(enableCompression: true);
+        await using var proxy = await ProxyServer.StartAsync();
+        using var client = new ClientWebSocket();
+        client.Options.Proxy = new WebProxy(proxy.ProxyUri);
+        client.Options.DangerousDeflateOptions = new WebSocketDeflateOptions();
+        client.Options.CollectHttpResponseDetails = true;
+        await client.ConnectAsync(echo.WsUri(), CancellationToken.None);
+
+        var text = string.Concat(Enumerable.Repeat("compress me please, ", 200));
+        for (var i = 0; i < 3; i++)
+        {
+            // Several messages: context takeover must keep both legs' dictionaries in step.
+            await client.SendAsync(Encoding.UTF8.GetBytes(text + i), WebSocketMessageType.Text, true, CancellationToken.None);
+            var echoed = await ProxyClients.ReceiveMessageAsync(client);
+            Assert.Equal(text + i, Encoding.UTF8.GetString(echoed.Data));
+        }
+
+        Assert.Contains("permessage-deflate", client.HttpResponseHeaders!["Sec-WebSocket-Extensions"].Single(), StringComparison.Ordinal);
+        Assert.True(echo.ExtensionsOffered.TryPeek(out var offered));
+        Assert.Contains("permessage-deflate", offered, StringComparison.Ordinal);
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+        await ProxyServer.EventuallyAsync(() => flow.WebSocket!.Messages.Count == 6, "six recorded messages");
+        Assert.All(flow.WebSocket!.Messages, m => Assert.StartsWith("compress me please", m.Text, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task UnknownExtensionsAreNotOfferedUpstream()
+    {
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        await using var stream = await ProxyClients.OpenTunnelAsync(proxy, echo.WsUri());
+
+        var head = await ProxyClients.HandshakeAsync(stream, echo.WsUri(), "Sec-WebSocket-Extensions: x-webkit-deflate-frame, x-custom; a=1\r\n");
+
+        Assert.StartsWith("HTTP/1.1 101", head, StringComparison.Ordinal);
+        Assert.DoesNotContain("Sec-WebSocket-Extensions", head, StringComparison.OrdinalIgnoreCase);
+        Assert.True(echo.ExtensionsOffered.TryPeek(out var offered));
+        Assert.Equal("", offered);
+    }
+}
