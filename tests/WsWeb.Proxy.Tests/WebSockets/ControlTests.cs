@@ -1,0 +1,110 @@
+using System.Net.WebSockets;
+using System.Text;
+using WsWeb.Core.Addons;
+using WsWeb.Proxy.Tests.Infrastructure;
+
+namespace WsWeb.Proxy.Tests.WebSockets;
+
+/// <summary>IWebSocketControl (inject, close, kill) and shutdown, on real connections.</summary>
+public sealed class ControlTests
+{
+    [Fact]
+    public async Task InjectFromOutsideHooksReachesEitherPeerAndIsRecorded()
+    {
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        using var client = await ProxyClients.ConnectWithClientWebSocketAsync(proxy, echo.WsUri());
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+
+        // From another thread, as a script or the REST API would.
+        var toClient = await Task.Run(() => proxy.Control.InjectAsync(flow, toClient: true, "to the client"u8.ToArray(), isText: true));
+        var atClient = await ProxyClients.ReceiveMessageAsync(client);
+        var toServer = await proxy.Control.InjectAsync(flow, toClient: false, new byte[] { 9, 8, 7 }, isText: false);
+        var echoed = await ProxyClients.ReceiveMessageAsync(client);
+
+        Assert.Equal("to the client", Encoding.UTF8.GetString(atClient.Data));
+        Assert.Equal(new byte[] { 9, 8, 7 }, echoed.Data);
+        Assert.True(echo.Frames.TryPeek(out var atServer));
+        Assert.Equal(new byte[] { 9, 8, 7 }, atServer.Data);
+        Assert.True(toClient.Injected);
+        Assert.False(toClient.FromClient);
+        Assert.True(toServer.FromClient);
+        Assert.Equal(0, toClient.Index);
+        Assert.Equal(1, toServer.Index);
+    }
+
+    [Fact]
+    public async Task InjectCloseAndKillFailClearlyOnAClosedFlow()
+    {
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        using var client = await ProxyClients.ConnectWithClientWebSocketAsync(proxy, echo.WsUri());
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+        await client.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
+        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+
+        var inject = Assert.Throws<InvalidOperationException>(() => proxy.Control.Inject(flow, true, "late"u8.ToArray(), true));
+        Assert.Contains("closed", inject.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => proxy.Control.CloseAsync(flow, CloseTarget.Both, 1000, null));
+        Assert.Throws<InvalidOperationException>(() => proxy.Control.Kill(flow));
+        Assert.False(proxy.Control.IsLive(flow));
+    }
+
+    [Fact]
+    public async Task CloseFromTheProxyReachesBothPeers()
+    {
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        using var client = await ProxyClients.ConnectWithClientWebSocketAsync(proxy, echo.WsUri());
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+
+        await proxy.Control.CloseAsync(flow, CloseTarget.Both, 4000, "maintenance");
+        var atClient = await ProxyClients.ReceiveMessageAsync(client);
+
+        Assert.Equal(WebSocketMessageType.Close, atClient.Type);
+        Assert.Equal((WebSocketCloseStatus)4000, client.CloseStatus);
+        Assert.Equal("maintenance", client.CloseStatusDescription);
+        await ProxyServer.EventuallyAsync(() => !echo.ClosesReceived.IsEmpty, "server saw the close");
+        Assert.True(echo.ClosesReceived.TryPeek(out var atServer));
+        Assert.Equal((WebSocketCloseStatus)4000, atServer.Status);
+        Assert.Equal("maintenance", atServer.Reason);
+        Assert.Equal(4000, flow.WebSocket!.CloseCode);
+        Assert.True(flow.WebSocket.ClosedByProxy);
+    }
+
+    [Fact]
+    public async Task KillAbortsBothConnections()
+    {
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        using var client = await ProxyClients.ConnectWithClientWebSocketAsync(proxy, echo.WsUri());
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+
+        proxy.Control.Kill(flow);
+
+        await Assert.ThrowsAnyAsync<WebSocketException>(() => ProxyClients.ReceiveMessageAsync(client));
+        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+        Assert.Equal(1006, flow.WebSocket!.CloseCode);
+        Assert.NotNull(flow.Error);
+    }
+
+    [Fact]
+    public async Task ShutdownClosesLiveWebSocketsWith1001OnBothSides()
+    {
+        await using var echo = await EchoServer.StartAsync();
+        var proxy = await ProxyServer.StartAsync();
+        using var client = await ProxyClients.ConnectWithClientWebSocketAsync(proxy, echo.WsUri());
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+
+        var receive = ProxyClients.ReceiveMessageAsync(client);
+        await proxy.DisposeAsync();
+        var atClient = await receive;
+
+        Assert.Equal(WebSocketMessageType.Close, atClient.Type);
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, client.CloseStatus);
+        await ProxyServer.EventuallyAsync(() => !echo.ClosesReceived.IsEmpty, "server saw the close");
+        Assert.True(echo.ClosesReceived.TryPeek(out var atServer));
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, atServer.Status);
+        Assert.Equal(1001, flow.WebSocket!.CloseCode);
+    }
+}
