@@ -1,0 +1,91 @@
+using Microsoft.Extensions.Configuration;
+using WsWeb.Hosting;
+
+namespace WsWeb.Tests.Hosting;
+
+public sealed class CommandLineTests
+{
+    private static (bool Ok, WsWeb.Proxy.ProxyOptions Options, string? Error) Build(string[] args, Dictionary<string, string?>? configuration = null)
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(configuration ?? []).Build();
+        var root = CommandLine.Create((_, _, _) => Task.FromResult(0));
+        var result = root.Parse(args);
+        var ok = CommandLine.TryBuildOptions(config, result, out var options, out var error);
+        return (ok, options, error);
+    }
+
+    [Fact]
+    public void DefaultsAreLoopbackOnMitmproxyPorts()
+    {
+        var (ok, options, _) = Build([]);
+
+        Assert.True(ok);
+        Assert.Equal("127.0.0.1", options.ListenHost);
+        Assert.Equal(8080, options.ListenPort);
+        Assert.Equal("127.0.0.1", options.WebHost);
+        Assert.Equal(8081, options.WebPort);
+        Assert.Equal(64L * 1024 * 1024, options.MaxMessageSize);
+        Assert.False(options.SslInsecure);
+    }
+
+    [Fact]
+    public void CommandLineBeatsEnvironmentWhichBeatsAppSettings()
+    {
+        var configuration = new Dictionary<string, string?>
+        {
+            ["WsWeb:ListenPort"] = "7000",
+            ["WsWeb:WebPort"] = "7001",
+            ["WSWEB_WEB_PORT"] = "7002",
+            ["WSWEB_MAX_MESSAGE_SIZE"] = "1MiB",
+        };
+
+        var (ok, options, _) = Build(["--listen-port", "9000", "-k", "--max-flows", "5"], configuration);
+
+        Assert.True(ok);
+        Assert.Equal(9000, options.ListenPort);
+        Assert.Equal(7002, options.WebPort);
+        Assert.Equal(1024 * 1024, options.MaxMessageSize);
+        Assert.True(options.SslInsecure);
+        Assert.Equal(5, options.MaxFlows);
+    }
+
+    [Theory]
+    [InlineData(new[] { "--listen-port", "99999" }, "--listen-port: '99999' is not a port number")]
+    [InlineData(new[] { "--listen-host", "example.com" }, "--listen-host: 'example.com' is not an IP address")]
+    [InlineData(new[] { "--max-message-size", "lots" }, "--max-message-size: 'lots' is not a size")]
+    [InlineData(new[] { "--max-flows", "0" }, "--max-flows: '0' is not a positive whole number")]
+    [InlineData(new[] { "--upstream-trust-bundle", "/nonexistent/ca.pem" }, "--upstream-trust-bundle: file '/nonexistent/ca.pem' does not exist")]
+    [InlineData(new[] { "--listen-port", "9000", "--web-port", "9000" }, "--web-port: 9000 is also the proxy port")]
+    public void BadValuesAreRefusedNamingTheOption(string[] args, string expected)
+    {
+        var (ok, _, error) = Build(args);
+
+        Assert.False(ok);
+        Assert.StartsWith(expected, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void BadEnvironmentValueNamesTheVariable()
+    {
+        var (ok, _, error) = Build([], new Dictionary<string, string?> { ["WSWEB_LISTEN_PORT"] = "http" });
+
+        Assert.False(ok);
+        Assert.StartsWith("WSWEB_LISTEN_PORT: 'http'", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HelpListsEveryOption()
+    {
+        var output = new StringWriter();
+        var root = CommandLine.Create((_, _, _) => Task.FromResult(0));
+        var result = root.Parse(["--help"]);
+        result.InvocationConfiguration.Output = output;
+        await result.InvokeAsync();
+
+        var help = output.ToString();
+        foreach (var option in new[] { "--listen-host", "--listen-port", "--web-host", "--web-port", "--data-dir", "--ssl-insecure", "--upstream-trust-bundle", "--max-message-size", "--max-flows", "--max-messages-per-flow" })
+        {
+            Assert.Contains(option, help, StringComparison.Ordinal);
+        }
+    }
+}

@@ -1,0 +1,91 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using WsWeb.Hosting;
+using WsWeb.Proxy;
+using WsWeb.Proxy.Listener;
+
+namespace WsWeb.Tests.Hosting;
+
+/// <summary>The real host: both Kestrel listeners on loopback, CA created on first start.</summary>
+public sealed class HostTests : IAsyncLifetime
+{
+    private readonly string _dataDirectory = Path.Combine(Path.GetTempPath(), "wsweb-host-" + Guid.NewGuid().ToString("N"));
+    private WebApplication _app = null!;
+    private int _proxyPort;
+    private int _webPort;
+
+    public async Task InitializeAsync()
+    {
+        _app = WsWebHost.Build(new ProxyOptions { ListenPort = 0, WebPort = 0, DataDirectory = _dataDirectory });
+        await _app.StartAsync();
+        var endpoints = _app.Services.GetRequiredService<OwnEndpoints>().Endpoints;
+        _proxyPort = endpoints[0].Port;
+        _webPort = endpoints[1].Port;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        Directory.Delete(_dataDirectory, recursive: true);
+    }
+
+    [Fact]
+    public async Task HealthAndCaDownloadsAreServedOnTheWebPort()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_webPort}") };
+
+        var health = await http.GetStringAsync("/healthz");
+        var pem = await http.GetStringAsync("/cert/pem");
+        var cer = await http.GetByteArrayAsync("/cert/cer");
+        var p12 = await http.GetByteArrayAsync("/cert/p12");
+
+        Assert.Contains("\"status\":\"ok\"", health, StringComparison.Ordinal);
+        var fromPem = X509Certificate2.CreateFromPem(pem);
+        var fromCer = X509CertificateLoader.LoadCertificate(cer);
+        Assert.Equal(fromPem.Thumbprint, fromCer.Thumbprint);
+        var fromP12 = X509CertificateLoader.LoadPkcs12Collection(p12, password: null);
+        Assert.Equal(fromPem.Thumbprint, Assert.Single(fromP12).Thumbprint);
+        Assert.False(fromP12[0].HasPrivateKey);
+        Assert.True(fromPem.Extensions.OfType<X509BasicConstraintsExtension>().Single().CertificateAuthority);
+    }
+
+    [Fact]
+    public void TheCaKeyIsOwnerOnly()
+    {
+        var keyFile = Path.Combine(_dataDirectory, "wsweb-ca.pem");
+
+        Assert.True(File.Exists(keyFile));
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(keyFile));
+        }
+    }
+
+    [Fact]
+    public async Task TheProxyRefusesToReachTheDashboard()
+    {
+        using var handler = new HttpClientHandler { Proxy = new WebProxy($"http://127.0.0.1:{_proxyPort}"), UseProxy = true };
+        using var viaProxy = new HttpClient(handler);
+
+        using var response = await viaProxy.GetAsync(new Uri($"http://127.0.0.1:{_webPort}/healthz"));
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.Contains("own listener", body, StringComparison.Ordinal);
+        var store = _app.Services.GetRequiredService<WsWeb.Core.Flows.FlowStore>();
+        Assert.Contains(store.Snapshot(), f => f.Error?.Contains("own listener", StringComparison.Ordinal) == true);
+    }
+
+    [Fact]
+    public async Task TheWebPortDoesNotProxy()
+    {
+        using var http = new HttpClient();
+
+        using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{_webPort}/nothing-here"));
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+    }
+}
