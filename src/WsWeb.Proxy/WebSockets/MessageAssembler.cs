@@ -25,6 +25,7 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
 
     private readonly byte[] _control = new byte[FrameCodec.MaxControlPayload];
     private readonly List<Fragment> _fragments = [];
+    private Utf8Validator _utf8;
     private FrameHeader _frame;
     private bool _inFrame;
     private long _frameOffset;
@@ -114,14 +115,17 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
             }
 
             _fragments.Add(new Fragment(_frame.PayloadLength, _frame.Masked ? _frame.MaskKey : null));
+
+            // Validate text frame by frame so a bad fragment fails at once (RFC 6455 §8.1); compressed
+            // text is validated after inflating.
+            if (MessageType == Opcode.Text && !Compressed && !_utf8.TryValidate(PayloadSpan[(int)(_length - _frame.PayloadLength)..], _frame.Fin))
+            {
+                throw new WebSocketProtocolException(WebSocketCloseCodes.InvalidPayload, "Text message is not valid UTF-8.");
+            }
+
             if (_frame.Fin)
             {
                 _inMessage = false;
-                if (MessageType == Opcode.Text && !Compressed && !System.Text.Unicode.Utf8.IsValid(PayloadSpan))
-                {
-                    throw new WebSocketProtocolException(WebSocketCloseCodes.InvalidPayload, "Text message is not valid UTF-8.");
-                }
-
                 return AssemblerStep.Message;
             }
         }
@@ -223,6 +227,7 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
             _inMessage = true;
             MessageType = _frame.Opcode;
             Compressed = _frame.Rsv1;
+            _utf8.Reset();
             _fragments.Clear();
             _length = 0;
             _single = null;

@@ -394,7 +394,9 @@ internal sealed partial class WebSocketRelay
         LogProtocolError(_flow.Id, offender.Name, code, reason);
         using var timeout = new CancellationTokenSource(_settings.CloseTimeout, _time);
         await SendCloseAsync(offender, code, reason, timeout.Token);
-        await SendCloseAsync(other, code, reason, timeout.Token);
+
+        // The error code belongs to the offender only; the innocent peer just loses its counterpart.
+        await SendCloseAsync(other, WebSocketCloseCodes.GoingAway, $"the {offender.Name} broke the WebSocket protocol", timeout.Token);
     }
 
     private async Task SendCloseAsync(RelayLeg to, int code, string? reason, CancellationToken cancellationToken)
