@@ -33,6 +33,12 @@ public sealed record ProxyOptions
 
     public int MaxMessagesPerFlow { get; init; } = 100_000;
 
+    /// <summary>Content bytes kept per WebSocket flow before its oldest messages are trimmed.</summary>
+    public long MaxBytesPerFlow { get; init; } = 256L * 1024 * 1024;
+
+    /// <summary>Content bytes kept across all flows before the oldest finished flows are evicted.</summary>
+    public long MaxTotalBytes { get; init; } = 1024L * 1024 * 1024;
+
     public static string DefaultDataDirectory() =>
         Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".wsweb");
 }

@@ -25,7 +25,13 @@ public static class ProxyServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(options);
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(options);
-        services.AddSingleton(new FlowStore(new FlowStoreOptions { MaxFlows = options.MaxFlows, MaxMessagesPerFlow = options.MaxMessagesPerFlow }));
+        services.AddSingleton(new FlowStore(new FlowStoreOptions
+        {
+            MaxFlows = options.MaxFlows,
+            MaxMessagesPerFlow = options.MaxMessagesPerFlow,
+            MaxBytesPerFlow = options.MaxBytesPerFlow,
+            MaxTotalBytes = options.MaxTotalBytes,
+        }));
         services.AddSingleton<OwnEndpoints>();
         services.AddSingleton(sp => CertificateAuthority.LoadOrCreate(
             options.DataDirectory,

@@ -34,7 +34,12 @@ public sealed class FlowStore
     }
 
     /// <summary>Creates the message list of a WebSocket flow with this store's retention bound.</summary>
-    public WebSocketData CreateWebSocketData() => new(Options.MaxMessagesPerFlow);
+    public WebSocketData CreateWebSocketData() => new(Options.MaxMessagesPerFlow, Options.MaxBytesPerFlow);
+
+    /// <summary>Content bytes retained by the stored WebSocket flows.</summary>
+    public long RetainedBytes => Interlocked.Read(ref _retainedBytes);
+
+    private long _retainedBytes;
 
     /// <summary>Registers a listener; dispose the result to stop listening.</summary>
     public IDisposable Subscribe(Action<FlowEvent> listener)
@@ -56,6 +61,12 @@ public sealed class FlowStore
             }
 
             _nodes[flow.Id] = _order.AddLast(flow);
+            flow.IsStored = true;
+            if (flow.WebSocket is { } ws)
+            {
+                // Imported flows arrive with their messages already recorded.
+                Interlocked.Add(ref _retainedBytes, ws.RetainedBytes);
+            }
             while (_byId.Count > Options.MaxFlows)
             {
                 var victim = FindEvictionCandidate(flow);
@@ -140,10 +151,16 @@ public sealed class FlowStore
 
         // Both directions record concurrently; publishing under the flow's own monitor keeps each flow's
         // MessageAdded events in index order without a store-wide lock on the hot path.
+        long trimmed;
         lock (ws)
         {
-            ws.Add(message);
+            trimmed = ws.Add(message);
             Publish(new FlowEvent(FlowEventKind.MessageAdded, flow, message));
+        }
+
+        if (flow.IsStored && Interlocked.Add(ref _retainedBytes, message.Content.Length - trimmed) > Options.MaxTotalBytes)
+        {
+            EvictForBytes(flow);
         }
     }
 
@@ -178,6 +195,33 @@ public sealed class FlowStore
         }
     }
 
+    private void EvictForBytes(HttpFlow current)
+    {
+        // Evict finished flows, oldest first, down to 90% of the budget; live flows are bounded by
+        // their own per-flow byte bound, so the total stays near the budget plus the live flows' share.
+        var target = Options.MaxTotalBytes - Options.MaxTotalBytes / 10;
+        List<HttpFlow>? evicted = null;
+        lock (_gate)
+        {
+            for (var node = _order.First; node is not null && Interlocked.Read(ref _retainedBytes) > target;)
+            {
+                var next = node.Next;
+                if (!node.Value.IsLive && !ReferenceEquals(node.Value, current))
+                {
+                    RemoveLocked(node.Value);
+                    (evicted ??= []).Add(node.Value);
+                }
+
+                node = next;
+            }
+        }
+
+        foreach (var victim in evicted ?? [])
+        {
+            Publish(new FlowEvent(FlowEventKind.FlowRemoved, victim));
+        }
+    }
+
     private HttpFlow FindEvictionCandidate(HttpFlow added)
     {
         // Prefer the oldest finished flow; a live connection is only evicted when everything is live.
@@ -195,6 +239,12 @@ public sealed class FlowStore
 
     private void RemoveLocked(HttpFlow flow)
     {
+        flow.IsStored = false;
+        if (flow.WebSocket is { } ws)
+        {
+            Interlocked.Add(ref _retainedBytes, -ws.RetainedBytes);
+        }
+
         _byId.Remove(flow.Id);
         if (_nodes.Remove(flow.Id, out var node))
         {

@@ -51,5 +51,14 @@ public sealed class HttpFlow
 
     public bool IsWebSocket => WebSocket is not null;
 
+    /// <summary>True while the flow is in a <see cref="FlowStore"/> (its bytes count toward the store's budget).</summary>
+    internal bool IsStored
+    {
+        get => _isStored;
+        set => _isStored = value;
+    }
+
+    private volatile bool _isStored;
+
     public override string ToString() => $"{Request.Method} {Request.Url} -> {Response?.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "…"}";
 }

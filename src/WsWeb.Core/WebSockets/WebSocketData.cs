@@ -27,15 +27,28 @@ public sealed class WebSocketData
     {
     }
 
-    public WebSocketData(int maxMessages)
+    public WebSocketData(int maxMessages, long maxBytes = long.MaxValue)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxMessages, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBytes, 1);
         MaxMessages = maxMessages;
+        MaxBytes = maxBytes;
         Messages = new MessageView(this);
     }
 
     /// <summary>The retention bound of this connection's message list.</summary>
     public int MaxMessages { get; }
+
+    /// <summary>The retention bound on the content bytes kept; the newest message is always kept.</summary>
+    public long MaxBytes { get; }
+
+    /// <summary>Content bytes of the retained messages (as recorded).</summary>
+    public long RetainedBytes
+    {
+        get { lock (_gate) { return _retainedBytes; } }
+    }
+
+    private long _retainedBytes;
 
     /// <summary>All retained messages in the order they were recorded.</summary>
     public IReadOnlyList<WebSocketMessage> Messages { get; }
@@ -121,21 +134,34 @@ public sealed class WebSocketData
     }
 
     /// <summary>Records a message at the end of the list and assigns its <see cref="WebSocketMessage.Index"/>.</summary>
-    public void Add(WebSocketMessage message)
+    /// <returns>Content bytes trimmed from the front to stay within the retention bounds.</returns>
+    public long Add(WebSocketMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
         lock (_gate)
         {
             message.Index = _firstIndex + _messages.Count;
             _messages.Add(message);
-            if (_messages.Count > MaxMessages)
+            _retainedBytes += message.Content.Length;
+            if (_messages.Count <= MaxMessages && _retainedBytes <= MaxBytes)
             {
-                // Trim a tenth at once so trimming stays amortised O(1) per message.
-                var excess = Math.Max(_messages.Count - MaxMessages, MaxMessages / 10);
-                excess = Math.Min(excess, _messages.Count - 1);
-                _messages.RemoveRange(0, excess);
-                _firstIndex += excess;
+                return 0;
             }
+
+            // Trim at least a tenth of the bound at once so trimming stays amortised O(1) per message.
+            var excess = Math.Max(_messages.Count - MaxMessages, MaxMessages / 10);
+            var trimmedBytes = 0L;
+            var count = 0;
+            while (count < _messages.Count - 1 && (count < excess || _retainedBytes - trimmedBytes > MaxBytes - MaxBytes / 10))
+            {
+                trimmedBytes += _messages[count].Content.Length;
+                count++;
+            }
+
+            _messages.RemoveRange(0, count);
+            _firstIndex += count;
+            _retainedBytes -= trimmedBytes;
+            return trimmedBytes;
         }
     }
 

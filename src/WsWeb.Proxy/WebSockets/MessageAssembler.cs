@@ -234,7 +234,7 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
             if (_frame.Fin && !_frame.Rsv1)
             {
                 // The common case: one frame, one message. Copy straight into the array the model keeps.
-                _single = _frame.PayloadLength == 0 ? [] : new byte[_frame.PayloadLength];
+                _single = _frame.PayloadLength == 0 ? [] : GC.AllocateUninitializedArray<byte>((int)_frame.PayloadLength);
                 return;
             }
         }

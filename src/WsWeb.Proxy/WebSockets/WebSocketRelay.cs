@@ -466,7 +466,8 @@ internal sealed partial class WebSocketRelay
         long offset = 0;
         while (!payload.IsEmpty)
         {
-            var destination = writer.GetSpan(Math.Min(payload.Length, 64 * 1024));
+            // Large spans: each span is one write to the underlying stream when the pipe flushes.
+            var destination = writer.GetSpan(Math.Min(payload.Length, 512 * 1024));
             var count = Math.Min(destination.Length, payload.Length);
             payload[..count].CopyTo(destination);
             if (mask is { } key)

@@ -112,7 +112,7 @@ public sealed class WebSocketDataTests
     {
         var data = new WebSocketData(maxMessages: 10);
         var all = Enumerable.Range(0, 25).Select(i => Message(i)).ToList();
-        all.ForEach(data.Add);
+        all.ForEach(m => data.Add(m));
 
         Assert.Null(data.Find(0));
         Assert.Null(data.Find(data.TrimmedCount - 1));
@@ -127,7 +127,7 @@ public sealed class WebSocketDataTests
     {
         var data = new WebSocketData(maxMessages: 10);
         var all = Enumerable.Range(0, 25).Select(i => Message(i)).ToList();
-        all.ForEach(data.Add);
+        all.ForEach(m => data.Add(m));
         var first = data.TrimmedCount;
 
         Assert.Equal(all.Skip((int)first), data.Snapshot());
@@ -171,7 +171,7 @@ public sealed class WebSocketDataTests
     {
         var data = new WebSocketData(maxMessages: 1);
         var all = Enumerable.Range(0, 5).Select(i => Message(i)).ToList();
-        all.ForEach(data.Add);
+        all.ForEach(m => data.Add(m));
         Assert.Same(all[4], Assert.Single(data.Messages));
         Assert.Equal(4, data.TrimmedCount);
     }
