@@ -120,7 +120,8 @@ internal sealed partial class WebSocketForwarder(
         PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true)),
         abort,
         deflate?.CreateInflater(asServer: isClient, _settings.MaxMessageSize),
-        deflate?.CreateDeflater(asServer: isClient));
+        deflate?.CreateDeflater(asServer: isClient),
+        stream);
 
     private async Task RelayRefusalAsync(HttpContext context, HttpFlow flow, HttpResponseMessage response)
     {

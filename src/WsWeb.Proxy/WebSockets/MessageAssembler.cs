@@ -131,6 +131,31 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
         }
     }
 
+    /// <summary>Bytes of the current data frame still to arrive; they can be read straight into <see cref="PayloadDestination"/>.</summary>
+    public long PendingPayload => _inFrame && !_frame.IsControl ? _frame.PayloadLength - _frameOffset : 0;
+
+    /// <summary>Where the next bytes of the current data frame go (at most <paramref name="max"/>).</summary>
+    public Memory<byte> PayloadDestination(int max)
+    {
+        var count = (int)Math.Min(PendingPayload, max);
+        return _single is not null
+            ? _single.AsMemory((int)_frameOffset, count)
+            : _pooled.AsMemory((int)_length, count);
+    }
+
+    /// <summary>Accepts <paramref name="count"/> bytes written into <see cref="PayloadDestination"/>: unmasks them in place.</summary>
+    public void CommitPayload(int count)
+    {
+        var written = PayloadDestination(count).Span[..count];
+        if (_frame.Masked)
+        {
+            FrameCodec.ApplyMask(written, _frame.MaskKey, _frameOffset);
+        }
+
+        _frameOffset += count;
+        _length += count;
+    }
+
     /// <summary>The payload of the completed message (compressed if <see cref="Compressed"/>).</summary>
     public ReadOnlySpan<byte> PayloadSpan => PayloadMemory.Span;
 

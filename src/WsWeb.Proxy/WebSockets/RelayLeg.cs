@@ -15,8 +15,15 @@ internal sealed class RelayLeg(
     PipeWriter output,
     Action abort,
     MessageInflater? inflater = null,
-    MessageDeflater? deflater = null) : IDisposable
+    MessageDeflater? deflater = null,
+    Stream? transport = null) : IDisposable
 {
+    /// <summary>
+    /// The stream under <see cref="Input"/>/<see cref="Output"/>, when large payloads may bypass the pipes:
+    /// reads only once the pipe holds no unconsumed bytes, writes only under <see cref="WriteLock"/> after a flush.
+    /// </summary>
+    public Stream? Transport { get; } = transport;
+
     private int _closeSent;
     private int _closeReceived;
 

@@ -22,6 +22,10 @@ namespace WsWeb.Proxy.WebSockets;
 /// </remarks>
 internal sealed partial class WebSocketRelay
 {
+    /// <summary>Payloads at least this large bypass the pipe on the way in, and on the way out.</summary>
+    private const int DirectReadThreshold = 64 * 1024;
+    private const int DirectReadChunk = 1024 * 1024;
+
     private readonly HttpFlow _flow;
     private readonly WebSocketData _ws;
     private readonly RelayLeg _client;
@@ -160,6 +164,7 @@ internal sealed partial class WebSocketRelay
             {
                 if (!reader.TryRead(out var result))
                 {
+                    // Flush what earlier messages wrote only when no more input is waiting: one write per batch.
                     if (pendingFlush)
                     {
                         await FlushAsync(to, cancellationToken);
@@ -174,42 +179,34 @@ internal sealed partial class WebSocketRelay
                     return PumpEnd.Cancelled;
                 }
 
-                var buffer = result.Buffer;
-                var consumed = buffer.Start;
-                try
+                var (consumed, closed, handled) = await ProcessAsync(from, to, state, result.Buffer, cancellationToken);
+                reader.AdvanceTo(consumed, result.Buffer.End);
+                pendingFlush |= handled;
+                if (closed)
                 {
-                    while (true)
-                    {
-                        var step = state.Read(ref buffer);
-                        consumed = buffer.Start;
-                        if (step == AssemblerStep.NeedMoreData)
-                        {
-                            break;
-                        }
-
-                        if (step == AssemblerStep.Control)
-                        {
-                            if (await HandleControlAsync(from, to, state, cancellationToken))
-                            {
-                                return PumpEnd.Closed;
-                            }
-                        }
-                        else
-                        {
-                            await HandleMessageAsync(from, to, state, cancellationToken);
-                        }
-
-                        pendingFlush = true;
-                    }
-                }
-                finally
-                {
-                    reader.AdvanceTo(consumed, buffer.End);
+                    return PumpEnd.Closed;
                 }
 
                 if (result.IsCompleted)
                 {
                     return OnPeerGone(from, "closed the TCP connection without a close frame");
+                }
+
+                if (from.Transport is { } stream && state.PendingPayload >= DirectReadThreshold && result.Buffer.Slice(consumed).IsEmpty)
+                {
+                    // A large payload: read it from the socket straight into the message's array instead
+                    // of through the pipe's buffers (safe: the pipe holds no unconsumed bytes now).
+                    if (!await ReadPayloadDirectAsync(stream, state, cancellationToken))
+                    {
+                        return OnPeerGone(from, "closed the TCP connection in the middle of a frame");
+                    }
+
+                    (_, closed, handled) = await ProcessAsync(from, to, state, ReadOnlySequence<byte>.Empty, cancellationToken);
+                    pendingFlush |= handled;
+                    if (closed)
+                    {
+                        return PumpEnd.Closed;
+                    }
                 }
             }
         }
@@ -230,6 +227,51 @@ internal sealed partial class WebSocketRelay
         {
             state.Dispose();
         }
+    }
+
+    /// <summary>Feeds <paramref name="buffer"/> to the assembler and handles every frame and message it completes.</summary>
+    /// <returns>Where the assembler stopped, whether the peer closed, and whether anything was written.</returns>
+    private async ValueTask<(SequencePosition Consumed, bool Closed, bool Handled)> ProcessAsync(
+        RelayLeg from, RelayLeg to, MessageAssembler state, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
+    {
+        var handled = false;
+        while (true)
+        {
+            var step = state.Read(ref buffer);
+            if (step == AssemblerStep.NeedMoreData)
+            {
+                return (buffer.Start, false, handled);
+            }
+
+            handled = true;
+            if (step == AssemblerStep.Control)
+            {
+                if (await HandleControlAsync(from, to, state, cancellationToken))
+                {
+                    return (buffer.Start, true, handled);
+                }
+            }
+            else
+            {
+                await HandleMessageAsync(from, to, state, cancellationToken);
+            }
+        }
+    }
+
+    private static async ValueTask<bool> ReadPayloadDirectAsync(Stream stream, MessageAssembler state, CancellationToken cancellationToken)
+    {
+        while (state.PendingPayload > 0)
+        {
+            var read = await stream.ReadAsync(state.PayloadDestination(DirectReadChunk), cancellationToken);
+            if (read == 0)
+            {
+                return false;
+            }
+
+            state.CommitPayload(read);
+        }
+
+        return true;
     }
 
     private PumpEnd OnPeerGone(RelayLeg from, string why)
@@ -292,7 +334,12 @@ internal sealed partial class WebSocketRelay
             return;
         }
 
-        if (message.IsModified || fragments.Count <= 1 || to.Deflater is not null)
+        if (message.Content.Length >= DirectReadThreshold && to.Deflater is null && to.Transport is not null && (message.IsModified || fragments.Count <= 1))
+        {
+            var mask = fragments.Count == 1 && !message.IsModified ? fragments[0].MaskKey : (int?)null;
+            await WriteLargeAsync(to, message.Type, message.Content, mask, cancellationToken);
+        }
+        else if (message.IsModified || fragments.Count <= 1 || to.Deflater is not null)
         {
             // Compressed legs re-compress into one frame: the two legs' compression contexts differ anyway.
             var mask = fragments.Count == 1 && !message.IsModified ? fragments[0].MaskKey : (int?)null;
@@ -342,6 +389,59 @@ internal sealed partial class WebSocketRelay
         }
 
         return output.WrittenSpan.ToArray();
+    }
+
+    /// <summary>
+    /// Writes a large uncompressed message as one frame straight to the leg's stream: the header goes
+    /// through the pipe (flushed), the payload skips the pipe's buffers, masked in pooled chunks when needed.
+    /// </summary>
+    private static async ValueTask WriteLargeAsync(RelayLeg to, Opcode type, byte[] payload, int? originalMask, CancellationToken cancellationToken)
+    {
+        await to.WriteLock.WaitAsync(cancellationToken);
+        try
+        {
+            if (to.CloseSent)
+            {
+                return;
+            }
+
+            int? mask = to.IsClient ? null : originalMask ?? NewMaskKey();
+            var headerLength = FrameCodec.HeaderLength(payload.Length, mask.HasValue);
+            FrameCodec.WriteHeader(to.Output.GetSpan(headerLength), true, false, type, payload.Length, mask);
+            to.Output.Advance(headerLength);
+            await to.Output.FlushAsync(cancellationToken);
+
+            var stream = to.Transport!;
+            if (mask is not { } key)
+            {
+                await stream.WriteAsync(payload, cancellationToken);
+            }
+            else
+            {
+                var chunk = ArrayPool<byte>.Shared.Rent(256 * 1024);
+                try
+                {
+                    for (var offset = 0; offset < payload.Length;)
+                    {
+                        var count = Math.Min(chunk.Length, payload.Length - offset);
+                        payload.AsSpan(offset, count).CopyTo(chunk);
+                        FrameCodec.ApplyMask(chunk.AsSpan(0, count), key, offset);
+                        await stream.WriteAsync(chunk.AsMemory(0, count), cancellationToken);
+                        offset += count;
+                    }
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(chunk);
+                }
+            }
+
+            await stream.FlushAsync(cancellationToken);
+        }
+        finally
+        {
+            to.WriteLock.Release();
+        }
     }
 
     /// <summary>Writes a whole message as one frame, compressed when the leg negotiated permessage-deflate.</summary>
