@@ -2,6 +2,7 @@ using WsWeb.Api;
 using WsWeb.Certificates;
 using WsWeb.Health;
 using WsWeb.Intercept;
+using WsWeb.Rules;
 using WsWeb.Proxy;
 
 namespace WsWeb.Hosting;
@@ -26,6 +27,10 @@ public static class WsWebHost
         // Registered after the caller's addons: rules rewrite or drop first, then intercept holds what
         // is left, so a held message shows the user what the peer would really get.
         builder.Services.AddSingleton<HoldResolutions>();
+        builder.Services.AddSingleton<InterceptService>();
+        builder.Services.AddSingleton<RuleStore>();
+        builder.Services.AddWebSocketAddon<RulesAddon>();
+        builder.Services.AddWebSocketAddon<InterceptAddon>();
         builder.WebHost.UseKestrel(kestrel =>
         {
             kestrel.ListenProxy(options);
@@ -43,6 +48,8 @@ public static class WsWebHost
         app.UseStatusCodePages();
         app.MapHealth();
         app.MapFlowsApi();
+        app.MapInterceptApi();
+        app.MapRulesApi();
         app.MapCertificateDownloads();
         app.MapGet("/", () => Results.Redirect("/onboarding")).ExcludeFromDescription();
         return app;
