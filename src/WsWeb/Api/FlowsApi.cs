@@ -25,28 +25,39 @@ internal static class FlowsApi
             .WithDescription("Optional `filter` is a filter expression (docs/filters.md), e.g. `~websocket & ~d example.com`. Page with `skip` and `limit` (default 100, at most 1000). Example: `GET /api/flows?filter=~websocket&limit=20`.");
         group.MapGet("/{id}", GetFlow)
             .WithName("GetFlow")
+            .ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("One flow: handshake, connections with TLS details, WebSocket close and ping/pong counts.")
             .WithDescription("Example: `GET /api/flows/6f1c…`. Message contents are read with /messages.");
         group.MapGet("/{id}/messages", ListMessages)
             .WithName("ListMessages")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Messages of a WebSocket flow in recorded order, after a cursor.")
             .WithDescription("`after` is the index of the last message already read (default: from the start); `next` in the answer is the cursor for the following page. `filter` applies per message, e.g. `~wq & ~text`. Example: `GET /api/flows/{id}/messages?after=41&limit=50&filter=~ws`.");
         group.MapGet("/{id}/messages/{index:long}/content", GetContent)
             .WithName("GetMessageContent")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .Produces(StatusCodes.Status200OK, contentType: "application/octet-stream", additionalContentTypes: ["text/plain"])
             .WithSummary("Raw bytes of one message: text/plain for text messages, application/octet-stream for binary.")
             .WithDescription("`original=true` returns the content as it arrived when the message was edited. Example: `curl -o msg.bin /api/flows/{id}/messages/3/content`.");
         group.MapPost("/{id}/messages", InjectAsync)
             .WithName("InjectMessage")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Inject a text or binary message toward the client or the server of a live flow.")
             .WithDescription("Answers 201 once the message is recorded and forwarded, with the recorded message. Injected messages pass through rules and intercept like any other. Example body: `{\"toClient\": true, \"type\": \"text\", \"content\": \"hello\", \"encoding\": \"utf8\"}`.")
             .WithMetadata(new RequestExample("""{"toClient": true, "type": "text", "content": "{\"type\":\"ping\"}", "encoding": "utf8"}"""));
         group.MapPost("/{id}/close", CloseAsync)
             .WithName("CloseFlow")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Close a live WebSocket toward the client, the server or both, with a code and reason.")
             .WithDescription("Codes 1000-4999 except the reserved 1004, 1005, 1006, 1015 and the unassigned 1016-2999; reason at most 123 bytes of UTF-8. Example body: `{\"target\": \"both\", \"code\": 4000, \"reason\": \"maintenance\"}`.")
             .WithMetadata(new RequestExample("""{"target": "both", "code": 4000, "reason": "maintenance"}"""));
         group.MapPost("/{id}/kill", Kill)
             .WithName("KillFlow")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Abort both TCP connections of a live WebSocket at once (mitmproxy's kill).")
             .WithDescription("No close frames are sent; the flow records 1006 and the error \"Connection killed.\". Example: `POST /api/flows/{id}/kill`.");
         return app;

@@ -22,6 +22,7 @@ public static class WsWebHost
 
         builder.Services.AddWsWebProxy(options);
         builder.Services.AddApiProblemDetails();
+        builder.Services.AddApiDocumentation();
         configureServices?.Invoke(builder.Services);
 
         // Registered after the caller's addons: rules rewrite or drop first, then intercept holds what
@@ -50,6 +51,7 @@ public static class WsWebHost
         app.MapFlowsApi();
         app.MapInterceptApi();
         app.MapRulesApi();
+        app.MapApiDocumentation();
         app.MapCertificateDownloads();
         app.MapGet("/", () => Results.Redirect("/onboarding")).ExcludeFromDescription();
         return app;

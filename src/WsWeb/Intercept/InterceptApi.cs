@@ -51,11 +51,15 @@ internal static class InterceptApi
             .WithDescription("Example: `GET /api/intercept/held` → `[{\"flowId\": \"…\", \"index\": 4, \"message\": {…}}]`.");
         group.MapPost("/held/{flowId}/{index:long}/release", ReleaseAsync)
             .WithName("ReleaseHeld")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Forward a held message, unchanged or with new content.")
             .WithDescription("Without a body the message goes on unchanged. With `content` (same encodings as inject) it is forwarded edited; the message keeps `originalContent`. Example body: `{\"content\": \"{\\\"type\\\":\\\"auth\\\",\\\"token\\\":\\\"redacted\\\"}\", \"encoding\": \"utf8\"}`.")
             .WithMetadata(new RequestExample("""{"content": "{\"type\":\"auth\",\"token\":\"redacted\"}", "encoding": "utf8"}"""));
         group.MapPost("/held/{flowId}/{index:long}/drop", Drop)
             .WithName("DropHeld")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Drop a held message: it never reaches the peer.")
             .WithDescription("The message stays in the flow with `dropped: true`. Example: `POST /api/intercept/held/{flowId}/4/drop`.");
         return app;

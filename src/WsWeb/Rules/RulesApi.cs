@@ -22,6 +22,7 @@ internal static class RulesApi
             .WithDescription("Example: `GET /api/rules` → `[{\"id\": \"…\", \"name\": \"no pings\", \"filter\": \"~wq & ~b ping\", \"action\": \"drop\", \"enabled\": true, \"hits\": 12}]`.");
         group.MapGet("/{id}", Get)
             .WithName("GetRule")
+            .ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("One rule.")
             .WithDescription("Example: `GET /api/rules/{id}`.");
         group.MapPost("/", Create)
@@ -31,11 +32,13 @@ internal static class RulesApi
             .WithMetadata(new RequestExample("""{"name": "rename user", "filter": "~wq & ~text", "action": "replace", "replace": {"pattern": "alice", "replacement": "bob"}}"""));
         group.MapPut("/{id}", Update)
             .WithName("UpdateRule")
+            .ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("Replace a rule's definition, keeping its id, position and hit counter.")
             .WithDescription("Same body as create. Example body: `{\"filter\": \"~ws & ~b ping\", \"action\": \"delay\", \"delayMs\": 500, \"enabled\": false}`.")
             .WithMetadata(new RequestExample("""{"name": "slow pongs", "filter": "~ws & ~b pong", "action": "delay", "delayMs": 500, "enabled": true}"""));
         group.MapDelete("/{id}", Delete)
             .WithName("DeleteRule")
+            .ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("Remove a rule.")
             .WithDescription("Example: `DELETE /api/rules/{id}`.");
         return app;
