@@ -1,5 +1,8 @@
+using WsWeb.Api;
 using WsWeb.Certificates;
 using WsWeb.Health;
+using WsWeb.Intercept;
+using WsWeb.Rules;
 using WsWeb.Proxy;
 
 namespace WsWeb.Hosting;
@@ -18,7 +21,17 @@ public static class WsWebHost
         });
 
         builder.Services.AddWsWebProxy(options);
+        builder.Services.AddApiProblemDetails();
+        builder.Services.AddApiDocumentation();
         configureServices?.Invoke(builder.Services);
+
+        // Registered after the caller's addons: rules rewrite or drop first, then intercept holds what
+        // is left, so a held message shows the user what the peer would really get.
+        builder.Services.AddSingleton<HoldResolutions>();
+        builder.Services.AddSingleton<InterceptService>();
+        builder.Services.AddSingleton<RuleStore>();
+        builder.Services.AddWebSocketAddon<RulesAddon>();
+        builder.Services.AddWebSocketAddon<InterceptAddon>();
         builder.WebHost.UseKestrel(kestrel =>
         {
             kestrel.ListenProxy(options);
@@ -29,8 +42,16 @@ public static class WsWebHost
 
         // Load or create the CA now, so a broken CA file stops the start with a message, not the first TLS client.
         app.Services.GetRequiredService<WsWeb.Proxy.Certificates.CertificateAuthority>();
+        // First, always: every request on the proxy listener is forwarded here and never reaches the
+        // routes below, so the API cannot be reached (or shadowed) through the proxy port.
         app.UseWsWebProxy();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
         app.MapHealth();
+        app.MapFlowsApi();
+        app.MapInterceptApi();
+        app.MapRulesApi();
+        app.MapApiDocumentation();
         app.MapCertificateDownloads();
         app.MapGet("/", () => Results.Redirect("/onboarding")).ExcludeFromDescription();
         return app;

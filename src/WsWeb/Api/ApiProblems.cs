@@ -1,0 +1,21 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace WsWeb.Api;
+
+/// <summary>
+/// RFC 7807 answers shared by the API groups. Validation failures always name the field at fault so a
+/// script can point at the exact input it sent wrong.
+/// </summary>
+internal static class ApiProblems
+{
+    public static ValidationProblem Invalid(string field, string message) =>
+        TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] });
+
+    public static ProblemHttpResult NotFound(string detail) =>
+        TypedResults.Problem(detail, statusCode: StatusCodes.Status404NotFound, title: "Not found");
+
+    public static ProblemHttpResult Conflict(string detail) =>
+        TypedResults.Problem(detail, statusCode: StatusCodes.Status409Conflict, title: "Conflict");
+
+    public static ProblemHttpResult FlowNotFound(string id) => NotFound($"No flow with id '{id}'.");
+}

@@ -1,0 +1,64 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics;
+
+namespace WsWeb.Api;
+
+/// <summary>
+/// Turns request binding failures (malformed JSON, a string where a number belongs, a missing body)
+/// into validation problems that name the field, like the API's own checks do. Without this, minimal
+/// APIs answer a bare 400 with no body.
+/// </summary>
+internal static class BadRequestProblems
+{
+    public static IServiceCollection AddApiProblemDetails(this IServiceCollection services)
+    {
+        // Binding failures throw, so the exception handler below can describe them.
+        services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
+        services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
+        {
+            if (context.Exception is BadHttpRequestException badRequest)
+            {
+                context.ProblemDetails.Status = badRequest.StatusCode;
+                context.ProblemDetails.Title = "One or more validation errors occurred.";
+                context.ProblemDetails.Detail = null;
+                context.ProblemDetails.Extensions["errors"] = new Dictionary<string, string[]>
+                {
+                    [FieldOf(badRequest)] = [Describe(badRequest)],
+                };
+            }
+        });
+        services.Configure<ExceptionHandlerOptions>(options =>
+        {
+            options.StatusCodeSelector = ex => ex is BadHttpRequestException badRequest ? badRequest.StatusCode : StatusCodes.Status500InternalServerError;
+
+            // A client's bad input is not a server error worth an error-level log line.
+            options.SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException;
+        });
+        return services;
+    }
+
+    private static string FieldOf(BadHttpRequestException badRequest)
+    {
+        if (badRequest.InnerException is JsonException { Path: { Length: > 2 } path } && path.StartsWith("$.", StringComparison.Ordinal))
+        {
+            // "$.content" → "content": the JSON property the client got wrong.
+            return path[2..];
+        }
+
+        // "Failed to bind parameter "int limit" from "x"." names a query or route parameter.
+        var message = badRequest.Message;
+        var start = message.IndexOf('"', StringComparison.Ordinal);
+        var end = start < 0 ? -1 : message.IndexOf('"', start + 1);
+        if (end > start)
+        {
+            var parameter = message[(start + 1)..end];
+            var space = parameter.LastIndexOf(' ');
+            return space >= 0 ? parameter[(space + 1)..] : parameter;
+        }
+
+        return "body";
+    }
+
+    private static string Describe(BadHttpRequestException badRequest) =>
+        badRequest.InnerException is JsonException json ? $"{badRequest.Message} {json.Message}" : badRequest.Message;
+}

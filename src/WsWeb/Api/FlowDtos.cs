@@ -1,0 +1,226 @@
+using System.ComponentModel;
+using WsWeb.Core.Flows;
+using WsWeb.Core.WebSockets;
+
+namespace WsWeb.Api;
+
+/// <summary>One row of the flow list: enough to pick a flow without loading its messages.</summary>
+public sealed record FlowSummary(
+    string Id,
+    string Method,
+    string Url,
+    int? Status,
+    bool IsWebSocket,
+    bool IsLive,
+    long MessagesFromClient,
+    long MessagesFromServer,
+    long BytesFromClient,
+    long BytesFromServer,
+    int? CloseCode,
+    string? CloseReason,
+    bool? ClosedByClient,
+    double TimestampCreated,
+    double? TimestampEnd,
+    string? Error)
+{
+    internal static FlowSummary From(HttpFlow flow)
+    {
+        long fromClient = 0, fromServer = 0, bytesClient = 0, bytesServer = 0;
+        var ws = flow.WebSocket;
+        if (ws is not null)
+        {
+            // Counted over retained messages: the list is what the API can show, so the counts match it.
+            foreach (var message in ws.Snapshot())
+            {
+                if (message.FromClient)
+                {
+                    fromClient++;
+                    bytesClient += message.Content.Length;
+                }
+                else
+                {
+                    fromServer++;
+                    bytesServer += message.Content.Length;
+                }
+            }
+        }
+
+        return new FlowSummary(
+            flow.Id,
+            flow.Request.Method,
+            flow.IsWebSocket ? flow.Request.WebSocketUrl : flow.Request.Url,
+            flow.Response?.StatusCode,
+            flow.IsWebSocket,
+            flow.IsLive,
+            fromClient,
+            fromServer,
+            bytesClient,
+            bytesServer,
+            ws?.CloseCode,
+            ws?.CloseReason,
+            ws?.ClosedByClient,
+            flow.TimestampCreated,
+            ws?.TimestampEnd ?? flow.Response?.TimestampEnd ?? flow.Request.TimestampEnd,
+            flow.Error);
+    }
+}
+
+public sealed record FlowPage(IReadOnlyList<FlowSummary> Flows, int Skip, int Limit);
+
+public sealed record HeaderField(string Name, string Value);
+
+public sealed record RequestView(
+    string Method,
+    string Scheme,
+    string Host,
+    int Port,
+    string Path,
+    string HttpVersion,
+    string Url,
+    IReadOnlyList<HeaderField> Headers,
+    long ContentLength,
+    double TimestampStart,
+    double? TimestampEnd);
+
+public sealed record ResponseView(
+    int StatusCode,
+    string Reason,
+    string HttpVersion,
+    IReadOnlyList<HeaderField> Headers,
+    long ContentLength,
+    double TimestampStart,
+    double? TimestampEnd);
+
+/// <summary>One side of the connection with its TLS details (mitmproxy's client_conn/server_conn).</summary>
+public sealed record ConnectionView(
+    string? PeerName,
+    string? SockName,
+    string? Address,
+    bool TlsEstablished,
+    string? Sni,
+    string? TlsVersion,
+    string? Cipher,
+    string? Alpn,
+    string? CertificateSubject,
+    int CertificateChainLength,
+    double? TimestampStart,
+    double? TimestampTcpSetup,
+    double? TimestampTlsSetup,
+    double? TimestampEnd,
+    string? Error);
+
+public sealed record WebSocketView(
+    bool? ClosedByClient,
+    bool ClosedByProxy,
+    int? CloseCode,
+    string? CloseReason,
+    double? TimestampEnd,
+    long ClientPings,
+    long ServerPings,
+    long ClientPongs,
+    long ServerPongs,
+    long TotalMessages,
+    long TrimmedMessages);
+
+/// <summary>Everything about one flow except message contents (those are paged separately).</summary>
+public sealed record FlowDetail(
+    FlowSummary Summary,
+    RequestView Request,
+    ResponseView? Response,
+    ConnectionView ClientConn,
+    ConnectionView ServerConn,
+    WebSocketView? WebSocket,
+    string? Error)
+{
+    internal static FlowDetail From(HttpFlow flow)
+    {
+        var request = flow.Request;
+        var ws = flow.WebSocket;
+        return new FlowDetail(
+            FlowSummary.From(flow),
+            new RequestView(request.Method, request.Scheme, request.Host, request.Port, request.Path, request.HttpVersion, request.Url,
+                Headers(request.Headers), request.ContentLength, request.TimestampStart, request.TimestampEnd),
+            flow.Response is { } response
+                ? new ResponseView(response.StatusCode, response.Reason, response.HttpVersion, Headers(response.Headers),
+                    response.ContentLength, response.TimestampStart, response.TimestampEnd)
+                : null,
+            Connection(flow.ClientConn),
+            Connection(flow.ServerConn),
+            ws is null
+                ? null
+                : new WebSocketView(ws.ClosedByClient, ws.ClosedByProxy, ws.CloseCode, ws.CloseReason, ws.TimestampEnd,
+                    ws.ClientPings, ws.ServerPings, ws.ClientPongs, ws.ServerPongs, ws.TotalCount, ws.TrimmedCount),
+            flow.Error);
+    }
+
+    private static HeaderField[] Headers(HeaderList headers) => [.. headers.Select(h => new HeaderField(h.Key, h.Value))];
+
+    private static ConnectionView Connection(WsWeb.Core.Flows.ConnectionInfo c) => new(
+        c.PeerName, c.SockName, c.Address, c.TlsEstablished, c.Sni, c.TlsVersion, c.Cipher, c.Alpn, c.CertificateSubject,
+        c.CertificateChain.Count, c.TimestampStart, c.TimestampTcpSetup, c.TimestampTlsSetup, c.TimestampEnd, c.Error);
+}
+
+/// <summary>One WebSocket message as the API shows it.</summary>
+/// <param name="Encoding">How <paramref name="Content"/> is written: "utf8" for text messages, "base64" for binary.</param>
+/// <param name="Resolution">For held messages: held, released, edited, dropped, timeout-released, timeout-dropped or flow-ended.</param>
+public sealed record MessageView(
+    long Index,
+    bool FromClient,
+    string Type,
+    int Length,
+    double Timestamp,
+    bool Dropped,
+    bool Injected,
+    bool Edited,
+    string Encoding,
+    string Content,
+    string? OriginalEncoding,
+    string? OriginalContent,
+    string? Resolution)
+{
+    internal static MessageView From(WebSocketMessage message, string? resolution)
+    {
+        // Read each field once: a hook on the relay thread may swap the content while we look.
+        var content = message.Content;
+        var type = message.Type;
+        var original = message.OriginalContent;
+        var originalType = message.OriginalType ?? type;
+        return new MessageView(
+            message.Index,
+            message.FromClient,
+            TypeName(type),
+            content.Length,
+            message.Timestamp,
+            message.Dropped,
+            message.Injected,
+            original is not null,
+            EncodingOf(type),
+            Encode(content, type),
+            original is null ? null : EncodingOf(originalType),
+            original is null ? null : Encode(original, originalType),
+            resolution);
+    }
+
+    public static string TypeName(Opcode type) => type == Opcode.Text ? "text" : "binary";
+
+    private static string EncodingOf(Opcode type) => type == Opcode.Text ? ContentCodec.Utf8Name : ContentCodec.Base64Name;
+
+    private static string Encode(byte[] content, Opcode type) =>
+        type == Opcode.Text ? System.Text.Encoding.UTF8.GetString(content) : Convert.ToBase64String(content);
+}
+
+/// <summary>A page of messages; pass <paramref name="Next"/> as <c>after</c> to read on.</summary>
+public sealed record MessagePage(IReadOnlyList<MessageView> Messages, long? Next);
+
+/// <summary>Body of an inject.</summary>
+public sealed record InjectRequest(
+    [property: Description("true sends the message to the client, false to the server.")] bool? ToClient,
+    [property: Description("\"text\" (default) or \"binary\".")] string? Type,
+    [property: Description("The payload, written in the chosen encoding.")] string? Content,
+    [property: Description("\"utf8\" (default), \"base64\" or \"hex\".")] string? Encoding);
+
+/// <summary>Body of a close.</summary>
+public sealed record CloseRequest(
+    [property: Description("\"client\", \"server\" or \"both\" (default).")] string? Target,
+    [property: Description("Close code 1000-4999 except reserved ones; default 1000.")] int? Code,
+    [property: Description("Reason, at most 123 bytes of UTF-8.")] string? Reason);

@@ -1,0 +1,300 @@
+using System.Text;
+using Microsoft.AspNetCore.Http.HttpResults;
+using WsWeb.Core.Addons;
+using WsWeb.Core.Filters;
+using WsWeb.Core.Flows;
+using WsWeb.Core.WebSockets;
+using WsWeb.Intercept;
+using WsWeb.Proxy;
+
+namespace WsWeb.Api;
+
+/// <summary>Flows and their messages: list, read, inject, close and kill.</summary>
+internal static class FlowsApi
+{
+    public const int DefaultLimit = 100;
+    public const int MaxLimit = 1000;
+
+    public static IEndpointRouteBuilder MapFlowsApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/flows").WithTags("Flows");
+
+        group.MapGet("/", ListFlows)
+            .WithName("ListFlows")
+            .WithSummary("List flows, newest first.")
+            .WithDescription("Optional `filter` is a filter expression (docs/filters.md), e.g. `~websocket & ~d example.com`. Page with `skip` and `limit` (default 100, at most 1000). Example: `GET /api/flows?filter=~websocket&limit=20`.");
+        group.MapGet("/{id}", GetFlow)
+            .WithName("GetFlow")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .WithSummary("One flow: handshake, connections with TLS details, WebSocket close and ping/pong counts.")
+            .WithDescription("Example: `GET /api/flows/6f1c…`. Message contents are read with /messages.");
+        group.MapGet("/{id}/messages", ListMessages)
+            .WithName("ListMessages")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithSummary("Messages of a WebSocket flow in recorded order, after a cursor.")
+            .WithDescription("`after` is the index of the last message already read (default: from the start); `next` in the answer is the cursor for the following page. `filter` applies per message, e.g. `~wq & ~text`. Example: `GET /api/flows/{id}/messages?after=41&limit=50&filter=~ws`.");
+        group.MapGet("/{id}/messages/{index:long}/content", GetContent)
+            .WithName("GetMessageContent")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .Produces(StatusCodes.Status200OK, contentType: "application/octet-stream", additionalContentTypes: ["text/plain"])
+            .WithSummary("Raw bytes of one message: text/plain for text messages, application/octet-stream for binary.")
+            .WithDescription("`original=true` returns the content as it arrived when the message was edited. Example: `curl -o msg.bin /api/flows/{id}/messages/3/content`.");
+        group.MapPost("/{id}/messages", InjectAsync)
+            .WithName("InjectMessage")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithSummary("Inject a text or binary message toward the client or the server of a live flow.")
+            .WithDescription("Answers 201 once the message is recorded and forwarded, with the recorded message. Injected messages pass through rules and intercept like any other. Example body: `{\"toClient\": true, \"type\": \"text\", \"content\": \"hello\", \"encoding\": \"utf8\"}`.")
+            .WithMetadata(new RequestExample("""{"toClient": true, "type": "text", "content": "{\"type\":\"ping\"}", "encoding": "utf8"}"""));
+        group.MapPost("/{id}/close", CloseAsync)
+            .WithName("CloseFlow")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithSummary("Close a live WebSocket toward the client, the server or both, with a code and reason.")
+            .WithDescription("Codes 1000-4999 except the reserved 1004, 1005, 1006, 1015 and the unassigned 1016-2999; reason at most 123 bytes of UTF-8. Example body: `{\"target\": \"both\", \"code\": 4000, \"reason\": \"maintenance\"}`.")
+            .WithMetadata(new RequestExample("""{"target": "both", "code": 4000, "reason": "maintenance"}"""));
+        group.MapPost("/{id}/kill", Kill)
+            .WithName("KillFlow")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithSummary("Abort both TCP connections of a live WebSocket at once (mitmproxy's kill).")
+            .WithDescription("No close frames are sent; the flow records 1006 and the error \"Connection killed.\". Example: `POST /api/flows/{id}/kill`.");
+        return app;
+    }
+
+    private static Results<Ok<FlowPage>, ValidationProblem> ListFlows(FlowStore store, string? filter, int? skip, int? limit)
+    {
+        if (ValidatePaging(skip, limit) is { } pagingProblem)
+        {
+            return pagingProblem;
+        }
+
+        FlowFilter? parsed = null;
+        if (!string.IsNullOrWhiteSpace(filter) && !FlowFilter.TryParse(filter, out parsed, out var error))
+        {
+            return ApiProblems.Invalid("filter", error.Message);
+        }
+
+        var take = limit ?? DefaultLimit;
+        var flows = store.Query(parsed is null ? null : parsed.Matches, skip ?? 0, take);
+        return TypedResults.Ok(new FlowPage([.. flows.Select(FlowSummary.From)], skip ?? 0, take));
+    }
+
+    private static Results<Ok<FlowDetail>, ProblemHttpResult> GetFlow(FlowStore store, string id) =>
+        store.Get(id) is { } flow ? TypedResults.Ok(FlowDetail.From(flow)) : ApiProblems.FlowNotFound(id);
+
+    private static Results<Ok<MessagePage>, ValidationProblem, ProblemHttpResult> ListMessages(
+        FlowStore store, HoldResolutions resolutions, string id, string? filter, long? after, int? limit)
+    {
+        if (store.Get(id) is not { } flow)
+        {
+            return ApiProblems.FlowNotFound(id);
+        }
+
+        if (ValidatePaging(0, limit) is { } pagingProblem)
+        {
+            return pagingProblem;
+        }
+
+        if (after < -1)
+        {
+            return ApiProblems.Invalid("after", "after must be -1 or a message index.");
+        }
+
+        FlowFilter? parsed = null;
+        if (!string.IsNullOrWhiteSpace(filter) && !FlowFilter.TryParse(filter, out parsed, out var error))
+        {
+            return ApiProblems.Invalid("filter", error.Message);
+        }
+
+        if (flow.WebSocket is not { } ws)
+        {
+            return ApiProblems.Conflict($"Flow {id} is not a WebSocket flow; it has no messages.");
+        }
+
+        var take = limit ?? DefaultLimit;
+        var page = new List<MessageView>(Math.Min(take, 256));
+        foreach (var message in ws.Snapshot((after ?? -1) + 1))
+        {
+            if (parsed is null || parsed.Matches(flow, message))
+            {
+                page.Add(MessageView.From(message, resolutions.Get(message)));
+                if (page.Count == take)
+                {
+                    break;
+                }
+            }
+        }
+
+        return TypedResults.Ok(new MessagePage(page, page.Count > 0 ? page[^1].Index : null));
+    }
+
+    private static Results<FileContentHttpResult, ProblemHttpResult> GetContent(FlowStore store, string id, long index, bool? original)
+    {
+        if (store.Get(id) is not { } flow)
+        {
+            return ApiProblems.FlowNotFound(id);
+        }
+
+        if (flow.WebSocket?.Find(index) is not { } message)
+        {
+            return ApiProblems.NotFound($"Flow {id} has no message with index {index} (unknown, or trimmed by retention).");
+        }
+
+        var content = message.Content;
+        var type = message.Type;
+        if (original == true && message.OriginalContent is { } originalContent)
+        {
+            content = originalContent;
+            type = message.OriginalType ?? type;
+        }
+
+        return TypedResults.File(content, type == Opcode.Text ? "text/plain; charset=utf-8" : "application/octet-stream");
+    }
+
+    private static async Task<Results<Created<MessageView>, ValidationProblem, ProblemHttpResult>> InjectAsync(
+        FlowStore store, IWebSocketControl control, ProxyOptions options, HoldResolutions resolutions, string id, InjectRequest request, CancellationToken cancellationToken)
+    {
+        if (store.Get(id) is not { } flow)
+        {
+            return ApiProblems.FlowNotFound(id);
+        }
+
+        if (request.ToClient is not { } toClient)
+        {
+            return ApiProblems.Invalid("toClient", "toClient is required: true sends to the client, false to the server.");
+        }
+
+        if (ParseType(request.Type) is not { } isText)
+        {
+            return ApiProblems.Invalid("type", $"type must be 'text' or 'binary', not '{request.Type}'.");
+        }
+
+        if (ContentCodec.TryDecode(request.Content, request.Encoding, isText, options.MaxMessageSize, out var bytes) is { } problem)
+        {
+            return ApiProblems.Invalid(problem.Field, problem.Message);
+        }
+
+        if (!flow.IsWebSocket || !control.IsLive(flow))
+        {
+            return ApiProblems.Conflict(NotLive(flow));
+        }
+
+        WebSocketMessage message;
+        try
+        {
+            message = await control.InjectAsync(flow, toClient, bytes, isText, cancellationToken);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // Closed between the check and the send, or before the queued message went out.
+            return ApiProblems.Conflict(ex.Message);
+        }
+
+        return TypedResults.Created($"/api/flows/{id}/messages/{message.Index}/content", MessageView.From(message, resolutions.Get(message)));
+    }
+
+    private static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> CloseAsync(
+        FlowStore store, IWebSocketControl control, string id, CloseRequest? request, CancellationToken cancellationToken)
+    {
+        if (store.Get(id) is not { } flow)
+        {
+            return ApiProblems.FlowNotFound(id);
+        }
+
+        CloseTarget? target = (request?.Target?.ToLowerInvariant() ?? "both") switch
+        {
+            "both" => CloseTarget.Both,
+            "client" => CloseTarget.Client,
+            "server" => CloseTarget.Server,
+            _ => null,
+        };
+        if (target is null)
+        {
+            return ApiProblems.Invalid("target", $"target must be 'client', 'server' or 'both', not '{request?.Target}'.");
+        }
+
+        var code = request?.Code ?? 1000;
+        if (CloseCodeProblem(code) is { } codeProblem)
+        {
+            return ApiProblems.Invalid("code", codeProblem);
+        }
+
+        var reason = request?.Reason ?? "";
+        if (Encoding.UTF8.GetByteCount(reason) > 123)
+        {
+            return ApiProblems.Invalid("reason", $"reason is {Encoding.UTF8.GetByteCount(reason)} bytes of UTF-8; a close frame has room for 123.");
+        }
+
+        if (!flow.IsWebSocket || !control.IsLive(flow))
+        {
+            return ApiProblems.Conflict(NotLive(flow));
+        }
+
+        try
+        {
+            await control.CloseAsync(flow, target.Value, code, reason, cancellationToken);
+        }
+        catch (InvalidOperationException ex)
+        {
+            return ApiProblems.Conflict(ex.Message);
+        }
+
+        return TypedResults.NoContent();
+    }
+
+    private static Results<NoContent, ProblemHttpResult> Kill(FlowStore store, IWebSocketControl control, string id)
+    {
+        if (store.Get(id) is not { } flow)
+        {
+            return ApiProblems.FlowNotFound(id);
+        }
+
+        if (!flow.IsWebSocket || !control.IsLive(flow))
+        {
+            return ApiProblems.Conflict(NotLive(flow));
+        }
+
+        try
+        {
+            control.Kill(flow);
+        }
+        catch (InvalidOperationException ex)
+        {
+            return ApiProblems.Conflict(ex.Message);
+        }
+
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>Why a close code may not be sent (RFC 6455 §7.4 and the IANA registry), or null if it may.</summary>
+    internal static string? CloseCodeProblem(int code) => code switch
+    {
+        < 1000 or > 4999 => $"code {code} is outside 1000-4999.",
+        1004 or 1005 or 1006 or 1015 => $"code {code} is reserved and must not be sent in a close frame.",
+        >= 1016 and <= 2999 => $"code {code} is not assigned (1016-2999 are reserved for future RFCs).",
+        _ => null,
+    };
+
+    internal static bool? ParseType(string? type) => type?.ToLowerInvariant() switch
+    {
+        null or "text" => true,
+        "binary" => false,
+        _ => null,
+    };
+
+    private static string NotLive(HttpFlow flow) => flow.IsWebSocket
+        ? $"Flow {flow.Id} is closed; its WebSocket is no longer relayed."
+        : $"Flow {flow.Id} is not a WebSocket flow.";
+
+    private static ValidationProblem? ValidatePaging(int? skip, int? limit)
+    {
+        if (skip < 0)
+        {
+            return ApiProblems.Invalid("skip", "skip must be 0 or more.");
+        }
+
+        return limit is < 1 or > MaxLimit ? ApiProblems.Invalid("limit", $"limit must be between 1 and {MaxLimit}.") : null;
+    }
+}

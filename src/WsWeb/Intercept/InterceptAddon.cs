@@ -1,0 +1,40 @@
+using WsWeb.Core.Addons;
+using WsWeb.Core.Flows;
+using WsWeb.Core.WebSockets;
+
+namespace WsWeb.Intercept;
+
+/// <summary>
+/// Holds matching messages until the user decides. Registered last, so it sees what rules made of the
+/// message. Awaiting inside the hook is what keeps the order: the relay does not read the next message
+/// of this direction until the hook returns, while the other direction (and ping/pong, which never
+/// reach hooks) keeps flowing.
+/// </summary>
+internal sealed class InterceptAddon(InterceptService intercept) : IWebSocketAddon
+{
+    public async ValueTask WebSocketMessageAsync(HttpFlow flow, WebSocketMessage message, CancellationToken cancellationToken)
+    {
+        if (message.Dropped || !intercept.ShouldHold(flow, message))
+        {
+            return;
+        }
+
+        var held = intercept.Hold(flow, message);
+        try
+        {
+            await held.Decision.Task.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // The relay is stopping (closed, killed, shutdown): take the message off the list.
+            intercept.TryResolve(held, drop: false, newContent: null, HoldResolutions.FlowEnded);
+            throw;
+        }
+    }
+
+    public ValueTask WebSocketEndAsync(HttpFlow flow, CancellationToken cancellationToken)
+    {
+        intercept.AbandonFlow(flow);
+        return ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,181 @@
+using System.ComponentModel;
+using Microsoft.AspNetCore.Http.HttpResults;
+using WsWeb.Api;
+using WsWeb.Core.Filters;
+using WsWeb.Core.Flows;
+using WsWeb.Proxy;
+
+namespace WsWeb.Intercept;
+
+/// <summary>Body of PUT /api/intercept.</summary>
+public sealed record InterceptRequest(
+    [property: Description("Filter expression selecting the messages to hold, e.g. \"~wq & ~json $.type == \\\"auth\\\"\".")] string? Filter,
+    [property: Description("Seconds a held message waits for a decision; omit for no timeout.")] double? TimeoutSeconds,
+    [property: Description("What happens on timeout: \"release\" (default) or \"drop\".")] string? TimeoutAction);
+
+/// <summary>The intercept in force.</summary>
+public sealed record InterceptState(bool Enabled, string? Filter, double? TimeoutSeconds, string TimeoutAction, int Held);
+
+/// <summary>A held message with where it belongs.</summary>
+public sealed record HeldView(string FlowId, string Url, long Index, double HeldAt, double? TimeoutAt, MessageView Message);
+
+/// <summary>Optional body of a release: new content replaces the held message's content.</summary>
+public sealed record ReleaseRequest(
+    [property: Description("New content in the given encoding; omit to release unchanged.")] string? Content,
+    [property: Description("\"utf8\" (default), \"base64\" or \"hex\".")] string? Encoding);
+
+/// <summary>Intercept: hold matching messages before they are forwarded, then release, edit or drop them.</summary>
+internal static class InterceptApi
+{
+    private const double MaxTimeoutSeconds = 24 * 60 * 60;
+
+    public static IEndpointRouteBuilder MapInterceptApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/intercept").WithTags("Intercept");
+        group.MapGet("/", Get)
+            .WithName("GetIntercept")
+            .WithSummary("The intercept filter in force and how many messages are held.")
+            .WithDescription("Example: `GET /api/intercept` → `{\"enabled\": true, \"filter\": \"~wq\", \"timeoutSeconds\": null, \"timeoutAction\": \"release\", \"held\": 0}`.");
+        group.MapPut("/", Set)
+            .WithName("SetIntercept")
+            .WithSummary("Hold every message matching a filter before it is forwarded.")
+            .WithDescription("Held messages keep their order per direction: later messages of the same direction wait behind them, while the other direction and ping/pong keep flowing. With `timeoutSeconds`, a message nobody decides on is released (or dropped, with `timeoutAction: \"drop\"`) and the choice is recorded as its resolution. Example body: `{\"filter\": \"~wq & ~b secret\", \"timeoutSeconds\": 30, \"timeoutAction\": \"release\"}`.")
+            .WithMetadata(new RequestExample("""{"filter": "~wq & ~b secret", "timeoutSeconds": 30, "timeoutAction": "release"}"""));
+        group.MapDelete("/", Clear)
+            .WithName("ClearIntercept")
+            .WithSummary("Stop holding new messages.")
+            .WithDescription("Messages already held stay held until released, dropped or timed out, or until their flow ends. Example: `DELETE /api/intercept`.");
+        group.MapGet("/held", ListHeld)
+            .WithName("ListHeld")
+            .WithSummary("Held messages in the order they were caught.")
+            .WithDescription("Example: `GET /api/intercept/held` → `[{\"flowId\": \"…\", \"index\": 4, \"message\": {…}}]`.");
+        group.MapPost("/held/{flowId}/{index:long}/release", ReleaseAsync)
+            .WithName("ReleaseHeld")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithSummary("Forward a held message, unchanged or with new content.")
+            .WithDescription("Without a body the message goes on unchanged. With `content` (same encodings as inject) it is forwarded edited; the message keeps `originalContent`. Example body: `{\"content\": \"{\\\"type\\\":\\\"auth\\\",\\\"token\\\":\\\"redacted\\\"}\", \"encoding\": \"utf8\"}`.")
+            .WithMetadata(new RequestExample("""{"content": "{\"type\":\"auth\",\"token\":\"redacted\"}", "encoding": "utf8"}"""));
+        group.MapPost("/held/{flowId}/{index:long}/drop", Drop)
+            .WithName("DropHeld")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithSummary("Drop a held message: it never reaches the peer.")
+            .WithDescription("The message stays in the flow with `dropped: true`. Example: `POST /api/intercept/held/{flowId}/4/drop`.");
+        return app;
+    }
+
+    private static Ok<InterceptState> Get(InterceptService intercept) => TypedResults.Ok(State(intercept));
+
+    private static Results<Ok<InterceptState>, ValidationProblem> Set(InterceptService intercept, InterceptRequest request)
+    {
+        if (string.IsNullOrWhiteSpace(request.Filter))
+        {
+            return ApiProblems.Invalid("filter", "filter is required; DELETE /api/intercept turns intercept off.");
+        }
+
+        if (!FlowFilter.TryParse(request.Filter, out var filter, out var error))
+        {
+            return ApiProblems.Invalid("filter", error.Message);
+        }
+
+        if (request.TimeoutSeconds is { } seconds && (seconds <= 0 || seconds > MaxTimeoutSeconds || !double.IsFinite(seconds)))
+        {
+            return ApiProblems.Invalid("timeoutSeconds", $"timeoutSeconds must be more than 0 and at most {MaxTimeoutSeconds}.");
+        }
+
+        bool? drop = request.TimeoutAction?.ToLowerInvariant() switch
+        {
+            null or "release" => false,
+            "drop" => true,
+            _ => null,
+        };
+        if (drop is null)
+        {
+            return ApiProblems.Invalid("timeoutAction", $"timeoutAction must be 'release' or 'drop', not '{request.TimeoutAction}'.");
+        }
+
+        intercept.Set(new InterceptSettings(filter, request.TimeoutSeconds is { } s ? TimeSpan.FromSeconds(s) : null, drop.Value));
+        return TypedResults.Ok(State(intercept));
+    }
+
+    private static Ok<InterceptState> Clear(InterceptService intercept)
+    {
+        intercept.Set(null);
+        return TypedResults.Ok(State(intercept));
+    }
+
+    private static Ok<List<HeldView>> ListHeld(InterceptService intercept, HoldResolutions resolutions) =>
+        TypedResults.Ok(intercept.Snapshot().Select(held => new HeldView(
+            held.Flow.Id,
+            held.Flow.Request.WebSocketUrl,
+            held.Message.Index,
+            held.HeldAt,
+            held.TimeoutAt,
+            MessageView.From(held.Message, resolutions.Get(held.Message)))).ToList());
+
+    private static Results<Ok<MessageView>, ValidationProblem, ProblemHttpResult> ReleaseAsync(
+        InterceptService intercept, FlowStore store, HoldResolutions resolutions, ProxyOptions options, string flowId, long index, ReleaseRequest? request)
+    {
+        if (FindHeld(intercept, store, resolutions, flowId, index, out var held) is { } problem)
+        {
+            return problem;
+        }
+
+        byte[]? content = null;
+        if (request?.Content is not null || request?.Encoding is not null)
+        {
+            if (ContentCodec.TryDecode(request.Content, request.Encoding, held.Message.IsText, options.MaxMessageSize, out var bytes) is { } invalid)
+            {
+                return ApiProblems.Invalid(invalid.Field, invalid.Message);
+            }
+
+            content = bytes;
+        }
+
+        var edited = content is not null && !content.AsSpan().SequenceEqual(held.Message.Content);
+        if (!intercept.TryResolve(held, drop: false, content, edited ? HoldResolutions.Edited : HoldResolutions.Released))
+        {
+            return ApiProblems.Conflict($"Message {index} of flow {flowId} was decided meanwhile ({resolutions.Get(held.Message)}).");
+        }
+
+        return TypedResults.Ok(MessageView.From(held.Message, resolutions.Get(held.Message)));
+    }
+
+    private static Results<Ok<MessageView>, ProblemHttpResult> Drop(InterceptService intercept, FlowStore store, HoldResolutions resolutions, string flowId, long index)
+    {
+        if (FindHeld(intercept, store, resolutions, flowId, index, out var held) is { } problem)
+        {
+            return problem;
+        }
+
+        if (!intercept.TryResolve(held, drop: true, newContent: null, HoldResolutions.Dropped))
+        {
+            return ApiProblems.Conflict($"Message {index} of flow {flowId} was decided meanwhile ({resolutions.Get(held.Message)}).");
+        }
+
+        return TypedResults.Ok(MessageView.From(held.Message, resolutions.Get(held.Message)));
+    }
+
+    private static ProblemHttpResult? FindHeld(InterceptService intercept, FlowStore store, HoldResolutions resolutions, string flowId, long index, out HeldMessage held)
+    {
+        held = intercept.Find(flowId, index)!;
+        if (held is not null)
+        {
+            return null;
+        }
+
+        if (store.Get(flowId) is not { } flow)
+        {
+            return ApiProblems.FlowNotFound(flowId);
+        }
+
+        return flow.WebSocket?.Find(index) is { } message
+            ? ApiProblems.Conflict($"Message {index} of flow {flowId} is not held{(resolutions.Get(message) is { } r ? $" (it was {r})" : "")}.")
+            : ApiProblems.NotFound($"Flow {flowId} has no message with index {index}.");
+    }
+
+    private static InterceptState State(InterceptService intercept) => intercept.Settings is { } settings
+        ? new InterceptState(true, settings.Filter.Expression, settings.Timeout?.TotalSeconds, settings.DropOnTimeout ? "drop" : "release", intercept.HeldCount)
+        : new InterceptState(false, null, null, "release", intercept.HeldCount);
+}

@@ -1,0 +1,170 @@
+using System.Runtime.CompilerServices;
+using WsWeb.Core;
+using WsWeb.Core.Filters;
+using WsWeb.Core.Flows;
+using WsWeb.Core.WebSockets;
+
+namespace WsWeb.Intercept;
+
+/// <summary>The intercept filter in force, compiled.</summary>
+internal sealed record InterceptSettings(FlowFilter Filter, TimeSpan? Timeout, bool DropOnTimeout);
+
+/// <summary>One message waiting for a user's decision.</summary>
+internal sealed class HeldMessage
+{
+    private int _resolved;
+
+    public HeldMessage(HttpFlow flow, WebSocketMessage message, long sequence, double heldAt, double? timeoutAt)
+    {
+        Flow = flow;
+        Message = message;
+        Sequence = sequence;
+        HeldAt = heldAt;
+        TimeoutAt = timeoutAt;
+    }
+
+    public HttpFlow Flow { get; }
+
+    public WebSocketMessage Message { get; }
+
+    /// <summary>Hold order across all flows, so the list shows messages in the order they were caught.</summary>
+    public long Sequence { get; }
+
+    public double HeldAt { get; }
+
+    public double? TimeoutAt { get; }
+
+    /// <summary>Completes when the message may go on (released, edited, dropped, timed out or abandoned).</summary>
+    public TaskCompletionSource Decision { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public ITimer? Timer { get; set; }
+
+    /// <summary>True for the one caller that gets to decide; a user and a timeout may race.</summary>
+    public bool TryClaim() => Interlocked.Exchange(ref _resolved, 1) == 0;
+}
+
+/// <summary>
+/// Intercept state: the filter, the held messages in hold order, and the decisions on them. The relay
+/// side lives in <see cref="InterceptAddon"/>; this class is what the API and the addon share.
+/// </summary>
+internal sealed class InterceptService(FlowStore store, HoldResolutions resolutions, TimeProvider time)
+{
+    private static readonly object Marker = new();
+
+    private readonly object _gate = new();
+    private readonly SortedList<long, HeldMessage> _held = [];
+    private readonly ConditionalWeakTable<WebSocketMessage, object> _forced = [];
+    private volatile InterceptSettings? _settings;
+    private long _sequence;
+
+    public InterceptSettings? Settings => _settings;
+
+    public int HeldCount
+    {
+        get { lock (_gate) { return _held.Count; } }
+    }
+
+    public void Set(InterceptSettings? settings) => _settings = settings;
+
+    /// <summary>Marks a message to be held whatever the intercept filter says (a rule's hold action).</summary>
+    public void RequestHold(WebSocketMessage message) => _forced.AddOrUpdate(message, Marker);
+
+    public bool ShouldHold(HttpFlow flow, WebSocketMessage message) =>
+        _forced.TryGetValue(message, out _) || (_settings is { } settings && settings.Filter.Matches(flow, message));
+
+    public HeldMessage Hold(HttpFlow flow, WebSocketMessage message)
+    {
+        var timeout = _settings is { Timeout: { } t } s ? (Timeout: t, s.DropOnTimeout) : ((TimeSpan Timeout, bool DropOnTimeout)?)null;
+        var now = Timestamps.Now(time);
+        HeldMessage held;
+        lock (_gate)
+        {
+            held = new HeldMessage(flow, message, ++_sequence, now, timeout is { } t2 ? now + t2.Timeout.TotalSeconds : null);
+            _held.Add(held.Sequence, held);
+        }
+
+        resolutions.Set(message, HoldResolutions.Held);
+        store.MessageChanged(flow, message);
+        if (timeout is { } expiry)
+        {
+            // The timer holds the entry alive only until it fires or the entry is resolved and disposes it.
+            held.Timer = time.CreateTimer(
+                static state =>
+                {
+                    var (service, entry, drop) = ((InterceptService, HeldMessage, bool))state!;
+                    service.TryResolve(entry, drop: drop, newContent: null, drop ? HoldResolutions.TimeoutDropped : HoldResolutions.TimeoutReleased);
+                },
+                (this, held, expiry.DropOnTimeout),
+                expiry.Timeout,
+                Timeout.InfiniteTimeSpan);
+        }
+
+        return held;
+    }
+
+    public List<HeldMessage> Snapshot()
+    {
+        lock (_gate)
+        {
+            return [.. _held.Values];
+        }
+    }
+
+    public HeldMessage? Find(string flowId, long index)
+    {
+        lock (_gate)
+        {
+            foreach (var held in _held.Values)
+            {
+                if (held.Message.Index == index && held.Flow.Id == flowId)
+                {
+                    return held;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Applies a decision and lets the relay go on; false if someone else decided first.</summary>
+    public bool TryResolve(HeldMessage held, bool drop, byte[]? newContent, string resolution)
+    {
+        if (!held.TryClaim())
+        {
+            return false;
+        }
+
+        lock (_gate)
+        {
+            _held.Remove(held.Sequence);
+        }
+
+        held.Timer?.Dispose();
+        if (drop)
+        {
+            held.Message.Drop();
+        }
+        else if (newContent is not null)
+        {
+            // Setting Content keeps what arrived in OriginalContent, so the edit stays visible.
+            held.Message.Content = newContent;
+        }
+
+        resolutions.Set(held.Message, resolution);
+        store.MessageChanged(held.Flow, held.Message);
+        held.Decision.TrySetResult();
+        return true;
+    }
+
+    /// <summary>Forgets the held messages of a flow that ended; nobody can forward them any more.</summary>
+    public void AbandonFlow(HttpFlow flow)
+    {
+        foreach (var held in Snapshot())
+        {
+            if (ReferenceEquals(held.Flow, flow))
+            {
+                TryResolve(held, drop: false, newContent: null, HoldResolutions.FlowEnded);
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+using System.ComponentModel;
+using System.Text.RegularExpressions;
+using WsWeb.Core.Filters;
+
+namespace WsWeb.Rules;
+
+internal enum RuleAction
+{
+    Drop,
+    Replace,
+    Delay,
+    Hold,
+}
+
+/// <summary>A validated, compiled rule. Hits are counted across relay threads.</summary>
+internal sealed class Rule
+{
+    private long _hits;
+
+    public required string Id { get; init; }
+
+    public required string Name { get; init; }
+
+    public required FlowFilter Filter { get; init; }
+
+    public required RuleAction Action { get; init; }
+
+    /// <summary>The replace spec as given, echoed back by the API.</summary>
+    public ReplaceSpec? Replace { get; init; }
+
+    /// <summary>Text replace: a regex over the message text.</summary>
+    public Regex? Pattern { get; init; }
+
+    /// <summary>Binary replace: the byte sequence to find and what to put instead.</summary>
+    public byte[]? BytePattern { get; init; }
+
+    public byte[]? ByteReplacement { get; init; }
+
+    public int? DelayMs { get; init; }
+
+    public bool Enabled { get; init; }
+
+    public long Hits => Interlocked.Read(ref _hits);
+
+    public void Hit() => Interlocked.Increment(ref _hits);
+
+    /// <summary>Carries the counter over when a rule is replaced by an update.</summary>
+    public void InheritHits(Rule previous) => Interlocked.Exchange(ref _hits, previous.Hits);
+
+    public RuleView ToView() => new(Id, Name, Filter.Expression, Action.ToString().ToLowerInvariant(), Replace, DelayMs, Enabled, Hits);
+}
+
+/// <summary>What a replace rule changes.</summary>
+public sealed record ReplaceSpec(
+    [property: Description("A .NET regex over the text of text messages, or (with binary: true) a hex byte sequence searched in binary messages.")] string? Pattern,
+    [property: Description("Regex replacement ($1 for groups) or, with binary: true, hex bytes; may be empty.")] string? Replacement,
+    [property: Description("false (default): text messages, regex. true: binary messages, hex byte pattern.")] bool? Binary);
+
+/// <summary>Body of POST and PUT /api/rules.</summary>
+public sealed record RuleRequest(
+    [property: Description("A label for people; defaults to the action and filter.")] string? Name,
+    [property: Description("Filter expression selecting the messages, e.g. \"~wq & ~text\".")] string? Filter,
+    [property: Description("\"drop\", \"replace\", \"delay\" or \"hold\".")] string? Action,
+    [property: Description("Required for replace.")] ReplaceSpec? Replace,
+    [property: Description("Required for delay: milliseconds, 1-60000.")] int? DelayMs,
+    [property: Description("Default true.")] bool? Enabled);
+
+/// <summary>A rule as the API shows it, with its hit counter.</summary>
+public sealed record RuleView(string Id, string Name, string Filter, string Action, ReplaceSpec? Replace, int? DelayMs, bool Enabled, long Hits);

@@ -1,0 +1,171 @@
+using System.Net;
+using System.Text.Json;
+using System.Net.WebSockets;
+using System.Text;
+using WsWeb.Tests.Infrastructure;
+
+namespace WsWeb.Tests.Api;
+
+public sealed class FlowsApiTests(WsWebApp app) : IClassFixture<WsWebApp>
+{
+    [Fact]
+    public async Task Lists_websocket_flows_newest_first_with_counts()
+    {
+        var (client1, _, flow1) = await app.ConnectAsync();
+        await using var c1 = client1;
+        var (client2, _, flow2) = await app.ConnectAsync();
+        await using var c2 = client2;
+        await client2.SendTextAsync("hello");
+        Assert.Equal("hello", await client2.ReceiveTextAsync());
+        await WsWebApp.EventuallyAsync(() => flow2.WebSocket!.Messages.Count == 2, "both messages recorded");
+
+        var page = await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/flows?filter=~websocket&limit=1000"));
+        var ids = page.GetProperty("flows").EnumerateArray().Select(f => f.GetProperty("id").GetString()).ToList();
+        Assert.True(ids.IndexOf(flow2.Id) < ids.IndexOf(flow1.Id), "newest first");
+        var summary = page.GetProperty("flows").EnumerateArray().Single(f => f.GetProperty("id").GetString() == flow2.Id);
+        Assert.Equal("GET", summary.GetProperty("method").GetString());
+        Assert.StartsWith("ws://127.0.0.1:", summary.GetProperty("url").GetString(), StringComparison.Ordinal);
+        Assert.Equal(101, summary.GetProperty("status").GetInt32());
+        Assert.True(summary.GetProperty("isWebSocket").GetBoolean());
+        Assert.True(summary.GetProperty("isLive").GetBoolean());
+        Assert.Equal(1, summary.GetProperty("messagesFromClient").GetInt64());
+        Assert.Equal(1, summary.GetProperty("messagesFromServer").GetInt64());
+        Assert.Equal(5, summary.GetProperty("bytesFromClient").GetInt64());
+
+        var paged = await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/flows?skip=1&limit=1"));
+        Assert.Single(paged.GetProperty("flows").EnumerateArray());
+        Assert.Equal(1, paged.GetProperty("skip").GetInt32());
+    }
+
+    [Fact]
+    public async Task Bad_filter_is_a_400_naming_the_filter_with_the_position()
+    {
+        var message = await ApiAssert.InvalidFieldAsync(await app.Api.GetAsync("/api/flows?filter=" + Uri.EscapeDataString("~u a & ~zz")), "filter");
+        Assert.Equal("unknown operator '~zz' at position 7", message);
+    }
+
+    [Theory]
+    [InlineData("/api/flows?limit=0", "limit")]
+    [InlineData("/api/flows?limit=1001", "limit")]
+    [InlineData("/api/flows?skip=-1", "skip")]
+    [InlineData("/api/flows?limit=ten", "limit")]
+    public async Task Bad_paging_is_a_400_naming_the_field(string url, string field) =>
+        await ApiAssert.InvalidFieldAsync(await app.Api.GetAsync(url), field);
+
+    [Fact]
+    public async Task Reads_one_flow_with_handshake_connections_and_close_info()
+    {
+        var (client, server, flow) = await app.ConnectAsync();
+        await using (client)
+        {
+            await client.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye");
+            await WsWebApp.EventuallyAsync(() => !flow.IsLive, "the flow ended");
+        }
+
+        var detail = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}"));
+        Assert.Equal(flow.Id, detail.GetProperty("summary").GetProperty("id").GetString());
+        Assert.False(detail.GetProperty("summary").GetProperty("isLive").GetBoolean());
+        var headers = detail.GetProperty("request").GetProperty("headers").EnumerateArray()
+            .ToDictionary(h => h.GetProperty("name").GetString()!, h => h.GetProperty("value").GetString(), StringComparer.OrdinalIgnoreCase);
+        Assert.Equal("websocket", headers["Upgrade"], ignoreCase: true);
+        Assert.Equal(101, detail.GetProperty("response").GetProperty("statusCode").GetInt32());
+        Assert.Contains("sec-websocket-accept", detail.GetProperty("response").GetProperty("headers").EnumerateArray()
+            .Select(h => h.GetProperty("name").GetString()!.ToLowerInvariant()));
+        Assert.False(detail.GetProperty("clientConn").GetProperty("tlsEstablished").GetBoolean());
+        Assert.Equal($"127.0.0.1:{app.Echo.Port}", detail.GetProperty("serverConn").GetProperty("address").GetString());
+        var ws = detail.GetProperty("webSocket");
+        Assert.Equal(1000, ws.GetProperty("closeCode").GetInt32());
+        Assert.Equal("bye", ws.GetProperty("closeReason").GetString());
+        Assert.True(ws.GetProperty("closedByClient").GetBoolean());
+        Assert.Equal(0, ws.GetProperty("clientPings").GetInt64());
+        Assert.Equal((WebSocketCloseStatus.NormalClosure, "bye"), await server.CloseReceived.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public async Task Unknown_flow_is_a_404_problem()
+    {
+        var problem = await ApiAssert.ProblemAsync(await app.Api.GetAsync("/api/flows/nope"), HttpStatusCode.NotFound);
+        Assert.Contains("nope", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        await ApiAssert.ProblemAsync(await app.Api.GetAsync("/api/flows/nope/messages"), HttpStatusCode.NotFound);
+        await ApiAssert.ProblemAsync(await app.Api.GetAsync("/api/flows/nope/messages/0/content"), HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task Pages_messages_with_an_after_cursor_and_a_filter()
+    {
+        var (client, _, flow) = await app.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("one");
+        await client.ReceiveTextAsync();
+        await client.SendBinaryAsync([1, 2, 3]);
+        await client.ReceiveAsync();
+        await client.SendTextAsync("three");
+        await client.ReceiveTextAsync();
+        await WsWebApp.EventuallyAsync(() => flow.WebSocket!.Messages.Count == 6, "six messages recorded");
+
+        var first = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?limit=4"));
+        var messages = first.GetProperty("messages").EnumerateArray().ToList();
+        Assert.Equal([0L, 1, 2, 3], messages.Select(m => m.GetProperty("index").GetInt64()));
+        Assert.Equal(3, first.GetProperty("next").GetInt64());
+        Assert.Equal("one", messages[0].GetProperty("content").GetString());
+        Assert.Equal("utf8", messages[0].GetProperty("encoding").GetString());
+        Assert.True(messages[0].GetProperty("fromClient").GetBoolean());
+        Assert.False(messages[1].GetProperty("fromClient").GetBoolean());
+        Assert.Equal("binary", messages[2].GetProperty("type").GetString());
+        Assert.Equal("base64", messages[2].GetProperty("encoding").GetString());
+        Assert.Equal("AQID", messages[2].GetProperty("content").GetString());
+        Assert.Equal(3, messages[2].GetProperty("length").GetInt32());
+
+        var rest = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?after=3"));
+        Assert.Equal([4L, 5], rest.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("index").GetInt64()));
+
+        var fromServerText = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?filter=" + Uri.EscapeDataString("~ws & ~text")));
+        Assert.Equal([1L, 5], fromServerText.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("index").GetInt64()));
+
+        var empty = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?after=5"));
+        Assert.Empty(empty.GetProperty("messages").EnumerateArray());
+        Assert.Equal(JsonValueKind.Null, empty.GetProperty("next").ValueKind);
+
+        Assert.Contains("position", await ApiAssert.InvalidFieldAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?filter=~wq%20%26"), "filter"), StringComparison.Ordinal);
+        await ApiAssert.InvalidFieldAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?after=-2"), "after");
+        await ApiAssert.InvalidFieldAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?limit=0"), "limit");
+    }
+
+    [Fact]
+    public async Task Serves_raw_content_as_text_or_bytes()
+    {
+        var (client, _, flow) = await app.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("héllo");
+        await client.ReceiveTextAsync();
+        await client.SendBinaryAsync([0, 255, 7]);
+        await client.ReceiveAsync();
+        await WsWebApp.EventuallyAsync(() => flow.WebSocket!.Messages.Count == 4, "four messages recorded");
+
+        var text = await app.Api.GetAsync($"/api/flows/{flow.Id}/messages/0/content");
+        Assert.Equal(HttpStatusCode.OK, text.StatusCode);
+        Assert.Equal("text/plain", text.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("héllo", Encoding.UTF8.GetString(await text.Content.ReadAsByteArrayAsync()));
+
+        var binary = await app.Api.GetAsync($"/api/flows/{flow.Id}/messages/2/content");
+        Assert.Equal("application/octet-stream", binary.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(new byte[] { 0, 255, 7 }, await binary.Content.ReadAsByteArrayAsync());
+
+        await ApiAssert.ProblemAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages/99/content"), HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task Api_routes_never_answer_on_the_proxy_listener()
+    {
+        using var direct = new HttpClient { BaseAddress = app.ProxyUri };
+        var response = await direct.GetAsync("/api/flows");
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.NotEqual(HttpStatusCode.OK, response.StatusCode);
+        Assert.DoesNotContain("\"flows\"", body, StringComparison.Ordinal);
+
+        // Through the proxy to the web listener is refused as well: the proxy does not forward to itself.
+        using var viaProxy = new HttpClient(new HttpClientHandler { Proxy = new WebProxy(app.ProxyUri), UseProxy = true });
+        var proxied = await viaProxy.GetAsync(new Uri($"http://127.0.0.1:{app.WebPort}/api/flows"));
+        Assert.NotEqual(HttpStatusCode.OK, proxied.StatusCode);
+    }
+}

@@ -1,0 +1,223 @@
+using System.Net;
+using System.Net.WebSockets;
+using System.Text;
+using WsWeb.Tests.Infrastructure;
+
+namespace WsWeb.Tests.Api;
+
+public sealed class InjectCloseKillTests(WsWebApp app) : IClassFixture<WsWebApp>
+{
+    [Fact]
+    public async Task Inject_to_the_client_arrives_at_the_client_only()
+    {
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+
+        var response = await app.Api.PostJsonAsync($"/api/flows/{flow.Id}/messages", new { toClient = true, type = "text", content = "from the proxy", encoding = "utf8" });
+        var message = await ApiAssert.JsonAsync(response, HttpStatusCode.Created);
+        Assert.Equal("from the proxy", await client.ReceiveTextAsync());
+        Assert.True(message.GetProperty("injected").GetBoolean());
+        Assert.False(message.GetProperty("fromClient").GetBoolean());
+        Assert.Equal("from the proxy", message.GetProperty("content").GetString());
+        Assert.Equal($"/api/flows/{flow.Id}/messages/{message.GetProperty("index").GetInt64()}/content", response.Headers.Location?.OriginalString);
+        Assert.Empty(server.Received);
+    }
+
+    [Fact]
+    public async Task Inject_to_the_server_arrives_at_the_server_as_binary_from_hex()
+    {
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+
+        var message = await ApiAssert.JsonAsync(
+            await app.Api.PostJsonAsync($"/api/flows/{flow.Id}/messages", new { toClient = false, type = "binary", content = "de ad be ef", encoding = "hex" }),
+            HttpStatusCode.Created);
+        Assert.True(message.GetProperty("fromClient").GetBoolean());
+        Assert.Equal("binary", message.GetProperty("type").GetString());
+        Assert.Equal(Convert.ToBase64String([0xde, 0xad, 0xbe, 0xef]), message.GetProperty("content").GetString());
+
+        // The echo peer got it and echoed it back to the client.
+        var (type, data) = await client.ReceiveAsync();
+        Assert.Equal(WebSocketMessageType.Binary, type);
+        Assert.Equal(new byte[] { 0xde, 0xad, 0xbe, 0xef }, data);
+        Assert.Equal(new byte[] { 0xde, 0xad, 0xbe, 0xef }, Assert.Single(server.Received).Data);
+    }
+
+    [Fact]
+    public async Task Inject_base64_text_to_the_server()
+    {
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+        await ApiAssert.JsonAsync(
+            await app.Api.PostJsonAsync($"/api/flows/{flow.Id}/messages", new { toClient = false, content = Convert.ToBase64String(Encoding.UTF8.GetBytes("snowman ☃")), encoding = "base64" }),
+            HttpStatusCode.Created);
+        Assert.Equal("snowman ☃", await client.ReceiveTextAsync());
+        Assert.Equal("snowman ☃", Assert.Single(server.Texts));
+    }
+
+    [Theory]
+    [InlineData("""{"type":"text","content":"x"}""", "toClient")]
+    [InlineData("""{"toClient":true,"type":"frame","content":"x"}""", "type")]
+    [InlineData("""{"toClient":true,"content":"x","encoding":"rot13"}""", "encoding")]
+    [InlineData("""{"toClient":true,"content":"not base64!","encoding":"base64"}""", "content")]
+    [InlineData("""{"toClient":true,"content":"abc","encoding":"hex"}""", "content")]
+    [InlineData("""{"toClient":true,"type":"text","content":"ff fe","encoding":"hex"}""", "content")]
+    [InlineData("""{"toClient":true,"type":"text","content":"\ud800"}""", "content")]
+    [InlineData("""{"toClient":true}""", "content")]
+    [InlineData("""{"toClient":"yes","content":"x"}""", "toClient")]
+    [InlineData("""{"toClient":true,"content":""", "content")]
+    public async Task Inject_with_bad_input_is_a_400_naming_the_field(string body, string field)
+    {
+        var (client, _, flow) = await app.ConnectAsync();
+        await using var c = client;
+        using var content = new StringContent(body, Encoding.UTF8, "application/json");
+        var response = await app.Api.PostAsync(new Uri($"/api/flows/{flow.Id}/messages", UriKind.Relative), content);
+        await ApiAssert.InvalidFieldAsync(response, field);
+        Assert.True(await client.NothingArrivesAsync(TimeSpan.FromMilliseconds(100)));
+    }
+
+    [Fact]
+    public async Task Inject_over_the_maximum_message_size_is_a_400_naming_content()
+    {
+        var (client, _, flow) = await app.ConnectAsync();
+        await using var c = client;
+        var tooBig = Convert.ToBase64String(new byte[(1024 * 1024) + 1]);
+        var message = await ApiAssert.InvalidFieldAsync(
+            await app.Api.PostJsonAsync($"/api/flows/{flow.Id}/messages", new { toClient = true, type = "binary", content = tooBig, encoding = "base64" }),
+            "content");
+        Assert.Contains("maximum message size", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Inject_into_an_unknown_flow_is_404_and_into_a_closed_one_409()
+    {
+        await ApiAssert.ProblemAsync(await app.Api.PostJsonAsync("/api/flows/unknown/messages", new { toClient = true, content = "x" }), HttpStatusCode.NotFound);
+
+        var (client, _, flow) = await app.ConnectAsync();
+        await using (client)
+        {
+            await client.CloseAsync(WebSocketCloseStatus.NormalClosure, null);
+            await WsWebApp.EventuallyAsync(() => !flow.IsLive, "the flow ended");
+        }
+
+        await ApiAssert.ProblemAsync(await app.Api.PostJsonAsync($"/api/flows/{flow.Id}/messages", new { toClient = true, content = "x" }), HttpStatusCode.Conflict);
+    }
+
+    [Fact]
+    public async Task Hundred_concurrent_injects_arrive_in_the_order_the_api_accepted_them()
+    {
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+
+        var injects = Enumerable.Range(0, 100).Select(async i =>
+        {
+            var response = await app.Api.PostJsonAsync($"/api/flows/{flow.Id}/messages", new { toClient = false, content = $"m{i}" });
+            var message = await ApiAssert.JsonAsync(response, HttpStatusCode.Created);
+            return (Index: message.GetProperty("index").GetInt64(), Content: message.GetProperty("content").GetString()!);
+        }).ToList();
+        var accepted = await Task.WhenAll(injects);
+
+        await WsWebApp.EventuallyAsync(() => server.Received.Count == 100, "100 messages at the server");
+        var acceptedOrder = accepted.OrderBy(a => a.Index).Select(a => a.Content).ToList();
+        Assert.Equal(100, acceptedOrder.Distinct().Count());
+        Assert.Equal(acceptedOrder, server.Texts.ToList());
+        for (var i = 0; i < 100; i++)
+        {
+            Assert.Equal(acceptedOrder[i], await client.ReceiveTextAsync());
+        }
+    }
+
+    [Fact]
+    public async Task Close_with_4000_maintenance_is_seen_by_both_peers()
+    {
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+
+        var response = await app.Api.PostJsonAsync($"/api/flows/{flow.Id}/close", new { target = "both", code = 4000, reason = "maintenance" });
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        Assert.Equal(((WebSocketCloseStatus)4000, "maintenance"), await client.CloseReceived.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(((WebSocketCloseStatus)4000, "maintenance"), await server.CloseReceived.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        await WsWebApp.EventuallyAsync(() => !flow.IsLive, "the flow ended");
+
+        var detail = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}"));
+        Assert.Equal(4000, detail.GetProperty("webSocket").GetProperty("closeCode").GetInt32());
+        Assert.Equal("maintenance", detail.GetProperty("webSocket").GetProperty("closeReason").GetString());
+        Assert.True(detail.GetProperty("webSocket").GetProperty("closedByProxy").GetBoolean());
+
+        await ApiAssert.ProblemAsync(await app.Api.PostJsonAsync($"/api/flows/{flow.Id}/close", new { code = 1000 }), HttpStatusCode.Conflict);
+    }
+
+    [Fact]
+    public async Task Close_toward_the_server_only_reaches_the_server_first()
+    {
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+        var response = await app.Api.PostJsonAsync($"/api/flows/{flow.Id}/close", new { target = "server", code = 1001, reason = "going away" });
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        Assert.Equal((WebSocketCloseStatus.EndpointUnavailable, "going away"), await server.CloseReceived.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+
+        // The server's reply travels on to the client as a normal close.
+        var (status, _) = await client.CloseReceived.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, status);
+    }
+
+    [Theory]
+    [InlineData("""{"code":999}""", "code")]
+    [InlineData("""{"code":5000}""", "code")]
+    [InlineData("""{"code":1004}""", "code")]
+    [InlineData("""{"code":1005}""", "code")]
+    [InlineData("""{"code":1006}""", "code")]
+    [InlineData("""{"code":1015}""", "code")]
+    [InlineData("""{"code":1016}""", "code")]
+    [InlineData("""{"code":2999}""", "code")]
+    [InlineData("""{"target":"proxy","code":1000}""", "target")]
+    public async Task Close_with_bad_input_is_a_400_naming_the_field(string body, string field)
+    {
+        var (client, _, flow) = await app.ConnectAsync();
+        await using var c = client;
+        using var content = new StringContent(body, Encoding.UTF8, "application/json");
+        await ApiAssert.InvalidFieldAsync(await app.Api.PostAsync(new Uri($"/api/flows/{flow.Id}/close", UriKind.Relative), content), field);
+        Assert.True(flow.IsLive);
+    }
+
+    [Fact]
+    public async Task Close_reason_over_123_bytes_is_a_400_naming_reason()
+    {
+        var (client, _, flow) = await app.ConnectAsync();
+        await using var c = client;
+
+        // 62 two-byte characters: 124 bytes of UTF-8 but only 62 chars.
+        var message = await ApiAssert.InvalidFieldAsync(
+            await app.Api.PostJsonAsync($"/api/flows/{flow.Id}/close", new { code = 1000, reason = new string('é', 62) }), "reason");
+        Assert.Contains("124 bytes", message, StringComparison.Ordinal);
+        var ok = await app.Api.PostJsonAsync($"/api/flows/{flow.Id}/close", new { code = 1000, reason = new string('x', 123) });
+        Assert.Equal(HttpStatusCode.NoContent, ok.StatusCode);
+    }
+
+    [Fact]
+    public async Task Close_unknown_flow_is_404()
+    {
+        await ApiAssert.ProblemAsync(await app.Api.PostJsonAsync("/api/flows/unknown/close", new { code = 1000 }), HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task Kill_aborts_both_connections_and_then_is_409()
+    {
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+
+        var response = await app.Api.PostAsync(new Uri($"/api/flows/{flow.Id}/kill", UriKind.Relative), null);
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+
+        // No close frame: both peers see the connection drop.
+        Assert.Null((await client.CloseReceived.Task.WaitAsync(TimeSpan.FromSeconds(10))).Status);
+        Assert.Null((await server.CloseReceived.Task.WaitAsync(TimeSpan.FromSeconds(10))).Status);
+        await WsWebApp.EventuallyAsync(() => !flow.IsLive, "the flow ended");
+        var detail = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}"));
+        Assert.Equal(1006, detail.GetProperty("webSocket").GetProperty("closeCode").GetInt32());
+        Assert.Equal("Connection killed.", detail.GetProperty("error").GetString());
+
+        await ApiAssert.ProblemAsync(await app.Api.PostAsync(new Uri($"/api/flows/{flow.Id}/kill", UriKind.Relative), null), HttpStatusCode.Conflict);
+        await ApiAssert.ProblemAsync(await app.Api.PostAsync(new Uri("/api/flows/unknown/kill", UriKind.Relative), null), HttpStatusCode.NotFound);
+    }
+}

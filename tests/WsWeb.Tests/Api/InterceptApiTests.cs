@@ -1,0 +1,219 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text;
+using WsWeb.Tests.Infrastructure;
+
+namespace WsWeb.Tests.Api;
+
+public sealed class InterceptApiTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyncLifetime
+{
+    public Task InitializeAsync() => app.ResetAsync();
+
+    public Task DisposeAsync() => app.ResetAsync();
+
+    private async Task SetInterceptAsync(object body)
+    {
+        var state = await ApiAssert.JsonAsync(await app.Api.PutAsJsonAsync(new Uri("/api/intercept", UriKind.Relative), body));
+        Assert.True(state.GetProperty("enabled").GetBoolean());
+    }
+
+    private async Task<JsonElement> WaitForHeldAsync(string flowId, int count = 1)
+    {
+        JsonElement held = default;
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            held = await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/intercept/held"));
+            if (held.EnumerateArray().Count(h => h.GetProperty("flowId").GetString() == flowId) >= count)
+            {
+                return held;
+            }
+
+            await Task.Delay(20);
+        }
+
+        throw new TimeoutException("message not held: " + held);
+    }
+
+    [Fact]
+    public async Task Hold_edit_release_arrives_edited_and_later_messages_wait_behind_it()
+    {
+        await SetInterceptAsync(new { filter = "~wq & ~b secret" });
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+
+        await client.SendTextAsync("the secret");
+        await client.SendTextAsync("after");
+        var held = (await WaitForHeldAsync(flow.Id)).EnumerateArray().Single(h => h.GetProperty("flowId").GetString() == flow.Id);
+        var index = held.GetProperty("index").GetInt64();
+        Assert.Equal("the secret", held.GetProperty("message").GetProperty("content").GetString());
+        Assert.Equal("held", held.GetProperty("message").GetProperty("resolution").GetString());
+
+        // The same direction waits behind the held message; the other direction keeps flowing.
+        var injected = await app.Api.PostJsonAsync($"/api/flows/{flow.Id}/messages", new { toClient = true, content = "server side still flows" });
+        Assert.Equal(HttpStatusCode.Created, injected.StatusCode);
+        Assert.Equal("server side still flows", await client.ReceiveTextAsync());
+        Assert.Empty(server.Received);
+
+        var state = await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/intercept"));
+        Assert.Equal("~wq & ~b secret", state.GetProperty("filter").GetString());
+        Assert.Equal(1, state.GetProperty("held").GetInt32());
+
+        var released = await ApiAssert.JsonAsync(await app.Api.PostJsonAsync($"/api/intercept/held/{flow.Id}/{index}/release", new { content = "the [redacted]" }));
+        Assert.Equal("edited", released.GetProperty("resolution").GetString());
+        Assert.True(released.GetProperty("edited").GetBoolean());
+        Assert.Equal("the secret", released.GetProperty("originalContent").GetString());
+
+        Assert.Equal("the [redacted]", await client.ReceiveTextAsync());
+        Assert.Equal("after", await client.ReceiveTextAsync());
+        Assert.Equal(["the [redacted]", "after"], server.Texts.ToList());
+
+        var recorded = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?after={index - 1}&limit=1"));
+        var message = recorded.GetProperty("messages")[0];
+        Assert.Equal("the [redacted]", message.GetProperty("content").GetString());
+        Assert.Equal("the secret", message.GetProperty("originalContent").GetString());
+        Assert.Equal("edited", message.GetProperty("resolution").GetString());
+
+        // Released once: a second decision is a conflict.
+        await ApiAssert.ProblemAsync(await app.Api.PostAsync(new Uri($"/api/intercept/held/{flow.Id}/{index}/drop", UriKind.Relative), null), HttpStatusCode.Conflict);
+    }
+
+    [Fact]
+    public async Task Release_without_a_body_forwards_unchanged()
+    {
+        await SetInterceptAsync(new { filter = "~wq" });
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+        await client.SendBinaryAsync([9, 8, 7]);
+        var index = (await WaitForHeldAsync(flow.Id)).EnumerateArray().Single(h => h.GetProperty("flowId").GetString() == flow.Id).GetProperty("index").GetInt64();
+        await app.Api.DeleteAsync(new Uri("/api/intercept", UriKind.Relative));
+
+        var released = await ApiAssert.JsonAsync(await app.Api.PostAsync(new Uri($"/api/intercept/held/{flow.Id}/{index}/release", UriKind.Relative), null));
+        Assert.Equal("released", released.GetProperty("resolution").GetString());
+        Assert.False(released.GetProperty("edited").GetBoolean());
+        Assert.Equal(new byte[] { 9, 8, 7 }, (await client.ReceiveAsync()).Data);
+        Assert.Equal(new byte[] { 9, 8, 7 }, Assert.Single(server.Received).Data);
+    }
+
+    [Fact]
+    public async Task Hold_then_drop_never_arrives()
+    {
+        await SetInterceptAsync(new { filter = "~wq & ~b drop-me" });
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("drop-me please");
+        await client.SendTextAsync("keep me");
+        var index = (await WaitForHeldAsync(flow.Id)).EnumerateArray().Single(h => h.GetProperty("flowId").GetString() == flow.Id).GetProperty("index").GetInt64();
+
+        var dropped = await ApiAssert.JsonAsync(await app.Api.PostAsync(new Uri($"/api/intercept/held/{flow.Id}/{index}/drop", UriKind.Relative), null));
+        Assert.True(dropped.GetProperty("dropped").GetBoolean());
+        Assert.Equal("dropped", dropped.GetProperty("resolution").GetString());
+
+        Assert.Equal("keep me", await client.ReceiveTextAsync());
+        Assert.True(await client.NothingArrivesAsync(TimeSpan.FromMilliseconds(200)));
+        Assert.Equal(["keep me"], server.Texts.ToList());
+        Assert.Empty((await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/intercept/held"))).EnumerateArray());
+    }
+
+    [Theory]
+    [InlineData("drop", "timeout-dropped", false)]
+    [InlineData("release", "timeout-released", true)]
+    public async Task A_held_message_nobody_handles_times_out_and_the_choice_is_recorded(string action, string resolution, bool arrives)
+    {
+        await SetInterceptAsync(new { filter = "~wq", timeoutSeconds = 0.3, timeoutAction = action });
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("waiting");
+        var held = (await WaitForHeldAsync(flow.Id)).EnumerateArray().Single(h => h.GetProperty("flowId").GetString() == flow.Id);
+        Assert.True(held.GetProperty("timeoutAt").GetDouble() > held.GetProperty("heldAt").GetDouble());
+
+        await WsWebApp.EventuallyAsync(() => flow.WebSocket!.Messages[0] is { } m && (m.Dropped || server.Received.Count == 1), "the timeout decided");
+        var message = (await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages"))).GetProperty("messages")[0];
+        Assert.Equal(resolution, message.GetProperty("resolution").GetString());
+        Assert.Equal(!arrives, message.GetProperty("dropped").GetBoolean());
+        if (arrives)
+        {
+            Assert.Equal("waiting", await client.ReceiveTextAsync());
+        }
+        else
+        {
+            Assert.True(await client.NothingArrivesAsync(TimeSpan.FromMilliseconds(200)));
+            Assert.Empty(server.Received);
+        }
+    }
+
+    [Fact]
+    public async Task Held_messages_are_listed_in_order_and_leave_the_list_when_the_flow_ends()
+    {
+        await SetInterceptAsync(new { filter = "~ws" });
+        var (client1, _, flow1) = await app.ConnectAsync();
+        await using var c1 = client1;
+        var (client2, _, flow2) = await app.ConnectAsync();
+        await using var c2 = client2;
+        await client2.SendTextAsync("second flow first");
+        await WaitForHeldAsync(flow2.Id);
+        await client1.SendTextAsync("first flow second");
+        await WaitForHeldAsync(flow1.Id);
+
+        var held = (await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/intercept/held"))).EnumerateArray().Select(h => h.GetProperty("flowId").GetString()).ToList();
+        Assert.Equal([flow2.Id, flow1.Id], held);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await app.Api.PostAsync(new Uri($"/api/flows/{flow2.Id}/kill", UriKind.Relative), null)).StatusCode);
+        await WsWebApp.EventuallyAsync(() => !flow2.IsLive, "the flow ended");
+        var after = (await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/intercept/held"))).EnumerateArray().Select(h => h.GetProperty("flowId").GetString()).ToList();
+        Assert.Equal([flow1.Id], after);
+        var message = (await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow2.Id}/messages?filter=~ws"))).GetProperty("messages")[0];
+        Assert.Equal("flow-ended", message.GetProperty("resolution").GetString());
+    }
+
+    [Theory]
+    [InlineData("""{"filter":"~wq &"}""", "filter")]
+    [InlineData("""{"filter":""}""", "filter")]
+    [InlineData("""{}""", "filter")]
+    [InlineData("""{"filter":"~wq","timeoutSeconds":0}""", "timeoutSeconds")]
+    [InlineData("""{"filter":"~wq","timeoutSeconds":-5}""", "timeoutSeconds")]
+    [InlineData("""{"filter":"~wq","timeoutAction":"ignore"}""", "timeoutAction")]
+    public async Task Bad_intercept_settings_are_a_400_naming_the_field(string body, string field)
+    {
+        using var content = new StringContent(body, Encoding.UTF8, "application/json");
+        await ApiAssert.InvalidFieldAsync(await app.Api.PutAsync(new Uri("/api/intercept", UriKind.Relative), content), field);
+        Assert.False((await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/intercept"))).GetProperty("enabled").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Clearing_intercept_turns_it_off()
+    {
+        await SetInterceptAsync(new { filter = "~text", timeoutSeconds = 5, timeoutAction = "drop" });
+        var state = await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/intercept"));
+        Assert.Equal(5, state.GetProperty("timeoutSeconds").GetDouble());
+        Assert.Equal("drop", state.GetProperty("timeoutAction").GetString());
+        var cleared = await ApiAssert.JsonAsync(await app.Api.DeleteAsync(new Uri("/api/intercept", UriKind.Relative)));
+        Assert.False(cleared.GetProperty("enabled").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Release_and_drop_errors_name_what_is_wrong()
+    {
+        await ApiAssert.ProblemAsync(await app.Api.PostAsync(new Uri("/api/intercept/held/nope/0/release", UriKind.Relative), null), HttpStatusCode.NotFound);
+        await ApiAssert.ProblemAsync(await app.Api.PostAsync(new Uri("/api/intercept/held/nope/0/drop", UriKind.Relative), null), HttpStatusCode.NotFound);
+
+        await SetInterceptAsync(new { filter = "~wq & ~b hold" });
+        var (client, _, flow) = await app.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("not held");
+        await client.ReceiveTextAsync();
+        await ApiAssert.ProblemAsync(await app.Api.PostAsync(new Uri($"/api/intercept/held/{flow.Id}/0/release", UriKind.Relative), null), HttpStatusCode.Conflict);
+        await ApiAssert.ProblemAsync(await app.Api.PostAsync(new Uri($"/api/intercept/held/{flow.Id}/99/release", UriKind.Relative), null), HttpStatusCode.NotFound);
+
+        await client.SendTextAsync("hold this");
+        var index = (await WaitForHeldAsync(flow.Id)).EnumerateArray().Single(h => h.GetProperty("flowId").GetString() == flow.Id).GetProperty("index").GetInt64();
+        await ApiAssert.InvalidFieldAsync(await app.Api.PostJsonAsync($"/api/intercept/held/{flow.Id}/{index}/release", new { content = "x", encoding = "morse" }), "encoding");
+        await ApiAssert.InvalidFieldAsync(await app.Api.PostJsonAsync($"/api/intercept/held/{flow.Id}/{index}/release", new { content = "c3", encoding = "hex" }), "content");
+        await ApiAssert.InvalidFieldAsync(await app.Api.PostJsonAsync($"/api/intercept/held/{flow.Id}/{index}/release", new { content = Convert.ToBase64String(new byte[(1024 * 1024) + 1]), encoding = "base64" }), "content");
+
+        // Still held after the bad attempts.
+        await ApiAssert.JsonAsync(await app.Api.PostJsonAsync($"/api/intercept/held/{flow.Id}/{index}/release", new { content = "686f6c64", encoding = "hex" }));
+        Assert.Equal("hold", await client.ReceiveTextAsync());
+    }
+}

@@ -1,0 +1,166 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using WsWeb.Tests.Infrastructure;
+
+namespace WsWeb.Tests.Api;
+
+public sealed class RulesApiTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyncLifetime
+{
+    public Task InitializeAsync() => app.ResetAsync();
+
+    public Task DisposeAsync() => app.ResetAsync();
+
+    private async Task<JsonElement> CreateAsync(object body) =>
+        await ApiAssert.JsonAsync(await app.Api.PostJsonAsync("/api/rules", body), HttpStatusCode.Created);
+
+    [Fact]
+    public async Task Rules_drop_and_rewrite_while_2000_messages_flow()
+    {
+        var drop = await CreateAsync(new { name = "no noise", filter = "~wq & ~b noise", action = "drop" });
+        var rewrite = await CreateAsync(new { name = "alice to bob", filter = "~wq & ~text", action = "replace", replace = new { pattern = "alice(\\d+)", replacement = "bob$1" } });
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+
+        const int Count = 2000;
+        var expected = new List<string>();
+        var send = Task.Run(async () =>
+        {
+            for (var i = 0; i < Count; i++)
+            {
+                await client.SendTextAsync(i % 4 == 0 ? $"noise {i}" : $"alice{i} says hi");
+            }
+        });
+        for (var i = 0; i < Count; i++)
+        {
+            if (i % 4 != 0)
+            {
+                expected.Add($"bob{i} says hi");
+            }
+        }
+
+        var echoed = new List<string>();
+        for (var i = 0; i < expected.Count; i++)
+        {
+            echoed.Add(await client.ReceiveTextAsync());
+        }
+
+        await send;
+        Assert.Equal(expected, echoed);
+        Assert.Equal(expected, server.Texts.ToList());
+        Assert.True(await client.NothingArrivesAsync(TimeSpan.FromMilliseconds(100)));
+
+        var rules = await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/rules"));
+        var hits = rules.EnumerateArray().ToDictionary(r => r.GetProperty("id").GetString()!, r => r.GetProperty("hits").GetInt64());
+        Assert.Equal(Count / 4, hits[drop.GetProperty("id").GetString()!]);
+        Assert.Equal(Count * 3 / 4, hits[rewrite.GetProperty("id").GetString()!]);
+
+        var first = (await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?limit=2"))).GetProperty("messages");
+        Assert.True(first[0].GetProperty("dropped").GetBoolean());
+        Assert.Equal("bob1 says hi", first[1].GetProperty("content").GetString());
+        Assert.Equal("alice1 says hi", first[1].GetProperty("originalContent").GetString());
+        Assert.True(first[1].GetProperty("edited").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Binary_replace_rewrites_a_byte_pattern()
+    {
+        await CreateAsync(new { filter = "~wq & ~binary", action = "replace", replace = new { pattern = "ca fe", replacement = "be ef 00", binary = true } });
+        var (client, server, _) = await app.ConnectAsync();
+        await using var c = client;
+        await client.SendBinaryAsync([1, 0xca, 0xfe, 2, 0xca, 0xfe]);
+        Assert.Equal(new byte[] { 1, 0xbe, 0xef, 0, 2, 0xbe, 0xef, 0 }, (await client.ReceiveAsync()).Data);
+        Assert.Equal(new byte[] { 1, 0xbe, 0xef, 0, 2, 0xbe, 0xef, 0 }, Assert.Single(server.Received).Data);
+    }
+
+    [Fact]
+    public async Task Delay_rule_holds_a_message_back_for_its_time()
+    {
+        await CreateAsync(new { filter = "~wq & ~b slow", action = "delay", delayMs = 300 });
+        var (client, _, _) = await app.ConnectAsync();
+        await using var c = client;
+        var started = DateTime.UtcNow;
+        await client.SendTextAsync("slow one");
+        Assert.Equal("slow one", await client.ReceiveTextAsync());
+        Assert.True(DateTime.UtcNow - started >= TimeSpan.FromMilliseconds(280));
+    }
+
+    [Fact]
+    public async Task Hold_rule_holds_without_an_intercept_filter()
+    {
+        await CreateAsync(new { filter = "~wq & ~b wait", action = "hold" });
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("wait for me");
+        await WsWebApp.EventuallyAsync(() => flow.WebSocket!.Messages.Count == 1, "the message was recorded");
+        JsonElement held = default;
+        await WsWebApp.EventuallyAsync(() =>
+        {
+            held = app.Api.GetFromJsonAsync<JsonElement>(new Uri("/api/intercept/held", UriKind.Relative)).GetAwaiter().GetResult();
+            return held.EnumerateArray().Any(h => h.GetProperty("flowId").GetString() == flow.Id);
+        }, "the rule held the message");
+        Assert.Empty(server.Received);
+        await ApiAssert.JsonAsync(await app.Api.PostAsync(new Uri($"/api/intercept/held/{flow.Id}/0/release", UriKind.Relative), null));
+        Assert.Equal("wait for me", await client.ReceiveTextAsync());
+    }
+
+    [Fact]
+    public async Task Crud_round_trip_keeps_the_hit_counter_and_disabled_rules_do_nothing()
+    {
+        var created = await app.Api.PostJsonAsync("/api/rules", new { name = "x", filter = "~wq", action = "drop" });
+        var rule = await ApiAssert.JsonAsync(created, HttpStatusCode.Created);
+        var id = rule.GetProperty("id").GetString()!;
+        Assert.Equal($"/api/rules/{id}", created.Headers.Location?.OriginalString);
+        Assert.True(rule.GetProperty("enabled").GetBoolean());
+        Assert.Equal(0, rule.GetProperty("hits").GetInt64());
+
+        var (client, server, _) = await app.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("gone");
+        await WsWebApp.EventuallyAsync(() => app.Api.GetFromJsonAsync<JsonElement>(new Uri($"/api/rules/{id}", UriKind.Relative)).GetAwaiter().GetResult().GetProperty("hits").GetInt64() == 1, "the rule hit");
+
+        var updated = await ApiAssert.JsonAsync(await app.Api.PutAsJsonAsync(new Uri($"/api/rules/{id}", UriKind.Relative), new { name = "y", filter = "~wq", action = "drop", enabled = false }));
+        Assert.Equal("y", updated.GetProperty("name").GetString());
+        Assert.False(updated.GetProperty("enabled").GetBoolean());
+        Assert.Equal(1, updated.GetProperty("hits").GetInt64());
+
+        await client.SendTextAsync("through");
+        Assert.Equal("through", await client.ReceiveTextAsync());
+        Assert.Equal(["through"], server.Texts.ToList());
+
+        Assert.Equal(HttpStatusCode.NoContent, (await app.Api.DeleteAsync(new Uri($"/api/rules/{id}", UriKind.Relative))).StatusCode);
+        await ApiAssert.ProblemAsync(await app.Api.GetAsync($"/api/rules/{id}"), HttpStatusCode.NotFound);
+        await ApiAssert.ProblemAsync(await app.Api.DeleteAsync(new Uri($"/api/rules/{id}", UriKind.Relative)), HttpStatusCode.NotFound);
+        await ApiAssert.ProblemAsync(await app.Api.PutAsJsonAsync(new Uri($"/api/rules/{id}", UriKind.Relative), new { filter = "~wq", action = "drop" }), HttpStatusCode.NotFound);
+        Assert.Empty((await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/rules"))).EnumerateArray());
+    }
+
+    [Theory]
+    [InlineData("""{"action":"drop"}""", "filter")]
+    [InlineData("""{"filter":"~zz","action":"drop"}""", "filter")]
+    [InlineData("""{"filter":"~wq","action":"explode"}""", "action")]
+    [InlineData("""{"filter":"~wq"}""", "action")]
+    [InlineData("""{"filter":"~wq","action":"replace"}""", "replace")]
+    [InlineData("""{"filter":"~wq","action":"replace","replace":{"pattern":"(","replacement":""}}""", "replace.pattern")]
+    [InlineData("""{"filter":"~wq","action":"replace","replace":{"replacement":"x"}}""", "replace.pattern")]
+    [InlineData("""{"filter":"~wq","action":"replace","replace":{"pattern":"a"}}""", "replace.replacement")]
+    [InlineData("""{"filter":"~wq","action":"replace","replace":{"pattern":"zz","replacement":"00","binary":true}}""", "replace.pattern")]
+    [InlineData("""{"filter":"~wq","action":"replace","replace":{"pattern":"00","replacement":"0","binary":true}}""", "replace.replacement")]
+    [InlineData("""{"filter":"~wq","action":"delay"}""", "delayMs")]
+    [InlineData("""{"filter":"~wq","action":"delay","delayMs":0}""", "delayMs")]
+    [InlineData("""{"filter":"~wq","action":"delay","delayMs":60001}""", "delayMs")]
+    public async Task Bad_rules_are_a_400_naming_the_field(string body, string field)
+    {
+        using var content = new StringContent(body, Encoding.UTF8, "application/json");
+        await ApiAssert.InvalidFieldAsync(await app.Api.PostAsync(new Uri("/api/rules", UriKind.Relative), content), field);
+        Assert.Empty((await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/rules"))).EnumerateArray());
+    }
+
+    [Fact]
+    public async Task Bad_filter_reports_the_position()
+    {
+        var message = await ApiAssert.InvalidFieldAsync(await app.Api.PostJsonAsync("/api/rules", new { filter = "~wq & ~zz", action = "drop" }), "filter");
+        Assert.Equal("unknown operator '~zz' at position 6", message);
+    }
+}

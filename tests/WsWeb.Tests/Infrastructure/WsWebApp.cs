@@ -1,0 +1,108 @@
+using System.Net.Http.Json;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using WsWeb.Core.Flows;
+using WsWeb.Hosting;
+using WsWeb.Proxy;
+
+namespace WsWeb.Tests.Infrastructure;
+
+/// <summary>
+/// The real WsWeb host (<see cref="WsWebHost.Build"/>: the same code Program.cs runs) on two free loopback
+/// ports, an echo peer behind it, and an HttpClient on the web listener. One per test class.
+/// </summary>
+public sealed class WsWebApp : IAsyncLifetime
+{
+    private readonly string _dataDirectory = Path.Combine(Path.GetTempPath(), "wsweb-api-test-" + Guid.NewGuid().ToString("N"));
+    private WebApplication? _app;
+    private EchoPeer? _echo;
+
+    public int ProxyPort { get; private set; }
+
+    public int WebPort { get; private set; }
+
+    public Uri ProxyUri => new($"http://127.0.0.1:{ProxyPort}");
+
+    public HttpClient Api { get; private set; } = null!;
+
+    public IServiceProvider Services => _app!.Services;
+
+    public FlowStore Store => Services.GetRequiredService<FlowStore>();
+
+    internal EchoPeer Echo => _echo!;
+
+    public static ProxyOptions Options(string dataDirectory) =>
+        new() { ListenPort = 0, WebPort = 0, DataDirectory = dataDirectory, SslInsecure = true, MaxMessageSize = 1024 * 1024 };
+
+    public async Task InitializeAsync()
+    {
+        _echo = await EchoPeer.StartAsync();
+        _app = WsWebHost.Build(Options(_dataDirectory), configureServices: services => services.AddLogging(logging => logging.ClearProviders()));
+        await _app.StartAsync();
+
+        // Kestrel reports addresses in the order the listeners were bound: the proxy first, then the web listener.
+        var addresses = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.ToList();
+        ProxyPort = new Uri(addresses[0]).Port;
+        WebPort = new Uri(addresses[1]).Port;
+        Api = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{WebPort}"), Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    /// <summary>Opens a WebSocket through the proxy to the echo peer and returns it with its (live) flow.</summary>
+    internal async Task<(ClientPeer Client, PeerConnection Server, HttpFlow Flow)> ConnectAsync()
+    {
+        var tag = Guid.NewGuid().ToString("N");
+        var client = await ClientPeer.ConnectAsync(ProxyUri, new Uri($"ws://127.0.0.1:{Echo.Port}/echo?c={tag}"), tag);
+        HttpFlow? flow = null;
+        await EventuallyAsync(() => (flow = Store.Query(f => f.Request.Path.Contains(tag, StringComparison.Ordinal) && f.IsWebSocket && f.IsLive, take: 1).FirstOrDefault()) is not null, "the flow is live");
+        await EventuallyAsync(() => Echo.Connections.ContainsKey(tag), "the echo peer accepted");
+        return (client, Echo.Connections[tag], flow!);
+    }
+
+    /// <summary>Clears intercept and rules so each test starts from a plain proxy.</summary>
+    public async Task ResetAsync()
+    {
+        await Api.DeleteAsync(new Uri("/api/intercept", UriKind.Relative));
+        var rules = await Api.GetFromJsonAsync<List<System.Text.Json.JsonElement>>(new Uri("/api/rules", UriKind.Relative));
+        foreach (var rule in rules ?? [])
+        {
+            await Api.DeleteAsync(new Uri($"/api/rules/{rule.GetProperty("id").GetString()}", UriKind.Relative));
+        }
+    }
+
+    public static async Task EventuallyAsync(Func<bool> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Timed out waiting for: {what}");
+            }
+
+            await Task.Delay(10);
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        Api?.Dispose();
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+
+        if (_echo is not null)
+        {
+            await _echo.DisposeAsync();
+        }
+
+        try
+        {
+            Directory.Delete(_dataDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
