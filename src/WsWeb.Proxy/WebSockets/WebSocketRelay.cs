@@ -76,7 +76,8 @@ internal sealed partial class WebSocketRelay
 
         var first = await Task.WhenAny(upstream, downstream);
         var other = first == upstream ? downstream : upstream;
-        var otherLeg = first == upstream ? _client : _server;
+        // The peer the other pump reads from: upstream reads the client, downstream reads the server.
+        var otherLeg = first == upstream ? _server : _client;
         if (otherLeg.CloseSent)
         {
             // The other peer was sent a close: give it time to answer before dropping the connection.
