@@ -1,0 +1,107 @@
+using System.Net.WebSockets;
+using System.Text;
+using WsWeb.Core.WebSockets;
+using WsWeb.Proxy.Tests.Infrastructure;
+
+namespace WsWeb.Proxy.Tests.WebSockets;
+
+/// <summary>
+/// A peer that breaks RFC 6455 is closed with the RFC code, the error is recorded, and only its
+/// own connection ends: a bystander connection on the same proxy keeps working.
+/// </summary>
+public sealed class MalformedFrameTests
+{
+    public static TheoryData<string, int> ClientViolations => new()
+    {
+        { "rsv2", 1002 },
+        { "unmasked", 1002 },
+        { "invalid-utf8", 1007 },
+        { "opcode-3", 1002 },
+        { "too-big", 1009 },
+    };
+
+    private static byte[] BadFrame(string violation) => violation switch
+    {
+        "rsv2" => RawWebSocket.BuildFrame(Opcode.Text, "x"u8, extraBits: 0x20),
+        "unmasked" => RawWebSocket.BuildFrame(Opcode.Text, "hi"u8, masked: false),
+        "invalid-utf8" => RawWebSocket.BuildFrame(Opcode.Text, [0x41, 0xC3, 0x28]),
+        "opcode-3" => RawWebSocket.BuildFrame((Opcode)0x3, "x"u8),
+        "too-big" => RawWebSocket.BuildFrame(Opcode.Binary, new byte[2000]),
+        _ => throw new ArgumentOutOfRangeException(nameof(violation)),
+    };
+
+    [Theory]
+    [MemberData(nameof(ClientViolations))]
+    public async Task ClientViolationClosesOnlyThatConnectionWithTheRfcCode(string violation, int expectedCode)
+    {
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync(o => o with { MaxMessageSize = 1024 });
+        using var bystander = await ProxyClients.ConnectWithClientWebSocketAsync(proxy, echo.WsUri("/echo?bystander"));
+        await using var raw = await ProxyClients.ConnectRawAsync(proxy, echo.WsUri("/echo?offender"));
+
+        await raw.SendTextAsync("fine so far");
+        Assert.Equal("fine so far", (await raw.ReadRequiredFrameAsync()).Text);
+        await raw.SendRawAsync(BadFrame(violation));
+
+        var close = await raw.ReadRequiredFrameAsync();
+        Assert.Equal(Opcode.Close, close.Opcode);
+        Assert.Equal(expectedCode, close.CloseCode);
+        Assert.False(close.Masked);
+
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Path == "/echo?offender");
+        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "offending flow ended");
+        Assert.Equal(expectedCode, flow.WebSocket!.CloseCode);
+        Assert.True(flow.WebSocket.ClosedByClient);
+        Assert.NotNull(flow.Error);
+        Assert.Contains("client", flow.Error, StringComparison.OrdinalIgnoreCase);
+        // The proxy also closed the other leg with the same code.
+        await ProxyServer.EventuallyAsync(() => echo.ClosesReceived.Any(c => (int?)c.Status == expectedCode), "server told with the same code");
+
+        await AssertStillEchoesAsync(bystander, "bystander after " + violation);
+        var bystanderFlow = await proxy.WaitForFlowAsync(f => f.Request.Path == "/echo?bystander");
+        Assert.True(bystanderFlow.IsLive);
+        Assert.Null(bystanderFlow.Error);
+        using var fresh = await ProxyClients.ConnectWithClientWebSocketAsync(proxy, echo.WsUri("/echo?fresh"));
+        await AssertStillEchoesAsync(fresh, "a new connection");
+    }
+
+    [Fact]
+    public async Task MaskedServerFrameClosesTheServerWith1002()
+    {
+        await using var server = RawWebSocketServer.Start();
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        using var bystander = await ProxyClients.ConnectWithClientWebSocketAsync(proxy, echo.WsUri());
+        var connecting = ProxyClients.ConnectRawAsync(proxy, server.WsUri());
+        await using var upstream = await server.AcceptAsync();
+        await using var client = await connecting;
+
+        await upstream.Socket.SendAsync(Opcode.Text, "masked by mistake"u8, masked: true);
+
+        var toServer = await upstream.Socket.ReadRequiredFrameAsync();
+        Assert.Equal(Opcode.Close, toServer.Opcode);
+        Assert.Equal(1002, toServer.CloseCode);
+        Assert.True(toServer.Masked);
+        var toClient = await client.ReadRequiredFrameAsync();
+        Assert.Equal(Opcode.Close, toClient.Opcode);
+        Assert.Equal(1002, toClient.CloseCode);
+
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Port == server.Port);
+        await ProxyServer.EventuallyAsync(() => flow.WebSocket?.CloseCode is not null, "close recorded");
+        Assert.Equal(1002, flow.WebSocket!.CloseCode);
+        Assert.False(flow.WebSocket.ClosedByClient);
+        Assert.NotNull(flow.Error);
+        Assert.Contains("server", flow.Error, StringComparison.OrdinalIgnoreCase);
+        Assert.Empty(flow.WebSocket.Messages);
+
+        await AssertStillEchoesAsync(bystander, "bystander");
+    }
+
+    private static async Task AssertStillEchoesAsync(ClientWebSocket socket, string text)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, true, cts.Token);
+        var echoed = await ProxyClients.ReceiveMessageAsync(socket);
+        Assert.Equal(text, Encoding.UTF8.GetString(echoed.Data));
+    }
+}
