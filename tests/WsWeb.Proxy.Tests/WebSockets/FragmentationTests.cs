@@ -70,6 +70,58 @@ public sealed class FragmentationTests
     }
 
     [Fact]
+    public async Task TextWithACharacterSplitAcrossFragmentsIsValidAndIntact()
+    {
+        // "é" is C3 A9 and "€" is E2 82 AC: each fragment alone is invalid UTF-8, the message is valid.
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        await using var raw = await ProxyClients.ConnectRawAsync(proxy, echo.WsUri());
+
+        await raw.SendAsync(Opcode.Text, [(byte)'c', (byte)'a', (byte)'f', 0xC3], fin: false);
+        await raw.SendAsync(Opcode.Continuation, [0xA9, (byte)' ', 0xE2, 0x82], fin: false);
+        await raw.SendAsync(Opcode.Continuation, [0xAC], fin: true);
+
+        var frames = new[] { await raw.ReadRequiredFrameAsync(), await raw.ReadRequiredFrameAsync(), await raw.ReadRequiredFrameAsync() };
+        Assert.Equal([Opcode.Text, Opcode.Continuation, Opcode.Continuation], frames.Select(f => f.Opcode));
+        Assert.Equal("café €", Encoding.UTF8.GetString([.. frames.SelectMany(f => f.Payload)]));
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+        await ProxyServer.EventuallyAsync(() => flow.WebSocket!.Messages.Count >= 2, "both directions recorded");
+        Assert.Equal(["café €", "café €"], flow.WebSocket!.Messages.Select(m => m.Text));
+        Assert.Null(flow.Error);
+    }
+
+    [Fact]
+    public async Task PingBetweenFragmentsIsForwardedAndTheMessageStaysWhole()
+    {
+        await using var server = RawWebSocketServer.Start();
+        await using var proxy = await ProxyServer.StartAsync();
+        var connecting = ProxyClients.ConnectRawAsync(proxy, server.WsUri());
+        await using var upstream = await server.AcceptAsync();
+        await using var client = await connecting;
+
+        await client.SendAsync(Opcode.Binary, [1, 2], fin: false);
+        await client.SendAsync(Opcode.Ping, "mid"u8);
+        await client.SendAsync(Opcode.Continuation, [3, 4], fin: true);
+
+        var received = new List<RawFrame>();
+        for (var i = 0; i < 3; i++)
+        {
+            received.Add(await upstream.Socket.ReadRequiredFrameAsync());
+        }
+
+        var ping = Assert.Single(received, f => f.Opcode == Opcode.Ping);
+        Assert.Equal("mid", ping.Text);
+        var data = received.Where(f => f.Opcode != Opcode.Ping).ToList();
+        Assert.Equal([(Opcode.Binary, false), (Opcode.Continuation, true)], data.Select(f => (f.Opcode, f.Fin)));
+        Assert.Equal(new byte[] { 1, 2, 3, 4 }, data.SelectMany(f => f.Payload));
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+        await ProxyServer.EventuallyAsync(() => flow.WebSocket!.Messages.Count >= 1, "message recorded");
+        var message = Assert.Single(flow.WebSocket!.Messages);
+        Assert.Equal(new byte[] { 1, 2, 3, 4 }, message.Content);
+        Assert.Equal(1, flow.WebSocket.ClientPings);
+    }
+
+    [Fact]
     public async Task SixteenMebibyteBinaryMessageCrossesBothWaysIntactAndIsRecordedOnce()
     {
         const int size = 16 * 1024 * 1024;

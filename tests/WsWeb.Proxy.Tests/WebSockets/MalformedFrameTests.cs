@@ -18,6 +18,14 @@ public sealed class MalformedFrameTests
         { "invalid-utf8", 1007 },
         { "opcode-3", 1002 },
         { "too-big", 1009 },
+        { "too-big-fragmented", 1009 },
+        { "invalid-utf8-fragmented", 1007 },
+        { "orphan-continuation", 1002 },
+        { "fragmented-ping", 1002 },
+        { "ping-126-bytes", 1002 },
+        { "close-code-1005-on-wire", 1002 },
+        { "close-one-byte", 1002 },
+        { "close-reason-invalid-utf8", 1007 },
     };
 
     private static byte[] BadFrame(string violation) => violation switch
@@ -27,6 +35,14 @@ public sealed class MalformedFrameTests
         "invalid-utf8" => RawWebSocket.BuildFrame(Opcode.Text, [0x41, 0xC3, 0x28]),
         "opcode-3" => RawWebSocket.BuildFrame((Opcode)0x3, "x"u8),
         "too-big" => RawWebSocket.BuildFrame(Opcode.Binary, new byte[2000]),
+        "too-big-fragmented" => [.. RawWebSocket.BuildFrame(Opcode.Binary, new byte[600], fin: false), .. RawWebSocket.BuildFrame(Opcode.Continuation, new byte[600])],
+        "invalid-utf8-fragmented" => [.. RawWebSocket.BuildFrame(Opcode.Text, "ok "u8, fin: false), .. RawWebSocket.BuildFrame(Opcode.Continuation, [0xED, 0xA0, 0x80])],
+        "orphan-continuation" => RawWebSocket.BuildFrame(Opcode.Continuation, "x"u8),
+        "fragmented-ping" => RawWebSocket.BuildFrame(Opcode.Ping, "x"u8, fin: false),
+        "ping-126-bytes" => RawWebSocket.BuildFrame(Opcode.Ping, new byte[126]),
+        "close-code-1005-on-wire" => RawWebSocket.BuildFrame(Opcode.Close, RawWebSocket.ClosePayload(1005)),
+        "close-one-byte" => RawWebSocket.BuildFrame(Opcode.Close, [0x03]),
+        "close-reason-invalid-utf8" => RawWebSocket.BuildFrame(Opcode.Close, [0x03, 0xE8, 0xFF, 0xFE]),
         _ => throw new ArgumentOutOfRangeException(nameof(violation)),
     };
 
