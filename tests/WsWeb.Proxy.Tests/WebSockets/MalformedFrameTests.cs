@@ -82,6 +82,27 @@ public sealed class MalformedFrameTests
     }
 
     [Fact]
+    public async Task MessageExactlyAtTheLimitPassesInBothDirections()
+    {
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync(o => o with { MaxMessageSize = 1024 });
+        await using var raw = await ProxyClients.ConnectRawAsync(proxy, echo.WsUri());
+        var payload = new byte[1024];
+        payload.AsSpan().Fill(7);
+
+        await raw.SendAsync(Opcode.Binary, payload.AsSpan(0, 512), fin: false);
+        await raw.SendAsync(Opcode.Continuation, payload.AsSpan(512), fin: true);
+
+        var first = await raw.ReadRequiredFrameAsync();
+        var second = await raw.ReadRequiredFrameAsync();
+        Assert.Equal(payload, first.Payload.Concat(second.Payload).ToArray());
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+        await ProxyServer.EventuallyAsync(() => flow.WebSocket!.Messages.Count >= 2, "both directions recorded");
+        Assert.All(flow.WebSocket!.Messages, m => Assert.Equal(1024, m.Content.Length));
+        Assert.Null(flow.WebSocket.CloseCode);
+    }
+
+    [Fact]
     public async Task MaskedServerFrameClosesTheServerWith1002()
     {
         await using var server = RawWebSocketServer.Start();
