@@ -88,7 +88,8 @@ internal sealed partial class WebSocketRelay
             await Task.WhenAny(other, Task.Delay(_settings.CloseTimeout, _time, CancellationToken.None));
         }
 
-        await FinishAsync(first.Result, other, injectToClient, injectToServer);
+        // The token is the client's RequestAborted: when it fired, Kestrel saw the client connection go.
+        await FinishAsync(first.Result, other, injectToClient, injectToServer, clientAborted: cancellationToken.IsCancellationRequested);
     }
 
     /// <summary>Queues an injected message (see <see cref="IWebSocketControl.Inject"/>).</summary>
@@ -588,7 +589,7 @@ internal sealed partial class WebSocketRelay
         return BitConverter.ToInt32(key);
     }
 
-    private async Task FinishAsync(PumpEnd firstEnd, Task<PumpEnd> other, Task injectToClient, Task injectToServer)
+    private async Task FinishAsync(PumpEnd firstEnd, Task<PumpEnd> other, Task injectToClient, Task injectToServer, bool clientAborted)
     {
         if (Interlocked.Exchange(ref _finished, 1) != 0)
         {
@@ -613,7 +614,7 @@ internal sealed partial class WebSocketRelay
 
         if (_ws.ClosedByClient is null)
         {
-            _ws.TryClose(firstEnd == PumpEnd.Gone, WebSocketCloseCodes.AbnormalClosure, null, Timestamps.Now(_time));
+            _ws.TryClose(firstEnd == PumpEnd.Gone || clientAborted, WebSocketCloseCodes.AbnormalClosure, null, Timestamps.Now(_time));
         }
 
         LogRelayEnded(_flow.Id, firstEnd, otherEnd, _ws.CloseCode ?? 0);

@@ -75,6 +75,92 @@ internal static class ProxyClients
         return WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = false, KeepAliveInterval = TimeSpan.Zero });
     }
 
+    /// <summary>CONNECT (+TLS) + handshake, then raw frame I/O over the tunnel (frames from it are masked).</summary>
+    public static async Task<RawWebSocket> ConnectRawAsync(ProxyServer proxy, Uri target, string? extraHeaders = null)
+    {
+        var stream = await OpenTunnelAsync(proxy, target);
+        var head = await HandshakeAsync(stream, target, extraHeaders);
+        if (!head.StartsWith("HTTP/1.1 101", StringComparison.Ordinal))
+        {
+            await stream.DisposeAsync();
+            throw new InvalidOperationException("Upgrade failed: " + head);
+        }
+
+        return new RawWebSocket(stream, isClient: true);
+    }
+
+    /// <summary>Opens a plain TCP connection to the proxy port, writes <paramref name="request"/> and reads the response head and body.</summary>
+    public static async Task<(string Head, string Body)> SendRawRequestAsync(ProxyServer proxy, string request)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        using var tcp = new TcpClient { NoDelay = true };
+        await tcp.ConnectAsync(IPAddress.Loopback, proxy.ProxyPort, cts.Token);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), cts.Token);
+        var head = await ReadHeadAsync(stream).WaitAsync(cts.Token);
+        var body = await ReadBodyAsync(stream, head).WaitAsync(cts.Token);
+        return (head, Encoding.UTF8.GetString(body));
+    }
+
+    /// <summary>Reads an HTTP/1.1 response body after <paramref name="head"/>: Content-Length, chunked, or until EOF.</summary>
+    public static async Task<byte[]> ReadBodyAsync(Stream stream, string head)
+    {
+        using var body = new MemoryStream();
+        var length = RawWebSocketServer.HeaderValue(head, "Content-Length");
+        if (length is not null)
+        {
+            var bytes = new byte[int.Parse(length, System.Globalization.CultureInfo.InvariantCulture)];
+            await stream.ReadExactlyAsync(bytes);
+            return bytes;
+        }
+
+        if (RawWebSocketServer.HeaderValue(head, "Transfer-Encoding")?.Contains("chunked", StringComparison.OrdinalIgnoreCase) == true)
+        {
+            while (true)
+            {
+                var sizeLine = await ReadLineAsync(stream);
+                var size = int.Parse(sizeLine.Split(';')[0].Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+                if (size == 0)
+                {
+                    while ((await ReadLineAsync(stream)).Length > 0)
+                    {
+                        // trailers
+                    }
+
+                    return body.ToArray();
+                }
+
+                var chunk = new byte[size];
+                await stream.ReadExactlyAsync(chunk);
+                body.Write(chunk);
+                await ReadLineAsync(stream);
+            }
+        }
+
+        await stream.CopyToAsync(body);
+        return body.ToArray();
+    }
+
+    private static async Task<string> ReadLineAsync(Stream stream)
+    {
+        var bytes = new List<byte>();
+        var one = new byte[1];
+        while (await stream.ReadAsync(one) == 1)
+        {
+            if (one[0] == '\n')
+            {
+                break;
+            }
+
+            if (one[0] != '\r')
+            {
+                bytes.Add(one[0]);
+            }
+        }
+
+        return Encoding.Latin1.GetString(bytes.ToArray());
+    }
+
     /// <summary>Reads an HTTP head byte by byte, so nothing after it is consumed.</summary>
     public static async Task<string> ReadHeadAsync(Stream stream)
     {

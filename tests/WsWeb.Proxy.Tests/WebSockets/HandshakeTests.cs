@@ -1,0 +1,128 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using System.Text;
+using WsWeb.Proxy.Tests.Infrastructure;
+
+namespace WsWeb.Proxy.Tests.WebSockets;
+
+/// <summary>The opening handshake through the proxy: negotiation, refusals and failures.</summary>
+public sealed class HandshakeTests
+{
+    private static string UpgradeRequest(string absoluteUrl, string hostPort) =>
+        $"GET {absoluteUrl} HTTP/1.1\r\nHost: {hostPort}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    private static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    [Fact]
+    public async Task SubprotocolChosenByTheServerReachesTheClientAndIsRecorded()
+    {
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        using var client = await ProxyClients.ConnectWithClientWebSocketAsync(proxy, echo.WsUri(), "chat.v1", "chat.v2");
+
+        Assert.Equal("chat.v2", client.SubProtocol);
+        Assert.True(echo.NegotiatedSubProtocols.TryPeek(out var chosen));
+        Assert.Equal("chat.v2", chosen);
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+        Assert.Equal("chat.v2", flow.Response!.Headers["Sec-WebSocket-Protocol"]);
+        var offered = flow.Request.Headers.GetJoined("Sec-WebSocket-Protocol");
+        Assert.NotNull(offered);
+        Assert.Contains("chat.v1", offered);
+        Assert.Contains("chat.v2", offered);
+    }
+
+    [Fact]
+    public async Task UpstreamRefusalIsRelayedWithItsBodyAndRecordedWithoutWebSocket()
+    {
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        var url = echo.WsUri("/refuse").ToString().Replace("ws://", "http://", StringComparison.Ordinal);
+
+        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, UpgradeRequest(url, $"127.0.0.1:{echo.Port}"));
+
+        Assert.StartsWith("HTTP/1.1 403", head, StringComparison.Ordinal);
+        Assert.Equal("go away", body);
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Path == "/refuse");
+        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+        Assert.Equal(403, flow.Response!.StatusCode);
+        Assert.Equal("go away", Encoding.UTF8.GetString(flow.Response.Content!));
+        Assert.Null(flow.WebSocket);
+
+        // ClientWebSocket sees the same refusal.
+        using var client = new ClientWebSocket();
+        client.Options.Proxy = new WebProxy(proxy.ProxyUri);
+        client.Options.CollectHttpResponseDetails = true;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await Assert.ThrowsAsync<WebSocketException>(() => client.ConnectAsync(echo.WsUri("/refuse"), cts.Token));
+        Assert.Equal(HttpStatusCode.Forbidden, client.HttpStatusCode);
+    }
+
+    [Fact]
+    public async Task UnreachableUpstreamGives502WithTheReasonAndRecordsTheError()
+    {
+        await using var proxy = await ProxyServer.StartAsync();
+        var port = FreePort();
+
+        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, UpgradeRequest($"http://127.0.0.1:{port}/echo", $"127.0.0.1:{port}"));
+
+        Assert.StartsWith("HTTP/1.1 502", head, StringComparison.Ordinal);
+        Assert.Contains($"could not reach 127.0.0.1:{port}", body, StringComparison.Ordinal);
+        Assert.Contains("ConnectionRefused", body, StringComparison.Ordinal);
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Port == port);
+        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+        Assert.NotNull(flow.Error);
+        Assert.Contains("could not reach", flow.Error, StringComparison.Ordinal);
+        Assert.Equal(502, flow.Response!.StatusCode);
+        Assert.Null(flow.WebSocket);
+    }
+
+    [Fact]
+    public async Task UnreachableUpstreamInsideConnectTunnelGives502()
+    {
+        await using var proxy = await ProxyServer.StartAsync();
+        var port = FreePort();
+        var target = new Uri($"ws://127.0.0.1:{port}/echo");
+
+        await using var stream = await ProxyClients.OpenTunnelAsync(proxy, target);
+        var head = await ProxyClients.HandshakeAsync(stream, target);
+        var body = Encoding.UTF8.GetString(await ProxyClients.ReadBodyAsync(stream, head));
+
+        Assert.StartsWith("HTTP/1.1 502", head, StringComparison.Ordinal);
+        Assert.Contains($"could not reach 127.0.0.1:{port}", body, StringComparison.Ordinal);
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Port == port && f.Request.Method == "GET");
+        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+        Assert.NotNull(flow.Error);
+    }
+
+    [Fact]
+    public async Task MalformedConnectGets400WithTheReason()
+    {
+        await using var proxy = await ProxyServer.StartAsync();
+
+        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, "CONNECT nohostport HTTP/1.1\r\nHost: nohostport\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 400", head, StringComparison.Ordinal);
+        Assert.Contains("'nohostport' is not host:port", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task OriginFormRequestToTheProxyPortGets400WithTheReason()
+    {
+        await using var proxy = await ProxyServer.StartAsync();
+
+        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, $"GET / HTTP/1.1\r\nHost: 127.0.0.1:{proxy.ProxyPort}\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 400", head, StringComparison.Ordinal);
+        Assert.Contains("is not an absolute URL", body, StringComparison.Ordinal);
+        Assert.Contains("proxy", body, StringComparison.Ordinal);
+    }
+}

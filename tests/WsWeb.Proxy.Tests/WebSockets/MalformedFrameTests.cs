@@ -1,0 +1,144 @@
+using System.Net.WebSockets;
+using System.Text;
+using WsWeb.Core.WebSockets;
+using WsWeb.Proxy.Tests.Infrastructure;
+
+namespace WsWeb.Proxy.Tests.WebSockets;
+
+/// <summary>
+/// A peer that breaks RFC 6455 is closed with the RFC code, the error is recorded, and only its
+/// own connection ends: a bystander connection on the same proxy keeps working.
+/// </summary>
+public sealed class MalformedFrameTests
+{
+    public static TheoryData<string, int> ClientViolations => new()
+    {
+        { "rsv2", 1002 },
+        { "unmasked", 1002 },
+        { "invalid-utf8", 1007 },
+        { "opcode-3", 1002 },
+        { "too-big", 1009 },
+        { "too-big-fragmented", 1009 },
+        { "invalid-utf8-fragmented", 1007 },
+        { "orphan-continuation", 1002 },
+        { "fragmented-ping", 1002 },
+        { "ping-126-bytes", 1002 },
+        { "close-code-1005-on-wire", 1002 },
+        { "close-one-byte", 1002 },
+        { "close-reason-invalid-utf8", 1007 },
+    };
+
+    private static byte[] BadFrame(string violation) => violation switch
+    {
+        "rsv2" => RawWebSocket.BuildFrame(Opcode.Text, "x"u8, extraBits: 0x20),
+        "unmasked" => RawWebSocket.BuildFrame(Opcode.Text, "hi"u8, masked: false),
+        "invalid-utf8" => RawWebSocket.BuildFrame(Opcode.Text, [0x41, 0xC3, 0x28]),
+        "opcode-3" => RawWebSocket.BuildFrame((Opcode)0x3, "x"u8),
+        "too-big" => RawWebSocket.BuildFrame(Opcode.Binary, new byte[2000]),
+        "too-big-fragmented" => [.. RawWebSocket.BuildFrame(Opcode.Binary, new byte[600], fin: false), .. RawWebSocket.BuildFrame(Opcode.Continuation, new byte[600])],
+        "invalid-utf8-fragmented" => [.. RawWebSocket.BuildFrame(Opcode.Text, "ok "u8, fin: false), .. RawWebSocket.BuildFrame(Opcode.Continuation, [0xED, 0xA0, 0x80])],
+        "orphan-continuation" => RawWebSocket.BuildFrame(Opcode.Continuation, "x"u8),
+        "fragmented-ping" => RawWebSocket.BuildFrame(Opcode.Ping, "x"u8, fin: false),
+        "ping-126-bytes" => RawWebSocket.BuildFrame(Opcode.Ping, new byte[126]),
+        "close-code-1005-on-wire" => RawWebSocket.BuildFrame(Opcode.Close, RawWebSocket.ClosePayload(1005)),
+        "close-one-byte" => RawWebSocket.BuildFrame(Opcode.Close, [0x03]),
+        "close-reason-invalid-utf8" => RawWebSocket.BuildFrame(Opcode.Close, [0x03, 0xE8, 0xFF, 0xFE]),
+        _ => throw new ArgumentOutOfRangeException(nameof(violation)),
+    };
+
+    [Theory]
+    [MemberData(nameof(ClientViolations))]
+    public async Task ClientViolationClosesOnlyThatConnectionWithTheRfcCode(string violation, int expectedCode)
+    {
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync(o => o with { MaxMessageSize = 1024 });
+        using var bystander = await ProxyClients.ConnectWithClientWebSocketAsync(proxy, echo.WsUri("/echo?bystander"));
+        await using var raw = await ProxyClients.ConnectRawAsync(proxy, echo.WsUri("/echo?offender"));
+
+        await raw.SendTextAsync("fine so far");
+        Assert.Equal("fine so far", (await raw.ReadRequiredFrameAsync()).Text);
+        await raw.SendRawAsync(BadFrame(violation));
+
+        var close = await raw.ReadRequiredFrameAsync();
+        Assert.Equal(Opcode.Close, close.Opcode);
+        Assert.Equal(expectedCode, close.CloseCode);
+        Assert.False(close.Masked);
+
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Path == "/echo?offender");
+        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "offending flow ended");
+        Assert.Equal(expectedCode, flow.WebSocket!.CloseCode);
+        Assert.True(flow.WebSocket.ClosedByClient);
+        Assert.NotNull(flow.Error);
+        Assert.Contains("client", flow.Error, StringComparison.OrdinalIgnoreCase);
+        // The error code is the offender's alone: the innocent server is told its counterpart went away.
+        await ProxyServer.EventuallyAsync(() => echo.ClosesReceived.Any(c => c.Status == System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable), "server told 1001");
+
+        await AssertStillEchoesAsync(bystander, "bystander after " + violation);
+        var bystanderFlow = await proxy.WaitForFlowAsync(f => f.Request.Path == "/echo?bystander");
+        Assert.True(bystanderFlow.IsLive);
+        Assert.Null(bystanderFlow.Error);
+        using var fresh = await ProxyClients.ConnectWithClientWebSocketAsync(proxy, echo.WsUri("/echo?fresh"));
+        await AssertStillEchoesAsync(fresh, "a new connection");
+    }
+
+    [Fact]
+    public async Task MessageExactlyAtTheLimitPassesInBothDirections()
+    {
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync(o => o with { MaxMessageSize = 1024 });
+        await using var raw = await ProxyClients.ConnectRawAsync(proxy, echo.WsUri());
+        var payload = new byte[1024];
+        payload.AsSpan().Fill(7);
+
+        await raw.SendAsync(Opcode.Binary, payload.AsSpan(0, 512), fin: false);
+        await raw.SendAsync(Opcode.Continuation, payload.AsSpan(512), fin: true);
+
+        var first = await raw.ReadRequiredFrameAsync();
+        var second = await raw.ReadRequiredFrameAsync();
+        Assert.Equal(payload, first.Payload.Concat(second.Payload).ToArray());
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+        await ProxyServer.EventuallyAsync(() => flow.WebSocket!.Messages.Count >= 2, "both directions recorded");
+        Assert.All(flow.WebSocket!.Messages, m => Assert.Equal(1024, m.Content.Length));
+        Assert.Null(flow.WebSocket.CloseCode);
+    }
+
+    [Fact]
+    public async Task MaskedServerFrameClosesTheServerWith1002()
+    {
+        await using var server = RawWebSocketServer.Start();
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        using var bystander = await ProxyClients.ConnectWithClientWebSocketAsync(proxy, echo.WsUri());
+        var connecting = ProxyClients.ConnectRawAsync(proxy, server.WsUri());
+        await using var upstream = await server.AcceptAsync();
+        await using var client = await connecting;
+
+        await upstream.Socket.SendAsync(Opcode.Text, "masked by mistake"u8, masked: true);
+
+        var toServer = await upstream.Socket.ReadRequiredFrameAsync();
+        Assert.Equal(Opcode.Close, toServer.Opcode);
+        Assert.Equal(1002, toServer.CloseCode);
+        Assert.True(toServer.Masked);
+        var toClient = await client.ReadRequiredFrameAsync();
+        Assert.Equal(Opcode.Close, toClient.Opcode);
+        Assert.Equal(1001, toClient.CloseCode);
+
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Port == server.Port);
+        await ProxyServer.EventuallyAsync(() => flow.WebSocket?.CloseCode is not null, "close recorded");
+        Assert.Equal(1002, flow.WebSocket!.CloseCode);
+        Assert.False(flow.WebSocket.ClosedByClient);
+        Assert.NotNull(flow.Error);
+        Assert.Contains("server", flow.Error, StringComparison.OrdinalIgnoreCase);
+        Assert.Empty(flow.WebSocket.Messages);
+
+        await AssertStillEchoesAsync(bystander, "bystander");
+    }
+
+    private static async Task AssertStillEchoesAsync(ClientWebSocket socket, string text)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, true, cts.Token);
+        var echoed = await ProxyClients.ReceiveMessageAsync(socket);
+        Assert.Equal(text, Encoding.UTF8.GetString(echoed.Data));
+    }
+}
