@@ -133,6 +133,25 @@ public sealed class WebSocketData
         Interlocked.Exchange(ref _serverPongs, serverPongs);
     }
 
+    /// <summary>
+    /// Restores how many messages were trimmed before the first retained one (importers), so indices read
+    /// back from a file stay the absolute indices they were exported with.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Messages were already recorded.</exception>
+    public void SetTrimmedCount(long trimmedCount)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(trimmedCount);
+        lock (_gate)
+        {
+            if (_messages.Count > 0 || _firstIndex > 0)
+            {
+                throw new InvalidOperationException("The trimmed count can only be set before any message is recorded.");
+            }
+
+            _firstIndex = trimmedCount;
+        }
+    }
+
     /// <summary>Records a message at the end of the list and assigns its <see cref="WebSocketMessage.Index"/>.</summary>
     /// <returns>Content bytes trimmed from the front to stay within the retention bounds.</returns>
     public long Add(WebSocketMessage message)

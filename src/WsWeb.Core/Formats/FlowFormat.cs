@@ -1,0 +1,47 @@
+using WsWeb.Core.Flows;
+
+namespace WsWeb.Core.Formats;
+
+/// <summary>The file formats flows can be exported to and imported from.</summary>
+public enum FlowFormat
+{
+    /// <summary>Our own JSON schema (docs/flow-json-schema.md): lossless.</summary>
+    Json,
+
+    /// <summary>HAR 1.2 with Chrome's WebSocket extension (<c>_webSocketMessages</c>) and our <c>_wsweb</c> extras.</summary>
+    Har,
+
+    /// <summary>mitmproxy flow file (tnetstring, format version 17 written, 17–21 read).</summary>
+    Mitmproxy,
+}
+
+/// <summary>Bounds for importing untrusted files.</summary>
+public sealed record FlowImportOptions
+{
+    public static readonly FlowImportOptions Default = new();
+
+    /// <summary>Largest input accepted, in bytes; the input is read into memory up to this size.</summary>
+    public long MaxInputBytes { get; init; } = 512L * 1024 * 1024;
+
+    /// <summary>Largest single tnetstring payload accepted in mitmproxy files.</summary>
+    public long MaxTnetstringLength { get; init; } = 256L * 1024 * 1024;
+
+    /// <summary>Deepest nesting accepted in tnetstrings and JSON.</summary>
+    public int MaxDepth { get; init; } = 64;
+
+    /// <summary>Retention bound of each imported flow's message list (see <see cref="Flows.FlowStoreOptions.MaxMessagesPerFlow"/>).</summary>
+    public int MaxMessagesPerFlow { get; init; } = int.MaxValue;
+}
+
+/// <summary>What an import produced.</summary>
+/// <param name="Flows">The flows read, in file order; all have <see cref="HttpFlow.IsImported"/> set and are not live.</param>
+/// <param name="MessageCount">WebSocket messages across all flows.</param>
+/// <param name="Skipped">Entries that are not HTTP flows (mitmproxy tcp/udp/dns flows) and were left out.</param>
+/// <param name="Format">The format read (detected or given).</param>
+/// <param name="Warnings">What was left out or approximated, one line each.</param>
+public sealed record FlowImportResult(
+    IReadOnlyList<HttpFlow> Flows,
+    int MessageCount,
+    int Skipped,
+    FlowFormat Format,
+    IReadOnlyList<string> Warnings);

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+
+namespace WsWeb.Core.Tests.Infrastructure;
+
+/// <summary>
+/// A <see cref="FactAttribute"/> for tests that run an external program (mitmdump, python3 with websockets).
+/// xunit 2 has no dynamic skip, so the check runs when the attribute is constructed: the test is skipped
+/// with the reason when a tool is missing, unless <c>WSWEB_REQUIRE_ALL=1</c>, in which case it runs and fails.
+/// </summary>
+[AttributeUsage(AttributeTargets.Method, AllowMultiple = false)]
+public sealed class RequiresToolFactAttribute : FactAttribute
+{
+    public RequiresToolFactAttribute(params string[] tools)
+    {
+        Tools = tools;
+        if (ExternalTools.RequireAll)
+        {
+            return;
+        }
+
+        var missing = tools.Where(t => !ExternalTools.IsAvailable(t)).ToList();
+        if (missing.Count > 0)
+        {
+            Skip = $"Requires {string.Join(", ", missing)} (not found; set WSWEB_REQUIRE_ALL=1 to make this a failure).";
+        }
+    }
+
+    public IReadOnlyList<string> Tools { get; }
+}
+
+/// <summary>The external programs interop tests use, found once per test run.</summary>
+public static class ExternalTools
+{
+    public const string Mitmdump = "mitmdump";
+
+    /// <summary>Debian's /usr/bin/python3 with the mitmproxy package importable (for FlowReader scripts).</summary>
+    public const string PythonMitmproxy = "python3-mitmproxy";
+
+    /// <summary>/usr/bin/python3 with the <c>websockets</c> package.</summary>
+    public const string PythonWebsockets = "python3-websockets";
+
+    private static readonly Dictionary<string, Lazy<bool>> Checks = new(StringComparer.Ordinal)
+    {
+        [Mitmdump] = new(() => MitmdumpPath is not null),
+        [PythonMitmproxy] = new(() => PythonCanImport("mitmproxy.io")),
+        [PythonWebsockets] = new(() => PythonCanImport("websockets")),
+    };
+
+    public static bool RequireAll => Environment.GetEnvironmentVariable("WSWEB_REQUIRE_ALL") == "1";
+
+    /// <summary>
+    /// The system interpreter, not whatever python3 is first on PATH: Debian's mitmproxy and websockets
+    /// packages are installed for it only.
+    /// </summary>
+    public static string PythonPath { get; } = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : FindOnPath("python3") ?? "python3";
+
+    public static string? MitmdumpPath { get; } = File.Exists("/usr/bin/mitmdump") ? "/usr/bin/mitmdump" : FindOnPath("mitmdump");
+
+    public static bool IsAvailable(string tool) => Checks.TryGetValue(tool, out var check) ? check.Value : FindOnPath(tool) is not null;
+
+    private static bool PythonCanImport(string module)
+    {
+        try
+        {
+            using var process = Process.Start(new ProcessStartInfo(PythonPath, ["-c", $"import {module}"])
+            {
+                RedirectStandardError = true,
+                RedirectStandardOutput = true,
+            });
+            if (process is null)
+            {
+                return false;
+            }
+
+            if (!process.WaitForExit(30_000))
+            {
+                process.Kill();
+                return false;
+            }
+
+            return process.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return false;
+        }
+    }
+
+    private static string? FindOnPath(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "")
+            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(dir => Path.Combine(dir, name))
+            .FirstOrDefault(File.Exists);
+}
