@@ -49,6 +49,7 @@ public static class WsWebHost
         app.UseStatusCodePages();
         app.MapHealth();
         app.MapFlowsApi();
+        app.MapExportApi();
         app.MapInterceptApi();
         app.MapRulesApi();
         app.MapApiDocumentation();

@@ -1,0 +1,176 @@
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
+using WsWeb.Core.Filters;
+using WsWeb.Core.Flows;
+using WsWeb.Core.Formats;
+
+namespace WsWeb.Api;
+
+/// <summary>Flow-state export (JSON, HAR, mitmproxy flow files) and import of the same formats.</summary>
+internal static class ExportApi
+{
+    public sealed record ImportReport(string Format, int Flows, int Messages, int Skipped, int AlreadyPresent, IReadOnlyList<string> FlowIds, IReadOnlyList<string> Warnings);
+
+    public static IEndpointRouteBuilder MapExportApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/flows").WithTags("Export and import");
+        group.MapGet("/export", ExportAll)
+            .WithName("ExportFlows")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .WithSummary("Download flows as WsWeb JSON, HAR 1.2 (with WebSocket messages) or a mitmproxy flow file.")
+            .WithDescription("`format` is json (default), har or mitmproxy; optional `filter` selects flows (docs/filters.md). Flows are written oldest first. mitmproxy files are format version 17, which mitmproxy 8.1 and 11/12 both open. Example: `curl -OJ 'http://127.0.0.1:8081/api/flows/export?format=mitmproxy&filter=~websocket'`.");
+        group.MapGet("/{id}/export", ExportOne)
+            .WithName("ExportFlow")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .WithSummary("Download one flow in the chosen format.")
+            .WithDescription("Example: `curl -OJ 'http://127.0.0.1:8081/api/flows/{id}/export?format=har'`.");
+        group.MapPost("/import", ImportAsync)
+            .WithName("ImportFlows")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .WithSummary("Upload a WsWeb JSON, HAR or mitmproxy file; its flows join the store as imported (not live).")
+            .WithDescription("Send the file as the request body (or as the first file of a multipart form). The format is detected unless `format` is given. Imported flows cannot be injected into or closed (409). Example: `curl --data-binary @capture.mitm http://127.0.0.1:8081/api/flows/import`.");
+        return app;
+    }
+
+    private static Results<FileStreamHttpResult, ValidationProblem> ExportAll(FlowStore store, string? format, string? filter)
+    {
+        if (!TryFormat(format, out var flowFormat, out var formatProblem))
+        {
+            return formatProblem;
+        }
+
+        FlowFilter? compiled = null;
+        if (!string.IsNullOrWhiteSpace(filter) && !FlowFilter.TryParse(filter, out compiled, out var error))
+        {
+            return ApiProblems.Invalid("filter", error.Message);
+        }
+
+        var flows = store.Snapshot().Where(f => compiled is null || compiled.Matches(f));
+        return Write(flows, flowFormat, "wsweb-flows");
+    }
+
+    private static Results<FileStreamHttpResult, ValidationProblem, ProblemHttpResult> ExportOne(FlowStore store, string id, string? format)
+    {
+        if (!TryFormat(format, out var flowFormat, out var formatProblem))
+        {
+            return formatProblem;
+        }
+
+        return store.Get(id) is { } flow
+            ? Write([flow], flowFormat, "wsweb-flow-" + id)
+            : ApiProblems.FlowNotFound(id);
+    }
+
+    /// <summary>
+    /// Writes to a temporary file that deletes itself once sent: the formats write synchronously, which
+    /// Kestrel forbids on the response, and a large export must not sit in memory.
+    /// </summary>
+    private static FileStreamHttpResult Write(IEnumerable<HttpFlow> flows, FlowFormat format, string baseName)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.ReadWrite, Options = FileOptions.DeleteOnClose };
+        if (!OperatingSystem.IsWindows())
+        {
+            // Captured traffic: readable by its owner only, like the CA key.
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        var file = new FileStream(Path.Combine(Path.GetTempPath(), "wsweb-export-" + Guid.NewGuid().ToString("N")), options);
+        FlowFormats.Export(flows, format, file);
+        file.Position = 0;
+        return TypedResults.File(file, FlowFormats.ContentType(format), baseName + FlowFormats.FileExtension(format));
+    }
+
+    private static async Task<Results<Created<ImportReport>, ValidationProblem>> ImportAsync(HttpContext context, FlowStore store, string? format)
+    {
+        FlowFormat? given = null;
+        if (format is not null)
+        {
+            if (!TryFormat(format, out var parsed, out var formatProblem))
+            {
+                return formatProblem;
+            }
+
+            given = parsed;
+        }
+
+        var limit = FlowImportOptions.Default.MaxInputBytes;
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
+        {
+            bodyLimit.MaxRequestBodySize = limit;
+        }
+
+        Stream body = context.Request.Body;
+        if (context.Request.HasFormContentType)
+        {
+            var form = await context.Request.ReadFormAsync(context.RequestAborted);
+            if (form.Files.Count == 0)
+            {
+                return ApiProblems.Invalid("file", "The form has no file; send the capture as the request body or as a file field.");
+            }
+
+            body = form.Files[0].OpenReadStream();
+        }
+
+        using var buffered = new MemoryStream();
+        try
+        {
+            await body.CopyToAsync(buffered, context.RequestAborted);
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return ApiProblems.Invalid("body", $"The file is larger than the {limit / (1024 * 1024)} MiB an import may be.");
+        }
+
+        buffered.Position = 0;
+        FlowImportResult result;
+        try
+        {
+            result = FlowFormats.Import(buffered, given);
+        }
+        catch (FlowFormatException ex)
+        {
+            return ApiProblems.Invalid("body", ex.Message);
+        }
+
+        var ids = new List<string>(result.Flows.Count);
+        var alreadyPresent = 0;
+        foreach (var flow in result.Flows)
+        {
+            // Importing the same file twice is harmless: a flow id already in the store is kept once.
+            if (store.Get(flow.Id) is not null)
+            {
+                alreadyPresent++;
+                continue;
+            }
+
+            store.Add(flow);
+            store.FlowEnded(flow);
+            ids.Add(flow.Id);
+        }
+
+        var report = new ImportReport(result.Format.ToString().ToLowerInvariant(), ids.Count, result.MessageCount, result.Skipped, alreadyPresent, ids, result.Warnings);
+        return TypedResults.Created("/api/flows", report);
+    }
+
+    private static bool TryFormat(string? text, out FlowFormat format, out ValidationProblem problem)
+    {
+        problem = null!;
+        switch (text?.ToLowerInvariant())
+        {
+            case null or "" or "json":
+                format = FlowFormat.Json;
+                return true;
+            case "har":
+                format = FlowFormat.Har;
+                return true;
+            case "mitmproxy" or "mitm" or "flows":
+                format = FlowFormat.Mitmproxy;
+                return true;
+            default:
+                format = default;
+                problem = ApiProblems.Invalid("format", $"'{text}' is not a format: use json, har or mitmproxy.");
+                return false;
+        }
+    }
+}
