@@ -5,7 +5,6 @@ using System.Text;
 using System.Text.Json;
 using WsWeb.Core.Flows;
 using WsWeb.Core.Formats;
-using WsWeb.Core.Tests.Infrastructure;
 using WsWeb.Core.WebSockets;
 using Xunit.Abstractions;
 

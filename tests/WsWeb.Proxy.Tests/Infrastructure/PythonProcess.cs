@@ -27,7 +27,7 @@ internal sealed class PythonProcess : IAsyncDisposable
         Directory.CreateDirectory(directory);
         var path = Path.Combine(directory, "peer.py");
         File.WriteAllText(path, script);
-        var info = new ProcessStartInfo(ExternalRequirements.Python)
+        var info = new ProcessStartInfo(ExternalTools.PythonPath)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

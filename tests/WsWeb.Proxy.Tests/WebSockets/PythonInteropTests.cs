@@ -66,7 +66,7 @@ public sealed class PythonInteropTests
         asyncio.run(main(int(sys.argv[1]), sys.argv[2], int(sys.argv[3])))
         """;
 
-    [RequiresPythonWebSocketsFact]
+    [RequiresToolFact(ExternalTools.PythonWebsockets)]
     public async Task DotNetClientThroughTheProxyToPythonServer()
     {
         await using var python = PythonProcess.Start(EchoServerScript);
@@ -104,7 +104,7 @@ public sealed class PythonInteropTests
         Assert.Equal("bye", ws.CloseReason);
     }
 
-    [RequiresPythonWebSocketsFact]
+    [RequiresToolFact(ExternalTools.PythonWebsockets)]
     public async Task PythonClientThroughConnectToDotNetServerWithPingAndClose()
     {
         await using var echo = await EchoServer.StartAsync();

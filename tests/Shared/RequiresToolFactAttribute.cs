@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace WsWeb.Core.Tests.Infrastructure;
+namespace WsWeb.Tests.Shared;
 
 /// <summary>
 /// A <see cref="FactAttribute"/> for tests that run an external program (mitmdump, python3 with websockets).
