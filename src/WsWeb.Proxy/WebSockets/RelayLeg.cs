@@ -66,6 +66,28 @@ internal sealed class RelayLeg(
 
     public void Abort() => abort();
 
+    /// <summary>A large write still going out to this peer (only the opposite pump starts one).</summary>
+    public Task? PendingWrite { get; set; }
+
+    /// <summary>Waits for <see cref="PendingWrite"/>; its failure surfaces here unless told otherwise.</summary>
+    public async ValueTask AwaitPendingWriteAsync(bool throwOnFailure = true)
+    {
+        if (PendingWrite is not { } pending)
+        {
+            return;
+        }
+
+        PendingWrite = null;
+        try
+        {
+            await pending;
+        }
+        catch (Exception) when (!throwOnFailure)
+        {
+            // The relay is ending; the peer's failure is recorded by its own pump.
+        }
+    }
+
     public void Dispose()
     {
         Inflater?.Dispose();

@@ -337,8 +337,11 @@ internal sealed partial class WebSocketRelay
 
         if (message.Content.Length >= DirectReadThreshold && to.Deflater is null && to.Transport is not null && (message.IsModified || fragments.Count <= 1))
         {
+            // Overlap: while this message goes out, the pump reads the next one. At most one large write
+            // is in flight per leg (backpressure), and the write lock keeps frames in order behind it.
             var mask = fragments.Count == 1 && !message.IsModified ? fragments[0].MaskKey : (int?)null;
-            await WriteLargeAsync(to, message.Type, message.Content, mask, cancellationToken);
+            await to.AwaitPendingWriteAsync();
+            to.PendingWrite = WriteLargeAsync(to, message.Type, message.Content, mask, cancellationToken).AsTask();
         }
         else if (message.IsModified || fragments.Count <= 1 || to.Deflater is not null)
         {
@@ -608,6 +611,8 @@ internal sealed partial class WebSocketRelay
 
         var otherEnd = await other;
         await _stop.CancelAsync();
+        await _client.AwaitPendingWriteAsync(throwOnFailure: false);
+        await _server.AwaitPendingWriteAsync(throwOnFailure: false);
         await Task.WhenAll(injectToClient, injectToServer);
         FailQueued(_toClient.Reader);
         FailQueued(_toServer.Reader);
