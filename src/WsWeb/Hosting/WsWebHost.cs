@@ -1,6 +1,7 @@
 using WsWeb.Api;
 using WsWeb.Certificates;
 using WsWeb.Health;
+using WsWeb.Hubs;
 using WsWeb.Intercept;
 using WsWeb.Rules;
 using WsWeb.Proxy;
@@ -23,6 +24,7 @@ public static class WsWebHost
         builder.Services.AddWsWebProxy(options);
         builder.Services.AddApiProblemDetails();
         builder.Services.AddApiDocumentation();
+        builder.Services.AddFlowsHub();
         configureServices?.Invoke(builder.Services);
 
         // Registered after the caller's addons: rules rewrite or drop first, then intercept holds what
@@ -52,6 +54,7 @@ public static class WsWebHost
         app.MapExportApi();
         app.MapInterceptApi();
         app.MapRulesApi();
+        app.MapFlowsHub();
         app.MapApiDocumentation();
         app.MapCertificateDownloads();
         app.MapGet("/", () => Results.Redirect("/onboarding")).ExcludeFromDescription();

@@ -17,7 +17,17 @@ public sealed record InterceptRequest(
 public sealed record InterceptState(bool Enabled, string? Filter, double? TimeoutSeconds, string TimeoutAction, int Held);
 
 /// <summary>A held message with where it belongs.</summary>
-public sealed record HeldView(string FlowId, string Url, long Index, double HeldAt, double? TimeoutAt, MessageView Message);
+public sealed record HeldView(string FlowId, string Url, long Index, double HeldAt, double? TimeoutAt, MessageView Message)
+{
+    // Shared by GET /api/intercept/held and the hub's HeldChanged, so both show the same shape.
+    internal static HeldView From(HeldMessage held, HoldResolutions resolutions) => new(
+        held.Flow.Id,
+        held.Flow.Request.WebSocketUrl,
+        held.Message.Index,
+        held.HeldAt,
+        held.TimeoutAt,
+        MessageView.From(held.Message, resolutions.Get(held.Message)));
+}
 
 /// <summary>Optional body of a release: new content replaces the held message's content.</summary>
 public sealed record ReleaseRequest(
@@ -106,13 +116,7 @@ internal static class InterceptApi
     }
 
     private static Ok<List<HeldView>> ListHeld(InterceptService intercept, HoldResolutions resolutions) =>
-        TypedResults.Ok(intercept.Snapshot().Select(held => new HeldView(
-            held.Flow.Id,
-            held.Flow.Request.WebSocketUrl,
-            held.Message.Index,
-            held.HeldAt,
-            held.TimeoutAt,
-            MessageView.From(held.Message, resolutions.Get(held.Message)))).ToList());
+        TypedResults.Ok(intercept.Snapshot().Select(held => HeldView.From(held, resolutions)).ToList());
 
     private static Results<Ok<MessageView>, ValidationProblem, ProblemHttpResult> ReleaseAsync(
         InterceptService intercept, FlowStore store, HoldResolutions resolutions, ProxyOptions options, string flowId, long index, ReleaseRequest? request)

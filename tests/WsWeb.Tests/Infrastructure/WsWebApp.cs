@@ -14,8 +14,16 @@ namespace WsWeb.Tests.Infrastructure;
 public sealed class WsWebApp : IAsyncLifetime
 {
     private readonly string _dataDirectory = Path.Combine(Path.GetTempPath(), "wsweb-api-test-" + Guid.NewGuid().ToString("N"));
+    private readonly Action<IServiceCollection>? _configureServices;
     private WebApplication? _app;
     private EchoPeer? _echo;
+
+    public WsWebApp()
+    {
+    }
+
+    /// <summary>A host with extra registrations (e.g. other hub bounds), for fixtures that wrap this one.</summary>
+    internal WsWebApp(Action<IServiceCollection> configureServices) => _configureServices = configureServices;
 
     public int ProxyPort { get; private set; }
 
@@ -37,7 +45,11 @@ public sealed class WsWebApp : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _echo = await EchoPeer.StartAsync();
-        _app = WsWebHost.Build(Options(_dataDirectory), configureServices: services => services.AddLogging(logging => logging.ClearProviders()));
+        _app = WsWebHost.Build(Options(_dataDirectory), configureServices: services =>
+        {
+            services.AddLogging(logging => logging.ClearProviders());
+            _configureServices?.Invoke(services);
+        });
         await _app.StartAsync();
 
         // Kestrel reports addresses in the order the listeners were bound: the proxy first, then the web listener.

@@ -1,0 +1,534 @@
+using System.Threading.Channels;
+using WsWeb.Api;
+using WsWeb.Core.Flows;
+using WsWeb.Core.WebSockets;
+using WsWeb.Intercept;
+
+namespace WsWeb.Hubs;
+
+/// <summary>
+/// The bounded queue and sender of one hub connection. Relay threads only append to the pending batch
+/// under a short lock (O(1), never waiting on the network); the connection's own sender loop swaps the
+/// batch out once per tick, or sooner when it is full, and sends it. A connection that cannot keep up
+/// loses events, never the proxy's time: past <see cref="FlowsHubOptions.QueueCapacity"/> new events are
+/// discarded and the client is told where to catch up (<see cref="IFlowsClient.Gap"/>).
+/// </summary>
+/// <remarks>
+/// Each connection has its own loop because sending to a connection whose transport buffer is full waits
+/// until that client reads; a shared loop would let one stuck browser hold up everyone else's batches.
+/// Memory per connection is bounded: at most <see cref="FlowsHubOptions.QueueCapacity"/> events and about
+/// <see cref="FlowsHubOptions.QueueByteLimit"/> content bytes are held, counting both the pending batch and
+/// the part of the batch being sent that SignalR has not taken yet; beyond that only SignalR's and the
+/// kernel's fixed transport buffers hold data for a stuck client.
+/// </remarks>
+internal sealed partial class ClientFeed
+{
+    private const string FlowsScope = "flows";
+    private const string FlowScope = "flow";
+
+    private readonly object _gate = new();
+    private readonly FlowsHubOptions _options;
+    private readonly HoldResolutions _resolutions;
+    private readonly InterceptService _intercept;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+
+    // One pending wake-up at most: the writer only needs "look again", never a count.
+    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(
+        new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+
+    private FeedBatch _pending = new();
+    private FeedBatch _spare = new();
+    private bool _hasWork;
+
+    // Events held by this feed: the pending batch plus what the sender has not handed to SignalR yet.
+    // The capacity bounds these, so a stuck connection holds at most QueueCapacity events in all.
+    private int _queued;
+    private long _queuedBytes;
+    private long _dropped;
+    private int _highWater;
+    private long _invocations;
+    private long _messagesSent;
+    private long _gapsSent;
+    private Task _run = Task.CompletedTask;
+
+    // Sender-only: flows whose last word to the client was a gap, by cursor. Until the next MessagesAdded
+    // the client's hole runs from that cursor to wherever live delivery resumes, so a later batch that
+    // only lost more of the same flow has nothing new to say.
+    private readonly Dictionary<string, long> _openGaps = new(StringComparer.Ordinal);
+
+    public ClientFeed(string connectionId, FlowsHubOptions options, HoldResolutions resolutions, InterceptService intercept, TimeProvider time, ILogger logger)
+    {
+        ConnectionId = connectionId;
+        _options = options;
+        _resolutions = resolutions;
+        _intercept = intercept;
+        _time = time;
+        _logger = logger;
+    }
+
+    public string ConnectionId { get; }
+
+    /// <summary>Subscription state of this connection, changed by its hub calls; the router keeps the routing maps in step.</summary>
+    public object SubscriptionGate { get; } = new();
+
+    public bool FlowsSubscribed { get; set; }
+
+    public bool InterceptSubscribed { get; set; }
+
+    public HashSet<string> SubscribedFlows { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Events held: pending plus not yet handed to SignalR; at most <see cref="FlowsHubOptions.QueueCapacity"/>.</summary>
+    public int Queued
+    {
+        get { lock (_gate) { return _queued; } }
+    }
+
+    /// <summary>Content bytes of the held messages.</summary>
+    public long QueuedBytes
+    {
+        get { lock (_gate) { return _queuedBytes; } }
+    }
+
+    /// <summary>The most events ever held at once; at most <see cref="FlowsHubOptions.QueueCapacity"/>.</summary>
+    public int HighWater
+    {
+        get { lock (_gate) { return _highWater; } }
+    }
+
+    /// <summary>Events discarded because the queue was full (each is covered by a gap notice).</summary>
+    public long Dropped
+    {
+        get { lock (_gate) { return _dropped; } }
+    }
+
+    public long Invocations => Interlocked.Read(ref _invocations);
+
+    public long MessagesSent => Interlocked.Read(ref _messagesSent);
+
+    public long GapsSent => Interlocked.Read(ref _gapsSent);
+
+    public void Start(IFlowsClient client) => _run = Task.Run(() => RunAsync(client, _stop.Token));
+
+    /// <summary>Stops the sender; a send stuck on a full transport is abandoned, not awaited.</summary>
+    public Task StopAsync()
+    {
+        _stop.Cancel();
+        return _run;
+    }
+
+    public void AddMessage(HttpFlow flow, WebSocketMessage message)
+    {
+        lock (_gate)
+        {
+            var batch = FlowBatchLocked(flow);
+            if (batch.GapCursor >= 0 && message.Index >= batch.GapCursor)
+            {
+                // Once a flow lost a message in this batch, its later ones follow it into the gap:
+                // delivering them would put them ahead of the lost one.
+                _dropped++;
+                return;
+            }
+
+            if (!HasRoomLocked(message.Content.Length))
+            {
+                DiscardLocked(batch, message.Index);
+                return;
+            }
+
+            batch.Added.Add(message);
+            AcceptLocked(message.Content.Length);
+        }
+    }
+
+    public void ChangeMessage(HttpFlow flow, WebSocketMessage message)
+    {
+        lock (_gate)
+        {
+            var batch = FlowBatchLocked(flow);
+            if (batch.GapCursor >= 0 && message.Index >= batch.GapCursor)
+            {
+                _dropped++;
+                return;
+            }
+
+            if (batch.Changed?.ContainsKey(message.Index) == true)
+            {
+                // Sent in its state at send time, so the later change is already covered.
+                return;
+            }
+
+            if (!HasRoomLocked(0))
+            {
+                DiscardLocked(batch, message.Index);
+                return;
+            }
+
+            (batch.Changed ??= []).Add(message.Index, message);
+            AcceptLocked(0);
+        }
+    }
+
+    /// <summary>A subscribed flow ended. Not counted against the capacity: at most one per subscribed flow.</summary>
+    public void CloseFlow(HttpFlow flow)
+    {
+        lock (_gate)
+        {
+            FlowBatchLocked(flow).Closed = true;
+            WakeLocked();
+        }
+    }
+
+    /// <summary>A subscribed flow was removed from the store.</summary>
+    public void RemoveFlow(HttpFlow flow)
+    {
+        lock (_gate)
+        {
+            FlowBatchLocked(flow).Removed = true;
+            WakeLocked();
+        }
+    }
+
+    /// <summary>A flow of the list started, changed or ended; coalesced per flow id until the next send.</summary>
+    public void FlowListChanged(HttpFlow flow, FlowRoute route, bool closed)
+    {
+        lock (_gate)
+        {
+            if (_pending.FlowList.TryGetValue(flow.Id, out var entry))
+            {
+                entry.Closed |= closed;
+                return;
+            }
+
+            if (_pending.FlowListDropped > 0 || !HasRoomLocked(0))
+            {
+                // The client re-lists after the gap, so one discarded update makes the rest of this batch's moot.
+                _pending.FlowListDropped++;
+                _dropped++;
+                return;
+            }
+
+            _pending.FlowList.Add(flow.Id, new FlowListEntry(flow, route) { Closed = closed });
+            AcceptLocked(0);
+        }
+    }
+
+    public void FlowListRemoved(HttpFlow flow, FlowRoute route)
+    {
+        lock (_gate)
+        {
+            if (_pending.FlowList.TryGetValue(flow.Id, out var entry))
+            {
+                entry.Removed = true;
+                return;
+            }
+
+            if (_pending.FlowListDropped > 0 || !HasRoomLocked(0))
+            {
+                _pending.FlowListDropped++;
+                _dropped++;
+                return;
+            }
+
+            _pending.FlowList.Add(flow.Id, new FlowListEntry(flow, route) { Removed = true });
+            AcceptLocked(0);
+        }
+    }
+
+    /// <summary>The held list changed; the whole (small) list is sent once per tick however often it changed.</summary>
+    public void HeldChanged()
+    {
+        lock (_gate)
+        {
+            _pending.HeldChanged = true;
+            WakeLocked();
+        }
+    }
+
+    private FlowBatch FlowBatchLocked(HttpFlow flow)
+    {
+        if (!_pending.Flows.TryGetValue(flow.Id, out var batch))
+        {
+            batch = new FlowBatch(flow);
+            _pending.Flows.Add(flow.Id, batch);
+        }
+
+        return batch;
+    }
+
+    private bool HasRoomLocked(int bytes) =>
+        _queued < _options.QueueCapacity && (_queued == 0 || _queuedBytes + bytes <= _options.QueueByteLimit);
+
+    private void DiscardLocked(FlowBatch batch, long index)
+    {
+        batch.GapCursor = batch.GapCursor < 0 ? index : Math.Min(batch.GapCursor, index);
+        _dropped++;
+        WakeLocked();
+    }
+
+    private void AcceptLocked(int bytes)
+    {
+        _pending.Count++;
+        _pending.Bytes += bytes;
+        _queued++;
+        _queuedBytes += bytes;
+        _highWater = Math.Max(_highWater, _queued);
+        if (_pending.Count == _options.MaxBatchMessages)
+        {
+            // A full batch goes now rather than at the tick.
+            _wake.Writer.TryWrite(true);
+        }
+
+        WakeLocked();
+    }
+
+    private void WakeLocked()
+    {
+        if (!_hasWork)
+        {
+            _hasWork = true;
+            _wake.Writer.TryWrite(true);
+        }
+    }
+
+    private bool HasWork
+    {
+        get { lock (_gate) { return _hasWork; } }
+    }
+
+    private bool IsFull
+    {
+        get { lock (_gate) { return _pending.Count >= _options.MaxBatchMessages; } }
+    }
+
+    private FeedBatch Swap()
+    {
+        lock (_gate)
+        {
+            var batch = _pending;
+            _pending = _spare;
+            _hasWork = false;
+            return batch;
+        }
+    }
+
+    private async Task RunAsync(IFlowsClient client, CancellationToken cancellationToken)
+    {
+        // The tick is a timer that writes to the same wake-up channel as a full batch, so the loop waits on one thing.
+        using var tick = _time.CreateTimer(static state => ((ClientFeed)state!)._wake.Writer.TryWrite(true), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        long? lastSend = null;
+        try
+        {
+            while (true)
+            {
+                await _wake.Reader.ReadAsync(cancellationToken);
+                if (!HasWork)
+                {
+                    // A late tick after a full batch already went.
+                    continue;
+                }
+
+                // Leading edge: the first event after a quiet tick goes at once; later ones wait for the tick.
+                var wait = lastSend is { } last ? _options.Tick - _time.GetElapsedTime(last) : TimeSpan.Zero;
+                if (wait > TimeSpan.Zero && !IsFull)
+                {
+                    tick.Change(wait, Timeout.InfiniteTimeSpan);
+                    await _wake.Reader.ReadAsync(cancellationToken);
+                }
+
+                var batch = Swap();
+                lastSend = _time.GetTimestamp();
+                try
+                {
+                    await SendAsync(client, batch, cancellationToken);
+                }
+                catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    Log.SendFailed(_logger, ex, ConnectionId);
+                }
+
+                // Whatever was not released chunk by chunk (flow-list entries, changes, a failed send).
+                Release(batch.Count, batch.Bytes);
+                batch.Clear();
+                _spare = batch;
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The connection went away.
+        }
+    }
+
+    private async Task SendAsync(IFlowsClient client, FeedBatch batch, CancellationToken cancellationToken)
+    {
+        // The flow list first, so a dashboard knows a flow before it hears about its messages.
+        if (batch.FlowList.Count > 0)
+        {
+            var changed = new List<FlowSummary>(batch.FlowList.Count);
+            foreach (var entry in batch.FlowList.Values)
+            {
+                // A flow removed after its change was queued would otherwise come back as a ghost.
+                if (!entry.Removed && entry.Flow.IsStored)
+                {
+                    changed.Add(entry.Route.Summary(entry.Flow));
+                }
+            }
+
+            foreach (var chunk in changed.Chunk(_options.MaxBatchMessages))
+            {
+                await Invoke(client.FlowsChanged(chunk), cancellationToken);
+            }
+        }
+
+        if (batch.FlowListDropped > 0)
+        {
+            await SendGapAsync(client, FlowsScope, null, batch.FlowListDropped, cancellationToken);
+        }
+
+        HashSet<string>? removed = null;
+        foreach (var entry in batch.FlowList.Values)
+        {
+            if (entry.Removed)
+            {
+                (removed ??= new(StringComparer.Ordinal)).Add(entry.Flow.Id);
+            }
+        }
+
+        HashSet<string>? closedSent = null;
+        foreach (var (flowId, flow) in batch.Flows)
+        {
+            await SendMessagesAsync(client, batch, flowId, flow, cancellationToken);
+            if (flow.Closed && (closedSent ??= new(StringComparer.Ordinal)).Add(flowId))
+            {
+                await SendClosedAsync(client, flow.Flow, cancellationToken);
+            }
+
+            if (flow.Removed)
+            {
+                (removed ??= new(StringComparer.Ordinal)).Add(flowId);
+            }
+        }
+
+        foreach (var entry in batch.FlowList.Values)
+        {
+            if (entry.Closed && (closedSent ??= new(StringComparer.Ordinal)).Add(entry.Flow.Id))
+            {
+                await SendClosedAsync(client, entry.Flow, cancellationToken);
+            }
+        }
+
+        if (removed is not null)
+        {
+            await Invoke(client.FlowsRemoved([.. removed]), cancellationToken);
+        }
+
+        if (batch.HeldChanged)
+        {
+            var held = _intercept.Snapshot().Select(h => HeldView.From(h, _resolutions)).ToArray();
+            await Invoke(client.HeldChanged(held), cancellationToken);
+        }
+    }
+
+    private void Release(int count, long bytes)
+    {
+        lock (_gate)
+        {
+            _queued -= count;
+            _queuedBytes -= bytes;
+        }
+    }
+
+    private async Task SendMessagesAsync(IFlowsClient client, FeedBatch batch, string flowId, FlowBatch flow, CancellationToken cancellationToken)
+    {
+        var added = flow.Added;
+        for (var start = 0; start < added.Count;)
+        {
+            // Up to MaxBatchMessages per call and about MaxBatchBytes of content; always at least one message.
+            var end = start;
+            long bytes = 0;
+            while (end < added.Count && end - start < _options.MaxBatchMessages && (end == start || bytes + added[end].Content.Length <= _options.MaxBatchBytes))
+            {
+                bytes += added[end].Content.Length;
+                end++;
+            }
+
+            var views = new MessageView[end - start];
+            for (var i = start; i < end; i++)
+            {
+                views[i - start] = MessageView.From(added[i], _resolutions.Get(added[i]));
+            }
+
+            await Invoke(client.MessagesAdded(flowId, views), cancellationToken);
+            Interlocked.Add(ref _messagesSent, views.Length);
+
+            // SignalR has serialized them: room for new events as soon as each chunk is out, not after the whole batch.
+            Release(views.Length, bytes);
+            batch.Count -= views.Length;
+            batch.Bytes -= bytes;
+            start = end;
+        }
+
+        if (added.Count > 0)
+        {
+            _openGaps.Remove(flowId);
+        }
+
+        if (flow.GapCursor >= 0 && !(_openGaps.TryGetValue(flowId, out var open) && open <= flow.GapCursor))
+        {
+            _openGaps[flowId] = flow.GapCursor;
+            await SendGapAsync(client, FlowScope, flowId, flow.GapCursor, cancellationToken);
+        }
+
+        if (flow.Removed)
+        {
+            _openGaps.Remove(flowId);
+        }
+
+        if (flow.Changed is { Count: > 0 } changed)
+        {
+            var views = changed.Values.OrderBy(m => m.Index).Select(m => MessageView.From(m, _resolutions.Get(m))).ToArray();
+            foreach (var chunk in views.Chunk(_options.MaxBatchMessages))
+            {
+                await Invoke(client.MessagesChanged(flowId, chunk), cancellationToken);
+            }
+        }
+    }
+
+    private Task SendClosedAsync(IFlowsClient client, HttpFlow flow, CancellationToken cancellationToken)
+    {
+        if (flow.WebSocket is not { } ws)
+        {
+            return Task.CompletedTask;
+        }
+
+        // A kill aborts both sockets; it is the only proxy-made close recorded as 1006 (user closes cannot pick 1006).
+        var killed = ws.ClosedByProxy && ws.CloseCode == 1006;
+        return Invoke(client.FlowClosed(flow.Id, ws.ClosedByClient, ws.CloseCode, ws.CloseReason, ws.TimestampEnd, killed), cancellationToken);
+    }
+
+    private Task SendGapAsync(IFlowsClient client, string scope, string? flowId, long cursor, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _gapsSent);
+        Log.FellBehind(_logger, ConnectionId, scope, flowId, cursor);
+        return Invoke(client.Gap(scope, flowId, cursor), cancellationToken);
+    }
+
+    private Task Invoke(Task send, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _invocations);
+
+        // The send itself cannot be cancelled (the typed client has no token); WaitAsync lets a
+        // disconnect or shutdown stop waiting for a transport that never drains.
+        return send.WaitAsync(cancellationToken);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Debug, "Hub connection {ConnectionId} fell behind: discarded {Scope} events of flow {FlowId}; catch up from cursor {Cursor}.")]
+        public static partial void FellBehind(ILogger logger, string connectionId, string scope, string? flowId, long cursor);
+
+        [LoggerMessage(2, LogLevel.Warning, "Sending a batch to hub connection {ConnectionId} failed.")]
+        public static partial void SendFailed(ILogger logger, Exception exception, string connectionId);
+    }
+}

@@ -1,0 +1,67 @@
+using WsWeb.Core.Flows;
+using WsWeb.Core.WebSockets;
+
+namespace WsWeb.Hubs;
+
+/// <summary>
+/// Everything queued for one connection since its last send. Events are kept as references to the live
+/// model and turned into DTOs only when sent, so queuing costs the relay thread no serialization.
+/// </summary>
+internal sealed class FeedBatch
+{
+    /// <summary>Flow-list entries, one per flow id: later events for the same flow coalesce into it.</summary>
+    public Dictionary<string, FlowListEntry> FlowList { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Flow-list updates discarded because the queue was full; non-zero means a "flows" gap.</summary>
+    public long FlowListDropped { get; set; }
+
+    /// <summary>Per subscribed flow: its new messages, changed messages, gap and close.</summary>
+    public Dictionary<string, FlowBatch> Flows { get; } = new(StringComparer.Ordinal);
+
+    public bool HeldChanged { get; set; }
+
+    /// <summary>Queued events counted against the capacity (messages, changes, flow-list entries).</summary>
+    public int Count { get; set; }
+
+    /// <summary>Content bytes of the queued messages.</summary>
+    public long Bytes { get; set; }
+
+    public void Clear()
+    {
+        FlowList.Clear();
+        FlowListDropped = 0;
+        Flows.Clear();
+        HeldChanged = false;
+        Count = 0;
+        Bytes = 0;
+    }
+}
+
+internal sealed class FlowListEntry(HttpFlow flow, FlowRoute route)
+{
+    public HttpFlow Flow { get; } = flow;
+
+    public FlowRoute Route { get; } = route;
+
+    public bool Closed { get; set; }
+
+    public bool Removed { get; set; }
+}
+
+internal sealed class FlowBatch(HttpFlow flow)
+{
+    public HttpFlow Flow { get; } = flow;
+
+    /// <summary>New messages in index order (the store publishes a flow's adds in index order).</summary>
+    public List<WebSocketMessage> Added { get; } = [];
+
+    /// <summary>Changed messages by index: a message changed twice in one tick is sent once, in its latest state.</summary>
+    public Dictionary<long, WebSocketMessage>? Changed { get; set; }
+
+    /// <summary>Lowest message index whose add or change was discarded; -1 when nothing was.</summary>
+    public long GapCursor { get; set; } = -1;
+
+    public bool Closed { get; set; }
+
+    public bool Removed { get; set; }
+}

@@ -1,0 +1,37 @@
+using WsWeb.Api;
+using WsWeb.Intercept;
+
+namespace WsWeb.Hubs;
+
+/// <summary>
+/// What the server calls on a <c>/hubs/flows</c> client. The dashboard codes against these names and
+/// payloads (camelCase JSON); docs/hub.md is the contract in prose.
+/// </summary>
+public interface IFlowsClient
+{
+    /// <summary>Flows started, updated or ended since the last batch, one entry per flow (latest state). Flow-list subscribers only.</summary>
+    Task FlowsChanged(FlowSummary[] flows);
+
+    /// <summary>Flows removed from the store (retention or a user's delete).</summary>
+    Task FlowsRemoved(string[] flowIds);
+
+    /// <summary>New messages of one flow in index order. Subscribers of that flow only.</summary>
+    Task MessagesAdded(string flowId, MessageView[] messages);
+
+    /// <summary>Messages of one flow that changed after they were added: held, released, edited, dropped.</summary>
+    Task MessagesChanged(string flowId, MessageView[] messages);
+
+    /// <summary>A WebSocket flow closed; <paramref name="killed"/> when a user killed it (no close frames were exchanged).</summary>
+    Task FlowClosed(string flowId, bool? closedByClient, int? closeCode, string? closeReason, double? timestampEnd, bool killed);
+
+    /// <summary>The full list of held messages (the body of GET /api/intercept/held), sent whenever it changes.</summary>
+    Task HeldChanged(HeldView[] held);
+
+    /// <summary>
+    /// This connection fell behind and events of <paramref name="scope"/> ("flows" or "flow") were discarded.
+    /// For "flow", <paramref name="cursor"/> is the lowest message index whose add or change was not delivered:
+    /// re-read from it with GET /api/flows/{flowId}/messages?after={cursor - 1}. For "flows", re-list with
+    /// GET /api/flows; <paramref name="cursor"/> counts the flow-list updates discarded.
+    /// </summary>
+    Task Gap(string scope, string? flowId, long cursor);
+}
