@@ -1,5 +1,6 @@
 using WsWeb.Api;
 using WsWeb.Certificates;
+using WsWeb.Dashboard;
 using WsWeb.Health;
 using WsWeb.Intercept;
 using WsWeb.Rules;
@@ -23,6 +24,7 @@ public static class WsWebHost
         builder.Services.AddWsWebProxy(options);
         builder.Services.AddApiProblemDetails();
         builder.Services.AddApiDocumentation();
+        builder.Services.AddDashboard();
         configureServices?.Invoke(builder.Services);
 
         // Registered after the caller's addons: rules rewrite or drop first, then intercept holds what
@@ -47,13 +49,14 @@ public static class WsWebHost
         app.UseWsWebProxy();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseDashboard();
         app.MapHealth();
         app.MapFlowsApi();
         app.MapInterceptApi();
         app.MapRulesApi();
         app.MapApiDocumentation();
         app.MapCertificateDownloads();
-        app.MapGet("/", () => Results.Redirect("/onboarding")).ExcludeFromDescription();
+        app.MapDashboard();
         return app;
     }
 }
