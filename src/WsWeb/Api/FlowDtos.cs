@@ -23,6 +23,12 @@ public sealed record FlowSummary(
     double? TimestampEnd,
     string? Error)
 {
+    /// <summary>The client's address (host:port), as the proxy saw it.</summary>
+    public string? Client { get; init; }
+
+    /// <summary>The WebSocket subprotocol the server picked (Sec-WebSocket-Protocol of the 101), if any.</summary>
+    public string? Subprotocol { get; init; }
+
     internal static FlowSummary From(HttpFlow flow)
     {
         long fromClient = 0, fromServer = 0, bytesClient = 0, bytesServer = 0;
@@ -61,7 +67,11 @@ public sealed record FlowSummary(
             ws?.ClosedByClient,
             flow.TimestampCreated,
             ws?.TimestampEnd ?? flow.Response?.TimestampEnd ?? flow.Request.TimestampEnd,
-            flow.Error);
+            flow.Error)
+        {
+            Client = flow.ClientConn.PeerName,
+            Subprotocol = flow.Response?.Headers["Sec-WebSocket-Protocol"],
+        };
     }
 }
 

@@ -1,5 +1,6 @@
 using WsWeb.Api;
 using WsWeb.Certificates;
+using WsWeb.Dashboard;
 using WsWeb.Health;
 using WsWeb.Hubs;
 using WsWeb.Intercept;
@@ -25,6 +26,7 @@ public static class WsWebHost
         builder.Services.AddApiProblemDetails();
         builder.Services.AddApiDocumentation();
         builder.Services.AddFlowsHub();
+        builder.Services.AddDashboard();
         configureServices?.Invoke(builder.Services);
 
         // Registered after the caller's addons: rules rewrite or drop first, then intercept holds what
@@ -49,6 +51,7 @@ public static class WsWebHost
         app.UseWsWebProxy();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseDashboard();
         app.MapHealth();
         app.MapFlowsApi();
         app.MapExportApi();
@@ -57,7 +60,7 @@ public static class WsWebHost
         app.MapFlowsHub();
         app.MapApiDocumentation();
         app.MapCertificateDownloads();
-        app.MapGet("/", () => Results.Redirect("/onboarding")).ExcludeFromDescription();
+        app.MapDashboard();
         return app;
     }
 }

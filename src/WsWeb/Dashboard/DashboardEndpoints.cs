@@ -1,0 +1,118 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using WsWeb.Components;
+using WsWeb.Components.Shared;
+using WsWeb.Core.Filters;
+using WsWeb.Core.Flows;
+using WsWeb.Intercept;
+
+namespace WsWeb.Dashboard;
+
+/// <summary>
+/// The dashboard: Razor component pages rendered on the server (static SSR), HTML fragments for htmx and
+/// the page script under <c>/ui</c>, and the static files (wwwroot, with the npm libraries in wwwroot/lib).
+/// </summary>
+internal static class DashboardEndpoints
+{
+    public static IServiceCollection AddDashboard(this IServiceCollection services)
+    {
+        services.AddRazorComponents();
+        services.AddAntiforgery();
+        return services;
+    }
+
+    public static WebApplication UseDashboard(this WebApplication app)
+    {
+        app.UseStaticFiles();
+        app.UseAntiforgery();
+        return app;
+    }
+
+    public static IEndpointRouteBuilder MapDashboard(this IEndpointRouteBuilder app)
+    {
+        app.MapRazorComponents<App>();
+
+        var ui = app.MapGroup("/ui").ExcludeFromDescription();
+        ui.MapGet("/filter-check", (string? filter) =>
+            new RazorComponentResult<FilterCheck>(new Dictionary<string, object?> { [nameof(FilterCheck.Expression)] = filter }));
+
+        ui.MapGet("/flows/rows", (FlowStore store, string? filter) =>
+        {
+            var flows = FlowQueries.List(store, filter, out var error);
+            return new RazorComponentResult<FlowRows>(new Dictionary<string, object?> { [nameof(FlowRows.Flows)] = error is null ? flows : [] });
+        });
+
+        ui.MapGet("/flows/{id}/header", Results<RazorComponentResult<FlowHeader>, NotFound> (FlowStore store, string id) =>
+            store.Get(id) is { } flow
+                ? new RazorComponentResult<FlowHeader>(new Dictionary<string, object?> { [nameof(FlowHeader.Flow)] = Api.FlowDetail.From(flow) })
+                : TypedResults.NotFound());
+
+        ui.MapGet("/flows/{id}/messages", Results<RazorComponentResult<MessageRows>, NotFound, BadRequest<string>> (
+            HttpContext context, FlowStore store, HoldResolutions resolutions, string id, long? before, long? after, string? filter) =>
+        {
+            if (store.Get(id) is not { } flow)
+            {
+                return TypedResults.NotFound();
+            }
+
+            FlowFilter? parsed = null;
+            if (!string.IsNullOrWhiteSpace(filter) && !FlowFilter.TryParse(filter, out parsed, out var error))
+            {
+                return TypedResults.BadRequest(error.Message);
+            }
+
+            var window = after is { } a
+                ? MessagePaging.After(flow, resolutions, parsed, a)
+                : MessagePaging.Before(flow, resolutions, parsed, before);
+            context.Response.Headers["X-Cursor"] = Fmt.Num(window.Cursor);
+            context.Response.Headers["X-More-Before"] = window.MoreBefore ? "1" : "0";
+            return new RazorComponentResult<MessageRows>(new Dictionary<string, object?>
+            {
+                [nameof(MessageRows.Messages)] = window.Rows,
+                [nameof(MessageRows.FlowStart)] = flow.TimestampCreated,
+            });
+        });
+
+        ui.MapGet("/flows/{id}/messages/{index:long}/view", Results<RazorComponentResult<MessageContent>, NotFound> (
+            FlowStore store, HoldResolutions resolutions, string id, long index, string? view) =>
+        {
+            if (store.Get(id)?.WebSocket?.Find(index) is not { } message)
+            {
+                return TypedResults.NotFound();
+            }
+
+            return new RazorComponentResult<MessageContent>(new Dictionary<string, object?>
+            {
+                [nameof(MessageContent.FlowId)] = id,
+                [nameof(MessageContent.Message)] = Api.MessageView.From(message, resolutions.Get(message)),
+                [nameof(MessageContent.View)] = view,
+            });
+        });
+
+        ui.MapGet("/intercept/held", (InterceptService intercept, HoldResolutions resolutions) =>
+            new RazorComponentResult<HeldList>(new Dictionary<string, object?> { [nameof(HeldList.Held)] = FlowQueries.Held(intercept, resolutions) }));
+        return app;
+    }
+}
+
+/// <summary>Queries the pages and fragments share.</summary>
+internal static class FlowQueries
+{
+    public const int FlowListLimit = 500;
+
+    public static List<Api.FlowSummary> List(FlowStore store, string? filter, out FilterParseError? error)
+    {
+        error = null;
+        FlowFilter? parsed = null;
+        if (!string.IsNullOrWhiteSpace(filter) && !FlowFilter.TryParse(filter, out parsed, out error))
+        {
+            return [];
+        }
+
+        return [.. store.Query(parsed is null ? null : parsed.Matches, 0, FlowListLimit).Select(Api.FlowSummary.From)];
+    }
+
+    public static List<HeldView> Held(InterceptService intercept, HoldResolutions resolutions) =>
+        [.. intercept.Snapshot().Select(held => new HeldView(
+            held.Flow.Id, held.Flow.Request.WebSocketUrl, held.Message.Index, held.HeldAt, held.TimeoutAt,
+            Api.MessageView.From(held.Message, resolutions.Get(held.Message))))];
+}

@@ -1,0 +1,193 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using WsWeb.Api;
+
+namespace WsWeb.Dashboard;
+
+/// <summary>Formatting shared by the Razor components (and mirrored by wwwroot/js/dashboard.js for live rows).</summary>
+public static class Fmt
+{
+    /// <summary>Characters of a message preview in a list row.</summary>
+    public const int PreviewChars = 160;
+
+    /// <summary>Bytes of a binary message preview in a list row.</summary>
+    public const int PreviewBytes = 24;
+
+    /// <summary>Largest content shown in full by the content view; the rest is offered as a download.</summary>
+    public const int MaxViewBytes = 256 * 1024;
+
+    private static readonly JsonSerializerOptions Indented = new()
+    {
+        WriteIndented = true,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    public static string Bytes(long bytes) => bytes switch
+    {
+        < 1000 => bytes.ToString(CultureInfo.InvariantCulture) + " B",
+        < 1_000_000 => (bytes / 1000.0).ToString("0.#", CultureInfo.InvariantCulture) + " kB",
+        < 1_000_000_000 => (bytes / 1_000_000.0).ToString("0.#", CultureInfo.InvariantCulture) + " MB",
+        _ => (bytes / 1_000_000_000.0).ToString("0.##", CultureInfo.InvariantCulture) + " GB",
+    };
+
+    /// <summary>Time of day (UTC; the page script rewrites it to the browser's zone from <c>data-ts</c>).</summary>
+    public static string Clock(double timestamp) =>
+        DateTimeOffset.FromUnixTimeMilliseconds((long)(timestamp * 1000)).ToString("HH:mm:ss", CultureInfo.InvariantCulture);
+
+    public static string Iso(double timestamp) =>
+        DateTimeOffset.FromUnixTimeMilliseconds((long)(timestamp * 1000)).ToString("yyyy-MM-dd HH:mm:ss.fff 'UTC'", CultureInfo.InvariantCulture);
+
+    /// <summary>Seconds since the flow started, e.g. <c>+12.345</c>.</summary>
+    public static string Relative(double timestamp, double start) =>
+        "+" + Math.Max(0, timestamp - start).ToString("0.000", CultureInfo.InvariantCulture);
+
+    public static string Num(double value) => value.ToString(CultureInfo.InvariantCulture);
+
+    public static string Num(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Open/closed state of a flow for its badge: text and Bootstrap colour.</summary>
+    public static (string Text, string Css) State(FlowSummary flow)
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        if (flow.IsLive)
+        {
+            return flow.IsWebSocket ? ("open", "text-bg-success") : ("pending", "text-bg-info");
+        }
+
+        if (flow.IsWebSocket)
+        {
+            var code = flow.CloseCode is { } c ? " " + c.ToString(CultureInfo.InvariantCulture) : "";
+            return ("closed" + code, flow.CloseCode is 1000 or 1001 or 1005 ? "text-bg-secondary" : "text-bg-warning");
+        }
+
+        if (flow.Error is not null)
+        {
+            return ("error", "text-bg-danger");
+        }
+
+        return (flow.Status is { } status ? status.ToString(CultureInfo.InvariantCulture) : "—", flow.Status >= 400 ? "text-bg-danger" : "text-bg-light");
+    }
+
+    /// <summary>Who closed: "client", "server" or "proxy".</summary>
+    public static string? ClosedBy(bool? closedByClient, bool closedByProxy = false) =>
+        closedByProxy ? "proxy" : closedByClient switch { true => "client", false => "server", null => null };
+
+    public static byte[] ContentBytes(MessageView message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return message.Encoding == ContentCodec.Base64Name ? Convert.FromBase64String(message.Content) : Encoding.UTF8.GetBytes(message.Content);
+    }
+
+    public static byte[]? OriginalBytes(MessageView message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (message.OriginalContent is null)
+        {
+            return null;
+        }
+
+        return message.OriginalEncoding == ContentCodec.Base64Name ? Convert.FromBase64String(message.OriginalContent) : Encoding.UTF8.GetBytes(message.OriginalContent);
+    }
+
+    /// <summary>A one-line preview: the start of the text, or hex of the first bytes of binary content.</summary>
+    public static string Preview(MessageView message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (message.Encoding == ContentCodec.Base64Name)
+        {
+            var bytes = Convert.FromBase64String(message.Content);
+            var hex = Convert.ToHexStringLower(bytes.AsSpan(0, Math.Min(bytes.Length, PreviewBytes)));
+            var spaced = new StringBuilder(hex.Length * 3 / 2);
+            for (var i = 0; i < hex.Length; i += 2)
+            {
+                if (i > 0)
+                {
+                    spaced.Append(' ');
+                }
+
+                spaced.Append(hex, i, 2);
+            }
+
+            return bytes.Length > PreviewBytes ? spaced.Append(" …").ToString() : spaced.ToString();
+        }
+
+        var text = message.Content.Length > PreviewChars ? message.Content[..PreviewChars] + "…" : message.Content;
+        return text.Replace("\r", "", StringComparison.Ordinal).Replace('\n', '⏎').Replace('\t', ' ');
+    }
+
+    /// <summary>The view a message opens in when the user has not picked one: JSON if it parses, text, or hex for binary.</summary>
+    public static string DefaultView(MessageView message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (message.Encoding == ContentCodec.Base64Name)
+        {
+            return "hex";
+        }
+
+        return PrettyJson(message.Content) is not null ? "json" : "text";
+    }
+
+    /// <summary>Indented JSON, or null if <paramref name="text"/> is not a JSON object or array.</summary>
+    public static string? PrettyJson(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var trimmed = text.AsSpan().TrimStart();
+        if (trimmed.IsEmpty || (trimmed[0] != '{' && trimmed[0] != '['))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            return JsonSerializer.Serialize(document.RootElement, Indented);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Classic hex dump: offset, 16 bytes in two groups of 8, printable ASCII.</summary>
+    public static string HexDump(ReadOnlySpan<byte> bytes)
+    {
+        var shown = bytes[..Math.Min(bytes.Length, MaxViewBytes)];
+        var sb = new StringBuilder((shown.Length / 16 + 1) * 78);
+        for (var offset = 0; offset < shown.Length; offset += 16)
+        {
+            var line = shown.Slice(offset, Math.Min(16, shown.Length - offset));
+            sb.Append(offset.ToString("x8", CultureInfo.InvariantCulture)).Append("  ");
+            for (var i = 0; i < 16; i++)
+            {
+                if (i < line.Length)
+                {
+                    sb.Append(line[i].ToString("x2", CultureInfo.InvariantCulture)).Append(' ');
+                }
+                else
+                {
+                    sb.Append("   ");
+                }
+
+                if (i == 7)
+                {
+                    sb.Append(' ');
+                }
+            }
+
+            sb.Append(' ');
+            foreach (var b in line)
+            {
+                sb.Append(b is >= 0x20 and < 0x7f ? (char)b : '.');
+            }
+
+            sb.Append('\n');
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>Text for the text view: UTF-8 with replacement characters for invalid bytes, cut at <see cref="MaxViewBytes"/>.</summary>
+    public static string Text(ReadOnlySpan<byte> bytes) => Encoding.UTF8.GetString(bytes[..Math.Min(bytes.Length, MaxViewBytes)]);
+}

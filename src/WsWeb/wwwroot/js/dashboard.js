@@ -1,0 +1,620 @@
+// WsWeb dashboard: live updates over the SignalR hub (/hubs/flows), actions over the REST API.
+// Pages are rendered on the server (Razor components); this module only adds what changes after load.
+// Rows built here mirror Components/Shared/FlowRow.razor and MessageRow.razor.
+
+const HUB_URL = "/hubs/flows";
+const POLL_MS = 1000;
+const MAX_FLOW_ROWS = 500;
+const MAX_MESSAGE_ROWS = 2000;
+const TRIM_TO = 1500;
+const PREVIEW_CHARS = 160;
+const PREVIEW_BYTES = 24;
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
+
+// ---------- formatting (mirrors Dashboard/Fmt.cs) ----------
+
+const escapeHtml = (value) => String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+
+function formatBytes(bytes) {
+  if (bytes < 1000) return `${bytes} B`;
+  if (bytes < 1e6) return `${Math.round(bytes / 100) / 10} kB`;
+  if (bytes < 1e9) return `${Math.round(bytes / 1e5) / 10} MB`;
+  return `${Math.round(bytes / 1e7) / 100} GB`;
+}
+
+const iso = (ts) => new Date(ts * 1000).toISOString().replace("T", " ").replace("Z", " UTC");
+const clock = (ts) => new Date(ts * 1000).toLocaleTimeString([], { hour12: false });
+const relative = (ts, t0) => `+${Math.max(0, ts - t0).toFixed(3)}`;
+
+function localizeTimes(root = document) {
+  for (const t of root.querySelectorAll("time[data-ts]")) t.textContent = clock(parseFloat(t.dataset.ts));
+}
+
+function base64Bytes(b64) {
+  const raw = atob(b64);
+  const bytes = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  return bytes;
+}
+
+function preview(m) {
+  if (m.encoding === "base64") {
+    const bytes = base64Bytes(m.content);
+    const hex = Array.from(bytes.subarray(0, PREVIEW_BYTES), (b) => b.toString(16).padStart(2, "0")).join(" ");
+    return bytes.length > PREVIEW_BYTES ? `${hex} …` : hex;
+  }
+  const text = m.content.length > PREVIEW_CHARS ? `${m.content.slice(0, PREVIEW_CHARS)}…` : m.content;
+  return text.replaceAll("\r", "").replaceAll("\n", "⏎").replaceAll("\t", " ");
+}
+
+function badges(m) {
+  let html = "";
+  if (m.resolution === "held") html += '<span class="badge b-held">held</span>';
+  if (m.dropped) html += '<span class="badge b-dropped">dropped</span>';
+  if (m.injected) html += '<span class="badge b-injected">injected</span>';
+  if (m.edited) html += '<span class="badge b-edited">edited</span>';
+  if (["timeout-released", "timeout-dropped", "flow-ended"].includes(m.resolution)) html += `<span class="badge b-res">${escapeHtml(m.resolution)}</span>`;
+  return html;
+}
+
+function messageRow(m, t0) {
+  const dir = m.fromClient
+    ? '<span class="dir dir-out" title="client → server">→</span>'
+    : '<span class="dir dir-in" title="server → client">←</span>';
+  return `<tr class="msg-row${m.dropped ? " msg-dropped" : ""}" data-index="${m.index}">` +
+    `<td class="c-idx">${m.index}</td><td class="c-dir">${dir}</td><td class="c-type">${escapeHtml(m.type)}</td>` +
+    `<td class="c-size">${formatBytes(m.length)}</td><td class="c-rel" title="${iso(m.timestamp)}">${relative(m.timestamp, t0)}</td>` +
+    `<td class="c-preview font-monospace text-truncate">${escapeHtml(preview(m))}</td><td class="c-flags">${badges(m)}</td></tr>`;
+}
+
+function flowState(f) {
+  if (f.isLive) return f.isWebSocket ? ["open", "text-bg-success"] : ["pending", "text-bg-info"];
+  if (f.isWebSocket) {
+    return [`closed${f.closeCode != null ? ` ${f.closeCode}` : ""}`, [1000, 1001, 1005].includes(f.closeCode) ? "text-bg-secondary" : "text-bg-warning"];
+  }
+  if (f.error) return ["error", "text-bg-danger"];
+  return [f.status != null ? String(f.status) : "—", f.status >= 400 ? "text-bg-danger" : "text-bg-light"];
+}
+
+function flowRow(f) {
+  const [state, css] = flowState(f);
+  const by = f.closedByClient === true ? "client" : f.closedByClient === false ? "server" : "?";
+  const stateTitle = f.isWebSocket && !f.isLive ? `closed by ${by}: ${f.closeCode ?? ""} ${f.closeReason ?? ""}`.trimEnd() : (f.error ?? "");
+  return `<tr class="flow-row${f.isLive ? " live" : ""}" data-id="${escapeHtml(f.id)}">` +
+    `<td class="c-time"><time data-ts="${f.timestampCreated}" title="${iso(f.timestampCreated)}">${clock(f.timestampCreated)}</time></td>` +
+    `<td class="c-client font-monospace text-truncate" title="${escapeHtml(f.client)}">${escapeHtml(f.client)}</td>` +
+    `<td class="c-url text-truncate"><a class="font-monospace" href="/flows/${encodeURIComponent(f.id)}" title="${escapeHtml(f.url)}">${escapeHtml(f.url)}</a></td>` +
+    `<td class="c-proto text-truncate" title="${escapeHtml(f.subprotocol)}">${escapeHtml(f.subprotocol)}</td>` +
+    `<td class="c-state"><span class="badge ${css}" title="${escapeHtml(stateTitle)}">${escapeHtml(state)}</span></td>` +
+    `<td class="c-num" title="messages client → server">${f.messagesFromClient}</td>` +
+    `<td class="c-num" title="messages server → client">${f.messagesFromServer}</td>` +
+    `<td class="c-bytes" title="${f.bytesFromClient} B ↑ · ${f.bytesFromServer} B ↓">${formatBytes(f.bytesFromClient + f.bytesFromServer)}</td></tr>`;
+}
+
+function parseRows(html) {
+  const template = document.createElement("template");
+  template.innerHTML = `<table><tbody>${html}</tbody></table>`;
+  return Array.from(template.content.querySelectorAll("tbody > tr"));
+}
+
+// ---------- REST and problem details ----------
+
+export async function api(method, url, body) {
+  const init = { method, headers: { Accept: "application/json, application/problem+json" } };
+  if (body instanceof FormData) {
+    init.body = body;
+  } else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(url, init);
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (!response.ok) {
+    const error = new Error(data?.title ?? `${response.status} ${response.statusText}`);
+    error.status = response.status;
+    error.problem = data ?? { title: `${response.status} ${response.statusText}`, detail: text.slice(0, 300) };
+    throw error;
+  }
+  return data;
+}
+
+function problemHtml(error) {
+  const p = error.problem ?? { title: error.message };
+  let html = `<div class="alert alert-danger" role="alert"><strong>${escapeHtml(p.title ?? "Request failed")}</strong>`;
+  if (p.status) html += ` <span class="text-body-secondary">(${p.status})</span>`;
+  if (p.detail) html += `<div>${escapeHtml(p.detail)}</div>`;
+  if (p.errors) {
+    html += "<ul class=\"mb-0 ps-3\">";
+    for (const [field, messages] of Object.entries(p.errors)) {
+      for (const message of [].concat(messages)) html += `<li><code>${escapeHtml(field)}</code>: ${escapeHtml(message)}</li>`;
+    }
+    html += "</ul>";
+  }
+  return `${html}</div>`;
+}
+
+function formJson(form) {
+  const body = {};
+  for (const el of form.elements) {
+    if (!el.name || el.disabled || el.type === "file" || el.type === "submit" || el.type === "button") continue;
+    if (el.closest(".d-none")) continue;
+    let value;
+    if (el.type === "checkbox") value = el.checked;
+    else {
+      value = el.value;
+      if (value === "" && el.name !== "content") continue;
+      if (el.dataset.type === "int") value = parseInt(value, 10);
+      else if (el.dataset.type === "number") value = parseFloat(value);
+      else if (el.dataset.type === "bool") value = value === "true";
+    }
+    const path = el.name.split(".");
+    let target = body;
+    for (const key of path.slice(0, -1)) target = target[key] ??= {};
+    target[path.at(-1)] = value;
+  }
+  return body;
+}
+
+function showResult(scope, text) {
+  const result = scope && $(".action-result", scope);
+  if (!result) return;
+  result.textContent = text;
+  clearTimeout(result._timer);
+  result._timer = setTimeout(() => { result.textContent = ""; }, 3000);
+}
+
+async function runAction(source, form, body) {
+  const problem = form ? $(".problem", form) : null;
+  if (problem) problem.innerHTML = "";
+  const method = source.dataset.method ?? "POST";
+  const url = source.dataset.api;
+  source.setAttribute("aria-busy", "true");
+  try {
+    const data = await api(method, url, body);
+    showResult(form, source.dataset.done ?? "Done");
+    if (source.dataset.reload) { location.reload(); return; }
+    document.dispatchEvent(new CustomEvent("wsweb:done", { detail: { source, form, data } }));
+  } catch (error) {
+    if (problem) problem.innerHTML = problemHtml(error);
+    else alert(error.message);
+  } finally {
+    source.removeAttribute("aria-busy");
+  }
+}
+
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-api]");
+  if (!form) return;
+  event.preventDefault();
+  const body = form.dataset.upload ? new FormData(form) : formJson(form);
+  runAction(form, form, body);
+});
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-api]");
+  if (!button || button.type === "submit") return;
+  event.preventDefault();
+  runAction(button, button.closest("form"), undefined);
+});
+
+// Filter boxes: htmx swaps the server's verdict under the input; mark the input invalid with it.
+document.addEventListener("htmx:afterSwap", (event) => {
+  const feedback = event.detail.target;
+  if (!feedback.classList?.contains("filter-feedback")) return;
+  const input = $("input", feedback.previousElementSibling ?? feedback.parentElement);
+  input?.classList.toggle("is-invalid", !!$(".filter-error", feedback));
+});
+
+// ---------- live connection ----------
+
+const status = $("#live-status");
+
+function setLive(state) {
+  document.body.dataset.live = state;
+  if (!status) return;
+  status.textContent = { hub: "live", polling: "polling", reconnecting: "reconnecting", offline: "offline" }[state] ?? state;
+  status.className = `badge rounded-pill ${state === "hub" ? "text-bg-success" : state === "polling" ? "text-bg-warning" : "text-bg-secondary"}`;
+}
+
+/**
+ * Connects to the hub with the page's handlers; if the hub cannot be reached, polls the REST API instead
+ * so the page stays current. onConnected subscribes (and catches up) after every (re)connect.
+ */
+async function goLive({ handlers, onConnected, poll }) {
+  let timer = null;
+  const startPolling = () => {
+    setLive("polling");
+    if (!timer) timer = setInterval(() => poll().catch(() => {}), POLL_MS);
+  };
+  const stopPolling = () => { clearInterval(timer); timer = null; };
+
+  if (!window.signalR) { startPolling(); return; }
+  const connection = new signalR.HubConnectionBuilder()
+    .withUrl(HUB_URL)
+    .withAutomaticReconnect()
+    .configureLogging(signalR.LogLevel.None)
+    .build();
+  for (const [name, handler] of Object.entries(handlers)) connection.on(name, handler);
+  connection.onreconnecting(() => setLive("reconnecting"));
+  connection.onreconnected(async () => { stopPolling(); setLive("hub"); await onConnected(connection); });
+  connection.onclose(() => startPolling());
+  try {
+    await connection.start();
+    setLive("hub");
+    await onConnected(connection);
+  } catch {
+    startPolling();
+  }
+}
+
+/** Coalesces calls: at most one run in flight, and one more after it if asked meanwhile. */
+function serial(fn) {
+  let running = null;
+  let again = false;
+  const run = async () => {
+    if (running) { again = true; return running; }
+    running = (async () => {
+      do { again = false; await fn(); } while (again);
+    })().finally(() => { running = null; });
+    return running;
+  };
+  return run;
+}
+
+function throttle(fn, ms) {
+  let last = 0;
+  let timer = null;
+  return () => {
+    const wait = last + ms - Date.now();
+    if (wait <= 0) { last = Date.now(); fn(); return; }
+    if (!timer) timer = setTimeout(() => { timer = null; last = Date.now(); fn(); }, wait);
+  };
+}
+
+// ---------- Flows page ----------
+
+function flowsPage(root) {
+  const tbody = $("#flow-rows");
+  const empty = $("#flows-empty");
+  const count = $("#flow-count");
+  const filter = root.dataset.filter ?? "";
+  let pending = new Map();
+  let frame = 0;
+
+  const updateCounts = () => {
+    const n = tbody.rows.length;
+    if (count) count.textContent = n;
+    empty?.classList.toggle("d-none", n > 0);
+  };
+
+  const refetch = serial(async () => {
+    const response = await fetch(`/ui/flows/rows?filter=${encodeURIComponent(filter)}`);
+    if (!response.ok) return;
+    tbody.innerHTML = await response.text();
+    localizeTimes(tbody);
+    updateCounts();
+  });
+
+  const flush = () => {
+    frame = 0;
+    const batch = Array.from(pending.values()).sort((a, b) => a.timestampCreated - b.timestampCreated);
+    pending = new Map();
+    for (const f of batch) {
+      const [row] = parseRows(flowRow(f));
+      const existing = tbody.querySelector(`tr[data-id="${CSS.escape(f.id)}"]`);
+      if (existing) existing.replaceWith(row);
+      else { row.classList.add("flash"); tbody.prepend(row); }
+    }
+    while (tbody.rows.length > MAX_FLOW_ROWS) tbody.rows[tbody.rows.length - 1].remove();
+    updateCounts();
+  };
+
+  tbody.addEventListener("click", (event) => {
+    const row = event.target.closest("tr[data-id]");
+    if (row && !event.target.closest("a")) location.href = `/flows/${encodeURIComponent(row.dataset.id)}`;
+  });
+
+  goLive({
+    handlers: {
+      FlowsChanged: (flows) => {
+        if (filter) { refetch(); return; }
+        for (const f of flows) pending.set(f.id, f);
+        if (!frame) frame = requestAnimationFrame(flush);
+      },
+      FlowsRemoved: (ids) => {
+        for (const id of ids) tbody.querySelector(`tr[data-id="${CSS.escape(id)}"]`)?.remove();
+        updateCounts();
+      },
+      Gap: () => refetch(),
+    },
+    onConnected: async (connection) => { await connection.invoke("SubscribeFlows"); await refetch(); },
+    poll: refetch,
+  });
+}
+
+// ---------- Flow detail page ----------
+
+function flowPage(root) {
+  const flowId = root.dataset.flowId;
+  const t0 = parseFloat(root.dataset.t0);
+  const filter = root.dataset.filter ?? "";
+  const scroller = $("#messages-scroll");
+  const tbody = $("#message-rows");
+  const older = $("#older");
+  const empty = $("#messages-empty");
+  const follow = $("#follow");
+  const view = $("#message-view");
+  const views = new Map(); // message index -> the content view the user picked for it
+  let cursor = parseInt(root.dataset.cursor, 10); // last message index looked at
+  let lastRendered = tbody.rows.length ? parseInt(tbody.rows[tbody.rows.length - 1].dataset.index, 10) : -1;
+  let moreBefore = root.dataset.moreBefore === "1";
+  let selected = null;
+  let pending = [];
+  let frame = 0;
+  let loadingOlder = false;
+  let live = root.dataset.live === "true";
+
+  const atBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 24;
+  const scrollToEnd = () => { scroller.scrollTop = scroller.scrollHeight; };
+  const setMoreBefore = (value) => { moreBefore = value; older.classList.toggle("d-none", !value); };
+
+  const appendRows = (rows) => {
+    const stick = follow.checked;
+    const fragment = document.createDocumentFragment();
+    for (const row of rows) {
+      const index = parseInt(row.dataset.index, 10);
+      if (index <= lastRendered) continue;
+      lastRendered = index;
+      if (index === selected) row.classList.add("selected");
+      fragment.append(row);
+    }
+    if (!fragment.childNodes.length) return;
+    tbody.append(fragment);
+    empty.classList.add("d-none");
+    if (stick && tbody.rows.length > MAX_MESSAGE_ROWS) {
+      const remove = tbody.rows.length - TRIM_TO;
+      for (let i = 0; i < remove; i++) tbody.rows[0].remove();
+      setMoreBefore(true);
+    }
+    if (stick) scrollToEnd();
+  };
+
+  const refreshHeader = throttle(async () => {
+    const response = await fetch(`/ui/flows/${encodeURIComponent(flowId)}/header`);
+    if (!response.ok) return;
+    $("#flow-header").innerHTML = await response.text();
+    const header = $(".flow-header");
+    if (header?.dataset.live === "false" && live) setNotLive();
+  }, 1000);
+
+  const setNotLive = () => {
+    live = false;
+    root.dataset.live = "false";
+    const actions = $("#flow-actions");
+    if (actions) actions.disabled = true;
+  };
+
+  // Reads everything after the cursor through the server (filtered or not): catch-up after (re)connect, gaps, polling.
+  const catchUp = serial(async () => {
+    for (let round = 0; round < 50; round++) {
+      const url = `/ui/flows/${encodeURIComponent(flowId)}/messages?after=${cursor}&filter=${encodeURIComponent(filter)}`;
+      const response = await fetch(url);
+      if (!response.ok) return;
+      const next = parseInt(response.headers.get("X-Cursor") ?? `${cursor}`, 10);
+      const rows = parseRows(await response.text());
+      appendRows(rows);
+      if (next <= cursor) break;
+      cursor = next;
+      if (rows.length === 0) break;
+    }
+    refreshHeader();
+  });
+
+  const flush = () => {
+    frame = 0;
+    const batch = pending;
+    pending = [];
+    appendRows(parseRows(batch.map((m) => messageRow(m, t0)).join("")));
+  };
+
+  const loadOlder = async () => {
+    if (loadingOlder || !moreBefore) return;
+    loadingOlder = true;
+    try {
+      const first = tbody.rows.length ? tbody.rows[0].dataset.index : "";
+      const response = await fetch(`/ui/flows/${encodeURIComponent(flowId)}/messages?before=${first}&filter=${encodeURIComponent(filter)}`);
+      if (!response.ok) return;
+      const rows = parseRows(await response.text());
+      const height = scroller.scrollHeight;
+      const fragment = document.createDocumentFragment();
+      fragment.append(...rows);
+      tbody.prepend(fragment);
+      scroller.scrollTop += scroller.scrollHeight - height;
+      setMoreBefore(response.headers.get("X-More-Before") === "1" && rows.length > 0);
+      if (rows.length) empty.classList.add("d-none");
+    } finally {
+      loadingOlder = false;
+    }
+  };
+
+  const showMessage = async (index) => {
+    selected = index;
+    for (const row of tbody.querySelectorAll("tr.selected")) row.classList.remove("selected");
+    tbody.querySelector(`tr[data-index="${index}"]`)?.classList.add("selected");
+    const chosen = views.get(index) ?? "";
+    const response = await fetch(`/ui/flows/${encodeURIComponent(flowId)}/messages/${index}/view?view=${chosen}`);
+    view.innerHTML = response.ok ? await response.text() : `<div class="empty-state">Message ${index} is no longer available.</div>`;
+    bootstrap.Tab.getOrCreateInstance($("#tab-message")).show();
+  };
+
+  tbody.addEventListener("click", (event) => {
+    const row = event.target.closest("tr[data-index]");
+    if (row) showMessage(parseInt(row.dataset.index, 10));
+  });
+  view.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-view]");
+    if (!button || selected == null) return;
+    views.set(selected, button.dataset.view);
+    showMessage(selected);
+  });
+  scroller.addEventListener("scroll", () => {
+    if (scroller.scrollTop < 60) loadOlder();
+    if (!atBottom() && follow.checked && scroller.dataset.auto !== "1") follow.checked = false;
+    else if (atBottom()) follow.checked = true;
+  }, { passive: true });
+  document.addEventListener("wsweb:done", (event) => {
+    if (event.detail.form?.id === "kill-form" || event.detail.form?.id === "close-form") refreshHeader();
+    if (event.detail.form?.id === "inject-form") catchUp();
+  });
+
+  scrollToEnd();
+  goLive({
+    handlers: {
+      MessagesAdded: (id, messages) => {
+        if (id !== flowId) return;
+        if (filter) { catchUp(); return; }
+        for (const m of messages) {
+          if (m.index > cursor) { pending.push(m); cursor = m.index; }
+        }
+        if (!frame) frame = requestAnimationFrame(flush);
+        refreshHeader();
+      },
+      MessagesChanged: (id, messages) => {
+        if (id !== flowId) return;
+        for (const m of messages) {
+          const row = tbody.querySelector(`tr[data-index="${m.index}"]`);
+          if (row) {
+            const [fresh] = parseRows(messageRow(m, t0));
+            if (m.index === selected) fresh.classList.add("selected");
+            row.replaceWith(fresh);
+          }
+          if (m.index === selected) showMessage(selected);
+        }
+      },
+      FlowClosed: (id) => {
+        if (id !== flowId) return;
+        setNotLive();
+        refreshHeader();
+      },
+      FlowsRemoved: (ids) => { if (ids.includes(flowId)) setNotLive(); },
+      Gap: (_scope, id) => { if (!id || id === flowId) catchUp(); },
+    },
+    onConnected: async (connection) => { await connection.invoke("SubscribeFlow", flowId); await catchUp(); },
+    poll: async () => { await catchUp(); },
+  });
+}
+
+// ---------- Intercept page ----------
+
+function interceptPage() {
+  const list = $("#held-list");
+  const count = $("#held-count");
+
+  // Keyed merge: cards already on screen stay (with whatever the user typed), new ones appear in order.
+  const refresh = serial(async () => {
+    const response = await fetch("/ui/intercept/held");
+    if (!response.ok) return;
+    const template = document.createElement("template");
+    template.innerHTML = await response.text();
+    const fresh = Array.from(template.content.querySelectorAll(".held-card"));
+    const existing = new Map($$(".held-card", list).map((card) => [card.dataset.key, card]));
+    const fragment = document.createDocumentFragment();
+    for (const card of fresh) fragment.append(existing.get(card.dataset.key) ?? card);
+    if (!fresh.length) {
+      const empty = template.content.querySelector(".empty-state");
+      if (empty) fragment.append(empty);
+    }
+    list.replaceChildren(fragment);
+    localizeTimes(list);
+    if (count) count.textContent = fresh.length;
+  });
+
+  document.addEventListener("wsweb:done", (event) => { if (event.detail.form?.classList.contains("held-form")) refresh(); });
+  goLive({
+    handlers: { HeldChanged: () => refresh(), Gap: () => refresh() },
+    onConnected: async (connection) => { await connection.invoke("SubscribeIntercept"); await refresh(); },
+    poll: refresh,
+  });
+}
+
+// ---------- Rules page ----------
+
+function rulesPage() {
+  const form = $("#rule-form");
+  const action = $("#rule-action");
+  const showOptions = () => {
+    for (const el of $$(".rule-opt", form)) el.classList.toggle("d-none", el.dataset.for !== action.value);
+  };
+  action.addEventListener("change", showOptions);
+  showOptions();
+
+  const reset = () => {
+    form.reset();
+    form.dataset.api = "/api/rules";
+    form.dataset.method = "POST";
+    $("#rule-form-title").textContent = "New rule";
+    $("#rule-submit").textContent = "Add rule";
+    $("#rule-cancel").classList.add("d-none");
+    showOptions();
+  };
+  $("#rule-cancel").addEventListener("click", reset);
+
+  document.addEventListener("click", (event) => {
+    const row = event.target.closest("tr.rule-row");
+    if (!row) return;
+    const rule = JSON.parse(row.dataset.rule);
+    if (event.target.closest(".rule-edit")) {
+      form.elements.name.value = rule.name ?? "";
+      form.elements.filter.value = rule.filter ?? "";
+      form.elements.action.value = rule.action;
+      form.elements.enabled.checked = rule.enabled;
+      form.elements["replace.pattern"].value = rule.replace?.pattern ?? "";
+      form.elements["replace.replacement"].value = rule.replace?.replacement ?? "";
+      form.elements["replace.binary"].checked = !!rule.replace?.binary;
+      form.elements.delayMs.value = rule.delayMs ?? "";
+      form.dataset.api = `/api/rules/${encodeURIComponent(rule.id)}`;
+      form.dataset.method = "PUT";
+      $("#rule-form-title").textContent = `Edit rule ${rule.name}`;
+      $("#rule-submit").textContent = "Save";
+      $("#rule-cancel").classList.remove("d-none");
+      showOptions();
+      form.scrollIntoView({ block: "nearest" });
+    } else if (event.target.closest(".rule-toggle")) {
+      const { id, hits, ...definition } = rule;
+      api("PUT", `/api/rules/${encodeURIComponent(id)}`, { ...definition, enabled: !rule.enabled })
+        .then(() => location.reload(), (error) => { $(".problem", form).innerHTML = problemHtml(error); });
+    }
+  });
+}
+
+// ---------- Export page ----------
+
+function exportPage() {
+  document.addEventListener("wsweb:done", (event) => {
+    const report = event.detail.data;
+    if (event.detail.form?.id === "import-form" && report) {
+      $(".action-result", event.detail.form).textContent =
+        `Imported ${report.flows} flows (${report.messages} messages) from ${report.format}` +
+        (report.alreadyPresent ? `, ${report.alreadyPresent} already present` : "") + (report.skipped ? `, ${report.skipped} skipped` : "") + ".";
+    }
+  });
+}
+
+// ---------- start ----------
+
+localizeTimes();
+setLive("offline");
+const root = $("[data-page]");
+switch (root?.dataset.page) {
+  case "flows": flowsPage(root); break;
+  case "flow": flowPage(root); break;
+  case "intercept": interceptPage(root); break;
+  case "rules": rulesPage(root); break;
+  case "export": exportPage(root); break;
+  default: break;
+}
+window.wsweb = { api, formatBytes, preview, messageRow, flowRow };

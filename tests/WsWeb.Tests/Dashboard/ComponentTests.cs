@@ -1,0 +1,288 @@
+using WsWeb.Api;
+using WsWeb.Components.Pages;
+using WsWeb.Components.Shared;
+using WsWeb.Core.Flows;
+using WsWeb.Intercept;
+using WsWeb.Rules;
+using static WsWeb.Tests.Dashboard.ComponentRenderer;
+
+namespace WsWeb.Tests.Dashboard;
+
+public sealed class ComponentTests
+{
+    [Fact]
+    public async Task Flow_rows_show_time_client_url_subprotocol_state_counts_and_bytes()
+    {
+        var doc = await RenderRowsAsync<FlowRows>(new() { ["Flows"] = new List<FlowSummary> { TestData.Flow("a"), TestData.Flow("b", live: false, closeCode: 4001) } });
+        var rows = doc.QuerySelectorAll("tr.flow-row");
+        Assert.Equal(2, rows.Length);
+        var open = rows[0];
+        Assert.Equal("a", open.GetAttribute("data-id"));
+        Assert.Equal(TestData.Start.ToString(System.Globalization.CultureInfo.InvariantCulture), open.QuerySelector("time")!.GetAttribute("data-ts"));
+        Assert.Equal("127.0.0.1:50123", open.QuerySelector(".c-client")!.TextContent);
+        Assert.Equal("/flows/a", open.QuerySelector(".c-url a")!.GetAttribute("href"));
+        Assert.Equal("ws://echo.example/socket?room=1", open.QuerySelector(".c-url a")!.TextContent);
+        Assert.Equal("chat.v2", open.QuerySelector(".c-proto")!.TextContent);
+        Assert.Equal("open", open.QuerySelector(".c-state .badge")!.TextContent);
+        Assert.Contains("text-bg-success", open.QuerySelector(".c-state .badge")!.ClassName, StringComparison.Ordinal);
+        Assert.Equal(["3", "4"], open.QuerySelectorAll(".c-num").Select(c => c.TextContent));
+        Assert.Equal("2 kB", open.QuerySelector(".c-bytes")!.TextContent);
+
+        var closed = rows[1].QuerySelector(".c-state .badge")!;
+        Assert.Equal("closed 4001", closed.TextContent);
+        Assert.Equal("closed by client: 4001 bye", closed.GetAttribute("title"));
+    }
+
+    [Fact]
+    public async Task Flow_table_shows_an_empty_state_without_flows()
+    {
+        var doc = await RenderAsync<FlowTable>(new() { ["Flows"] = new List<FlowSummary>() });
+        Assert.False(doc.QuerySelector("#flows-empty")!.ClassList.Contains("d-none"));
+        Assert.Empty(doc.QuerySelectorAll("#flow-rows tr"));
+        Assert.Equal(["Time", "Client", "URL", "Protocol", "State", "↑ msgs", "↓ msgs", "Bytes"], doc.QuerySelectorAll("thead th").Select(th => th.TextContent));
+    }
+
+    [Fact]
+    public async Task Filter_check_points_at_the_error_position()
+    {
+        var doc = await RenderAsync<FilterCheck>(new() { ["Expression"] = "~wq & ~zz" });
+        var error = doc.QuerySelector(".filter-error")!;
+        Assert.Equal("6", error.GetAttribute("data-position"));
+        Assert.Contains("~zz", error.QuerySelector(".filter-error-message")!.TextContent, StringComparison.Ordinal);
+        var caret = error.QuerySelector(".filter-caret .text-danger")!.TextContent;
+        Assert.Equal(6, caret.IndexOf('^', StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    [InlineData("~websocket & ~d example.com")]
+    public async Task Filter_check_is_empty_for_valid_expressions(string? expression)
+    {
+        var doc = await RenderAsync<FilterCheck>(new() { ["Expression"] = expression });
+        Assert.Null(doc.QuerySelector(".filter-error"));
+    }
+
+    [Fact]
+    public async Task Filter_box_validates_through_htmx_and_marks_a_bad_value()
+    {
+        var doc = await RenderAsync<FilterBox>(new() { ["Id"] = "f", ["Value"] = "~bogus" });
+        var input = doc.QuerySelector("input#f")!;
+        Assert.Equal("/ui/filter-check", input.GetAttribute("hx-get"));
+        Assert.Equal("filter", input.GetAttribute("name"));
+        Assert.Contains("is-invalid", input.ClassName, StringComparison.Ordinal);
+        Assert.NotNull(doc.QuerySelector(".filter-feedback .filter-error"));
+    }
+
+    [Fact]
+    public async Task Message_rows_show_direction_type_size_time_preview_and_badges()
+    {
+        var messages = new List<MessageView>
+        {
+            TestData.Text(0, "hello\nworld"),
+            TestData.Text(1, "pong", fromClient: false, injected: true),
+            TestData.Text(2, "secret", dropped: true),
+            TestData.Text(3, "new", original: "old"),
+            TestData.Text(4, "wait", resolution: "held"),
+            TestData.Binary(5, [0xde, 0xad, 0xbe, 0xef]),
+        };
+        var doc = await RenderRowsAsync<MessageRows>(new() { ["Messages"] = messages, ["FlowStart"] = TestData.Start });
+        var rows = doc.QuerySelectorAll("tr.msg-row");
+        Assert.Equal(6, rows.Length);
+        Assert.Equal("→", rows[0].QuerySelector(".c-dir .dir-out")!.TextContent);
+        Assert.Equal("←", rows[1].QuerySelector(".c-dir .dir-in")!.TextContent);
+        Assert.Equal("text", rows[0].QuerySelector(".c-type")!.TextContent);
+        Assert.Equal("11 B", rows[0].QuerySelector(".c-size")!.TextContent);
+        Assert.Equal("+1.500", rows[0].QuerySelector(".c-rel")!.TextContent);
+        Assert.Equal("hello⏎world", rows[0].QuerySelector(".c-preview")!.TextContent);
+        Assert.Equal(["injected"], rows[1].QuerySelectorAll(".badge").Select(b => b.TextContent));
+        Assert.Equal(["dropped"], rows[2].QuerySelectorAll(".badge").Select(b => b.TextContent));
+        Assert.Contains("msg-dropped", rows[2].ClassName, StringComparison.Ordinal);
+        Assert.Equal(["edited"], rows[3].QuerySelectorAll(".badge").Select(b => b.TextContent));
+        Assert.Equal(["held"], rows[4].QuerySelectorAll(".badge").Select(b => b.TextContent));
+        Assert.Equal("de ad be ef", rows[5].QuerySelector(".c-preview")!.TextContent);
+        Assert.Equal("5", rows[5].GetAttribute("data-index"));
+    }
+
+    [Fact]
+    public async Task Message_content_opens_json_pretty_by_default_and_offers_text_and_hex()
+    {
+        var doc = await RenderAsync<MessageContent>(new() { ["FlowId"] = "f1", ["Message"] = TestData.Text(7, """{"type":"ping","n":1}""") });
+        var content = doc.QuerySelector(".message-content")!;
+        Assert.Equal("json", content.GetAttribute("data-view"));
+        Assert.Equal("{\n  \"type\": \"ping\",\n  \"n\": 1\n}", doc.QuerySelector("pre.payload")!.TextContent);
+        Assert.Equal(["text", "json", "hex"], doc.QuerySelectorAll("button[data-view]").Select(b => b.GetAttribute("data-view")));
+        Assert.Equal("json", doc.QuerySelector("button.active")!.GetAttribute("data-view"));
+        Assert.Equal("/api/flows/f1/messages/7/content", doc.QuerySelector("a[href$='/content']")!.GetAttribute("href"));
+    }
+
+    [Fact]
+    public async Task Message_content_hex_view_is_a_hex_dump()
+    {
+        var doc = await RenderAsync<MessageContent>(new() { ["FlowId"] = "f1", ["Message"] = TestData.Text(1, "Hello, WebSocket!"), ["View"] = "hex" });
+        var dump = doc.QuerySelector("pre.payload-hex")!.TextContent;
+        Assert.StartsWith("00000000  48 65 6c 6c 6f 2c 20 57  65 62 53 6f 63 6b 65 74  Hello, WebSocket", dump, StringComparison.Ordinal);
+        Assert.Contains("00000010  21", dump, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Binary_messages_open_as_hex_and_text_view_says_so()
+    {
+        var hex = await RenderAsync<MessageContent>(new() { ["FlowId"] = "f1", ["Message"] = TestData.Binary(2, [0x00, 0x41]) });
+        Assert.Equal("hex", hex.QuerySelector(".message-content")!.GetAttribute("data-view"));
+        var text = await RenderAsync<MessageContent>(new() { ["FlowId"] = "f1", ["Message"] = TestData.Binary(2, [0x00, 0x41]), ["View"] = "text" });
+        Assert.Contains("binary content shown as UTF-8", text.Body!.TextContent, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Edited_messages_show_the_forwarded_and_the_original_content()
+    {
+        var doc = await RenderAsync<MessageContent>(new() { ["FlowId"] = "f1", ["Message"] = TestData.Text(3, "my [redacted]", original: "my secret"), ["View"] = "text" });
+        var payloads = doc.QuerySelectorAll("pre.payload");
+        Assert.Equal(["my [redacted]", "my secret"], payloads.Select(p => p.TextContent));
+        Assert.Contains("payload-original", payloads[1].ClassName, StringComparison.Ordinal);
+        Assert.Contains("Original", doc.Body!.TextContent, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Invalid_json_in_the_json_view_falls_back_to_text()
+    {
+        var doc = await RenderAsync<MessageContent>(new() { ["FlowId"] = "f1", ["Message"] = TestData.Text(3, "{not json"), ["View"] = "json" });
+        Assert.Equal("{not json", doc.QuerySelector("pre.payload")!.TextContent);
+        Assert.Contains("not JSON", doc.Body!.TextContent, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Flow_header_shows_counts_ping_pong_and_how_it_closed()
+    {
+        var doc = await RenderAsync<FlowHeader>(new() { ["Flow"] = TestData.Detail(live: false) });
+        Assert.Equal("false", doc.QuerySelector(".flow-header")!.GetAttribute("data-live"));
+        Assert.Equal("closed 4000", doc.QuerySelector("#flow-state")!.TextContent);
+        Assert.Equal("ping 2/1 · pong 1/2", doc.QuerySelector("#ping-pong")!.TextContent);
+        Assert.Equal("3", doc.QuerySelector("#count-out")!.TextContent);
+        Assert.Equal("4", doc.QuerySelector("#count-in")!.TextContent);
+        var close = doc.QuerySelector("#close-info")!.TextContent;
+        Assert.Contains("client", close, StringComparison.Ordinal);
+        Assert.Contains("4000", close, StringComparison.Ordinal);
+        Assert.Contains("bye", close, StringComparison.Ordinal);
+        Assert.Equal(
+            ["/api/flows/f1/export?format=json", "/api/flows/f1/export?format=har", "/api/flows/f1/export?format=mitmproxy"],
+            doc.QuerySelectorAll(".dropdown-menu a").Select(a => a.GetAttribute("href")));
+    }
+
+    [Fact]
+    public async Task Flow_actions_post_to_the_rest_api_and_are_disabled_when_not_live()
+    {
+        var live = await RenderAsync<FlowActions>(new() { ["FlowId"] = "f1", ["Live"] = true });
+        Assert.False(live.QuerySelector("fieldset#flow-actions")!.HasAttribute("disabled"));
+        Assert.Equal("/api/flows/f1/messages", live.QuerySelector("#inject-form")!.GetAttribute("data-api"));
+        Assert.Equal("/api/flows/f1/close", live.QuerySelector("#close-form")!.GetAttribute("data-api"));
+        Assert.Equal("/api/flows/f1/kill", live.QuerySelector("#kill-form")!.GetAttribute("data-api"));
+        Assert.Equal(["true", "false"], live.QuerySelectorAll("select[name=toClient] option").Select(o => o.GetAttribute("value")));
+        Assert.Equal(["utf8", "hex", "base64"], live.QuerySelectorAll("select[name=encoding] option").Select(o => o.GetAttribute("value")));
+        Assert.NotNull(live.QuerySelector("#close-form input[name=code][data-type=int]"));
+        Assert.NotNull(live.QuerySelector("#close-form input[name=reason]"));
+
+        var closed = await RenderAsync<FlowActions>(new() { ["FlowId"] = "f1", ["Live"] = false });
+        Assert.True(closed.QuerySelector("fieldset#flow-actions")!.HasAttribute("disabled"));
+    }
+
+    [Fact]
+    public async Task Handshake_and_connection_show_headers_and_tls()
+    {
+        var detail = TestData.Detail();
+        var handshake = await RenderAsync<HandshakeView>(new() { ["Flow"] = detail });
+        Assert.Contains(handshake.QuerySelectorAll("tr"), tr => tr.QuerySelector("th")!.TextContent == "Sec-WebSocket-Protocol" && tr.QuerySelector("td")!.TextContent == "chat.v2");
+        Assert.Contains("101 Switching Protocols", handshake.Body!.TextContent, StringComparison.Ordinal);
+
+        var server = await RenderAsync<ConnectionDetails>(new() { ["Title"] = "Server", ["Connection"] = detail.ServerConn });
+        var text = server.Body!.TextContent;
+        Assert.Contains("Tls13", text, StringComparison.Ordinal);
+        Assert.Contains("TLS_AES_128_GCM_SHA256", text, StringComparison.Ordinal);
+        Assert.Contains("CN=echo.example", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Held_list_shows_each_held_message_with_release_and_drop()
+    {
+        var held = new List<HeldView>
+        {
+            new("f1", "ws://echo.example/a", 4, TestData.Start + 1, null, TestData.Text(4, "my secret", resolution: "held")),
+            new("f2", "ws://echo.example/b", 9, TestData.Start + 2, TestData.Start + 32, TestData.Binary(9, [1, 2, 3], fromClient: false)),
+        };
+        var doc = await RenderAsync<HeldList>(new() { ["Held"] = held });
+        var cards = doc.QuerySelectorAll(".held-card");
+        Assert.Equal(["f1/4", "f2/9"], cards.Select(c => c.GetAttribute("data-key")));
+        Assert.Equal("/api/intercept/held/f1/4/release", cards[0].QuerySelector("form")!.GetAttribute("data-api"));
+        Assert.Equal("/api/intercept/held/f1/4/drop", cards[0].QuerySelector("button[data-api]")!.GetAttribute("data-api"));
+        Assert.Equal("my secret", cards[0].QuerySelector("textarea[name=content]")!.TextContent);
+        Assert.Equal("utf8", cards[0].QuerySelector("select[name=encoding] option[selected]")!.GetAttribute("value"));
+        Assert.Equal("AQID", cards[1].QuerySelector("textarea")!.TextContent);
+        Assert.Equal("base64", cards[1].QuerySelector("select[name=encoding] option[selected]")!.GetAttribute("value"));
+
+        var empty = await RenderAsync<HeldList>(new() { ["Held"] = new List<HeldView>() });
+        Assert.NotNull(empty.QuerySelector("#held-empty"));
+    }
+
+    [Fact]
+    public async Task Rule_table_lists_rules_with_details_and_actions()
+    {
+        var rules = new List<RuleView>
+        {
+            new("r1", "rename", "~ws & ~text", "replace", new ReplaceSpec("alice", "bob", null), null, true, 12),
+            new("r2", "slow", "~ws", "delay", null, 500, false, 0),
+        };
+        var doc = await RenderAsync<RuleTable>(new() { ["Rules"] = rules });
+        var rows = doc.QuerySelectorAll("tr.rule-row");
+        Assert.Equal(2, rows.Length);
+        Assert.Equal("alice → bob", rows[0].QuerySelectorAll("td")[3].TextContent);
+        Assert.Equal("12", rows[0].QuerySelectorAll("td")[4].TextContent);
+        Assert.Equal("on", rows[0].QuerySelector(".rule-toggle")!.TextContent);
+        Assert.Equal("off", rows[1].QuerySelector(".rule-toggle")!.TextContent);
+        Assert.Equal("500 ms", rows[1].QuerySelectorAll("td")[3].TextContent);
+        Assert.Equal("DELETE", rows[0].QuerySelector("button[data-method]")!.GetAttribute("data-method"));
+        Assert.Equal("/api/rules/r1", rows[0].QuerySelector("button[data-method]")!.GetAttribute("data-api"));
+        using var json = System.Text.Json.JsonDocument.Parse(rows[0].GetAttribute("data-rule")!);
+        Assert.Equal("alice", json.RootElement.GetProperty("replace").GetProperty("pattern").GetString());
+    }
+
+    [Fact]
+    public async Task Onboarding_offers_the_ca_downloads_fingerprint_and_client_setup()
+    {
+        var doc = await RenderAsync<OnboardingGuide>(new()
+        {
+            ["ProxyAddress"] = "127.0.0.1:8080",
+            ["Subject"] = "CN=WsWeb CA",
+            ["Sha256"] = "AB:CD",
+            ["NotAfter"] = new DateTime(2036, 1, 1, 0, 0, 0, DateTimeKind.Utc),
+        });
+        Assert.Equal(["/cert/pem", "/cert/cer", "/cert/p12"], doc.QuerySelectorAll("#ca-downloads a").Select(a => a.GetAttribute("href")));
+        Assert.Equal("AB:CD", doc.QuerySelector("#ca-sha256")!.TextContent);
+        var titles = doc.QuerySelectorAll("h6").Select(h => h.TextContent).ToList();
+        foreach (var client in new[] { "Chrome", "Firefox", "curl", "Node.js", ".NET" })
+        {
+            Assert.Contains(titles, t => t.Contains(client, StringComparison.Ordinal));
+        }
+
+        var snippets = string.Join("\n", doc.QuerySelectorAll("pre.snippet").Select(p => p.TextContent));
+        Assert.Contains("--proxy-server=http://127.0.0.1:8080", snippets, StringComparison.Ordinal);
+        Assert.Contains("curl --proxy http://127.0.0.1:8080 --cacert wsweb-ca-cert.pem", snippets, StringComparison.Ordinal);
+        Assert.Contains("NODE_EXTRA_CA_CERTS=wsweb-ca-cert.pem", snippets, StringComparison.Ordinal);
+        Assert.Contains("new WebProxy(\"http://127.0.0.1:8080\")", snippets, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Export_page_links_every_format_and_posts_imports()
+    {
+        var doc = await RenderAsync<ExportPage>(services: s => s.AddSingleton(new FlowStore()));
+        Assert.Equal(
+            ["/api/flows/export?format=json", "/api/flows/export?format=har", "/api/flows/export?format=mitmproxy"],
+            doc.QuerySelectorAll("#export-all a").Select(a => a.GetAttribute("href")));
+        var filtered = doc.QuerySelector("#export-filtered-form")!;
+        Assert.Equal("/api/flows/export", filtered.GetAttribute("action"));
+        Assert.NotNull(filtered.QuerySelector("input[name=filter]"));
+        Assert.Equal(["json", "har", "mitmproxy"], filtered.QuerySelectorAll("button[name=format]").Select(b => b.GetAttribute("value")));
+        Assert.Equal("/api/flows/import", doc.QuerySelector("#import-form")!.GetAttribute("data-api"));
+        Assert.NotNull(doc.QuerySelector("#import-form input[type=file]"));
+    }
+}

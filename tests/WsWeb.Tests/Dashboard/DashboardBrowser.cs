@@ -1,0 +1,77 @@
+using Microsoft.Playwright;
+using WsWeb.Tests.Infrastructure;
+
+namespace WsWeb.Tests.Dashboard;
+
+/// <summary>
+/// The real host (<see cref="WsWebApp"/>: proxy, dashboard, echo peer) and one headless Debian Chromium driven
+/// by Playwright's .NET API (its bundled node driver; no browser download). One per test class.
+/// </summary>
+public sealed class DashboardBrowser : IAsyncLifetime
+{
+    private IPlaywright? _playwright;
+
+    public WsWebApp App { get; } = new();
+
+    public IBrowser Browser { get; private set; } = null!;
+
+    public string BaseUrl => $"http://127.0.0.1:{App.WebPort}";
+
+    /// <summary>Where screenshots go: TestResults/dashboard-screenshots beside the test assembly.</summary>
+    public static string ArtifactsDirectory { get; } = Path.Combine(AppContext.BaseDirectory, "TestResults", "dashboard-screenshots");
+
+    public async Task InitializeAsync()
+    {
+        await App.InitializeAsync();
+        if (!File.Exists(RequiresChromiumFactAttribute.ChromiumPath))
+        {
+            return; // the tests are skipped (or, with WSWEB_REQUIRE_ALL=1, fail on the missing browser below)
+        }
+
+        _playwright = await Playwright.CreateAsync();
+        Browser = await _playwright.Chromium.LaunchAsync(new()
+        {
+            ExecutablePath = RequiresChromiumFactAttribute.ChromiumPath,
+            Headless = true,
+            Args =
+            [
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+            ],
+        });
+    }
+
+    /// <summary>A fresh page at 1366×768, the smallest laptop screen the dashboard must fit.</summary>
+    public async Task<IPage> NewPageAsync()
+    {
+        if (Browser is null)
+        {
+            throw new InvalidOperationException($"Chromium is required at {RequiresChromiumFactAttribute.ChromiumPath} (apt-get install chromium).");
+        }
+
+        var context = await Browser.NewContextAsync(new() { ViewportSize = new() { Width = 1366, Height = 768 } });
+        var page = await context.NewPageAsync();
+        page.SetDefaultTimeout(10_000);
+        return page;
+    }
+
+    public static async Task<string> ScreenshotAsync(IPage page, string name)
+    {
+        Directory.CreateDirectory(ArtifactsDirectory);
+        var path = Path.Combine(ArtifactsDirectory, name + ".png");
+        await page.ScreenshotAsync(new() { Path = path });
+        Console.WriteLine($"screenshot: {path}");
+        return path;
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (Browser is not null)
+        {
+            await Browser.DisposeAsync();
+        }
+
+        _playwright?.Dispose();
+        await App.DisposeAsync();
+    }
+}

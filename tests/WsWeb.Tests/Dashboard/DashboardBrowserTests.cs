@@ -1,0 +1,220 @@
+using System.Net.WebSockets;
+using Microsoft.Playwright;
+using WsWeb.Tests.Infrastructure;
+using static Microsoft.Playwright.Assertions;
+
+namespace WsWeb.Tests.Dashboard;
+
+/// <summary>The dashboard in headless Chromium against the real host, with real WebSocket traffic through the proxy.</summary>
+[Collection("dashboard-browser")]
+public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixture<DashboardBrowser>
+{
+    private WsWebApp App => browser.App;
+
+    private static Task<int> ScrollWidthAsync(IPage page) => page.EvaluateAsync<int>("() => document.documentElement.scrollWidth");
+
+    [RequiresChromiumFact]
+    public async Task Flows_page_lists_live_flows_and_fits_1366_wide()
+    {
+        await App.ResetAsync();
+        var (client, _, flow) = await App.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("""{"type":"hello","user":"alice"}""");
+        await client.ReceiveTextAsync();
+
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(browser.BaseUrl + "/");
+        var row = page.Locator($"tr.flow-row[data-id='{flow.Id}']");
+        await Expect(row).ToBeVisibleAsync();
+        await Expect(row.Locator(".c-state .badge")).ToHaveTextAsync("open");
+        await Expect(row.Locator(".c-url")).ToContainTextAsync($"127.0.0.1:{App.Echo.Port}/echo");
+        Assert.True(await ScrollWidthAsync(page) <= 1366, $"the flow list scrolls sideways: {await ScrollWidthAsync(page)}px");
+        await DashboardBrowser.ScreenshotAsync(page, "flows");
+
+        // A filter error is shown inline, with its position, as you type.
+        await page.FillAsync("#flow-filter", "~websocket & ~zz");
+        await Expect(page.Locator(".filter-error")).ToContainTextAsync("~zz");
+        await Expect(page.Locator("#flow-filter")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("is-invalid"));
+    }
+
+    [RequiresChromiumFact]
+    public async Task Flow_detail_shows_new_messages_within_a_second_without_reloading()
+    {
+        await App.ResetAsync();
+        var (client, _, flow) = await App.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("first");
+        await client.ReceiveTextAsync();
+
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
+        await Expect(page.Locator("#message-rows tr")).ToHaveCountAsync(2);
+        await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub", new() { Timeout = 5000 });
+        page.Load += (_, _) => Assert.Fail("the page reloaded");
+
+        await client.SendTextAsync("""{"type":"live","n":2}""");
+        await Expect(page.Locator("#message-rows tr.msg-row", new() { HasText = "\"live\"" })).ToHaveCountAsync(2, new() { Timeout = 1000 });
+
+        Assert.True(await ScrollWidthAsync(page) <= 1366, $"the flow detail scrolls sideways: {await ScrollWidthAsync(page)}px");
+        await page.Locator("#message-rows tr.msg-row").Last.ClickAsync();
+        await Expect(page.Locator("#message-view pre.payload-json")).ToContainTextAsync("\"type\": \"live\"");
+        await DashboardBrowser.ScreenshotAsync(page, "flow-detail");
+    }
+
+    [RequiresChromiumFact]
+    public async Task Flow_detail_renders_from_rest_picks_content_views_and_fits_1366_wide()
+    {
+        await App.ResetAsync();
+        var (client, _, flow) = await App.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("""{"type":"subscribe","channel":"ticker","symbols":["BTC","ETH"]}""");
+        await client.ReceiveTextAsync();
+        await client.SendBinaryAsync([0xca, 0xfe, 0xba, 0xbe, 0x00, 0x01]);
+        await client.ReceiveAsync();
+
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
+        await Expect(page.Locator("#message-rows tr.msg-row")).ToHaveCountAsync(4);
+        await Expect(page.Locator("#message-rows tr[data-index='2'] .c-preview")).ToHaveTextAsync("ca fe ba be 00 01");
+
+        await page.ClickAsync("#message-rows tr[data-index='0']");
+        await Expect(page.Locator("#message-view pre.payload-json")).ToContainTextAsync("\"channel\": \"ticker\"");
+        await page.ClickAsync("#message-view button[data-view='hex']");
+        await Expect(page.Locator("#message-view pre.payload-hex")).ToContainTextAsync("00000000  7b 22 74 79");
+
+        // The chosen view sticks to that message; another message opens in its own default.
+        await page.ClickAsync("#message-rows tr[data-index='2']");
+        await Expect(page.Locator("#message-view pre.payload-hex")).ToContainTextAsync("ca fe ba be 00 01");
+        await page.ClickAsync("#message-rows tr[data-index='0']");
+        await Expect(page.Locator("#message-view .message-content")).ToHaveAttributeAsync("data-view", "hex");
+
+        await page.ClickAsync("#tab-handshake");
+        await Expect(page.Locator("#pane-handshake")).ToContainTextAsync("101 Switching Protocols");
+        Assert.True(await ScrollWidthAsync(page) <= 1366, $"the flow detail scrolls sideways: {await ScrollWidthAsync(page)}px");
+        await DashboardBrowser.ScreenshotAsync(page, "flow-detail-handshake");
+    }
+
+    [RequiresChromiumFact]
+    public async Task Inject_from_the_ui_reaches_the_echo_peer()
+    {
+        await App.ResetAsync();
+        var (client, server, flow) = await App.ConnectAsync();
+        await using var c = client;
+
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
+        await page.ClickAsync("#tab-actions");
+        await page.SelectOptionAsync("#inject-form select[name=toClient]", "false");
+        await page.FillAsync("#inject-form textarea[name=content]", "injected from the dashboard");
+        await page.ClickAsync("#inject-form button[type=submit]");
+        await Expect(page.Locator("#inject-form .action-result")).ToHaveTextAsync("Injected");
+
+        await WsWebApp.EventuallyAsync(() => server.Texts.Contains("injected from the dashboard"), "the echo peer got the injected message");
+        Assert.Equal("injected from the dashboard", await client.ReceiveTextAsync());
+        await Expect(page.Locator("#message-rows tr.msg-row .badge.b-injected")).ToHaveCountAsync(1);
+
+        // Bad input comes back as an inline RFC 7807 problem.
+        await page.SelectOptionAsync("#inject-form select[name=encoding]", "hex");
+        await page.FillAsync("#inject-form textarea[name=content]", "zz");
+        await page.ClickAsync("#inject-form button[type=submit]");
+        await Expect(page.Locator("#inject-form .problem .alert-danger")).ToContainTextAsync("content");
+        await page.ClickAsync("#tab-actions");
+        await DashboardBrowser.ScreenshotAsync(page, "flow-actions");
+    }
+
+    [RequiresChromiumFact]
+    public async Task Intercept_edit_in_the_ui_forwards_the_edited_text()
+    {
+        await App.ResetAsync();
+        var (client, server, _) = await App.ConnectAsync();
+        await using var c = client;
+        try
+        {
+            var page = await browser.NewPageAsync();
+            await page.GotoAsync(browser.BaseUrl + "/intercept");
+            await page.FillAsync("#intercept-filter", "~wq & ~b secret");
+            await page.ClickAsync("#intercept-form button[type=submit]");
+            await Expect(page.Locator("#intercept-state")).ToContainTextAsync("~wq & ~b secret");
+
+            await client.SendTextAsync("my secret password");
+            var card = page.Locator(".held-card");
+            await Expect(card).ToHaveCountAsync(1);
+            await Expect(card.Locator("textarea")).ToHaveValueAsync("my secret password");
+            Assert.Empty(server.Received);
+            await DashboardBrowser.ScreenshotAsync(page, "intercept");
+
+            await card.Locator("textarea").FillAsync("my [redacted]");
+            await card.Locator("button[type=submit]").ClickAsync();
+            await WsWebApp.EventuallyAsync(() => server.Texts.Contains("my [redacted]"), "the echo peer got the edited message");
+            Assert.Equal("my [redacted]", Assert.Single(server.Texts));
+            await Expect(page.Locator(".held-card")).ToHaveCountAsync(0);
+        }
+        finally
+        {
+            await App.ResetAsync();
+        }
+    }
+
+    [RequiresChromiumFact]
+    public async Task Close_with_a_code_from_the_ui_reaches_both_peers()
+    {
+        await App.ResetAsync();
+        var (client, server, flow) = await App.ConnectAsync();
+        await using var c = client;
+
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
+        await page.ClickAsync("#tab-actions");
+        await page.FillAsync("#close-form input[name=code]", "4321");
+        await page.FillAsync("#close-form input[name=reason]", "from the ui");
+        await page.ClickAsync("#close-form button[type=submit]");
+
+        var (clientStatus, clientReason) = await client.CloseReceived.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var (serverStatus, serverReason) = await server.CloseReceived.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal((WebSocketCloseStatus)4321, clientStatus);
+        Assert.Equal("from the ui", clientReason);
+        Assert.Equal((WebSocketCloseStatus)4321, serverStatus);
+        Assert.Equal("from the ui", serverReason);
+
+        // The client answers the close (the echo peer already did); the flow ends and the page says so.
+        await client.Socket.CloseOutputAsync((WebSocketCloseStatus)4321, "from the ui", CancellationToken.None);
+        await Expect(page.Locator("#flow-state")).ToContainTextAsync("closed 4321", new() { Timeout = 10_000 });
+        await Expect(page.Locator("#close-form button[type=submit]")).ToBeDisabledAsync();
+    }
+
+    [RequiresChromiumFact]
+    public async Task Rules_export_and_onboarding_pages_work_and_are_captured()
+    {
+        await App.ResetAsync();
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(browser.BaseUrl + "/rules");
+        await page.FillAsync("#rule-form input[name=name]", "rename alice");
+        await page.FillAsync("#rule-filter", "~ws & ~text");
+        await page.SelectOptionAsync("#rule-action", "replace");
+        await page.FillAsync("#rule-form input[name='replace.pattern']", "alice");
+        await page.FillAsync("#rule-form input[name='replace.replacement']", "bob");
+        await page.ClickAsync("#rule-submit");
+        await Expect(page.Locator("tr.rule-row")).ToHaveCountAsync(1);
+        await Expect(page.Locator("tr.rule-row")).ToContainTextAsync("alice → bob");
+
+        // A bad filter is refused inline with the server's problem.
+        await page.FillAsync("#rule-filter", "~nope");
+        await page.ClickAsync("#rule-submit");
+        await Expect(page.Locator("#rule-form .problem .alert-danger")).ToContainTextAsync("filter");
+
+        await page.ClickAsync("tr.rule-row .rule-toggle");
+        await Expect(page.Locator("tr.rule-row .rule-toggle")).ToHaveTextAsync("off");
+        await DashboardBrowser.ScreenshotAsync(page, "rules");
+        await App.ResetAsync();
+
+        await page.GotoAsync(browser.BaseUrl + "/export");
+        await Expect(page.Locator("#export-all a")).ToHaveCountAsync(3);
+        await DashboardBrowser.ScreenshotAsync(page, "export");
+
+        await page.GotoAsync(browser.BaseUrl + "/onboarding");
+        await Expect(page.Locator("#ca-sha256")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^([0-9A-F]{2}:){31}[0-9A-F]{2}$"));
+        var pem = await page.APIRequest.GetAsync(browser.BaseUrl + "/cert/pem");
+        Assert.Contains("BEGIN CERTIFICATE", await pem.TextAsync(), StringComparison.Ordinal);
+        await DashboardBrowser.ScreenshotAsync(page, "onboarding");
+    }
+}
