@@ -95,6 +95,40 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
     }
 
     [RequiresChromiumFact]
+    public async Task A_flow_with_100k_messages_renders_a_window_and_pages_older_messages_on_scroll()
+    {
+        // A long-lived connection's worth of messages, recorded through the store as the relay does.
+        var store = App.Store;
+        var flow = new WsWeb.Core.Flows.HttpFlow(
+            new WsWeb.Core.Flows.HttpRequestData { Method = "GET", Scheme = "http", Host = "big.example", Port = 80, Path = "/feed" },
+            WsWeb.Core.Timestamps.Now(TimeProvider.System));
+        store.Add(flow);
+        flow.WebSocket = store.CreateWebSocketData();
+        for (var i = 0; i < 100_000; i++)
+        {
+            var text = System.Text.Encoding.UTF8.GetBytes($$"""{"seq":{{i}}}""");
+            store.AddMessage(flow, new WsWeb.Core.WebSockets.WebSocketMessage(WsWeb.Core.WebSockets.Opcode.Text, i % 2 == 0, text, flow.TimestampCreated + i / 1000.0));
+        }
+
+        store.FlowEnded(flow);
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
+
+        // Only a window is rendered, ending with the newest message.
+        var rows = page.Locator("#message-rows tr.msg-row");
+        await Expect(rows.Last).ToHaveAttributeAsync("data-index", "99999");
+        var rendered = await rows.CountAsync();
+        Assert.InRange(rendered, 1, 1000);
+        var firstIndex = long.Parse(await rows.First.GetAttributeAsync("data-index") ?? "-1", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(firstIndex > 90_000, $"the page rendered from index {firstIndex}");
+
+        // Scrolling to the top pages in older messages from the REST cursor.
+        await page.EvalOnSelectorAsync("#messages-scroll", "el => el.scrollTop = 0");
+        await Expect(page.Locator($"#message-rows tr[data-index='{firstIndex - 1}']")).ToHaveCountAsync(1);
+        Assert.True(await rows.CountAsync() > rendered);
+    }
+
+    [RequiresChromiumFact]
     public async Task Inject_from_the_ui_reaches_the_echo_peer()
     {
         await App.ResetAsync();
