@@ -1,11 +1,14 @@
 using WsWeb.Hosting;
 
-var root = CommandLine.Create(async (options, remaining, cancellationToken) =>
+// Generic-host switches (--environment=, --contentRoot=, --applicationName=) go to the host untouched;
+// everything else is WsWeb's own command line, where an unknown option is an error.
+var (hostArgs, ownArgs) = CommandLine.SplitHostArguments(args);
+var root = CommandLine.Create(async (options, _) =>
 {
     WebApplication app;
     try
     {
-        app = WsWebHost.Build(options, remaining);
+        app = WsWebHost.Build(options, hostArgs);
     }
     catch (WsWeb.Proxy.Certificates.CertificateFileException ex)
     {
@@ -17,4 +20,4 @@ var root = CommandLine.Create(async (options, remaining, cancellationToken) =>
     return 0;
 });
 
-return await root.Parse(args).InvokeAsync();
+return await root.Parse(ownArgs).InvokeAsync();

@@ -38,7 +38,17 @@ internal static class CommandLine
         (MaxMessagesPerFlow, nameof(ProxyOptions.MaxMessagesPerFlow)),
     ];
 
-    public static RootCommand Create(Func<ProxyOptions, string[], CancellationToken, Task<int>> run)
+    private static readonly string[] HostSwitches = ["--environment=", "--contentRoot=", "--applicationName="];
+
+    /// <summary>Separates the generic host's own switches (as test hosts and tooling pass them) from WsWeb's options.</summary>
+    public static (string[] HostArgs, string[] OwnArgs) SplitHostArguments(string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var isHost = args.Select(a => HostSwitches.Any(s => a.StartsWith(s, StringComparison.OrdinalIgnoreCase))).ToArray();
+        return ([.. args.Where((_, i) => isHost[i])], [.. args.Where((_, i) => !isHost[i])]);
+    }
+
+    public static RootCommand Create(Func<ProxyOptions, CancellationToken, Task<int>> run)
     {
         var root = new RootCommand("WsWeb: a WebSocket-intercepting proxy with a live dashboard.");
         foreach (var (option, _) in Settings)
@@ -61,7 +71,7 @@ internal static class CommandLine
                 return 2;
             }
 
-            return await run(options, result.UnmatchedTokens.ToArray(), cancellationToken);
+            return await run(options, cancellationToken);
         });
         return root;
     }

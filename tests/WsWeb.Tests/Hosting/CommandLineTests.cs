@@ -8,7 +8,7 @@ public sealed class CommandLineTests
     private static (bool Ok, WsWeb.Proxy.ProxyOptions Options, string? Error) Build(string[] args, Dictionary<string, string?>? configuration = null)
     {
         var config = new ConfigurationBuilder().AddInMemoryCollection(configuration ?? []).Build();
-        var root = CommandLine.Create((_, _, _) => Task.FromResult(0));
+        var root = CommandLine.Create((_, _) => Task.FromResult(0));
         var result = root.Parse(args);
         var ok = CommandLine.TryBuildOptions(config, result, out var options, out var error);
         return (ok, options, error);
@@ -74,10 +74,19 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public void GenericHostSwitchesAreSetApartFromWsWebOptions()
+    {
+        var (host, own) = CommandLine.SplitHostArguments(["--environment=Development", "-p", "9000", "--contentRoot=/tmp", "--ssl-insecure"]);
+
+        Assert.Equal(["--environment=Development", "--contentRoot=/tmp"], host);
+        Assert.Equal(["-p", "9000", "--ssl-insecure"], own);
+    }
+
+    [Fact]
     public async Task HelpListsEveryOption()
     {
         var output = new StringWriter();
-        var root = CommandLine.Create((_, _, _) => Task.FromResult(0));
+        var root = CommandLine.Create((_, _) => Task.FromResult(0));
         var result = root.Parse(["--help"]);
         result.InvocationConfiguration.Output = output;
         await result.InvokeAsync();
