@@ -87,42 +87,28 @@ internal sealed class FilterParser
         return terms is null ? first : new AndNode([.. terms]);
     }
 
-    private FilterNode ParseOr()
+    private FilterNode ParseOr() => ParseChain('|', ParseAnd, static terms => new OrNode(terms));
+
+    private FilterNode ParseAnd() => ParseChain('&', ParseUnary, static terms => new AndNode(terms));
+
+    /// <summary>Parses <c>operand (op operand)*</c>; one operand stands alone, more are combined.</summary>
+    private FilterNode ParseChain(char op, Func<FilterNode> operand, Func<FilterNode[], FilterNode> combine)
     {
-        var first = ParseAnd();
+        var first = operand();
         List<FilterNode>? terms = null;
         while (true)
         {
             SkipWhitespace();
-            if (AtEnd || Current != '|')
+            if (AtEnd || Current != op)
             {
                 break;
             }
 
-            RequireTermAfter('|');
-            (terms ??= [first]).Add(ParseAnd());
+            RequireTermAfter(op);
+            (terms ??= [first]).Add(operand());
         }
 
-        return terms is null ? first : new OrNode([.. terms]);
-    }
-
-    private FilterNode ParseAnd()
-    {
-        var first = ParseUnary();
-        List<FilterNode>? terms = null;
-        while (true)
-        {
-            SkipWhitespace();
-            if (AtEnd || Current != '&')
-            {
-                break;
-            }
-
-            RequireTermAfter('&');
-            (terms ??= [first]).Add(ParseUnary());
-        }
-
-        return terms is null ? first : new AndNode([.. terms]);
+        return terms is null ? first : combine([.. terms]);
     }
 
     /// <summary>Consumes a binary or unary operator and insists that a term follows.</summary>

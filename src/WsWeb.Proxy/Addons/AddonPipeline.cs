@@ -12,50 +12,33 @@ internal sealed partial class AddonPipeline(IEnumerable<IWebSocketAddon> addons,
 
     public bool IsEmpty => _addons.Length == 0;
 
-    public async ValueTask WebSocketStartAsync(HttpFlow flow, CancellationToken cancellationToken)
-    {
-        foreach (var addon in _addons)
-        {
-            try
-            {
-                await addon.WebSocketStartAsync(flow, cancellationToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                LogAddonFailed(addon.GetType().Name, nameof(IWebSocketAddon.WebSocketStartAsync), flow.Id, ex);
-            }
-        }
-    }
+    public ValueTask WebSocketStartAsync(HttpFlow flow, CancellationToken cancellationToken) =>
+        RunAsync(flow, nameof(IWebSocketAddon.WebSocketStartAsync), static (addon, f, _, ct) => addon.WebSocketStartAsync(f, ct), null, cancellationToken);
 
     public ValueTask WebSocketMessageAsync(HttpFlow flow, WebSocketMessage message, CancellationToken cancellationToken) =>
-        _addons.Length == 0 ? ValueTask.CompletedTask : RunMessageHooksAsync(flow, message, cancellationToken);
+        _addons.Length == 0
+            ? ValueTask.CompletedTask
+            : RunAsync(flow, nameof(IWebSocketAddon.WebSocketMessageAsync), static (addon, f, m, ct) => addon.WebSocketMessageAsync(f, m!, ct), message, cancellationToken);
 
-    public async ValueTask WebSocketEndAsync(HttpFlow flow, CancellationToken cancellationToken)
+    public ValueTask WebSocketEndAsync(HttpFlow flow, CancellationToken cancellationToken) =>
+        RunAsync(flow, nameof(IWebSocketAddon.WebSocketEndAsync), static (addon, f, _, ct) => addon.WebSocketEndAsync(f, ct), null, cancellationToken);
+
+    private async ValueTask RunAsync(
+        HttpFlow flow,
+        string hook,
+        Func<IWebSocketAddon, HttpFlow, WebSocketMessage?, CancellationToken, ValueTask> invoke,
+        WebSocketMessage? message,
+        CancellationToken cancellationToken)
     {
         foreach (var addon in _addons)
         {
             try
             {
-                await addon.WebSocketEndAsync(flow, cancellationToken);
+                await invoke(addon, flow, message, cancellationToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                LogAddonFailed(addon.GetType().Name, nameof(IWebSocketAddon.WebSocketEndAsync), flow.Id, ex);
-            }
-        }
-    }
-
-    private async ValueTask RunMessageHooksAsync(HttpFlow flow, WebSocketMessage message, CancellationToken cancellationToken)
-    {
-        foreach (var addon in _addons)
-        {
-            try
-            {
-                await addon.WebSocketMessageAsync(flow, message, cancellationToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                LogAddonFailed(addon.GetType().Name, nameof(IWebSocketAddon.WebSocketMessageAsync), flow.Id, ex);
+                LogAddonFailed(addon.GetType().Name, hook, flow.Id, ex);
             }
         }
     }
