@@ -30,7 +30,7 @@ public sealed class SampleAddonTests
         await client.SendAsync("hi\n"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
         await ProxyClients.ReceiveMessageAsync(client);
 
-        await ProxyServer.EventuallyAsync(() => _printed.Count == 2, "two printed lines");
+        await Eventually.AssertAsync(() => _printed.Count == 2, "two printed lines");
         Assert.Equal(["Client: b'hi\\n'", "Server: b'hi\\n'"], _printed);
     }
 
@@ -87,7 +87,7 @@ public sealed class SampleAddonTests
         Assert.Contains("ping", received);
         // The echoed "ping" from the server gets its own pong toward the server; the client's is what we check.
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
-        await ProxyServer.EventuallyAsync(() => flow.WebSocket!.Messages.Any(m => m.Injected && !m.FromClient), "a pong injected toward the client");
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Any(m => m.Injected && !m.FromClient), "a pong injected toward the client");
         Assert.Equal("""{"type": "pong"}""", flow.WebSocket!.Messages.First(m => m.Injected && !m.FromClient).Text);
     }
 
@@ -100,7 +100,7 @@ public sealed class SampleAddonTests
 
         await client.CloseAsync((WebSocketCloseStatus)4001, "bye", CancellationToken.None);
 
-        await ProxyServer.EventuallyAsync(() => _printed.Count == 3, "three printed lines");
+        await Eventually.AssertAsync(() => _printed.Count == 3, "three printed lines");
         Assert.Equal(["Client closed the connection", "Close code: 4001", "Close reason: bye"], _printed);
     }
 
@@ -114,7 +114,7 @@ public sealed class SampleAddonTests
         await client.SendAsync(new byte[] { 0, 0, 1, 2, 0xAA }, WebSocketMessageType.Binary, true, CancellationToken.None);
         await ProxyClients.ReceiveMessageAsync(client);
 
-        await ProxyServer.EventuallyAsync(() => _printed.Count == 2, "two printed lines");
+        await Eventually.AssertAsync(() => _printed.Count == 2, "two printed lines");
         Assert.All(_printed, line => Assert.Equal("Binary message type: 258", line));
     }
 }

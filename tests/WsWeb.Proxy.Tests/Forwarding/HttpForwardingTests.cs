@@ -39,7 +39,7 @@ public sealed class HttpForwardingTests
     private static async Task<HttpFlow> EndedFlowAsync(ProxyServer proxy, Func<HttpFlow, bool> predicate)
     {
         var flow = await proxy.WaitForFlowAsync(predicate);
-        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+        await Eventually.AssertAsync(() => !flow.IsLive, "flow ended");
         return flow;
     }
 

@@ -81,21 +81,6 @@ internal sealed class ProxyServer : IAsyncDisposable
         throw new TimeoutException("No matching flow was recorded.");
     }
 
-    /// <summary>Waits for <paramref name="condition"/> to hold (state set by relay threads).</summary>
-    public static async Task EventuallyAsync(Func<bool> condition, string what, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"Timed out waiting for: {what}");
-            }
-
-            await Task.Delay(10);
-        }
-    }
-
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();

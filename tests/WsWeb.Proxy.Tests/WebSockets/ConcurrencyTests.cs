@@ -30,7 +30,7 @@ public sealed class ConcurrencyTests
         Assert.Equal(Connections, flows.Count);
         foreach (var flow in flows)
         {
-            await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+            await Eventually.AssertAsync(() => !flow.IsLive, "flow ended");
             var c = int.Parse(flow.Request.Path["/echo?c=".Length..], CultureInfo.InvariantCulture);
             var messages = flow.WebSocket!.Messages;
             Assert.Equal(2 * MessagesEach, messages.Count);

@@ -60,7 +60,7 @@ public sealed class ControlFrameTests
 
         Assert.True(await upstream.Socket.EndsWithoutFrameAsync(), "the server should see the connection end, with no frame");
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
-        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+        await Eventually.AssertAsync(() => !flow.IsLive, "flow ended");
         Assert.Equal(1006, flow.WebSocket!.CloseCode);
         Assert.True(flow.WebSocket.ClosedByClient);
         Assert.NotNull(flow.WebSocket.TimestampEnd);
@@ -78,7 +78,7 @@ public sealed class ControlFrameTests
 
         Assert.True(await client.EndsWithoutFrameAsync(), "the client should see the connection end, with no frame");
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
-        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+        await Eventually.AssertAsync(() => !flow.IsLive, "flow ended");
         Assert.Equal(1006, flow.WebSocket!.CloseCode);
         Assert.False(flow.WebSocket.ClosedByClient);
     }
@@ -102,7 +102,7 @@ public sealed class ControlFrameTests
         Assert.Empty(atClient.Payload);
 
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
-        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+        await Eventually.AssertAsync(() => !flow.IsLive, "flow ended");
         Assert.Equal(1005, flow.WebSocket!.CloseCode);
         Assert.True(flow.WebSocket.ClosedByClient);
         Assert.Null(flow.WebSocket.CloseReason);

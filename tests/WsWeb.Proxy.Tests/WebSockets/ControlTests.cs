@@ -41,7 +41,7 @@ public sealed class ControlTests
         using var client = await ProxyClients.ConnectWithClientWebSocketAsync(proxy, echo.WsUri());
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
         await client.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
-        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+        await Eventually.AssertAsync(() => !flow.IsLive, "flow ended");
 
         var inject = Assert.Throws<InvalidOperationException>(() => proxy.Control.Inject(flow, true, "late"u8.ToArray(), true));
         Assert.Contains("closed", inject.Message, StringComparison.Ordinal);
@@ -64,7 +64,7 @@ public sealed class ControlTests
         Assert.Equal(WebSocketMessageType.Close, atClient.Type);
         Assert.Equal((WebSocketCloseStatus)4000, client.CloseStatus);
         Assert.Equal("maintenance", client.CloseStatusDescription);
-        await ProxyServer.EventuallyAsync(() => !echo.ClosesReceived.IsEmpty, "server saw the close");
+        await Eventually.AssertAsync(() => !echo.ClosesReceived.IsEmpty, "server saw the close");
         Assert.True(echo.ClosesReceived.TryPeek(out var atServer));
         Assert.Equal((WebSocketCloseStatus)4000, atServer.Status);
         Assert.Equal("maintenance", atServer.Reason);
@@ -83,7 +83,7 @@ public sealed class ControlTests
         proxy.Control.Kill(flow);
 
         await Assert.ThrowsAnyAsync<WebSocketException>(() => ProxyClients.ReceiveMessageAsync(client));
-        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+        await Eventually.AssertAsync(() => !flow.IsLive, "flow ended");
         Assert.Equal(1006, flow.WebSocket!.CloseCode);
         Assert.NotNull(flow.Error);
     }
@@ -102,7 +102,7 @@ public sealed class ControlTests
 
         Assert.Equal(WebSocketMessageType.Close, atClient.Type);
         Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, client.CloseStatus);
-        await ProxyServer.EventuallyAsync(() => !echo.ClosesReceived.IsEmpty, "server saw the close");
+        await Eventually.AssertAsync(() => !echo.ClosesReceived.IsEmpty, "server saw the close");
         Assert.True(echo.ClosesReceived.TryPeek(out var atServer));
         Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, atServer.Status);
         Assert.Equal(1001, flow.WebSocket!.CloseCode);

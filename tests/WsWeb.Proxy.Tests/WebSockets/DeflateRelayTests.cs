@@ -31,7 +31,7 @@ public sealed class DeflateRelayTests
         Assert.True(echo.ExtensionsOffered.TryPeek(out var offered));
         Assert.Contains("permessage-deflate", offered, StringComparison.Ordinal);
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
-        await ProxyServer.EventuallyAsync(() => flow.WebSocket!.Messages.Count == 6, "six recorded messages");
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count == 6, "six recorded messages");
         Assert.All(flow.WebSocket!.Messages, m => Assert.StartsWith("compress me please", m.Text, StringComparison.Ordinal));
     }
 

@@ -24,14 +24,14 @@ public sealed class FragmentationTests
 
         Assert.Equal(WebSocketMessageType.Text, echoed.Type);
         Assert.Equal("Hello, world", Encoding.UTF8.GetString(echoed.Data));
-        await ProxyServer.EventuallyAsync(() => echo.Frames.Count == 3, "three frames at the server");
+        await Eventually.AssertAsync(() => echo.Frames.Count == 3, "three frames at the server");
         var frames = echo.Frames.ToArray();
         Assert.Equal(["Hel", "lo, ", "world"], frames.Select(f => Encoding.UTF8.GetString(f.Data)));
         Assert.Equal([false, false, true], frames.Select(f => f.EndOfMessage));
         Assert.All(frames, f => Assert.Equal(WebSocketMessageType.Text, f.Type));
 
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
-        await ProxyServer.EventuallyAsync(() => flow.WebSocket!.Messages.Count >= 2, "both directions recorded");
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count >= 2, "both directions recorded");
         var messages = flow.WebSocket!.Messages;
         Assert.Equal(2, messages.Count);
         Assert.True(messages[0].FromClient);
@@ -63,7 +63,7 @@ public sealed class FragmentationTests
         Assert.All([first, second, third], f => Assert.False(f.Masked));
 
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
-        await ProxyServer.EventuallyAsync(() => flow.WebSocket!.Messages.Count >= 2, "both directions recorded");
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count >= 2, "both directions recorded");
         Assert.Equal(2, flow.WebSocket!.Messages.Count);
         Assert.Equal(["Hello, world", "Hello, world"], flow.WebSocket.Messages.Select(m => m.Text));
         Assert.Equal([true, false], flow.WebSocket.Messages.Select(m => m.FromClient));
@@ -85,7 +85,7 @@ public sealed class FragmentationTests
         Assert.Equal([Opcode.Text, Opcode.Continuation, Opcode.Continuation], frames.Select(f => f.Opcode));
         Assert.Equal("café €", Encoding.UTF8.GetString([.. frames.SelectMany(f => f.Payload)]));
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
-        await ProxyServer.EventuallyAsync(() => flow.WebSocket!.Messages.Count >= 2, "both directions recorded");
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count >= 2, "both directions recorded");
         Assert.Equal(["café €", "café €"], flow.WebSocket!.Messages.Select(m => m.Text));
         Assert.Null(flow.Error);
     }
@@ -115,7 +115,7 @@ public sealed class FragmentationTests
         Assert.Equal([(Opcode.Binary, false), (Opcode.Continuation, true)], data.Select(f => (f.Opcode, f.Fin)));
         Assert.Equal(new byte[] { 1, 2, 3, 4 }, data.SelectMany(f => f.Payload));
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
-        await ProxyServer.EventuallyAsync(() => flow.WebSocket!.Messages.Count >= 1, "message recorded");
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count >= 1, "message recorded");
         var message = Assert.Single(flow.WebSocket!.Messages);
         Assert.Equal(new byte[] { 1, 2, 3, 4 }, message.Content);
         Assert.Equal(1, flow.WebSocket.ClientPings);
@@ -142,7 +142,7 @@ public sealed class FragmentationTests
         Assert.True(payload.AsSpan().SequenceEqual(atServer), "the server received different bytes");
 
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
-        await ProxyServer.EventuallyAsync(() => flow.WebSocket!.Messages.Count >= 2, "both directions recorded");
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count >= 2, "both directions recorded");
         var messages = flow.WebSocket!.Messages;
         Assert.Equal(2, messages.Count);
         Assert.All(messages, m =>

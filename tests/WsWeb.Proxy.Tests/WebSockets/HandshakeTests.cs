@@ -52,7 +52,7 @@ public sealed class HandshakeTests
         Assert.StartsWith("HTTP/1.1 403", head, StringComparison.Ordinal);
         Assert.Equal("go away", body);
         var flow = await proxy.WaitForFlowAsync(f => f.Request.Path == "/refuse");
-        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+        await Eventually.AssertAsync(() => !flow.IsLive, "flow ended");
         Assert.Equal(403, flow.Response!.StatusCode);
         Assert.Equal("go away", Encoding.UTF8.GetString(flow.Response.Content!));
         Assert.Null(flow.WebSocket);
@@ -78,7 +78,7 @@ public sealed class HandshakeTests
         Assert.Contains($"could not reach 127.0.0.1:{port}", body, StringComparison.Ordinal);
         Assert.Contains("ConnectionRefused", body, StringComparison.Ordinal);
         var flow = await proxy.WaitForFlowAsync(f => f.Request.Port == port);
-        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+        await Eventually.AssertAsync(() => !flow.IsLive, "flow ended");
         Assert.NotNull(flow.Error);
         Assert.Contains("could not reach", flow.Error, StringComparison.Ordinal);
         Assert.Equal(502, flow.Response!.StatusCode);
@@ -99,7 +99,7 @@ public sealed class HandshakeTests
         Assert.StartsWith("HTTP/1.1 502", head, StringComparison.Ordinal);
         Assert.Contains($"could not reach 127.0.0.1:{port}", body, StringComparison.Ordinal);
         var flow = await proxy.WaitForFlowAsync(f => f.Request.Port == port && f.Request.Method == "GET");
-        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+        await Eventually.AssertAsync(() => !flow.IsLive, "flow ended");
         Assert.NotNull(flow.Error);
     }
 

@@ -37,7 +37,7 @@ public sealed class LargeMessageTests
         Assert.Equal(big, reassembled.Data);
 
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
-        await ProxyServer.EventuallyAsync(() => flow.WebSocket!.Messages.Count == 10, "ten recorded messages");
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count == 10, "ten recorded messages");
         Assert.Equal(sizes.Concat([big.Length]).SelectMany(s => new[] { s, s }), flow.WebSocket!.Messages.Select(m => m.Content.Length));
         Assert.Equal(big, flow.WebSocket.Messages[8].Content);
     }

@@ -65,13 +65,13 @@ public sealed class MalformedFrameTests
         Assert.False(close.Masked);
 
         var flow = await proxy.WaitForFlowAsync(f => f.Request.Path == "/echo?offender");
-        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "offending flow ended");
+        await Eventually.AssertAsync(() => !flow.IsLive, "offending flow ended");
         Assert.Equal(expectedCode, flow.WebSocket!.CloseCode);
         Assert.True(flow.WebSocket.ClosedByClient);
         Assert.NotNull(flow.Error);
         Assert.Contains("client", flow.Error, StringComparison.OrdinalIgnoreCase);
         // The error code is the offender's alone: the innocent server is told its counterpart went away.
-        await ProxyServer.EventuallyAsync(() => echo.ClosesReceived.Any(c => c.Status == System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable), "server told 1001");
+        await Eventually.AssertAsync(() => echo.ClosesReceived.Any(c => c.Status == System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable), "server told 1001");
 
         await AssertStillEchoesAsync(bystander, "bystander after " + violation);
         var bystanderFlow = await proxy.WaitForFlowAsync(f => f.Request.Path == "/echo?bystander");
@@ -97,7 +97,7 @@ public sealed class MalformedFrameTests
         var second = await raw.ReadRequiredFrameAsync();
         Assert.Equal(payload, first.Payload.Concat(second.Payload).ToArray());
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
-        await ProxyServer.EventuallyAsync(() => flow.WebSocket!.Messages.Count >= 2, "both directions recorded");
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count >= 2, "both directions recorded");
         Assert.All(flow.WebSocket!.Messages, m => Assert.Equal(1024, m.Content.Length));
         Assert.Null(flow.WebSocket.CloseCode);
     }
@@ -124,7 +124,7 @@ public sealed class MalformedFrameTests
         Assert.Equal(1001, toClient.CloseCode);
 
         var flow = await proxy.WaitForFlowAsync(f => f.Request.Port == server.Port);
-        await ProxyServer.EventuallyAsync(() => flow.WebSocket?.CloseCode is not null, "close recorded");
+        await Eventually.AssertAsync(() => flow.WebSocket?.CloseCode is not null, "close recorded");
         Assert.Equal(1002, flow.WebSocket!.CloseCode);
         Assert.False(flow.WebSocket.ClosedByClient);
         Assert.NotNull(flow.Error);

@@ -91,7 +91,7 @@ public sealed class PythonInteropTests
         await client.CloseOutputAsync((WebSocketCloseStatus)4001, "bye", cts.Token);
 
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
-        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+        await Eventually.AssertAsync(() => !flow.IsLive, "flow ended");
         var ws = flow.WebSocket!;
         Assert.Equal("/py", flow.Request.Path);
         Assert.Equal(5, ws.Messages.Count);
@@ -131,7 +131,7 @@ public sealed class PythonInteropTests
         Assert.True(echo.ClosesReceived.TryPeek(out var serverSaw));
         Assert.Equal(((WebSocketCloseStatus?)4001, "bye"), (serverSaw.Status, serverSaw.Reason));
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
-        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+        await Eventually.AssertAsync(() => !flow.IsLive, "flow ended");
         var ws = flow.WebSocket!;
         Assert.Equal(4, ws.Messages.Count);
         Assert.Equal("hello from python", ws.Messages[0].Text);

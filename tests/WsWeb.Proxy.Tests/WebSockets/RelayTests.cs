@@ -25,7 +25,7 @@ public sealed class RelayTests
         Assert.Equal(new byte[] { 0, 1, 2, 255 }, binary.Data);
 
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
-        await ProxyServer.EventuallyAsync(() => flow.WebSocket!.Messages.Count == 4, "four recorded messages");
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count == 4, "four recorded messages");
         var messages = flow.WebSocket!.Messages;
         Assert.Equal("http", flow.Request.Scheme);
         Assert.Equal("/echo", flow.Request.Path);
@@ -56,7 +56,7 @@ public sealed class RelayTests
         Assert.Equal("localhost", flow.ClientConn.Sni);
         Assert.True(flow.ServerConn.TlsEstablished);
         Assert.NotNull(flow.ServerConn.TlsVersion);
-        await ProxyServer.EventuallyAsync(() => flow.WebSocket!.Messages.Count == 2, "two recorded messages");
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count == 2, "two recorded messages");
         Assert.Equal("secret over tls", flow.WebSocket!.Messages[0].Text);
     }
 
@@ -87,12 +87,12 @@ public sealed class RelayTests
 
         Assert.Equal((WebSocketCloseStatus)4001, client.CloseStatus);
         Assert.Equal("bye", client.CloseStatusDescription);
-        await ProxyServer.EventuallyAsync(() => !echo.ClosesReceived.IsEmpty, "server saw the close");
+        await Eventually.AssertAsync(() => !echo.ClosesReceived.IsEmpty, "server saw the close");
         Assert.True(echo.ClosesReceived.TryPeek(out var serverSaw));
         Assert.Equal((WebSocketCloseStatus)4001, serverSaw.Status);
         Assert.Equal("bye", serverSaw.Reason);
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
-        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+        await Eventually.AssertAsync(() => !flow.IsLive, "flow ended");
         Assert.True(flow.WebSocket!.ClosedByClient);
         Assert.Equal(4001, flow.WebSocket.CloseCode);
         Assert.Equal("bye", flow.WebSocket.CloseReason);
@@ -114,7 +114,7 @@ public sealed class RelayTests
         Assert.Equal("bye", client.CloseStatusDescription);
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
         await client.CloseOutputAsync((WebSocketCloseStatus)4001, "bye", CancellationToken.None);
-        await ProxyServer.EventuallyAsync(() => !flow.IsLive, "flow ended");
+        await Eventually.AssertAsync(() => !flow.IsLive, "flow ended");
         Assert.False(flow.WebSocket!.ClosedByClient);
         Assert.Equal(4001, flow.WebSocket.CloseCode);
         Assert.Equal("bye", flow.WebSocket.CloseReason);

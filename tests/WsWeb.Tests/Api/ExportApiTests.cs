@@ -21,7 +21,7 @@ public sealed class ExportApiTests(WsWebApp app) : IClassFixture<WsWebApp>
             await client.CloseAsync((WebSocketCloseStatus)4001, "bye");
         }
 
-        await WsWebApp.EventuallyAsync(() => !flow.IsLive, "the flow ended");
+        await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended");
         return flow.Id;
     }
 

@@ -17,7 +17,7 @@ public sealed class FlowsApiTests(WsWebApp app) : IClassFixture<WsWebApp>
         await using var c2 = client2;
         await client2.SendTextAsync("hello");
         Assert.Equal("hello", await client2.ReceiveTextAsync());
-        await WsWebApp.EventuallyAsync(() => flow2.WebSocket!.Messages.Count == 2, "both messages recorded");
+        await Eventually.AssertAsync(() => flow2.WebSocket!.Messages.Count == 2, "both messages recorded");
 
         var page = await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/flows?filter=~websocket&limit=1000"));
         var ids = page.GetProperty("flows").EnumerateArray().Select(f => f.GetProperty("id").GetString()).ToList();
@@ -59,7 +59,7 @@ public sealed class FlowsApiTests(WsWebApp app) : IClassFixture<WsWebApp>
         await using (client)
         {
             await client.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye");
-            await WsWebApp.EventuallyAsync(() => !flow.IsLive, "the flow ended");
+            await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended");
         }
 
         var detail = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}"));
@@ -101,7 +101,7 @@ public sealed class FlowsApiTests(WsWebApp app) : IClassFixture<WsWebApp>
         await client.ReceiveAsync();
         await client.SendTextAsync("three");
         await client.ReceiveTextAsync();
-        await WsWebApp.EventuallyAsync(() => flow.WebSocket!.Messages.Count == 6, "six messages recorded");
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count == 6, "six messages recorded");
 
         var first = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?limit=4"));
         var messages = first.GetProperty("messages").EnumerateArray().ToList();
@@ -140,7 +140,7 @@ public sealed class FlowsApiTests(WsWebApp app) : IClassFixture<WsWebApp>
         await client.ReceiveTextAsync();
         await client.SendBinaryAsync([0, 255, 7]);
         await client.ReceiveAsync();
-        await WsWebApp.EventuallyAsync(() => flow.WebSocket!.Messages.Count == 4, "four messages recorded");
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count == 4, "four messages recorded");
 
         var text = await app.Api.GetAsync($"/api/flows/{flow.Id}/messages/0/content");
         Assert.Equal(HttpStatusCode.OK, text.StatusCode);

@@ -97,7 +97,7 @@ public sealed class InjectCloseKillTests(WsWebApp app) : IClassFixture<WsWebApp>
         await using (client)
         {
             await client.CloseAsync(WebSocketCloseStatus.NormalClosure, null);
-            await WsWebApp.EventuallyAsync(() => !flow.IsLive, "the flow ended");
+            await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended");
         }
 
         await ApiAssert.ProblemAsync(await app.Api.PostJsonAsync($"/api/flows/{flow.Id}/messages", new { toClient = true, content = "x" }), HttpStatusCode.Conflict);
@@ -117,7 +117,7 @@ public sealed class InjectCloseKillTests(WsWebApp app) : IClassFixture<WsWebApp>
         }).ToList();
         var accepted = await Task.WhenAll(injects);
 
-        await WsWebApp.EventuallyAsync(() => server.Received.Count == 100, "100 messages at the server");
+        await Eventually.AssertAsync(() => server.Received.Count == 100, "100 messages at the server");
         var acceptedOrder = accepted.OrderBy(a => a.Index).Select(a => a.Content).ToList();
         Assert.Equal(100, acceptedOrder.Distinct().Count());
         Assert.Equal(acceptedOrder, server.Texts.ToList());
@@ -137,7 +137,7 @@ public sealed class InjectCloseKillTests(WsWebApp app) : IClassFixture<WsWebApp>
         Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
         Assert.Equal(((WebSocketCloseStatus)4000, "maintenance"), await client.CloseReceived.Task.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Equal(((WebSocketCloseStatus)4000, "maintenance"), await server.CloseReceived.Task.WaitAsync(TimeSpan.FromSeconds(10)));
-        await WsWebApp.EventuallyAsync(() => !flow.IsLive, "the flow ended");
+        await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended");
 
         var detail = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}"));
         Assert.Equal(4000, detail.GetProperty("webSocket").GetProperty("closeCode").GetInt32());
@@ -212,7 +212,7 @@ public sealed class InjectCloseKillTests(WsWebApp app) : IClassFixture<WsWebApp>
         // No close frame: both peers see the connection drop.
         Assert.Null((await client.CloseReceived.Task.WaitAsync(TimeSpan.FromSeconds(10))).Status);
         Assert.Null((await server.CloseReceived.Task.WaitAsync(TimeSpan.FromSeconds(10))).Status);
-        await WsWebApp.EventuallyAsync(() => !flow.IsLive, "the flow ended");
+        await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended");
         var detail = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}"));
         Assert.Equal(1006, detail.GetProperty("webSocket").GetProperty("closeCode").GetInt32());
         Assert.Equal("Connection killed.", detail.GetProperty("error").GetString());

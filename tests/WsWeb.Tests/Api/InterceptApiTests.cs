@@ -128,7 +128,7 @@ public sealed class InterceptApiTests(WsWebApp app) : IClassFixture<WsWebApp>, I
         var held = (await WaitForHeldAsync(flow.Id)).EnumerateArray().Single(h => h.GetProperty("flowId").GetString() == flow.Id);
         Assert.True(held.GetProperty("timeoutAt").GetDouble() > held.GetProperty("heldAt").GetDouble());
 
-        await WsWebApp.EventuallyAsync(() => flow.WebSocket!.Messages[0] is { } m && (m.Dropped || server.Received.Count == 1), "the timeout decided");
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages[0] is { } m && (m.Dropped || server.Received.Count == 1), "the timeout decided");
         var message = (await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages"))).GetProperty("messages")[0];
         Assert.Equal(resolution, message.GetProperty("resolution").GetString());
         Assert.Equal(!arrives, message.GetProperty("dropped").GetBoolean());
@@ -160,7 +160,7 @@ public sealed class InterceptApiTests(WsWebApp app) : IClassFixture<WsWebApp>, I
         Assert.Equal([flow2.Id, flow1.Id], held);
 
         Assert.Equal(HttpStatusCode.NoContent, (await app.Api.PostAsync(new Uri($"/api/flows/{flow2.Id}/kill", UriKind.Relative), null)).StatusCode);
-        await WsWebApp.EventuallyAsync(() => !flow2.IsLive, "the flow ended");
+        await Eventually.AssertAsync(() => !flow2.IsLive, "the flow ended");
         var after = (await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/intercept/held"))).EnumerateArray().Select(h => h.GetProperty("flowId").GetString()).ToList();
         Assert.Equal([flow1.Id], after);
         var message = (await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow2.Id}/messages?filter=~ws"))).GetProperty("messages")[0];

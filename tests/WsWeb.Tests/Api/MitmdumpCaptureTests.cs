@@ -37,7 +37,7 @@ public sealed class MitmdumpCaptureTests(WsWebApp app) : IClassFixture<WsWebApp>
             await client.CloseAsync((WebSocketCloseStatus)4001, "bye");
         }
 
-        await WsWebApp.EventuallyAsync(() => !flow.IsLive, "the flow ended");
+        await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended");
         var bytes = await (await app.Api.GetAsync($"/api/flows/{flow.Id}/export?format=mitmproxy")).Content.ReadAsByteArrayAsync();
         var dir = Directory.CreateTempSubdirectory("wsweb-mitmdump-");
         try

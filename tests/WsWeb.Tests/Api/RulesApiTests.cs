@@ -93,9 +93,9 @@ public sealed class RulesApiTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyn
         var (client, server, flow) = await app.ConnectAsync();
         await using var c = client;
         await client.SendTextAsync("wait for me");
-        await WsWebApp.EventuallyAsync(() => flow.WebSocket!.Messages.Count == 1, "the message was recorded");
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count == 1, "the message was recorded");
         JsonElement held = default;
-        await WsWebApp.EventuallyAsync(() =>
+        await Eventually.AssertAsync(() =>
         {
             held = app.Api.GetFromJsonAsync<JsonElement>(new Uri("/api/intercept/held", UriKind.Relative)).GetAwaiter().GetResult();
             return held.EnumerateArray().Any(h => h.GetProperty("flowId").GetString() == flow.Id);
@@ -118,7 +118,7 @@ public sealed class RulesApiTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyn
         var (client, server, _) = await app.ConnectAsync();
         await using var c = client;
         await client.SendTextAsync("gone");
-        await WsWebApp.EventuallyAsync(() => app.Api.GetFromJsonAsync<JsonElement>(new Uri($"/api/rules/{id}", UriKind.Relative)).GetAwaiter().GetResult().GetProperty("hits").GetInt64() == 1, "the rule hit");
+        await Eventually.AssertAsync(() => app.Api.GetFromJsonAsync<JsonElement>(new Uri($"/api/rules/{id}", UriKind.Relative)).GetAwaiter().GetResult().GetProperty("hits").GetInt64() == 1, "the rule hit");
 
         var updated = await ApiAssert.JsonAsync(await app.Api.PutAsJsonAsync(new Uri($"/api/rules/{id}", UriKind.Relative), new { name = "y", filter = "~wq", action = "drop", enabled = false }));
         Assert.Equal("y", updated.GetProperty("name").GetString());

@@ -143,7 +143,7 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
         await page.ClickAsync("#inject-form button[type=submit]");
         await Expect(page.Locator("#inject-form .action-result")).ToHaveTextAsync("Injected");
 
-        await WsWebApp.EventuallyAsync(() => server.Texts.Contains("injected from the dashboard"), "the echo peer got the injected message");
+        await Eventually.AssertAsync(() => server.Texts.Contains("injected from the dashboard"), "the echo peer got the injected message");
         Assert.Equal("injected from the dashboard", await client.ReceiveTextAsync());
         await Expect(page.Locator("#message-rows tr.msg-row .badge.b-injected")).ToHaveCountAsync(1);
 
@@ -179,7 +179,7 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
 
             await card.Locator("textarea").FillAsync("my [redacted]");
             await card.Locator("button[type=submit]").ClickAsync();
-            await WsWebApp.EventuallyAsync(() => server.Texts.Contains("my [redacted]"), "the echo peer got the edited message");
+            await Eventually.AssertAsync(() => server.Texts.Contains("my [redacted]"), "the echo peer got the edited message");
             Assert.Equal("my [redacted]", Assert.Single(server.Texts));
             await Expect(page.Locator(".held-card")).ToHaveCountAsync(0);
         }

@@ -102,7 +102,7 @@ public sealed class FlowsHubTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyn
             await client.ReceiveTextAsync();
         }
 
-        await WsWebApp.EventuallyAsync(() => flow.WebSocket!.TotalCount == 6, "six messages recorded");
+        await Eventually.AssertAsync(() => flow.WebSocket!.TotalCount == 6, "six messages recorded");
         await using var hub = await HubTestClient.ConnectAsync(app.WebPort);
         Assert.Equal(6, (await hub.InvokeAsync("SubscribeFlow", flow.Id))!.Value.GetInt64());
 
@@ -220,7 +220,7 @@ public sealed class FlowsHubTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyn
 
         var (empty, _) = await hub.ReceiveUntilAsync(i => i.Target == "HeldChanged" && i.Array(0).Length == 0);
         Assert.NotNull(empty);
-        await WsWebApp.EventuallyAsync(
+        await Eventually.AssertAsync(
             () => hub.Received.Any(i => i.Target == "MessagesChanged" && i.Array(1).Any(m => m.GetProperty("index").GetInt64() == index && m.GetProperty("resolution").GetString() == "edited")),
             "the flow subscriber sees the edit as a MessagesChanged");
         var changed = hub.Received.Last(i => i.Target == "MessagesChanged").Array(1).Single(m => m.GetProperty("index").GetInt64() == index);

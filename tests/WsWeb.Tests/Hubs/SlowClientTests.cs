@@ -47,7 +47,7 @@ public sealed class SlowClientTests(SmallQueueApp fixture) : IClassFixture<Small
             await client.ReceiveTextAsync();
         }
 
-        await WsWebApp.EventuallyAsync(() => feed.Dropped > 0, "the paused client's queue overflowed");
+        await Eventually.AssertAsync(() => feed.Dropped > 0, "the paused client's queue overflowed");
         Assert.InRange(feed.HighWater, 1, SmallQueueApp.HubOptions.QueueCapacity);
 
         hub.ResumeReading();

@@ -65,8 +65,8 @@ public sealed class WsWebApp : IAsyncLifetime
         var tag = Guid.NewGuid().ToString("N");
         var client = await ClientPeer.ConnectAsync(ProxyUri, new Uri($"ws://127.0.0.1:{Echo.Port}/echo?c={tag}"), tag);
         HttpFlow? flow = null;
-        await EventuallyAsync(() => (flow = Store.Query(f => f.Request.Path.Contains(tag, StringComparison.Ordinal) && f.IsWebSocket && f.IsLive, take: 1).FirstOrDefault()) is not null, "the flow is live");
-        await EventuallyAsync(() => Echo.Connections.ContainsKey(tag), "the echo peer accepted");
+        await Eventually.AssertAsync(() => (flow = Store.Query(f => f.Request.Path.Contains(tag, StringComparison.Ordinal) && f.IsWebSocket && f.IsLive, take: 1).FirstOrDefault()) is not null, "the flow is live");
+        await Eventually.AssertAsync(() => Echo.Connections.ContainsKey(tag), "the echo peer accepted");
         return (client, Echo.Connections[tag], flow!);
     }
 
@@ -78,20 +78,6 @@ public sealed class WsWebApp : IAsyncLifetime
         foreach (var rule in rules ?? [])
         {
             await Api.DeleteAsync(new Uri($"/api/rules/{rule.GetProperty("id").GetString()}", UriKind.Relative));
-        }
-    }
-
-    public static async Task EventuallyAsync(Func<bool> condition, string what, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"Timed out waiting for: {what}");
-            }
-
-            await Task.Delay(10);
         }
     }
 
