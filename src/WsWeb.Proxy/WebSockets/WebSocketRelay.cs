@@ -220,7 +220,12 @@ internal sealed partial class WebSocketRelay
         {
             return PumpEnd.Cancelled;
         }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException or Microsoft.AspNetCore.Connections.ConnectionResetException)
+        catch (PeerGoneException ex)
+        {
+            // Writing to the other peer failed: that peer is the one that went away.
+            return OnPeerGone(ex.Leg, ex.Message);
+        }
+        catch (Exception ex) when (IsConnectionLoss(ex) || ex is InvalidOperationException)
         {
             return OnPeerGone(from, ex.Message);
         }
@@ -442,6 +447,10 @@ internal sealed partial class WebSocketRelay
 
             await stream.FlushAsync(cancellationToken);
         }
+        catch (Exception ex) when (IsConnectionLoss(ex))
+        {
+            throw new PeerGoneException(to, ex);
+        }
         finally
         {
             to.WriteLock.Release();
@@ -485,7 +494,7 @@ internal sealed partial class WebSocketRelay
                 injection.Completion?.TrySetResult(message);
             }
         }
-        catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or IOException or ObjectDisposedException)
+        catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or PeerGoneException || IsConnectionLoss(ex))
         {
             // The relay is ending; FinishAsync fails whatever is still queued.
         }
@@ -516,7 +525,7 @@ internal sealed partial class WebSocketRelay
         {
             await WriteAsync(to, payload[..length], static (leg, p) => WriteFrame(leg, true, false, Opcode.Close, p, null), flush: true, ignoreClosed: true, cancellationToken);
         }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or PeerGoneException || IsConnectionLoss(ex))
         {
             // The peer is already gone; the close is recorded all the same.
         }
@@ -539,6 +548,10 @@ internal sealed partial class WebSocketRelay
                 await to.Output.FlushAsync(cancellationToken);
             }
         }
+        catch (Exception ex) when (IsConnectionLoss(ex))
+        {
+            throw new PeerGoneException(to, ex);
+        }
         finally
         {
             to.WriteLock.Release();
@@ -552,11 +565,18 @@ internal sealed partial class WebSocketRelay
         {
             await to.Output.FlushAsync(cancellationToken);
         }
+        catch (Exception ex) when (IsConnectionLoss(ex))
+        {
+            throw new PeerGoneException(to, ex);
+        }
         finally
         {
             to.WriteLock.Release();
         }
     }
+
+    private static bool IsConnectionLoss(Exception ex) =>
+        ex is IOException or ObjectDisposedException or Microsoft.AspNetCore.Connections.ConnectionResetException;
 
     /// <summary>Writes one frame; frames to the server are masked (with the client's key when forwarding unchanged).</summary>
     private static void WriteFrame(RelayLeg to, bool fin, bool rsv1, Opcode opcode, ReadOnlySpan<byte> payload, int? originalMask)
@@ -644,6 +664,12 @@ internal sealed partial class WebSocketRelay
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Flow {FlowId} relay ended ({First}, {Other}), close code {Code}")]
     private partial void LogRelayEnded(string flowId, PumpEnd first, PumpEnd other, int code);
+
+    /// <summary>A write to <see cref="Leg"/> failed because that peer's connection is gone.</summary>
+    private sealed class PeerGoneException(RelayLeg leg, Exception inner) : Exception(inner.Message, inner)
+    {
+        public RelayLeg Leg { get; } = leg;
+    }
 
     internal sealed record Injection(WebSocketMessage Message, TaskCompletionSource<WebSocketMessage>? Completion);
 
