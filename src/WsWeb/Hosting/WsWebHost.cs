@@ -36,6 +36,9 @@ public static class WsWebHost
         builder.Services.AddSingleton<RuleStore>();
         builder.Services.AddWebSocketAddon<RulesAddon>();
         builder.Services.AddWebSocketAddon<InterceptAddon>();
+        // Proxied connections are busy: skip the zero-byte wait-for-data receive before every read,
+        // which costs a syscall per 4 KiB block on a relayed WebSocket.
+        builder.WebHost.UseSockets(sockets => sockets.WaitForDataBeforeAllocatingBuffer = false);
         builder.WebHost.UseKestrel(kestrel =>
         {
             kestrel.ListenProxy(options);
