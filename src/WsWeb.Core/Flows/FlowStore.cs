@@ -120,23 +120,22 @@ public sealed class FlowStore
     }
 
     /// <summary>Flows newest first, optionally filtered, skipping <paramref name="skip"/> matches.</summary>
+    /// <remarks>The predicate runs outside the store's lock: a message filter may walk every message of every flow.</remarks>
     public List<HttpFlow> Query(Func<HttpFlow, bool>? predicate = null, int skip = 0, int take = int.MaxValue)
     {
         var result = new List<HttpFlow>();
-        lock (_gate)
+        var flows = Snapshot();
+        for (var i = flows.Count - 1; i >= 0 && result.Count < take; i--)
         {
-            for (var node = _order.Last; node is not null && result.Count < take; node = node.Previous)
+            if (predicate is null || predicate(flows[i]))
             {
-                if (predicate is null || predicate(node.Value))
+                if (skip > 0)
                 {
-                    if (skip > 0)
-                    {
-                        skip--;
-                        continue;
-                    }
-
-                    result.Add(node.Value);
+                    skip--;
+                    continue;
                 }
+
+                result.Add(flows[i]);
             }
         }
 
@@ -151,14 +150,15 @@ public sealed class FlowStore
 
         // Both directions record concurrently; publishing under the flow's own monitor keeps each flow's
         // MessageAdded events in index order without a store-wide lock on the hot path.
-        long trimmed;
+        long delta;
         lock (ws)
         {
-            trimmed = ws.Add(message);
+            delta = ws.Add(message);
             Publish(new FlowEvent(FlowEventKind.MessageAdded, flow, message));
         }
 
-        if (flow.IsStored && Interlocked.Add(ref _retainedBytes, message.Content.Length - trimmed) > Options.MaxTotalBytes)
+        // A flow removed meanwhile was detached from the budget: its list reports no change.
+        if (delta != 0 && Interlocked.Add(ref _retainedBytes, delta) > Options.MaxTotalBytes)
         {
             EvictForBytes(flow);
         }
@@ -242,7 +242,7 @@ public sealed class FlowStore
         flow.IsStored = false;
         if (flow.WebSocket is { } ws)
         {
-            Interlocked.Add(ref _retainedBytes, -ws.RetainedBytes);
+            Interlocked.Add(ref _retainedBytes, -ws.Detach());
         }
 
         _byId.Remove(flow.Id);

@@ -51,7 +51,7 @@ public sealed class HttpFlow
 
     public bool IsWebSocket => WebSocket is not null;
 
-    /// <summary>True while the flow is in a <see cref="FlowStore"/> (its bytes count toward the store's budget).</summary>
+    /// <summary>True while the flow is in a <see cref="FlowStore"/>.</summary>
     internal bool IsStored
     {
         get => _isStored;
@@ -59,6 +59,7 @@ public sealed class HttpFlow
     }
 
     private volatile bool _isStored;
+
 
     public override string ToString() => $"{Request.Method} {Request.Url} -> {Response?.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "…"}";
 }

@@ -152,36 +152,74 @@ public sealed class WebSocketData
         }
     }
 
+    /// <summary>Counts and content bytes of the retained messages by direction, kept as messages come and go.</summary>
+    public MessageTotals Totals
+    {
+        get { lock (_gate) { return _totals; } }
+    }
+
+    private MessageTotals _totals;
+    private bool _detached;
+
     /// <summary>Records a message at the end of the list and assigns its <see cref="WebSocketMessage.Index"/>.</summary>
-    /// <returns>Content bytes trimmed from the front to stay within the retention bounds.</returns>
+    /// <returns>
+    /// How much <see cref="RetainedBytes"/> changed (the message minus what the retention bounds trimmed),
+    /// for the owner's budget; 0 once <see cref="Detach"/> was called.
+    /// </returns>
     public long Add(WebSocketMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
         lock (_gate)
         {
             message.Index = _firstIndex + _messages.Count;
+            message.RecordedLength = message.Content.Length;
             _messages.Add(message);
-            _retainedBytes += message.Content.Length;
-            if (_messages.Count <= MaxMessages && _retainedBytes <= MaxBytes)
+            Count(message, +1);
+            var before = _retainedBytes - message.RecordedLength;
+            if (_messages.Count > MaxMessages || _retainedBytes > MaxBytes)
+            {
+                // Trim at least a tenth of the bound at once so trimming stays amortised O(1) per message.
+                var excess = Math.Max(_messages.Count - MaxMessages, MaxMessages / 10);
+                var count = 0;
+                while (count < _messages.Count - 1 && (count < excess || _retainedBytes > MaxBytes - MaxBytes / 10))
+                {
+                    Count(_messages[count], -1);
+                    count++;
+                }
+
+                _messages.RemoveRange(0, count);
+                _firstIndex += count;
+            }
+
+            return _detached ? 0 : _retainedBytes - before;
+        }
+    }
+
+    /// <summary>
+    /// The owner (a store) stops accounting for this list: returns the bytes it had counted, and later
+    /// <see cref="Add"/> calls report no change. Under the list's own lock, so no add is counted twice or lost.
+    /// </summary>
+    public long Detach()
+    {
+        lock (_gate)
+        {
+            if (_detached)
             {
                 return 0;
             }
 
-            // Trim at least a tenth of the bound at once so trimming stays amortised O(1) per message.
-            var excess = Math.Max(_messages.Count - MaxMessages, MaxMessages / 10);
-            var trimmedBytes = 0L;
-            var count = 0;
-            while (count < _messages.Count - 1 && (count < excess || _retainedBytes - trimmedBytes > MaxBytes - MaxBytes / 10))
-            {
-                trimmedBytes += _messages[count].Content.Length;
-                count++;
-            }
-
-            _messages.RemoveRange(0, count);
-            _firstIndex += count;
-            _retainedBytes -= trimmedBytes;
-            return trimmedBytes;
+            _detached = true;
+            return _retainedBytes;
         }
+    }
+
+    private void Count(WebSocketMessage message, int sign)
+    {
+        var length = (long)message.RecordedLength * sign;
+        _retainedBytes += length;
+        _totals = message.FromClient
+            ? _totals with { FromClient = _totals.FromClient + sign, BytesFromClient = _totals.BytesFromClient + length }
+            : _totals with { FromServer = _totals.FromServer + sign, BytesFromServer = _totals.BytesFromServer + length };
     }
 
     /// <summary>Records the first close seen; later calls keep the first one (the close that started the closing handshake).</summary>
@@ -248,3 +286,6 @@ public sealed class WebSocketData
         IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
     }
 }
+
+/// <summary>Retained messages and their content bytes, by direction.</summary>
+public readonly record struct MessageTotals(long FromClient, long FromServer, long BytesFromClient, long BytesFromServer);

@@ -88,6 +88,9 @@ public sealed class WebSocketMessage
     /// <summary>Position of the message in its flow (0-based), assigned when it is recorded.</summary>
     public long Index { get; internal set; } = -1;
 
+    /// <summary>Content length when recorded; retention accounting uses it because edits change <see cref="Content"/> later.</summary>
+    internal int RecordedLength { get; set; }
+
     public bool IsText => _type == Opcode.Text;
 
     /// <summary>The content decoded as UTF-8. Only text messages have text.</summary>

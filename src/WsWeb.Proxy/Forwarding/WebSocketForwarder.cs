@@ -104,10 +104,8 @@ internal sealed partial class WebSocketForwarder(
         finally
         {
             live.Remove(relay);
-            await client.Output.CompleteAsync();
-            await server.Output.CompleteAsync();
-            await client.Input.CompleteAsync();
-            await server.Input.CompleteAsync();
+            await client.CompleteAsync();
+            await server.CompleteAsync();
             flow.ServerConn.TimestampEnd = Timestamps.Now(time);
         }
     }

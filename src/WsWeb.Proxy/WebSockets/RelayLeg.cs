@@ -50,8 +50,49 @@ internal sealed class RelayLeg(
     /// <summary>Scratch for <see cref="Inflater"/> output, used only by this leg's pump.</summary>
     public ArrayBufferWriter<byte> InflateBuffer => _inflateBuffer ??= new ArrayBufferWriter<byte>();
 
+    private const int LargeBuffer = 64 * 1024;
+
     private ArrayBufferWriter<byte>? _compressBuffer;
     private ArrayBufferWriter<byte>? _inflateBuffer;
+
+    /// <summary>One huge message must not pin its buffer for the rest of the connection.</summary>
+    public void ReleaseLargeCompressBuffer()
+    {
+        if (_compressBuffer is { Capacity: > LargeBuffer })
+        {
+            _compressBuffer = null;
+        }
+    }
+
+    public void ReleaseLargeInflateBuffer()
+    {
+        if (_inflateBuffer is { Capacity: > LargeBuffer })
+        {
+            _inflateBuffer = null;
+        }
+    }
+
+    /// <summary>
+    /// Ends both pipes once the relay is done. Takes the write lock so a late close from the API cannot
+    /// write into a pipe being completed; a writer stuck on a dead peer is not waited for long.
+    /// </summary>
+    public async Task CompleteAsync()
+    {
+        var locked = await WriteLock.WaitAsync(TimeSpan.FromSeconds(5));
+        try
+        {
+            TryMarkCloseSent();
+            await Output.CompleteAsync();
+            await Input.CompleteAsync();
+        }
+        finally
+        {
+            if (locked)
+            {
+                WriteLock.Release();
+            }
+        }
+    }
 
     /// <summary>A close frame has been written to this peer; no data may follow it.</summary>
     public bool CloseSent => Volatile.Read(ref _closeSent) != 0;

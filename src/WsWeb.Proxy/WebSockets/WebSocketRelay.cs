@@ -229,6 +229,14 @@ internal sealed partial class WebSocketRelay
         {
             return OnPeerGone(from, ex.Message);
         }
+        catch (Exception ex)
+        {
+            // A bug must end this connection cleanly (close recorded, hooks told), not leave it hanging.
+            LogUnexpected(_flow.Id, from.Name, ex);
+            _flow.Error ??= $"Relaying from the {from.Name} failed: {ex.Message}";
+            _ws.TryClose(from.IsClient, WebSocketCloseCodes.InternalError, "proxy error", Timestamps.Now(_time), byProxy: true);
+            return PumpEnd.Faulted;
+        }
         finally
         {
             state.Dispose();
@@ -304,6 +312,9 @@ internal sealed partial class WebSocketRelay
             var (code, reason) = FrameCodec.ReadClosePayload(state.ControlPayload);
             from.MarkCloseReceived();
             _ws.TryClose(from.IsClient, code, reason, Timestamps.Now(_time));
+
+            // A large message still going out came before this close and must not be cut off by it.
+            await to.AwaitPendingWriteAsync();
             if (to.TryMarkCloseSent())
             {
                 await WriteAsync(to, state.ControlPayload.ToArray(), static (leg, payload) => WriteFrame(leg, true, false, Opcode.Close, payload, null), flush: true, ignoreClosed: true, cancellationToken);
@@ -340,7 +351,9 @@ internal sealed partial class WebSocketRelay
             return;
         }
 
-        if (message.Content.Length >= DirectReadThreshold && to.Deflater is null && to.Transport is not null && (message.IsModified || fragments.Count <= 1))
+        // Original frame boundaries only fit content of the original length (SetState can change it unmarked).
+        var keepFragments = !message.IsModified && fragments.Count > 1 && FragmentsCover(fragments, message.Content.Length);
+        if (message.Content.Length >= DirectReadThreshold && to.Deflater is null && to.Transport is not null && !keepFragments)
         {
             // Overlap: while this message goes out, the pump reads the next one. At most one large write
             // is in flight per leg (backpressure), and the write lock keeps frames in order behind it.
@@ -348,7 +361,7 @@ internal sealed partial class WebSocketRelay
             await to.AwaitPendingWriteAsync();
             to.PendingWrite = WriteLargeAsync(to, message.Type, message.Content, mask, cancellationToken).AsTask();
         }
-        else if (message.IsModified || fragments.Count <= 1 || to.Deflater is not null)
+        else if (!keepFragments || to.Deflater is not null)
         {
             // Compressed legs re-compress into one frame: the two legs' compression contexts differ anyway.
             var mask = fragments.Count == 1 && !message.IsModified ? fragments[0].MaskKey : (int?)null;
@@ -369,6 +382,17 @@ internal sealed partial class WebSocketRelay
                 }
             }, flush: false, ignoreClosed: false, cancellationToken);
         }
+    }
+
+    private static bool FragmentsCover(IReadOnlyList<Fragment> fragments, long length)
+    {
+        long total = 0;
+        foreach (var fragment in fragments)
+        {
+            total += fragment.Length;
+        }
+
+        return total == length;
     }
 
     private byte[] Inflate(RelayLeg from, MessageAssembler state)
@@ -397,7 +421,9 @@ internal sealed partial class WebSocketRelay
             throw new WebSocketProtocolException(WebSocketCloseCodes.InvalidPayload, "Text message is not valid UTF-8.");
         }
 
-        return output.WrittenSpan.ToArray();
+        var content = output.WrittenSpan.ToArray();
+        from.ReleaseLargeInflateBuffer();
+        return content;
     }
 
     /// <summary>
@@ -466,6 +492,7 @@ internal sealed partial class WebSocketRelay
             compressed.ResetWrittenCount();
             deflater.Compress(message.Content, compressed);
             WriteFrame(to, true, true, message.Type, compressed.WrittenSpan, null);
+            to.ReleaseLargeCompressBuffer();
             return;
         }
 
@@ -478,25 +505,41 @@ internal sealed partial class WebSocketRelay
         {
             await foreach (var injection in queue.ReadAllAsync(cancellationToken))
             {
-                var message = injection.Message;
-                _store.AddMessage(_flow, message);
-                await _addons.WebSocketMessageAsync(_flow, message, cancellationToken);
-                if (message.Dropped || message.IsModified)
+                try
                 {
-                    _store.MessageChanged(_flow, message);
-                }
+                    var message = injection.Message;
+                    _store.AddMessage(_flow, message);
+                    await _addons.WebSocketMessageAsync(_flow, message, cancellationToken);
+                    if (message.Dropped || message.IsModified)
+                    {
+                        _store.MessageChanged(_flow, message);
+                    }
 
-                if (!message.Dropped)
+                    if (!message.Dropped && !await WriteAsync(to, message, static (leg, m) => WriteMessage(leg, m, null), flush: true, ignoreClosed: false, cancellationToken))
+                    {
+                        throw new InvalidOperationException($"Flow {_flow.Id}: the {to.Name} was sent a close before the injected message could follow.");
+                    }
+
+                    injection.Completion?.TrySetResult(message);
+                }
+                catch (Exception ex)
                 {
-                    await WriteAsync(to, message, static (leg, m) => WriteMessage(leg, m, null), flush: true, ignoreClosed: false, cancellationToken);
+                    // Whoever awaits this injection (a REST call) must hear that it failed, whatever failed.
+                    injection.Completion?.TrySetException(new InvalidOperationException($"Flow {_flow.Id} closed before the injected message was sent.", ex));
+                    if (ex is not InvalidOperationException || !IsRunning)
+                    {
+                        throw;
+                    }
                 }
-
-                injection.Completion?.TrySetResult(message);
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or PeerGoneException || IsConnectionLoss(ex))
         {
             // The relay is ending; FinishAsync fails whatever is still queued.
+        }
+        catch (Exception ex)
+        {
+            LogUnexpected(_flow.Id, "injection", ex);
         }
     }
 
@@ -531,7 +574,8 @@ internal sealed partial class WebSocketRelay
         }
     }
 
-    private static async ValueTask WriteAsync<T>(RelayLeg to, T state, Action<RelayLeg, T> write, bool flush, bool ignoreClosed, CancellationToken cancellationToken)
+    /// <returns>False when nothing was written because the peer was already sent a close.</returns>
+    private static async ValueTask<bool> WriteAsync<T>(RelayLeg to, T state, Action<RelayLeg, T> write, bool flush, bool ignoreClosed, CancellationToken cancellationToken)
     {
         await to.WriteLock.WaitAsync(cancellationToken);
         try
@@ -539,7 +583,7 @@ internal sealed partial class WebSocketRelay
             // Once a close went out nothing else may follow it (§5.5.1); the close itself passes ignoreClosed.
             if (to.CloseSent && !ignoreClosed)
             {
-                return;
+                return false;
             }
 
             write(to, state);
@@ -547,6 +591,8 @@ internal sealed partial class WebSocketRelay
             {
                 await to.Output.FlushAsync(cancellationToken);
             }
+
+            return true;
         }
         catch (Exception ex) when (IsConnectionLoss(ex))
         {
@@ -662,6 +708,9 @@ internal sealed partial class WebSocketRelay
     [LoggerMessage(Level = LogLevel.Information, Message = "Flow {FlowId}: {Peer} violated the WebSocket protocol, closing with {Code}: {Reason}")]
     private partial void LogProtocolError(string flowId, string peer, int code, string reason);
 
+    [LoggerMessage(Level = LogLevel.Error, Message = "Flow {FlowId}: unexpected failure relaying ({Where})")]
+    private partial void LogUnexpected(string flowId, string where, Exception exception);
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "Flow {FlowId} relay ended ({First}, {Other}), close code {Code}")]
     private partial void LogRelayEnded(string flowId, PumpEnd first, PumpEnd other, int code);
 
@@ -679,5 +728,6 @@ internal sealed partial class WebSocketRelay
         Gone,
         ProtocolError,
         Cancelled,
+        Faulted,
     }
 }

@@ -31,25 +31,9 @@ public sealed record FlowSummary(
 
     internal static FlowSummary From(HttpFlow flow)
     {
-        long fromClient = 0, fromServer = 0, bytesClient = 0, bytesServer = 0;
+        // Counted over retained messages, so the counts match the list the API can show.
         var ws = flow.WebSocket;
-        if (ws is not null)
-        {
-            // Counted over retained messages: the list is what the API can show, so the counts match it.
-            foreach (var message in ws.Snapshot())
-            {
-                if (message.FromClient)
-                {
-                    fromClient++;
-                    bytesClient += message.Content.Length;
-                }
-                else
-                {
-                    fromServer++;
-                    bytesServer += message.Content.Length;
-                }
-            }
-        }
+        var totals = ws?.Totals ?? default;
 
         return new FlowSummary(
             flow.Id,
@@ -58,10 +42,10 @@ public sealed record FlowSummary(
             flow.Response?.StatusCode,
             flow.IsWebSocket,
             flow.IsLive,
-            fromClient,
-            fromServer,
-            bytesClient,
-            bytesServer,
+            totals.FromClient,
+            totals.FromServer,
+            totals.BytesFromClient,
+            totals.BytesFromServer,
             ws?.CloseCode,
             ws?.CloseReason,
             ws?.ClosedByClient,

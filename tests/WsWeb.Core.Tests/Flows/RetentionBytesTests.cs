@@ -43,6 +43,30 @@ public sealed class RetentionBytesTests
         Assert.Equal(6000, store.RetainedBytes);
     }
 
+    [Fact]
+    public void EditsAfterRecordingDoNotSkewTheByteBudget()
+    {
+        var store = new FlowStore(new FlowStoreOptions { MaxMessagesPerFlow = 10 });
+        var flow = NewFlow(store);
+        for (var i = 0; i < 100; i++)
+        {
+            var message = Binary(10);
+            store.AddMessage(flow, message);
+            message.Content = new byte[1000];   // an addon or a user edit, after it was recorded
+        }
+
+        var ws = flow.WebSocket!;
+        Assert.Equal(ws.Messages.Count * 10, ws.RetainedBytes);
+        Assert.Equal(ws.RetainedBytes, store.RetainedBytes);
+        Assert.Equal(ws.Messages.Count, ws.Totals.FromClient);
+        Assert.True(store.Remove(flow.Id));
+        Assert.Equal(0, store.RetainedBytes);
+
+        // A flow removed while its relay still records no longer counts toward the budget.
+        store.AddMessage(flow, Binary(500));
+        Assert.Equal(0, store.RetainedBytes);
+    }
+
     private static HttpFlow NewFlow(FlowStore store)
     {
         var flow = new HttpFlow(new HttpRequestData { Method = "GET", Scheme = "http", Host = "h", Port = 80, Path = "/" }, 1.0);
