@@ -167,6 +167,22 @@ public sealed class InterceptApiTests(WsWebApp app) : IClassFixture<WsWebApp>, I
         Assert.Equal("flow-ended", message.GetProperty("resolution").GetString());
     }
 
+    [Fact]
+    public async Task A_held_injection_answers_409_when_its_flow_is_killed()
+    {
+        await SetInterceptAsync(new { filter = "~injected" });
+        var (client, _, flow) = await app.ConnectAsync();
+        await using var c = client;
+
+        var inject = app.Api.PostJsonAsync($"/api/flows/{flow.Id}/messages", new { toClient = false, type = "text", content = "held injection" });
+        await WaitForHeldAsync(flow.Id);
+        Assert.Equal(HttpStatusCode.NoContent, (await app.Api.PostAsync(new Uri($"/api/flows/{flow.Id}/kill", UriKind.Relative), null)).StatusCode);
+
+        // The API call that injected must not hang on a message that can no longer be sent.
+        var answer = await inject.WaitAsync(TimeSpan.FromSeconds(10));
+        await ApiAssert.ProblemAsync(answer, HttpStatusCode.Conflict);
+    }
+
     [Theory]
     [InlineData("""{"filter":"~wq &"}""", "filter")]
     [InlineData("""{"filter":""}""", "filter")]
