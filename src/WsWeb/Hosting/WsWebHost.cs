@@ -5,6 +5,7 @@ using WsWeb.Health;
 using WsWeb.Hubs;
 using WsWeb.Intercept;
 using WsWeb.Rules;
+using WsWeb.Security;
 using WsWeb.Proxy;
 
 namespace WsWeb.Hosting;
@@ -23,6 +24,7 @@ public static class WsWebHost
         });
 
         builder.Services.AddWsWebProxy(options);
+        builder.Services.AddWebListenerGuard(options);
         builder.Services.AddApiProblemDetails();
         builder.Services.AddApiDocumentation();
         builder.Services.AddFlowsHub();
@@ -52,6 +54,7 @@ public static class WsWebHost
         // First, always: every request on the proxy listener is forwarded here and never reaches the
         // routes below, so the API cannot be reached (or shadowed) through the proxy port.
         app.UseWsWebProxy();
+        app.UseWebListenerGuard();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseDashboard();

@@ -80,6 +80,38 @@ public sealed class HostTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AForeignHostHeaderIsRefusedSoDnsRebindingCannotReadTheApi()
+    {
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{_webPort}/api/flows");
+        request.Headers.Host = "evil.attacker.example";
+
+        using var response = await http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        using var local = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{_webPort}/api/flows");
+        local.Headers.Host = $"localhost:{_webPort}";
+        Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(local)).StatusCode);
+    }
+
+    [Fact]
+    public async Task CrossSiteWritesAndHubConnectionsAreRefused()
+    {
+        using var http = new HttpClient();
+        using var foreign = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{_webPort}/api/flows/import") { Content = new StringContent("{}") };
+        foreign.Headers.Add("Origin", "http://evil.example");
+        using var sameSite = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{_webPort}/api/flows/import") { Content = new StringContent("not a capture") };
+        sameSite.Headers.Add("Origin", $"http://127.0.0.1:{_webPort}");
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await http.SendAsync(foreign)).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await http.SendAsync(sameSite)).StatusCode);   // past the guard, refused as a bad file
+
+        using var hub = new System.Net.WebSockets.ClientWebSocket();
+        hub.Options.SetRequestHeader("Origin", "http://evil.example");
+        await Assert.ThrowsAsync<System.Net.WebSockets.WebSocketException>(() => hub.ConnectAsync(new Uri($"ws://127.0.0.1:{_webPort}/hubs/flows"), CancellationToken.None));
+    }
+
+    [Fact]
     public async Task TheWebPortDoesNotProxy()
     {
         using var http = new HttpClient();
