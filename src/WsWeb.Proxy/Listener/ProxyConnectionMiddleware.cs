@@ -26,6 +26,7 @@ internal sealed partial class ProxyConnectionMiddleware(
     ILogger<ProxyConnectionMiddleware> logger)
 {
     private static readonly List<SslApplicationProtocol> Http11Only = [SslApplicationProtocol.Http11];
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(30);
 
     public async Task OnConnectionAsync(ConnectionContext context, ConnectionDelegate next)
     {
@@ -35,12 +36,26 @@ internal sealed partial class ProxyConnectionMiddleware(
         feature.Client.TimestampStart = Timestamps.Now(time);
         context.Features.Set(feature);
 
+        // Kestrel's header timeout does not cover connection middleware: a client that connects and
+        // stalls before its CONNECT head or TLS handshake is dropped after this long.
+        using var handshakeTimeout = CancellationTokenSource.CreateLinkedTokenSource(context.ConnectionClosed);
+        handshakeTimeout.CancelAfter(HandshakeTimeout);
+        var handshake = handshakeTimeout.Token;
         var input = context.Transport.Input;
         string host;
         int port;
         while (true)
         {
-            var result = await input.ReadAsync(context.ConnectionClosed);
+            ReadResult result;
+            try
+            {
+                result = await input.ReadAsync(handshake);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
             var buffer = result.Buffer;
             var status = ConnectRequest.TryParse(buffer, out host, out port, out var consumed, out var error);
             if (status == ConnectParseStatus.NotConnect)
@@ -81,7 +96,17 @@ internal sealed partial class ProxyConnectionMiddleware(
         feature.TunnelPort = port;
         await context.Transport.Output.WriteAsync("HTTP/1.1 200 Connection established\r\n\r\n"u8.ToArray(), context.ConnectionClosed);
 
-        if (!await StartsWithTlsAsync(input, context.ConnectionClosed))
+        bool startsWithTls;
+        try
+        {
+            startsWithTls = await StartsWithTlsAsync(input, handshake);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        if (!startsWithTls)
         {
             await next(context);
             return;
@@ -93,14 +118,14 @@ internal sealed partial class ProxyConnectionMiddleware(
             await tls.AuthenticateAsServerAsync(
                 (stream, hello, state, ct) => ValueTask.FromResult(new SslServerAuthenticationOptions
                 {
-                    ServerCertificateContext = authority.GetServerContext(string.IsNullOrEmpty(hello.ServerName) ? host : hello.ServerName),
+                    ServerCertificateContext = ServerContext(hello.ServerName, host),
                     ApplicationProtocols = Http11Only,
                     ClientCertificateRequired = false,
                 }),
                 null,
-                context.ConnectionClosed);
+                handshake);
         }
-        catch (Exception ex) when (ex is IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException)
+        catch (Exception ex) when (ex is IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException or ArgumentException or InvalidOperationException)
         {
             // Typically a client that does not trust our CA yet: it aborts the handshake.
             LogTlsFailed(context.ConnectionId, host, ex.Message);
@@ -131,6 +156,24 @@ internal sealed partial class ProxyConnectionMiddleware(
             await reader.CompleteAsync();
             await writer.CompleteAsync();
         }
+    }
+
+    /// <summary>The leaf for the SNI, or for the CONNECT host when the SNI is missing or not a usable name.</summary>
+    private SslStreamCertificateContext ServerContext(string? sni, string connectHost)
+    {
+        if (!string.IsNullOrEmpty(sni))
+        {
+            try
+            {
+                return authority.GetServerContext(sni);
+            }
+            catch (ArgumentException)
+            {
+                // A client may send any bytes as SNI; the CONNECT target is what it asked us to reach.
+            }
+        }
+
+        return authority.GetServerContext(connectHost);
     }
 
     private static async Task<bool> StartsWithTlsAsync(PipeReader input, CancellationToken cancellationToken)
