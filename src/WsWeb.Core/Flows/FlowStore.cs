@@ -51,13 +51,22 @@ public sealed class FlowStore
 
     public void Add(HttpFlow flow)
     {
+        if (!TryAdd(flow))
+        {
+            throw new InvalidOperationException($"A flow with id {flow.Id} is already stored.");
+        }
+    }
+
+    /// <summary>Adds the flow unless one with its id is stored already (imports of the same file twice).</summary>
+    public bool TryAdd(HttpFlow flow)
+    {
         ArgumentNullException.ThrowIfNull(flow);
         List<HttpFlow>? evicted = null;
         lock (_gate)
         {
             if (!_byId.TryAdd(flow.Id, flow))
             {
-                throw new InvalidOperationException($"A flow with id {flow.Id} is already stored.");
+                return false;
             }
 
             _nodes[flow.Id] = _order.AddLast(flow);
@@ -67,6 +76,7 @@ public sealed class FlowStore
                 // Imported flows arrive with their messages already recorded.
                 Interlocked.Add(ref _retainedBytes, ws.RetainedBytes);
             }
+
             while (_byId.Count > Options.MaxFlows)
             {
                 var victim = FindEvictionCandidate(flow);
@@ -83,6 +93,8 @@ public sealed class FlowStore
                 Publish(new FlowEvent(FlowEventKind.FlowRemoved, victim));
             }
         }
+
+        return true;
     }
 
     public HttpFlow? Get(string id)

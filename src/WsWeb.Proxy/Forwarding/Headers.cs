@@ -50,6 +50,16 @@ internal static class Headers
         return list;
     }
 
+    /// <summary>The flow's record of an upstream response head (the body is recorded as it streams).</summary>
+    public static HttpResponseData RecordResponse(HttpResponseMessage response, double timestampStart) => new()
+    {
+        StatusCode = (int)response.StatusCode,
+        Reason = response.ReasonPhrase ?? "",
+        HttpVersion = $"HTTP/{response.Version.Major}.{response.Version.Minor}",
+        Headers = Record(response),
+        TimestampStart = timestampStart,
+    };
+
     /// <summary>Copies end-to-end request headers; Content-* go to <paramref name="content"/> when there is one.</summary>
     public static void CopyRequest(IHeaderDictionary source, HttpRequestMessage target, HttpContent? content, Func<string, bool>? skip = null)
     {

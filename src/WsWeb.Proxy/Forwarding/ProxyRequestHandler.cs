@@ -120,14 +120,7 @@ internal sealed partial class ProxyRequestHandler(
         using var response = await upstream.SendAsync(message, target.UseTls, context.RequestAborted);
         requestRecorder.ApplyTo(flow.Request);
         flow.Request.TimestampEnd = Timestamps.Now(time);
-        var recorded = new HttpResponseData
-        {
-            StatusCode = (int)response.StatusCode,
-            Reason = response.ReasonPhrase ?? "",
-            HttpVersion = $"HTTP/{response.Version.Major}.{response.Version.Minor}",
-            Headers = Headers.Record(response),
-            TimestampStart = Timestamps.Now(time),
-        };
+        var recorded = Headers.RecordResponse(response, Timestamps.Now(time));
         flow.Response = recorded;
         store.FlowUpdated(flow);
 

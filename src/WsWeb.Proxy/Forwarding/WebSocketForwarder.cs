@@ -50,14 +50,7 @@ internal sealed partial class WebSocketForwarder(
         using var response = await upstream.SendAsync(request, target.UseTls, context.RequestAborted);
         var now = Timestamps.Now(time);
         flow.Request.TimestampEnd = now;
-        flow.Response = new HttpResponseData
-        {
-            StatusCode = (int)response.StatusCode,
-            Reason = response.ReasonPhrase ?? "",
-            HttpVersion = $"HTTP/{response.Version.Major}.{response.Version.Minor}",
-            Headers = Headers.Record(response),
-            TimestampStart = now,
-        };
+        flow.Response = Headers.RecordResponse(response, now);
 
         if (response.StatusCode != HttpStatusCode.SwitchingProtocols)
         {

@@ -440,7 +440,7 @@ internal sealed partial class WebSocketRelay
                 return;
             }
 
-            int? mask = to.IsClient ? null : originalMask ?? NewMaskKey();
+            var mask = MaskFor(to, originalMask);
             var headerLength = FrameCodec.HeaderLength(payload.Length, mask.HasValue);
             FrameCodec.WriteHeader(to.Output.GetSpan(headerLength), true, false, type, payload.Length, mask);
             to.Output.Advance(headerLength);
@@ -627,7 +627,7 @@ internal sealed partial class WebSocketRelay
     /// <summary>Writes one frame; frames to the server are masked (with the client's key when forwarding unchanged).</summary>
     private static void WriteFrame(RelayLeg to, bool fin, bool rsv1, Opcode opcode, ReadOnlySpan<byte> payload, int? originalMask)
     {
-        int? mask = to.IsClient ? null : originalMask ?? NewMaskKey();
+        var mask = MaskFor(to, originalMask);
         var writer = to.Output;
         var headerLength = FrameCodec.HeaderLength(payload.Length, mask.HasValue);
         var span = writer.GetSpan(headerLength + Math.Min(payload.Length, 4096));
@@ -650,6 +650,9 @@ internal sealed partial class WebSocketRelay
             offset += count;
         }
     }
+
+    /// <summary>Frames to the client go unmasked; to the server with the client's key when forwarding unchanged, else a fresh one.</summary>
+    private static int? MaskFor(RelayLeg to, int? originalMask) => to.IsClient ? null : originalMask ?? NewMaskKey();
 
     private static int NewMaskKey()
     {

@@ -76,7 +76,16 @@ internal static class ExportApi
         }
 
         var file = new FileStream(Path.Combine(Path.GetTempPath(), "wsweb-export-" + Guid.NewGuid().ToString("N")), options);
-        FlowFormats.Export(flows, format, file);
+        try
+        {
+            FlowFormats.Export(flows, format, file);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+
         file.Position = 0;
         return TypedResults.File(file, FlowFormats.ContentType(format), baseName + FlowFormats.FileExtension(format));
     }
@@ -138,13 +147,12 @@ internal static class ExportApi
         foreach (var flow in result.Flows)
         {
             // Importing the same file twice is harmless: a flow id already in the store is kept once.
-            if (store.Get(flow.Id) is not null)
+            if (!store.TryAdd(flow))
             {
                 alreadyPresent++;
                 continue;
             }
 
-            store.Add(flow);
             store.FlowEnded(flow);
             ids.Add(flow.Id);
         }

@@ -108,25 +108,12 @@ internal static class FlowsApi
             return ApiProblems.Invalid("filter", error.Message);
         }
 
-        if (flow.WebSocket is not { } ws)
+        if (!flow.IsWebSocket)
         {
             return ApiProblems.Conflict($"Flow {id} is not a WebSocket flow; it has no messages.");
         }
 
-        var take = limit ?? DefaultLimit;
-        var page = new List<MessageView>(Math.Min(take, 256));
-        foreach (var message in ws.Snapshot((after ?? -1) + 1))
-        {
-            if (parsed is null || parsed.Matches(flow, message))
-            {
-                page.Add(MessageView.From(message, resolutions.Get(message)));
-                if (page.Count == take)
-                {
-                    break;
-                }
-            }
-        }
-
+        var page = MessagePaging.After(flow, resolutions, parsed, after ?? -1, limit ?? DefaultLimit).Rows;
         return TypedResults.Ok(new MessagePage(page, page.Count > 0 ? page[^1].Index : null));
     }
 

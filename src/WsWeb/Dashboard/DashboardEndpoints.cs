@@ -1,3 +1,4 @@
+using WsWeb.Api;
 using Microsoft.AspNetCore.Http.HttpResults;
 using WsWeb.Components;
 using WsWeb.Components.Shared;
@@ -112,7 +113,5 @@ internal static class FlowQueries
     }
 
     public static List<HeldView> Held(InterceptService intercept, HoldResolutions resolutions) =>
-        [.. intercept.Snapshot().Select(held => new HeldView(
-            held.Flow.Id, held.Flow.Request.WebSocketUrl, held.Message.Index, held.HeldAt, held.TimeoutAt,
-            Api.MessageView.From(held.Message, resolutions.Get(held.Message))))];
+        [.. intercept.Snapshot().Select(held => HeldView.From(held, resolutions))];
 }

@@ -167,6 +167,11 @@ internal sealed class FlowsHubRouter : IAsyncDisposable
         {
             // Removed while we subscribed: its FlowRemoved may have missed the route we just made.
             _routes.TryRemove(flowId, out _);
+            lock (feed.SubscriptionGate)
+            {
+                feed.SubscribedFlows.Remove(flowId);
+            }
+
             feed.RemoveFlow(flow);
         }
 

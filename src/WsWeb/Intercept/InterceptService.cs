@@ -97,6 +97,12 @@ internal sealed class InterceptService(FlowStore store, HoldResolutions resoluti
                 (this, held, expiry.DropOnTimeout),
                 expiry.Timeout,
                 Timeout.InfiniteTimeSpan);
+
+            // Resolved between being listed and getting its timer: TryResolve saw no timer to dispose.
+            if (held.Decision.Task.IsCompleted)
+            {
+                held.Timer.Dispose();
+            }
         }
 
         return held;

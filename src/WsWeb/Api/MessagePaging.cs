@@ -1,9 +1,9 @@
-using WsWeb.Api;
+
 using WsWeb.Core.Filters;
 using WsWeb.Core.Flows;
 using WsWeb.Intercept;
 
-namespace WsWeb.Dashboard;
+namespace WsWeb.Api;
 
 /// <summary>A window of a flow's messages for the detail page.</summary>
 /// <param name="Cursor">Index of the last message looked at (pass as <c>after</c> to read on), or -1.</param>
@@ -18,6 +18,7 @@ public sealed record MessageWindow(IReadOnlyList<MessageView> Rows, long Cursor,
 internal static class MessagePaging
 {
     public const int PageSize = 200;
+    private const int ScanChunk = 512;
 
     public static MessageWindow Before(HttpFlow flow, HoldResolutions resolutions, FlowFilter? filter, long? before, int limit = PageSize)
     {
@@ -26,26 +27,34 @@ internal static class MessagePaging
             return new MessageWindow([], -1, false);
         }
 
-        var all = ws.Snapshot();
-        var cursor = all.Count > 0 ? all[^1].Index : -1;
-        var rows = new List<MessageView>(Math.Min(limit, all.Count));
-        var i = all.Count - 1;
-        for (; i >= 0 && rows.Count < limit; i--)
+        var total = ws.TotalCount;
+        var first = ws.TrimmedCount;
+        var cursor = total - 1;
+        var rows = new List<MessageView>(limit);
+
+        // Walk back in chunks from the cursor, so paging a 100k-message flow copies only what it reads.
+        var next = Math.Min(before ?? total, total);
+        while (rows.Count < limit && next > first)
         {
-            var message = all[i];
-            if (before is { } b && message.Index >= b)
+            var from = Math.Max(first, next - ScanChunk);
+            var chunk = ws.Snapshot(from, (int)(next - from));
+            if (chunk.Count == 0)
             {
-                continue;
+                break;
             }
 
-            if (filter is null || filter.Matches(flow, message))
+            for (var i = chunk.Count - 1; i >= 0 && rows.Count < limit; i--)
             {
-                rows.Add(MessageView.From(message, resolutions.Get(message)));
+                next = chunk[i].Index;
+                if (filter is null || filter.Matches(flow, chunk[i]))
+                {
+                    rows.Add(MessageView.From(chunk[i], resolutions.Get(chunk[i])));
+                }
             }
         }
 
         rows.Reverse();
-        return new MessageWindow(rows, cursor, i >= 0);
+        return new MessageWindow(rows, cursor, next > ws.TrimmedCount);
     }
 
     public static MessageWindow After(HttpFlow flow, HoldResolutions resolutions, FlowFilter? filter, long after, int limit = PageSize)
@@ -57,15 +66,26 @@ internal static class MessagePaging
 
         var rows = new List<MessageView>();
         var cursor = after;
-        foreach (var message in ws.Snapshot(after + 1))
+
+        // Copy the list in chunks: a filtered page of a 100k-message flow must not copy all of it at once.
+        while (rows.Count < limit)
         {
-            cursor = message.Index;
-            if (filter is null || filter.Matches(flow, message))
+            var chunk = ws.Snapshot(cursor + 1, ScanChunk);
+            if (chunk.Count == 0)
             {
-                rows.Add(MessageView.From(message, resolutions.Get(message)));
-                if (rows.Count == limit)
+                break;
+            }
+
+            foreach (var message in chunk)
+            {
+                cursor = message.Index;
+                if (filter is null || filter.Matches(flow, message))
                 {
-                    break;
+                    rows.Add(MessageView.From(message, resolutions.Get(message)));
+                    if (rows.Count == limit)
+                    {
+                        break;
+                    }
                 }
             }
         }
