@@ -243,6 +243,21 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
 
         await page.GotoAsync(browser.BaseUrl + "/export");
         await Expect(page.Locator("#export-all a")).ToHaveCountAsync(3);
+
+        // Import a capture through the form: the upload shows its progress and the page reports what it read.
+        var (client, _, flow) = await App.ConnectAsync();
+        await using (client)
+        {
+            await client.SendTextAsync("to be exported");
+            await client.ReceiveTextAsync();
+        }
+
+        using var exported = await App.Api.GetAsync($"/api/flows/{flow.Id}/export?format=har");
+        var har = (await exported.Content.ReadAsStringAsync()).Replace(flow.Id, Guid.NewGuid().ToString(), StringComparison.Ordinal);
+        await page.SetInputFilesAsync("#import-form input[type=file]", new FilePayload { Name = "capture.har", MimeType = "application/json", Buffer = System.Text.Encoding.UTF8.GetBytes(har) });
+        await page.ClickAsync("#import-form button[type=submit]");
+        await Expect(page.Locator("#import-form .action-result")).ToContainTextAsync("Imported 1 flows (2 messages) from har");
+        Assert.Equal(1.0, await page.EvalOnSelectorAsync<double>("#import-form progress", "p => p.value"));
         await DashboardBrowser.ScreenshotAsync(page, "export");
 
         await page.GotoAsync(browser.BaseUrl + "/onboarding");

@@ -122,6 +122,30 @@ export async function api(method, url, body) {
   return data;
 }
 
+/**
+ * POSTs a form with a file, reporting upload progress (fetch cannot): a large capture takes a while
+ * to send, and the user should see it moving. Errors have the same shape as api()'s.
+ */
+function upload(url, body, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    xhr.setRequestHeader("Accept", "application/json, application/problem+json");
+    xhr.upload.onprogress = (event) => { if (event.lengthComputable) onProgress(event.loaded / event.total); };
+    xhr.onerror = () => reject(new Error("The upload failed: the connection to WsWeb was lost."));
+    xhr.onload = () => {
+      let data = null;
+      try { data = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch { data = null; }
+      if (xhr.status >= 200 && xhr.status < 300) { resolve(data); return; }
+      const error = new Error(data?.title ?? `${xhr.status} ${xhr.statusText}`);
+      error.status = xhr.status;
+      error.problem = data ?? { title: `${xhr.status} ${xhr.statusText}`, detail: xhr.responseText.slice(0, 300) };
+      reject(error);
+    };
+    xhr.send(body);
+  });
+}
+
 function problemHtml(error) {
   const p = error.problem ?? { title: error.message };
   let html = `<div class="alert alert-danger" role="alert"><strong>${escapeHtml(p.title ?? "Request failed")}</strong>`;
@@ -174,7 +198,16 @@ async function runAction(source, form, body) {
   const url = source.dataset.api;
   source.setAttribute("aria-busy", "true");
   try {
-    const data = await api(method, url, body);
+    const progress = form ? $("progress", form) : null;
+    let data;
+    if (body instanceof FormData && progress) {
+      progress.value = 0;
+      progress.classList.remove("d-none");
+      data = await upload(url, body, (fraction) => { progress.value = fraction; });
+      progress.value = 1;
+    } else {
+      data = await api(method, url, body);
+    }
     showResult(form, source.dataset.done ?? "Done");
     if (source.dataset.reload) { location.reload(); return; }
     document.dispatchEvent(new CustomEvent("wsweb:done", { detail: { source, form, data } }));
