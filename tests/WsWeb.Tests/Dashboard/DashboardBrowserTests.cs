@@ -11,6 +11,15 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
 {
     private WsWebApp App => browser.App;
 
+    /// <summary>Opens a flow's detail page on its Actions tab (inject, close, kill).</summary>
+    private async Task<IPage> OpenFlowActionsAsync(string flowId)
+    {
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flowId}");
+        await page.ClickAsync("#tab-actions");
+        return page;
+    }
+
     private static Task<int> ScrollWidthAsync(IPage page) => page.EvaluateAsync<int>("() => document.documentElement.scrollWidth");
 
     [RequiresChromiumFact]
@@ -135,9 +144,7 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
         var (client, server, flow) = await App.ConnectAsync();
         await using var c = client;
 
-        var page = await browser.NewPageAsync();
-        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
-        await page.ClickAsync("#tab-actions");
+        var page = await OpenFlowActionsAsync(flow.Id);
         await page.SelectOptionAsync("#inject-form select[name=toClient]", "false");
         await page.FillAsync("#inject-form textarea[name=content]", "injected from the dashboard");
         await page.ClickAsync("#inject-form button[type=submit]");
@@ -196,9 +203,7 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
         var (client, server, flow) = await App.ConnectAsync();
         await using var c = client;
 
-        var page = await browser.NewPageAsync();
-        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
-        await page.ClickAsync("#tab-actions");
+        var page = await OpenFlowActionsAsync(flow.Id);
         await page.FillAsync("#close-form input[name=code]", "4321");
         await page.FillAsync("#close-form input[name=reason]", "from the ui");
         await page.ClickAsync("#close-form button[type=submit]");
