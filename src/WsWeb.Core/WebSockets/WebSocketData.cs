@@ -172,18 +172,20 @@ public sealed class WebSocketData
         lock (_gate)
         {
             message.Index = _firstIndex + _messages.Count;
-            message.RecordedLength = message.Content.Length;
+            message.RecordedLength = message.ContentLength;
             _messages.Add(message);
             Count(message, +1);
             var before = _retainedBytes - message.RecordedLength;
             if (_messages.Count > MaxMessages || _retainedBytes > MaxBytes)
             {
-                // Trim at least a tenth of the bound at once so trimming stays amortised O(1) per message.
-                var excess = Math.Max(_messages.Count - MaxMessages, MaxMessages / 10);
+                // Trim a tenth of whichever bound was crossed at once, so trimming stays amortised O(1) per message.
+                var excess = _messages.Count > MaxMessages ? Math.Max(_messages.Count - MaxMessages, MaxMessages / 10) : 0;
+                var bytesTarget = _retainedBytes > MaxBytes ? MaxBytes - MaxBytes / 10 : long.MaxValue;
                 var count = 0;
-                while (count < _messages.Count - 1 && (count < excess || _retainedBytes > MaxBytes - MaxBytes / 10))
+                while (count < _messages.Count - 1 && (count < excess || _retainedBytes > bytesTarget))
                 {
                     Count(_messages[count], -1);
+                    _messages[count].Evict();
                     count++;
                 }
 
@@ -243,13 +245,23 @@ public sealed class WebSocketData
     }
 
     /// <summary>Copies the messages with <c>Index &gt;= fromIndex</c>, up to <paramref name="limit"/>.</summary>
+    /// <remarks>
+    /// Every message handed out from the list is marked shared under the lock that retention trims with,
+    /// so a reader holding one never sees its content reused (see <see cref="WebSocketMessage.Evict"/>).
+    /// </remarks>
     public List<WebSocketMessage> Snapshot(long fromIndex = 0, int limit = int.MaxValue)
     {
         lock (_gate)
         {
             var start = (int)Math.Clamp(fromIndex - _firstIndex, 0, _messages.Count);
             var count = Math.Min(limit, _messages.Count - start);
-            return _messages.GetRange(start, count);
+            var messages = _messages.GetRange(start, count);
+            foreach (var message in messages)
+            {
+                message.SharedContent();
+            }
+
+            return messages;
         }
     }
 
@@ -259,8 +271,14 @@ public sealed class WebSocketData
         lock (_gate)
         {
             var i = index - _firstIndex;
-            return i >= 0 && i < _messages.Count ? _messages[(int)i] : null;
+            return i >= 0 && i < _messages.Count ? Share(_messages[(int)i]) : null;
         }
+    }
+
+    private static WebSocketMessage Share(WebSocketMessage message)
+    {
+        message.SharedContent();
+        return message;
     }
 
     private sealed class MessageView(WebSocketData owner) : IReadOnlyList<WebSocketMessage>
@@ -271,7 +289,7 @@ public sealed class WebSocketData
             {
                 lock (owner._gate)
                 {
-                    return owner._messages[index];
+                    return Share(owner._messages[index]);
                 }
             }
         }

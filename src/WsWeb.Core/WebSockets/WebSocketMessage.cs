@@ -11,8 +11,17 @@ public sealed class WebSocketMessage
 {
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
+    // Lease bits for pooled content (see ContentPool): shared with someone outside the relay, evicted
+    // by retention, given back; the pin count (relay writes still using the array) is kept above them.
+    private const int SharedBit = 1;
+    private const int EvictedBit = 2;
+    private const int ReleasedBit = 4;
+    private const int OnePin = 8;
+
     private Opcode _type;
     private byte[] _content;
+    private ContentPool? _pool;
+    private int _lease;
 
     public WebSocketMessage(
         Opcode type,
@@ -51,13 +60,17 @@ public sealed class WebSocketMessage
     public bool FromClient { get; set; }
 
     /// <summary>The payload. Setting different bytes keeps the first content in <see cref="OriginalContent"/>.</summary>
+    /// <exception cref="InvalidOperationException">
+    /// Retention evicted this message before anyone read its content, and the array was reused.
+    /// </exception>
     public byte[] Content
     {
-        get => _content;
+        get => SharedContent();
         set
         {
             ArgumentNullException.ThrowIfNull(value);
-            if (ReferenceEquals(value, _content) || value.AsSpan().SequenceEqual(_content))
+            var current = SharedContent();
+            if (ReferenceEquals(value, current) || value.AsSpan().SequenceEqual(current))
             {
                 return;
             }
@@ -100,7 +113,7 @@ public sealed class WebSocketMessage
         get
         {
             EnsureText();
-            return Encoding.UTF8.GetString(_content);
+            return Encoding.UTF8.GetString(SharedContent());
         }
         set
         {
@@ -118,11 +131,12 @@ public sealed class WebSocketMessage
     public void Kill() => Drop();
 
     public WebSocketMessageState GetState() =>
-        new((int)_type, FromClient, _content, Timestamp, Dropped, Injected);
+        new((int)_type, FromClient, SharedContent(), Timestamp, Dropped, Injected);
 
     public void SetState(WebSocketMessageState state)
     {
         ArgumentNullException.ThrowIfNull(state.Content);
+        SharedContent();
         _type = ValidateType((Opcode)state.Type);
         FromClient = state.FromClient;
         _content = state.Content;
@@ -147,9 +161,14 @@ public sealed class WebSocketMessage
     public override string ToString()
     {
         var direction = FromClient ? "client -> server" : "server -> client";
+        if (IsReleased)
+        {
+            return $"{direction} {(IsText ? "text" : "binary")}: (content released)";
+        }
+
         return IsText
-            ? $"{direction} text: {Encoding.UTF8.GetString(_content)}"
-            : $"{direction} binary: {Convert.ToHexString(_content)}";
+            ? $"{direction} text: {Encoding.UTF8.GetString(SharedContent())}"
+            : $"{direction} binary: {Convert.ToHexString(SharedContent())}";
     }
 
     private void EnsureText()
@@ -164,8 +183,88 @@ public sealed class WebSocketMessage
     {
         if (OriginalContent is null)
         {
-            OriginalContent = _content;
+            OriginalContent = SharedContent();
             OriginalType = _type;
+        }
+    }
+
+    /// <summary>Length of the current content without sharing it (retention accounting).</summary>
+    internal int ContentLength => _content.Length;
+
+    /// <summary>True once the content went back to its pool (the message had been evicted unread).</summary>
+    internal bool IsReleased => (Volatile.Read(ref _lease) & ReleasedBit) != 0;
+
+    /// <summary>
+    /// The relay's own view of the content while it holds a pin (<see cref="UsePool"/>): reading it
+    /// does not count as sharing, so the array can still be reused once the message is evicted.
+    /// </summary>
+    internal byte[] PinnedContent => _content;
+
+    /// <summary>
+    /// Marks the content as coming from <paramref name="pool"/> and pins it for the caller, who must
+    /// <see cref="Unpin"/> when done writing it. Call before anyone else can see the message.
+    /// </summary>
+    internal void UsePool(ContentPool pool)
+    {
+        _pool = pool;
+        _lease = OnePin;
+    }
+
+    internal void Unpin()
+    {
+        if (_pool is not null)
+        {
+            TryRelease(Interlocked.Add(ref _lease, -OnePin));
+        }
+    }
+
+    /// <summary>Retention dropped the message: its array goes back to the pool unless shared or still pinned.</summary>
+    internal void Evict()
+    {
+        if (_pool is not null)
+        {
+            TryRelease(Interlocked.Or(ref _lease, EvictedBit) | EvictedBit);
+        }
+    }
+
+    /// <summary>
+    /// Hands out the array for good: once shared, it is never reused. Whoever reads content from outside
+    /// the relay (addons, REST, the hub, exports, filters, snapshots of the list) goes through here.
+    /// </summary>
+    internal byte[] SharedContent()
+    {
+        if (_pool is not null)
+        {
+            var lease = Volatile.Read(ref _lease);
+            while ((lease & SharedBit) == 0)
+            {
+                if ((lease & ReleasedBit) != 0)
+                {
+                    throw new InvalidOperationException(
+                        $"The content of message {Index} was released: retention evicted the message before anyone read it.");
+                }
+
+                var seen = Interlocked.CompareExchange(ref _lease, lease | SharedBit, lease);
+                if (seen == lease)
+                {
+                    break;
+                }
+
+                lease = seen;
+            }
+        }
+
+        return _content;
+    }
+
+    private void TryRelease(int lease)
+    {
+        // Only an evicted, unshared, unpinned message gives its array back, and only once.
+        if (lease == EvictedBit && Interlocked.CompareExchange(ref _lease, EvictedBit | ReleasedBit, EvictedBit) == EvictedBit)
+        {
+            var array = _content;
+            _content = [];
+            _pool!.Return(array);
         }
     }
 

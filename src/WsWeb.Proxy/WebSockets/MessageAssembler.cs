@@ -175,7 +175,8 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
         }
         else
         {
-            content = _pooled.AsSpan(0, (int)_length).ToArray();
+            content = ContentPool.Shared.Rent((int)_length);
+            _pooled.AsSpan(0, (int)_length).CopyTo(content);
             ReleasePooledIfLarge();
         }
 
@@ -259,7 +260,7 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
             if (_frame.Fin && !_frame.Rsv1)
             {
                 // The common case: one frame, one message. Copy straight into the array the model keeps.
-                _single = _frame.PayloadLength == 0 ? [] : GC.AllocateUninitializedArray<byte>((int)_frame.PayloadLength);
+                _single = ContentPool.Shared.Rent((int)_frame.PayloadLength);
                 return;
             }
         }

@@ -338,7 +338,30 @@ internal sealed partial class WebSocketRelay
     {
         var content = state.Compressed ? Inflate(from, state) : state.TakeContent();
         var message = new WebSocketMessage(state.MessageType, from.IsClient, content, Timestamps.Now(_time));
-        var fragments = state.Fragments;
+        if (content.Length >= ContentPool.MinLength)
+        {
+            // Pinned until written: retention may evict the message meanwhile, but its array is only
+            // reused once nobody (an addon, the API, the hub) has read it and this write is done.
+            message.UsePool(ContentPool.Shared);
+        }
+
+        var unpinLater = false;
+        try
+        {
+            unpinLater = await ForwardAsync(to, message, state.Fragments, cancellationToken);
+        }
+        finally
+        {
+            if (!unpinLater)
+            {
+                message.Unpin();
+            }
+        }
+    }
+
+    /// <returns>True when a large write still uses the message and unpins it when done.</returns>
+    private async ValueTask<bool> ForwardAsync(RelayLeg to, WebSocketMessage message, IReadOnlyList<Fragment> fragments, CancellationToken cancellationToken)
+    {
         _store.AddMessage(_flow, message);
         await _addons.WebSocketMessageAsync(_flow, message, cancellationToken);
         if (message.Dropped || message.IsModified)
@@ -348,20 +371,24 @@ internal sealed partial class WebSocketRelay
 
         if (message.Dropped || to.CloseSent)
         {
-            return;
+            return false;
         }
 
+        var content = message.PinnedContent;
+
         // Original frame boundaries only fit content of the original length (SetState can change it unmarked).
-        var keepFragments = !message.IsModified && fragments.Count > 1 && FragmentsCover(fragments, message.Content.Length);
-        if (message.Content.Length >= DirectReadThreshold && to.Deflater is null && to.Transport is not null && !keepFragments)
+        var keepFragments = !message.IsModified && fragments.Count > 1 && FragmentsCover(fragments, content.Length);
+        if (content.Length >= DirectReadThreshold && to.Deflater is null && to.Transport is not null && !keepFragments)
         {
             // Overlap: while this message goes out, the pump reads the next one. At most one large write
             // is in flight per leg (backpressure), and the write lock keeps frames in order behind it.
             var mask = fragments.Count == 1 && !message.IsModified ? fragments[0].MaskKey : (int?)null;
             await to.AwaitPendingWriteAsync();
-            to.PendingWrite = WriteLargeAsync(to, message.Type, message.Content, mask, cancellationToken).AsTask();
+            to.PendingWrite = WriteLargeAsync(to, message, mask, cancellationToken).AsTask();
+            return true;
         }
-        else if (!keepFragments || to.Deflater is not null)
+
+        if (!keepFragments || to.Deflater is not null)
         {
             // Compressed legs re-compress into one frame: the two legs' compression contexts differ anyway.
             var mask = fragments.Count == 1 && !message.IsModified ? fragments[0].MaskKey : (int?)null;
@@ -376,12 +403,14 @@ internal sealed partial class WebSocketRelay
                 for (var i = 0; i < m.Fragments.Count; i++)
                 {
                     var fragment = m.Fragments[i];
-                    var payload = m.Message.Content.AsSpan((int)offset, (int)fragment.Length);
+                    var payload = m.Message.PinnedContent.AsSpan((int)offset, (int)fragment.Length);
                     WriteFrame(leg, i == m.Fragments.Count - 1, false, i == 0 ? m.Message.Type : Opcode.Continuation, payload, fragment.MaskKey);
                     offset += fragment.Length;
                 }
             }, flush: false, ignoreClosed: false, cancellationToken);
         }
+
+        return false;
     }
 
     private static bool FragmentsCover(IReadOnlyList<Fragment> fragments, long length)
@@ -421,7 +450,8 @@ internal sealed partial class WebSocketRelay
             throw new WebSocketProtocolException(WebSocketCloseCodes.InvalidPayload, "Text message is not valid UTF-8.");
         }
 
-        var content = output.WrittenSpan.ToArray();
+        var content = ContentPool.Shared.Rent(output.WrittenCount);
+        output.WrittenSpan.CopyTo(content);
         from.ReleaseLargeInflateBuffer();
         return content;
     }
@@ -429,8 +459,21 @@ internal sealed partial class WebSocketRelay
     /// <summary>
     /// Writes a large uncompressed message as one frame straight to the leg's stream: the header goes
     /// through the pipe (flushed), the payload skips the pipe's buffers, masked in pooled chunks when needed.
+    /// Unpins <paramref name="message"/> when done, whatever happens.
     /// </summary>
-    private static async ValueTask WriteLargeAsync(RelayLeg to, Opcode type, byte[] payload, int? originalMask, CancellationToken cancellationToken)
+    private static async ValueTask WriteLargeAsync(RelayLeg to, WebSocketMessage message, int? originalMask, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await WriteLargeLockedAsync(to, message.Type, message.PinnedContent, originalMask, cancellationToken);
+        }
+        finally
+        {
+            message.Unpin();
+        }
+    }
+
+    private static async ValueTask WriteLargeLockedAsync(RelayLeg to, Opcode type, byte[] payload, int? originalMask, CancellationToken cancellationToken)
     {
         await to.WriteLock.WaitAsync(cancellationToken);
         try
@@ -490,13 +533,13 @@ internal sealed partial class WebSocketRelay
         {
             var compressed = to.CompressBuffer;
             compressed.ResetWrittenCount();
-            deflater.Compress(message.Content, compressed);
+            deflater.Compress(message.PinnedContent, compressed);
             WriteFrame(to, true, true, message.Type, compressed.WrittenSpan, null);
             to.ReleaseLargeCompressBuffer();
             return;
         }
 
-        WriteFrame(to, true, false, message.Type, message.Content, mask);
+        WriteFrame(to, true, false, message.Type, message.PinnedContent, mask);
     }
 
     private async Task RunInjectionsAsync(ChannelReader<Injection> queue, RelayLeg to, CancellationToken cancellationToken)
