@@ -40,6 +40,9 @@ internal sealed record BenchOptions
 
     public bool RelayBench { get; init; }
 
+    /// <summary>Also measure a bare TCP relay (no parsing, no capture): the floor for any proxy here.</summary>
+    public bool TcpRelay { get; init; }
+
     public bool Warmup { get; init; } = true;
 
     /// <summary>Measured runs per mode (default 3 for the default scenarios, else 1); the report keeps the median by throughput.</summary>
@@ -68,6 +71,8 @@ internal sealed record BenchOptions
                                 (default 3 with --scenarios default, else 1)
           --no-warmup           skip the discarded warm-up run
           --retain N            messages the FlowStore keeps per flow (default: the proxy's 100000); capture stays on
+          --tcp-relay           also measure a bare TCP relay (no parsing, no capture): what any proxy that
+                                terminates both TCP legs costs here (on with --scenarios default and --all)
           --filter-bench        FlowFilter evaluation speed and allocations on in-memory messages
           --relay-bench         the relay core alone (codec, assembler, capture) over in-memory pipes
           --all                 --scenarios default, then --relay-bench and --filter-bench
@@ -76,7 +81,7 @@ internal sealed record BenchOptions
 
     public static BenchOptions Parse(string[] args)
     {
-        var options = new BenchOptions { DefaultScenarios = args.Length == 0 };
+        var options = new BenchOptions { DefaultScenarios = args.Length == 0, TcpRelay = args.Length == 0 };
         for (var i = 0; i < args.Length; i++)
         {
             var arg = args[i];
@@ -92,9 +97,10 @@ internal sealed record BenchOptions
                 "--no-warmup" => options with { Warmup = false },
                 "--retain" => options with { Retain = PositiveInt(arg, Value(args, ref i)) },
                 "--scenarios" => ScenarioValue(options, Value(args, ref i)),
+                "--tcp-relay" => options with { TcpRelay = true },
                 "--filter-bench" => options with { FilterBench = true },
                 "--relay-bench" => options with { RelayBench = true },
-                "--all" => options with { DefaultScenarios = true, RelayBench = true, FilterBench = true },
+                "--all" => options with { DefaultScenarios = true, TcpRelay = true, RelayBench = true, FilterBench = true },
                 "-h" or "--help" or "-?" => options with { Help = true },
                 _ => throw new ArgumentException($"unknown argument '{arg}'"),
             };
@@ -156,6 +162,6 @@ internal sealed record BenchOptions
 
     private static BenchOptions ScenarioValue(BenchOptions options, string value) =>
         string.Equals(value, "default", StringComparison.OrdinalIgnoreCase)
-            ? options with { DefaultScenarios = true }
+            ? options with { DefaultScenarios = true, TcpRelay = true }
             : throw new ArgumentException($"the only scenario set is 'default', not '{value}'");
 }

@@ -60,7 +60,8 @@ static async Task RunLoadAsync(BenchOptions options)
 
     await using var echo = await EchoServer.StartAsync();
     await using var proxy = runProxy ? await ProxyHost.StartAsync(options.Retain) : null;
-    Console.WriteLine($"echo server {echo.Uri}{(proxy is null ? "" : $", proxy {proxy.ProxyUri} (capture on: every message is recorded in the FlowStore, {proxy.Options.MaxMessagesPerFlow:N0} messages retained per flow)")}");
+    await using var relay = options.TcpRelay ? TcpRelay.Start(echo.Port) : null;
+    Console.WriteLine($"echo server {echo.Uri}{(proxy is null ? "" : $", proxy {proxy.ProxyUri} (capture on: every message is recorded in the FlowStore, {proxy.Options.MaxMessagesPerFlow:N0} messages retained per flow)")}{(relay is null ? "" : $", bare TCP relay 127.0.0.1:{relay.Port}")}");
     Console.WriteLine();
 
     var token = cancel.Token;
@@ -76,6 +77,11 @@ static async Task RunLoadAsync(BenchOptions options)
                 await LoadRunner.RunAsync("direct", warm, echo.Uri, null, token);
             }
 
+            if (relay is not null)
+            {
+                await LoadRunner.RunAsync("tcp relay", warm, relay.Uri(echo.Uri), null, token);
+            }
+
             if (proxy is not null)
             {
                 await LoadRunner.RunAsync("proxy", warm, echo.Uri, proxy.ProxyUri, token);
@@ -84,13 +90,14 @@ static async Task RunLoadAsync(BenchOptions options)
         }
     }
 
-    var rows = new List<(Scenario, RunResult?, RunResult?)>();
+    var rows = new List<(Scenario, RunResult?, RunResult?, RunResult?)>();
     var all = new List<RunResult>();
     var capture = new List<string>();
     foreach (var scenario in scenarios)
     {
         var directRuns = new List<RunResult>();
         var proxyRuns = new List<RunResult>();
+        var relayRuns = new List<RunResult>();
         for (var run = 1; run <= options.EffectiveRuns; run++)
         {
             if (runDirect)
@@ -98,6 +105,13 @@ static async Task RunLoadAsync(BenchOptions options)
                 var result = await LoadRunner.RunAsync("direct", scenario, echo.Uri, null, token);
                 directRuns.Add(result);
                 Progress($"{scenario.Name} direct run {run}: {Report.Number(result.MessagesPerSecond)} msg/s, p50 {Report.Ms(result.P50Ms)} ms, p99 {Report.Ms(result.P99Ms)} ms");
+            }
+
+            if (relay is not null)
+            {
+                var result = await LoadRunner.RunAsync("tcp relay", scenario, relay.Uri(echo.Uri), null, token);
+                relayRuns.Add(result);
+                Progress($"{scenario.Name} relay  run {run}: {Report.Number(result.MessagesPerSecond)} msg/s, p50 {Report.Ms(result.P50Ms)} ms, p99 {Report.Ms(result.P99Ms)} ms");
             }
 
             if (proxy is not null)
@@ -113,8 +127,8 @@ static async Task RunLoadAsync(BenchOptions options)
 
         var direct = Median(directRuns);
         var proxied = Median(proxyRuns);
-        rows.Add((scenario, direct, proxied));
-        all.AddRange(directRuns.Concat(proxyRuns));
+        rows.Add((scenario, direct, proxied, Median(relayRuns)));
+        all.AddRange(directRuns.Concat(relayRuns).Concat(proxyRuns));
     }
 
     Console.WriteLine();

@@ -24,13 +24,16 @@ internal static class Report
 
     public static string Ms(double value) => value.ToString(value >= 10 ? "N1" : value >= 1 ? "N2" : "N3", Invariant);
 
-    /// <summary>The headline table: direct vs proxy per scenario, with the target verdict when both were measured.</summary>
-    public static string Summary(IReadOnlyList<(Scenario Scenario, RunResult? Direct, RunResult? Proxy)> rows)
+    /// <summary>
+    /// The headline table: direct vs proxy per scenario, with the target verdict when both were measured,
+    /// and the bare TCP relay (the floor for any proxy terminating both legs) when it ran.
+    /// </summary>
+    public static string Summary(IReadOnlyList<(Scenario Scenario, RunResult? Direct, RunResult? Proxy, RunResult? Relay)> rows)
     {
         var text = new StringBuilder();
-        text.AppendLine("| scenario | direct msg/s | proxy msg/s | ratio | direct p50 / p99 (ms) | proxy p50 / p99 (ms) | target | result | CPU ratio |");
-        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|---:|");
-        foreach (var (scenario, direct, proxy) in rows)
+        text.AppendLine("| scenario | direct msg/s | proxy msg/s | ratio | direct p50 / p99 (ms) | proxy p50 / p99 (ms) | target | result | CPU ratio | bare TCP relay msg/s (ratio) |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|");
+        foreach (var (scenario, direct, proxy, relay) in rows)
         {
             var ratio = direct is not null && proxy is not null ? proxy.MessagesPerSecond / direct.MessagesPerSecond : (double?)null;
             text.Append(Invariant, $"| {scenario.Name}: {scenario.Describe()} ")
@@ -41,9 +44,12 @@ internal static class Report
                 .Append(Invariant, $"| {(proxy is null ? "–" : $"{Ms(proxy.P50Ms)} / {Ms(proxy.P99Ms)}")} ")
                 .Append(Invariant, $"| ≥ {scenario.Target.ToString("P0", Invariant)} ")
                 .Append(ratio is { } value ? (value >= scenario.Target ? "| PASS " : "| FAIL ") : "| – ")
-                .AppendLine(direct is not null && proxy is not null
-                    ? string.Create(Invariant, $"| {direct.CpuMicrosPerRoundTrip / proxy.CpuMicrosPerRoundTrip:P0} |")
-                    : "| – |");
+                .Append(direct is not null && proxy is not null
+                    ? string.Create(Invariant, $"| {direct.CpuMicrosPerRoundTrip / proxy.CpuMicrosPerRoundTrip:P0} ")
+                    : "| – ")
+                .AppendLine(relay is null
+                    ? "| – |"
+                    : string.Create(Invariant, $"| {Number(relay.MessagesPerSecond)}{(direct is null ? "" : $" ({relay.MessagesPerSecond / direct.MessagesPerSecond:P0})")} |"));
         }
 
         return text.ToString();
