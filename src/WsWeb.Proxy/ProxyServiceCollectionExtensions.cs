@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -48,6 +49,9 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<WebSocketForwarder>();
         services.AddSingleton<ProxyRequestHandler>();
         services.AddSingleton<ProxyConnectionMiddleware>();
+
+        // Binds only ProxyEndPoint listeners (ListenProxy); every other listener stays on Kestrel's sockets.
+        services.AddSingleton<IConnectionListenerFactory, ProxyTransportFactory>();
         services.AddHostedService<RelayShutdown>();
         return services;
     }
@@ -72,12 +76,21 @@ public static class ProxyServiceCollectionExtensions
         kestrel.AllowHostHeaderOverride = true;
         kestrel.Limits.MinRequestBodyDataRate = null;
         kestrel.Limits.MinResponseDataRate = null;
-        Listen(kestrel, options.ListenHost, options.ListenPort, listen =>
+        Action<ListenOptions> configure = listen =>
         {
             listen.Protocols = HttpProtocols.Http1;
             var middleware = listen.ApplicationServices.GetRequiredService<ProxyConnectionMiddleware>();
             listen.Use(next => connection => middleware.OnConnectionAsync(connection, next));
-        });
+        };
+        if (IPAddress.TryParse(options.ListenHost, out var address))
+        {
+            // Our own transport (ProxyTransportFactory): the relay may use the socket once a WebSocket is upgraded.
+            kestrel.Listen(new ProxyEndPoint(address, options.ListenPort), configure);
+        }
+        else
+        {
+            Listen(kestrel, options.ListenHost, options.ListenPort, configure);
+        }
     }
 
     /// <summary>Binds a listener on an IP literal, or on both loopbacks for "localhost".</summary>

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using WsWeb.Core;
 using WsWeb.Core.Flows;
 using WsWeb.Proxy.Addons;
+using WsWeb.Proxy.Listener;
 using WsWeb.Proxy.WebSockets;
 
 namespace WsWeb.Proxy.Forwarding;
@@ -86,7 +87,11 @@ internal sealed partial class WebSocketForwarder(
         flow.WebSocket = store.CreateWebSocketData();
         store.FlowUpdated(flow);
 
-        using var client = CreateLeg("client", isClient: true, clientStream, context.Abort, clientDeflate?.Parameters);
+        // On our own transport the relay reads and writes the connection itself (the HTTP layer is done with
+        // it after the 101): large payloads then skip Kestrel's upgrade stream and its pipes both ways.
+        using var client = context.Features.Get<ProxyConnectionFeature>()?.Raw is { } raw
+            ? CreateLeg("client", isClient: true, raw, context.Abort, clientDeflate?.Parameters)
+            : CreateLeg("client", isClient: true, clientStream, context.Abort, clientDeflate?.Parameters);
         using var server = CreateLeg("server", isClient: false, upstreamStream, upstreamStream.Dispose, upstreamDeflate);
         var relay = new WebSocketRelay(flow, client, server, store, addons, time, _settings, logger);
         live.Add(relay);
@@ -104,6 +109,18 @@ internal sealed partial class WebSocketForwarder(
     }
 
     /// <param name="deflate">The leg's permessage-deflate parameters; on the client leg we are the server.</param>
+    /// <summary>A client leg over the connection's own pipes, which stay the connection's to complete.</summary>
+    private RelayLeg CreateLeg(string name, bool isClient, RawTransport raw, Action abort, DeflateParameters? deflate) => new(
+        name,
+        isClient,
+        raw.Pipe.Input,
+        raw.Pipe.Output,
+        abort,
+        deflate?.CreateInflater(asServer: isClient, _settings.MaxMessageSize),
+        deflate?.CreateDeflater(asServer: isClient),
+        raw.Stream,
+        ownsPipes: false);
+
     private RelayLeg CreateLeg(string name, bool isClient, Stream stream, Action abort, DeflateParameters? deflate) => new(
         name,
         isClient,

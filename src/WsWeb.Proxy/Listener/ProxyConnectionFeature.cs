@@ -17,4 +17,10 @@ internal sealed class ProxyConnectionFeature
     public ConnectionInfo Client { get; } = new();
 
     public bool IsTls => Client.TlsEstablished;
+
+    /// <summary>
+    /// The connection's innermost stream and pipes (after TLS, when intercepted), when the proxy's own
+    /// transport accepted it; null on Kestrel's socket transport, where only the upgrade stream is safe.
+    /// </summary>
+    public RawTransport? Raw { get; set; }
 }

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Security;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using WsWeb.Core;
@@ -34,11 +35,14 @@ internal sealed partial class ProxyConnectionMiddleware(
         feature.Client.PeerName = context.RemoteEndPoint?.ToString();
         feature.Client.SockName = context.LocalEndPoint?.ToString();
         feature.Client.TimestampStart = Timestamps.Now(time);
+        feature.Raw = (context as StreamConnection)?.Raw;
         context.Features.Set(feature);
 
         // Kestrel's header timeout does not cover connection middleware: a client that connects and
         // stalls before its CONNECT head or TLS handshake is dropped after this long.
-        using var handshakeTimeout = CancellationTokenSource.CreateLinkedTokenSource(context.ConnectionClosed);
+        // Shutdown asks connections to close (ConnectionClosedRequested); one still waiting for its head goes at once.
+        var closing = context.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
+        using var handshakeTimeout = CancellationTokenSource.CreateLinkedTokenSource(context.ConnectionClosed, closing);
         handshakeTimeout.CancelAfter(HandshakeTimeout);
         var handshake = handshakeTimeout.Token;
         var input = context.Transport.Input;
@@ -146,6 +150,7 @@ internal sealed partial class ProxyConnectionMiddleware(
         var reader = PipeReader.Create(tls, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
         var writer = PipeWriter.Create(tls, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
         context.Transport = new DuplexPipe(reader, writer);
+        feature.Raw = new RawTransport(tls, context.Transport);
         try
         {
             await next(context);
@@ -213,13 +218,6 @@ internal sealed partial class ProxyConnectionMiddleware(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Refused to tunnel to WsWeb's own listener {Host}:{Port}")]
     private partial void LogSelfTarget(string host, int port);
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
-    }
 
     /// <summary>Tells Kestrel the inner requests arrived over TLS, so it reports the https scheme.</summary>
     private sealed class TunnelTlsFeature : ITlsConnectionFeature

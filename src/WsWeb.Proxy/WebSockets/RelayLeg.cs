@@ -16,7 +16,8 @@ internal sealed class RelayLeg(
     Action abort,
     MessageInflater? inflater = null,
     MessageDeflater? deflater = null,
-    Stream? transport = null) : IDisposable
+    Stream? transport = null,
+    bool ownsPipes = true) : IDisposable
 {
     /// <summary>
     /// The stream under <see cref="Input"/>/<see cref="Output"/>, when large payloads may bypass the pipes:
@@ -73,7 +74,7 @@ internal sealed class RelayLeg(
     }
 
     /// <summary>
-    /// Ends both pipes once the relay is done. Takes the write lock so a late close from the API cannot
+    /// Ends both pipes once the relay is done (or only flushes, when the connection owns them). Takes the write lock so a late close from the API cannot
     /// write into a pipe being completed; a writer stuck on a dead peer is not waited for long.
     /// </summary>
     public async Task CompleteAsync()
@@ -82,8 +83,23 @@ internal sealed class RelayLeg(
         try
         {
             TryMarkCloseSent();
-            await Output.CompleteAsync();
-            await Input.CompleteAsync();
+            if (ownsPipes)
+            {
+                await Output.CompleteAsync();
+                await Input.CompleteAsync();
+            }
+            else
+            {
+                // The connection owns these pipes and completes them when it ends; just push out what is left.
+                try
+                {
+                    await Output.FlushAsync();
+                }
+                catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException)
+                {
+                    // The peer is gone; the connection's own disposal cleans up.
+                }
+            }
         }
         finally
         {

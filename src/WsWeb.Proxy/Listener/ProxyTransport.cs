@@ -1,0 +1,206 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace WsWeb.Proxy.Listener;
+
+/// <summary>Marks the proxy's listen endpoints, so <see cref="ProxyTransportFactory"/> binds them and Kestrel's socket transport binds the rest.</summary>
+internal sealed class ProxyEndPoint(IPAddress address, int port) : IPEndPoint(address, port);
+
+/// <summary>
+/// Kestrel transport for the proxy listener. Kestrel's socket transport reads ahead into its own pipe
+/// from a loop of its own, so nothing above it may ever touch the socket. This one reads only when asked
+/// (a <see cref="PipeReader"/> over the connection's stream), so once the HTTP layer has handed over an
+/// upgraded WebSocket, the relay can move large payloads straight between the socket and the captured
+/// message without two more copies through Kestrel's pipes (see <see cref="RawTransport"/>).
+/// </summary>
+internal sealed class ProxyTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
+{
+    public bool CanBind(EndPoint endpoint) => endpoint is ProxyEndPoint;
+
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        var requested = endpoint as ProxyEndPoint ?? throw new NotSupportedException($"{endpoint} is not a proxy endpoint.");
+        var socket = new Socket(requested.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (requested.Address.Equals(IPAddress.IPv6Any))
+            {
+                socket.DualMode = true;
+            }
+
+            socket.Bind(requested);
+            socket.Listen(512);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            socket.Dispose();
+            throw new AddressInUseException(ex.Message, ex);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        var bound = (IPEndPoint)socket.LocalEndPoint!;
+        return ValueTask.FromResult<IConnectionListener>(new Listener(socket, new ProxyEndPoint(bound.Address, bound.Port)));
+    }
+
+    private sealed class Listener(Socket socket, EndPoint endPoint) : IConnectionListener
+    {
+        public EndPoint EndPoint => endPoint;
+
+        public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+        {
+            while (true)
+            {
+                try
+                {
+                    var accepted = await socket.AcceptAsync(cancellationToken);
+                    accepted.NoDelay = true;
+                    return new StreamConnection(accepted);
+                }
+                catch (ObjectDisposedException)
+                {
+                    return null;
+                }
+                catch (SocketException ex) when (ex.SocketErrorCode == SocketError.OperationAborted)
+                {
+                    return null;
+                }
+                catch (SocketException)
+                {
+                    // A client that reset before we accepted it: take the next one.
+                }
+            }
+        }
+
+        public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+        {
+            socket.Dispose();
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            socket.Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}
+
+/// <summary>One accepted proxy connection: pipes that read and write the socket's stream only when used.</summary>
+internal sealed class StreamConnection : ConnectionContext
+{
+    private static long s_lastId;
+
+    private readonly Socket _socket;
+    private readonly CancellationTokenSource _closed = new();
+    private int _disposed;
+
+    public StreamConnection(Socket socket)
+    {
+        _socket = socket;
+        Stream = new NetworkStream(socket, ownsSocket: false);
+        Transport = new DuplexPipe(
+            PipeReader.Create(Stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true)),
+            PipeWriter.Create(Stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true)));
+        Raw = new RawTransport(Stream, Transport);
+        ConnectionId = "P" + Interlocked.Increment(ref s_lastId).ToString("X8", System.Globalization.CultureInfo.InvariantCulture);
+        LocalEndPoint = socket.LocalEndPoint;
+        RemoteEndPoint = socket.RemoteEndPoint;
+        ConnectionClosed = _closed.Token;
+    }
+
+    /// <summary>The socket's stream under <see cref="Transport"/>.</summary>
+    public NetworkStream Stream { get; }
+
+    /// <summary>The stream and the pipes over it, as the relay may use them after an upgrade.</summary>
+    public RawTransport Raw { get; }
+
+    public override IDuplexPipe Transport { get; set; }
+
+    public override string ConnectionId { get; set; }
+
+    public override IFeatureCollection Features { get; } = new FeatureCollection();
+
+    public override IDictionary<object, object?> Items { get; set; } = new Dictionary<object, object?>();
+
+    public override void Abort(ConnectionAbortedException abortReason)
+    {
+        // Closing the socket fails whatever read or write is pending on it; then tell Kestrel.
+        _socket.Dispose();
+        Closed();
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await Raw.Pipe.Input.CompleteAsync();
+        try
+        {
+            await Raw.Pipe.Output.CompleteAsync();
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // Completing flushes; the peer may be gone already.
+        }
+
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already closed by the peer or aborted.
+        }
+
+        _socket.Dispose();
+        Closed();
+        _closed.Dispose();
+    }
+
+    private void Closed()
+    {
+        try
+        {
+            // Off this thread: Kestrel's callbacks on ConnectionClosed must not run inside Abort.
+            ThreadPool.UnsafeQueueUserWorkItem(static cts => Cancel(cts), _closed, preferLocal: false);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private static void Cancel(CancellationTokenSource cts)
+    {
+        try
+        {
+            cts.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+}
+
+/// <summary>
+/// The innermost stream of a proxy connection (the socket's, or the TLS stream for an intercepted tunnel)
+/// and the pipes over it that the HTTP layer read the request from. After an upgrade the relay uses
+/// both directly instead of Kestrel's upgrade stream: large payloads go between the stream and the message.
+/// </summary>
+internal sealed record RawTransport(Stream Stream, IDuplexPipe Pipe);
+
+internal sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+{
+    public PipeReader Input { get; } = input;
+
+    public PipeWriter Output { get; } = output;
+}
