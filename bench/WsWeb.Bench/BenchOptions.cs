@@ -114,7 +114,7 @@ internal sealed record BenchOptions
         ?
         [
             new Scenario("64 B", 4, 20_000, 64, 16, Text, Target: 0.50),
-            new Scenario("1 MiB", 2, 200, 1024 * 1024, 4, Text, Target: 0.70),
+            new Scenario("1 MiB", 2, 1000, 1024 * 1024, 4, Text, Target: 0.70),
         ]
         : [new Scenario(Report.FormatSize(Size), Connections, Messages, Size, Window, Text, Target: Size >= 1024 * 1024 ? 0.70 : 0.50)];
 

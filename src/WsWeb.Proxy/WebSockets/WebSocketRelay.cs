@@ -26,6 +26,12 @@ internal sealed partial class WebSocketRelay
     private const int DirectReadThreshold = 64 * 1024;
     private const int DirectReadChunk = 1024 * 1024;
 
+    /// <summary>Masking needs a copy anyway: large payloads to the server go out masked through a buffer this big.</summary>
+    private const int MaskedChunk = 256 * 1024;
+
+    /// <summary>Unmasked large payloads: the header and this much of the payload go out in one write, the rest uncopied.</summary>
+    private const int UnmaskedFirstChunk = 16 * 1024;
+
     private readonly HttpFlow _flow;
     private readonly WebSocketData _ws;
     private readonly RelayLeg _client;
@@ -483,35 +489,41 @@ internal sealed partial class WebSocketRelay
                 return;
             }
 
-            var mask = MaskFor(to, originalMask);
-            var headerLength = FrameCodec.HeaderLength(payload.Length, mask.HasValue);
-            FrameCodec.WriteHeader(to.Output.GetSpan(headerLength), true, false, type, payload.Length, mask);
-            to.Output.Advance(headerLength);
+            // Whatever earlier frames left in the pipe goes first.
             await to.Output.FlushAsync(cancellationToken);
 
+            // The header travels with the start of the payload: a header on its own would be a tiny TCP
+            // segment of its own (NoDelay), and one more wake-up for the peer, per message.
+            var mask = MaskFor(to, originalMask);
             var stream = to.Transport!;
-            if (mask is not { } key)
+            var chunk = ArrayPool<byte>.Shared.Rent(mask.HasValue ? MaskedChunk : UnmaskedFirstChunk);
+            try
             {
-                await stream.WriteAsync(payload, cancellationToken);
-            }
-            else
-            {
-                var chunk = ArrayPool<byte>.Shared.Rent(256 * 1024);
-                try
+                var filled = FrameCodec.WriteHeader(chunk, true, false, type, payload.Length, mask);
+                var offset = 0;
+                while (offset < payload.Length)
                 {
-                    for (var offset = 0; offset < payload.Length;)
+                    var count = Math.Min(chunk.Length - filled, payload.Length - offset);
+                    payload.AsSpan(offset, count).CopyTo(chunk.AsSpan(filled));
+                    if (mask is { } key)
                     {
-                        var count = Math.Min(chunk.Length, payload.Length - offset);
-                        payload.AsSpan(offset, count).CopyTo(chunk);
-                        FrameCodec.ApplyMask(chunk.AsSpan(0, count), key, offset);
-                        await stream.WriteAsync(chunk.AsMemory(0, count), cancellationToken);
-                        offset += count;
+                        FrameCodec.ApplyMask(chunk.AsSpan(filled, count), key, offset);
+                    }
+
+                    await stream.WriteAsync(chunk.AsMemory(0, filled + count), cancellationToken);
+                    offset += count;
+                    filled = 0;
+                    if (!mask.HasValue)
+                    {
+                        // Unmasked: the rest goes out straight from the message's array.
+                        await stream.WriteAsync(payload.AsMemory(offset), cancellationToken);
+                        break;
                     }
                 }
-                finally
-                {
-                    ArrayPool<byte>.Shared.Return(chunk);
-                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(chunk);
             }
 
             await stream.FlushAsync(cancellationToken);
