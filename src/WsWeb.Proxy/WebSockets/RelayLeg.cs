@@ -74,8 +74,9 @@ internal sealed class RelayLeg(
     }
 
     /// <summary>
-    /// Ends both pipes once the relay is done (or only flushes, when the connection owns them). Takes the write lock so a late close from the API cannot
-    /// write into a pipe being completed; a writer stuck on a dead peer is not waited for long.
+    /// Ends both pipes once the relay is done (or only flushes them, when the connection owns them).
+    /// Takes the write lock so a late close from the API cannot write into a pipe being completed; a
+    /// writer stuck on a dead peer is not waited for long.
     /// </summary>
     public async Task CompleteAsync()
     {

@@ -463,9 +463,9 @@ internal sealed partial class WebSocketRelay
     }
 
     /// <summary>
-    /// Writes a large uncompressed message as one frame straight to the leg's stream: the header goes
-    /// through the pipe (flushed), the payload skips the pipe's buffers, masked in pooled chunks when needed.
-    /// Unpins <paramref name="message"/> when done, whatever happens.
+    /// Writes a large uncompressed message as one frame straight to the leg's stream, after flushing the
+    /// pipe: the header goes with the first payload bytes, the rest skips the pipe's buffers (masked in
+    /// pooled chunks toward the server). Unpins <paramref name="message"/> when done, whatever happens.
     /// </summary>
     private static async ValueTask WriteLargeAsync(RelayLeg to, WebSocketMessage message, int? originalMask, CancellationToken cancellationToken)
     {
