@@ -18,6 +18,11 @@ internal sealed class ProxyEndPoint(IPAddress address, int port) : IPEndPoint(ad
 /// </summary>
 internal sealed class ProxyTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
+    private long _accepted;
+
+    /// <summary>Connections accepted by this transport so far (tells which transport serves the proxy).</summary>
+    public long Accepted => Interlocked.Read(ref _accepted);
+
     public bool CanBind(EndPoint endpoint) => endpoint is ProxyEndPoint;
 
     public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
@@ -46,10 +51,10 @@ internal sealed class ProxyTransportFactory : IConnectionListenerFactory, IConne
         }
 
         var bound = (IPEndPoint)socket.LocalEndPoint!;
-        return ValueTask.FromResult<IConnectionListener>(new Listener(socket, new ProxyEndPoint(bound.Address, bound.Port)));
+        return ValueTask.FromResult<IConnectionListener>(new Listener(this, socket, new ProxyEndPoint(bound.Address, bound.Port)));
     }
 
-    private sealed class Listener(Socket socket, EndPoint endPoint) : IConnectionListener
+    private sealed class Listener(ProxyTransportFactory factory, Socket socket, EndPoint endPoint) : IConnectionListener
     {
         public EndPoint EndPoint => endPoint;
 
@@ -61,6 +66,7 @@ internal sealed class ProxyTransportFactory : IConnectionListenerFactory, IConne
                 {
                     var accepted = await socket.AcceptAsync(cancellationToken);
                     accepted.NoDelay = true;
+                    Interlocked.Increment(ref factory._accepted);
                     return new StreamConnection(accepted);
                 }
                 catch (ObjectDisposedException)

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
 using WsWeb.Proxy.Listener;
 using WsWeb.Proxy.Tests.Infrastructure;
 
@@ -65,6 +66,18 @@ public sealed class ProxyTransportTests
         var port = ((IPEndPoint)taken.LocalEndPoint!).Port;
 
         await Assert.ThrowsAsync<AddressInUseException>(async () => await new ProxyTransportFactory().BindAsync(new ProxyEndPoint(IPAddress.Loopback, port)));
+    }
+
+    [Fact]
+    public async Task TheProxyListener_IsServedByThisTransport()
+    {
+        await using var proxy = await ProxyServer.StartAsync();
+        var transport = proxy.Services.GetServices<IConnectionListenerFactory>().OfType<ProxyTransportFactory>().Single();
+        var before = transport.Accepted;
+
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, proxy.ProxyPort);
+        await Eventually.AssertAsync(() => transport.Accepted == before + 1, "the connection accepted by the proxy transport");
     }
 
     [Fact]

@@ -120,4 +120,21 @@ public sealed class HostTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
     }
+
+    [Fact]
+    public async Task TheProxyRunsOnItsOwnTransport_AndTheWebPortOnKestrelsSockets()
+    {
+        var transport = _app.Services.GetServices<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>().OfType<ProxyTransportFactory>().Single();
+        var before = transport.Accepted;
+
+        using var http = new HttpClient();
+        using (await http.GetAsync(new Uri($"http://127.0.0.1:{_webPort}/healthz")))
+        {
+        }
+
+        Assert.Equal(before, transport.Accepted);
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, _proxyPort);
+        await Eventually.AssertAsync(() => transport.Accepted == before + 1, "the proxy connection accepted by the proxy transport");
+    }
 }
