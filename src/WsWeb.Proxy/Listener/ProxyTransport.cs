@@ -169,7 +169,9 @@ internal sealed class StreamConnection : ConnectionContext
         }
 
         _socket.Dispose();
-        Closed();
+
+        // Disposal is the end: fire ConnectionClosed here (Abort defers it) so it is never lost to the dispose below.
+        Cancel(_closed);
         _closed.Dispose();
     }
 
