@@ -102,23 +102,17 @@ static async Task RunLoadAsync(BenchOptions options)
         {
             if (runDirect)
             {
-                var result = await LoadRunner.RunAsync("direct", scenario, echo.Uri, null, token);
-                directRuns.Add(result);
-                Progress($"{scenario.Name} direct run {run}: {Report.Number(result.MessagesPerSecond)} msg/s, p50 {Report.Ms(result.P50Ms)} ms, p99 {Report.Ms(result.P99Ms)} ms");
+                directRuns.Add(await MeasureAsync("direct", scenario, run, echo.Uri, null, token));
             }
 
             if (relay is not null)
             {
-                var result = await LoadRunner.RunAsync("tcp relay", scenario, relay.Uri(echo.Uri), null, token);
-                relayRuns.Add(result);
-                Progress($"{scenario.Name} relay  run {run}: {Report.Number(result.MessagesPerSecond)} msg/s, p50 {Report.Ms(result.P50Ms)} ms, p99 {Report.Ms(result.P99Ms)} ms");
+                relayRuns.Add(await MeasureAsync("tcp relay", scenario, run, relay.Uri(echo.Uri), null, token));
             }
 
             if (proxy is not null)
             {
-                var result = await LoadRunner.RunAsync("proxy", scenario, echo.Uri, proxy.ProxyUri, token);
-                proxyRuns.Add(result);
-                Progress($"{scenario.Name} proxy  run {run}: {Report.Number(result.MessagesPerSecond)} msg/s, p50 {Report.Ms(result.P50Ms)} ms, p99 {Report.Ms(result.P99Ms)} ms");
+                proxyRuns.Add(await MeasureAsync("proxy", scenario, run, echo.Uri, proxy.ProxyUri, token));
                 var (flows, webSocketFlows, messages, retained) = proxy.Recorded();
                 capture.Add($"- {scenario.Name}, run {run}: the FlowStore recorded {flows} flows ({webSocketFlows} WebSocket), {messages:N0} messages ({retained:N0} retained; expected {2 * scenario.RoundTrips:N0}: every message and its echo)");
                 proxy.ClearFlows();
@@ -151,6 +145,14 @@ static async Task RunLoadAsync(BenchOptions options)
 
         Console.WriteLine();
     }
+}
+
+/// <summary>One measured run, reported on the progress line.</summary>
+static async Task<RunResult> MeasureAsync(string mode, Scenario scenario, int run, Uri target, Uri? proxy, CancellationToken token)
+{
+    var result = await LoadRunner.RunAsync(mode, scenario, target, proxy, token);
+    Progress($"{scenario.Name} {mode,-9} run {run}: {Report.Number(result.MessagesPerSecond)} msg/s, p50 {Report.Ms(result.P50Ms)} ms, p99 {Report.Ms(result.P99Ms)} ms");
+    return result;
 }
 
 static RunResult? Median(List<RunResult> runs) =>

@@ -161,14 +161,14 @@ public sealed class WebSocketMessage
     public override string ToString()
     {
         var direction = FromClient ? "client -> server" : "server -> client";
-        if (IsReleased)
+        if (!TryShareContent(out var content))
         {
             return $"{direction} {(IsText ? "text" : "binary")}: (content released)";
         }
 
         return IsText
-            ? $"{direction} text: {Encoding.UTF8.GetString(SharedContent())}"
-            : $"{direction} binary: {Convert.ToHexString(SharedContent())}";
+            ? $"{direction} text: {Encoding.UTF8.GetString(content)}"
+            : $"{direction} binary: {Convert.ToHexString(content)}";
     }
 
     private void EnsureText()
@@ -190,9 +190,6 @@ public sealed class WebSocketMessage
 
     /// <summary>Length of the current content without sharing it (retention accounting).</summary>
     internal int ContentLength => _content.Length;
-
-    /// <summary>True once the content went back to its pool (the message had been evicted unread).</summary>
-    internal bool IsReleased => (Volatile.Read(ref _lease) & ReleasedBit) != 0;
 
     /// <summary>
     /// The relay's own view of the content while it holds a pin (<see cref="UsePool"/>): reading it
@@ -231,7 +228,12 @@ public sealed class WebSocketMessage
     /// Hands out the array for good: once shared, it is never reused. Whoever reads content from outside
     /// the relay (addons, REST, the hub, exports, filters, snapshots of the list) goes through here.
     /// </summary>
-    internal byte[] SharedContent()
+    internal byte[] SharedContent() => TryShareContent(out var content)
+        ? content
+        : throw new InvalidOperationException($"The content of message {Index} was released: retention evicted the message before anyone read it.");
+
+    /// <returns>False when the content was already released (see <see cref="Evict"/>).</returns>
+    private bool TryShareContent(out byte[] content)
     {
         if (_pool is not null)
         {
@@ -240,8 +242,8 @@ public sealed class WebSocketMessage
             {
                 if ((lease & ReleasedBit) != 0)
                 {
-                    throw new InvalidOperationException(
-                        $"The content of message {Index} was released: retention evicted the message before anyone read it.");
+                    content = [];
+                    return false;
                 }
 
                 var seen = Interlocked.CompareExchange(ref _lease, lease | SharedBit, lease);
@@ -254,7 +256,8 @@ public sealed class WebSocketMessage
             }
         }
 
-        return _content;
+        content = _content;
+        return true;
     }
 
     private void TryRelease(int lease)

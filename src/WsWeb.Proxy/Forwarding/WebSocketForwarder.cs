@@ -90,7 +90,7 @@ internal sealed partial class WebSocketForwarder(
         // On our own transport the relay reads and writes the connection itself (the HTTP layer is done with
         // it after the 101): large payloads then skip Kestrel's upgrade stream and its pipes both ways.
         using var client = context.Features.Get<ProxyConnectionFeature>()?.Raw is { } raw
-            ? CreateLeg("client", isClient: true, raw, context.Abort, clientDeflate?.Parameters)
+            ? CreateLeg("client", isClient: true, raw, ownsPipes: false, context.Abort, clientDeflate?.Parameters)
             : CreateLeg("client", isClient: true, clientStream, context.Abort, clientDeflate?.Parameters);
         using var server = CreateLeg("server", isClient: false, upstreamStream, upstreamStream.Dispose, upstreamDeflate);
         var relay = new WebSocketRelay(flow, client, server, store, addons, time, _settings, logger);
@@ -108,28 +108,27 @@ internal sealed partial class WebSocketForwarder(
         }
     }
 
-    /// <param name="deflate">The leg's permessage-deflate parameters; on the client leg we are the server.</param>
-    /// <summary>A client leg over the connection's own pipes, which stay the connection's to complete.</summary>
-    private RelayLeg CreateLeg(string name, bool isClient, RawTransport raw, Action abort, DeflateParameters? deflate) => new(
-        name,
-        isClient,
-        raw.Pipe.Input,
-        raw.Pipe.Output,
-        abort,
-        deflate?.CreateInflater(asServer: isClient, _settings.MaxMessageSize),
-        deflate?.CreateDeflater(asServer: isClient),
-        raw.Stream,
-        ownsPipes: false);
+    /// <summary>A leg over pipes of its own on <paramref name="stream"/>, completed with the leg.</summary>
+    private RelayLeg CreateLeg(string name, bool isClient, Stream stream, Action abort, DeflateParameters? deflate) =>
+        CreateLeg(name, isClient, OwnPipes(stream), ownsPipes: true, abort, deflate);
 
-    private RelayLeg CreateLeg(string name, bool isClient, Stream stream, Action abort, DeflateParameters? deflate) => new(
+    /// <param name="transport">The stream the leg may read and write directly, and the pipes over it.</param>
+    /// <param name="ownsPipes">False for the connection's own pipes, which stay the connection's to complete.</param>
+    /// <param name="deflate">The leg's permessage-deflate parameters; on the client leg we are the server.</param>
+    private RelayLeg CreateLeg(string name, bool isClient, RawTransport transport, bool ownsPipes, Action abort, DeflateParameters? deflate) => new(
         name,
         isClient,
-        PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 8 * 1024, leaveOpen: true)),
-        PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true)),
+        transport.Pipe.Input,
+        transport.Pipe.Output,
         abort,
         deflate?.CreateInflater(asServer: isClient, _settings.MaxMessageSize),
         deflate?.CreateDeflater(asServer: isClient),
-        stream);
+        transport.Stream,
+        ownsPipes);
+
+    private static RawTransport OwnPipes(Stream stream) => new(stream, new DuplexPipe(
+        PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 8 * 1024, leaveOpen: true)),
+        PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true))));
 
     private async Task RelayRefusalAsync(HttpContext context, HttpFlow flow, HttpResponseMessage response)
     {
