@@ -12,7 +12,7 @@ internal sealed record RunResult(
     TimeSpan Elapsed,
     long[] LatencyTicks,
     long AllocatedBytes,
-    TimeSpan CpuTime,
+    ProcessCounters Counters,
     int Gen0,
     int Gen1,
     int Gen2)
@@ -28,7 +28,12 @@ internal sealed record RunResult(
 
     public double AllocatedPerRoundTrip => AllocatedBytes / (double)Scenario.RoundTrips;
 
-    public double CpuMicrosPerRoundTrip => CpuTime.TotalMicroseconds / Scenario.RoundTrips;
+    public double CpuMicrosPerRoundTrip => Counters.Cpu.TotalMicroseconds / Scenario.RoundTrips;
+
+    /// <summary>The kernel's share of the CPU time: socket copies, TCP and scheduling.</summary>
+    public double KernelShare => Counters.KernelCpu / Counters.Cpu;
+
+    public double? ContextSwitchesPerRoundTrip => Counters.ContextSwitches / (double)Scenario.RoundTrips;
 
     /// <summary>Nearest-rank percentile of the sorted latencies, in milliseconds.</summary>
     public double Percentile(double p)
@@ -64,8 +69,7 @@ internal static class LoadRunner
         GC.WaitForPendingFinalizers();
         GC.Collect();
 
-        var process = Process.GetCurrentProcess();
-        var cpuBefore = process.TotalProcessorTime;
+        var countersBefore = ProcessCounters.Read();
         var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         var (gen0, gen1, gen2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
         var stopwatch = Stopwatch.StartNew();
@@ -79,8 +83,7 @@ internal static class LoadRunner
         await Task.WhenAll(runs);
         stopwatch.Stop();
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
-        process.Refresh();
-        var cpu = process.TotalProcessorTime - cpuBefore;
+        var counters = ProcessCounters.Read() - countersBefore;
         var collections = (GC.CollectionCount(0) - gen0, GC.CollectionCount(1) - gen1, GC.CollectionCount(2) - gen2);
 
         foreach (var connection in connections)
@@ -97,7 +100,7 @@ internal static class LoadRunner
         }
 
         Array.Sort(latencies);
-        return new RunResult(mode, scenario, stopwatch.Elapsed, latencies, allocated, cpu, collections.Item1, collections.Item2, collections.Item3);
+        return new RunResult(mode, scenario, stopwatch.Elapsed, latencies, allocated, counters, collections.Item1, collections.Item2, collections.Item3);
     }
 
     /// <summary>Binary: pseudo-random bytes. Text: ASCII JSON of the requested length, like a chat or telemetry message.</summary>
