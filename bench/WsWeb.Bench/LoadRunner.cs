@@ -35,6 +35,8 @@ internal sealed record RunResult(
 
     public double? ContextSwitchesPerRoundTrip => Counters.ContextSwitches / (double)Scenario.RoundTrips;
 
+    public double? PageFaultsPerRoundTrip => Counters.PageFaults / (double)Scenario.RoundTrips;
+
     /// <summary>Nearest-rank percentile of the sorted latencies, in milliseconds.</summary>
     public double Percentile(double p)
     {

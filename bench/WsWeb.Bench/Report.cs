@@ -22,6 +22,8 @@ internal static class Report
         _ => value.ToString("N2", Invariant),
     };
 
+    private static string Optional(double? value) => value is { } v ? Number(v) : "–";
+
     public static string Ms(double value) => value.ToString(value >= 10 ? "N1" : value >= 1 ? "N2" : "N3", Invariant);
 
     /// <summary>
@@ -59,12 +61,12 @@ internal static class Report
     public static string Details(IEnumerable<RunResult> results)
     {
         var text = new StringBuilder();
-        text.AppendLine(Invariant, $"| scenario | mode | time (s) | msg/s | MB/s (one way) | CPU µs / round trip | kernel share of CPU | CPU use (of {Environment.ProcessorCount} cores) | context switches / round trip | alloc B / round trip | GC 0/1/2 |");
-        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        text.AppendLine(Invariant, $"| scenario | mode | time (s) | msg/s | MB/s (one way) | CPU µs / round trip | kernel share of CPU | CPU use (of {Environment.ProcessorCount} cores) | context switches / round trip | page faults / round trip | alloc B / round trip | GC 0/1/2 |");
+        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var r in results)
         {
             var cpuUse = r.Counters.Cpu.TotalSeconds / r.Elapsed.TotalSeconds / Environment.ProcessorCount;
-            text.AppendLine(Invariant, $"| {r.Scenario.Name} | {r.Mode} | {r.Elapsed.TotalSeconds:N2} | {Number(r.MessagesPerSecond)} | {Number(r.MegabytesPerSecond)} | {Number(r.CpuMicrosPerRoundTrip)} | {r.KernelShare:P0} | {cpuUse:P0} | {(r.ContextSwitchesPerRoundTrip is { } switches ? Number(switches) : "–")} | {Number(r.AllocatedPerRoundTrip)} | {r.Gen0}/{r.Gen1}/{r.Gen2} |");
+            text.AppendLine(Invariant, $"| {r.Scenario.Name} | {r.Mode} | {r.Elapsed.TotalSeconds:N2} | {Number(r.MessagesPerSecond)} | {Number(r.MegabytesPerSecond)} | {Number(r.CpuMicrosPerRoundTrip)} | {r.KernelShare:P0} | {cpuUse:P0} | {Optional(r.ContextSwitchesPerRoundTrip)} | {Optional(r.PageFaultsPerRoundTrip)} | {Number(r.AllocatedPerRoundTrip)} | {r.Gen0}/{r.Gen1}/{r.Gen2} |");
         }
 
         return text.ToString();
