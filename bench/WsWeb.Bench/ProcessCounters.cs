@@ -10,6 +10,8 @@ namespace WsWeb.Bench;
 /// </summary>
 internal readonly record struct ProcessCounters(TimeSpan Cpu, TimeSpan KernelCpu, long? ContextSwitches, long? PageFaults)
 {
+    private const int RusageSelf = 0;
+
     public static ProcessCounters Read()
     {
         using var process = Process.GetCurrentProcess();
@@ -25,7 +27,7 @@ internal readonly record struct ProcessCounters(TimeSpan Cpu, TimeSpan KernelCpu
 
     private static (long? ContextSwitches, long? PageFaults) ReadResourceUsage()
     {
-        if (!OperatingSystem.IsLinux())
+        if (!OperatingSystem.IsLinux() || !Environment.Is64BitProcess)
         {
             return (null, null);
         }
@@ -37,8 +39,6 @@ internal readonly record struct ProcessCounters(TimeSpan Cpu, TimeSpan KernelCpu
             ? (usage[16] + usage[17], usage[8])
             : (null, null);
     }
-
-    private const int RusageSelf = 0;
 
     [DllImport("libc", EntryPoint = "getrusage")]
     private static extern int GetResourceUsage(int who, ref long usage);
