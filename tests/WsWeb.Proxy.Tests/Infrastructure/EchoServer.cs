@@ -1,15 +1,9 @@
 using System.Collections.Concurrent;
-using System.Net;
 using System.Net.WebSockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace WsWeb.Proxy.Tests.Infrastructure;
 
@@ -43,16 +37,7 @@ internal sealed class EchoServer : IAsyncDisposable
 
     public static async Task<EchoServer> StartAsync(X509Certificate2? tlsCertificate = null, bool enableCompression = false)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
-        {
-            if (tlsCertificate is not null)
-            {
-                listen.UseHttps(tlsCertificate);
-            }
-        }));
-        var app = builder.Build();
+        var app = LoopbackWebApp.CreateBuilder(tlsCertificate).Build();
         EchoServer? server = null;
         app.UseWebSockets();
         app.Map("/refuse", (HttpContext context) => Results.Text("go away", statusCode: 403));
@@ -78,8 +63,7 @@ internal sealed class EchoServer : IAsyncDisposable
         });
         await app.StartAsync();
         server = new EchoServer(app);
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        server.Port = new Uri(address).Port;
+        server.Port = LoopbackWebApp.Port(app);
         return server;
     }
 

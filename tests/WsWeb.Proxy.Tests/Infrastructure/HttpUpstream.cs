@@ -1,13 +1,7 @@
 using System.Collections.Concurrent;
-using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace WsWeb.Proxy.Tests.Infrastructure;
 
@@ -33,16 +27,7 @@ internal sealed class HttpUpstream : IAsyncDisposable
 
     public static async Task<HttpUpstream> StartAsync(X509Certificate2? tlsCertificate = null)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
-        {
-            if (tlsCertificate is not null)
-            {
-                listen.UseHttps(tlsCertificate);
-            }
-        }));
-        var app = builder.Build();
+        var app = LoopbackWebApp.CreateBuilder(tlsCertificate).Build();
         HttpUpstream? upstream = null;
         app.Use(async (context, next) =>
         {
@@ -72,8 +57,7 @@ internal sealed class HttpUpstream : IAsyncDisposable
         });
         await app.StartAsync();
         upstream = new HttpUpstream(app);
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        upstream.Port = new Uri(address).Port;
+        upstream.Port = LoopbackWebApp.Port(app);
         return upstream;
     }
 
