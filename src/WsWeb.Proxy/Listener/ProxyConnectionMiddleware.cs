@@ -17,7 +17,8 @@ namespace WsWeb.Proxy.Listener;
 /// Kestrel connection middleware on the proxy endpoint. Kestrel's HTTP layer does not turn CONNECT
 /// into a tunnel, so this answers CONNECT itself, terminates TLS inside the tunnel with a leaf
 /// certificate from our CA, and hands the decrypted pipe to Kestrel, which then parses the inner
-/// requests as if they had arrived directly. Anything that is not a CONNECT passes through untouched.
+/// requests as if they had arrived directly. Anything that is not a CONNECT passes through untouched, except
+/// that a first request line with a ws:// or wss:// target is shown to Kestrel as http:// or https://.
 /// </summary>
 internal sealed partial class ProxyConnectionMiddleware(
     CertificateAuthority authority,
@@ -64,8 +65,32 @@ internal sealed partial class ProxyConnectionMiddleware(
             var status = ConnectRequest.TryParse(buffer, out host, out port, out var consumed, out var error);
             if (status == ConnectParseStatus.NotConnect)
             {
-                input.AdvanceTo(buffer.Start);
-                await next(context);
+                var scheme = WebSocketSchemeTarget.Find(buffer, out var schemeStart, out var schemeLength);
+                if (scheme == WebSocketSchemeStatus.Incomplete && !result.IsCompleted)
+                {
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                    continue;
+                }
+
+                if (scheme != WebSocketSchemeStatus.Found)
+                {
+                    input.AdvanceTo(buffer.Start);
+                    await next(context);
+                    return;
+                }
+
+                // GET ws://… on a fresh connection: Kestrel only parses http(s) targets, so it reads http(s) instead.
+                var connection = context.Transport;
+                context.Transport = new DuplexPipe(WebSocketSchemeTarget.Rewrite(input, buffer, schemeStart, schemeLength), connection.Output);
+                try
+                {
+                    await next(context);
+                }
+                finally
+                {
+                    context.Transport = connection;
+                }
+
                 return;
             }
 
