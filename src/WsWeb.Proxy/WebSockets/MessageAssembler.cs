@@ -35,6 +35,13 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
     private byte[]? _pooled;
     private long _length;
 
+    /// <summary>
+    /// The limit applies to the message as it inflates (checked while inflating). Deflate makes incompressible
+    /// data slightly larger, so the compressed payload of a message within the limit may be a little over it:
+    /// allow zlib's worst case (about 1/8 more), still bounding what is buffered before inflating.
+    /// </summary>
+    private long MaxCompressedLength => maxMessageSize > long.MaxValue / 2 ? long.MaxValue : maxMessageSize + (maxMessageSize >> 3) + (maxMessageSize >> 6) + 64;
+
     /// <summary>Whether RSV1 may start a message (permessage-deflate was negotiated on this leg).</summary>
     public bool AllowCompression { get; init; }
 
@@ -240,7 +247,8 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
         }
 
         var total = (frame.Opcode == Opcode.Continuation ? _length : 0) + frame.PayloadLength;
-        if (total > maxMessageSize)
+        var compressed = frame.Opcode == Opcode.Continuation ? Compressed : frame.Rsv1;
+        if (total > (compressed ? MaxCompressedLength : maxMessageSize))
         {
             throw new WebSocketProtocolException(WebSocketCloseCodes.MessageTooBig, $"Message is larger than the maximum of {maxMessageSize} bytes.");
         }

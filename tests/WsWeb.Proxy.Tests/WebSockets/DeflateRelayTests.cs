@@ -36,6 +36,30 @@ public sealed class DeflateRelayTests
     }
 
     [Fact]
+    public async Task IncompressibleMessageAtTheLimitPasses_ThoughItsCompressedPayloadIsLarger()
+    {
+        const int limit = 64 * 1024;
+        await using var echo = await EchoServer.StartAsync(enableCompression: true);
+        await using var proxy = await ProxyServer.StartAsync(o => o with { MaxMessageSize = limit });
+        using var client = new ClientWebSocket();
+        client.Options.Proxy = new WebProxy(proxy.ProxyUri);
+        client.Options.DangerousDeflateOptions = new WebSocketDeflateOptions();
+        await client.ConnectAsync(echo.WsUri(), CancellationToken.None);
+
+        // Random bytes do not compress: deflate wraps them in stored blocks, a few bytes over the limit.
+        var payload = System.Security.Cryptography.RandomNumberGenerator.GetBytes(limit);
+        await client.SendAsync(payload, WebSocketMessageType.Binary, true, CancellationToken.None);
+        var echoed = await ProxyClients.ReceiveMessageAsync(client);
+
+        Assert.Equal(WebSocketMessageType.Binary, echoed.Type);
+        Assert.Equal(payload, echoed.Data);
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count == 2, "the message and its echo recorded");
+        Assert.All(flow.WebSocket!.Messages, m => Assert.Equal(limit, m.Content.Length));
+        Assert.Null(flow.WebSocket.CloseCode);
+    }
+
+    [Fact]
     public async Task UnknownExtensionsAreNotOfferedUpstream()
     {
         await using var echo = await EchoServer.StartAsync();
