@@ -86,7 +86,16 @@ internal sealed class RelayLeg(
             TryMarkCloseSent();
             if (ownsPipes)
             {
-                await Output.CompleteAsync();
+                try
+                {
+                    // Completing flushes what is left, into a stream the peer may have closed or we disposed on abort.
+                    await Output.CompleteAsync();
+                }
+                catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException)
+                {
+                    // The peer is gone; nothing is left to deliver to it.
+                }
+
                 await Input.CompleteAsync();
             }
             else
