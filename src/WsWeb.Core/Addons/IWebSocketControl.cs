@@ -20,7 +20,8 @@ public interface IWebSocketControl
     /// <summary>
     /// Queues a message for <paramref name="flow"/>: to the client when <paramref name="toClient"/>,
     /// otherwise to the server. The message is recorded with <c>Injected = true</c>, passes through
-    /// the message hooks like any other, and is forwarded in the order injections were accepted.
+    /// the message hooks like any other, and is forwarded in the order injections were accepted, behind
+    /// any message of the same direction that a hook is still holding (indices follow the wire order).
     /// </summary>
     /// <returns>The message, already accepted; <see cref="WebSocketMessage.Index"/> is set once it is recorded.</returns>
     /// <exception cref="InvalidOperationException">The flow is not a live WebSocket flow.</exception>

@@ -39,6 +39,13 @@ internal sealed class RelayLeg(
 
     public SemaphoreSlim WriteLock { get; } = new(1, 1);
 
+    /// <summary>
+    /// Held for a message bound for this peer from its recording until its write has begun, by the relay
+    /// pump and by injections alike: the peer gets messages in the order of their indices, and a message
+    /// held by a hook (intercept) keeps later ones in this direction, injected or not, behind it.
+    /// </summary>
+    public SemaphoreSlim Sequence { get; } = new(1, 1);
+
     /// <summary>Decompresses what this peer sends, when permessage-deflate was negotiated on this leg.</summary>
     public MessageInflater? Inflater { get; } = inflater;
 
@@ -160,5 +167,6 @@ internal sealed class RelayLeg(
         Inflater?.Dispose();
         Deflater?.Dispose();
         WriteLock.Dispose();
+        Sequence.Dispose();
     }
 }

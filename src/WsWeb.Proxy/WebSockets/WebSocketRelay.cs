@@ -368,6 +368,19 @@ internal sealed partial class WebSocketRelay
     /// <returns>True when a large write still uses the message and unpins it when done.</returns>
     private async ValueTask<bool> ForwardAsync(RelayLeg to, WebSocketMessage message, IReadOnlyList<Fragment> fragments, CancellationToken cancellationToken)
     {
+        await to.Sequence.WaitAsync(cancellationToken);
+        try
+        {
+            return await ForwardInSequenceAsync(to, message, fragments, cancellationToken);
+        }
+        finally
+        {
+            to.Sequence.Release();
+        }
+    }
+
+    private async ValueTask<bool> ForwardInSequenceAsync(RelayLeg to, WebSocketMessage message, IReadOnlyList<Fragment> fragments, CancellationToken cancellationToken)
+    {
         _store.AddMessage(_flow, message);
         await _addons.WebSocketMessageAsync(_flow, message, cancellationToken);
         if (message.Dropped || message.IsModified)
@@ -563,16 +576,24 @@ internal sealed partial class WebSocketRelay
                 try
                 {
                     var message = injection.Message;
-                    _store.AddMessage(_flow, message);
-                    await _addons.WebSocketMessageAsync(_flow, message, cancellationToken);
-                    if (message.Dropped || message.IsModified)
+                    await to.Sequence.WaitAsync(cancellationToken);
+                    try
                     {
-                        _store.MessageChanged(_flow, message);
-                    }
+                        _store.AddMessage(_flow, message);
+                        await _addons.WebSocketMessageAsync(_flow, message, cancellationToken);
+                        if (message.Dropped || message.IsModified)
+                        {
+                            _store.MessageChanged(_flow, message);
+                        }
 
-                    if (!message.Dropped && !await WriteAsync(to, message, static (leg, m) => WriteMessage(leg, m, null), flush: true, ignoreClosed: false, cancellationToken))
+                        if (!message.Dropped && !await WriteAsync(to, message, static (leg, m) => WriteMessage(leg, m, null), flush: true, ignoreClosed: false, cancellationToken))
+                        {
+                            throw new InvalidOperationException($"Flow {_flow.Id}: the {to.Name} was sent a close before the injected message could follow.");
+                        }
+                    }
+                    finally
                     {
-                        throw new InvalidOperationException($"Flow {_flow.Id}: the {to.Name} was sent a close before the injected message could follow.");
+                        to.Sequence.Release();
                     }
 
                     injection.Completion?.TrySetResult(message);

@@ -34,6 +34,38 @@ public sealed class ControlTests
     }
 
     [Fact]
+    public async Task InjectionWaitsBehindAMessageAHookHolds_SoThePeerGetsThemInIndexOrder()
+    {
+        var hold = new HoldFirstClientMessage();
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync(services: services => services.AddWebSocketAddon(hold));
+        using var client = await ProxyClients.ConnectWithClientWebSocketAsync(proxy, echo.WsUri());
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+
+        await client.SendAsync("held"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
+        await hold.Holding.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var injecting = proxy.Control.InjectAsync(flow, toClient: false, "injected"u8.ToArray(), isText: true);
+
+        // The server gets nothing while the held message waits; the injection is queued behind it.
+        await Task.Delay(200);
+        Assert.Empty(echo.Frames);
+        Assert.False(injecting.IsCompleted);
+
+        hold.Release.SetResult();
+        var injected = await injecting.WaitAsync(TimeSpan.FromSeconds(10));
+        var first = await ProxyClients.ReceiveMessageAsync(client);
+        var second = await ProxyClients.ReceiveMessageAsync(client);
+
+        Assert.Equal("held", Encoding.UTF8.GetString(first.Data));
+        Assert.Equal("injected", Encoding.UTF8.GetString(second.Data));
+        Assert.Equal(["held", "injected"], echo.Frames.Select(f => Encoding.UTF8.GetString(f.Data)));
+        var toServer = flow.WebSocket!.Messages.Where(m => m.FromClient).ToList();
+        Assert.Equal(["held", "injected"], toServer.Select(m => m.Text));
+        Assert.Same(injected, toServer[1]);
+        Assert.True(toServer[0].Index < injected.Index);
+    }
+
+    [Fact]
     public async Task InjectCloseAndKillFailClearlyOnAClosedFlow()
     {
         await using var echo = await EchoServer.StartAsync();
@@ -106,5 +138,24 @@ public sealed class ControlTests
         Assert.True(echo.ClosesReceived.TryPeek(out var atServer));
         Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, atServer.Status);
         Assert.Equal(1001, flow.WebSocket!.CloseCode);
+    }
+
+    /// <summary>Holds the first client message until released, as intercept does.</summary>
+    private sealed class HoldFirstClientMessage : IWebSocketAddon
+    {
+        private int _held;
+
+        public TaskCompletionSource Holding { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public async ValueTask WebSocketMessageAsync(WsWeb.Core.Flows.HttpFlow flow, WsWeb.Core.WebSockets.WebSocketMessage message, CancellationToken cancellationToken)
+        {
+            if (message.FromClient && !message.Injected && Interlocked.Exchange(ref _held, 1) == 0)
+            {
+                Holding.SetResult();
+                await Release.Task.WaitAsync(cancellationToken);
+            }
+        }
     }
 }
