@@ -12,26 +12,35 @@ namespace WsWeb.Security;
 internal static class WebListenerGuard
 {
     public static IServiceCollection AddWebListenerGuard(this IServiceCollection services, ProxyOptions options) =>
-        services.Configure<HostFilteringOptions>(filtering =>
-        {
-            // Bound to every interface on purpose (a shared instance): any name may reach it.
-            filtering.AllowedHosts = IsWildcard(options.WebHost)
-                ? ["*"]
-                : ["localhost", "127.0.0.1", "[::1]", options.WebHost.Contains(':', StringComparison.Ordinal) ? $"[{options.WebHost}]" : options.WebHost];
-            filtering.IncludeFailureMessage = true;
-        });
+        services
+            // ASP.NET's own host filter runs ahead of the whole pipeline, the proxy listener included, where
+            // every Host header names some other site: it must let all through. The web listener's check is below.
+            .Configure<HostFilteringOptions>(filtering => filtering.AllowedHosts = ["*"])
+            .AddSingleton(new WebListenerHosts(IsWildcard(options.WebHost)
+                ? null   // Bound to every interface on purpose (a shared instance): any name may reach it.
+                : ["localhost", "127.0.0.1", "[::1]", options.WebHost.Contains(':', StringComparison.Ordinal) ? $"[{options.WebHost}]" : options.WebHost]));
 
+    /// <summary>Runs after the proxy, which answers every request on its own listener: only the web listener gets here.</summary>
     public static WebApplication UseWebListenerGuard(this WebApplication app)
     {
-        app.UseHostFiltering();
+        var hosts = app.Services.GetRequiredService<WebListenerHosts>().Allowed;
         app.Use(async (context, next) =>
         {
+            var host = context.Request.Host;
+            if (hosts is not null && host.HasValue && !HostString.MatchesAny(host.Value, hosts))
+            {
+                await TypedResults.ValidationProblem(
+                    new Dictionary<string, string[]> { ["Host"] = [$"'{host.Value}' is not a name of this WsWeb dashboard; use http://localhost or the address it listens on."] },
+                    title: "Host not allowed").ExecuteAsync(context);
+                return;
+            }
+
             if (IsCrossSite(context.Request))
             {
-                context.Response.StatusCode = StatusCodes.Status403Forbidden;
-                await context.Response.WriteAsJsonAsync(
-                    new { title = "Cross-site request refused", status = 403, detail = "The Origin of this request is not the WsWeb dashboard." },
-                    context.RequestAborted);
+                await TypedResults.Problem(
+                    statusCode: StatusCodes.Status403Forbidden,
+                    title: "Cross-site request refused",
+                    detail: "The Origin of this request is not the WsWeb dashboard.").ExecuteAsync(context);
                 return;
             }
 
@@ -62,3 +71,6 @@ internal static class WebListenerGuard
     private static bool IsWildcard(string host) =>
         IPAddress.TryParse(host, out var address) && (address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any));
 }
+
+/// <summary>The Host names the web listener answers to; null for any (bound to every interface).</summary>
+internal sealed record WebListenerHosts(Microsoft.Extensions.Primitives.StringSegment[]? Allowed);

@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using WsWeb.Hosting;
 using WsWeb.Proxy;
 using WsWeb.Proxy.Listener;
+using WsWeb.Tests.Infrastructure;
 
 namespace WsWeb.Tests.Hosting;
 
@@ -89,9 +90,26 @@ public sealed class HostTests : IAsyncLifetime
         using var response = await http.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("evil.attacker.example", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         using var local = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{_webPort}/api/flows");
         local.Headers.Host = $"localhost:{_webPort}";
         Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(local)).StatusCode);
+    }
+
+    [Fact]
+    public async Task TheProxyForwardsToHostsTheDashboardDoesNotAnswerTo()
+    {
+        // 127.0.0.2 is loopback too, but not one of the web listener's names: only the dashboard checks Host.
+        var elsewhere = IPAddress.Parse("127.0.0.2");
+        await using var server = await EchoPeer.StartAsync(elsewhere);
+        await using var client = await ClientPeer.ConnectAsync(new Uri($"http://127.0.0.1:{_proxyPort}"), new Uri($"ws://{elsewhere}:{server.Port}/echo?c=far"), "far");
+
+        await client.SendTextAsync("hello over there");
+
+        Assert.Equal("hello over there", await client.ReceiveTextAsync());
+        var store = _app.Services.GetRequiredService<WsWeb.Core.Flows.FlowStore>();
+        Assert.Contains(store.Snapshot(), f => f.IsWebSocket && f.Request.Host == "127.0.0.2");
     }
 
     [Fact]
@@ -103,7 +121,9 @@ public sealed class HostTests : IAsyncLifetime
         using var sameSite = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{_webPort}/api/flows/import") { Content = new StringContent("not a capture") };
         sameSite.Headers.Add("Origin", $"http://127.0.0.1:{_webPort}");
 
-        Assert.Equal(HttpStatusCode.Forbidden, (await http.SendAsync(foreign)).StatusCode);
+        using var refused = await http.SendAsync(foreign);
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
         Assert.Equal(HttpStatusCode.BadRequest, (await http.SendAsync(sameSite)).StatusCode);   // past the guard, refused as a bad file
 
         using var hub = new System.Net.WebSockets.ClientWebSocket();

@@ -30,11 +30,12 @@ internal sealed class EchoPeer : IAsyncDisposable
 
     public ConcurrentDictionary<string, PeerConnection> Connections { get; } = new();
 
-    public static async Task<EchoPeer> StartAsync()
+    /// <param name="address">A loopback address; 127.0.0.1 unless a test needs a host the dashboard does not answer to.</param>
+    public static async Task<EchoPeer> StartAsync(IPAddress? address = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(address ?? IPAddress.Loopback, 0));
         var app = builder.Build();
         EchoPeer? peer = null;
         app.UseWebSockets();
