@@ -39,9 +39,9 @@ internal sealed class OwnEndpoints
                 return true;
             }
 
-            // A wildcard or loopback listener is reached through any local address.
-            var wildcard = bound.Equals(IPAddress.Any) || bound.Equals(IPAddress.IPv6Any);
-            if ((wildcard || IPAddress.IsLoopback(bound)) && (IPAddress.IsLoopback(address) || _localAddresses.Value.Contains(address)))
+            // A wildcard or loopback listener is reached through any local address, and through the
+            // unspecified one: connecting to 0.0.0.0 or :: reaches this host.
+            if ((IsUnspecified(bound) || IPAddress.IsLoopback(bound)) && (IPAddress.IsLoopback(address) || IsUnspecified(address) || _localAddresses.Value.Contains(address)))
             {
                 return true;
             }
@@ -60,6 +60,8 @@ internal sealed class OwnEndpoints
 
         return IPAddress.TryParse(host, out var address) && IsOwn(address, port);
     }
+
+    private static bool IsUnspecified(IPAddress address) => address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any);
 
     private static HashSet<IPAddress> LoadLocalAddresses()
     {

@@ -159,11 +159,20 @@ public sealed class HttpForwardingTests
         Assert.Contains("own listener", flow.Error, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task ConnectToTheWebPortIsRefusedWith403AndRecorded()
+    [Theory]
+    [InlineData("127.0.0.1")]
+    [InlineData("localhost")]
+    [InlineData("[::1]")]
+    [InlineData("127.1")]
+    [InlineData("0.0.0.0")]             // connecting to the unspecified address reaches local listeners
+    [InlineData("0")]
+    [InlineData("[::]")]
+    [InlineData("[::ffff:0.0.0.0]")]
+    [InlineData("[::ffff:127.0.0.1]")]
+    public async Task ConnectToTheWebPortIsRefusedWith403AndRecorded(string host)
     {
         await using var proxy = await ProxyServer.StartAsync();
-        var authority = $"127.0.0.1:{proxy.WebPort}";
+        var authority = $"{host}:{proxy.WebPort}";
 
         var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, $"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
 
