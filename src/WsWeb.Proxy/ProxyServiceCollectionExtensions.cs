@@ -74,6 +74,11 @@ public static class ProxyServiceCollectionExtensions
 
         // Absolute-form requests carry the target in the request line; Kestrel must take it over the Host header.
         kestrel.AllowHostHeaderOverride = true;
+
+        // Header bytes pass through unchanged (UTF-8 or not), and responses carry no Server header the upstream did not send.
+        kestrel.RequestHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
+        kestrel.ResponseHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
+        kestrel.AddServerHeader = false;
         kestrel.Limits.MinRequestBodyDataRate = null;
         kestrel.Limits.MinResponseDataRate = null;
         Action<ListenOptions> configure = listen =>

@@ -21,7 +21,7 @@ internal static class Headers
         {
             foreach (var value in values)
             {
-                list.Add(name, value ?? "");
+                list.Add(name, Text(value ?? ""));
             }
         }
 
@@ -35,7 +35,7 @@ internal static class Headers
         {
             foreach (var value in values)
             {
-                list.Add(name, value);
+                list.Add(name, Text(value));
             }
         }
 
@@ -43,11 +43,26 @@ internal static class Headers
         {
             foreach (var value in values)
             {
-                list.Add(name, value);
+                list.Add(name, Text(value));
             }
         }
 
         return list;
+    }
+
+    /// <summary>
+    /// A header value as people read it. Both sides carry header bytes as Latin-1 so they pass through
+    /// unchanged; what they say is mostly UTF-8 (as mitmproxy reads headers), so record that when it is valid.
+    /// </summary>
+    internal static string Text(string wire)
+    {
+        if (System.Text.Ascii.IsValid(wire))
+        {
+            return wire;
+        }
+
+        var bytes = System.Text.Encoding.Latin1.GetBytes(wire);
+        return System.Text.Unicode.Utf8.IsValid(bytes) ? System.Text.Encoding.UTF8.GetString(bytes) : wire;
     }
 
     /// <summary>The flow's record of an upstream response head (the body is recorded as it streams).</summary>
@@ -88,9 +103,14 @@ internal static class Headers
     }
 
     /// <summary>Copies end-to-end response headers to Kestrel's response.</summary>
+    /// <exception cref="UpstreamResponseException">A header Kestrel cannot send (an invalid value or Content-Length).</exception>
     public static void CopyResponse(HttpResponseMessage source, HttpResponse target, Func<string, bool>? skip = null)
     {
         var connectionTokens = ConnectionTokens(string.Join(',', source.Headers.Connection));
+
+        // The body goes out as it came (chunked or not); a Content-Length next to chunked coding is void
+        // and must not be forwarded (RFC 9112 §6.3), nor may a 1xx or 204 carry one (RFC 9110 §8.6).
+        var dropContentLength = source.Headers.TransferEncodingChunked == true || (int)source.StatusCode is < 200 or 204;
         Copy(source.Headers);
         Copy(source.Content.Headers);
 
@@ -98,12 +118,20 @@ internal static class Headers
         {
             foreach (var (name, values) in headers.NonValidated)
             {
-                if (HopByHop.Contains(name) || connectionTokens.Contains(name) || (skip?.Invoke(name) ?? false))
+                if (HopByHop.Contains(name) || connectionTokens.Contains(name) || (skip?.Invoke(name) ?? false)
+                    || (dropContentLength && string.Equals(name, "Content-Length", StringComparison.OrdinalIgnoreCase)))
                 {
                     continue;
                 }
 
-                target.Headers.Append(name, values.Count == 1 ? new StringValues(values.ToString()) : new StringValues([.. values]));
+                try
+                {
+                    target.Headers.Append(name, values.Count == 1 ? new StringValues(values.ToString()) : new StringValues([.. values]));
+                }
+                catch (InvalidOperationException ex)
+                {
+                    throw new UpstreamResponseException($"the response header '{name}' cannot be forwarded: {ex.Message}", ex);
+                }
             }
         }
     }
@@ -122,3 +150,6 @@ internal static class Headers
         return tokens;
     }
 }
+
+/// <summary>The upstream answered with a head that HTTP does not allow a proxy to pass on.</summary>
+internal sealed class UpstreamResponseException(string message, Exception inner) : Exception(message, inner);

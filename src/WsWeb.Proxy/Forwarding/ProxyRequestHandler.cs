@@ -162,7 +162,7 @@ internal sealed partial class ProxyRequestHandler(
 
     private static bool IsUpstreamFailure(Exception ex, HttpContext context) =>
         !context.RequestAborted.IsCancellationRequested
-        && ex is HttpRequestException or SocketException or SelfTargetException or AuthenticationException or IOException or TaskCanceledException;
+        && ex is HttpRequestException or SocketException or SelfTargetException or AuthenticationException or IOException or TaskCanceledException or UpstreamResponseException;
 
     private async Task FailAsync(HttpContext context, HttpFlow flow, ProxyTarget target, Exception ex)
     {

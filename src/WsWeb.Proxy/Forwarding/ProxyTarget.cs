@@ -9,8 +9,14 @@ internal readonly record struct ProxyTarget(string Scheme, string Host, int Port
 {
     public bool UseTls => Scheme == "https";
 
+    /// <summary>
+    /// A proxy forwards the request target as it came: System.Uri would otherwise resolve "/a/../b",
+    /// decode "%41" and turn "\" into "/", and the server would get a different request than the one recorded.
+    /// </summary>
+    private static readonly UriCreationOptions AsSent = new() { DangerousDisablePathAndQueryCanonicalization = true };
+
     /// <summary>The URI handed to <see cref="UpstreamConnector"/>: always http, TLS is done in its connect callback.</summary>
-    public Uri ConnectUri => new($"http://{(Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]" : Host)}:{Port}{PathAndQuery}");
+    public Uri ConnectUri => new($"http://{(Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]" : Host)}:{Port}{PathAndQuery}", AsSent);
 
     public static bool TryResolve(HttpContext context, ProxyConnectionFeature connection, out ProxyTarget target, out string? error)
     {
@@ -19,13 +25,13 @@ internal readonly record struct ProxyTarget(string Scheme, string Host, int Port
         if (connection.TunnelHost is { } host)
         {
             var path = rawTarget.StartsWith('/') ? rawTarget
-                : Uri.TryCreate(rawTarget, UriKind.Absolute, out var inner) ? inner.PathAndQuery
+                : Uri.TryCreate(rawTarget, AsSent, out var inner) && inner.IsAbsoluteUri ? inner.PathAndQuery
                 : "/";
             target = new ProxyTarget(connection.IsTls ? "https" : "http", host, connection.TunnelPort, path);
             return true;
         }
 
-        if (Uri.TryCreate(rawTarget, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" or "ws" or "wss")
+        if (Uri.TryCreate(rawTarget, AsSent, out var uri) && uri.IsAbsoluteUri && uri.Scheme is "http" or "https" or "ws" or "wss")
         {
             var scheme = uri.Scheme is "https" or "wss" ? "https" : "http";
             target = new ProxyTarget(scheme, uri.IdnHost.Trim('[', ']'), uri.Port, uri.PathAndQuery);

@@ -57,6 +57,11 @@ internal sealed class UpstreamConnector : IDisposable
         ConnectTimeout = TimeSpan.FromSeconds(15),
         EnableMultipleHttp2Connections = false,
         MaxResponseHeadersLength = 256,
+        // Forward exactly what was received: no trace headers of our own, and header bytes kept as they are
+        // (Latin-1 maps every byte to one char and back; Kestrel's side uses it too, see ListenProxy).
+        ActivityHeadersPropagator = null,
+        RequestHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
+        ResponseHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
         ConnectCallback = (context, cancellationToken) => ConnectAsync(context, useTls, cancellationToken),
     };
 

@@ -154,7 +154,7 @@ internal sealed partial class ProxyConnectionMiddleware(
                 null,
                 handshake);
         }
-        catch (Exception ex) when (ex is IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException or ArgumentException or InvalidOperationException)
+        catch (Exception ex) when (ex is IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException or ArgumentException or InvalidOperationException or NotSupportedException)
         {
             // Typically a client that does not trust our CA yet: it aborts the handshake.
             LogTlsFailed(context.ConnectionId, host, ex.Message);
@@ -174,8 +174,8 @@ internal sealed partial class ProxyConnectionMiddleware(
         var original = context.Transport;
         var reader = PipeReader.Create(tls, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
         var writer = PipeWriter.Create(tls, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
-        context.Transport = new DuplexPipe(reader, writer);
-        feature.Raw = new RawTransport(tls, context.Transport);
+        context.Transport = new DuplexPipe(reader, new KestrelOutput(writer, context.Abort));
+        feature.Raw = new RawTransport(tls, new DuplexPipe(reader, writer));
         try
         {
             await next(context);

@@ -111,10 +111,10 @@ internal sealed class StreamConnection : ConnectionContext
     {
         _socket = socket;
         Stream = new NetworkStream(socket, ownsSocket: false);
-        Transport = new DuplexPipe(
-            PipeReader.Create(Stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true)),
-            PipeWriter.Create(Stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true)));
-        Raw = new RawTransport(Stream, Transport);
+        var input = PipeReader.Create(Stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
+        var output = PipeWriter.Create(Stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
+        Transport = new DuplexPipe(input, new KestrelOutput(output, () => Abort(new ConnectionAbortedException("The client connection is gone."))));
+        Raw = new RawTransport(Stream, new DuplexPipe(input, output));
         ConnectionId = "P" + Interlocked.Increment(ref s_lastId).ToString("X8", System.Globalization.CultureInfo.InvariantCulture);
         LocalEndPoint = socket.LocalEndPoint;
         RemoteEndPoint = socket.RemoteEndPoint;

@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using WsWeb.Core.Flows;
 using WsWeb.Proxy.Certificates;
 using WsWeb.Proxy.Tests.Infrastructure;
@@ -139,6 +141,28 @@ public sealed class HttpForwardingTests
     }
 
     [Theory]
+    [InlineData("http")]
+    [InlineData("https")]
+    public async Task AClientLeavingADownloadStopsItUpstream_WithoutErrorsInTheLog(string scheme)
+    {
+        await using var upstream = await StartUpstreamAsync(scheme);
+        var log = new ErrorLog();
+        await using var proxy = await ProxyServer.StartAsync(services: services => services.AddSingleton<ILoggerProvider>(log));
+        using (var client = CreateClient(proxy))
+        using (var response = await client.GetAsync(Url(upstream, scheme, "/big"), HttpCompletionOption.ResponseHeadersRead))
+        await using (var body = await response.Content.ReadAsStreamAsync())
+        {
+            await body.ReadExactlyAsync(new byte[1024 * 1024]);
+        }
+
+        await upstream.BigAborted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(upstream.BigSent < 128L * 1024 * 1024, $"the upstream wrote {upstream.BigSent} bytes before it was stopped");
+        var flow = await EndedFlowAsync(proxy, f => f.Request.Path == "/big");
+        Assert.Equal(200, flow.Response!.StatusCode);
+        Assert.Empty(log.Errors);
+    }
+
+    [Theory]
     [InlineData("web")]
     [InlineData("proxy")]
     public async Task RequestToTheProxysOwnPortIsRefusedWith403AndRecorded(string which)
@@ -201,5 +225,33 @@ public sealed class HttpForwardingTests
         var flow = await EndedFlowAsync(proxy, f => f.Request.Port == port);
         Assert.Equal(502, flow.Response!.StatusCode);
         Assert.Contains("could not reach", flow.Error, StringComparison.Ordinal);
+    }
+
+    /// <summary>Collects what is logged at Error or above.</summary>
+    private sealed class ErrorLog : ILoggerProvider
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<string> Errors { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(ErrorLog log, string category) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Error;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                if (IsEnabled(logLevel))
+                {
+                    log.Errors.Enqueue($"{category}: {formatter(state, exception)} {exception?.GetType().Name}: {exception?.Message}");
+                }
+            }
+        }
     }
 }

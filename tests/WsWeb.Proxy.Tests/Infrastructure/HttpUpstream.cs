@@ -7,7 +7,7 @@ namespace WsWeb.Proxy.Tests.Infrastructure;
 
 /// <summary>
 /// A plain HTTP upstream (Kestrel, optionally TLS): GET /hello, POST /echo (body back), GET /stream
-/// (chunked: a first chunk, then the second only after <see cref="ReleaseStream"/>).
+/// (chunked: a first chunk, then the second only after <see cref="ReleaseStream"/>), GET /big (256 MiB unless aborted).
 /// </summary>
 internal sealed class HttpUpstream : IAsyncDisposable
 {
@@ -24,6 +24,14 @@ internal sealed class HttpUpstream : IAsyncDisposable
     public Uri Url(string path, string scheme = "http", string host = "127.0.0.1") => new($"{scheme}://{host}:{Port}{path}");
 
     public void ReleaseStream() => _streamGate.TrySetResult();
+
+    /// <summary>Bytes GET /big wrote before it finished or was aborted.</summary>
+    public long BigSent => Interlocked.Read(ref _bigSent);
+
+    /// <summary>Completes when the reader of GET /big went away before the end.</summary>
+    public TaskCompletionSource BigAborted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private long _bigSent;
 
     public static async Task<HttpUpstream> StartAsync(X509Certificate2? tlsCertificate = null)
     {
@@ -54,6 +62,24 @@ internal sealed class HttpUpstream : IAsyncDisposable
             await context.Response.Body.FlushAsync(context.RequestAborted);
             await upstream!._streamGate.Task.WaitAsync(TimeSpan.FromSeconds(10), context.RequestAborted);
             await context.Response.WriteAsync("second chunk\n", context.RequestAborted);
+        });
+        app.MapGet("/big", async (HttpContext context) =>
+        {
+            // Up to 256 MiB, written until the client (the proxy) goes away.
+            context.Response.ContentType = "application/octet-stream";
+            var chunk = new byte[64 * 1024];
+            try
+            {
+                for (var i = 0; i < 4096; i++)
+                {
+                    await context.Response.Body.WriteAsync(chunk, context.RequestAborted);
+                    Interlocked.Add(ref upstream!._bigSent, chunk.Length);
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException)
+            {
+                upstream!.BigAborted.TrySetResult();
+            }
         });
         await app.StartAsync();
         upstream = new HttpUpstream(app);

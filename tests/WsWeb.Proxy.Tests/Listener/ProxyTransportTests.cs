@@ -36,7 +36,8 @@ public sealed class ProxyTransportTests
         await using var connection = await listener.AcceptAsync();
         Assert.NotNull(connection);
         var raw = Assert.IsType<StreamConnection>(connection).Raw;
-        Assert.Same(connection.Transport, raw.Pipe);
+        Assert.Same(connection.Transport.Input, raw.Pipe.Input);
+        Assert.IsType<KestrelOutput>(connection.Transport.Output);
         Assert.Equal(((IPEndPoint)client.Client.LocalEndPoint!).Port, Assert.IsType<IPEndPoint>(connection.RemoteEndPoint).Port);
 
         var stream = client.GetStream();

@@ -1,0 +1,100 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using WsWeb.Proxy.Tests.Infrastructure;
+
+namespace WsWeb.Proxy.Tests.Forwarding;
+
+/// <summary>What the proxy forwards is what it got: request targets, header bytes, and nothing added.</summary>
+public sealed class WireFidelityTests
+{
+    [Fact]
+    public async Task RequestTargetAndHeaderBytesReachTheServerUnchanged_AndNothingIsAdded()
+    {
+        await using var proxy = await ProxyServer.StartAsync();
+        using var upstream = RawHttpUpstream.Start();
+        var answering = upstream.AnswerAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+        const string path = "/x/../a/%41%2e?q=%2e%2e/&r=a%2Fb";
+        var authority = $"127.0.0.1:{upstream.Port}";
+
+        // "café" in UTF-8, and two bytes that are not UTF-8 at all: both must arrive as sent.
+        var (head, _) = await SendAsync(proxy, $"GET http://{authority}{path} HTTP/1.1\r\nHost: {authority}\r\nX-Name: caf\u00C3\u00A9\r\nX-Raw: \u00FF\u00FE\r\n\r\n");
+        var received = await answering;
+
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+        Assert.StartsWith($"GET {path} HTTP/1.1\r\n", received, StringComparison.Ordinal);
+        Assert.Contains("\r\nX-Name: caf\u00C3\u00A9\r\n", received, StringComparison.Ordinal);
+        Assert.Contains("\r\nX-Raw: \u00FF\u00FE\r\n", received, StringComparison.Ordinal);
+        Assert.DoesNotContain("traceparent", received, StringComparison.OrdinalIgnoreCase);
+
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Port == upstream.Port && !f.IsLive);
+        Assert.Equal(path, flow.Request.Path);
+        Assert.Equal("café", flow.Request.Headers.GetJoined("X-Name"));
+    }
+
+    [Fact]
+    public async Task ResponseHeaderBytesReachTheClientUnchanged_WithoutAServerHeaderOfOurs()
+    {
+        await using var proxy = await ProxyServer.StartAsync();
+        using var upstream = RawHttpUpstream.Start();
+        var answering = upstream.AnswerAsync(Encoding.Latin1.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Name: caf\u00C3\u00A9\r\nX-Raw: \u00FF\r\n\r\nok"));
+
+        var (head, body) = await SendAsync(proxy, $"GET http://127.0.0.1:{upstream.Port}/ HTTP/1.1\r\nHost: 127.0.0.1:{upstream.Port}\r\n\r\n");
+        await answering;
+
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+        Assert.Contains("\r\nX-Name: caf\u00C3\u00A9\r\n", head, StringComparison.Ordinal);
+        Assert.Contains("\r\nX-Raw: \u00FF\r\n", head, StringComparison.Ordinal);
+        Assert.DoesNotContain("Server:", head, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("ok", body);
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Port == upstream.Port && !f.IsLive);
+        Assert.Equal("café", flow.Response!.Headers.GetJoined("X-Name"));
+    }
+
+    [Fact]
+    public async Task AContentLengthBesideChunkedCodingIsNotForwarded()
+    {
+        await using var proxy = await ProxyServer.StartAsync();
+        using var upstream = RawHttpUpstream.Start();
+        var answering = upstream.AnswerAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
+
+        var (head, body) = await SendAsync(proxy, $"GET http://127.0.0.1:{upstream.Port}/ HTTP/1.1\r\nHost: 127.0.0.1:{upstream.Port}\r\n\r\n");
+        await answering;
+
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+        Assert.DoesNotContain("Content-Length", head, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("hello", body);
+    }
+
+    [Theory]
+    [InlineData("X-Bad: a\u0001b\r\nContent-Length: 0\r\n", "X-Bad")]
+    [InlineData("Content-Length: 2\r\nContent-Length: 5\r\n", "Content-Length")]
+    public async Task AResponseHeadKestrelCannotSendGives502NamingTheHeader(string headers, string name)
+    {
+        await using var proxy = await ProxyServer.StartAsync();
+        using var upstream = RawHttpUpstream.Start();
+        var answering = upstream.AnswerAsync(Encoding.Latin1.GetBytes($"HTTP/1.1 200 OK\r\n{headers}\r\nok"));
+
+        var (head, body) = await SendAsync(proxy, $"GET http://127.0.0.1:{upstream.Port}/ HTTP/1.1\r\nHost: 127.0.0.1:{upstream.Port}\r\n\r\n");
+        await answering;
+
+        Assert.StartsWith("HTTP/1.1 502", head, StringComparison.Ordinal);
+        Assert.Contains(name, body, StringComparison.Ordinal);
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Port == upstream.Port && !f.IsLive);
+        Assert.Contains(name, flow.Error, StringComparison.Ordinal);
+        Assert.Equal(502, flow.Response!.StatusCode);
+    }
+
+    /// <summary>Sends <paramref name="request"/> as Latin-1 (one byte per char) on a new connection; returns the head and body as Latin-1.</summary>
+    private static async Task<(string Head, string Body)> SendAsync(ProxyServer proxy, string request)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        using var tcp = new TcpClient { NoDelay = true };
+        await tcp.ConnectAsync(IPAddress.Loopback, proxy.ProxyPort, cts.Token);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.Latin1.GetBytes(request), cts.Token);
+        var head = await ProxyClients.ReadHeadAsync(stream).WaitAsync(cts.Token);
+        var body = await ProxyClients.ReadBodyAsync(stream, head).WaitAsync(cts.Token);
+        return (head, Encoding.Latin1.GetString(body));
+    }
+}

@@ -1,0 +1,39 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace WsWeb.Proxy.Tests.Infrastructure;
+
+/// <summary>
+/// An HTTP server written by hand on a <see cref="TcpListener"/>: it answers each connection with exactly the
+/// bytes a test gives it, so tests can send response heads that Kestrel would never produce, and see the
+/// request head byte for byte as the proxy sent it.
+/// </summary>
+internal sealed class RawHttpUpstream : IDisposable
+{
+    private readonly TcpListener _listener;
+
+    private RawHttpUpstream(TcpListener listener) => _listener = listener;
+
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    public static RawHttpUpstream Start()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return new RawHttpUpstream(listener);
+    }
+
+    /// <summary>Accepts the next connection, reads its request head (Latin-1, so one char per byte), answers with <paramref name="response"/> and closes.</summary>
+    public async Task<string> AnswerAsync(byte[] response)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        using var tcp = await _listener.AcceptTcpClientAsync(cts.Token);
+        var stream = tcp.GetStream();
+        var head = await ProxyClients.ReadHeadAsync(stream).WaitAsync(cts.Token);
+        await stream.WriteAsync(response, cts.Token);
+        tcp.Client.Shutdown(SocketShutdown.Send);
+        return head;
+    }
+
+    public void Dispose() => _listener.Dispose();
+}
