@@ -117,7 +117,13 @@ internal sealed partial class ProxyRequestHandler(
         Headers.CopyRequest(request.Headers, message, message.Content);
         message.Options.Set(UpstreamConnector.ServerConnKey, flow.ServerConn);
 
-        using var response = await upstream.SendAsync(message, target.UseTls, context.RequestAborted);
+        // With a body, Kestrel reads the connection while it streams upstream; then the body's end tells.
+        using var response = await ClientDeparture.SendAsync(upstream, message, target.UseTls, context, flow, watch: !hasBody);
+        if (response is null)
+        {
+            return;
+        }
+
         requestRecorder.ApplyTo(flow.Request);
         flow.Request.TimestampEnd = Timestamps.Now(time);
         var recorded = Headers.RecordResponse(response, Timestamps.Now(time));

@@ -48,7 +48,12 @@ internal sealed partial class WebSocketForwarder(
         }
         request.Options.Set(UpstreamConnector.ServerConnKey, flow.ServerConn);
 
-        using var response = await upstream.SendAsync(request, target.UseTls, context.RequestAborted);
+        using var response = await ClientDeparture.SendAsync(upstream, request, target.UseTls, context, flow, watch: true);
+        if (response is null)
+        {
+            return;
+        }
+
         var now = Timestamps.Now(time);
         flow.Request.TimestampEnd = now;
         flow.Response = Headers.RecordResponse(response, now);

@@ -85,6 +85,33 @@ public sealed class WireFidelityTests
         Assert.Equal(502, flow.Response!.StatusCode);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AClientLeavingBeforeTheServerAnswersEndsTheUpstreamRequest(bool webSocket)
+    {
+        await using var proxy = await ProxyServer.StartAsync();
+        using var upstream = RawHttpUpstream.Start();
+        var accepted = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var upstreamClosed = upstream.SilentAsync(accepted, TimeSpan.FromSeconds(30));
+        var authority = $"127.0.0.1:{upstream.Port}";
+        var upgrade = webSocket ? "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" : "";
+
+        using (var tcp = new TcpClient { NoDelay = true })
+        {
+            await tcp.ConnectAsync(IPAddress.Loopback, proxy.ProxyPort);
+            await tcp.GetStream().WriteAsync(Encoding.ASCII.GetBytes($"GET http://{authority}/slow HTTP/1.1\r\nHost: {authority}\r\n{upgrade}\r\n"));
+            await accepted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+
+        // The proxy gives up on the server as soon as the client has gone, not when (if ever) the server answers.
+        await upstreamClosed.WaitAsync(TimeSpan.FromSeconds(10));
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Path == "/slow");
+        await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended");
+        Assert.Contains("client closed", flow.Error, StringComparison.Ordinal);
+        Assert.Null(flow.Response);
+    }
+
     /// <summary>Sends <paramref name="request"/> as Latin-1 (one byte per char) on a new connection; returns the head and body as Latin-1.</summary>
     private static async Task<(string Head, string Body)> SendAsync(ProxyServer proxy, string request)
     {

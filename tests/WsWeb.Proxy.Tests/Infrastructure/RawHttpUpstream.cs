@@ -35,5 +35,26 @@ internal sealed class RawHttpUpstream : IDisposable
         return head;
     }
 
+    /// <summary>Accepts the next connection and never answers; <see cref="Accepted"/> completes with its request head.</summary>
+    /// <returns>Completes when the proxy closes the connection.</returns>
+    public async Task SilentAsync(TaskCompletionSource<string> accepted, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        using var tcp = await _listener.AcceptTcpClientAsync(cts.Token);
+        var stream = tcp.GetStream();
+        accepted.TrySetResult(await ProxyClients.ReadHeadAsync(stream).WaitAsync(cts.Token));
+        var buffer = new byte[1024];
+        try
+        {
+            while (await stream.ReadAsync(buffer, cts.Token) > 0)
+            {
+            }
+        }
+        catch (IOException)
+        {
+            // A reset is a close too.
+        }
+    }
+
     public void Dispose() => _listener.Dispose();
 }
