@@ -112,7 +112,9 @@ internal sealed partial class ProxyRequestHandler(
         {
             Version = System.Net.HttpVersion.Version11,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            Content = hasBody ? new RecordingStreamContent(request.Body, requestRecorder) : null,
+            Content = hasBody ? new RecordingStreamContent(request.Body, requestRecorder)
+                : HasContentHeaders(request.Headers) ? new ByteArrayContent([])   // an empty body keeps its Content-Type and friends
+                : null,
         };
         Headers.CopyRequest(request.Headers, message, message.Content);
         message.Options.Set(UpstreamConnector.ServerConnKey, flow.ServerConn);
@@ -145,6 +147,19 @@ internal sealed partial class ProxyRequestHandler(
 
         responseRecorder.ApplyTo(recorded);
         recorded.TimestampEnd = Timestamps.Now(time);
+    }
+
+    private static bool HasContentHeaders(IHeaderDictionary headers)
+    {
+        foreach (var name in headers.Keys)
+        {
+            if (name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     internal static async Task CopyAsync(Stream source, Stream destination, BodyRecorder recorder, CancellationToken cancellationToken)
@@ -201,6 +216,17 @@ internal sealed partial class ProxyRequestHandler(
         if (self is not null)
         {
             return (StatusCodes.Status403Forbidden, $"WsWeb refuses to proxy to its own listener: {self.Message}");
+        }
+
+        // Reading the client's body failed: the client is at fault, not the server.
+        if (Find<BadHttpRequestException>(ex) is { } bad)
+        {
+            return (StatusCodes.Status400BadRequest, $"WsWeb could not read the client's request body: {bad.Message}");
+        }
+
+        if (Find<Microsoft.AspNetCore.Connections.ConnectionResetException>(ex) is not null || Find<Microsoft.AspNetCore.Connections.ConnectionAbortedException>(ex) is not null)
+        {
+            return (StatusCodes.Status400BadRequest, "The client closed the connection before its request body was complete.");
         }
 
         var auth = Find<AuthenticationException>(ex);

@@ -85,6 +85,35 @@ public sealed class WireFidelityTests
         Assert.Equal(502, flow.Response!.StatusCode);
     }
 
+    [Fact]
+    public async Task AnEmptyBodyKeepsItsContentHeaders()
+    {
+        await using var upstream = await HttpUpstream.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        var authority = $"127.0.0.1:{upstream.Port}";
+
+        var (head, _) = await SendAsync(proxy, $"POST http://{authority}/echo HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/x-empty\r\nContent-Length: 0\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+        Assert.Contains("Content-Type: application/x-empty", head, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("X-Received-Length: 0", head, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task AMalformedRequestBodyIsTheClientsFault_Not502()
+    {
+        await using var upstream = await HttpUpstream.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        var authority = $"127.0.0.1:{upstream.Port}";
+
+        var (head, body) = await SendAsync(proxy, $"POST http://{authority}/echo HTTP/1.1\r\nHost: {authority}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nZZ\r\nnot a chunk\r\n0\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 400", head, StringComparison.Ordinal);
+        Assert.Contains("client's request body", body, StringComparison.Ordinal);
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Path == "/echo" && !f.IsLive);
+        Assert.Contains("client's request body", flow.Error, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
