@@ -48,6 +48,12 @@ internal static class ConnectRequest
         }
 
         consumed = reader.Consumed;
+        if (consumed > MaxHeadLength)
+        {
+            error = "CONNECT request head is larger than 16 KiB.";
+            return ConnectParseStatus.Invalid;
+        }
+
         var text = Encoding.Latin1.GetString(head);
         var lineEnd = text.IndexOf("\r\n", StringComparison.Ordinal);
         var requestLine = lineEnd < 0 ? text : text[..lineEnd];
@@ -86,7 +92,9 @@ internal static class ConnectRequest
         host = authority[..colon];
         if (host.StartsWith('[') && host.EndsWith(']'))
         {
+            // Brackets hold IPv6 literals only (RFC 3986 §3.2.2).
             host = host[1..^1];
+            return System.Net.IPAddress.TryParse(host, out var literal) && literal.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
         }
         else if (host.Contains(':', StringComparison.Ordinal))
         {
