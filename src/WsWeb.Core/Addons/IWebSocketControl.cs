@@ -28,7 +28,11 @@ public interface IWebSocketControl
     WebSocketMessage Inject(HttpFlow flow, bool toClient, ReadOnlyMemory<byte> content, bool isText);
 
     /// <summary>Like <see cref="Inject"/>, completing once the message has been recorded and forwarded (or dropped by a hook).</summary>
-    /// <remarks>Do not await this from a hook of the same direction: that direction is busy running the hook.</remarks>
+    /// <remarks>
+    /// Do not await this from inside a hook; call <see cref="Inject"/> there. An injection waits behind the
+    /// messages of its direction that hooks are still handling, so a hook awaiting one can wait on itself, or on
+    /// a hook of the other direction that awaits an injection the first one holds up.
+    /// </remarks>
     Task<WebSocketMessage> InjectAsync(HttpFlow flow, bool toClient, ReadOnlyMemory<byte> content, bool isText, CancellationToken cancellationToken = default);
 
     /// <summary>Sends a close frame to one or both peers, then ends the connection.</summary>

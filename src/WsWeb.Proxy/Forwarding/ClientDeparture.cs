@@ -15,7 +15,7 @@ internal sealed class ClientDeparture
 {
     private readonly PipeReader _input;
     private readonly CancellationTokenSource _gone;
-    private readonly Task _watch;
+    private readonly Task<bool> _watch;
 
     private ClientDeparture(PipeReader input, CancellationToken requestAborted)
     {
@@ -56,7 +56,8 @@ internal sealed class ClientDeparture
         }
     }
 
-    private async Task WatchAsync()
+    /// <returns>True when the watch ended on <see cref="PipeReader.CancelPendingRead"/>.</returns>
+    private async Task<bool> WatchAsync()
     {
         try
         {
@@ -67,23 +68,28 @@ internal sealed class ClientDeparture
                 {
                     // Stopped: leave every byte for Kestrel's next read.
                     _input.AdvanceTo(result.Buffer.Start);
-                    return;
+                    return true;
                 }
 
-                _input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
                 if (result.IsCompleted)
                 {
                     // A FIN, as Kestrel's own transport reads it: the client is done with this connection.
+                    _input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
                     Gone();
-                    return;
+                    return false;
                 }
 
-                // Bytes of a pipelined request: they stay for Kestrel; wait for more, or for the end.
+                // Bytes after the request (a pipelined request, early WebSocket frames): they stay for Kestrel
+                // or the relay, and the watch ends here, since reading on would buffer whatever the client
+                // sends without limit. RequestAborted still tells of a reset.
+                _input.AdvanceTo(result.Buffer.Start);
+                return false;
             }
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException or System.Net.Sockets.SocketException)
         {
             Gone();
+            return false;
         }
     }
 
@@ -95,12 +101,20 @@ internal sealed class ClientDeparture
 
     private async Task StopAsync()
     {
+        var cancelled = false;
         if (!_watch.IsCompleted)
         {
             _input.CancelPendingRead();
+            cancelled = true;
         }
 
-        await _watch;
+        // If the watch ended on its own just before the cancel, the cancel is still pending and would reach
+        // Kestrel's next read: take it here (TryRead returns and clears it), leaving every byte in place.
+        if (!await _watch && cancelled && !ClientGone && _input.TryRead(out var pending))
+        {
+            _input.AdvanceTo(pending.Buffer.Start);
+        }
+
         _gone.Dispose();
     }
 }

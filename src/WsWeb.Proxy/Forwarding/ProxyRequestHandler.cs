@@ -55,12 +55,18 @@ internal sealed partial class ProxyRequestHandler(
             }
             else
             {
-                await ForwardHttpAsync(context, flow, target);
+                await ForwardHttpAsync(context, flow, target, connection);
             }
         }
         catch (Exception ex) when (IsUpstreamFailure(ex, context))
         {
             await FailAsync(context, flow, target, ex);
+        }
+        catch (Exception ex) when ((context.RequestAborted.IsCancellationRequested || connection.ClientGone) && ex is OperationCanceledException or IOException)
+        {
+            // The client went away mid-exchange; its connection is already aborted, so there is nobody to answer.
+            flow.Error ??= "The client closed the connection before the response was complete.";
+            store.FlowUpdated(flow);
         }
         finally
         {
@@ -98,7 +104,7 @@ internal sealed partial class ProxyRequestHandler(
         context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
         && string.Equals(context.Request.Headers.Upgrade.ToString(), "websocket", StringComparison.OrdinalIgnoreCase);
 
-    private async Task ForwardHttpAsync(HttpContext context, HttpFlow flow, ProxyTarget target)
+    private async Task ForwardHttpAsync(HttpContext context, HttpFlow flow, ProxyTarget target, ProxyConnectionFeature connection)
     {
         var request = context.Request;
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
@@ -140,13 +146,17 @@ internal sealed partial class ProxyRequestHandler(
 
         Headers.CopyResponse(response, context.Response);
         var responseRecorder = new BodyRecorder(options.BodyCaptureLimit);
-        await using (var body = await response.Content.ReadAsStreamAsync(context.RequestAborted))
+        try
         {
-            await CopyAsync(body, context.Response.Body, responseRecorder, context.RequestAborted);
+            await using var body = await response.Content.ReadAsStreamAsync(context.RequestAborted);
+            await CopyAsync(body, context.Response.Body, responseRecorder, context.RequestAborted, connection);
         }
-
-        responseRecorder.ApplyTo(recorded);
-        recorded.TimestampEnd = Timestamps.Now(time);
+        finally
+        {
+            // Also when the copy broke off: the flow shows how much of the body was relayed.
+            responseRecorder.ApplyTo(recorded);
+            recorded.TimestampEnd = Timestamps.Now(time);
+        }
     }
 
     private static bool HasContentHeaders(IHeaderDictionary headers)
@@ -162,7 +172,8 @@ internal sealed partial class ProxyRequestHandler(
         return false;
     }
 
-    internal static async Task CopyAsync(Stream source, Stream destination, BodyRecorder recorder, CancellationToken cancellationToken)
+    /// <param name="client">When copying to the client: stop as soon as its connection is aborted.</param>
+    internal static async Task CopyAsync(Stream source, Stream destination, BodyRecorder recorder, CancellationToken cancellationToken, ProxyConnectionFeature? client = null)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
@@ -173,6 +184,14 @@ internal sealed partial class ProxyRequestHandler(
                 recorder.Append(buffer.AsSpan(0, read));
                 await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
                 await destination.FlushAsync(cancellationToken);
+
+                // Once the client is gone, writes to it are no-ops and reads of buffered upstream data complete
+                // at once: neither looks at the token, so look here, or the copy drains the upstream.
+                cancellationToken.ThrowIfCancellationRequested();
+                if (client?.ClientGone == true)
+                {
+                    throw new OperationCanceledException("The client connection is gone.");
+                }
             }
         }
         finally

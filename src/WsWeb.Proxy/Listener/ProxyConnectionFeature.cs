@@ -23,4 +23,10 @@ internal sealed class ProxyConnectionFeature
     /// transport accepted it; null on Kestrel's socket transport, where only the upgrade stream is safe.
     /// </summary>
     public RawTransport? Raw { get; set; }
+
+    /// <summary>The connection on the proxy's own transport; null on Kestrel's socket transport.</summary>
+    public StreamConnection? Connection { get; set; }
+
+    /// <summary>The client's connection was aborted (a write to it failed). RequestAborted follows, a little later.</summary>
+    public bool ClientGone => Connection?.IsAborted == true;
 }

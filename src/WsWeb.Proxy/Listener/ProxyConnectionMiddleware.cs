@@ -36,7 +36,8 @@ internal sealed partial class ProxyConnectionMiddleware(
         feature.Client.PeerName = context.RemoteEndPoint?.ToString();
         feature.Client.SockName = context.LocalEndPoint?.ToString();
         feature.Client.TimestampStart = Timestamps.Now(time);
-        feature.Raw = (context as StreamConnection)?.Raw;
+        feature.Connection = context as StreamConnection;
+        feature.Raw = feature.Connection?.Raw;
         context.Features.Set(feature);
 
         // Kestrel's header timeout does not cover connection middleware: a client that connects and

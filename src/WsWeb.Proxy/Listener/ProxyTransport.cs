@@ -106,6 +106,7 @@ internal sealed class StreamConnection : ConnectionContext
     private readonly Socket _socket;
     private readonly CancellationTokenSource _closed = new();
     private int _disposed;
+    private int _aborted;
 
     public StreamConnection(Socket socket)
     {
@@ -135,9 +136,13 @@ internal sealed class StreamConnection : ConnectionContext
 
     public override IDictionary<object, object?> Items { get; set; } = new Dictionary<object, object?>();
 
+    /// <summary>True once <see cref="Abort"/> ran: set at once, while Kestrel hears of it a little later.</summary>
+    public bool IsAborted => Volatile.Read(ref _aborted) != 0;
+
     public override void Abort(ConnectionAbortedException abortReason)
     {
         // Closing the socket fails whatever read or write is pending on it; then tell Kestrel.
+        Volatile.Write(ref _aborted, 1);
         _socket.Dispose();
         Closed();
     }

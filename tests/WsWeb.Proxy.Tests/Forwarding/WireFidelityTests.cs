@@ -141,6 +141,40 @@ public sealed class WireFidelityTests
         Assert.Null(flow.Response);
     }
 
+    [Fact]
+    public async Task BytesAClientSendsWhileTheServerHasNotAnsweredAreNotBufferedWithoutLimit()
+    {
+        await using var proxy = await ProxyServer.StartAsync();
+        using var upstream = RawHttpUpstream.Start();
+        var accepted = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _ = upstream.SilentAsync(accepted, TimeSpan.FromSeconds(6));   // then it hangs up, and the proxy can stop
+        var authority = $"127.0.0.1:{upstream.Port}";
+        using var tcp = new TcpClient { NoDelay = true };
+        await tcp.ConnectAsync(IPAddress.Loopback, proxy.ProxyPort);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET http://{authority}/slow HTTP/1.1\r\nHost: {authority}\r\n\r\n"));
+        await accepted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // Nothing reads these bytes until the server answers, so TCP must push back on the client.
+        var junk = new byte[64 * 1024];
+        long written = 0;
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+        try
+        {
+            while (written < 256L * 1024 * 1024)
+            {
+                await stream.WriteAsync(junk, stop.Token);
+                written += junk.Length;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Blocked by backpressure, as it should be.
+        }
+
+        Assert.True(written < 64L * 1024 * 1024, $"the client could push {written} bytes into the proxy");
+    }
+
     /// <summary>Sends <paramref name="request"/> as Latin-1 (one byte per char) on a new connection; returns the head and body as Latin-1.</summary>
     private static async Task<(string Head, string Body)> SendAsync(ProxyServer proxy, string request)
     {
