@@ -313,7 +313,7 @@ internal static class HarFlowFormat
 
         var flow = new HttpFlow(request, extras is { } x1 ? Number(x1, "timestampCreated", extrasPath) ?? started : started)
         {
-            Id = extras is { } x2 ? String(x2, "id", extrasPath) ?? Guid.NewGuid().ToString() : Guid.NewGuid().ToString(),
+            Id = extras is { } x2 ? JsonFlowFormat.ReadId(x2, extrasPath) : Guid.NewGuid().ToString(),
             ClientConn = JsonFlowFormat.ReadConnection(extras is { } x3 ? Get(x3, "clientConn") : null, Child(extrasPath, "clientConn")),
             ServerConn = JsonFlowFormat.ReadConnection(extras is { } x4 ? Get(x4, "serverConn") : null, Child(extrasPath, "serverConn")),
             IsImported = true,
@@ -376,7 +376,8 @@ internal static class HarFlowFormat
         var ws = new WebSocketData(options.MaxMessagesPerFlow);
         var summaryPath = Child(Child(path, "_wsweb"), "webSocket");
         var summary = extras is { } x ? OptionalObject(x, "webSocket", Child(path, "_wsweb")) : null;
-        ws.SetTrimmedCount(summary is { } s0 ? Int(s0, "trimmedCount", summaryPath, 0) ?? 0 : 0);
+        var trimmed = summary is { } s0 ? JsonFlowFormat.ReadTrimmedCount(s0, "trimmedCount", summaryPath) : 0;
+        ws.SetTrimmedCount(trimmed);
         if (frames is { } array)
         {
             var i = 0;
@@ -419,6 +420,7 @@ internal static class HarFlowFormat
             }
         }
 
+        JsonFlowFormat.CheckLastIndex(ws, trimmed, Child(summaryPath, "trimmedCount"));
         if (summary is { } s1)
         {
             JsonFlowFormat.ReadWebSocketSummary(s1, summaryPath, ws);

@@ -198,7 +198,13 @@ internal static class JsonFlowFormat
     internal static void ReadWebSocketSummary(JsonElement obj, string path, WebSocketData ws)
     {
         ws.ClosedByClient = Bool(obj, "closedByClient", path);
-        ws.CloseCode = (int?)Int(obj, "closeCode", path, int.MinValue, int.MaxValue);
+        var closeCode = Int(obj, "closeCode", path);
+        if (closeCode is { } code && ImportChecks.CloseCodeProblem(code) is { } codeProblem)
+        {
+            throw Error(Child(path, "closeCode"), codeProblem);
+        }
+
+        ws.CloseCode = (int?)closeCode;
         ws.CloseReason = String(obj, "closeReason", path);
         ws.TimestampEnd = Number(obj, "timestampEnd", path);
         var pings = OptionalObject(obj, "pings", path);
@@ -398,7 +404,7 @@ internal static class JsonFlowFormat
 
         var flow = new HttpFlow(request, Number(o, "timestampCreated", path) ?? request.TimestampStart)
         {
-            Id = String(o, "id", path) ?? Guid.NewGuid().ToString(),
+            Id = ReadId(o, path),
             ClientConn = ReadConnection(Get(o, "clientConn"), Child(path, "clientConn")),
             ServerConn = ReadConnection(Get(o, "serverConn"), Child(path, "serverConn")),
             IsImported = true,
@@ -433,17 +439,52 @@ internal static class JsonFlowFormat
         return flow;
     }
 
+    /// <summary>The flow's id, or a new one when the file has none; an id the REST routes cannot address is refused.</summary>
+    internal static string ReadId(JsonElement o, string path)
+    {
+        if (String(o, "id", path) is not { } id)
+        {
+            return Guid.NewGuid().ToString();
+        }
+
+        return ImportChecks.IdProblem(id) is { } problem ? throw Error(Child(path, "id"), problem) : id;
+    }
+
+    /// <summary>Reads a trimmed count, refusing one that would put message indices past what the dashboard can hold.</summary>
+    internal static long ReadTrimmedCount(JsonElement obj, string name, string path)
+    {
+        var trimmed = Int(obj, name, path) ?? 0;
+        return ImportChecks.TrimmedCountProblem(trimmed) is { } problem ? throw Error(Child(path, name), problem) : trimmed;
+    }
+
+    /// <summary>Refuses a flow whose last message index runs past <see cref="ImportChecks.MaxIndex"/>.</summary>
+    internal static void CheckLastIndex(WebSocketData ws, long trimmed, string trimmedPath)
+    {
+        if (ImportChecks.LastIndexProblem(trimmed, ws.TotalCount) is { } problem)
+        {
+            throw Error(trimmedPath, problem);
+        }
+    }
+
     private static WebSocketData ReadWebSocket(JsonElement wo, string path, FlowImportOptions options)
     {
         var ws = new WebSocketData(options.MaxMessagesPerFlow);
         var messages = Array(wo, "messages", path);
-        var trimmed = Int(wo, "trimmedCount", path, 0);
-        if (trimmed is null && messages.GetArrayLength() > 0 && messages[0].ValueKind == JsonValueKind.Object)
+        var trimmed = 0L;
+        var trimmedPath = Child(path, "trimmedCount");
+        if (Get(wo, "trimmedCount") is not null)
         {
-            trimmed = Int(messages[0], "index", Item(Child(path, "messages"), 0), 0);
+            trimmed = ReadTrimmedCount(wo, "trimmedCount", path);
+        }
+        else if (messages.GetArrayLength() > 0 && messages[0].ValueKind == JsonValueKind.Object)
+        {
+            // Files written by hand may give the first message's index instead of a trimmed count.
+            var first = Item(Child(path, "messages"), 0);
+            trimmed = ReadTrimmedCount(messages[0], "index", first);
+            trimmedPath = Child(first, "index");
         }
 
-        ws.SetTrimmedCount(trimmed ?? 0);
+        ws.SetTrimmedCount(trimmed);
         var i = 0;
         foreach (var item in messages.EnumerateArray())
         {
@@ -465,6 +506,7 @@ internal static class JsonFlowFormat
             ws.Add(message);
         }
 
+        CheckLastIndex(ws, trimmed, trimmedPath);
         ReadWebSocketSummary(wo, path, ws);
         return ws;
     }

@@ -320,7 +320,7 @@ internal static class MitmproxyFlowFormat
 
         var flow = new HttpFlow(request, r.Number(state, "timestamp_created", "timestamp_created") ?? request.TimestampStart)
         {
-            Id = r.Text(state, "id", "id") ?? Guid.NewGuid().ToString(),
+            Id = ReadId(state, r),
             ClientConn = ReadConnection(r.OptionalDict(state, "client_conn", "client_conn"), "client_conn", r, x, client: true),
             ServerConn = ReadConnection(r.OptionalDict(state, "server_conn", "server_conn"), "server_conn", r, x, client: false),
             IsImported = true,
@@ -355,6 +355,17 @@ internal static class MitmproxyFlowFormat
         }
 
         return flow;
+    }
+
+    /// <summary>The flow's id (mitmproxy writes a uuid4), or a new one; an id the REST routes cannot address is refused.</summary>
+    private static string ReadId(TnetDict state, StateReader r)
+    {
+        if (r.Text(state, "id", "id") is not { } id)
+        {
+            return Guid.NewGuid().ToString();
+        }
+
+        return ImportChecks.IdProblem(id) is { } problem ? throw r.Error($"id: {problem}") : id;
     }
 
     private static ConnectionInfo ReadConnection(TnetDict? c, string path, StateReader r, Extras x, bool client)
@@ -413,7 +424,15 @@ internal static class MitmproxyFlowFormat
     private static WebSocketData ReadWebSocket(TnetDict wsState, StateReader r, Extras x, FlowImportOptions options)
     {
         var ws = new WebSocketData(options.MaxMessagesPerFlow);
-        ws.SetTrimmedCount(x.Int("messages_trimmed") is { } trimmed && trimmed > 0 ? trimmed : 0);
+        // Only a hint of ours, so a negative count is ignored; a huge one is refused, as it would push
+        // indices past what the dashboard can hold.
+        var trimmed = x.Int("messages_trimmed") is { } hint && hint > 0 ? hint : 0;
+        if (ImportChecks.TrimmedCountProblem(trimmed) is { } trimmedProblem)
+        {
+            throw r.Error($"metadata.wsweb.messages_trimmed: {trimmedProblem}");
+        }
+
+        ws.SetTrimmedCount(trimmed);
         var messages = r.RequiredList(wsState, "messages", "websocket.messages");
         for (var i = 0; i < messages.Items.Count; i++)
         {
@@ -438,6 +457,11 @@ internal static class MitmproxyFlowFormat
                 r.ItemBool(item.Items[5], $"{path}[5]")));
         }
 
+        if (ImportChecks.LastIndexProblem(trimmed, ws.TotalCount) is { } lastIndexProblem)
+        {
+            throw r.Error($"metadata.wsweb.messages_trimmed: {lastIndexProblem}");
+        }
+
         foreach (var original in x.List("originals"))
         {
             if (original is TnetList { Items: [TnetInt index, var type, TnetString content] }
@@ -460,7 +484,13 @@ internal static class MitmproxyFlowFormat
         }
 
         ws.ClosedByClient = r.Bool(wsState, "closed_by_client", "websocket.closed_by_client");
-        ws.CloseCode = r.Int(wsState, "close_code", "websocket.close_code") is { } code ? (int)Math.Clamp(code, int.MinValue, int.MaxValue) : null;
+        var closeCode = r.Int(wsState, "close_code", "websocket.close_code");
+        if (closeCode is { } code && ImportChecks.CloseCodeProblem(code) is { } codeProblem)
+        {
+            throw r.Error($"websocket.close_code: {codeProblem}");
+        }
+
+        ws.CloseCode = (int?)closeCode;
         ws.CloseReason = r.Text(wsState, "close_reason", "websocket.close_reason");
         ws.TimestampEnd = r.Number(wsState, "timestamp_end", "websocket.timestamp_end");
         return ws;

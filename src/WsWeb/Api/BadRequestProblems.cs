@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace WsWeb.Api;
 
@@ -26,6 +27,14 @@ internal static class BadRequestProblems
                     [FieldOf(badRequest)] = [Describe(badRequest)],
                 };
             }
+            else if (context.Exception is null && !context.ProblemDetails.Extensions.ContainsKey("errors")
+                && BodyStatusProblem(context.HttpContext, context.ProblemDetails.Status) is { } bodyProblem)
+            {
+                // The same 413 and 415 also come without an exception (binding sets the status and stops); they
+                // should name the field like the thrown ones do.
+                context.ProblemDetails.Title = "One or more validation errors occurred.";
+                context.ProblemDetails.Extensions["errors"] = new Dictionary<string, string[]> { [bodyProblem.Field] = [bodyProblem.Message] };
+            }
         });
         services.Configure<ExceptionHandlerOptions>(options =>
         {
@@ -37,8 +46,23 @@ internal static class BadRequestProblems
         return services;
     }
 
+    private static (string Field, string Message)? BodyStatusProblem(HttpContext context, int? status) => status switch
+    {
+        StatusCodes.Status413PayloadTooLarge => ("body", context.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize is { } limit
+            ? $"The request body is larger than the {limit} bytes this endpoint accepts."
+            : "The request body is too large."),
+        StatusCodes.Status415UnsupportedMediaType => ("Content-Type", $"Expected a JSON body (Content-Type: application/json), not '{context.Request.ContentType}'."),
+        _ => null,
+    };
+
     private static string FieldOf(BadHttpRequestException badRequest)
     {
+        if (badRequest.StatusCode == StatusCodes.Status415UnsupportedMediaType)
+        {
+            // Its message quotes the media type it got, which the search below would take for a field name.
+            return "Content-Type";
+        }
+
         if (badRequest.InnerException is JsonException { Path: { Length: > 2 } path } && path.StartsWith("$.", StringComparison.Ordinal))
         {
             // "$.content" → "content": the JSON property the client got wrong.

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Net.Http.Headers;
 using WsWeb.Core.Filters;
 using WsWeb.Core.Flows;
 using WsWeb.Core.Formats;
@@ -13,7 +14,7 @@ internal static class ExportApi
 
     public static IEndpointRouteBuilder MapExportApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/flows").WithTags("Export and import");
+        var group = app.MapGroup("/api/flows").WithTags("Export and import").RejectRepeatedQuery();
         group.MapGet("/export", ExportAll)
             .WithName("ExportFlows")
             .ProducesProblem(StatusCodes.Status400BadRequest)
@@ -29,7 +30,7 @@ internal static class ExportApi
             .WithName("ImportFlows")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .WithSummary("Upload a WsWeb JSON, HAR or mitmproxy file; its flows join the store as imported (not live).")
-            .WithDescription("Send the file as the request body (or as the first file of a multipart form). The format is detected unless `format` is given. Imported flows cannot be injected into or closed (409). Example: `curl --data-binary @capture.mitm http://127.0.0.1:8081/api/flows/import`.");
+            .WithDescription("Send the file as the request body with any Content-Type but multipart/form-data, or as the first file of a multipart/form-data form. The format is detected unless `format` is given. Imported flows cannot be injected into or closed (409). Example: `curl --data-binary @capture.mitm http://127.0.0.1:8081/api/flows/import`.");
         return app;
     }
 
@@ -110,9 +111,33 @@ internal static class ExportApi
         }
 
         Stream body = context.Request.Body;
-        if (context.Request.HasFormContentType)
+
+        // Only multipart/form-data is a form. curl --data-binary sends application/x-www-form-urlencoded
+        // unless told otherwise, and that body is still the raw file.
+        if (IsMultipart(context.Request, out var hasBoundary))
         {
-            var form = await context.Request.ReadFormAsync(context.RequestAborted);
+            if (!hasBoundary)
+            {
+                return ApiProblems.Invalid("file", "The multipart/form-data upload has no boundary parameter in its Content-Type.");
+            }
+
+            // The form may carry a file as large as a raw upload may be; the framework's multipart default is 128 MiB.
+            context.Features.Set<IFormFeature>(new FormFeature(context.Request, new FormOptions { MultipartBodyLengthLimit = limit }));
+            IFormCollection form;
+            try
+            {
+                form = await context.Request.ReadFormAsync(context.RequestAborted);
+            }
+            catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                return TooLarge(limit);
+            }
+            catch (Exception ex) when (ex is InvalidDataException or IOException && !context.RequestAborted.IsCancellationRequested)
+            {
+                // A truncated section, a bad part header, a body that ends before the closing boundary.
+                return ApiProblems.Invalid("file", $"The multipart/form-data upload is malformed: {ex.Message}");
+            }
+
             if (form.Files.Count == 0)
             {
                 return ApiProblems.Invalid("file", "The form has no file; send the capture as the request body or as a file field.");
@@ -128,7 +153,7 @@ internal static class ExportApi
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            return ApiProblems.Invalid("body", $"The file is larger than the {limit / (1024 * 1024)} MiB an import may be.");
+            return TooLarge(limit);
         }
 
         buffered.Position = 0;
@@ -144,6 +169,7 @@ internal static class ExportApi
 
         var ids = new List<string>(result.Flows.Count);
         var alreadyPresent = 0;
+        var messages = 0;
         foreach (var flow in result.Flows)
         {
             // Importing the same file twice is harmless: a flow id already in the store is kept once.
@@ -155,10 +181,27 @@ internal static class ExportApi
 
             store.FlowEnded(flow);
             ids.Add(flow.Id);
+            messages += flow.WebSocket?.Messages.Count ?? 0;
         }
 
-        var report = new ImportReport(result.Format.ToString().ToLowerInvariant(), ids.Count, result.MessageCount, result.Skipped, alreadyPresent, ids, result.Warnings);
+        var report = new ImportReport(result.Format.ToString().ToLowerInvariant(), ids.Count, messages, result.Skipped, alreadyPresent, ids, result.Warnings);
         return TypedResults.Created("/api/flows", report);
+    }
+
+    private static ValidationProblem TooLarge(long limit) =>
+        ApiProblems.Invalid("body", $"The file is larger than the {limit / (1024 * 1024)} MiB an import may be.");
+
+    private static bool IsMultipart(HttpRequest request, out bool hasBoundary)
+    {
+        hasBoundary = false;
+        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var type)
+            || !type.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        hasBoundary = HeaderUtilities.RemoveQuotes(type.Boundary).Length > 0;
+        return true;
     }
 
     private static bool TryFormat(string? text, out FlowFormat format, out ValidationProblem problem)

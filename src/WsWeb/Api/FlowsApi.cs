@@ -17,7 +17,7 @@ internal static class FlowsApi
 
     public static IEndpointRouteBuilder MapFlowsApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/flows").WithTags("Flows");
+        var group = app.MapGroup("/api/flows").WithTags("Flows").RejectRepeatedQuery();
 
         group.MapGet("/", ListFlows)
             .WithName("ListFlows")
@@ -37,6 +37,7 @@ internal static class FlowsApi
         group.MapGet("/{id}/messages/{index:long}/content", GetContent)
             .WithName("GetMessageContent")
             .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
             .Produces(StatusCodes.Status200OK, contentType: "application/octet-stream", additionalContentTypes: ["text/plain"])
             .WithSummary("Raw bytes of one message: text/plain for text messages, application/octet-stream for binary.")
             .WithDescription("`original=true` returns the content as it arrived when the message was edited. Example: `curl -o msg.bin /api/flows/{id}/messages/3/content`.");
@@ -45,8 +46,10 @@ internal static class FlowsApi
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Inject a text or binary message toward the client or the server of a live flow.")
-            .WithDescription("Answers 201 once the message is recorded and forwarded, with the recorded message. Injected messages pass through rules and intercept like any other. Example body: `{\"toClient\": true, \"type\": \"text\", \"content\": \"hello\", \"encoding\": \"utf8\"}`.")
-            .WithMetadata(new RequestExample("""{"toClient": true, "type": "text", "content": "{\"type\":\"ping\"}", "encoding": "utf8"}"""));
+            .WithDescription("Answers 201 once the message is recorded and forwarded, with the recorded message. Injected messages pass through rules and intercept like any other. Send large binary content as base64: the body may be the maximum message size in base64 plus 64 KiB (413 above). Example body: `{\"toClient\": true, \"type\": \"text\", \"content\": \"hello\", \"encoding\": \"utf8\"}`.")
+            .WithMetadata(new RequestExample("""{"toClient": true, "type": "text", "content": "{\"type\":\"ping\"}", "encoding": "utf8"}"""))
+            .WithMetadata(new MessageBodySizeLimit(app.ServiceProvider))
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
         group.MapPost("/{id}/close", CloseAsync)
             .WithName("CloseFlow")
             .ProducesProblem(StatusCodes.Status404NotFound)
@@ -122,6 +125,11 @@ internal static class FlowsApi
         if (store.Get(id) is not { } flow)
         {
             return ApiProblems.FlowNotFound(id);
+        }
+
+        if (!flow.IsWebSocket)
+        {
+            return ApiProblems.Conflict($"Flow {id} is not a WebSocket flow; it has no messages.");
         }
 
         if (flow.WebSocket?.Find(index) is not { } message)

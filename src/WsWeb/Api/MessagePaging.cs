@@ -68,7 +68,8 @@ internal static class MessagePaging
         var cursor = after;
 
         // Copy the list in chunks: a filtered page of a 100k-message flow must not copy all of it at once.
-        while (rows.Count < limit)
+        // No index can follow long.MaxValue, and cursor + 1 would wrap to the start of the flow.
+        while (rows.Count < limit && cursor < long.MaxValue)
         {
             var chunk = ws.Snapshot(cursor + 1, ScanChunk);
             if (chunk.Count == 0)

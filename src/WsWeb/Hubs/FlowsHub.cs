@@ -22,12 +22,18 @@ internal sealed class FlowsHub(FlowsHubRouter router) : Hub<IFlowsClient>
     public void UnsubscribeFlows() => router.UnsubscribeFlows(Context.ConnectionId);
 
     /// <summary>One flow's MessagesAdded, MessagesChanged, FlowClosed, Gap("flow"); returns the index live delivery starts at.</summary>
-    public long SubscribeFlow(string flowId) => router.SubscribeFlow(Context.ConnectionId, flowId);
+    public long SubscribeFlow(string? flowId) => router.SubscribeFlow(Context.ConnectionId, RequireFlowId(flowId, nameof(SubscribeFlow)));
 
-    public void UnsubscribeFlow(string flowId) => router.UnsubscribeFlow(Context.ConnectionId, flowId);
+    public void UnsubscribeFlow(string? flowId) => router.UnsubscribeFlow(Context.ConnectionId, RequireFlowId(flowId, nameof(UnsubscribeFlow)));
 
     /// <summary>HeldChanged with the full held list, now and whenever it changes.</summary>
     public void SubscribeIntercept() => router.SubscribeIntercept(Context.ConnectionId);
 
     public void UnsubscribeIntercept() => router.UnsubscribeIntercept(Context.ConnectionId);
+
+    // JSON null binds to a string parameter. It is the client's mistake, so it gets a HubException the client
+    // can read rather than the router's ArgumentNullException, which SignalR reports as a server error.
+    private static string RequireFlowId(string? flowId, string method) => string.IsNullOrEmpty(flowId)
+        ? throw new HubException($"{method} needs the id of a flow; it got {(flowId is null ? "null" : "an empty string")}.")
+        : flowId;
 }

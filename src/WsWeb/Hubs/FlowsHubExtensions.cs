@@ -12,6 +12,7 @@ public static class FlowsHubExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         services.AddSignalR();
+        services.AddFlowsHubConnectionHandler();
         services.TryAddSingleton(options ?? new FlowsHubOptions());
         services.TryAddSingleton<FlowsHubRouter>();
         return services;

@@ -10,7 +10,7 @@ namespace WsWeb.Intercept;
 /// <summary>Body of PUT /api/intercept.</summary>
 public sealed record InterceptRequest(
     [property: Description("Filter expression selecting the messages to hold, e.g. \"~wq & ~json $.type == \\\"auth\\\"\".")] string? Filter,
-    [property: Description("Seconds a held message waits for a decision; omit for no timeout.")] double? TimeoutSeconds,
+    [property: Description("Seconds a held message waits for a decision (0.001 to 86400); omit for no timeout.")] double? TimeoutSeconds,
     [property: Description("What happens on timeout: \"release\" (default) or \"drop\".")] string? TimeoutAction);
 
 /// <summary>The intercept in force.</summary>
@@ -37,6 +37,7 @@ public sealed record ReleaseRequest(
 /// <summary>Intercept: hold matching messages before they are forwarded, then release, edit or drop them.</summary>
 internal static class InterceptApi
 {
+    private const double MinTimeoutSeconds = 0.001;
     private const double MaxTimeoutSeconds = 24 * 60 * 60;
 
     public static IEndpointRouteBuilder MapInterceptApi(this IEndpointRouteBuilder app)
@@ -65,7 +66,9 @@ internal static class InterceptApi
             .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Forward a held message, unchanged or with new content.")
             .WithDescription("Without a body the message goes on unchanged. With `content` (same encodings as inject) it is forwarded edited; the message keeps `originalContent`. Example body: `{\"content\": \"{\\\"type\\\":\\\"auth\\\",\\\"token\\\":\\\"redacted\\\"}\", \"encoding\": \"utf8\"}`.")
-            .WithMetadata(new RequestExample("""{"content": "{\"type\":\"auth\",\"token\":\"redacted\"}", "encoding": "utf8"}"""));
+            .WithMetadata(new RequestExample("""{"content": "{\"type\":\"auth\",\"token\":\"redacted\"}", "encoding": "utf8"}"""))
+            .WithMetadata(new MessageBodySizeLimit(app.ServiceProvider))
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
         group.MapPost("/held/{flowId}/{index:long}/drop", Drop)
             .WithName("DropHeld")
             .ProducesProblem(StatusCodes.Status404NotFound)
@@ -89,9 +92,10 @@ internal static class InterceptApi
             return ApiProblems.Invalid("filter", error.Message);
         }
 
-        if (request.TimeoutSeconds is { } seconds && (seconds <= 0 || seconds > MaxTimeoutSeconds || !double.IsFinite(seconds)))
+        // A positive value below a millisecond (1e-300) would round to no timeout wait at all.
+        if (request.TimeoutSeconds is { } seconds && (!double.IsFinite(seconds) || seconds < MinTimeoutSeconds || seconds > MaxTimeoutSeconds))
         {
-            return ApiProblems.Invalid("timeoutSeconds", $"timeoutSeconds must be more than 0 and at most {MaxTimeoutSeconds}.");
+            return ApiProblems.Invalid("timeoutSeconds", $"timeoutSeconds must be at least 0.001 (1 ms) and at most {MaxTimeoutSeconds}.");
         }
 
         bool? drop = request.TimeoutAction?.ToLowerInvariant() switch

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.WebSockets;
+using System.Text;
 using System.Text.Json;
 using WsWeb.Tests.Infrastructure;
 
@@ -80,6 +81,10 @@ public sealed class ExportApiTests(WsWebApp app) : IClassFixture<WsWebApp>
         var report = await ApiAssert.JsonAsync(await app.Api.PostAsync(new Uri("/api/flows/import", UriKind.Relative), again), HttpStatusCode.Created);
         Assert.Equal(0, report.GetProperty("flows").GetInt32());
         Assert.Equal(1, report.GetProperty("alreadyPresent").GetInt32());
+
+        // Messages of a flow that was already present were not imported, so they are not counted.
+        Assert.Equal(0, report.GetProperty("messages").GetInt32());
+        Assert.Empty(report.GetProperty("flowIds").EnumerateArray());
     }
 
     [Fact]
@@ -120,5 +125,106 @@ public sealed class ExportApiTests(WsWebApp app) : IClassFixture<WsWebApp>
         Assert.Contains("not a format", await ApiAssert.InvalidFieldAsync(await app.Api.GetAsync("/api/flows/export?format=pcap"), "format"), StringComparison.Ordinal);
         Assert.Contains("position", await ApiAssert.InvalidFieldAsync(await app.Api.GetAsync("/api/flows/export?filter=~zz"), "filter"), StringComparison.Ordinal);
         await ApiAssert.ProblemAsync(await app.Api.GetAsync("/api/flows/no-such-flow/export"), HttpStatusCode.NotFound);
+    }
+
+    /// <summary>A WsWeb JSON file with one flow; the arguments are raw JSON for its id and its webSocket member.</summary>
+    private static string OneFlowJson(string idJson, string webSocketJson) =>
+        $$"""{"format":"wsweb-flows","version":1,"flows":[{"id":{{idJson}},"request":{"method":"GET","scheme":"http","host":"import.test","port":80,"path":"/","timestampStart":1},"response":{"statusCode":101,"timestampStart":1},"webSocket":{{webSocketJson}}}]}""";
+
+    private static string Messages(params string[] texts) =>
+        "[" + string.Join(",", texts.Select((t, i) => $$"""{"fromClient":{{(i % 2 == 0 ? "true" : "false")}},"type":"text","content":{{JsonSerializer.Serialize(t)}},"timestamp":1}""")) + "]";
+
+    private static string NewIdJson() => JsonSerializer.Serialize(Guid.NewGuid().ToString());
+
+    private async Task<HttpResponseMessage> ImportAsync(string body, string contentType = "application/json")
+    {
+        using var content = new StringContent(body, Encoding.UTF8);
+        content.Headers.Remove("Content-Type");
+        Assert.True(content.Headers.TryAddWithoutValidation("Content-Type", contentType));
+        return await app.Api.PostAsync(new Uri("/api/flows/import", UriKind.Relative), content);
+    }
+
+    [Fact]
+    public async Task ImportReadsAFormUrlEncodedBodyAsTheRawFileAsCurlDataBinarySendsIt()
+    {
+        // curl --data-binary @file sends Content-Type application/x-www-form-urlencoded.
+        var small = await ApiAssert.JsonAsync(await ImportAsync(OneFlowJson(NewIdJson(), $$"""{"messages":{{Messages("a", "b")}}}"""), "application/x-www-form-urlencoded"), HttpStatusCode.Created);
+        Assert.Equal(1, small.GetProperty("flows").GetInt32());
+        Assert.Equal(2, small.GetProperty("messages").GetInt32());
+
+        // Past the form reader's 4 MiB value limit, which made this a 500.
+        var large = await ApiAssert.JsonAsync(await ImportAsync(OneFlowJson(NewIdJson(), $$"""{"messages":{{Messages(new string('x', 5 * 1024 * 1024))}}}"""), "application/x-www-form-urlencoded"), HttpStatusCode.Created);
+        Assert.Equal(1, large.GetProperty("flows").GetInt32());
+        var id = large.GetProperty("flowIds")[0].GetString()!;
+        Assert.Equal(5 * 1024 * 1024, app.Store.Get(id)!.WebSocket!.Messages[0].Content.Length);
+    }
+
+    [Theory]
+    [InlineData("multipart/form-data", "abc")]
+    [InlineData("multipart/form-data; boundary=XX", "--XX\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nabc")]
+    [InlineData("multipart/form-data; boundary=XX", "--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mitm\"\r\n\r\n5:hello,")]
+    [InlineData("multipart/form-data; boundary=XX", "--XX\r\nno header end")]
+    [InlineData("multipart/form-data; boundary=XX", "--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mitm\"\r\n\r\nabc\r\n--X")]
+    public async Task AMalformedMultipartUploadIsA400NamingFile(string contentType, string body)
+    {
+        var message = await ApiAssert.InvalidFieldAsync(await ImportAsync(body, contentType), "file");
+        Assert.Contains("multipart", message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Theory]
+    [InlineData("\"export\"")]
+    [InlineData("\"IMPORT\"")]
+    [InlineData("\"a/b\"")]
+    [InlineData("\"\"")]
+    [InlineData("\"..\"")]
+    [InlineData("\"a b\"")]
+    [InlineData("\"caf\u00e9\"")]
+    [InlineData("\"a%2Fb\"")]
+    public async Task ImportRefusesFlowIdsTheRoutesCannotAddress(string idJson)
+    {
+        var message = await ApiAssert.InvalidFieldAsync(await ImportAsync(OneFlowJson(idJson, "null")), "body");
+        Assert.StartsWith("$.flows[0].id: ", message, StringComparison.Ordinal);
+        Assert.Null(app.Store.Get(JsonSerializer.Deserialize<string>(idJson)!));
+    }
+
+    [Fact]
+    public async Task ImportKeepsAnUrlSafeIdAndTheRoutesReachIt()
+    {
+        const string id = "Capture-1.a_b~c";
+        var report = await ApiAssert.JsonAsync(await ImportAsync(OneFlowJson($"\"{id}\"", $$"""{"messages":{{Messages("m")}}}""")), HttpStatusCode.Created);
+        Assert.Equal(id, report.GetProperty("flowIds")[0].GetString());
+
+        Assert.Equal(id, (await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{id}"))).GetProperty("summary").GetProperty("id").GetString());
+        Assert.Equal("m", (await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{id}/messages"))).GetProperty("messages")[0].GetProperty("content").GetString());
+    }
+
+    [Theory]
+    [InlineData("""{"trimmedCount":9223372036854775807,"messages":[]}""", "$.flows[0].webSocket.trimmedCount: ")]
+    [InlineData("""{"trimmedCount":9007199254740992,"messages":[]}""", "$.flows[0].webSocket.trimmedCount: ")]
+    [InlineData("""{"trimmedCount":-1,"messages":[]}""", "$.flows[0].webSocket.trimmedCount: ")]
+    [InlineData("""{"messages":[{"index":9223372036854775807,"fromClient":true,"type":"text","content":"a","timestamp":1}]}""", "$.flows[0].webSocket.messages[0].index: ")]
+    [InlineData("""{"closeCode":70000,"messages":[]}""", "$.flows[0].webSocket.closeCode: ")]
+    [InlineData("""{"closeCode":-1,"messages":[]}""", "$.flows[0].webSocket.closeCode: ")]
+    public async Task ImportRefusesIndicesPastJavaScriptsSafeIntegerAndCloseCodesPastTwoBytes(string webSocketJson, string expected)
+    {
+        var message = await ApiAssert.InvalidFieldAsync(await ImportAsync(OneFlowJson(NewIdJson(), webSocketJson)), "body");
+        Assert.StartsWith(expected, message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ImportRefusesATrimmedCountWhoseMessagesRunPastTheLargestIndex()
+    {
+        // 2^53-2 trimmed, then two messages: the second would be 2^53, which a JavaScript number cannot tell from 2^53+1.
+        var refused = await ApiAssert.InvalidFieldAsync(await ImportAsync(OneFlowJson(NewIdJson(), $$"""{"trimmedCount":9007199254740990,"messages":{{Messages("a", "b")}}}""")), "body");
+        Assert.StartsWith("$.flows[0].webSocket.trimmedCount: ", refused, StringComparison.Ordinal);
+        Assert.Contains("9007199254740991", refused, StringComparison.Ordinal);
+
+        // One less fits: the indices are exactly the ones exported, up to 2^53-2, and paging past the last is empty.
+        var report = await ApiAssert.JsonAsync(await ImportAsync(OneFlowJson(NewIdJson(), $$"""{"trimmedCount":9007199254740989,"closeCode":1000,"messages":{{Messages("a", "b")}}}""")), HttpStatusCode.Created);
+        var id = report.GetProperty("flowIds")[0].GetString();
+        var page = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{id}/messages"));
+        Assert.Equal([9007199254740989L, 9007199254740990L], page.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("index").GetInt64()));
+        Assert.Equal(9007199254740990L, page.GetProperty("next").GetInt64());
+        Assert.Empty((await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{id}/messages?after=9007199254740990"))).GetProperty("messages").EnumerateArray());
     }
 }

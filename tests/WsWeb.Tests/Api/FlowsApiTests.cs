@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using System.Net.WebSockets;
 using System.Text;
+using WsWeb.Core.Flows;
 using WsWeb.Tests.Infrastructure;
 
 namespace WsWeb.Tests.Api;
@@ -167,5 +168,61 @@ public sealed class FlowsApiTests(WsWebApp app) : IClassFixture<WsWebApp>
         using var viaProxy = new HttpClient(new HttpClientHandler { Proxy = new WebProxy(app.ProxyUri), UseProxy = true });
         var proxied = await viaProxy.GetAsync(new Uri($"http://127.0.0.1:{app.WebPort}/api/flows"));
         Assert.NotEqual(HttpStatusCode.OK, proxied.StatusCode);
+    }
+    [Fact]
+    public async Task After_the_largest_cursor_is_an_empty_page_in_the_api_and_the_dashboard()
+    {
+        var (client, _, flow) = await app.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("one");
+        await client.ReceiveTextAsync();
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count == 2, "two messages recorded");
+
+        // after + 1 used to wrap to long.MinValue and start the page over at index 0.
+        foreach (var after in new[] { long.MaxValue, long.MaxValue - 1 })
+        {
+            var page = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?after={after}"));
+            Assert.Empty(page.GetProperty("messages").EnumerateArray());
+            Assert.Equal(JsonValueKind.Null, page.GetProperty("next").ValueKind);
+        }
+
+        // The detail page's live catch-up reads through the same paging.
+        var rows = await app.Api.GetAsync($"/ui/flows/{flow.Id}/messages?after={long.MaxValue}");
+        Assert.Equal(HttpStatusCode.OK, rows.StatusCode);
+        Assert.DoesNotContain("data-index", await rows.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(long.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture), rows.Headers.GetValues("X-Cursor").Single());
+        var all = await app.Api.GetAsync($"/ui/flows/{flow.Id}/messages?after=-1");
+        Assert.Contains("data-index=\"1\"", await all.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("/api/flows?filter=~q&filter=~s", "filter")]
+    [InlineData("/api/flows/any/messages?filter=~wq&filter=~ws", "filter")]
+    [InlineData("/api/flows/export?filter=~q&filter=~s", "filter")]
+    [InlineData("/api/flows/export?format=json&format=har", "format")]
+    public async Task A_query_parameter_given_twice_is_a_400_naming_it(string url, string field)
+    {
+        // Bound as one string, the values used to be joined with a comma: "~q,~s" → "unknown operator '~q,'".
+        var message = await ApiAssert.InvalidFieldAsync(await app.Api.GetAsync(url), field);
+        Assert.Contains("given 2 times", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Messages_and_content_of_a_plain_http_flow_are_both_409()
+    {
+        var tag = Guid.NewGuid().ToString("N");
+        using (var viaProxy = new HttpClient(new HttpClientHandler { Proxy = new WebProxy(app.ProxyUri), UseProxy = true }))
+        {
+            using var response = await viaProxy.GetAsync(new Uri($"http://127.0.0.1:{app.Echo.Port}/echo?plain={tag}"));
+        }
+
+        HttpFlow? flow = null;
+        await Eventually.AssertAsync(() => (flow = app.Store.Query(f => f.Request.Path.Contains(tag, StringComparison.Ordinal), take: 1).FirstOrDefault()) is not null, "the http flow is recorded");
+        Assert.False(flow!.IsWebSocket);
+
+        var list = await ApiAssert.ProblemAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages"), HttpStatusCode.Conflict);
+        var content = await ApiAssert.ProblemAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages/0/content"), HttpStatusCode.Conflict);
+        Assert.Contains("not a WebSocket flow", list.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(list.GetProperty("detail").GetString(), content.GetProperty("detail").GetString());
     }
 }

@@ -189,12 +189,22 @@ public sealed class InterceptApiTests(WsWebApp app) : IClassFixture<WsWebApp>, I
     [InlineData("""{}""", "filter")]
     [InlineData("""{"filter":"~wq","timeoutSeconds":0}""", "timeoutSeconds")]
     [InlineData("""{"filter":"~wq","timeoutSeconds":-5}""", "timeoutSeconds")]
+    [InlineData("""{"filter":"~wq","timeoutSeconds":1e-300}""", "timeoutSeconds")]
+    [InlineData("""{"filter":"~wq","timeoutSeconds":0.0009}""", "timeoutSeconds")]
+    [InlineData("""{"filter":"~wq","timeoutSeconds":86401}""", "timeoutSeconds")]
     [InlineData("""{"filter":"~wq","timeoutAction":"ignore"}""", "timeoutAction")]
     public async Task Bad_intercept_settings_are_a_400_naming_the_field(string body, string field)
     {
         using var content = new StringContent(body, Encoding.UTF8, "application/json");
         await ApiAssert.InvalidFieldAsync(await app.Api.PutAsync(new Uri("/api/intercept", UriKind.Relative), content), field);
         Assert.False((await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/intercept"))).GetProperty("enabled").GetBoolean());
+    }
+
+    [Fact]
+    public async Task A_one_millisecond_timeout_is_the_shortest_accepted()
+    {
+        await SetInterceptAsync(new { filter = "~wq & ~b never-sent", timeoutSeconds = 0.001 });
+        Assert.Equal(0.001, (await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/intercept"))).GetProperty("timeoutSeconds").GetDouble());
     }
 
     [Fact]

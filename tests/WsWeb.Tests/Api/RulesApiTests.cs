@@ -163,4 +163,19 @@ public sealed class RulesApiTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyn
         var message = await ApiAssert.InvalidFieldAsync(await app.Api.PostJsonAsync("/api/rules", new { filter = "~wq & ~zz", action = "drop" }), "filter");
         Assert.Equal("unknown operator '~zz' at position 6", message);
     }
+    [Theory]
+    [InlineData(null)]
+    [InlineData("text/plain")]
+    public async Task A_body_that_is_not_json_is_a_415_naming_Content_Type(string? contentType)
+    {
+        using var content = new ByteArrayContent("""{"filter":"~wq","action":"drop"}"""u8.ToArray());
+        if (contentType is not null)
+        {
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
+        }
+
+        var problem = await ApiAssert.ProblemAsync(await app.Api.PostAsync(new Uri("/api/rules", UriKind.Relative), content), HttpStatusCode.UnsupportedMediaType);
+        var errors = problem.GetProperty("errors");
+        Assert.Equal(["Content-Type"], errors.EnumerateObject().Select(e => e.Name));
+    }
 }

@@ -15,6 +15,7 @@ public sealed class WsWebApp : IAsyncLifetime
 {
     private readonly string _dataDirectory = Path.Combine(Path.GetTempPath(), "wsweb-api-test-" + Guid.NewGuid().ToString("N"));
     private readonly Action<IServiceCollection>? _configureServices;
+    private readonly Func<ProxyOptions, ProxyOptions>? _configureOptions;
     private WebApplication? _app;
     private EchoPeer? _echo;
 
@@ -24,6 +25,9 @@ public sealed class WsWebApp : IAsyncLifetime
 
     /// <summary>A host with extra registrations (e.g. other hub bounds), for fixtures that wrap this one.</summary>
     internal WsWebApp(Action<IServiceCollection> configureServices) => _configureServices = configureServices;
+
+    /// <summary>A host with other proxy options (e.g. a larger maximum message size).</summary>
+    internal WsWebApp(Func<ProxyOptions, ProxyOptions> configureOptions) => _configureOptions = configureOptions;
 
     public int ProxyPort { get; private set; }
 
@@ -45,7 +49,8 @@ public sealed class WsWebApp : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _echo = await EchoPeer.StartAsync();
-        _app = WsWebHost.Build(Options(_dataDirectory), configureServices: services =>
+        var options = Options(_dataDirectory);
+        _app = WsWebHost.Build(_configureOptions?.Invoke(options) ?? options, configureServices: services =>
         {
             services.AddLogging(logging => logging.ClearProviders());
             _configureServices?.Invoke(services);
