@@ -16,7 +16,6 @@ internal static class ConnectRequest
 {
     public const int MaxHeadLength = 16 * 1024;
     private static ReadOnlySpan<byte> Prefix => "CONNECT "u8;
-    private static ReadOnlySpan<byte> HeadEnd => "\r\n\r\n"u8;
 
     /// <param name="consumed">Length of the head including the blank line, when it is a CONNECT.</param>
     /// <param name="error">Why the head is invalid.</param>
@@ -34,8 +33,7 @@ internal static class ConnectRequest
             return ConnectParseStatus.NotConnect;
         }
 
-        var reader = new SequenceReader<byte>(buffer);
-        if (!reader.TryReadTo(out ReadOnlySequence<byte> head, HeadEnd, advancePastDelimiter: true))
+        if (!TryFindHeadEnd(buffer, out consumed))
         {
             if (buffer.Length > MaxHeadLength)
             {
@@ -47,16 +45,14 @@ internal static class ConnectRequest
             return ConnectParseStatus.Incomplete;
         }
 
-        consumed = reader.Consumed;
         if (consumed > MaxHeadLength)
         {
             error = "CONNECT request head is larger than 16 KiB.";
             return ConnectParseStatus.Invalid;
         }
 
-        var text = Encoding.Latin1.GetString(head);
-        var lineEnd = text.IndexOf("\r\n", StringComparison.Ordinal);
-        var requestLine = lineEnd < 0 ? text : text[..lineEnd];
+        var text = Encoding.Latin1.GetString(buffer.Slice(0, consumed));
+        var requestLine = text[..text.IndexOf('\n', StringComparison.Ordinal)].TrimEnd('\r');
         var parts = requestLine.Split(' ');
         if (parts.Length != 3 || !parts[2].StartsWith("HTTP/1.", StringComparison.Ordinal))
         {
@@ -71,6 +67,27 @@ internal static class ConnectRequest
         }
 
         return ConnectParseStatus.Connect;
+    }
+
+    /// <summary>
+    /// Finds the blank line ending the head. Lines may end in CRLF or a bare LF (RFC 9112 §2.2 lets a recipient
+    /// accept it, as Kestrel does): what a person types into netcat ends in LF.
+    /// </summary>
+    /// <param name="consumed">Length of the head including the blank line.</param>
+    private static bool TryFindHeadEnd(in ReadOnlySequence<byte> buffer, out long consumed)
+    {
+        var reader = new SequenceReader<byte>(buffer);
+        while (reader.TryAdvanceTo((byte)'\n'))
+        {
+            if (reader.IsNext((byte)'\n', advancePast: true) || reader.IsNext("\r\n"u8, advancePast: true))
+            {
+                consumed = reader.Consumed;
+                return true;
+            }
+        }
+
+        consumed = 0;
+        return false;
     }
 
     /// <summary>Splits "host:port" or "[v6]:port".</summary>

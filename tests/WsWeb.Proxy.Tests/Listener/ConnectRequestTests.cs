@@ -11,6 +11,9 @@ public sealed class ConnectRequestTests
     [InlineData("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", "Connect", "example.com", 443)]
     [InlineData("CONNECT [::1]:8443 HTTP/1.1\r\n\r\n", "Connect", "::1", 8443)]
     [InlineData("CONNECT 127.0.0.1:1 HTTP/1.0\r\n\r\n", "Connect", "127.0.0.1", 1)]
+    [InlineData("CONNECT example.com:443 HTTP/1.1\nHost: example.com:443\n\n", "Connect", "example.com", 443)]   // typed into netcat
+    [InlineData("CONNECT example.com:443 HTTP/1.1\r\nHost: x\n\r\n", "Connect", "example.com", 443)]
+    [InlineData("CONNECT example.com:443 HTTP/1.1\nHost: x\n\r", "Incomplete", "", 0)]
     [InlineData("CONNECT example.com:443 HTTP/1.1\r\nHost: exa", "Incomplete", "", 0)]
     [InlineData("CONN", "Incomplete", "", 0)]
     [InlineData("GET / HTTP/1.1\r\n\r\n", "NotConnect", "", 0)]
@@ -46,6 +49,21 @@ public sealed class ConnectRequestTests
 
         Assert.Equal("Invalid", status.ToString());
         Assert.Contains("16 KiB", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AConnectTypedWithBareLineFeedsIsEstablished()
+    {
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(System.Net.IPAddress.Loopback, proxy.ProxyPort);
+        var stream = tcp.GetStream();
+
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"CONNECT 127.0.0.1:{echo.Port} HTTP/1.1\nHost: 127.0.0.1:{echo.Port}\n\n"));
+        var head = await ProxyClients.ReadHeadAsync(stream).WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
     }
 
     [Theory]
