@@ -152,4 +152,4 @@ internal static class Headers
 }
 
 /// <summary>The upstream answered with a head that HTTP does not allow a proxy to pass on.</summary>
-internal sealed class UpstreamResponseException(string message, Exception inner) : Exception(message, inner);
+internal sealed class UpstreamResponseException(string message, Exception? inner = null) : Exception(message, inner);

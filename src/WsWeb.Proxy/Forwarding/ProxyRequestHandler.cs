@@ -134,6 +134,12 @@ internal sealed partial class ProxyRequestHandler(
 
         requestRecorder.ApplyTo(flow.Request);
         flow.Request.TimestampEnd = Timestamps.Now(time);
+        if ((int)response.StatusCode is < 200 or > 599)
+        {
+            // HttpClient passes interim 1xx by; a final 1xx here is a 101 nobody asked for, or a status HTTP does not have.
+            throw new UpstreamResponseException($"the server answered with status {(int)response.StatusCode}, which is no final answer to this request");
+        }
+
         var recorded = Headers.RecordResponse(response, Timestamps.Now(time));
         flow.Response = recorded;
         store.FlowUpdated(flow);

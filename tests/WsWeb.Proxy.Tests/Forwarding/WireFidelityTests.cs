@@ -69,11 +69,13 @@ public sealed class WireFidelityTests
     [Theory]
     [InlineData("X-Bad: a\u0001b\r\nContent-Length: 0\r\n", "X-Bad")]
     [InlineData("Content-Length: 2\r\nContent-Length: 5\r\n", "Content-Length")]
-    public async Task AResponseHeadKestrelCannotSendGives502NamingTheHeader(string headers, string name)
+    [InlineData("Content-Length: 2\r\n", "status 101", "101 Switching Protocols")]
+    [InlineData("Content-Length: 2\r\n", "status 99", "099 Odd")]
+    public async Task AResponseHeadKestrelCannotSendGives502NamingTheHeader(string headers, string name, string status = "200 OK")
     {
         await using var proxy = await ProxyServer.StartAsync();
         using var upstream = RawHttpUpstream.Start();
-        var answering = upstream.AnswerAsync(Encoding.Latin1.GetBytes($"HTTP/1.1 200 OK\r\n{headers}\r\nok"));
+        var answering = upstream.AnswerAsync(Encoding.Latin1.GetBytes($"HTTP/1.1 {status}\r\n{headers}\r\nok"));
 
         var (head, body) = await SendAsync(proxy, $"GET http://127.0.0.1:{upstream.Port}/ HTTP/1.1\r\nHost: 127.0.0.1:{upstream.Port}\r\n\r\n");
         await answering;
