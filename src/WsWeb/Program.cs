@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Connections;
 using WsWeb.Hosting;
 
 // Generic-host switches (--environment=, --contentRoot=, --applicationName=) go to the host untouched;
@@ -15,8 +16,25 @@ var root = CommandLine.Create(async (options, _) =>
         await Console.Error.WriteLineAsync($"error: {ex.Message}");
         return 1;
     }
+    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+    {
+        // Building loads or creates the CA: the only files it touches are in the data directory.
+        await Console.Error.WriteLineAsync($"error: --data-dir: '{options.DataDirectory}' cannot hold WsWeb's CA: {ex.Message}");
+        return 1;
+    }
 
-    await app.RunAsync();
+    try
+    {
+        await app.StartAsync();
+    }
+    catch (IOException ex) when (ex.InnerException is AddressInUseException)
+    {
+        var option = ex.Message.Contains($":{options.ListenPort}", StringComparison.Ordinal) ? "--listen-port" : "--web-port";
+        await Console.Error.WriteLineAsync($"error: {option}: {ex.Message} Is another WsWeb (or another program) using it? Pick another port.");
+        return 1;
+    }
+
+    await app.WaitForShutdownAsync();
     return 0;
 });
 

@@ -50,7 +50,10 @@ internal sealed class CertificateAuthority : IDisposable
         _caWithKey = caWithKey;
         Certificate = X509CertificateLoader.LoadCertificate(caWithKey.RawData);
         _chainExtras = [Certificate];
-        _authorityKeyId = X509AuthorityKeyIdentifierExtension.CreateFromCertificate(Certificate, includeKeyIdentifier: true, includeIssuerAndSerial: false);
+        // A CA brought by the user may lack a Subject Key Identifier; leaves then name its key by the usual SHA-1 of it.
+        _authorityKeyId = Certificate.Extensions.OfType<X509SubjectKeyIdentifierExtension>().Any()
+            ? X509AuthorityKeyIdentifierExtension.CreateFromCertificate(Certificate, includeKeyIdentifier: true, includeIssuerAndSerial: false)
+            : X509AuthorityKeyIdentifierExtension.CreateFromSubjectKeyIdentifier(new X509SubjectKeyIdentifierExtension(Certificate.PublicKey, critical: false));
         _time = time;
         _logger = logger;
         _contexts = new BoundedCache<SslStreamCertificateContext>(leafCacheSize);

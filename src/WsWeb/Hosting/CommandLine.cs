@@ -119,7 +119,7 @@ internal static class CommandLine
                 MaxFlows = Count(values, nameof(ProxyOptions.MaxFlows), defaults.MaxFlows),
                 MaxMessagesPerFlow = Count(values, nameof(ProxyOptions.MaxMessagesPerFlow), defaults.MaxMessagesPerFlow),
             };
-            if (options.ListenPort != 0 && options.ListenPort == options.WebPort && options.ListenHost == options.WebHost)
+            if (options.ListenPort != 0 && options.ListenPort == options.WebPort && Overlap(options.ListenHost, options.WebHost))
             {
                 throw new OptionException("--web-port", $"{options.WebPort} is also the proxy port (--listen-port); pick two different ports.");
             }
@@ -232,10 +232,27 @@ internal static class CommandLine
             throw new OptionException(entry.Source, $"'{entry.Value}' is not a size such as 1048576, 512KiB or 64MiB.");
         }
 
-        var size = number * multiplier;
-        return size <= int.MaxValue
-            ? size
+        return number <= int.MaxValue / multiplier
+            ? number * multiplier
             : throw new OptionException(entry.Source, $"'{entry.Value}' is larger than the 2 GiB a message can have.");
+    }
+
+    /// <summary>True when listeners on <paramref name="a"/> and <paramref name="b"/> with one port would take the same socket.</summary>
+    private static bool Overlap(string a, string b)
+    {
+        static IPAddress[] Addresses(string host) =>
+            string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase) ? [IPAddress.Loopback, IPAddress.IPv6Loopback]
+            : IPAddress.TryParse(host, out var address) ? [address]
+            : [];
+
+        var left = Addresses(a);
+        var right = Addresses(b);
+        return string.Equals(a, b, StringComparison.OrdinalIgnoreCase)
+            || left.Any(x => right.Any(y => x.Equals(y) || IsWildcard(x, y) || IsWildcard(y, x)));
+
+        // 0.0.0.0 takes the port on every IPv4 address, :: on every address.
+        static bool IsWildcard(IPAddress wildcard, IPAddress other) =>
+            wildcard.Equals(IPAddress.IPv6Any) || (wildcard.Equals(IPAddress.Any) && other.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork);
     }
 
     private sealed class OptionException(string option, string message) : Exception($"{option}: {message}");

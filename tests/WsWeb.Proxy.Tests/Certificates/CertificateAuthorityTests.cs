@@ -203,15 +203,21 @@ public sealed class CertificateAuthorityTests : IDisposable
         Assert.Contains("expired", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void User_supplied_RSA_CA_is_loaded_and_signs_leaves()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]   // a CA made without a Subject Key Identifier (openssl -addext subjectKeyIdentifier=none)
+    public void User_supplied_RSA_CA_is_loaded_and_signs_leaves(bool withSubjectKeyIdentifier)
     {
         using (var rsa = RSA.Create(2048))
         {
             var request = new CertificateRequest("CN=Corp CA", rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
             request.CertificateExtensions.Add(X509BasicConstraintsExtension.CreateForCertificateAuthority());
             request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, critical: true));
-            request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
+            if (withSubjectKeyIdentifier)
+            {
+                request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
+            }
+
             using var corp = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(5));
             // The RSA PRIVATE KEY block mitmproxy writes.
             File.WriteAllText(_temp.Combine("wsweb-ca.pem"), rsa.ExportRSAPrivateKeyPem() + "\n" + corp.ExportCertificatePem() + "\n");

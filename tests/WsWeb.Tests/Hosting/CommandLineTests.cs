@@ -56,6 +56,11 @@ public sealed class CommandLineTests
     [InlineData(new[] { "--max-flows", "0" }, "--max-flows: '0' is not a positive whole number")]
     [InlineData(new[] { "--upstream-trust-bundle", "/nonexistent/ca.pem" }, "--upstream-trust-bundle: file '/nonexistent/ca.pem' does not exist")]
     [InlineData(new[] { "--listen-port", "9000", "--web-port", "9000" }, "--web-port: 9000 is also the proxy port")]
+    [InlineData(new[] { "--listen-host", "localhost", "--web-host", "127.0.0.1", "-p", "9000", "--web-port", "9000" }, "--web-port: 9000 is also the proxy port")]
+    [InlineData(new[] { "--listen-host", "::1", "--web-host", "0:0:0:0:0:0:0:1", "-p", "9000", "--web-port", "9000" }, "--web-port: 9000 is also the proxy port")]
+    [InlineData(new[] { "--listen-host", "0.0.0.0", "-p", "9000", "--web-port", "9000" }, "--web-port: 9000 is also the proxy port")]
+    [InlineData(new[] { "--max-message-size", "17179869184G" }, "--max-message-size: '17179869184G' is larger than the 2 GiB")]
+    [InlineData(new[] { "--max-message-size", "18014398509481984K" }, "--max-message-size: '18014398509481984K' is larger than the 2 GiB")]
     public void BadValuesAreRefusedNamingTheOption(string[] args, string expected)
     {
         var (ok, _, error) = Build(args);
