@@ -29,6 +29,14 @@ internal sealed partial class WebSocketForwarder(
 
     public async Task ForwardAsync(HttpContext context, HttpFlow flow, ProxyTarget target)
     {
+        if (live.ShuttingDown)
+        {
+            flow.Error = "WsWeb is shutting down; no new WebSocket is relayed.";
+            await ProxyRequestHandler.WritePlainAsync(context.Response, StatusCodes.Status503ServiceUnavailable, flow.Error);
+            store.FlowUpdated(flow);
+            return;
+        }
+
         using var request = new HttpRequestMessage(HttpMethod.Get, target.ConnectUri)
         {
             Version = HttpVersion.Version11,

@@ -12,6 +12,11 @@ internal sealed class LiveRelays : IWebSocketControl
 
     public int Count => _relays.Count;
 
+    /// <summary>Set when shutdown began: new WebSockets are refused, so none starts after the 1001s went out.</summary>
+    public bool ShuttingDown { get; private set; }
+
+    public void BeginShutdown() => ShuttingDown = true;
+
     public void Add(WebSocketRelay relay) => _relays[relay.Flow.Id] = relay;
 
     public void Remove(WebSocketRelay relay) => _relays.TryRemove(new KeyValuePair<string, WebSocketRelay>(relay.Flow.Id, relay));

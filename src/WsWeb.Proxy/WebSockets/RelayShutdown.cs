@@ -3,7 +3,10 @@ using WsWeb.Core.Addons;
 
 namespace WsWeb.Proxy.WebSockets;
 
-/// <summary>On shutdown (Ctrl+C), closes every live WebSocket with 1001 on both sides and waits for the peers to answer.</summary>
+/// <summary>
+/// On shutdown (Ctrl+C), refuses new WebSockets, closes every live one with 1001 on both sides, waits a few
+/// seconds for the peers to answer, and then drops the connections of those that did not.
+/// </summary>
 /// <remarks>
 /// This runs in <see cref="IHostedLifecycleService.StoppingAsync"/>, which the host calls before any
 /// hosted service stops: Kestrel's own stop would otherwise abort the upgraded connections first.
@@ -20,13 +23,30 @@ internal sealed class RelayShutdown(LiveRelays live, TimeProvider time) : IHoste
 
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
-        await Task.WhenAll(live.Snapshot().Select(relay => CloseQuietlyAsync(relay, cancellationToken)));
+        live.BeginShutdown();
+
+        // A peer that stopped reading holds its leg's write lock, and the host allows 30 s to stop: both closes
+        // go out at once, and whatever has not answered within the reply wait loses its connections instead.
+        using var deadline = new CancellationTokenSource(ReplyWait, time);
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        await Task.WhenAll(live.Snapshot().Select(relay => CloseQuietlyAsync(relay, wait.Token)));
 
         // Give relays a moment to see the replies so their flows record a clean close.
-        var deadline = time.GetUtcNow() + ReplyWait;
-        while (live.Count > 0 && time.GetUtcNow() < deadline && !cancellationToken.IsCancellationRequested)
+        while (live.Count > 0 && !wait.IsCancellationRequested)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(20), time, CancellationToken.None);
+        }
+
+        foreach (var relay in live.Snapshot())
+        {
+            try
+            {
+                relay.Kill();
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
+            {
+                // It ended meanwhile.
+            }
         }
     }
 
@@ -43,6 +63,10 @@ internal sealed class RelayShutdown(LiveRelays live, TimeProvider time) : IHoste
         catch (InvalidOperationException)
         {
             // Already closed.
+        }
+        catch (OperationCanceledException)
+        {
+            // The peer did not take the close in time; it is killed below.
         }
     }
 }

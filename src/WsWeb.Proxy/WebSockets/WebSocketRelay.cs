@@ -136,15 +136,11 @@ internal sealed partial class WebSocketRelay
         }
 
         _ws.TryClose(closedByClient: target == CloseTarget.Server, code, reason, Timestamps.Now(_time), byProxy: true);
-        if (target != CloseTarget.Server)
-        {
-            await SendCloseAsync(_client, code, reason, cancellationToken);
-        }
 
-        if (target != CloseTarget.Client)
-        {
-            await SendCloseAsync(_server, code, reason, cancellationToken);
-        }
+        // Both at once: a peer that stopped reading must not keep the other from hearing of the close.
+        await Task.WhenAll(
+            target != CloseTarget.Server ? SendCloseAsync(_client, code, reason, cancellationToken) : Task.CompletedTask,
+            target != CloseTarget.Client ? SendCloseAsync(_server, code, reason, cancellationToken) : Task.CompletedTask);
     }
 
     /// <summary>Aborts both TCP connections now.</summary>

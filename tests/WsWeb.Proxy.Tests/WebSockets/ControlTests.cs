@@ -1,6 +1,8 @@
 using System.Net.WebSockets;
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
 using WsWeb.Core.Addons;
+using WsWeb.Core.WebSockets;
 using WsWeb.Proxy.Tests.Infrastructure;
 
 namespace WsWeb.Proxy.Tests.WebSockets;
@@ -138,6 +140,53 @@ public sealed class ControlTests
         Assert.True(echo.ClosesReceived.TryPeek(out var atServer));
         Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, atServer.Status);
         Assert.Equal(1001, flow.WebSocket!.CloseCode);
+    }
+
+    [Fact]
+    public async Task ShutdownDoesNotWaitOnAPeerThatStoppedReading_AndRefusesNewWebSockets()
+    {
+        await using var server = RawWebSocketServer.Start();
+        await using var echo = await EchoServer.StartAsync();
+        var proxy = await ProxyServer.StartAsync();
+        var accepting = server.AcceptAsync();
+        await using var client = await ProxyClients.ConnectRawAsync(proxy, server.WsUri());
+        await using var accepted = await accepting;
+
+        // The server floods a client that never reads, until the proxy's write to the client blocks.
+        using var stopFlood = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var flood = Task.Run(async () =>
+        {
+            var chunk = new byte[256 * 1024];
+            try
+            {
+                while (!stopFlood.IsCancellationRequested)
+                {
+                    await accepted.Socket.SendAsync(Opcode.Binary, chunk, cancellationToken: stopFlood.Token);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+            {
+                // The proxy dropped the connection, or the test is over.
+            }
+        });
+        await Task.Delay(TimeSpan.FromSeconds(1));
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var stopping = proxy.DisposeAsync().AsTask();
+        await Eventually.AssertAsync(() => proxy.Services.GetRequiredService<WsWeb.Proxy.WebSockets.LiveRelays>().ShuttingDown, "shutdown began");
+        var (head, _) = await ProxyClients.SendRawRequestAsync(proxy, $"GET {echo.WsUri().ToString().Replace("ws://", "http://", StringComparison.Ordinal)} HTTP/1.1\r\nHost: 127.0.0.1:{echo.Port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+        await stopping;
+        stopFlood.Cancel();
+        await flood;
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"shutdown took {clock.Elapsed}");
+        Assert.StartsWith("HTTP/1.1 503", head, StringComparison.Ordinal);
+        RawFrame? frame;
+        while ((frame = await accepted.Socket.ReadFrameAsync()) is { Opcode: not Opcode.Close })
+        {
+        }
+
+        Assert.Equal(1001, frame?.CloseCode);
     }
 
     /// <summary>Holds the first client message until released, as intercept does.</summary>
