@@ -94,6 +94,39 @@ internal sealed class UpstreamTlsPolicy : IDisposable
         return custom.Build(leaf ?? owned!);
     }
 
+    /// <summary>Why a server's certificate was refused, in words a user can act on.</summary>
+    public static string Describe(string host, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    {
+        if (errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable) || certificate is null)
+        {
+            return "the server sent no certificate";
+        }
+
+        var reasons = new List<string>();
+        if (errors.HasFlag(SslPolicyErrors.RemoteCertificateNameMismatch))
+        {
+            reasons.Add($"its certificate ({certificate.Subject}) is not valid for {host}");
+        }
+
+        foreach (var status in chain?.ChainStatus ?? [])
+        {
+            var reason = status.Status switch
+            {
+                X509ChainStatusFlags.NotTimeValid when certificate is X509Certificate2 leaf =>
+                    $"its certificate is outside its validity ({leaf.NotBefore:yyyy-MM-dd} to {leaf.NotAfter:yyyy-MM-dd})",
+                X509ChainStatusFlags.UntrustedRoot or X509ChainStatusFlags.PartialChain =>
+                    $"its certificate is issued by {certificate.Issuer}, which is not a trusted CA",
+                _ => status.StatusInformation.Trim(),
+            };
+            if (reason.Length > 0 && !reasons.Contains(reason))
+            {
+                reasons.Add(reason);
+            }
+        }
+
+        return reasons.Count == 0 ? $"its certificate was refused ({errors})" : string.Join("; ", reasons);
+    }
+
     public void Dispose()
     {
         foreach (var cert in _bundle)

@@ -257,7 +257,7 @@ internal sealed partial class ProxyRequestHandler(
         var auth = Find<AuthenticationException>(ex);
         if (auth is not null)
         {
-            return (StatusCodes.Status502BadGateway, $"TLS with {target.Host}:{target.Port} failed: {auth.Message} (the upstream certificate is not trusted; start WsWeb with --ssl-insecure or --upstream-trust-bundle to accept it).");
+            return (StatusCodes.Status502BadGateway, $"TLS with {target.Host}:{target.Port} failed: {auth.Message} (to accept it anyway, start WsWeb with --ssl-insecure, or give a private CA with --upstream-trust-bundle).");
         }
 
         var socket = Find<SocketException>(ex);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using WsWeb.Core;
 using WsWeb.Core.Flows;
 using WsWeb.Proxy.Certificates;
@@ -99,9 +100,27 @@ internal sealed class UpstreamConnector : IDisposable
             }
 
             var tls = new SslStream(network, leaveInnerStreamOpen: false);
+            var tlsOptions = _tlsPolicy.CreateOptions(host);
+            string? rejection = null;
+            tlsOptions.RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
+            {
+                if (_tlsPolicy.ValidateServerCertificate(sender, certificate, chain, errors))
+                {
+                    return true;
+                }
+
+                rejection = UpstreamTlsPolicy.Describe(host, certificate, chain, errors);
+                return false;
+            };
             try
             {
-                await tls.AuthenticateAsClientAsync(_tlsPolicy.CreateOptions(host), cancellationToken);
+                await tls.AuthenticateAsClientAsync(tlsOptions, cancellationToken);
+            }
+            catch (AuthenticationException ex) when (rejection is not null)
+            {
+                // The framework only says the callback said no; say why.
+                await tls.DisposeAsync();
+                throw new AuthenticationException(rejection, ex);
             }
             catch
             {

@@ -118,6 +118,7 @@ internal static class ConnectRequest
             return false;
         }
 
-        return host.Length > 0 && Uri.CheckHostName(host) != UriHostNameType.Unknown;
+        // A name on the wire is ASCII (an IDN travels as punycode, xn--…); raw UTF-8 would fail later, inside TLS.
+        return host.Length > 0 && System.Text.Ascii.IsValid(host) && Uri.CheckHostName(host) != UriHostNameType.Unknown;
     }
 }

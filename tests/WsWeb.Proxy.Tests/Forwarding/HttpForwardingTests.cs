@@ -165,6 +165,30 @@ public sealed class HttpForwardingTests
     }
 
     [Theory]
+    [InlineData("untrusted", "is not a trusted CA")]
+    [InlineData("wrong-name", "is not valid for localhost")]
+    [InlineData("expired", "outside its validity")]
+    public async Task AnUpstreamCertificateThatFailsValidationGives502SayingWhy(string problem, string why)
+    {
+        var caDirectory = Path.Combine(Path.GetTempPath(), "wsweb-up-" + Guid.NewGuid().ToString("N"));
+        // An expired leaf: the upstream CA issues it as if two years ago (leaves live a year).
+        TimeProvider issuedAt = problem == "expired" ? new ShiftedTime(TimeSpan.FromDays(-730)) : TimeProvider.System;
+        using var upstreamCa = CertificateAuthority.LoadOrCreate(caDirectory, issuedAt);
+        await using var upstream = await HttpUpstream.StartAsync(upstreamCa.IssueLeaf(problem == "wrong-name" ? "other.example" : "localhost"));
+        var bundle = problem == "untrusted" ? null : Path.Combine(caDirectory, CertificateAuthority.CertificatePemFileName);
+        await using var proxy = await ProxyServer.StartAsync(o => o with { SslInsecure = false, UpstreamTrustBundle = bundle });
+        using var client = CreateClient(proxy);
+
+        using var response = await client.GetAsync(upstream.Url("/hello", "https", "localhost"));
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Contains(why, body, StringComparison.Ordinal);
+        var flow = await EndedFlowAsync(proxy, f => f.Request.Path == "/hello");
+        Assert.Contains(why, flow.Error, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("web")]
     [InlineData("proxy")]
     public async Task RequestToTheProxysOwnPortIsRefusedWith403AndRecorded(string which)
@@ -255,5 +279,10 @@ public sealed class HttpForwardingTests
                 }
             }
         }
+    }
+
+    private sealed class ShiftedTime(TimeSpan offset) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + offset;
     }
 }

@@ -24,11 +24,13 @@ public sealed class ConnectRequestTests
     [InlineData("CONNECT ::1:443 HTTP/1.1\r\n\r\n", "Invalid", "", 0)]
     [InlineData("CONNECT [127.0.0.1]:443 HTTP/1.1\r\n\r\n", "Invalid", "", 0)]
     [InlineData("CONNECT [example.com]:443 HTTP/1.1\r\n\r\n", "Invalid", "", 0)]
+    [InlineData("CONNECT b\u00C3\u00BCcher.de:443 HTTP/1.1\r\n\r\n", "Invalid", "", 0)]   // UTF-8 bytes, not punycode
+    [InlineData("CONNECT xn--bcher-kva.de:443 HTTP/1.1\r\n\r\n", "Connect", "xn--bcher-kva.de", 443)]
     [InlineData("CONNECT  example.com:443 HTTP/1.1\r\n\r\n", "Invalid", "", 0)]
     [InlineData("CONNECT example.com:443 HTTP/2.0\r\n\r\n", "Invalid", "", 0)]
     public void ParsesTheAuthorityOfACompleteHead(string head, string expected, string host, int port)
     {
-        var status = ConnectRequest.TryParse(new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(head)), out var parsedHost, out var parsedPort, out var consumed, out var error);
+        var status = ConnectRequest.TryParse(new ReadOnlySequence<byte>(Encoding.Latin1.GetBytes(head)), out var parsedHost, out var parsedPort, out var consumed, out var error);
 
         Assert.Equal(expected, status.ToString());
         Assert.Equal(host, status.ToString() == "Connect" ? parsedHost : "");
@@ -45,7 +47,7 @@ public sealed class ConnectRequestTests
     {
         var head = "CONNECT example.com:443 HTTP/1.1\r\nX-Pad: " + new string('a', 17 * 1024) + "\r\n\r\n";
 
-        var status = ConnectRequest.TryParse(new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(head)), out _, out _, out _, out var error);
+        var status = ConnectRequest.TryParse(new ReadOnlySequence<byte>(Encoding.Latin1.GetBytes(head)), out _, out _, out _, out var error);
 
         Assert.Equal("Invalid", status.ToString());
         Assert.Contains("16 KiB", error, StringComparison.Ordinal);
