@@ -64,6 +64,16 @@ public sealed class ComponentTests
     }
 
     [Fact]
+    public async Task Flow_header_shows_why_a_plain_http_flow_failed()
+    {
+        var failed = TestData.Detail(live: false) with { WebSocket = null, Error = "WsWeb could not reach 127.0.0.1:9: Connection refused (ConnectionRefused)." };
+
+        var doc = await RenderAsync<FlowHeader>(new() { ["Flow"] = failed });
+
+        Assert.Contains("could not reach 127.0.0.1:9", doc.QuerySelector("#flow-error")!.TextContent, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Filter_box_validates_through_htmx_and_marks_a_bad_value()
     {
         var doc = await RenderAsync<FilterBox>(new() { ["Id"] = "f", ["Value"] = "~bogus" });

@@ -164,6 +164,48 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
     }
 
     [RequiresChromiumFact]
+    public async Task Live_rows_arrive_in_order_without_gaps_when_animation_frames_are_late()
+    {
+        await App.ResetAsync();
+        var (client, server, flow) = await App.ConnectAsync();
+        await using var c = client;
+        var page = await browser.NewPageAsync();
+
+        // A busy or background tab: frames come late, so hub batches race the catch-up fetch after each inject.
+        await page.AddInitScriptAsync("window.requestAnimationFrame = (cb) => setTimeout(() => cb(performance.now()), 500);");
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
+        await page.ClickAsync("#tab-actions");
+        await page.SelectOptionAsync("#inject-form select[name=toClient]", "false");
+        for (var i = 0; i < 3; i++)
+        {
+            await page.FillAsync("#inject-form textarea[name=content]", $"inject {i}");
+            await page.ClickAsync("#inject-form button[type=submit]");
+        }
+
+        await Eventually.AssertAsync(() => server.Texts.Count() == 3, "the echo peer got three injected messages");
+        await Expect(page.Locator("#message-rows tr.msg-row")).ToHaveCountAsync(6);
+        var indices = await page.Locator("#message-rows tr.msg-row").EvaluateAllAsync<int[]>("rows => rows.map(r => +r.dataset.index)");
+        Assert.Equal([0, 1, 2, 3, 4, 5], indices);
+    }
+
+    [RequiresChromiumFact]
+    public async Task A_bad_message_filter_shows_where_it_is_wrong_and_the_list_stays_live()
+    {
+        await App.ResetAsync();
+        var (client, _, flow) = await App.ConnectAsync();
+        await using var c = client;
+        var page = await browser.NewPageAsync();
+
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}?filter={Uri.EscapeDataString("~json $.type ==")}");
+        await Expect(page.Locator("#message-filter-form .filter-error")).ToBeVisibleAsync();
+        await client.SendTextAsync("after a bad filter");
+
+        // Unfiltered, as the list says, and still live: the message and its echo appear without a reload.
+        await Expect(page.Locator("#message-rows tr.msg-row")).ToHaveCountAsync(2);
+        await Expect(page.Locator("#count-out")).ToHaveTextAsync("1");
+    }
+
+    [RequiresChromiumFact]
     public async Task Intercept_edit_in_the_ui_forwards_the_edited_text()
     {
         await App.ResetAsync();

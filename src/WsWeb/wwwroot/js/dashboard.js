@@ -398,14 +398,22 @@ function flowPage(root) {
   const appendRows = (rows) => {
     const stick = follow.checked;
     const fragment = document.createDocumentFragment();
+    let added = 0;
     for (const row of rows) {
       const index = parseInt(row.dataset.index, 10);
-      if (index <= lastRendered) continue;
-      lastRendered = index;
       if (index === selected) row.classList.add("selected");
-      fragment.append(row);
+      if (index > lastRendered) {
+        lastRendered = index;
+        fragment.append(row);
+        added++;
+      } else if (!tbody.querySelector(`tr[data-index="${index}"]`)) {
+        // A hub batch that lost the race with a catch-up fetch: into its place, never dropped. Older than
+        // every row shown while older ones are unloaded: scrolling up brings it.
+        const next = Array.from(tbody.rows).find((r) => parseInt(r.dataset.index, 10) > index);
+        if (next && (next !== tbody.rows[0] || !moreBefore)) { next.before(row); added++; }
+      }
     }
-    if (!fragment.childNodes.length) return;
+    if (!added) return;
     tbody.append(fragment);
     empty.classList.add("d-none");
     if (stick && tbody.rows.length > MAX_MESSAGE_ROWS) {
@@ -417,8 +425,8 @@ function flowPage(root) {
   };
 
   const refreshHeader = throttle(async () => {
-    const response = await fetch(`/ui/flows/${encodeURIComponent(flowId)}/header`);
-    if (!response.ok) return;
+    const response = await fetch(`/ui/flows/${encodeURIComponent(flowId)}/header`).catch(() => null);
+    if (!response?.ok) return;
     $("#flow-header").innerHTML = await response.text();
     const header = $(".flow-header");
     if (header?.dataset.live === "false" && live) setNotLive();
@@ -435,8 +443,9 @@ function flowPage(root) {
   const catchUp = serial(async () => {
     for (let round = 0; round < 50; round++) {
       const url = `/ui/flows/${encodeURIComponent(flowId)}/messages?after=${cursor}&filter=${encodeURIComponent(filter)}`;
-      const response = await fetch(url);
-      if (!response.ok) return;
+      // WsWeb gone (reconnects call again) or an error: stop this round, still refresh the header.
+      const response = await fetch(url).catch(() => null);
+      if (!response?.ok) break;
       const next = parseInt(response.headers.get("X-Cursor") ?? `${cursor}`, 10);
       const rows = parseRows(await response.text());
       appendRows(rows);
