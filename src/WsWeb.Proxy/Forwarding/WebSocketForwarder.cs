@@ -103,7 +103,7 @@ internal sealed partial class WebSocketForwarder(
         // On our own transport the relay reads and writes the connection itself (the HTTP layer is done with
         // it after the 101): large payloads then skip Kestrel's upgrade stream and its pipes both ways.
         using var client = context.Features.Get<ProxyConnectionFeature>()?.Raw is { } raw
-            ? CreateLeg("client", isClient: true, raw, ownsPipes: false, context.Abort, clientDeflate?.Parameters)
+            ? CreateLeg("client", isClient: true, raw, ownsPipes: false, context.Abort, clientDeflate?.Parameters, context.Features.Get<ProxyConnectionFeature>()?.Connection?.Socket)
             : CreateLeg("client", isClient: true, clientStream, context.Abort, clientDeflate?.Parameters);
         using var server = CreateLeg("server", isClient: false, upstreamStream, upstreamStream.Dispose, upstreamDeflate);
         var relay = new WebSocketRelay(flow, client, server, store, addons, time, _settings, logger);
@@ -128,7 +128,8 @@ internal sealed partial class WebSocketForwarder(
     /// <param name="transport">The stream the leg may read and write directly, and the pipes over it.</param>
     /// <param name="ownsPipes">False for the connection's own pipes, which stay the connection's to complete.</param>
     /// <param name="deflate">The leg's permessage-deflate parameters; on the client leg we are the server.</param>
-    private RelayLeg CreateLeg(string name, bool isClient, RawTransport transport, bool ownsPipes, Action abort, DeflateParameters? deflate) => new(
+    /// <param name="socket">The peer's socket, when known (see <see cref="RelayLeg.Socket"/>).</param>
+    private RelayLeg CreateLeg(string name, bool isClient, RawTransport transport, bool ownsPipes, Action abort, DeflateParameters? deflate, System.Net.Sockets.Socket? socket = null) => new(
         name,
         isClient,
         transport.Pipe.Input,
@@ -137,7 +138,8 @@ internal sealed partial class WebSocketForwarder(
         deflate?.CreateInflater(asServer: isClient, _settings.MaxMessageSize),
         deflate?.CreateDeflater(asServer: isClient),
         transport.Stream,
-        ownsPipes);
+        ownsPipes,
+        socket);
 
     private static RawTransport OwnPipes(Stream stream) => new(stream, new DuplexPipe(
         PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 8 * 1024, leaveOpen: true)),

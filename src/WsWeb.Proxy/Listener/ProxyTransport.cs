@@ -122,6 +122,9 @@ internal sealed class StreamConnection : ConnectionContext
         ConnectionClosed = _closed.Token;
     }
 
+    /// <summary>The accepted socket (for watching it while nothing reads it).</summary>
+    public Socket Socket => _socket;
+
     /// <summary>The socket's stream under <see cref="Transport"/>.</summary>
     public NetworkStream Stream { get; }
 

@@ -17,8 +17,12 @@ internal sealed class RelayLeg(
     MessageInflater? inflater = null,
     MessageDeflater? deflater = null,
     Stream? transport = null,
-    bool ownsPipes = true) : IDisposable
+    bool ownsPipes = true,
+    System.Net.Sockets.Socket? socket = null) : IDisposable
 {
+    /// <summary>The peer's TCP socket, when known: watched for the peer leaving while a hook holds one of its messages.</summary>
+    public System.Net.Sockets.Socket? Socket { get; } = socket;
+
     /// <summary>
     /// The stream under <see cref="Input"/>/<see cref="Output"/>, when large payloads may bypass the pipes:
     /// reads only once the pipe holds no unconsumed bytes, writes only under <see cref="WriteLock"/> after a flush.

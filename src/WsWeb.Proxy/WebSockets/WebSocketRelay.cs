@@ -378,7 +378,7 @@ internal sealed partial class WebSocketRelay
     private async ValueTask<bool> ForwardInSequenceAsync(RelayLeg to, WebSocketMessage message, IReadOnlyList<Fragment> fragments, CancellationToken cancellationToken)
     {
         _store.AddMessage(_flow, message);
-        await _addons.WebSocketMessageAsync(_flow, message, cancellationToken);
+        await RunHooksAsync(to == _client ? _server : _client, message, cancellationToken);
         if (message.Dropped || message.IsModified)
         {
             _store.MessageChanged(_flow, message);
@@ -544,6 +544,58 @@ internal sealed partial class WebSocketRelay
         finally
         {
             to.WriteLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Runs the message hooks. While one holds the message (intercept), this pump reads nothing from
+    /// <paramref name="from"/>, so a peer that leaves would go unnoticed and its flow stay open, its message held,
+    /// for as long as nobody decides: its socket is watched meanwhile, and its leaving ends the relay.
+    /// </summary>
+    private async ValueTask RunHooksAsync(RelayLeg from, WebSocketMessage message, CancellationToken cancellationToken)
+    {
+        var hooks = _addons.WebSocketMessageAsync(_flow, message, cancellationToken);
+        if (hooks.IsCompleted || from.Socket is not { } socket)
+        {
+            await hooks;
+            return;
+        }
+
+        var held = hooks.AsTask();
+        using var watching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var left = PeerLeftAsync(socket, watching.Token);
+        if (await Task.WhenAny(held, left) == left && await left)
+        {
+            if (_ws.TryClose(from.IsClient, WebSocketCloseCodes.AbnormalClosure, null, Timestamps.Now(_time)))
+            {
+                LogPeerGone(_flow.Id, from.Name, "closed the TCP connection while a hook held its message");
+            }
+
+            _client.Abort();
+            _server.Abort();
+            _stop.Cancel();
+        }
+
+        await watching.CancelAsync();
+        await held;
+    }
+
+    /// <returns>True when the peer closed or reset its connection; false when data came (nothing is consumed) or the watch was stopped.</returns>
+    private static async Task<bool> PeerLeftAsync(System.Net.Sockets.Socket socket, CancellationToken cancellationToken)
+    {
+        try
+        {
+            // A zero-byte receive wakes on data or on the end without taking any bytes; nobody else reads the socket now.
+            await socket.ReceiveAsync(Memory<byte>.Empty, System.Net.Sockets.SocketFlags.None, cancellationToken);
+            return socket.Available == 0;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return true;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+        {
+            return false;
         }
     }
 

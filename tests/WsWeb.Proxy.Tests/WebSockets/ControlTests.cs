@@ -143,6 +143,26 @@ public sealed class ControlTests
     }
 
     [Fact]
+    public async Task AClientLeavingWhileItsMessageIsHeldEndsTheFlow()
+    {
+        var hold = new HoldFirstClientMessage();
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync(services: services => services.AddWebSocketAddon(hold));
+        var client = await ProxyClients.ConnectRawAsync(proxy, echo.WsUri());
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+
+        await client.SendTextAsync("held, then the client is gone");
+        await hold.Holding.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await client.DisposeAsync();
+
+        // Nobody decides on the held message, yet the flow ends: the client's socket was watched meanwhile.
+        await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended");
+        Assert.Equal(1006, flow.WebSocket!.CloseCode);
+        Assert.True(flow.WebSocket.ClosedByClient);
+        Assert.False(proxy.Control.IsLive(flow));
+    }
+
+    [Fact]
     public async Task ShutdownDoesNotWaitOnAPeerThatStoppedReading_AndRefusesNewWebSockets()
     {
         await using var server = RawWebSocketServer.Start();
