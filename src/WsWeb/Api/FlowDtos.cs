@@ -29,6 +29,12 @@ public sealed record FlowSummary(
     /// <summary>The WebSocket subprotocol the server picked (Sec-WebSocket-Protocol of the 101), if any.</summary>
     public string? Subprotocol { get; init; }
 
+    /// <summary>Bytes of the request body; for plain HTTP flows, whose message counts and bytes stay 0.</summary>
+    public long RequestContentLength { get; init; }
+
+    /// <summary>Bytes of the response body, or null before a response arrived.</summary>
+    public long? ResponseContentLength { get; init; }
+
     internal static FlowSummary From(HttpFlow flow)
     {
         // Counted over retained messages, so the counts match the list the API can show.
@@ -55,6 +61,8 @@ public sealed record FlowSummary(
         {
             Client = flow.ClientConn.PeerName,
             Subprotocol = flow.Response?.Headers["Sec-WebSocket-Protocol"],
+            RequestContentLength = flow.Request.ContentLength,
+            ResponseContentLength = flow.Response?.ContentLength,
         };
     }
 }

@@ -36,11 +36,15 @@ internal static class DashboardEndpoints
         ui.MapGet("/filter-check", (string? filter) =>
             new RazorComponentResult<FilterCheck>(new Dictionary<string, object?> { [nameof(FilterCheck.Expression)] = filter }));
 
-        ui.MapGet("/flows/rows", (FlowStore store, string? filter) =>
+        ui.MapGet("/flows/rows", (HttpContext context, FlowStore store, string? filter) =>
         {
-            var flows = FlowQueries.List(store, filter, out var error);
+            var flows = FlowQueries.List(store, filter, out var total, out var error);
+            context.Response.Headers["X-Total"] = Fmt.Num(total);
             return new RazorComponentResult<FlowRows>(new Dictionary<string, object?> { [nameof(FlowRows.Flows)] = error is null ? flows : [] });
         });
+
+        // Without a filter the total is the store's count, cheap enough to ask after every live batch.
+        ui.MapGet("/flows/count", (FlowStore store) => TypedResults.Text(Fmt.Num(store.Count)));
 
         ui.MapGet("/flows/{id}/header", Results<RazorComponentResult<FlowHeader>, NotFound> (FlowStore store, string id) =>
             store.Get(id) is { } flow
@@ -100,16 +104,35 @@ internal static class FlowQueries
 {
     public const int FlowListLimit = 500;
 
-    public static List<Api.FlowSummary> List(FlowStore store, string? filter, out FilterParseError? error)
+    /// <summary>The newest <see cref="FlowListLimit"/> flows matching <paramref name="filter"/>, and how many match in all.</summary>
+    public static List<Api.FlowSummary> List(FlowStore store, string? filter, out int total, out FilterParseError? error)
     {
         error = null;
+        total = 0;
         FlowFilter? parsed = null;
         if (!string.IsNullOrWhiteSpace(filter) && !FlowFilter.TryParse(filter, out parsed, out error))
         {
             return [];
         }
 
-        return [.. store.Query(parsed is null ? null : parsed.Matches, 0, FlowListLimit).Select(Api.FlowSummary.From)];
+        // One pass over a snapshot: counting every match is what tells the user the list is cut.
+        var flows = store.Snapshot();
+        var list = new List<Api.FlowSummary>(Math.Min(flows.Count, FlowListLimit));
+        for (var i = flows.Count - 1; i >= 0; i--)
+        {
+            if (parsed is not null && !parsed.Matches(flows[i]))
+            {
+                continue;
+            }
+
+            total++;
+            if (list.Count < FlowListLimit)
+            {
+                list.Add(Api.FlowSummary.From(flows[i]));
+            }
+        }
+
+        return list;
     }
 
     public static List<HeldView> Held(InterceptService intercept, HoldResolutions resolutions) =>

@@ -47,6 +47,10 @@ public static class Fmt
 
     public static string Num(long value) => value.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>How many flows the list shows: "12", or "newest 500 of 1234" when it is cut (mirrored by dashboard.js).</summary>
+    public static string FlowCount(int shown, int total) =>
+        shown < total ? $"newest {Num(shown)} of {Num(total)}" : Num(shown);
+
     /// <summary>Open/closed state of a flow for its badge: text and Bootstrap colour.</summary>
     public static (string Text, string Css) State(FlowSummary flow)
     {
@@ -147,6 +151,39 @@ public static class Fmt
         catch (JsonException)
         {
             return null;
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="bytes"/> hold one JSON object or array, by the same rule as <see cref="PrettyJson"/>
+    /// but without building a document: for content too large to pretty-print.
+    /// </summary>
+    public static bool IsJson(ReadOnlySpan<byte> bytes)
+    {
+        var start = 0;
+        while (start < bytes.Length && bytes[start] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
+        {
+            start++;
+        }
+
+        if (start == bytes.Length || (bytes[start] != '{' && bytes[start] != '['))
+        {
+            return false;
+        }
+
+        try
+        {
+            // Throws on anything but whitespace after the value, as JsonDocument.Parse does.
+            var reader = new Utf8JsonReader(bytes);
+            while (reader.Read())
+            {
+            }
+
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
         }
     }
 

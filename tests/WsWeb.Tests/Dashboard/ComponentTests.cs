@@ -2,6 +2,7 @@ using WsWeb.Api;
 using WsWeb.Components.Pages;
 using WsWeb.Components.Shared;
 using WsWeb.Core.Flows;
+using WsWeb.Dashboard;
 using WsWeb.Intercept;
 using WsWeb.Rules;
 using static WsWeb.Tests.Dashboard.ComponentRenderer;
@@ -294,5 +295,148 @@ public sealed class ComponentTests
         Assert.Equal(["json", "har", "mitmproxy"], filtered.QuerySelectorAll("button[name=format]").Select(b => b.GetAttribute("value")));
         Assert.Equal("/api/flows/import", doc.QuerySelector("#import-form")!.GetAttribute("data-api"));
         Assert.NotNull(doc.QuerySelector("#import-form input[type=file]"));
+    }
+    [Fact]
+    public async Task Message_rows_are_focusable_for_the_keyboard_roving_tab_stop()
+    {
+        var doc = await RenderRowsAsync<MessageRows>(new() { ["Messages"] = new List<MessageView> { TestData.Text(0, "a"), TestData.Text(1, "b") }, ["FlowStart"] = TestData.Start });
+
+        // -1 on every row: the page script makes one of them the tab stop (0) and moves it with the arrow keys.
+        Assert.Equal(["-1", "-1"], doc.QuerySelectorAll("tr.msg-row").Select(r => r.GetAttribute("tabindex")));
+    }
+
+    [Fact]
+    public void Flow_list_says_when_it_shows_only_the_newest_flows()
+    {
+        var store = new FlowStore();
+        for (var i = 0; i < FlowQueries.FlowListLimit + 2; i++)
+        {
+            store.Add(new HttpFlow(new HttpRequestData { Method = "GET", Scheme = "http", Host = "cap.example", Port = 80, Path = $"/{i}" }, TestData.Start + i));
+        }
+
+        var flows = FlowQueries.List(store, null, out var total, out var error);
+        Assert.Null(error);
+        Assert.Equal(FlowQueries.FlowListLimit, flows.Count);
+        Assert.Equal(FlowQueries.FlowListLimit + 2, total);
+        Assert.Equal($"http://cap.example/{FlowQueries.FlowListLimit + 1}", flows[0].Url);
+
+        var filtered = FlowQueries.List(store, "~u /50", out var matching, out _);
+        Assert.Equal(["/501", "/500", "/50"], filtered.Select(f => new Uri(f.Url).AbsolutePath));
+        Assert.Equal(3, matching);
+
+        Assert.Equal("newest 500 of 502", Fmt.FlowCount(500, 502));
+        Assert.Equal("12", Fmt.FlowCount(12, 12));
+    }
+
+    [Fact]
+    public async Task Flows_page_counts_every_matching_flow_when_the_list_is_cut()
+    {
+        var store = new FlowStore();
+        for (var i = 0; i < FlowQueries.FlowListLimit + 1; i++)
+        {
+            store.Add(new HttpFlow(new HttpRequestData { Method = "GET", Scheme = "http", Host = "cap.example", Port = 80, Path = $"/{i}" }, TestData.Start + i));
+        }
+
+        var doc = await RenderAsync<FlowsPage>(services: s => s.AddSingleton(store));
+
+        Assert.Equal("newest 500 of 501", doc.QuerySelector("#flow-count")!.TextContent);
+        Assert.Equal("501", doc.QuerySelector("#flow-count")!.GetAttribute("data-total"));
+        Assert.Equal(500, doc.QuerySelectorAll("#flow-rows tr").Length);
+    }
+
+    [Fact]
+    public async Task An_empty_filtered_flow_table_says_nothing_matches_not_that_no_traffic_came()
+    {
+        var doc = await RenderAsync<FlowTable>(new() { ["Flows"] = new List<FlowSummary>(), ["Filtered"] = true });
+        var empty = doc.QuerySelector("#flows-empty")!.TextContent.Trim();
+        Assert.Equal("No flow matches the filter.", empty);
+
+        var unfiltered = await RenderAsync<FlowTable>(new() { ["Flows"] = new List<FlowSummary>() });
+        Assert.StartsWith("No flows yet.", unfiltered.QuerySelector("#flows-empty")!.TextContent.Trim(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Plain_http_flows_show_their_body_bytes()
+    {
+        var http = TestData.Flow("h") with
+        {
+            IsWebSocket = false,
+            IsLive = false,
+            MessagesFromClient = 0,
+            MessagesFromServer = 0,
+            BytesFromClient = 0,
+            BytesFromServer = 0,
+            Status = 200,
+            RequestContentLength = 300,
+            ResponseContentLength = 1200,
+        };
+        var doc = await RenderRowsAsync<FlowRows>(new() { ["Flows"] = new List<FlowSummary> { http, TestData.Flow("w") } });
+        var rows = doc.QuerySelectorAll("tr.flow-row");
+
+        Assert.Equal("1.5 kB", rows[0].QuerySelector(".c-bytes")!.TextContent);
+        Assert.Equal("request body 300 B · response body 1200 B", rows[0].QuerySelector(".c-bytes")!.GetAttribute("title"));
+
+        // WebSocket flows count message bytes, not the handshake's bodies.
+        Assert.Equal("2 kB", rows[1].QuerySelector(".c-bytes")!.TextContent);
+        Assert.Equal("1500 B ↑ · 500 B ↓", rows[1].QuerySelector(".c-bytes")!.GetAttribute("title"));
+    }
+
+    [Fact]
+    public void Flow_summary_carries_the_body_lengths_of_a_plain_http_flow()
+    {
+        var flow = new HttpFlow(new HttpRequestData { Method = "POST", Scheme = "http", Host = "h.example", Port = 80, Path = "/", ContentLength = 42 }, TestData.Start)
+        {
+            Response = new HttpResponseData { StatusCode = 200, ContentLength = 4096 },
+        };
+
+        var summary = FlowSummary.From(flow);
+
+        Assert.Equal(42, summary.RequestContentLength);
+        Assert.Equal(4096, summary.ResponseContentLength);
+        var json = System.Text.Json.JsonSerializer.Serialize(summary, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web));
+        Assert.Contains("\"requestContentLength\":42", json, StringComparison.Ordinal);
+        Assert.Contains("\"bytesFromClient\":0", json, StringComparison.Ordinal); // the old fields stay
+    }
+
+    [Fact]
+    public async Task Json_larger_than_the_view_cap_is_not_called_not_json()
+    {
+        var big = "[" + string.Join(",", Enumerable.Range(0, 40_000).Select(i => $$"""{"n":{{i}}}""")) + "]";
+        Assert.True(System.Text.Encoding.UTF8.GetByteCount(big) > Fmt.MaxViewBytes);
+
+        var doc = await RenderAsync<MessageContent>(new() { ["FlowId"] = "f1", ["Message"] = TestData.Text(1, big), ["View"] = "json" });
+        var text = doc.Body!.TextContent;
+        Assert.Contains("JSON too large to pretty-print; shown as text", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("not JSON", text, StringComparison.Ordinal);
+        Assert.StartsWith("[{\"n\":0}", doc.QuerySelector("pre.payload")!.TextContent, StringComparison.Ordinal);
+
+        // Large text that is not JSON (here: JSON cut short) still says so.
+        var cut = await RenderAsync<MessageContent>(new() { ["FlowId"] = "f1", ["Message"] = TestData.Text(1, big[..^1]), ["View"] = "json" });
+        Assert.Contains("not JSON; shown as text", cut.Body!.TextContent, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(" {\"a\":[1,2]} \n", true)]
+    [InlineData("[]", true)]
+    [InlineData("{\"a\":1} x", false)]
+    [InlineData("{\"a\":", false)]
+    [InlineData("42", false)]
+    [InlineData("", false)]
+    public void Is_json_agrees_with_pretty_json(string text, bool json)
+    {
+        Assert.Equal(json, Fmt.IsJson(System.Text.Encoding.UTF8.GetBytes(text)));
+        Assert.Equal(json, Fmt.PrettyJson(text) is not null);
+    }
+
+    [Fact]
+    public async Task Certificate_chain_count_is_left_out_when_none_was_recorded()
+    {
+        var detail = TestData.Detail();
+        var client = await RenderAsync<ConnectionDetails>(new() { ["Title"] = "Client", ["Connection"] = detail.ClientConn with { CertificateSubject = "CN=echo.example" } });
+        Assert.Contains("CN=echo.example", client.Body!.TextContent, StringComparison.Ordinal);
+        Assert.DoesNotContain("chain of", client.Body!.TextContent, StringComparison.Ordinal);
+
+        var server = await RenderAsync<ConnectionDetails>(new() { ["Title"] = "Server", ["Connection"] = detail.ServerConn });
+        Assert.Contains("(chain of 2)", server.Body!.TextContent, StringComparison.Ordinal);
     }
 }

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Net.WebSockets;
 using Microsoft.Playwright;
 using WsWeb.Tests.Infrastructure;
@@ -305,6 +306,10 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
         await page.ClickAsync("#import-form button[type=submit]");
         await Expect(page.Locator("#import-form .action-result")).ToContainTextAsync("Imported 1 flows (2 messages) from har");
         Assert.Equal(1.0, await page.EvalOnSelectorAsync<double>("#import-form progress", "p => p.value"));
+
+        // The report is something to read, not a flash: it outlives the 3 s confirmations get.
+        await page.WaitForTimeoutAsync(3500);
+        await Expect(page.Locator("#import-form .action-result")).ToContainTextAsync("Imported 1 flows (2 messages) from har");
         await DashboardBrowser.ScreenshotAsync(page, "export");
 
         await page.GotoAsync(browser.BaseUrl + "/onboarding");
@@ -312,5 +317,220 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
         var pem = await page.APIRequest.GetAsync(browser.BaseUrl + "/cert/pem");
         Assert.Contains("BEGIN CERTIFICATE", await pem.TextAsync(), StringComparison.Ordinal);
         await DashboardBrowser.ScreenshotAsync(page, "onboarding");
+    }
+    /// <summary>Room left in a control once its widest text is drawn (option labels of a select, the value of an input), in px.</summary>
+    private const string TextSlack = """
+        el => {
+            const cs = getComputedStyle(el);
+            const ctx = document.createElement("canvas").getContext("2d");
+            ctx.font = cs.font;
+            const texts = el.tagName === "SELECT" ? [...el.options].map(o => o.text) : [el.value];
+            const need = Math.max(...texts.map(t => ctx.measureText(t).width));
+            return el.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - need;
+        }
+        """;
+
+    [RequiresChromiumFact]
+    public async Task Message_rows_are_reached_moved_and_opened_with_the_keyboard()
+    {
+        await App.ResetAsync();
+        var (client, _, flow) = await App.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("""{"type":"first"}""");
+        await client.ReceiveTextAsync();
+        await client.SendTextAsync("second");
+        await client.ReceiveTextAsync();
+
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
+        var row = (int index) => page.Locator($"#message-rows tr[data-index='{index}']");
+        await Expect(page.Locator("#message-rows tr.msg-row")).ToHaveCountAsync(4);
+
+        // Tab reaches the list at one stop, the newest row; the arrows move through it.
+        await page.FocusAsync("#follow");
+        await page.Keyboard.PressAsync("Tab");
+        await Expect(row(3)).ToBeFocusedAsync();
+        for (var i = 0; i < 3; i++)
+        {
+            await page.Keyboard.PressAsync("ArrowUp");
+        }
+
+        await Expect(row(0)).ToBeFocusedAsync();
+        await page.Keyboard.PressAsync("ArrowUp");
+        await Expect(row(0)).ToBeFocusedAsync();
+        await page.Keyboard.PressAsync("Enter");
+        await Expect(page.Locator("#message-view pre.payload-json")).ToContainTextAsync("\"type\": \"first\"");
+        await Expect(row(0)).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("selected"));
+
+        await page.Keyboard.PressAsync("ArrowDown");
+        await page.Keyboard.PressAsync("ArrowDown");
+        await Expect(row(2)).ToBeFocusedAsync();
+        await page.Keyboard.PressAsync(" ");
+        await Expect(page.Locator("#message-view .message-content")).ToHaveAttributeAsync("data-index", "2");
+        await Expect(page.Locator("#message-view pre.payload")).ToHaveTextAsync("second");
+
+        // Leaving and coming back lands on the row last used, not the first one.
+        await page.Keyboard.PressAsync("Tab");
+        await Expect(row(2)).Not.ToBeFocusedAsync();
+        await page.Keyboard.PressAsync("Shift+Tab");
+        await Expect(row(2)).ToBeFocusedAsync();
+        Assert.Equal(1, await page.Locator("#message-rows tr[tabindex='0']").CountAsync());
+
+        // Live rows join the list out of the tab order.
+        await client.SendTextAsync("third");
+        await Expect(page.Locator("#message-rows tr.msg-row")).ToHaveCountAsync(6);
+        Assert.Equal(1, await page.Locator("#message-rows tr[tabindex='0']").CountAsync());
+        Assert.Equal("-1", await row(5).GetAttributeAsync("tabindex"));
+    }
+
+    [RequiresChromiumFact]
+    public async Task Flows_page_with_a_filter_says_nothing_matches_and_keeps_the_table_on_screen()
+    {
+        await App.ResetAsync();
+        var page = await browser.NewPageAsync();
+        foreach (var filter in new[] { "~d nothing.invalid", "~websocket & ~zz" })
+        {
+            await page.GotoAsync($"{browser.BaseUrl}/flows?filter={Uri.EscapeDataString(filter)}");
+            await Expect(page.Locator("#flows-empty")).ToHaveTextAsync("No flow matches the filter.");
+            var bottom = await page.EvalOnSelectorAsync<double>(".flows-scroll", "el => el.getBoundingClientRect().bottom");
+            Assert.True(bottom <= 768, $"with filter {filter} the table ends at {bottom}px, below the 768px window");
+            Assert.True(await page.EvaluateAsync<bool>("() => document.documentElement.scrollHeight <= innerHeight"), "the flows page scrolls");
+        }
+
+        await Expect(page.Locator(".filter-error")).ToBeVisibleAsync();
+        await DashboardBrowser.ScreenshotAsync(page, "flows-bad-filter");
+    }
+
+    [RequiresChromiumFact]
+    public async Task Flows_page_says_when_it_shows_only_the_newest_flows()
+    {
+        var added = new List<string>();
+        try
+        {
+            for (var i = 0; i < WsWeb.Dashboard.FlowQueries.FlowListLimit + 1; i++)
+            {
+                var http = new WsWeb.Core.Flows.HttpFlow(
+                    new WsWeb.Core.Flows.HttpRequestData { Method = "GET", Scheme = "http", Host = "cap.example", Port = 80, Path = $"/{i}" },
+                    WsWeb.Core.Timestamps.Now(TimeProvider.System));
+                App.Store.Add(http);
+                added.Add(http.Id);
+            }
+
+            var page = await browser.NewPageAsync();
+            await page.GotoAsync(browser.BaseUrl + "/");
+            await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub", new() { Timeout = 5000 });
+            await Expect(page.Locator("#flow-rows tr")).ToHaveCountAsync(500);
+            await Expect(page.Locator("#flow-count")).ToHaveTextAsync($"newest 500 of {App.Store.Count}");
+
+            // A live flow joins the count.
+            var (client, _, _) = await App.ConnectAsync();
+            await using (client)
+            {
+                await Expect(page.Locator("#flow-count")).ToHaveTextAsync($"newest 500 of {App.Store.Count}");
+            }
+        }
+        finally
+        {
+            foreach (var id in added)
+            {
+                App.Store.Remove(id);
+            }
+        }
+    }
+
+    [RequiresChromiumFact]
+    public async Task Export_with_a_bad_filter_stays_on_the_page_and_a_good_one_downloads()
+    {
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(browser.BaseUrl + "/export");
+        await page.FillAsync("#export-filter", "~nope");
+        await page.ClickAsync("#export-filtered-form button[value=json]");
+        await Expect(page.Locator("#export-filtered-form .filter-error")).ToContainTextAsync("~nope");
+        await Expect(page.Locator("#export-filter")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("is-invalid"));
+        Assert.Equal(browser.BaseUrl + "/export", page.Url);
+
+        await page.FillAsync("#export-filter", "~websocket");
+        var download = await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("#export-filtered-form button[value=har]"));
+        Assert.Contains("format=har", download.Url, StringComparison.Ordinal);
+        Assert.Contains("filter=~websocket", Uri.UnescapeDataString(download.Url), StringComparison.Ordinal);
+        await Expect(page.Locator("#export-filtered-form .filter-error")).ToHaveCountAsync(0);
+    }
+
+    [RequiresChromiumFact]
+    public async Task Live_badge_shows_only_on_pages_with_live_updates()
+    {
+        var page = await browser.NewPageAsync();
+        foreach (var path in new[] { "/rules", "/export", "/onboarding" })
+        {
+            await page.GotoAsync(browser.BaseUrl + path, new() { WaitUntil = WaitUntilState.NetworkIdle });
+            await Expect(page.Locator("#live-status")).ToBeHiddenAsync();
+        }
+
+        foreach (var path in new[] { "/", "/intercept" })
+        {
+            await page.GotoAsync(browser.BaseUrl + path);
+            await Expect(page.Locator("#live-status")).ToBeVisibleAsync();
+            await Expect(page.Locator("#live-status")).ToHaveTextAsync("live", new() { Timeout = 5000 });
+        }
+    }
+
+    [RequiresChromiumFact]
+    public async Task Live_flow_rows_show_body_bytes_for_plain_http_flows()
+    {
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(browser.BaseUrl + "/");
+
+        // The script's row for a hub update mirrors FlowRow.razor (see the component test).
+        var bytes = await page.EvaluateAsync<string[]>("""
+            () => {
+                const f = { id: "h", method: "GET", url: "http://h.example/", status: 200, isWebSocket: false, isLive: false,
+                    messagesFromClient: 0, messagesFromServer: 0, bytesFromClient: 0, bytesFromServer: 0, timestampCreated: 1700000000,
+                    requestContentLength: 300, responseContentLength: 1200 };
+                const t = document.createElement("template");
+                t.innerHTML = `<table><tbody>${window.wsweb.flowRow(f)}</tbody></table>`;
+                const cell = t.content.querySelector(".c-bytes");
+                return [cell.textContent, cell.title];
+            }
+            """);
+        Assert.Equal(["1.5 kB", "request body 300 B · response body 1200 B"], bytes);
+    }
+
+    [RequiresChromiumFact]
+    public async Task Controls_show_their_whole_text_and_long_rule_names_leave_the_filter_room()
+    {
+        await App.ResetAsync();
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(browser.BaseUrl + "/intercept");
+        var select = await page.EvalOnSelectorAsync<double>("select[name=timeoutAction]", TextSlack);
+        Assert.True(select >= 0, $"the timeout action select clips its label by {-select}px");
+
+        var (client, _, flow) = await App.ConnectAsync();
+        await using var c = client;
+        await page.SetViewportSizeAsync(1024, 768);
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
+        await page.ClickAsync("#tab-actions");
+        await page.FillAsync("#close-form input[name=code]", "4999");
+        var code = await page.EvalOnSelectorAsync<double>("#close-form input[name=code]", TextSlack);
+        Assert.True(code >= 16, $"the close code leaves {code}px beside its value for the spin buttons at 1024px wide");
+
+        var rule = new { name = "a-rule-name-without-any-spaces-that-goes-on-and-on-and-on-for-a-very-long-way", filter = "~ws & ~text & ~b heartbeat", action = "drop", enabled = true };
+        using (var created = await App.Api.PostAsJsonAsync(new Uri("/api/rules", UriKind.Relative), rule))
+        {
+            created.EnsureSuccessStatusCode();
+        }
+
+        try
+        {
+            await page.SetViewportSizeAsync(1366, 768);
+            await page.GotoAsync(browser.BaseUrl + "/rules");
+            var widths = await page.EvalOnSelectorAsync<double[]>("tr.rule-row", "tr => [tr.querySelector('.c-name').offsetWidth, tr.querySelector('.c-filter').offsetWidth, tr.closest('table').offsetWidth]");
+            Assert.True(widths[1] >= widths[2] / 4, $"the filter column is {widths[1]}px of {widths[2]}px beside a long name ({widths[0]}px)");
+            Assert.True(await ScrollWidthAsync(page) <= 1366);
+            await DashboardBrowser.ScreenshotAsync(page, "rules-long-name");
+        }
+        finally
+        {
+            await App.ResetAsync();
+        }
     }
 }

@@ -63,7 +63,7 @@ function messageRow(m, t0) {
   const dir = m.fromClient
     ? '<span class="dir dir-out" title="client → server">→</span>'
     : '<span class="dir dir-in" title="server → client">←</span>';
-  return `<tr class="msg-row${m.dropped ? " msg-dropped" : ""}" data-index="${m.index}">` +
+  return `<tr class="msg-row${m.dropped ? " msg-dropped" : ""}" data-index="${m.index}" tabindex="-1">` +
     `<td class="c-idx">${m.index}</td><td class="c-dir">${dir}</td><td class="c-type">${escapeHtml(m.type)}</td>` +
     `<td class="c-size">${formatBytes(m.length)}</td><td class="c-rel" title="${iso(m.timestamp)}">${relative(m.timestamp, t0)}</td>` +
     `<td class="c-preview font-monospace text-truncate">${escapeHtml(preview(m))}</td><td class="c-flags">${badges(m)}</td></tr>`;
@@ -81,6 +81,10 @@ function flowState(f) {
 function flowRow(f) {
   const [state, css] = flowState(f);
   const by = f.closedByClient === true ? "client" : f.closedByClient === false ? "server" : "?";
+  // A plain HTTP flow has no messages: its bytes are the request and response bodies.
+  const up = f.isWebSocket ? f.bytesFromClient : (f.requestContentLength ?? 0);
+  const down = f.isWebSocket ? f.bytesFromServer : (f.responseContentLength ?? 0);
+  const bytesTitle = f.isWebSocket ? `${up} B ↑ · ${down} B ↓` : `request body ${up} B · response body ${down} B`;
   const stateTitle = f.isWebSocket && !f.isLive ? `closed by ${by}: ${f.closeCode ?? ""} ${f.closeReason ?? ""}`.trimEnd() : (f.error ?? "");
   return `<tr class="flow-row${f.isLive ? " live" : ""}" data-id="${escapeHtml(f.id)}">` +
     `<td class="c-time"><time data-ts="${f.timestampCreated}" title="${iso(f.timestampCreated)}">${clock(f.timestampCreated)}</time></td>` +
@@ -90,7 +94,7 @@ function flowRow(f) {
     `<td class="c-state"><span class="badge ${css}" title="${escapeHtml(stateTitle)}">${escapeHtml(state)}</span></td>` +
     `<td class="c-num" title="messages client → server">${f.messagesFromClient}</td>` +
     `<td class="c-num" title="messages server → client">${f.messagesFromServer}</td>` +
-    `<td class="c-bytes" title="${f.bytesFromClient} B ↑ · ${f.bytesFromServer} B ↓">${formatBytes(f.bytesFromClient + f.bytesFromServer)}</td></tr>`;
+    `<td class="c-bytes" title="${bytesTitle}">${formatBytes(up + down)}</td></tr>`;
 }
 
 function parseRows(html) {
@@ -183,17 +187,19 @@ function formJson(form) {
   return body;
 }
 
-function showResult(scope, text) {
+/** A short confirmation that fades after 3 s; a report the user has to read (sticky) stays until the next run. */
+function showResult(scope, text, sticky = false) {
   const result = scope && $(".action-result", scope);
   if (!result) return;
   result.textContent = text;
   clearTimeout(result._timer);
-  result._timer = setTimeout(() => { result.textContent = ""; }, 3000);
+  if (!sticky) result._timer = setTimeout(() => { result.textContent = ""; }, 3000);
 }
 
 async function runAction(source, form, body) {
   const problem = form ? $(".problem", form) : null;
   if (problem) problem.innerHTML = "";
+  showResult(form, "", true);
   const method = source.dataset.method ?? "POST";
   const url = source.dataset.api;
   source.setAttribute("aria-busy", "true");
@@ -249,7 +255,7 @@ const status = $("#live-status");
 function setLive(state) {
   document.body.dataset.live = state;
   if (!status) return;
-  status.textContent = { hub: "live", polling: "polling", reconnecting: "reconnecting", offline: "offline" }[state] ?? state;
+  status.textContent = { hub: "live", polling: "polling", connecting: "connecting", reconnecting: "reconnecting", offline: "offline" }[state] ?? state;
   status.className = `badge rounded-pill ${state === "hub" ? "text-bg-success" : state === "polling" ? "text-bg-warning" : "text-bg-secondary"}`;
 }
 
@@ -264,6 +270,7 @@ async function goLive({ handlers, onConnected, poll }) {
     if (!timer) timer = setInterval(() => poll().catch(() => {}), POLL_MS);
   };
   const stopPolling = () => { clearInterval(timer); timer = null; };
+  setLive("connecting");
 
   if (!window.signalR) { startPolling(); return; }
   const connection = new signalR.HubConnectionBuilder()
@@ -317,10 +324,16 @@ function flowsPage(root) {
   const filter = root.dataset.filter ?? "";
   let pending = new Map();
   let frame = 0;
+  // Flows matching the page's filter, shown or not: the table keeps only the newest MAX_FLOW_ROWS.
+  let total = parseInt(count?.dataset.total ?? "0", 10);
 
   const updateCounts = () => {
     const n = tbody.rows.length;
-    if (count) count.textContent = n;
+    total = Math.max(total, n);
+    if (count) {
+      count.dataset.total = total;
+      count.textContent = n < total ? `newest ${n} of ${total}` : `${n}`;
+    }
     empty?.classList.toggle("d-none", n > 0);
   };
 
@@ -328,9 +341,18 @@ function flowsPage(root) {
     const response = await fetch(`/ui/flows/rows?filter=${encodeURIComponent(filter)}`);
     if (!response.ok) return;
     tbody.innerHTML = await response.text();
+    total = parseInt(response.headers.get("X-Total") ?? "0", 10);
     localizeTimes(tbody);
     updateCounts();
   });
+
+  // Unfiltered, live rows arrive one by one; the store's count says how many fell off the end.
+  const refreshTotal = throttle(async () => {
+    const response = await fetch("/ui/flows/count").catch(() => null);
+    if (!response?.ok) return;
+    total = parseInt(await response.text(), 10);
+    updateCounts();
+  }, 1000);
 
   const flush = () => {
     frame = 0;
@@ -344,6 +366,7 @@ function flowsPage(root) {
     }
     while (tbody.rows.length > MAX_FLOW_ROWS) tbody.rows[tbody.rows.length - 1].remove();
     updateCounts();
+    refreshTotal();
   };
 
   tbody.addEventListener("click", (event) => {
@@ -360,6 +383,8 @@ function flowsPage(root) {
       },
       FlowsRemoved: (ids) => {
         for (const id of ids) tbody.querySelector(`tr[data-id="${CSS.escape(id)}"]`)?.remove();
+        if (filter) { refetch(); return; }
+        total = Math.max(0, total - ids.length);
         updateCounts();
       },
       Gap: () => refetch(),
@@ -395,6 +420,19 @@ function flowPage(root) {
   const scrollToEnd = () => { scroller.scrollTop = scroller.scrollHeight; };
   const setMoreBefore = (value) => { moreBefore = value; older.classList.toggle("d-none", !value); };
 
+  // Roving tab stop: exactly one row is in the tab order (the selected one, else the newest); the arrow keys move it.
+  const tabStop = () => tbody.querySelector('tr[tabindex="0"]');
+  const setTabStop = (row) => {
+    const current = tabStop();
+    if (current === row || !row) return;
+    current?.setAttribute("tabindex", "-1");
+    row.setAttribute("tabindex", "0");
+  };
+  const ensureTabStop = () => {
+    if (tabStop()) return;
+    setTabStop(tbody.querySelector(`tr[data-index="${selected}"]`) ?? tbody.rows[tbody.rows.length - 1]);
+  };
+
   const appendRows = (rows) => {
     const stick = follow.checked;
     const fragment = document.createDocumentFragment();
@@ -421,6 +459,7 @@ function flowPage(root) {
       for (let i = 0; i < remove; i++) tbody.rows[0].remove();
       setMoreBefore(true);
     }
+    ensureTabStop();
     if (stick) scrollToEnd();
   };
 
@@ -478,6 +517,7 @@ function flowPage(root) {
       scroller.scrollTop += scroller.scrollHeight - height;
       setMoreBefore(response.headers.get("X-More-Before") === "1" && rows.length > 0);
       if (rows.length) empty.classList.add("d-none");
+      ensureTabStop();
     } finally {
       loadingOlder = false;
     }
@@ -486,7 +526,9 @@ function flowPage(root) {
   const showMessage = async (index) => {
     selected = index;
     for (const row of tbody.querySelectorAll("tr.selected")) row.classList.remove("selected");
-    tbody.querySelector(`tr[data-index="${index}"]`)?.classList.add("selected");
+    const row = tbody.querySelector(`tr[data-index="${index}"]`);
+    row?.classList.add("selected");
+    setTabStop(row);
     const chosen = views.get(index) ?? "";
     const response = await fetch(`/ui/flows/${encodeURIComponent(flowId)}/messages/${index}/view?view=${chosen}`);
     view.innerHTML = response.ok ? await response.text() : `<div class="empty-state">Message ${index} is no longer available.</div>`;
@@ -496,6 +538,32 @@ function flowPage(root) {
   tbody.addEventListener("click", (event) => {
     const row = event.target.closest("tr[data-index]");
     if (row) showMessage(parseInt(row.dataset.index, 10));
+  });
+  tbody.addEventListener("keydown", (event) => {
+    const row = event.target.closest("tr[data-index]");
+    if (!row || event.altKey || event.ctrlKey || event.metaKey) return;
+    let next = null;
+    if (event.key === "ArrowDown") next = row.nextElementSibling;
+    else if (event.key === "ArrowUp") next = row.previousElementSibling;
+    else if (event.key === "Home") next = tbody.rows[0];
+    else if (event.key === "End") next = tbody.rows[tbody.rows.length - 1];
+    else if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault(); // Space would scroll the list
+      showMessage(parseInt(row.dataset.index, 10));
+      return;
+    } else return;
+    event.preventDefault();
+    if (!next) {
+      if (event.key === "ArrowUp") loadOlder();
+      return;
+    }
+    setTabStop(next);
+    next.focus();
+  });
+  // A row focused by the mouse or a screen reader becomes the tab stop too.
+  tbody.addEventListener("focusin", (event) => {
+    const row = event.target.closest("tr[data-index]");
+    if (row) setTabStop(row);
   });
   view.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-view]");
@@ -513,6 +581,7 @@ function flowPage(root) {
     if (event.detail.form?.id === "inject-form") catchUp();
   });
 
+  ensureTabStop();
   scrollToEnd();
   goLive({
     handlers: {
@@ -532,7 +601,10 @@ function flowPage(root) {
           if (row) {
             const [fresh] = parseRows(messageRow(m, t0));
             if (m.index === selected) fresh.classList.add("selected");
+            fresh.setAttribute("tabindex", row.getAttribute("tabindex") ?? "-1");
+            const focused = document.activeElement === row;
             row.replaceWith(fresh);
+            if (focused) fresh.focus();
           }
           if (m.index === selected) showMessage(selected);
         }
@@ -636,12 +708,32 @@ function rulesPage() {
 // ---------- Export page ----------
 
 function exportPage() {
+  // A bad filter would navigate to the API's bare 400: check it first (htmx may not have answered yet)
+  // and only then download, so the error stays inline under the box.
+  const filtered = $("#export-filtered-form");
+  filtered?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = $("input[name=filter]", filtered);
+    const feedback = $(".filter-feedback", filtered);
+    const response = await fetch(`/ui/filter-check?filter=${encodeURIComponent(input.value)}`).catch(() => null);
+    if (response?.ok) {
+      feedback.innerHTML = await response.text();
+      const invalid = !!$(".filter-error", feedback);
+      input.classList.toggle("is-invalid", invalid);
+      if (invalid) { input.focus(); return; }
+    }
+    const query = new URLSearchParams({ format: event.submitter?.value ?? "json" });
+    if (input.value.trim()) query.set("filter", input.value);
+    location.href = `${filtered.action}?${query}`;
+  });
+
   document.addEventListener("wsweb:done", (event) => {
     const report = event.detail.data;
     if (event.detail.form?.id === "import-form" && report) {
-      $(".action-result", event.detail.form).textContent =
+      showResult(event.detail.form,
         `Imported ${report.flows} flows (${report.messages} messages) from ${report.format}` +
-        (report.alreadyPresent ? `, ${report.alreadyPresent} already present` : "") + (report.skipped ? `, ${report.skipped} skipped` : "") + ".";
+        (report.alreadyPresent ? `, ${report.alreadyPresent} already present` : "") + (report.skipped ? `, ${report.skipped} skipped` : "") + ".",
+        true);
     }
   });
 }
@@ -649,7 +741,6 @@ function exportPage() {
 // ---------- start ----------
 
 localizeTimes();
-setLive("offline");
 const root = $("[data-page]");
 switch (root?.dataset.page) {
   case "flows": flowsPage(root); break;
