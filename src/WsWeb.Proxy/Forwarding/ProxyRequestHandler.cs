@@ -58,7 +58,7 @@ internal sealed partial class ProxyRequestHandler(
                 await ForwardHttpAsync(context, flow, target, connection);
             }
         }
-        catch (Exception ex) when (IsUpstreamFailure(ex, context))
+        catch (Exception ex) when (!connection.ClientGone && IsUpstreamFailure(ex, context))
         {
             await FailAsync(context, flow, target, ex);
         }
