@@ -26,6 +26,15 @@ internal sealed partial class WebSocketRelay
     private const int DirectReadThreshold = 64 * 1024;
     private const int DirectReadChunk = 1024 * 1024;
 
+    /// <summary>How often a peer whose message a hook holds is checked for having left.</summary>
+    private static readonly TimeSpan PeerCheckInterval = TimeSpan.FromMilliseconds(500);
+
+    // Linux TCP states (include/net/tcp_states.h) in which the peer has closed or reset its side.
+    private const byte TcpClose = 7;
+    private const byte TcpCloseWait = 8;
+    private const byte TcpLastAck = 9;
+    private const byte TcpClosing = 11;
+
     /// <summary>Masking needs a copy anyway: large payloads to the server go out masked through a buffer this big.</summary>
     private const int MaskedChunk = 256 * 1024;
 
@@ -580,22 +589,46 @@ internal sealed partial class WebSocketRelay
         await held;
     }
 
-    /// <returns>True when the peer closed or reset its connection; false when data came (nothing is consumed) or the watch was stopped.</returns>
-    private static async Task<bool> PeerLeftAsync(System.Net.Sockets.Socket socket, CancellationToken cancellationToken)
+    /// <returns>True when the peer closed or reset its connection; false when the watch was stopped.</returns>
+    private async Task<bool> PeerLeftAsync(System.Net.Sockets.Socket socket, CancellationToken cancellationToken)
     {
         try
         {
-            // A zero-byte receive wakes on data or on the end without taking any bytes; nobody else reads the socket now.
-            await socket.ReceiveAsync(Memory<byte>.Empty, System.Net.Sockets.SocketFlags.None, cancellationToken);
-            return socket.Available == 0;
-        }
-        catch (System.Net.Sockets.SocketException)
-        {
+            // Polled, not read: whatever the peer sent before leaving (a close frame, TLS close_notify) stays for the pump.
+            while (!PeerClosed(socket))
+            {
+                await Task.Delay(PeerCheckInterval, _time, cancellationToken);
+            }
+
             return true;
         }
-        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+        catch (OperationCanceledException)
         {
             return false;
+        }
+    }
+
+    /// <summary>
+    /// True once the peer sent its FIN or a reset. On Linux the socket's TCP state says so even with unread bytes
+    /// queued before the FIN; elsewhere only a socket with nothing left to read can tell.
+    /// </summary>
+    private static bool PeerClosed(System.Net.Sockets.Socket socket)
+    {
+        try
+        {
+            if (OperatingSystem.IsLinux())
+            {
+                // getsockopt(IPPROTO_TCP, TCP_INFO): the first byte of struct tcp_info is the TCP state.
+                Span<byte> info = stackalloc byte[8];
+                socket.GetRawSocketOption(6, 11, info);
+                return info[0] is TcpClose or TcpCloseWait or TcpLastAck or TcpClosing;
+            }
+
+            return socket.Poll(0, System.Net.Sockets.SelectMode.SelectRead) && socket.Available == 0;
+        }
+        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException)
+        {
+            return ex is System.Net.Sockets.SocketException;
         }
     }
 

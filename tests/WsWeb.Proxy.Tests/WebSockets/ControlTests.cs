@@ -142,17 +142,28 @@ public sealed class ControlTests
         Assert.Equal(1001, flow.WebSocket!.CloseCode);
     }
 
-    [Fact]
-    public async Task AClientLeavingWhileItsMessageIsHeldEndsTheFlow()
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public async Task AClientLeavingWhileItsMessageIsHeldEndsTheFlow(bool tls, bool closeFrameFirst)
     {
         var hold = new HoldFirstClientMessage();
-        await using var echo = await EchoServer.StartAsync();
+        using var upstreamCa = WsWeb.Proxy.Certificates.CertificateAuthority.LoadOrCreate(Path.Combine(Path.GetTempPath(), "wsweb-up-" + Guid.NewGuid().ToString("N")), TimeProvider.System);
+        await using var echo = await EchoServer.StartAsync(tls ? upstreamCa.IssueLeaf("localhost") : null);
         await using var proxy = await ProxyServer.StartAsync(services: services => services.AddWebSocketAddon(hold));
-        var client = await ProxyClients.ConnectRawAsync(proxy, echo.WsUri());
+        var client = await ProxyClients.ConnectRawAsync(proxy, tls ? echo.WssUri() : echo.WsUri());
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
 
         await client.SendTextAsync("held, then the client is gone");
         await hold.Holding.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        if (closeFrameFirst)
+        {
+            // As a browser closing its tab: a close frame (queued behind the held message), then the TCP FIN.
+            await client.SendCloseAsync(1001, "tab closed");
+        }
+
         await client.DisposeAsync();
 
         // Nobody decides on the held message, yet the flow ends: the client's socket was watched meanwhile.
@@ -160,6 +171,7 @@ public sealed class ControlTests
         Assert.Equal(1006, flow.WebSocket!.CloseCode);
         Assert.True(flow.WebSocket.ClosedByClient);
         Assert.False(proxy.Control.IsLive(flow));
+        hold.Release.TrySetResult();
     }
 
     [Fact]
