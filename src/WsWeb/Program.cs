@@ -16,26 +16,24 @@ var root = CommandLine.Create(async (options, _) =>
         await Console.Error.WriteLineAsync($"error: {ex.Message}");
         return 1;
     }
-    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-    {
-        // Building loads or creates the CA: the only files it touches are in the data directory.
-        await Console.Error.WriteLineAsync($"error: --data-dir: '{options.DataDirectory}' cannot hold WsWeb's CA: {ex.Message}");
-        return 1;
-    }
 
-    try
+    await using (app)
     {
-        await app.StartAsync();
-    }
-    catch (IOException ex) when (ex.InnerException is AddressInUseException)
-    {
-        var option = ex.Message.Contains($":{options.ListenPort}", StringComparison.Ordinal) ? "--listen-port" : "--web-port";
-        await Console.Error.WriteLineAsync($"error: {option}: {ex.Message} Is another WsWeb (or another program) using it? Pick another port.");
-        return 1;
-    }
+        try
+        {
+            await app.StartAsync();
+        }
+        catch (IOException ex) when (ex.InnerException is AddressInUseException)
+        {
+            // Kestrel says "Failed to bind to address http://127.0.0.1:8080: address already in use."
+            var option = ex.Message.Contains($":{options.ListenPort}:", StringComparison.Ordinal) ? "--listen-port" : "--web-port";
+            await Console.Error.WriteLineAsync($"error: {option}: {ex.Message} Is another WsWeb (or another program) using it? Pick another port.");
+            return 1;
+        }
 
-    await app.WaitForShutdownAsync();
-    return 0;
+        await app.WaitForShutdownAsync();
+        return 0;
+    }
 });
 
 return await root.Parse(ownArgs).InvokeAsync();

@@ -101,6 +101,19 @@ internal sealed class CertificateAuthority : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(leafCacheSize, 1);
         logger ??= NullLogger.Instance;
         dataDirectory = Path.GetFullPath(dataDirectory);
+        try
+        {
+            return LoadOrCreateIn(dataDirectory, time, logger, leafCacheSize);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Creating the directory or writing a new CA failed: a directory below a file, no write permission, a full disk.
+            throw new CertificateFileException($"--data-dir: '{dataDirectory}' cannot hold WsWeb's CA: {ex.Message}", dataDirectory, ex);
+        }
+    }
+
+    private static CertificateAuthority LoadOrCreateIn(string dataDirectory, TimeProvider time, ILogger logger, int leafCacheSize)
+    {
         CreateDirectory(dataDirectory);
 
         var pemPath = Path.Combine(dataDirectory, PemFileName);

@@ -44,7 +44,7 @@ internal sealed class RecordingStreamContent(Stream body, BodyRecorder recorder)
         SerializeToStreamAsync(stream, context, CancellationToken.None);
 
     protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken) =>
-        ProxyRequestHandler.CopyAsync(body, stream, recorder, cancellationToken);
+        ProxyRequestHandler.CopyAsync(body, stream, recorder, cancellationToken, sourceIsClient: true);
 
     protected override bool TryComputeLength(out long length)
     {

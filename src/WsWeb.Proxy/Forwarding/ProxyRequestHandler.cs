@@ -62,7 +62,7 @@ internal sealed partial class ProxyRequestHandler(
         {
             await FailAsync(context, flow, target, ex);
         }
-        catch (Exception ex) when ((context.RequestAborted.IsCancellationRequested || connection.ClientGone) && ex is OperationCanceledException or IOException)
+        catch (Exception) when (context.RequestAborted.IsCancellationRequested || connection.ClientGone)
         {
             // The client went away mid-exchange; its connection is already aborted, so there is nobody to answer.
             flow.Error ??= "The client closed the connection before the response was complete.";
@@ -179,13 +179,14 @@ internal sealed partial class ProxyRequestHandler(
     }
 
     /// <param name="client">When copying to the client: stop as soon as its connection is aborted.</param>
-    internal static async Task CopyAsync(Stream source, Stream destination, BodyRecorder recorder, CancellationToken cancellationToken, ProxyConnectionFeature? client = null)
+    /// <param name="sourceIsClient">Reading the client's request body: its failures are the client's (see <see cref="ClientBodyException"/>).</param>
+    internal static async Task CopyAsync(Stream source, Stream destination, BodyRecorder recorder, CancellationToken cancellationToken, ProxyConnectionFeature? client = null, bool sourceIsClient = false)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
         {
             int read;
-            while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0)
+            while ((read = await ReadAsync(source, buffer, sourceIsClient, cancellationToken)) > 0)
             {
                 recorder.Append(buffer.AsSpan(0, read));
                 await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
@@ -203,6 +204,18 @@ internal sealed partial class ProxyRequestHandler(
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static async ValueTask<int> ReadAsync(Stream source, byte[] buffer, bool sourceIsClient, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await source.ReadAsync(buffer, cancellationToken);
+        }
+        catch (Exception ex) when (sourceIsClient && ex is IOException or SocketException)
+        {
+            throw new ClientBodyException(ex);
         }
     }
 
@@ -249,7 +262,7 @@ internal sealed partial class ProxyRequestHandler(
             return (StatusCodes.Status400BadRequest, $"WsWeb could not read the client's request body: {bad.Message}");
         }
 
-        if (Find<Microsoft.AspNetCore.Connections.ConnectionResetException>(ex) is not null || Find<Microsoft.AspNetCore.Connections.ConnectionAbortedException>(ex) is not null)
+        if (Find<ClientBodyException>(ex) is not null || Find<Microsoft.AspNetCore.Connections.ConnectionResetException>(ex) is not null || Find<Microsoft.AspNetCore.Connections.ConnectionAbortedException>(ex) is not null)
         {
             return (StatusCodes.Status400BadRequest, "The client closed the connection before its request body was complete.");
         }
@@ -298,3 +311,6 @@ internal sealed partial class ProxyRequestHandler(
     [LoggerMessage(Level = LogLevel.Information, Message = "Flow {FlowId}: upstream {Host}:{Port} failed: {Reason}")]
     private partial void LogUpstreamFailed(string flowId, string host, int port, string reason);
 }
+
+/// <summary>Reading the client's request body failed (a reset, a closed connection): the client's fault, not the server's.</summary>
+internal sealed class ClientBodyException(Exception inner) : IOException("The client's connection failed while it sent its request body.", inner);

@@ -116,6 +116,27 @@ public sealed class WireFidelityTests
         Assert.Contains("client's request body", flow.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task AClientResettingDuringItsRequestBodyIsRecordedAsTheClientsFault()
+    {
+        await using var upstream = await HttpUpstream.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        var authority = $"127.0.0.1:{upstream.Port}";
+
+        using (var tcp = new TcpClient { NoDelay = true, LingerState = new LingerOption(true, 0) })
+        {
+            await tcp.ConnectAsync(IPAddress.Loopback, proxy.ProxyPort);
+            await tcp.GetStream().WriteAsync(Encoding.ASCII.GetBytes($"POST http://{authority}/echo HTTP/1.1\r\nHost: {authority}\r\nContent-Length: 100000\r\n\r\nonly the start"));
+            await proxy.WaitForFlowAsync(f => f.Request.Path == "/echo");
+            await Task.Delay(200);
+        }   // linger 0: the close is a reset
+
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Path == "/echo");
+        await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended");
+        Assert.Contains("client", flow.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("could not reach", flow.Error, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
