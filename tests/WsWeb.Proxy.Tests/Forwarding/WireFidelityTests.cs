@@ -18,7 +18,7 @@ public sealed class WireFidelityTests
         var authority = $"127.0.0.1:{upstream.Port}";
 
         // "café" in UTF-8, and two bytes that are not UTF-8 at all: both must arrive as sent.
-        var (head, _) = await SendAsync(proxy, $"GET http://{authority}{path} HTTP/1.1\r\nHost: {authority}\r\nX-Name: caf\u00C3\u00A9\r\nX-Raw: \u00FF\u00FE\r\n\r\n");
+        var (head, _) = await ProxyClients.SendRawRequestAsync(proxy, $"GET http://{authority}{path} HTTP/1.1\r\nHost: {authority}\r\nX-Name: caf\u00C3\u00A9\r\nX-Raw: \u00FF\u00FE\r\n\r\n", Encoding.Latin1);
         var received = await answering;
 
         Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
@@ -39,7 +39,7 @@ public sealed class WireFidelityTests
         using var upstream = RawHttpUpstream.Start();
         var answering = upstream.AnswerAsync(Encoding.Latin1.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Name: caf\u00C3\u00A9\r\nX-Raw: \u00FF\r\n\r\nok"));
 
-        var (head, body) = await SendAsync(proxy, $"GET http://127.0.0.1:{upstream.Port}/ HTTP/1.1\r\nHost: 127.0.0.1:{upstream.Port}\r\n\r\n");
+        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, $"GET http://127.0.0.1:{upstream.Port}/ HTTP/1.1\r\nHost: 127.0.0.1:{upstream.Port}\r\n\r\n", Encoding.Latin1);
         await answering;
 
         Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
@@ -58,7 +58,7 @@ public sealed class WireFidelityTests
         using var upstream = RawHttpUpstream.Start();
         var answering = upstream.AnswerAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
 
-        var (head, body) = await SendAsync(proxy, $"GET http://127.0.0.1:{upstream.Port}/ HTTP/1.1\r\nHost: 127.0.0.1:{upstream.Port}\r\n\r\n");
+        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, $"GET http://127.0.0.1:{upstream.Port}/ HTTP/1.1\r\nHost: 127.0.0.1:{upstream.Port}\r\n\r\n", Encoding.Latin1);
         await answering;
 
         Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
@@ -77,7 +77,7 @@ public sealed class WireFidelityTests
         using var upstream = RawHttpUpstream.Start();
         var answering = upstream.AnswerAsync(Encoding.Latin1.GetBytes($"HTTP/1.1 {status}\r\n{headers}\r\nok"));
 
-        var (head, body) = await SendAsync(proxy, $"GET http://127.0.0.1:{upstream.Port}/ HTTP/1.1\r\nHost: 127.0.0.1:{upstream.Port}\r\n\r\n");
+        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, $"GET http://127.0.0.1:{upstream.Port}/ HTTP/1.1\r\nHost: 127.0.0.1:{upstream.Port}\r\n\r\n", Encoding.Latin1);
         await answering;
 
         Assert.StartsWith("HTTP/1.1 502", head, StringComparison.Ordinal);
@@ -94,7 +94,7 @@ public sealed class WireFidelityTests
         await using var proxy = await ProxyServer.StartAsync();
         var authority = $"127.0.0.1:{upstream.Port}";
 
-        var (head, _) = await SendAsync(proxy, $"POST http://{authority}/echo HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/x-empty\r\nContent-Length: 0\r\n\r\n");
+        var (head, _) = await ProxyClients.SendRawRequestAsync(proxy, $"POST http://{authority}/echo HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/x-empty\r\nContent-Length: 0\r\n\r\n", Encoding.Latin1);
 
         Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
         Assert.Contains("Content-Type: application/x-empty", head, StringComparison.OrdinalIgnoreCase);
@@ -108,7 +108,7 @@ public sealed class WireFidelityTests
         await using var proxy = await ProxyServer.StartAsync();
         var authority = $"127.0.0.1:{upstream.Port}";
 
-        var (head, body) = await SendAsync(proxy, $"POST http://{authority}/echo HTTP/1.1\r\nHost: {authority}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nZZ\r\nnot a chunk\r\n0\r\n\r\n");
+        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, $"POST http://{authority}/echo HTTP/1.1\r\nHost: {authority}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nZZ\r\nnot a chunk\r\n0\r\n\r\n", Encoding.Latin1);
 
         Assert.StartsWith("HTTP/1.1 400", head, StringComparison.Ordinal);
         Assert.Contains("client's request body", body, StringComparison.Ordinal);
@@ -147,12 +147,14 @@ public sealed class WireFidelityTests
         var accepted = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var upstreamClosed = upstream.SilentAsync(accepted, TimeSpan.FromSeconds(30));
         var authority = $"127.0.0.1:{upstream.Port}";
-        var upgrade = webSocket ? "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" : "";
+        var request = webSocket
+            ? ProxyClients.UpgradeRequest($"http://{authority}/slow", authority)
+            : $"GET http://{authority}/slow HTTP/1.1\r\nHost: {authority}\r\n\r\n";
 
         using (var tcp = new TcpClient { NoDelay = true })
         {
             await tcp.ConnectAsync(IPAddress.Loopback, proxy.ProxyPort);
-            await tcp.GetStream().WriteAsync(Encoding.ASCII.GetBytes($"GET http://{authority}/slow HTTP/1.1\r\nHost: {authority}\r\n{upgrade}\r\n"));
+            await tcp.GetStream().WriteAsync(Encoding.ASCII.GetBytes(request));
             await accepted.Task.WaitAsync(TimeSpan.FromSeconds(10));
         }
 
@@ -196,18 +198,5 @@ public sealed class WireFidelityTests
         }
 
         Assert.True(written < 64L * 1024 * 1024, $"the client could push {written} bytes into the proxy");
-    }
-
-    /// <summary>Sends <paramref name="request"/> as Latin-1 (one byte per char) on a new connection; returns the head and body as Latin-1.</summary>
-    private static async Task<(string Head, string Body)> SendAsync(ProxyServer proxy, string request)
-    {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        using var tcp = new TcpClient { NoDelay = true };
-        await tcp.ConnectAsync(IPAddress.Loopback, proxy.ProxyPort, cts.Token);
-        var stream = tcp.GetStream();
-        await stream.WriteAsync(Encoding.Latin1.GetBytes(request), cts.Token);
-        var head = await ProxyClients.ReadHeadAsync(stream).WaitAsync(cts.Token);
-        var body = await ProxyClients.ReadBodyAsync(stream, head).WaitAsync(cts.Token);
-        return (head, Encoding.Latin1.GetString(body));
     }
 }

@@ -52,13 +52,16 @@ internal static class ProxyClients
         return stream;
     }
 
+    /// <summary>An opening handshake request head for <paramref name="target"/> (origin- or absolute-form), with RFC 6455's sample key.</summary>
+    /// <param name="extraHeaders">More header lines, each ending in CRLF.</param>
+    public static string UpgradeRequest(string target, string host, string? extraHeaders = null) =>
+        $"GET {target} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        + $"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extraHeaders}\r\n";
+
     /// <summary>Sends the opening handshake on <paramref name="stream"/> and returns the response head.</summary>
     public static async Task<string> HandshakeAsync(Stream stream, Uri target, string? extraHeaders = null)
     {
-        var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
-        var request = $"GET {target.PathAndQuery} HTTP/1.1\r\nHost: {target.Authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + $"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extraHeaders}\r\n";
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(UpgradeRequest(target.PathAndQuery, target.Authority, extraHeaders)));
         return await ReadHeadAsync(stream);
     }
 
@@ -90,16 +93,20 @@ internal static class ProxyClients
     }
 
     /// <summary>Opens a plain TCP connection to the proxy port, writes <paramref name="request"/> and reads the response head and body.</summary>
-    public static async Task<(string Head, string Body)> SendRawRequestAsync(ProxyServer proxy, string request)
+    /// <param name="encoding">
+    /// How the request is written and the body read: ASCII out and UTF-8 back by default; Latin-1 both ways
+    /// puts every byte on the wire as one char, for tests of non-ASCII header bytes.
+    /// </param>
+    public static async Task<(string Head, string Body)> SendRawRequestAsync(ProxyServer proxy, string request, Encoding? encoding = null)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         using var tcp = new TcpClient { NoDelay = true };
         await tcp.ConnectAsync(IPAddress.Loopback, proxy.ProxyPort, cts.Token);
         var stream = tcp.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), cts.Token);
+        await stream.WriteAsync((encoding ?? Encoding.ASCII).GetBytes(request), cts.Token);
         var head = await ReadHeadAsync(stream).WaitAsync(cts.Token);
         var body = await ReadBodyAsync(stream, head).WaitAsync(cts.Token);
-        return (head, Encoding.UTF8.GetString(body));
+        return (head, (encoding ?? Encoding.UTF8).GetString(body));
     }
 
     /// <summary>Reads an HTTP/1.1 response body after <paramref name="head"/>: Content-Length, chunked, or until EOF.</summary>

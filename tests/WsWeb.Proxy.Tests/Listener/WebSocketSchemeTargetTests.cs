@@ -81,7 +81,7 @@ public sealed class WebSocketSchemeTargetTests
         var stream = tcp.GetStream();
 
         // Pieces split the method, the scheme and "://", so the listener has to wait for each part of the line.
-        var head = Encoding.ASCII.GetBytes(UpgradeRequest(echo.WsUri().ToString(), $"127.0.0.1:{echo.Port}"));
+        var head = Encoding.ASCII.GetBytes(ProxyClients.UpgradeRequest(echo.WsUri().ToString(), $"127.0.0.1:{echo.Port}"));
         foreach (var piece in head.Chunk(3))
         {
             await stream.WriteAsync(piece);
@@ -124,7 +124,7 @@ public sealed class WebSocketSchemeTargetTests
         await tcp.ConnectAsync(IPAddress.Loopback, proxy.ProxyPort);
         var stream = tcp.GetStream();
 
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(UpgradeRequest(echo.WssUri().ToString(), $"localhost:{echo.Port}")));
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(ProxyClients.UpgradeRequest(echo.WssUri().ToString(), $"localhost:{echo.Port}")));
         var response = await ProxyClients.ReadHeadAsync(stream);
         Assert.StartsWith("HTTP/1.1 101", response, StringComparison.Ordinal);
 
@@ -143,13 +143,9 @@ public sealed class WebSocketSchemeTargetTests
     {
         await using var proxy = await ProxyServer.StartAsync();
 
-        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, UpgradeRequest($"ws://127.0.0.1:{proxy.WebPort}/healthz", $"127.0.0.1:{proxy.WebPort}"));
+        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, ProxyClients.UpgradeRequest($"ws://127.0.0.1:{proxy.WebPort}/healthz", $"127.0.0.1:{proxy.WebPort}"));
 
         Assert.StartsWith("HTTP/1.1 403", head, StringComparison.Ordinal);
         Assert.Contains("own listener", body, StringComparison.Ordinal);
     }
-
-    private static string UpgradeRequest(string target, string host) =>
-        $"GET {target} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        + $"Sec-WebSocket-Key: {Convert.ToBase64String(RandomNumberGenerator.GetBytes(16))}\r\nSec-WebSocket-Version: 13\r\n\r\n";
 }

@@ -206,7 +206,7 @@ public sealed class ControlTests
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var stopping = proxy.DisposeAsync().AsTask();
         await Eventually.AssertAsync(() => proxy.Services.GetRequiredService<WsWeb.Proxy.WebSockets.LiveRelays>().ShuttingDown, "shutdown began");
-        var (head, _) = await ProxyClients.SendRawRequestAsync(proxy, $"GET {echo.WsUri().ToString().Replace("ws://", "http://", StringComparison.Ordinal)} HTTP/1.1\r\nHost: 127.0.0.1:{echo.Port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+        var (head, _) = await ProxyClients.SendRawRequestAsync(proxy, ProxyClients.UpgradeRequest(echo.WsUri().ToString().Replace("ws://", "http://", StringComparison.Ordinal), $"127.0.0.1:{echo.Port}"));
         await stopping;
         stopFlood.Cancel();
         await flood;

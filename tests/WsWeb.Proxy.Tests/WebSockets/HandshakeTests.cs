@@ -9,10 +9,6 @@ namespace WsWeb.Proxy.Tests.WebSockets;
 /// <summary>The opening handshake through the proxy: negotiation, refusals and failures.</summary>
 public sealed class HandshakeTests
 {
-    private static string UpgradeRequest(string absoluteUrl, string hostPort) =>
-        $"GET {absoluteUrl} HTTP/1.1\r\nHost: {hostPort}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-
     private static int FreePort()
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -47,7 +43,7 @@ public sealed class HandshakeTests
         await using var proxy = await ProxyServer.StartAsync();
         var url = echo.WsUri("/refuse").ToString().Replace("ws://", "http://", StringComparison.Ordinal);
 
-        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, UpgradeRequest(url, $"127.0.0.1:{echo.Port}"));
+        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, ProxyClients.UpgradeRequest(url, $"127.0.0.1:{echo.Port}"));
 
         Assert.StartsWith("HTTP/1.1 403", head, StringComparison.Ordinal);
         Assert.Equal("go away", body);
@@ -72,7 +68,7 @@ public sealed class HandshakeTests
         await using var proxy = await ProxyServer.StartAsync();
         var port = FreePort();
 
-        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, UpgradeRequest($"http://127.0.0.1:{port}/echo", $"127.0.0.1:{port}"));
+        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, ProxyClients.UpgradeRequest($"http://127.0.0.1:{port}/echo", $"127.0.0.1:{port}"));
 
         Assert.StartsWith("HTTP/1.1 502", head, StringComparison.Ordinal);
         Assert.Contains($"could not reach 127.0.0.1:{port}", body, StringComparison.Ordinal);
