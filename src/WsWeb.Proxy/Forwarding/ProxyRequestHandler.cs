@@ -125,8 +125,8 @@ internal sealed partial class ProxyRequestHandler(
         Headers.CopyRequest(request.Headers, message, message.Content);
         message.Options.Set(UpstreamConnector.ServerConnKey, flow.ServerConn);
 
-        // With a body, Kestrel reads the connection while it streams upstream; then the body's end tells.
-        using var response = await ClientDeparture.SendAsync(upstream, message, target.UseTls, context, flow, watch: !hasBody);
+        // With a body, reading it tells of a reset, and a client may half-close once it has sent it: not watched.
+        using var response = await ClientDeparture.SendAsync(upstream, message, target.UseTls, context, flow, watch: !hasBody, time);
         if (response is null)
         {
             return;

@@ -56,7 +56,7 @@ internal sealed partial class WebSocketForwarder(
         }
         request.Options.Set(UpstreamConnector.ServerConnKey, flow.ServerConn);
 
-        using var response = await ClientDeparture.SendAsync(upstream, request, target.UseTls, context, flow, watch: true);
+        using var response = await ClientDeparture.SendAsync(upstream, request, target.UseTls, context, flow, watch: true, time);
         if (response is null)
         {
             return;

@@ -8,6 +8,7 @@ using WsWeb.Core.Addons;
 using WsWeb.Core.Flows;
 using WsWeb.Core.WebSockets;
 using WsWeb.Proxy.Addons;
+using WsWeb.Proxy.Listener;
 
 namespace WsWeb.Proxy.WebSockets;
 
@@ -25,15 +26,6 @@ internal sealed partial class WebSocketRelay
     /// <summary>Payloads at least this large bypass the pipe on the way in, and on the way out.</summary>
     private const int DirectReadThreshold = 64 * 1024;
     private const int DirectReadChunk = 1024 * 1024;
-
-    /// <summary>How often a peer whose message a hook holds is checked for having left.</summary>
-    private static readonly TimeSpan PeerCheckInterval = TimeSpan.FromMilliseconds(500);
-
-    // Linux TCP states (include/net/tcp_states.h) in which the peer has closed or reset its side.
-    private const byte TcpClose = 7;
-    private const byte TcpCloseWait = 8;
-    private const byte TcpLastAck = 9;
-    private const byte TcpClosing = 11;
 
     /// <summary>Masking needs a copy anyway: large payloads to the server go out masked through a buffer this big.</summary>
     private const int MaskedChunk = 256 * 1024;
@@ -572,7 +564,7 @@ internal sealed partial class WebSocketRelay
 
         var held = hooks.AsTask();
         using var watching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var left = PeerLeftAsync(socket, watching.Token);
+        var left = PeerWatch.LeftAsync(socket, _time, watching.Token);
         if (await Task.WhenAny(held, left) == left && await left)
         {
             if (_ws.TryClose(from.IsClient, WebSocketCloseCodes.AbnormalClosure, null, Timestamps.Now(_time)))
@@ -587,49 +579,6 @@ internal sealed partial class WebSocketRelay
 
         await watching.CancelAsync();
         await held;
-    }
-
-    /// <returns>True when the peer closed or reset its connection; false when the watch was stopped.</returns>
-    private async Task<bool> PeerLeftAsync(System.Net.Sockets.Socket socket, CancellationToken cancellationToken)
-    {
-        try
-        {
-            // Polled, not read: whatever the peer sent before leaving (a close frame, TLS close_notify) stays for the pump.
-            while (!PeerClosed(socket))
-            {
-                await Task.Delay(PeerCheckInterval, _time, cancellationToken);
-            }
-
-            return true;
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
-        }
-    }
-
-    /// <summary>
-    /// True once the peer sent its FIN or a reset. On Linux the socket's TCP state says so even with unread bytes
-    /// queued before the FIN; elsewhere only a socket with nothing left to read can tell.
-    /// </summary>
-    private static bool PeerClosed(System.Net.Sockets.Socket socket)
-    {
-        try
-        {
-            if (OperatingSystem.IsLinux())
-            {
-                // getsockopt(IPPROTO_TCP, TCP_INFO): the first byte of struct tcp_info is the TCP state.
-                Span<byte> info = stackalloc byte[8];
-                socket.GetRawSocketOption(6, 11, info);
-                return info[0] is TcpClose or TcpCloseWait or TcpLastAck or TcpClosing;
-            }
-
-            return socket.Poll(0, System.Net.Sockets.SelectMode.SelectRead) && socket.Available == 0;
-        }
-        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException)
-        {
-            return ex is System.Net.Sockets.SocketException;
-        }
     }
 
     /// <summary>Writes a whole message as one frame, compressed when the leg negotiated permessage-deflate.</summary>
