@@ -75,6 +75,22 @@ internal static class Headers
         TimestampStart = timestampStart,
     };
 
+    /// <summary>Whether the request carries Content-* headers, which need an <see cref="HttpContent"/> to travel on.</summary>
+    public static bool HasContentHeaders(IHeaderDictionary headers)
+    {
+        foreach (var name in headers.Keys)
+        {
+            if (IsContentHeader(name))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool IsContentHeader(string name) => name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Copies end-to-end request headers; Content-* go to <paramref name="content"/> when there is one.</summary>
     public static void CopyRequest(IHeaderDictionary source, HttpRequestMessage target, HttpContent? content, Func<string, bool>? skip = null)
     {
@@ -92,7 +108,7 @@ internal static class Headers
                 continue;
             }
 
-            if (name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
+            if (IsContentHeader(name))
             {
                 content?.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
                 continue;

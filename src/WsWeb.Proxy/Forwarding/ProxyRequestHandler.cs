@@ -119,7 +119,7 @@ internal sealed partial class ProxyRequestHandler(
             Version = System.Net.HttpVersion.Version11,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
             Content = hasBody ? new RecordingStreamContent(request.Body, requestRecorder)
-                : HasContentHeaders(request.Headers) ? new ByteArrayContent([])   // an empty body keeps its Content-Type and friends
+                : Headers.HasContentHeaders(request.Headers) ? new ByteArrayContent([])   // an empty body keeps its Content-Type and friends
                 : null,
         };
         Headers.CopyRequest(request.Headers, message, message.Content);
@@ -165,20 +165,6 @@ internal sealed partial class ProxyRequestHandler(
         }
     }
 
-    private static bool HasContentHeaders(IHeaderDictionary headers)
-    {
-        foreach (var name in headers.Keys)
-        {
-            if (name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    /// <param name="client">When copying to the client: stop as soon as its connection is aborted.</param>
     /// <param name="sourceIsClient">Reading the client's request body: its failures are the client's (see <see cref="ClientBodyException"/>).</param>
     internal static async Task CopyAsync(Stream source, Stream destination, BodyRecorder recorder, CancellationToken cancellationToken, ProxyConnectionFeature? client = null, bool sourceIsClient = false)
     {
