@@ -277,6 +277,7 @@ public sealed class ComponentTests
 
         var snippets = string.Join("\n", doc.QuerySelectorAll("pre.snippet").Select(p => p.TextContent));
         Assert.Contains("--proxy-server=http://127.0.0.1:8080", snippets, StringComparison.Ordinal);
+        Assert.Contains("certutil -d sql:$HOME/.pki/nssdb -A -t \"C,,\"", snippets, StringComparison.Ordinal);
         Assert.Contains("curl --proxy http://127.0.0.1:8080 --cacert wsweb-ca-cert.pem", snippets, StringComparison.Ordinal);
         Assert.Contains("NODE_EXTRA_CA_CERTS=wsweb-ca-cert.pem", snippets, StringComparison.Ordinal);
         Assert.Contains("new WebProxy(\"http://127.0.0.1:8080\")", snippets, StringComparison.Ordinal);
