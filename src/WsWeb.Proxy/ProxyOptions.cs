@@ -14,6 +14,12 @@ public sealed record ProxyOptions
 
     public int WebPort { get; init; } = 8081;
 
+    /// <summary>
+    /// Secret for the dashboard, REST API and hub (mitmweb's <c>web_password</c>). When unset and the web listener is
+    /// reachable from other machines, a random one is made at each start; on loopback the web listener stays open.
+    /// </summary>
+    public string? WebPassword { get; init; }
+
     /// <summary>Where the CA lives (mitmproxy's <c>confdir</c>); default <c>~/.wsweb</c>.</summary>
     public string DataDirectory { get; init; } = DefaultDataDirectory();
 

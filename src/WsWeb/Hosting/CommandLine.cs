@@ -17,6 +17,7 @@ internal static class CommandLine
     private static readonly Option<string> ListenPort = new("--listen-port", "-p") { Description = "Proxy port (default 8080; 0 picks a free port)." };
     private static readonly Option<string> WebHost = new("--web-host") { Description = "Address of the dashboard and REST API (default 127.0.0.1)." };
     private static readonly Option<string> WebPort = new("--web-port") { Description = "Dashboard and REST API port (default 8081)." };
+    private static readonly Option<string> WebPassword = new("--web-password") { Description = "Secret for the dashboard and REST API (Authorization: Bearer, or the sign-in page). Without it a --web-host other than loopback gets a random one at each start, printed with a sign-in link." };
     private static readonly Option<string> DataDirectory = new("--data-dir", "--confdir") { Description = "Directory for the CA and stored state (default ~/.wsweb)." };
     private static readonly Option<bool> SslInsecure = new("--ssl-insecure", "-k") { Description = "Do not verify upstream server certificates." };
     private static readonly Option<string> UpstreamTrustBundle = new("--upstream-trust-bundle") { Description = "PEM file with extra CA certificates trusted for upstream TLS." };
@@ -30,6 +31,7 @@ internal static class CommandLine
         (ListenPort, nameof(ProxyOptions.ListenPort)),
         (WebHost, nameof(ProxyOptions.WebHost)),
         (WebPort, nameof(ProxyOptions.WebPort)),
+        (WebPassword, nameof(ProxyOptions.WebPassword)),
         (DataDirectory, nameof(ProxyOptions.DataDirectory)),
         (SslInsecure, nameof(ProxyOptions.SslInsecure)),
         (UpstreamTrustBundle, nameof(ProxyOptions.UpstreamTrustBundle)),
@@ -112,6 +114,7 @@ internal static class CommandLine
                 ListenPort = Port(values, nameof(ProxyOptions.ListenPort), defaults.ListenPort),
                 WebHost = Host(values, nameof(ProxyOptions.WebHost), defaults.WebHost),
                 WebPort = Port(values, nameof(ProxyOptions.WebPort), defaults.WebPort),
+                WebPassword = Password(values, nameof(ProxyOptions.WebPassword)),
                 DataDirectory = Directory(values, nameof(ProxyOptions.DataDirectory), defaults.DataDirectory),
                 SslInsecure = Bool(values, nameof(ProxyOptions.SslInsecure), defaults.SslInsecure),
                 UpstreamTrustBundle = ExistingFile(values, nameof(ProxyOptions.UpstreamTrustBundle)),
@@ -155,6 +158,19 @@ internal static class CommandLine
         return int.TryParse(entry.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port <= 65535
             ? port
             : throw new OptionException(entry.Source, $"'{entry.Value}' is not a port number (0-65535).");
+    }
+
+    private static string? Password(Dictionary<string, (string Value, string Source)> values, string key)
+    {
+        if (!values.TryGetValue(key, out var entry))
+        {
+            return null;
+        }
+
+        // A short secret on a shared listener is one a neighbour can guess.
+        return entry.Value.Length >= 8 && !entry.Value.Any(char.IsControl)
+            ? entry.Value
+            : throw new OptionException(entry.Source, "the password must have at least 8 characters and no control characters.");
     }
 
     private static int Count(Dictionary<string, (string Value, string Source)> values, string key, int fallback)

@@ -25,6 +25,7 @@ public static class WsWebHost
 
         builder.Services.AddWsWebProxy(options);
         builder.Services.AddWebListenerGuard(options);
+        builder.Services.AddWebAccess(options);
         builder.Services.AddApiProblemDetails();
         builder.Services.AddApiDocumentation();
         builder.Services.AddFlowsHub();
@@ -55,10 +56,12 @@ public static class WsWebHost
         // routes below, so the API cannot be reached (or shadowed) through the proxy port.
         app.UseWsWebProxy();
         app.UseWebListenerGuard();
+        app.UseWebAccess();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseDashboard();
         app.MapHealth();
+        app.MapSignIn();
         app.MapFlowsApi();
         app.MapExportApi();
         app.MapInterceptApi();

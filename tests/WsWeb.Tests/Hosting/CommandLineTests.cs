@@ -54,6 +54,7 @@ public sealed class CommandLineTests
     [InlineData(new[] { "--listen-host", "example.com" }, "--listen-host: 'example.com' is not an IP address")]
     [InlineData(new[] { "--max-message-size", "lots" }, "--max-message-size: 'lots' is not a size")]
     [InlineData(new[] { "--max-flows", "0" }, "--max-flows: '0' is not a positive whole number")]
+    [InlineData(new[] { "--web-password", "short" }, "--web-password: the password must have at least 8 characters")]
     [InlineData(new[] { "--upstream-trust-bundle", "/nonexistent/ca.pem" }, "--upstream-trust-bundle: file '/nonexistent/ca.pem' does not exist")]
     [InlineData(new[] { "--listen-port", "9000", "--web-port", "9000" }, "--web-port: 9000 is also the proxy port")]
     [InlineData(new[] { "--listen-host", "localhost", "--web-host", "127.0.0.1", "-p", "9000", "--web-port", "9000" }, "--web-port: 9000 is also the proxy port")]
@@ -76,6 +77,18 @@ public sealed class CommandLineTests
 
         Assert.False(ok);
         Assert.StartsWith("WSWEB_LISTEN_PORT: 'http'", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void WebPasswordComesFromTheEnvironmentAndIsNeverEchoedInAnError()
+    {
+        var (ok, options, _) = Build([], new Dictionary<string, string?> { ["WSWEB_WEB_PASSWORD"] = "team secret 42" });
+        Assert.True(ok);
+        Assert.Equal("team secret 42", options.WebPassword);
+
+        var (bad, _, error) = Build(["--web-password", "tiny\u0001"]);
+        Assert.False(bad);
+        Assert.DoesNotContain("tiny", error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -10,6 +10,16 @@ const TRIM_TO = 1500;
 const PREVIEW_CHARS = 160;
 const PREVIEW_BYTES = 24;
 
+// A shared WsWeb that restarted (a new sign-in token) answers 401 with X-WsWeb-Sign-In: go and sign in again
+// rather than leave a page that silently stopped updating. Covers this module's fetches and htmx's requests.
+function toSignIn(response) {
+  const signIn = response.status === 401 && response.headers.get("X-WsWeb-Sign-In");
+  if (signIn) location.assign(`${signIn}?returnUrl=${encodeURIComponent(location.pathname + location.search)}`);
+}
+const nativeFetch = window.fetch.bind(window);
+window.fetch = async (...args) => { const response = await nativeFetch(...args); toSignIn(response); return response; };
+document.addEventListener("htmx:responseError", (e) => toSignIn({ status: e.detail.xhr.status, headers: { get: (name) => e.detail.xhr.getResponseHeader(name) } }));
+
 const $ = (selector, root = document) => root.querySelector(selector);
 const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
 

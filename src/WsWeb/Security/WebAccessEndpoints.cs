@@ -1,0 +1,134 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.WebUtilities;
+using WsWeb.Proxy;
+
+namespace WsWeb.Security;
+
+/// <summary>The sign-in gate of a shared web listener (<see cref="WebAccess"/>) and its sign-in page.</summary>
+internal static partial class WebAccessEndpoints
+{
+    public const string SignInPath = "/signin";
+
+    /// <summary>Set on a 401 so the dashboard's script knows to send the user to the sign-in page.</summary>
+    public const string SignInHeader = "X-WsWeb-Sign-In";
+
+    // What a browser without the secret may still load: the sign-in page, its styles, liveness and the public CA
+    // certificate (a teammate's phone needs it before it can do anything else).
+    private static readonly string[] OpenPaths = [SignInPath, "/healthz", "/cert", "/css", "/lib"];
+
+    // Answered with 401 and a problem detail: scripts, the hub, the dashboard's fragments and the API description.
+    private static readonly string[] ApiPaths = ["/api", "/hubs", "/ui", "/openapi"];
+
+    public static IServiceCollection AddWebAccess(this IServiceCollection services, ProxyOptions options) =>
+        services.AddSingleton(WebAccess.Create(options));
+
+    /// <summary>Runs after the web listener guard, so only the web listener's requests get here.</summary>
+    public static WebApplication UseWebAccess(this WebApplication app)
+    {
+        var access = app.Services.GetRequiredService<WebAccess>();
+        if (!access.Required)
+        {
+            return app;
+        }
+
+        if (access.GeneratedToken is { } token)
+        {
+            var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(WebAccess));
+            var options = app.Services.GetRequiredService<ProxyOptions>();
+            app.Lifetime.ApplicationStarted.Register(() => LogGeneratedToken(logger, options.WebHost, SignInLink(options, token)));
+        }
+
+        app.Use(async (context, next) =>
+        {
+            var request = context.Request;
+            if (access.Allows(request) || OpenPaths.Any(path => request.Path.StartsWithSegments(path)))
+            {
+                await next(context);
+                return;
+            }
+
+            // The printed link: trade the token for the cookie, then drop it from the address bar and history.
+            if (HttpMethods.IsGet(request.Method) && request.Query[WebAccess.TokenParameter] is [{ } presented] && access.Accepts(presented))
+            {
+                SignIn(context, access);
+                var rest = request.Query.Where(p => p.Key != WebAccess.TokenParameter).SelectMany(p => p.Value.Select(v => new KeyValuePair<string, string?>(p.Key, v)));
+                context.Response.Redirect(QueryHelpers.AddQueryString(request.PathBase + request.Path, rest));
+                return;
+            }
+
+            context.Response.Headers[SignInHeader] = SignInPath;
+            if (!HttpMethods.IsGet(request.Method) || ApiPaths.Any(path => request.Path.StartsWithSegments(path)))
+            {
+                context.Response.Headers.WWWAuthenticate = "Bearer realm=\"WsWeb\"";
+                await TypedResults.Problem(
+                    statusCode: StatusCodes.Status401Unauthorized,
+                    title: "Sign-in required",
+                    detail: "This WsWeb is shared: send 'Authorization: Bearer <password>' (--web-password, or the token WsWeb printed at start), or sign in at " + SignInPath + ".",
+                    extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["Authorization"] = ["missing or wrong"] } })
+                    .ExecuteAsync(context);
+                return;
+            }
+
+            context.Response.Redirect(QueryHelpers.AddQueryString(SignInPath, "returnUrl", request.PathBase + request.Path + request.QueryString));
+        });
+        return app;
+    }
+
+    public static IEndpointRouteBuilder MapSignIn(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup(SignInPath).ExcludeFromDescription();
+        group.MapGet("/", (string? returnUrl) => Page(LocalUrl(returnUrl), error: null, StatusCodes.Status200OK));
+
+        // Read by hand rather than bound with [FromForm]: the page has no antiforgery token to send, and a
+        // cross-site post is refused ahead of here by the web listener guard (a foreign Origin).
+        group.MapPost("/", async Task<Results<RedirectHttpResult, RazorComponentResult<SignInPage>>> (HttpContext context, WebAccess access) =>
+        {
+            var form = context.Request.HasFormContentType ? await context.Request.ReadFormAsync(context.RequestAborted) : null;
+            var returnUrl = LocalUrl(form?["returnUrl"].ToString());
+            if (!access.Required)
+            {
+                return TypedResults.Redirect(returnUrl);
+            }
+
+            if (!access.Accepts(form?["password"].ToString()))
+            {
+                return Page(returnUrl, "Wrong password or token.", StatusCodes.Status401Unauthorized);
+            }
+
+            SignIn(context, access);
+            return TypedResults.Redirect(returnUrl);
+        });
+        return app;
+    }
+
+    private static RazorComponentResult<SignInPage> Page(string returnUrl, string? error, int status) =>
+        new(new Dictionary<string, object?> { [nameof(SignInPage.ReturnUrl)] = returnUrl, [nameof(SignInPage.Error)] = error }) { StatusCode = status };
+
+    private static void SignIn(HttpContext context, WebAccess access) =>
+        context.Response.Cookies.Append(WebAccess.CookieName, access.CookieValue, new CookieOptions
+        {
+            HttpOnly = true,
+            SameSite = SameSiteMode.Strict,
+            Secure = context.Request.IsHttps,
+            Path = "/",
+            MaxAge = TimeSpan.FromDays(30),
+        });
+
+    /// <summary>Only paths on this site: a sign-in link must not bounce the user to somebody else's page.</summary>
+    internal static string LocalUrl(string? url) =>
+        url is { Length: > 0 } && url[0] == '/' && (url.Length == 1 || (url[1] != '/' && url[1] != '\\')) && !url.Any(char.IsControl)
+            ? url
+            : "/";
+
+    internal static string SignInLink(ProxyOptions options, string token)
+    {
+        // 0.0.0.0 and :: are not addresses a teammate can type; the machine's name is.
+        var host = options.WebHost is "0.0.0.0" or "::" ? System.Net.Dns.GetHostName()
+            : options.WebHost.Contains(':', StringComparison.Ordinal) ? $"[{options.WebHost}]"
+            : options.WebHost;
+        return $"http://{host}:{options.WebPort.ToString(System.Globalization.CultureInfo.InvariantCulture)}/?{WebAccess.TokenParameter}={token}";
+    }
+
+    [LoggerMessage(1, LogLevel.Warning, "The dashboard and REST API on {WebHost} are reachable from other machines, so they need a secret. Sign in with {SignInLink} (scripts: Authorization: Bearer <token>). The token changes at every start; set --web-password for a fixed one.")]
+    private static partial void LogGeneratedToken(ILogger logger, string webHost, string signInLink);
+}

@@ -1,0 +1,285 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Microsoft.Playwright;
+using WsWeb.Proxy;
+using WsWeb.Security;
+using WsWeb.Tests.Dashboard;
+using WsWeb.Tests.Infrastructure;
+using static Microsoft.Playwright.Assertions;
+
+namespace WsWeb.Tests.Security;
+
+/// <summary>A WsWeb started with --web-password, as a team sharing one instance runs it.</summary>
+public sealed class SharedWsWebApp : IAsyncLifetime
+{
+    public const string Password = "correct horse battery";
+
+    internal WsWebApp App { get; } = new(options => options with { WebPassword = Password });
+
+    /// <summary>Follows no redirects and keeps no cookies, so each test sees exactly what the server answered.</summary>
+    public HttpClient Http { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        await App.InitializeAsync();
+        Http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false })
+        {
+            BaseAddress = new Uri($"http://127.0.0.1:{App.WebPort}"),
+        };
+    }
+
+    public async Task DisposeAsync()
+    {
+        Http.Dispose();
+        await App.DisposeAsync();
+    }
+}
+
+public sealed class WebAccessTests(SharedWsWebApp shared) : IClassFixture<SharedWsWebApp>
+{
+    private HttpClient Http => shared.Http;
+
+    private static HttpRequestMessage Get(string url, string? bearer = null, string? cookie = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, url);
+        if (bearer is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        }
+
+        if (cookie is not null)
+        {
+            request.Headers.Add("Cookie", cookie);
+        }
+
+        return request;
+    }
+
+    /// <summary>Signs in with the form and returns the cookie the browser would keep.</summary>
+    private async Task<string> SignInAsync()
+    {
+        using var response = await Http.PostAsync(new Uri("/signin", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["password"] = SharedWsWebApp.Password,
+            ["returnUrl"] = "/rules",
+        }));
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Equal("/rules", response.Headers.Location?.OriginalString);
+        var setCookie = Assert.Single(response.Headers.GetValues("Set-Cookie"));
+        Assert.StartsWith(WebAccess.CookieName + "=", setCookie, StringComparison.Ordinal);
+        Assert.Contains("httponly", setCookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("samesite=strict", setCookie, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(Uri.EscapeDataString(SharedWsWebApp.Password), setCookie, StringComparison.Ordinal);
+        return setCookie[..setCookie.IndexOf(';', StringComparison.Ordinal)];
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("wrong password here")]
+    public async Task Api_without_the_secret_answers_401_with_a_problem_naming_Authorization(string? bearer)
+    {
+        using var response = await Http.SendAsync(Get("/api/flows", bearer));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("Bearer", Assert.Single(response.Headers.WwwAuthenticate).Scheme);
+        using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("Sign-in required", problem.RootElement.GetProperty("title").GetString());
+        Assert.True(problem.RootElement.GetProperty("errors").TryGetProperty("Authorization", out _));
+    }
+
+    [Fact]
+    public async Task Scripts_use_the_password_as_a_bearer_token()
+    {
+        using var flows = await Http.SendAsync(Get("/api/flows", SharedWsWebApp.Password));
+        Assert.Equal(HttpStatusCode.OK, flows.StatusCode);
+
+        // The hub and the API description are behind the same gate.
+        using var negotiate = await Http.PostAsync(new Uri("/hubs/flows/negotiate?negotiateVersion=1", UriKind.Relative), null);
+        Assert.Equal(HttpStatusCode.Unauthorized, negotiate.StatusCode);
+        using var openApi = await Http.SendAsync(Get("/openapi/v1.json"));
+        Assert.Equal(HttpStatusCode.Unauthorized, openApi.StatusCode);
+        using var openApiSigned = await Http.SendAsync(Get("/openapi/v1.json", SharedWsWebApp.Password));
+        Assert.Equal(HttpStatusCode.OK, openApiSigned.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("/healthz")]
+    [InlineData("/cert/pem")]
+    [InlineData("/signin")]
+    [InlineData("/lib/bootstrap/css/bootstrap.min.css")]
+    public async Task Liveness_the_CA_certificate_and_the_sign_in_page_stay_open(string path)
+    {
+        using var response = await Http.SendAsync(Get(path));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_page_without_the_secret_sends_the_browser_to_sign_in_and_back()
+    {
+        using var response = await Http.SendAsync(Get("/intercept?x=1"));
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Equal("/signin?returnUrl=%2Fintercept%3Fx%3D1", response.Headers.Location?.OriginalString);
+    }
+
+    [Fact]
+    public async Task The_printed_link_trades_its_token_for_the_cookie_and_drops_it_from_the_address()
+    {
+        using var response = await Http.SendAsync(Get($"/rules?token={Uri.EscapeDataString(SharedWsWebApp.Password)}&keep=1"));
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Equal("/rules?keep=1", response.Headers.Location?.OriginalString);
+        var cookie = Assert.Single(response.Headers.GetValues("Set-Cookie"));
+        using var page = await Http.SendAsync(Get("/rules", cookie: cookie[..cookie.IndexOf(';', StringComparison.Ordinal)]));
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Contains("Rules", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_wrong_token_in_the_link_signs_nobody_in()
+    {
+        using var response = await Http.SendAsync(Get("/?token=guess"));
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.StartsWith("/signin", response.Headers.Location?.OriginalString, StringComparison.Ordinal);
+        Assert.False(response.Headers.Contains("Set-Cookie"));
+    }
+
+    [Fact]
+    public async Task The_sign_in_form_sets_a_cookie_that_opens_pages_and_the_API()
+    {
+        var cookie = await SignInAsync();
+
+        using var page = await Http.SendAsync(Get("/", cookie: cookie));
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        using var api = await Http.SendAsync(Get("/api/flows", cookie: cookie));
+        Assert.Equal(HttpStatusCode.OK, api.StatusCode);
+
+        // A cookie is only good as the value WsWeb derived from the secret.
+        using var forged = await Http.SendAsync(Get("/api/flows", cookie: $"{WebAccess.CookieName}={Uri.EscapeDataString(SharedWsWebApp.Password)}"));
+        Assert.Equal(HttpStatusCode.Unauthorized, forged.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_wrong_password_shows_the_form_again_with_the_error()
+    {
+        using var response = await Http.PostAsync(new Uri("/signin", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["password"] = "not it at all",
+            ["returnUrl"] = "/rules",
+        }));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        var html = await response.Content.ReadAsStringAsync();
+        Assert.Contains("Wrong password or token.", html, StringComparison.Ordinal);
+        Assert.Contains("value=\"/rules\"", html, StringComparison.Ordinal);
+        Assert.False(response.Headers.Contains("Set-Cookie"));
+    }
+
+    [Theory]
+    [InlineData("/flows/abc?x=1", "/flows/abc?x=1")]
+    [InlineData("/", "/")]
+    [InlineData("//evil.example/", "/")]
+    [InlineData("/\\evil.example/", "/")]
+    [InlineData("https://evil.example/", "/")]
+    [InlineData("", "/")]
+    [InlineData(null, "/")]
+    public void Sign_in_returns_only_to_paths_on_this_site(string? returnUrl, string expected) =>
+        Assert.Equal(expected, WebAccessEndpoints.LocalUrl(returnUrl));
+
+    [Fact]
+    public async Task The_proxy_listener_needs_no_secret()
+    {
+        var (client, _, flow) = await shared.App.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("through the shared proxy");
+
+        Assert.Equal("through the shared proxy", await client.ReceiveTextAsync());
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count == 2, "both messages are recorded");
+    }
+
+    [RequiresChromiumFact]
+    public async Task A_browser_signs_in_and_gets_live_updates()
+    {
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = RequiresChromiumFactAttribute.ChromiumPath, Headless = true, Args = ["--no-sandbox", "--disable-gpu"] });
+        var page = await browser.NewPageAsync();
+        page.SetDefaultTimeout(10_000);
+        var baseUrl = $"http://127.0.0.1:{shared.App.WebPort}";
+
+        await page.GotoAsync(baseUrl + "/");
+        Assert.Equal(baseUrl + "/signin?returnUrl=%2F", page.Url);
+        await page.FillAsync("#password", "wrong password here");
+        await page.ClickAsync("button[type=submit]");
+        await Expect(page.Locator("#password-error")).ToHaveTextAsync("Wrong password or token.");
+        await DashboardBrowser.ScreenshotAsync(page, "signin-wrong-password");
+
+        await page.FillAsync("#password", SharedWsWebApp.Password);
+        await page.ClickAsync("button[type=submit]");
+        await page.WaitForURLAsync(baseUrl + "/");
+        await Expect(page.Locator("#live-status")).ToHaveTextAsync("live", new() { Timeout = 5000 });
+
+        // The hub connected with the cookie: a new flow appears without reloading.
+        var (client, _, flow) = await shared.App.ConnectAsync();
+        await using var c = client;
+        await Expect(page.Locator($"tr.flow-row[data-id='{flow.Id}']")).ToBeVisibleAsync();
+    }
+}
+
+public sealed class WebAccessOptionsTests
+{
+    [Theory]
+    [InlineData("127.0.0.1")]
+    [InlineData("::1")]
+    [InlineData("localhost")]
+    public void Loopback_without_a_password_stays_open(string webHost)
+    {
+        var access = WebAccess.Create(new ProxyOptions { WebHost = webHost });
+
+        Assert.False(access.Required);
+        Assert.Null(access.GeneratedToken);
+    }
+
+    [Theory]
+    [InlineData("0.0.0.0")]
+    [InlineData("::")]
+    [InlineData("192.0.2.10")]
+    public void A_shared_listener_without_a_password_gets_a_random_token_at_each_start(string webHost)
+    {
+        var first = WebAccess.Create(new ProxyOptions { WebHost = webHost });
+        var second = WebAccess.Create(new ProxyOptions { WebHost = webHost });
+
+        Assert.True(first.Required);
+        Assert.NotNull(first.GeneratedToken);
+        Assert.True(first.GeneratedToken.Length >= 32);
+        Assert.NotEqual(first.GeneratedToken, second.GeneratedToken);
+        Assert.True(first.Accepts(first.GeneratedToken));
+        Assert.False(first.Accepts(second.GeneratedToken));
+    }
+
+    [Fact]
+    public void A_password_is_required_everywhere_and_never_printed()
+    {
+        var access = WebAccess.Create(new ProxyOptions { WebPassword = "a long secret" });
+
+        Assert.True(access.Required);
+        Assert.Null(access.GeneratedToken);
+        Assert.True(access.Accepts("a long secret"));
+        Assert.False(access.Accepts("a long secreT"));
+        Assert.DoesNotContain("a long secret", access.CookieValue, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("0.0.0.0", null)]
+    [InlineData("192.0.2.10", "http://192.0.2.10:8081/?token=T")]
+    [InlineData("2001:db8::1", "http://[2001:db8::1]:8081/?token=T")]
+    public void The_printed_link_names_an_address_a_teammate_can_open(string webHost, string? expected)
+    {
+        var link = WebAccessEndpoints.SignInLink(new ProxyOptions { WebHost = webHost }, "T");
+
+        Assert.Equal(expected ?? $"http://{Dns.GetHostName()}:8081/?token=T", link);
+    }
+}
