@@ -41,18 +41,43 @@ internal static partial class WebAccessEndpoints
         app.Use(async (context, next) =>
         {
             var request = context.Request;
-            if (access.Allows(request) || OpenPaths.Any(path => request.Path.StartsWithSegments(path)))
+            if (OpenPaths.Any(path => request.Path.StartsWithSegments(path)))
             {
                 await next(context);
                 return;
             }
 
+            var check = access.Check(request);
+
             // The printed link: trade the token for the cookie, then drop it from the address bar and history.
-            if (HttpMethods.IsGet(request.Method) && request.Query[WebAccess.TokenParameter] is [{ } presented] && access.Accepts(presented))
+            var withoutToken = request.PathBase + request.Path + request.QueryString;
+            if (request.Query.ContainsKey(WebAccess.TokenParameter))
             {
-                SignIn(context, access);
-                var rest = request.Query.Where(p => p.Key != WebAccess.TokenParameter).SelectMany(p => p.Value.Select(v => new KeyValuePair<string, string?>(p.Key, v)));
-                context.Response.Redirect(QueryHelpers.AddQueryString(request.PathBase + request.Path, rest));
+                withoutToken = QueryHelpers.AddQueryString(
+                    request.PathBase + request.Path,
+                    request.Query.Where(p => p.Key != WebAccess.TokenParameter).SelectMany(p => p.Value.Select(v => new KeyValuePair<string, string?>(p.Key, v))));
+                if (check is null && HttpMethods.IsGet(request.Method) && request.Query[WebAccess.TokenParameter] is [{ } presented])
+                {
+                    check = access.Check(presented, context.Connection.RemoteIpAddress);
+                    if (check == SecretCheck.Accepted)
+                    {
+                        SignIn(context, access);
+                        context.Response.Redirect(withoutToken);
+                        return;
+                    }
+                }
+            }
+
+            if (check == SecretCheck.Accepted)
+            {
+                await next(context);
+                return;
+            }
+
+            if (check == SecretCheck.Throttled)
+            {
+                context.Response.Headers.RetryAfter = RetryAfterSeconds;
+                await TooManyAttempts().ExecuteAsync(context);
                 return;
             }
 
@@ -69,7 +94,7 @@ internal static partial class WebAccessEndpoints
                 return;
             }
 
-            context.Response.Redirect(QueryHelpers.AddQueryString(SignInPath, "returnUrl", request.PathBase + request.Path + request.QueryString));
+            context.Response.Redirect(QueryHelpers.AddQueryString(SignInPath, "returnUrl", withoutToken));
         });
         return app;
     }
@@ -90,9 +115,13 @@ internal static partial class WebAccessEndpoints
                 return TypedResults.Redirect(returnUrl);
             }
 
-            if (!access.Accepts(form?["password"].ToString()))
+            switch (access.Check(form?["password"].ToString() ?? "", context.Connection.RemoteIpAddress))
             {
-                return Page(returnUrl, "Wrong password or token.", StatusCodes.Status401Unauthorized);
+                case SecretCheck.Wrong:
+                    return Page(returnUrl, "Wrong password or token.", StatusCodes.Status401Unauthorized);
+                case SecretCheck.Throttled:
+                    context.Response.Headers.RetryAfter = RetryAfterSeconds;
+                    return Page(returnUrl, "Too many wrong attempts from your address; wait a minute.", StatusCodes.Status429TooManyRequests);
             }
 
             SignIn(context, access);
@@ -100,6 +129,14 @@ internal static partial class WebAccessEndpoints
         });
         return app;
     }
+
+    private const string RetryAfterSeconds = "60";
+
+    private static ProblemHttpResult TooManyAttempts() =>
+        TypedResults.Problem(
+            statusCode: StatusCodes.Status429TooManyRequests,
+            title: "Too many wrong secrets",
+            detail: $"More than {WebAccess.FailuresPerMinute} wrong passwords or tokens came from your address in the last minute; wait a minute before trying again.");
 
     private static RazorComponentResult<SignInPage> Page(string returnUrl, string? error, int status) =>
         new(new Dictionary<string, object?> { [nameof(SignInPage.ReturnUrl)] = returnUrl, [nameof(SignInPage.Error)] = error }) { StatusCode = status };

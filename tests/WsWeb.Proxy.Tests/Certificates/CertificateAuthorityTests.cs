@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using WsWeb.Proxy.Certificates;
+using WsWeb.Tests.Shared;
 
 namespace WsWeb.Proxy.Tests.Certificates;
 

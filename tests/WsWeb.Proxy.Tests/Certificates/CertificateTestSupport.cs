@@ -5,14 +5,6 @@ using System.Security.Cryptography.X509Certificates;
 
 namespace WsWeb.Proxy.Tests.Certificates;
 
-/// <summary>A clock the test sets by hand.</summary>
-internal sealed class ManualTimeProvider(DateTimeOffset now) : TimeProvider
-{
-    public DateTimeOffset Now { get; set; } = now;
-
-    public override DateTimeOffset GetUtcNow() => Now;
-}
-
 /// <summary>A fresh directory under the temp folder, deleted with everything in it on dispose.</summary>
 internal sealed class TempDirectory : IDisposable
 {

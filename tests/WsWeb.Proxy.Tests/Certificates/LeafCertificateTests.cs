@@ -3,6 +3,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using WsWeb.Proxy.Certificates;
+using WsWeb.Tests.Shared;
 using Xunit.Abstractions;
 
 namespace WsWeb.Proxy.Tests.Certificates;

@@ -6,6 +6,7 @@ using WsWeb.Proxy;
 using WsWeb.Security;
 using WsWeb.Tests.Dashboard;
 using WsWeb.Tests.Infrastructure;
+using WsWeb.Tests.Shared;
 using static Microsoft.Playwright.Assertions;
 
 namespace WsWeb.Tests.Security;
@@ -281,5 +282,57 @@ public sealed class WebAccessOptionsTests
         var link = WebAccessEndpoints.SignInLink(new ProxyOptions { WebHost = webHost }, "T");
 
         Assert.Equal(expected ?? $"http://{Dns.GetHostName()}:8081/?token=T", link);
+    }
+
+    [Fact]
+    public void Too_many_wrong_secrets_from_one_address_lock_it_out_for_a_minute_only()
+    {
+        var clock = new ManualTimeProvider(DateTimeOffset.Parse("2026-11-21T10:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var access = WebAccess.Create(new ProxyOptions { WebPassword = "a long secret" }, clock);
+        var guesser = IPAddress.Parse("192.0.2.7");
+        var colleague = IPAddress.Parse("192.0.2.8");
+
+        for (var i = 0; i < WebAccess.FailuresPerMinute; i++)
+        {
+            Assert.Equal(SecretCheck.Wrong, access.Check($"guess {i}", guesser));
+        }
+
+        // Locked: not even the right secret is checked, so guessing gains nothing. Other addresses are unaffected.
+        Assert.Equal(SecretCheck.Throttled, access.Check("a long secret", guesser));
+        Assert.Equal(SecretCheck.Accepted, access.Check("a long secret", colleague));
+
+        clock.Now += TimeSpan.FromSeconds(59);
+        Assert.Equal(SecretCheck.Throttled, access.Check("a long secret", guesser));
+        clock.Now += TimeSpan.FromSeconds(1);
+        Assert.Equal(SecretCheck.Accepted, access.Check("a long secret", guesser));
+    }
+}
+
+/// <summary>Its own host (class fixtures are per class), because locking 127.0.0.1 out would fail the other tests' requests.</summary>
+public sealed class WebAccessThrottleTests(SharedWsWebApp shared) : IClassFixture<SharedWsWebApp>
+{
+    [Fact]
+    public async Task A_guessing_client_gets_429_with_Retry_After_on_the_API_and_the_sign_in_form()
+    {
+        var http = shared.Http;
+        for (var i = 0; i < WebAccess.FailuresPerMinute; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/api/flows");
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", $"guess number {i}");
+            using var wrong = await http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        }
+
+        using var locked = new HttpRequestMessage(HttpMethod.Get, "/api/flows");
+        locked.Headers.Authorization = new AuthenticationHeaderValue("Bearer", SharedWsWebApp.Password);
+        using var api = await http.SendAsync(locked);
+        Assert.Equal(HttpStatusCode.TooManyRequests, api.StatusCode);
+        Assert.Equal(TimeSpan.FromSeconds(60), api.Headers.RetryAfter?.Delta);
+        Assert.Equal("application/problem+json", api.Content.Headers.ContentType?.MediaType);
+
+        using var form = await http.PostAsync(new Uri("/signin", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string> { ["password"] = SharedWsWebApp.Password }));
+        Assert.Equal(HttpStatusCode.TooManyRequests, form.StatusCode);
+        Assert.Contains("Too many wrong attempts", await form.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.False(form.Headers.Contains("Set-Cookie"));
     }
 }
