@@ -56,6 +56,11 @@ internal static class FrameCodec
         {
             payloadLength = BinaryPrimitives.ReadUInt16BigEndian(data[2..]);
             offset = 4;
+            if (payloadLength < 126)
+            {
+                // RFC 6455 §5.2: "the minimal number of bytes MUST be used"; wsproto (mitmproxy) refuses it too.
+                throw new WebSocketProtocolException(WebSocketCloseCodes.ProtocolError, $"Frame length {payloadLength} used 2 bytes where 1 suffices.");
+            }
         }
         else if (length7 == 127)
         {
@@ -63,6 +68,11 @@ internal static class FrameCodec
             if (value > long.MaxValue)
             {
                 throw new WebSocketProtocolException(WebSocketCloseCodes.ProtocolError, "Frame length has its most significant bit set.");
+            }
+
+            if (value <= ushort.MaxValue)
+            {
+                throw new WebSocketProtocolException(WebSocketCloseCodes.ProtocolError, $"Frame length {value} used 8 bytes where {(value < 126 ? 1 : 2)} suffice.");
             }
 
             payloadLength = (long)value;

@@ -36,6 +36,9 @@ internal sealed class LiveRelays : IWebSocketControl
 
     public void Kill(HttpFlow flow) => Require(flow).Kill();
 
+    /// <summary>True once the flow's client (or server) was sent a close, or the flow is not live.</summary>
+    public bool CloseSentTo(HttpFlow flow, bool toClient) => Find(flow) is not { IsRunning: true } relay || relay.CloseSentTo(toClient);
+
     private WebSocketRelay? Find(HttpFlow flow)
     {
         ArgumentNullException.ThrowIfNull(flow);

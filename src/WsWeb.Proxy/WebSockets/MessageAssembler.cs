@@ -11,7 +11,7 @@ internal enum AssemblerStep
 }
 
 /// <summary>A frame of a reassembled message, kept so an unmodified message can be re-sent with the same boundaries.</summary>
-internal readonly record struct Fragment(long Length, int? MaskKey);
+internal readonly record struct Fragment(long Length);
 
 /// <summary>
 /// Sans-IO reassembly of one direction's frames into messages (RFC 6455 §5.4) with the checks of
@@ -48,8 +48,6 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
     public Opcode ControlOpcode { get; private set; }
 
     public ReadOnlySpan<byte> ControlPayload => _control.AsSpan(0, (int)_frame.PayloadLength);
-
-    public int? ControlMaskKey => _frame.Masked ? _frame.MaskKey : null;
 
     public Opcode MessageType { get; private set; }
 
@@ -121,7 +119,7 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
                 return AssemblerStep.Control;
             }
 
-            _fragments.Add(new Fragment(_frame.PayloadLength, _frame.Masked ? _frame.MaskKey : null));
+            _fragments.Add(new Fragment(_frame.PayloadLength));
 
             // Validate text frame by frame so a bad fragment fails at once (RFC 6455 §8.1); compressed
             // text is validated after inflating.

@@ -128,6 +128,9 @@ internal sealed partial class WebSocketRelay
         return injection;
     }
 
+    /// <summary>True once the chosen peer was sent a close: nothing more can be delivered to it.</summary>
+    public bool CloseSentTo(bool toClient) => (toClient ? _client : _server).CloseSent;
+
     /// <summary>Sends a close frame to the chosen peer(s); the other direction follows the peer's reply.</summary>
     public async Task CloseAsync(CloseTarget target, int code, string? reason, CancellationToken cancellationToken)
     {
@@ -198,6 +201,14 @@ internal sealed partial class WebSocketRelay
 
                 if (from.Transport is { } stream && state.PendingPayload >= DirectReadThreshold && result.Buffer.Slice(consumed).IsEmpty)
                 {
+                    // What came before goes out first: a large payload can take long to arrive (a slow upload),
+                    // and the message or ping ahead of it must not wait for its last byte.
+                    if (pendingFlush)
+                    {
+                        await FlushAsync(to, cancellationToken);
+                        pendingFlush = false;
+                    }
+
                     // A large payload: read it from the socket straight into the message's array instead
                     // of through the pipe's buffers (safe: the pipe holds no unconsumed bytes now).
                     if (!await ReadPayloadDirectAsync(stream, state, cancellationToken))
@@ -320,7 +331,7 @@ internal sealed partial class WebSocketRelay
             await to.AwaitPendingWriteAsync();
             if (to.TryMarkCloseSent())
             {
-                await WriteAsync(to, state.ControlPayload.ToArray(), static (leg, payload) => WriteFrame(leg, true, false, Opcode.Close, payload, null), flush: true, ignoreClosed: true, cancellationToken);
+                await WriteAsync(to, state.ControlPayload.ToArray(), static (leg, payload) => WriteFrame(leg, true, false, Opcode.Close, payload), flush: true, ignoreClosed: true, cancellationToken);
             }
 
             return true;
@@ -330,8 +341,7 @@ internal sealed partial class WebSocketRelay
         if (!to.CloseSent)
         {
             var payload = state.ControlPayload.ToArray();
-            var mask = state.ControlMaskKey;
-            await WriteAsync(to, (Opcode: opcode, Payload: payload, Mask: mask), static (leg, f) => WriteFrame(leg, true, false, f.Opcode, f.Payload, f.Mask), flush: false, ignoreClosed: false, cancellationToken);
+            await WriteAsync(to, (Opcode: opcode, Payload: payload), static (leg, f) => WriteFrame(leg, true, false, f.Opcode, f.Payload), flush: false, ignoreClosed: false, cancellationToken);
         }
 
         return false;
@@ -385,7 +395,15 @@ internal sealed partial class WebSocketRelay
             _store.MessageChanged(_flow, message);
         }
 
-        if (message.Dropped || to.CloseSent)
+        if (to.CloseSent && !message.Dropped)
+        {
+            // Released after the peer was sent a close (a hook held it meanwhile): it can no longer be delivered,
+            // and the flow must not show it as delivered.
+            message.Drop();
+            _store.MessageChanged(_flow, message);
+        }
+
+        if (message.Dropped)
         {
             return false;
         }
@@ -398,21 +416,19 @@ internal sealed partial class WebSocketRelay
         {
             // Overlap: while this message goes out, the pump reads the next one. At most one large write
             // is in flight per leg (backpressure), and the write lock keeps frames in order behind it.
-            var mask = fragments.Count == 1 && !message.IsModified ? fragments[0].MaskKey : (int?)null;
             await to.AwaitPendingWriteAsync();
-            to.PendingWrite = WriteLargeAsync(to, message, mask, cancellationToken).AsTask();
+            to.PendingWrite = WriteLargeAsync(to, message, cancellationToken).AsTask();
             return true;
         }
 
         if (!keepFragments || to.Deflater is not null)
         {
             // Compressed legs re-compress into one frame: the two legs' compression contexts differ anyway.
-            var mask = fragments.Count == 1 && !message.IsModified ? fragments[0].MaskKey : (int?)null;
-            await WriteAsync(to, (Message: message, Mask: mask), static (leg, m) => WriteMessage(leg, m.Message, m.Mask), flush: false, ignoreClosed: false, cancellationToken);
+            await WriteAsync(to, message, static (leg, m) => WriteMessage(leg, m), flush: false, ignoreClosed: false, cancellationToken);
         }
         else
         {
-            // Unmodified: keep the original frame boundaries (and mask keys) on the way out.
+            // Unmodified: keep the original frame boundaries on the way out.
             await WriteAsync(to, (Message: message, Fragments: fragments), static (leg, m) =>
             {
                 long offset = 0;
@@ -420,7 +436,7 @@ internal sealed partial class WebSocketRelay
                 {
                     var fragment = m.Fragments[i];
                     var payload = m.Message.PinnedContent.AsSpan((int)offset, (int)fragment.Length);
-                    WriteFrame(leg, i == m.Fragments.Count - 1, false, i == 0 ? m.Message.Type : Opcode.Continuation, payload, fragment.MaskKey);
+                    WriteFrame(leg, i == m.Fragments.Count - 1, false, i == 0 ? m.Message.Type : Opcode.Continuation, payload);
                     offset += fragment.Length;
                 }
             }, flush: false, ignoreClosed: false, cancellationToken);
@@ -477,11 +493,11 @@ internal sealed partial class WebSocketRelay
     /// pipe: the header goes with the first payload bytes, the rest skips the pipe's buffers (masked in
     /// pooled chunks toward the server). Unpins <paramref name="message"/> when done, whatever happens.
     /// </summary>
-    private static async ValueTask WriteLargeAsync(RelayLeg to, WebSocketMessage message, int? originalMask, CancellationToken cancellationToken)
+    private static async ValueTask WriteLargeAsync(RelayLeg to, WebSocketMessage message, CancellationToken cancellationToken)
     {
         try
         {
-            await WriteLargeLockedAsync(to, message.Type, message.PinnedContent, originalMask, cancellationToken);
+            await WriteLargeLockedAsync(to, message.Type, message.PinnedContent, cancellationToken);
         }
         finally
         {
@@ -489,7 +505,7 @@ internal sealed partial class WebSocketRelay
         }
     }
 
-    private static async ValueTask WriteLargeLockedAsync(RelayLeg to, Opcode type, byte[] payload, int? originalMask, CancellationToken cancellationToken)
+    private static async ValueTask WriteLargeLockedAsync(RelayLeg to, Opcode type, byte[] payload, CancellationToken cancellationToken)
     {
         await to.WriteLock.WaitAsync(cancellationToken);
         try
@@ -504,7 +520,7 @@ internal sealed partial class WebSocketRelay
 
             // The header travels with the start of the payload: a header on its own would be a tiny TCP
             // segment of its own (NoDelay), and one more wake-up for the peer, per message.
-            var mask = MaskFor(to, originalMask);
+            var mask = MaskFor(to);
             var stream = to.Transport!;
             var chunk = ArrayPool<byte>.Shared.Rent(mask.HasValue ? MaskedChunk : UnmaskedFirstChunk);
             try
@@ -582,19 +598,19 @@ internal sealed partial class WebSocketRelay
     }
 
     /// <summary>Writes a whole message as one frame, compressed when the leg negotiated permessage-deflate.</summary>
-    private static void WriteMessage(RelayLeg to, WebSocketMessage message, int? mask)
+    private static void WriteMessage(RelayLeg to, WebSocketMessage message)
     {
         if (to.Deflater is { } deflater)
         {
             var compressed = to.CompressBuffer;
             compressed.ResetWrittenCount();
             deflater.Compress(message.PinnedContent, compressed);
-            WriteFrame(to, true, true, message.Type, compressed.WrittenSpan, null);
+            WriteFrame(to, true, true, message.Type, compressed.WrittenSpan);
             to.ReleaseLargeCompressBuffer();
             return;
         }
 
-        WriteFrame(to, true, false, message.Type, message.PinnedContent, mask);
+        WriteFrame(to, true, false, message.Type, message.PinnedContent);
     }
 
     private async Task RunInjectionsAsync(ChannelReader<Injection> queue, RelayLeg to, CancellationToken cancellationToken)
@@ -603,22 +619,25 @@ internal sealed partial class WebSocketRelay
         {
             await foreach (var injection in queue.ReadAllAsync(cancellationToken))
             {
+                var message = injection.Message;
+                var (recorded, sent, closeSent) = (false, false, false);
                 try
                 {
-                    var message = injection.Message;
                     await to.Sequence.WaitAsync(cancellationToken);
                     try
                     {
                         _store.AddMessage(_flow, message);
+                        recorded = true;
                         await _addons.WebSocketMessageAsync(_flow, message, cancellationToken);
                         if (message.Dropped || message.IsModified)
                         {
                             _store.MessageChanged(_flow, message);
                         }
 
-                        if (!message.Dropped && !await WriteAsync(to, message, static (leg, m) => WriteMessage(leg, m, null), flush: true, ignoreClosed: false, cancellationToken))
+                        if (!message.Dropped)
                         {
-                            throw new InvalidOperationException($"Flow {_flow.Id}: the {to.Name} was sent a close before the injected message could follow.");
+                            closeSent = !await WriteAsync(to, message, static (leg, m) => WriteMessage(leg, m), flush: true, ignoreClosed: false, cancellationToken);
+                            sent = !closeSent;
                         }
                     }
                     finally
@@ -626,12 +645,24 @@ internal sealed partial class WebSocketRelay
                         to.Sequence.Release();
                     }
 
+                    if (closeSent)
+                    {
+                        throw new InvalidOperationException($"Flow {_flow.Id}: the {to.Name} was sent a close before the injected message could follow; it was not sent.");
+                    }
+
                     injection.Completion?.TrySetResult(message);
                 }
                 catch (Exception ex)
                 {
-                    // Whoever awaits this injection (a REST call) must hear that it failed, whatever failed.
-                    injection.Completion?.TrySetException(new InvalidOperationException($"Flow {_flow.Id} closed before the injected message was sent.", ex));
+                    // Recorded but never sent: the flow must not show it as delivered.
+                    if (recorded && !sent && !message.Dropped)
+                    {
+                        message.Drop();
+                        _store.MessageChanged(_flow, message);
+                    }
+
+                    // Whoever awaits this injection (a REST call) must hear that it failed, and why.
+                    injection.Completion?.TrySetException(closeSent ? ex : new InvalidOperationException($"Flow {_flow.Id} closed before the injected message was sent.", ex));
                     if (ex is not InvalidOperationException || !IsRunning)
                     {
                         throw;
@@ -672,7 +703,7 @@ internal sealed partial class WebSocketRelay
         var length = FrameCodec.WriteClosePayload(payload, code, reason);
         try
         {
-            await WriteAsync(to, payload[..length], static (leg, p) => WriteFrame(leg, true, false, Opcode.Close, p, null), flush: true, ignoreClosed: true, cancellationToken);
+            await WriteAsync(to, payload[..length], static (leg, p) => WriteFrame(leg, true, false, Opcode.Close, p), flush: true, ignoreClosed: true, cancellationToken);
         }
         catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or PeerGoneException || IsConnectionLoss(ex))
         {
@@ -730,10 +761,10 @@ internal sealed partial class WebSocketRelay
     private static bool IsConnectionLoss(Exception ex) =>
         ex is IOException or ObjectDisposedException or Microsoft.AspNetCore.Connections.ConnectionResetException;
 
-    /// <summary>Writes one frame; frames to the server are masked (with the client's key when forwarding unchanged).</summary>
-    private static void WriteFrame(RelayLeg to, bool fin, bool rsv1, Opcode opcode, ReadOnlySpan<byte> payload, int? originalMask)
+    /// <summary>Writes one frame; frames to the server are masked.</summary>
+    private static void WriteFrame(RelayLeg to, bool fin, bool rsv1, Opcode opcode, ReadOnlySpan<byte> payload)
     {
-        var mask = MaskFor(to, originalMask);
+        var mask = MaskFor(to);
         var writer = to.Output;
         var headerLength = FrameCodec.HeaderLength(payload.Length, mask.HasValue);
         var span = writer.GetSpan(headerLength + Math.Min(payload.Length, 4096));
@@ -757,8 +788,12 @@ internal sealed partial class WebSocketRelay
         }
     }
 
-    /// <summary>Frames to the client go unmasked; to the server with the client's key when forwarding unchanged, else a fresh one.</summary>
-    private static int? MaskFor(RelayLeg to, int? originalMask) => to.IsClient ? null : originalMask ?? NewMaskKey();
+    /// <summary>
+    /// Frames to the client go unmasked; to the server each with a fresh, unpredictable key (RFC 6455 §5.3), never the
+    /// client's: toward the server the proxy is the client, and a client picking its own key (all zeros, say) must not
+    /// decide the bytes on the proxy's upstream wire. mitmproxy does the same.
+    /// </summary>
+    private static int? MaskFor(RelayLeg to) => to.IsClient ? null : NewMaskKey();
 
     private static int NewMaskKey()
     {

@@ -4,6 +4,7 @@ using WsWeb.Api;
 using WsWeb.Core.Filters;
 using WsWeb.Core.Flows;
 using WsWeb.Proxy;
+using WsWeb.Proxy.WebSockets;
 
 namespace WsWeb.Intercept;
 
@@ -123,11 +124,18 @@ internal static class InterceptApi
         TypedResults.Ok(intercept.Snapshot().Select(held => HeldView.From(held, resolutions)).ToList());
 
     private static Results<Ok<MessageView>, ValidationProblem, ProblemHttpResult> ReleaseAsync(
-        InterceptService intercept, FlowStore store, HoldResolutions resolutions, ProxyOptions options, string flowId, long index, ReleaseRequest? request)
+        InterceptService intercept, FlowStore store, HoldResolutions resolutions, LiveRelays live, ProxyOptions options, string flowId, long index, ReleaseRequest? request)
     {
         if (FindHeld(intercept, store, resolutions, flowId, index, out var held) is { } problem)
         {
             return problem;
+        }
+
+        var toClient = !held.Message.FromClient;
+        if (live.CloseSentTo(held.Flow, toClient))
+        {
+            // Released now it would be dropped on the floor; say so, and leave the choice (drop) to the user.
+            return ApiProblems.Conflict($"The {(toClient ? "client" : "server")} of flow {flowId} was already sent a close: message {index} can no longer be delivered. Drop it, or it ends with the flow.");
         }
 
         byte[]? content = null;

@@ -15,7 +15,9 @@ internal enum RuleAction
 /// <summary>A validated, compiled rule. Hits are counted across relay threads.</summary>
 internal sealed class Rule
 {
-    private long _hits;
+    // A box, so an update can hand the same counter to the new rule: relay threads still running the old
+    // rule object keep counting into it.
+    private HitCounter _hits = new();
 
     public required string Id { get; init; }
 
@@ -40,14 +42,19 @@ internal sealed class Rule
 
     public bool Enabled { get; init; }
 
-    public long Hits => Interlocked.Read(ref _hits);
+    public long Hits => Interlocked.Read(ref _hits.Count);
 
-    public void Hit() => Interlocked.Increment(ref _hits);
+    public void Hit() => Interlocked.Increment(ref _hits.Count);
 
-    /// <summary>Carries the counter over when a rule is replaced by an update.</summary>
-    public void InheritHits(Rule previous) => Interlocked.Exchange(ref _hits, previous.Hits);
+    /// <summary>Shares the counter with the rule this one replaces (an update), so no hit is lost meanwhile.</summary>
+    public void InheritHits(Rule previous) => _hits = previous._hits;
 
     public RuleView ToView() => new(Id, Name, Filter.Expression, Action.ToString().ToLowerInvariant(), Replace, DelayMs, Enabled, Hits);
+}
+
+internal sealed class HitCounter
+{
+    public long Count;
 }
 
 /// <summary>What a replace rule changes.</summary>

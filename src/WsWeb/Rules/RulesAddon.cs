@@ -1,8 +1,10 @@
+using System.Text;
 using System.Text.RegularExpressions;
 using WsWeb.Core.Addons;
 using WsWeb.Core.Flows;
 using WsWeb.Core.WebSockets;
 using WsWeb.Intercept;
+using WsWeb.Proxy;
 
 namespace WsWeb.Rules;
 
@@ -10,8 +12,10 @@ namespace WsWeb.Rules;
 /// Applies the rules to every message, in rule order, before intercept sees it. A drop ends the chain;
 /// replace, delay and hold let later rules run on the result.
 /// </summary>
-internal sealed class RulesAddon(RuleStore rules, InterceptService intercept, TimeProvider time) : IWebSocketAddon
+internal sealed partial class RulesAddon(RuleStore rules, InterceptService intercept, ProxyOptions options, TimeProvider time, ILogger<RulesAddon> logger) : IWebSocketAddon
 {
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     public async ValueTask WebSocketMessageAsync(HttpFlow flow, WebSocketMessage message, CancellationToken cancellationToken)
     {
         foreach (var rule in rules.Rules)
@@ -28,7 +32,7 @@ internal sealed class RulesAddon(RuleStore rules, InterceptService intercept, Ti
                     message.Drop();
                     return;
                 case RuleAction.Replace:
-                    if (TryReplace(rule, message))
+                    if (TryReplace(flow, rule, message))
                     {
                         rule.Hit();
                     }
@@ -46,30 +50,59 @@ internal sealed class RulesAddon(RuleStore rules, InterceptService intercept, Ti
         }
     }
 
-    /// <returns>True if the rule applies to this kind of message (its hit counts even when nothing matched inside).</returns>
-    private static bool TryReplace(Rule rule, WebSocketMessage message)
+    /// <returns>
+    /// True if the rule applies to this kind of message (its hit counts even when nothing matched inside). A result
+    /// that cannot be sent leaves the message as it was, the rule unhit and later rules still running.
+    /// </returns>
+    private bool TryReplace(HttpFlow flow, Rule rule, WebSocketMessage message)
     {
+        byte[] result;
         if (rule.Pattern is { } pattern && message.IsText)
         {
+            string text;
             try
             {
-                message.Text = pattern.Replace(message.Text, rule.Replace!.Replacement ?? "");
+                text = pattern.Replace(message.Text, rule.Replace!.Replacement ?? "");
             }
             catch (RegexMatchTimeoutException)
             {
                 // A pathological pattern must not stall the connection; the message goes on unchanged.
+                LogReplaceRefused(flow.Id, message.Index, rule.Name, "the regex took too long");
+                return false;
             }
 
-            return true;
+            try
+            {
+                result = StrictUtf8.GetBytes(text);
+            }
+            catch (EncoderFallbackException)
+            {
+                // .NET regexes see UTF-16: "." can take half of an emoji, leaving text that is not Unicode.
+                LogReplaceRefused(flow.Id, message.Index, rule.Name, "the result splits a character (a regex matched half of a surrogate pair); match whole characters, e.g. (?:[\\uD800-\\uDBFF][\\uDC00-\\uDFFF]|.)");
+                return false;
+            }
         }
-
-        if (rule.BytePattern is { } bytes && !message.IsText)
+        else if (rule.BytePattern is { } bytes && !message.IsText)
         {
-            message.Content = ReplaceBytes(message.Content, bytes, rule.ByteReplacement!);
-            return true;
+            result = ReplaceBytes(message.Content, bytes, rule.ByteReplacement!);
+        }
+        else
+        {
+            return false;
         }
 
-        return false;
+        if (result.Length > options.MaxMessageSize)
+        {
+            LogReplaceRefused(flow.Id, message.Index, rule.Name, $"the result is {result.Length} bytes, more than the maximum message size ({options.MaxMessageSize})");
+            return false;
+        }
+
+        if (!result.AsSpan().SequenceEqual(message.Content))
+        {
+            message.Content = result;
+        }
+
+        return true;
     }
 
     internal static byte[] ReplaceBytes(byte[] content, byte[] pattern, byte[] replacement)
@@ -93,4 +126,7 @@ internal sealed class RulesAddon(RuleStore rules, InterceptService intercept, Ti
         output.Write(rest);
         return output.ToArray();
     }
+
+    [LoggerMessage(1, LogLevel.Warning, "Flow {FlowId}, message {Index}: rule '{Rule}' left the message unchanged: {Reason}.")]
+    private partial void LogReplaceRefused(string flowId, long index, string rule, string reason);
 }

@@ -9,6 +9,9 @@ namespace WsWeb.Proxy.Tests.Infrastructure;
 /// <summary>One frame exactly as it crossed the wire (payload already unmasked).</summary>
 internal sealed record RawFrame(bool Fin, bool Rsv1, bool Rsv2, bool Rsv3, Opcode Opcode, bool Masked, byte[] Payload)
 {
+    /// <summary>The masking key as it was on the wire (big-endian), or null for an unmasked frame.</summary>
+    public uint? MaskKey { get; init; }
+
     public string Text => Encoding.UTF8.GetString(Payload);
 
     /// <summary>The close code of a close frame, or null when its payload is empty.</summary>
@@ -121,7 +124,10 @@ internal sealed class RawWebSocket(Stream stream, bool isClient) : IAsyncDisposa
             Rsv3: (head[0] & 0x10) != 0,
             Opcode: (Opcode)(head[0] & 0x0F),
             Masked: masked,
-            Payload: payload);
+            Payload: payload)
+        {
+            MaskKey = masked ? BinaryPrimitives.ReadUInt32BigEndian(key) : null,
+        };
     }
 
     /// <summary>Reads the next frame and fails if the stream ended instead.</summary>

@@ -26,7 +26,19 @@ public sealed class MalformedFrameTests
         { "close-code-1005-on-wire", 1002 },
         { "close-one-byte", 1002 },
         { "close-reason-invalid-utf8", 1007 },
+        { "length-16-bit-for-3-bytes", 1002 },
+        { "length-64-bit-for-3-bytes", 1002 },
+        { "length-64-bit-for-300-bytes", 1002 },
     };
+
+    /// <summary>A masked text frame whose length field is wider than RFC 6455 §5.2 allows (mask key 0: the payload is as is).</summary>
+    private static byte[] WideLengthFrame(int lengthBytes, int length)
+    {
+        var header = lengthBytes == 2
+            ? new byte[] { 0x81, 0x80 | 126, (byte)(length >> 8), (byte)length }
+            : [0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0, (byte)(length >> 8), (byte)length];
+        return [.. header, 0, 0, 0, 0, .. Enumerable.Repeat((byte)'a', length)];
+    }
 
     private static byte[] BadFrame(string violation) => violation switch
     {
@@ -43,6 +55,9 @@ public sealed class MalformedFrameTests
         "close-code-1005-on-wire" => RawWebSocket.BuildFrame(Opcode.Close, RawWebSocket.ClosePayload(1005)),
         "close-one-byte" => RawWebSocket.BuildFrame(Opcode.Close, [0x03]),
         "close-reason-invalid-utf8" => RawWebSocket.BuildFrame(Opcode.Close, [0x03, 0xE8, 0xFF, 0xFE]),
+        "length-16-bit-for-3-bytes" => WideLengthFrame(2, 3),
+        "length-64-bit-for-3-bytes" => WideLengthFrame(8, 3),
+        "length-64-bit-for-300-bytes" => WideLengthFrame(8, 300),
         _ => throw new ArgumentOutOfRangeException(nameof(violation)),
     };
 

@@ -183,6 +183,32 @@ public sealed class InterceptApiTests(WsWebApp app) : IClassFixture<WsWebApp>, I
         await ApiAssert.ProblemAsync(answer, HttpStatusCode.Conflict);
     }
 
+    [Fact]
+    public async Task Nothing_goes_to_a_peer_already_sent_a_close_and_the_flow_does_not_pretend_it_did()
+    {
+        await SetInterceptAsync(new { filter = "~wq & ~b hold" });
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("hold me");
+        var index = (await WaitForHeldAsync(flow.Id)).EnumerateArray().Single(h => h.GetProperty("flowId").GetString() == flow.Id).GetProperty("index").GetInt64();
+        var inject = app.Api.PostJsonAsync($"/api/flows/{flow.Id}/messages", new { toClient = false, type = "text", content = "queued injection" });
+
+        Assert.Equal(HttpStatusCode.NoContent, (await app.Api.PostJsonAsync($"/api/flows/{flow.Id}/close", new { target = "server", code = 4000, reason = "maintenance" })).StatusCode);
+        await server.CloseReceived.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // Released now, the held message could only be thrown away: the API says so and leaves the choice.
+        var refused = await ApiAssert.ProblemAsync(await app.Api.PostJsonAsync($"/api/intercept/held/{flow.Id}/{index}/release", new { content = "edited" }), HttpStatusCode.Conflict);
+        Assert.Contains("server", refused.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Contains("close", refused.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        await ApiAssert.JsonAsync(await app.Api.PostAsync(new Uri($"/api/intercept/held/{flow.Id}/{index}/drop", UriKind.Relative), null));
+
+        // The injection that waited behind it is refused with the real reason, and recorded as not sent.
+        var failed = await ApiAssert.ProblemAsync(await inject.WaitAsync(TimeSpan.FromSeconds(10)), HttpStatusCode.Conflict);
+        Assert.Contains("was sent a close", failed.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.True(flow.WebSocket!.Messages.Single(m => m.Injected).Dropped);
+        Assert.Empty(server.Received);
+    }
+
     [Theory]
     [InlineData("""{"filter":"~wq &"}""", "filter")]
     [InlineData("""{"filter":""}""", "filter")]

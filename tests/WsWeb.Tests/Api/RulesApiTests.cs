@@ -136,6 +136,84 @@ public sealed class RulesApiTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyn
         Assert.Empty((await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/rules"))).EnumerateArray());
     }
 
+    [Fact]
+    public async Task A_replace_that_would_split_a_character_leaves_the_message_and_later_rules_still_run()
+    {
+        // .NET regexes see UTF-16: "(.)" takes each half of an emoji on its own.
+        var spacer = await CreateAsync(new { name = "space out", filter = "~wq & ~text", action = "replace", replace = new { pattern = "(.)", replacement = "$1 " } });
+        var drop = await CreateAsync(new { name = "no secrets", filter = "~wq & ~b secret", action = "drop" });
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+
+        await client.SendTextAsync("ab");
+        Assert.Equal("a b ", await client.ReceiveTextAsync());
+        await client.SendTextAsync("secret 😀");
+        await client.SendTextAsync("cd");
+        Assert.Equal("c d ", await client.ReceiveTextAsync());
+
+        Assert.Equal(["a b ", "c d "], server.Texts.ToList());
+        var recorded = flow.WebSocket!.Messages.Where(m => m.FromClient).ToList();
+        Assert.True(recorded[1].Dropped);
+        Assert.Equal("secret 😀", recorded[1].Text);
+        Assert.False(recorded[1].IsModified);
+        var hits = (await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/rules"))).EnumerateArray().ToDictionary(r => r.GetProperty("id").GetString()!, r => r.GetProperty("hits").GetInt64());
+        Assert.Equal(2, hits[spacer.GetProperty("id").GetString()!]);
+        Assert.Equal(1, hits[drop.GetProperty("id").GetString()!]);
+    }
+
+    [Fact]
+    public async Task A_replace_that_would_outgrow_the_maximum_message_size_leaves_the_message_as_it_was()
+    {
+        await CreateAsync(new { filter = "~wq & ~b grow", action = "replace", replace = new { pattern = "x", replacement = "xx" } });
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+        var text = "grow " + new string('x', 600_000);   // doubled it would pass the test host's 1 MiB limit
+
+        await client.SendTextAsync(text);
+
+        Assert.Equal(text, await client.ReceiveTextAsync());
+        Assert.Equal([text], server.Texts.ToList());
+        Assert.True(flow.IsLive);
+        Assert.False(flow.WebSocket!.Messages[0].IsModified);
+    }
+
+    [Fact]
+    public async Task Updating_a_rule_while_messages_flow_loses_no_hits()
+    {
+        var rule = await CreateAsync(new { name = "count", filter = "~wq", action = "replace", replace = new { pattern = "^$", replacement = "" } });
+        var id = rule.GetProperty("id").GetString()!;
+        var (client, _, _) = await app.ConnectAsync();
+        await using var c = client;
+        const int Count = 3000;
+
+        using var stop = new CancellationTokenSource();
+        var updates = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var response = await app.Api.PutAsJsonAsync(new Uri($"/api/rules/{id}", UriKind.Relative), new { name = "count", filter = "~wq", action = "replace", replace = new { pattern = "^$", replacement = "" } });
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+        });
+        var send = Task.Run(async () =>
+        {
+            for (var i = 0; i < Count; i++)
+            {
+                await client.SendTextAsync($"m{i}");
+            }
+        });
+        for (var i = 0; i < Count; i++)
+        {
+            await client.ReceiveTextAsync();
+        }
+
+        await send;
+        await stop.CancelAsync();
+        await updates;
+        var hits = (await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/rules/{id}"))).GetProperty("hits").GetInt64();
+        Assert.Equal(Count, hits);
+    }
+
     [Theory]
     [InlineData("""{"action":"drop"}""", "filter")]
     [InlineData("""{"filter":"~zz","action":"drop"}""", "filter")]
