@@ -434,10 +434,16 @@ internal static class HarFlowFormat
     private static string IsoDate(double timestamp) =>
         Timestamps.ToDateTimeOffset(timestamp).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
 
-    private static double ParseDate(string value, string path) =>
-        DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date)
-            ? Timestamps.FromDateTimeOffset(date)
-            : throw Error(path, $"\"{value}\" is not an ISO 8601 date");
+    private static double ParseDate(string value, string path)
+    {
+        if (!DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date))
+        {
+            throw Error(path, $"\"{value}\" is not an ISO 8601 date");
+        }
+
+        var timestamp = Timestamps.FromDateTimeOffset(date);
+        return ImportChecks.TimestampProblem(timestamp) is { } problem ? throw Error(path, problem) : timestamp;
+    }
 
     private static void WriteHarText(Utf8JsonWriter w, byte[] content)
     {

@@ -15,6 +15,18 @@ internal static class ImportChecks
     /// </summary>
     public const long MaxIndex = (1L << 53) - 1;
 
+    /// <summary>
+    /// Largest timestamp (or duration) magnitude an import may carry, in seconds: 10^10 is the year 2286. Past it a
+    /// date cannot be written (HAR, the dashboard), and one such flow would break every export that includes it.
+    /// </summary>
+    public const double MaxTimestamp = 1e10;
+
+    /// <summary>Why <paramref name="value"/> cannot be a timestamp, or null if it can.</summary>
+    public static string? TimestampProblem(double value) =>
+        double.IsFinite(value) && Math.Abs(value) <= MaxTimestamp
+            ? null
+            : $"{value.ToString("R", CultureInfo.InvariantCulture)} is not a usable time (seconds since 1970, at most 1e10)";
+
     /// <summary>Longest flow id accepted; ours and mitmproxy's are 36-character GUIDs.</summary>
     public const int MaxIdLength = 128;
 

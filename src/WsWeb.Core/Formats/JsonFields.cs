@@ -68,10 +68,11 @@ internal static class JsonFields
     public static double RequiredNumber(JsonElement obj, string name, string path) =>
         Number(obj, name, path) ?? throw Error(Child(path, name), "missing");
 
+    /// <summary>Every number a flow file holds is a timestamp (seconds since 1970) or a duration built on one.</summary>
     public static double? Number(JsonElement obj, string name, string path) => Get(obj, name) switch
     {
         null => null,
-        { ValueKind: JsonValueKind.Number } v => v.GetDouble(),
+        { ValueKind: JsonValueKind.Number } v => ImportChecks.TimestampProblem(v.GetDouble()) is { } problem ? throw Error(Child(path, name), problem) : v.GetDouble(),
         { } v => throw WrongType(Child(path, name), v, "a number"),
     };
 

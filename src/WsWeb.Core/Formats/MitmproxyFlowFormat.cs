@@ -569,12 +569,17 @@ internal static class MitmproxyFlowFormat
 
         public long ItemInt(TnetValue v, string path) => v is TnetInt i ? i.Value : throw WrongType(path, v, "an int");
 
-        public double ItemNumber(TnetValue v, string path) => v switch
+        /// <summary>Every number read this way is a timestamp (seconds since 1970).</summary>
+        public double ItemNumber(TnetValue v, string path)
         {
-            TnetFloat f => f.Value,
-            TnetInt i => i.Value,
-            _ => throw WrongType(path, v, "a number"),
-        };
+            var value = v switch
+            {
+                TnetFloat f => f.Value,
+                TnetInt i => i.Value,
+                _ => throw WrongType(path, v, "a number"),
+            };
+            return ImportChecks.TimestampProblem(value) is { } problem ? throw Error($"{path} (byte {v.Offset}): {problem}") : value;
+        }
 
         public bool ItemBool(TnetValue v, string path) => v is TnetBool b ? b.Value : throw WrongType(path, v, "a bool");
 

@@ -53,6 +53,38 @@ public class ImportChecksTests
         Assert.Contains(expected, mitm, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(double.PositiveInfinity)]
+    [InlineData(double.NaN)]
+    [InlineData(-1e20)]
+    [InlineData(1e300)]
+    public void Times_no_date_can_hold_are_refused_in_every_format(double bad)
+    {
+        // One such flow would break every HAR export that includes it, and the dashboard's pages.
+        var mitm = ImportFails(Mitmproxy(state => ((TnetDict)state["request"]!).Set("timestamp_start", new TnetFloat(bad))), FlowFormat.Mitmproxy);
+        Assert.StartsWith("mitmproxy flow 1 (byte 0): request.timestamp_start", mitm, StringComparison.Ordinal);
+        Assert.Contains("is not a usable time", mitm, StringComparison.Ordinal);
+
+        if (double.IsFinite(bad))
+        {
+            var har = ImportFails(Har(entry => entry["_webSocketMessages"]![0]!["time"] = bad), FlowFormat.Har);
+            Assert.StartsWith("$.log.entries[0]._webSocketMessages[0].time: ", har, StringComparison.Ordinal);
+
+            var json = JsonNode.Parse(RoundTripTests.Export([SampleFlows.WebSocket(withCertificate: false)], FlowFormat.Json))!.AsObject();
+            json["flows"]![0]!["request"]!["timestampStart"] = bad;
+            var error = ImportFails(Encoding.UTF8.GetBytes(json.ToJsonString()), FlowFormat.Json);
+            Assert.StartsWith("$.flows[0].request.timestampStart: ", error, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void A_HAR_date_past_the_year_2286_is_refused()
+    {
+        var har = ImportFails(Har(entry => entry["startedDateTime"] = "9999-12-31T23:59:59Z"), FlowFormat.Har);
+
+        Assert.StartsWith("$.log.entries[0].startedDateTime: ", har, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void A_long_id_is_refused_and_a_guid_or_an_url_safe_name_is_kept()
     {
