@@ -94,6 +94,12 @@ public sealed class FlowStore
             }
         }
 
+        // An imported flow brings its content at once: the total budget holds for it as for recorded messages.
+        if (Interlocked.Read(ref _retainedBytes) > Options.MaxTotalBytes)
+        {
+            EvictForBytes(flow);
+        }
+
         return true;
     }
 

@@ -31,6 +31,9 @@ public sealed record FlowImportOptions
 
     /// <summary>Retention bound of each imported flow's message list (see <see cref="Flows.FlowStoreOptions.MaxMessagesPerFlow"/>).</summary>
     public int MaxMessagesPerFlow { get; init; } = int.MaxValue;
+
+    /// <summary>Content bytes kept per imported flow before its oldest messages are trimmed (see <see cref="Flows.FlowStoreOptions.MaxBytesPerFlow"/>).</summary>
+    public long MaxBytesPerFlow { get; init; } = long.MaxValue;
 }
 
 /// <summary>What an import produced.</summary>

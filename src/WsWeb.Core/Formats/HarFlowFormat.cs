@@ -373,7 +373,7 @@ internal static class HarFlowFormat
 
     private static WebSocketData ReadWebSocket(JsonElement? frames, JsonElement? extras, string path, FlowImportOptions options, ref int ignoredFrames)
     {
-        var ws = new WebSocketData(options.MaxMessagesPerFlow);
+        var ws = new WebSocketData(options.MaxMessagesPerFlow, options.MaxBytesPerFlow);
         var summaryPath = Child(Child(path, "_wsweb"), "webSocket");
         var summary = extras is { } x ? OptionalObject(x, "webSocket", Child(path, "_wsweb")) : null;
         var trimmed = summary is { } s0 ? JsonFlowFormat.ReadTrimmedCount(s0, "trimmedCount", summaryPath) : 0;

@@ -468,7 +468,7 @@ internal static class JsonFlowFormat
 
     private static WebSocketData ReadWebSocket(JsonElement wo, string path, FlowImportOptions options)
     {
-        var ws = new WebSocketData(options.MaxMessagesPerFlow);
+        var ws = new WebSocketData(options.MaxMessagesPerFlow, options.MaxBytesPerFlow);
         var messages = Array(wo, "messages", path);
         var trimmed = 0L;
         var trimmedPath = Child(path, "trimmedCount");

@@ -423,7 +423,7 @@ internal static class MitmproxyFlowFormat
 
     private static WebSocketData ReadWebSocket(TnetDict wsState, StateReader r, Extras x, FlowImportOptions options)
     {
-        var ws = new WebSocketData(options.MaxMessagesPerFlow);
+        var ws = new WebSocketData(options.MaxMessagesPerFlow, options.MaxBytesPerFlow);
         // Only a hint of ours, so a negative count is ignored; a huge one is refused, as it would push
         // indices past what the dashboard can hold.
         var trimmed = x.Int("messages_trimmed") is { } hint && hint > 0 ? hint : 0;

@@ -160,7 +160,12 @@ internal static class ExportApi
         FlowImportResult result;
         try
         {
-            result = FlowFormats.Import(buffered, given);
+            // Imported flows are kept under the same bounds as captured ones.
+            result = FlowFormats.Import(buffered, given, FlowImportOptions.Default with
+            {
+                MaxMessagesPerFlow = store.Options.MaxMessagesPerFlow,
+                MaxBytesPerFlow = store.Options.MaxBytesPerFlow,
+            });
         }
         catch (FlowFormatException ex)
         {
@@ -184,7 +189,16 @@ internal static class ExportApi
             messages += flow.WebSocket?.Messages.Count ?? 0;
         }
 
-        var report = new ImportReport(result.Format.ToString().ToLowerInvariant(), ids.Count, messages, result.Skipped, alreadyPresent, ids, result.Warnings);
+        // Flows the store's bounds (--max-flows, the memory budget) pushed out again cannot be asked for by id.
+        var warnings = result.Warnings;
+        var kept = ids.Where(id => store.Get(id) is not null).ToList();
+        if (kept.Count < ids.Count)
+        {
+            warnings = [.. warnings, $"{ids.Count - kept.Count} of the {ids.Count} imported flows did not fit the store's bounds ({store.Options.MaxFlows} flows, {store.Options.MaxTotalBytes / (1024 * 1024)} MiB of content) and were evicted again, oldest first."];
+            messages = kept.Sum(id => store.Get(id)?.WebSocket?.Messages.Count ?? 0);
+        }
+
+        var report = new ImportReport(result.Format.ToString().ToLowerInvariant(), kept.Count, messages, result.Skipped, alreadyPresent, kept, warnings);
         return TypedResults.Created("/api/flows", report);
     }
 

@@ -128,13 +128,13 @@ public sealed class ExportApiTests(WsWebApp app) : IClassFixture<WsWebApp>
     }
 
     /// <summary>A WsWeb JSON file with one flow; the arguments are raw JSON for its id and its webSocket member.</summary>
-    private static string OneFlowJson(string idJson, string webSocketJson) =>
+    internal static string OneFlowJson(string idJson, string webSocketJson) =>
         $$"""{"format":"wsweb-flows","version":1,"flows":[{"id":{{idJson}},"request":{"method":"GET","scheme":"http","host":"import.test","port":80,"path":"/","timestampStart":1},"response":{"statusCode":101,"timestampStart":1},"webSocket":{{webSocketJson}}}]}""";
 
-    private static string Messages(params string[] texts) =>
+    internal static string Messages(params string[] texts) =>
         "[" + string.Join(",", texts.Select((t, i) => $$"""{"fromClient":{{(i % 2 == 0 ? "true" : "false")}},"type":"text","content":{{JsonSerializer.Serialize(t)}},"timestamp":1}""")) + "]";
 
-    private static string NewIdJson() => JsonSerializer.Serialize(Guid.NewGuid().ToString());
+    internal static string NewIdJson() => JsonSerializer.Serialize(Guid.NewGuid().ToString());
 
     private async Task<HttpResponseMessage> ImportAsync(string body, string contentType = "application/json")
     {
@@ -226,5 +226,66 @@ public sealed class ExportApiTests(WsWebApp app) : IClassFixture<WsWebApp>
         Assert.Equal([9007199254740989L, 9007199254740990L], page.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("index").GetInt64()));
         Assert.Equal(9007199254740990L, page.GetProperty("next").GetInt64());
         Assert.Empty((await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{id}/messages?after=9007199254740990"))).GetProperty("messages").EnumerateArray());
+    }
+}
+
+/// <summary>A host with small bounds, to see imports kept under them as captures are.</summary>
+public sealed class SmallStoreWsWebApp : IAsyncLifetime
+{
+    internal WsWebApp App { get; } = new(options => options with { MaxFlows = 3, MaxMessagesPerFlow = 4, MaxTotalBytes = 1024 * 1024 });
+
+    public Task InitializeAsync() => App.InitializeAsync();
+
+    public Task DisposeAsync() => App.DisposeAsync();
+}
+
+public sealed class BoundedImportTests(SmallStoreWsWebApp host) : IClassFixture<SmallStoreWsWebApp>
+{
+    private async Task<JsonElement> ImportAsync(string flowsJson)
+    {
+        using var content = new StringContent($$"""{"format":"wsweb-flows","version":1,"flows":[{{flowsJson}}]}""", Encoding.UTF8, "application/json");
+        return await ApiAssert.JsonAsync(await host.App.Api.PostAsync(new Uri("/api/flows/import", UriKind.Relative), content), HttpStatusCode.Created);
+    }
+
+    private static string Flow(params string[] messages)
+    {
+        var json = ExportApiTests.OneFlowJson(ExportApiTests.NewIdJson(), $$"""{"messages":{{ExportApiTests.Messages(messages)}}}""");
+        var start = json.IndexOf("[{", StringComparison.Ordinal) + 1;
+        return json[start..json.LastIndexOf("]}", StringComparison.Ordinal)];
+    }
+
+    [Fact]
+    public async Task An_imported_flow_keeps_only_the_newest_messages_as_a_captured_one_does()
+    {
+        var report = await ImportAsync(Flow([.. Enumerable.Range(0, 10).Select(i => $"m{i}")]));
+
+        var flow = host.App.Store.Get(report.GetProperty("flowIds")[0].GetString()!)!;
+        Assert.Equal(["m6", "m7", "m8", "m9"], flow.WebSocket!.Messages.Select(m => m.Text));
+        Assert.Equal(6, flow.WebSocket.TrimmedCount);
+        Assert.Equal(6, flow.WebSocket.Messages[0].Index);
+    }
+
+    [Fact]
+    public async Task Flows_past_the_stores_bounds_are_evicted_and_the_report_says_so()
+    {
+        var report = await ImportAsync(string.Join(",", Enumerable.Range(0, 5).Select(i => Flow($"flow {i}"))));
+
+        Assert.Equal(3, report.GetProperty("flows").GetInt32());
+        var ids = report.GetProperty("flowIds").EnumerateArray().Select(id => id.GetString()!).ToList();
+        Assert.Equal(3, ids.Count);
+        Assert.All(ids, id => Assert.NotNull(host.App.Store.Get(id)));
+        Assert.Contains(report.GetProperty("warnings").EnumerateArray(), w => w.GetString()!.Contains("2 of the 5 imported flows", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Imported_content_counts_against_the_memory_budget()
+    {
+        var big = new string('x', 400 * 1024);
+        for (var i = 0; i < 4; i++)
+        {
+            await ImportAsync(Flow(big));
+        }
+
+        Assert.True(host.App.Store.RetainedBytes <= 1024 * 1024, $"{host.App.Store.RetainedBytes} bytes retained, over the 1 MiB budget");
     }
 }
