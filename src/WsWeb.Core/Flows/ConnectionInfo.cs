@@ -40,4 +40,26 @@ public sealed class ConnectionInfo
     public double? TimestampEnd { get; set; }
 
     public string? Error { get; set; }
+
+    /// <summary>Takes over another record of the same connection (a flow sent over a connection opened for an earlier one).</summary>
+    public void CopyFrom(ConnectionInfo other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        Id = other.Id;
+        PeerName = other.PeerName;
+        SockName = other.SockName;
+        Address = other.Address;
+        TlsEstablished = other.TlsEstablished;
+        Sni = other.Sni;
+        TlsVersion = other.TlsVersion;
+        Cipher = other.Cipher;
+        Alpn = other.Alpn;
+        CertificateSubject = other.CertificateSubject;
+        CertificateChain = other.CertificateChain;
+        TimestampStart = other.TimestampStart;
+        TimestampTcpSetup = other.TimestampTcpSetup;
+        TimestampTlsSetup = other.TimestampTlsSetup;
+        TimestampEnd = other.TimestampEnd;
+        Error = other.Error;
+    }
 }

@@ -22,16 +22,17 @@ internal sealed class BodyRecorder(int limit)
         }
     }
 
+    // An empty body is recorded as empty, not as missing: mitmproxy replays only flows whose content is known.
     public void ApplyTo(HttpRequestData request)
     {
-        request.Content = Length == 0 ? null : _kept.ToArray();
+        request.Content = _kept.ToArray();
         request.ContentLength = Length;
         request.ContentTruncated = Truncated;
     }
 
     public void ApplyTo(HttpResponseData response)
     {
-        response.Content = Length == 0 ? null : _kept.ToArray();
+        response.Content = _kept.ToArray();
         response.ContentLength = Length;
         response.ContentTruncated = Truncated;
     }

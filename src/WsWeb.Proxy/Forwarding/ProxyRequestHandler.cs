@@ -218,13 +218,19 @@ internal sealed partial class ProxyRequestHandler(
         {
             context.Response.Clear();
             await WritePlainAsync(context.Response, status, text);
-            flow.Response = new HttpResponseData
+
+            // As in mitmproxy: no server answered, so the flow has an error and no response. A refusal of our
+            // own listeners is the proxy's deliberate answer and is recorded as the response.
+            if (Find<SelfTargetException>(ex) is not null)
             {
-                StatusCode = status,
-                Reason = Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status),
-                TimestampStart = Timestamps.Now(time),
-                TimestampEnd = Timestamps.Now(time),
-            };
+                flow.Response = new HttpResponseData
+                {
+                    StatusCode = status,
+                    Reason = Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status),
+                    TimestampStart = Timestamps.Now(time),
+                    TimestampEnd = Timestamps.Now(time),
+                };
+            }
         }
         else
         {

@@ -38,9 +38,18 @@ internal sealed class UpstreamConnector : IDisposable
         _tls = new HttpMessageInvoker(CreateHandler(useTls: true));
     }
 
+    // The server side of the flow whose request is being sent on this async path. A pooled connection is opened
+    // for one flow only (the ConnectCallback sees the first request); later flows on it learn what it is when
+    // their request goes out on it (RecordedConnectionStream).
+    private static readonly AsyncLocal<ConnectionInfo?> Sending = new();
+
     /// <summary>Sends <paramref name="request"/> (its URI always http://host:port) over plain TCP or TLS.</summary>
-    public Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, bool useTls, CancellationToken cancellationToken) =>
-        (useTls ? _tls : _plain).SendAsync(request, cancellationToken);
+    public async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, bool useTls, CancellationToken cancellationToken)
+    {
+        request.Options.TryGetValue(ServerConnKey, out var serverConn);
+        Sending.Value = serverConn;   // restored when this method returns
+        return await (useTls ? _tls : _plain).SendAsync(request, cancellationToken);
+    }
 
     public void Dispose()
     {
@@ -96,14 +105,19 @@ internal sealed class UpstreamConnector : IDisposable
             var network = new NetworkStream(socket, ownsSocket: true);
             if (!useTls)
             {
-                return network;
+                return new RecordedConnectionStream(network, info);
             }
 
             var tls = new SslStream(network, leaveInnerStreamOpen: false);
             var tlsOptions = _tlsPolicy.CreateOptions(host);
             string? rejection = null;
+            IReadOnlyList<byte[]> certificates = [];
             tlsOptions.RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
             {
+                // Recorded as mitmproxy's certificate_list: DER, leaf first.
+                certificates = chain is { ChainElements.Count: > 0 }
+                    ? [.. chain.ChainElements.Select(element => element.Certificate.RawData)]
+                    : certificate is null ? [] : [certificate.GetRawCertData()];
                 if (_tlsPolicy.ValidateServerCertificate(sender, certificate, chain, errors))
                 {
                     return true;
@@ -134,13 +148,94 @@ internal sealed class UpstreamConnector : IDisposable
             info.Cipher = tls.NegotiatedCipherSuite.ToString();
             info.Alpn = tls.NegotiatedApplicationProtocol.Protocol.IsEmpty ? null : tls.NegotiatedApplicationProtocol.ToString();
             info.CertificateSubject = tls.RemoteCertificate?.Subject;
+            info.CertificateChain = certificates;
             info.TimestampTlsSetup = Timestamps.Now(_time);
-            return tls;
+            return new RecordedConnectionStream(tls, info);
         }
         catch
         {
             socket.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// An upstream connection that tells each flow sent over it what it is: SocketsHttpHandler reuses connections,
+    /// and a flow whose request went out on one opened for an earlier flow gets that connection's details (its id
+    /// too: as in mitmproxy, flows on one connection share it).
+    /// </summary>
+    private sealed class RecordedConnectionStream(Stream inner, ConnectionInfo connection) : Stream
+    {
+        public override bool CanRead => inner.CanRead;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => inner.CanWrite;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+        public override int Read(Span<byte> buffer) => inner.Read(buffer);
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            inner.ReadAsync(buffer, offset, count, cancellationToken);
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            inner.ReadAsync(buffer, cancellationToken);
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            Describe();
+            inner.Write(buffer, offset, count);
+        }
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            Describe();
+            inner.Write(buffer);
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            Describe();
+            return inner.WriteAsync(buffer, offset, count, cancellationToken);
+        }
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Describe();
+            return inner.WriteAsync(buffer, cancellationToken);
+        }
+
+        public override void Flush() => inner.Flush();
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        public override ValueTask DisposeAsync() => inner.DisposeAsync();
+
+        private void Describe()
+        {
+            if (Sending.Value is { } flowSide && !ReferenceEquals(flowSide, connection) && flowSide.Id != connection.Id)
+            {
+                flowSide.CopyFrom(connection);
+            }
         }
     }
 }

@@ -77,7 +77,7 @@ public sealed class HandshakeTests
         await Eventually.AssertAsync(() => !flow.IsLive, "flow ended");
         Assert.NotNull(flow.Error);
         Assert.Contains("could not reach", flow.Error, StringComparison.Ordinal);
-        Assert.Equal(502, flow.Response!.StatusCode);
+        Assert.Null(flow.Response);   // no server answered (as in mitmproxy): the error says why
         Assert.Null(flow.WebSocket);
     }
 
