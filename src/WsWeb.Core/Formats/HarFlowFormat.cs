@@ -79,16 +79,19 @@ internal static class HarFlowFormat
         var ws = flow.WebSocket;
         var server = flow.ServerConn;
 
-        // Durations in milliseconds as HAR wants them; -1 where the phase did not happen or is unknown.
-        var connect = server.TimestampTcpSetup is { } tcp && server.TimestampStart is { } st ? Ms(tcp - st) : -1;
-        var ssl = server.TimestampTlsSetup is { } tls && server.TimestampTcpSetup is { } tcp2 ? Ms(tls - tcp2) : -1;
-        var send = r.TimestampEnd is { } reqEnd ? Ms(reqEnd - r.TimestampStart) : 0;
+        // Durations in milliseconds as HAR wants them; -1 where the phase did not happen or is unknown. The server
+        // connection is opened once the request has arrived, so its setup is part of the request's time; on a
+        // reused connection (opened before this request) there was none. HAR counts ssl inside connect.
+        var opened = server.TimestampStart is { } st && st >= r.TimestampStart;
+        var connect = opened && (server.TimestampTlsSetup ?? server.TimestampTcpSetup) is { } ready ? Ms(ready - server.TimestampStart!.Value) : -1;
+        var ssl = opened && server.TimestampTlsSetup is { } tls && server.TimestampTcpSetup is { } tcp ? Ms(tls - tcp) : -1;
+        var send = r.TimestampEnd is { } reqEnd ? Math.Max(0, Ms(reqEnd - r.TimestampStart) - Math.Max(0, connect)) : 0;
         var wait = s is not null && r.TimestampEnd is { } reqEnd2 ? Ms(s.TimestampStart - reqEnd2) : 0;
         var receive = s?.TimestampEnd is { } resEnd ? Ms(resEnd - s.TimestampStart) : 0;
 
         w.WriteStartObject();
         w.WriteString("startedDateTime", IsoDate(r.TimestampStart));
-        w.WriteNumber("time", Math.Max(0, connect) + Math.Max(0, ssl) + send + wait + receive);
+        w.WriteNumber("time", Math.Max(0, connect) + send + wait + receive);
 
         w.WriteStartObject("request");
         w.WriteString("method", r.Method);
@@ -115,8 +118,7 @@ internal static class HarFlowFormat
             w.WriteNumber("status", s.StatusCode);
             w.WriteString("statusText", s.Reason);
             w.WriteString("httpVersion", s.HttpVersion);
-            w.WriteStartArray("cookies");
-            w.WriteEndArray();
+            WriteSetCookies(w, s.Headers);
             WriteNameValues(w, "headers", s.Headers);
             w.WriteStartObject("content");
             w.WriteNumber("size", s.ContentLength);
@@ -288,11 +290,13 @@ internal static class HarFlowFormat
             HttpVersion = String(ro, "httpVersion", requestPath) is { Length: > 0 } v ? v : "HTTP/1.1",
             Headers = ReadNameValues(ro, "headers", requestPath),
             TimestampStart = started,
-            TimestampEnd = started + Timing("send"),
+            // startedDateTime is when the request began; blocked, dns and connect (ssl included) come before send.
+            TimestampEnd = started + Timing("blocked") + Timing("dns") + Timing("connect") + Timing("send"),
         };
         if (OptionalObject(ro, "postData", requestPath) is { } postData)
         {
-            request.Content = ReadHarText(postData, Child(requestPath, "postData"));
+            var postPath = Child(requestPath, "postData");
+            request.Content = ReadHarText(postData, postPath) ?? ReadPostParams(postData, postPath);
         }
 
         var re = extras is { } x0 ? OptionalObject(x0, "request", extrasPath) : null;
@@ -472,6 +476,81 @@ internal static class HarFlowFormat
             "base64" => Base64(text, Child(path, "text")),
             var other => throw Error(Child(path, "encoding"), $"\"{other}\" is not supported (only base64)"),
         };
+    }
+
+    /// <summary>
+    /// A form body given only as <c>params</c> (HAR 1.2 allows them instead of <c>text</c>): the
+    /// application/x-www-form-urlencoded body they stand for. Uploaded files' contents are not in a HAR.
+    /// </summary>
+    private static byte[]? ReadPostParams(JsonElement postData, string path)
+    {
+        if (OptionalArray(postData, "params", path) is not { } items)
+        {
+            return null;
+        }
+
+        var pairs = new List<string>();
+        var index = 0;
+        foreach (var item in items.EnumerateArray())
+        {
+            var itemPath = Item(Child(path, "params"), index++);
+            var o = RequireObject(item, itemPath);
+            pairs.Add($"{Uri.EscapeDataString(RequiredString(o, "name", itemPath))}={Uri.EscapeDataString(String(o, "value", itemPath) ?? "")}");
+        }
+
+        return Encoding.UTF8.GetBytes(string.Join('&', pairs));
+    }
+
+    /// <summary>HAR's response cookies: each Set-Cookie header as name, value and its attributes.</summary>
+    private static void WriteSetCookies(Utf8JsonWriter w, HeaderList headers)
+    {
+        w.WriteStartArray("cookies");
+        foreach (var (name, value) in headers)
+        {
+            if (!name.Equals("Set-Cookie", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            var parts = value.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length == 0)
+            {
+                continue;
+            }
+
+            var eq = parts[0].IndexOf('=', StringComparison.Ordinal);
+            w.WriteStartObject();
+            w.WriteString("name", eq < 0 ? parts[0] : parts[0][..eq]);
+            w.WriteString("value", eq < 0 ? "" : parts[0][(eq + 1)..]);
+            foreach (var attribute in parts.Skip(1))
+            {
+                var split = attribute.IndexOf('=', StringComparison.Ordinal);
+                var key = split < 0 ? attribute : attribute[..split].Trim();
+                var attributeValue = split < 0 ? "" : attribute[(split + 1)..].Trim();
+                switch (key.ToUpperInvariant())
+                {
+                    case "PATH":
+                        w.WriteString("path", attributeValue);
+                        break;
+                    case "DOMAIN":
+                        w.WriteString("domain", attributeValue);
+                        break;
+                    case "EXPIRES" when DateTimeOffset.TryParse(attributeValue, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var expires):
+                        w.WriteString("expires", expires.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
+                        break;
+                    case "HTTPONLY":
+                        w.WriteBoolean("httpOnly", true);
+                        break;
+                    case "SECURE":
+                        w.WriteBoolean("secure", true);
+                        break;
+                }
+            }
+
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
     }
 
     private static void WriteNameValues(Utf8JsonWriter w, string name, IEnumerable<KeyValuePair<string, string>> pairs)

@@ -1,0 +1,108 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using WsWeb.Core.Flows;
+using WsWeb.Core.Formats;
+
+namespace WsWeb.Core.Tests.Formats;
+
+/// <summary>The HAR 1.2 fields other tools read: response cookies, timings, form bodies given as params.</summary>
+public class HarDetailsTests
+{
+    private const double T0 = 1_700_000_000;
+
+    private static HttpFlow Get(ConnectionInfo server, params KeyValuePair<string, string>[] responseHeaders)
+    {
+        var flow = new HttpFlow(
+            new HttpRequestData { Method = "GET", Scheme = "https", Host = "site.example", Port = 443, Path = "/", Content = [], TimestampStart = T0, TimestampEnd = T0 + 0.100 },
+            T0)
+        {
+            ServerConn = server,
+        };
+        flow.Response = new HttpResponseData { StatusCode = 200, Reason = "OK", Headers = [.. responseHeaders], Content = [], TimestampStart = T0 + 0.150, TimestampEnd = T0 + 0.160 };
+        return flow;
+    }
+
+    private static JsonElement Entry(HttpFlow flow) =>
+        JsonDocument.Parse(RoundTripTests.Export([flow], FlowFormat.Har)).RootElement.GetProperty("log").GetProperty("entries")[0];
+
+    [Fact]
+    public void Set_cookie_headers_become_the_responses_cookies_with_their_attributes()
+    {
+        var entry = Entry(Get(
+            new ConnectionInfo(),
+            new("Set-Cookie", "session=abc123; Path=/app; Domain=site.example; Expires=Wed, 21 Oct 2026 07:28:00 GMT; HttpOnly; Secure; SameSite=Lax"),
+            new("Set-Cookie", "theme=dark")));
+
+        var cookies = entry.GetProperty("response").GetProperty("cookies").EnumerateArray().ToList();
+        Assert.Equal(2, cookies.Count);
+        Assert.Equal("session", cookies[0].GetProperty("name").GetString());
+        Assert.Equal("abc123", cookies[0].GetProperty("value").GetString());
+        Assert.Equal("/app", cookies[0].GetProperty("path").GetString());
+        Assert.Equal("site.example", cookies[0].GetProperty("domain").GetString());
+        Assert.Equal("2026-10-21T07:28:00Z", cookies[0].GetProperty("expires").GetString());
+        Assert.True(cookies[0].GetProperty("httpOnly").GetBoolean());
+        Assert.True(cookies[0].GetProperty("secure").GetBoolean());
+        Assert.Equal(("theme", "dark"), (cookies[1].GetProperty("name").GetString(), cookies[1].GetProperty("value").GetString()));
+        Assert.False(cookies[1].TryGetProperty("httpOnly", out _));
+    }
+
+    [Fact]
+    public void Connect_includes_ssl_and_the_total_counts_each_phase_once()
+    {
+        // The connection is opened for this request, 10 ms after it arrived: 20 ms TCP, then 30 ms TLS.
+        var entry = Entry(Get(new ConnectionInfo { TimestampStart = T0 + 0.010, TimestampTcpSetup = T0 + 0.030, TimestampTlsSetup = T0 + 0.060 }));
+
+        var timings = entry.GetProperty("timings");
+        Assert.Equal(50, timings.GetProperty("connect").GetDouble(), 3);
+        Assert.Equal(30, timings.GetProperty("ssl").GetDouble(), 3);
+        Assert.Equal(50, timings.GetProperty("send").GetDouble(), 3);      // 100 ms of request, less the connect
+        Assert.Equal(50, timings.GetProperty("wait").GetDouble(), 3);
+        Assert.Equal(10, timings.GetProperty("receive").GetDouble(), 3);
+        Assert.Equal(160, entry.GetProperty("time").GetDouble(), 3);       // first request byte to last response byte
+    }
+
+    [Fact]
+    public void A_request_on_a_reused_connection_has_no_connect_time()
+    {
+        var entry = Entry(Get(new ConnectionInfo { TimestampStart = T0 - 5, TimestampTcpSetup = T0 - 4.99, TimestampTlsSetup = T0 - 4.95 }));
+
+        Assert.Equal(-1, entry.GetProperty("timings").GetProperty("connect").GetDouble());
+        Assert.Equal(-1, entry.GetProperty("timings").GetProperty("ssl").GetDouble());
+        Assert.Equal(160, entry.GetProperty("time").GetDouble(), 3);
+    }
+
+    private static HttpFlow ImportOne(Action<JsonObject> change)
+    {
+        var har = JsonNode.Parse("""
+            {"log":{"version":"1.2","creator":{"name":"browser","version":"1"},"entries":[{
+              "startedDateTime":"2026-11-21T10:00:00.000Z","time":100,
+              "request":{"method":"POST","url":"http://site.example/form","httpVersion":"HTTP/1.1","cookies":[],"headers":[],"queryString":[],"headersSize":-1,"bodySize":-1},
+              "response":{"status":200,"statusText":"OK","httpVersion":"HTTP/1.1","cookies":[],"headers":[],"content":{"size":0,"mimeType":""},"redirectURL":"","headersSize":-1,"bodySize":0},
+              "cache":{},"timings":{"blocked":5,"dns":10,"connect":20,"ssl":-1,"send":15,"wait":40,"receive":10}}]}}
+            """)!.AsObject();
+        change(har["log"]!["entries"]![0]!.AsObject());
+        return Assert.Single(RoundTripTests.Import(Encoding.UTF8.GetBytes(har.ToJsonString()), FlowFormat.Har).Flows);
+    }
+
+    [Fact]
+    public void A_form_given_only_as_params_imports_as_its_urlencoded_body()
+    {
+        var flow = ImportOne(entry => entry["request"]!["postData"] = JsonNode.Parse("""
+            {"mimeType":"application/x-www-form-urlencoded","params":[{"name":"user","value":"ada lovelace"},{"name":"lang","value":"en&fr"}]}
+            """));
+
+        Assert.Equal("user=ada%20lovelace&lang=en%26fr", Encoding.UTF8.GetString(flow.Request.Content!));
+    }
+
+    [Fact]
+    public void Blocked_dns_and_connect_come_before_the_request_is_sent()
+    {
+        var flow = ImportOne(_ => { });
+
+        var start = flow.Request.TimestampStart;
+        Assert.Equal(0.050, flow.Request.TimestampEnd!.Value - start, 6);   // blocked + dns + connect + send
+        Assert.Equal(0.090, flow.Response!.TimestampStart - start, 6);
+        Assert.Equal(0.100, flow.Response.TimestampEnd!.Value - start, 6);
+    }
+}
