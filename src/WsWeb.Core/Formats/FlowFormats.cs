@@ -40,13 +40,23 @@ public static class FlowFormats
     public static FlowImportResult Import(Stream input, FlowFormat? format = null, FlowImportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(input);
+        return Import(ReadBounded(input, (options ?? FlowImportOptions.Default).MaxInputBytes), format, options);
+    }
+
+    /// <summary>Reads flows from untrusted input already in memory (see <see cref="Import(Stream, FlowFormat?, FlowImportOptions?)"/>).</summary>
+    public static FlowImportResult Import(ReadOnlyMemory<byte> data, FlowFormat? format = null, FlowImportOptions? options = null)
+    {
         options ??= FlowImportOptions.Default;
         if (format is { } given && !Enum.IsDefined(given))
         {
             throw new ArgumentOutOfRangeException(nameof(format), format, "Unknown flow format.");
         }
 
-        var data = ReadBounded(input, options.MaxInputBytes);
+        if (data.Length > options.MaxInputBytes)
+        {
+            throw new FlowFormatException($"the input is larger than the limit of {options.MaxInputBytes} bytes");
+        }
+
         var detected = format ?? Detect(data.Span[..Math.Min(data.Length, DetectLength)]);
         try
         {

@@ -110,6 +110,24 @@ internal static class ExportApi
             bodyLimit.MaxRequestBodySize = limit;
         }
 
+        // One import at a time: each holds its file and the flows read from it in memory, and a few large
+        // ones side by side would take gigabytes. A waiting upload stays in TCP's buffers meanwhile.
+        await ImportGate.WaitAsync(context.RequestAborted);
+        try
+        {
+            return await ImportLockedAsync(context, store, given, limit);
+        }
+        finally
+        {
+            ImportGate.Release();
+        }
+    }
+
+    private static readonly SemaphoreSlim ImportGate = new(1, 1);
+
+    private static async Task<Results<Created<ImportReport>, ValidationProblem>> ImportLockedAsync(HttpContext context, FlowStore store, FlowFormat? given, long limit)
+    {
+
         Stream body = context.Request.Body;
 
         // Only multipart/form-data is a form. curl --data-binary sends application/x-www-form-urlencoded
@@ -146,22 +164,33 @@ internal static class ExportApi
             body = form.Files[0].OpenReadStream();
         }
 
-        using var buffered = new MemoryStream();
+        // The file is held once: read straight into an array of its declared length when it has one.
+        ReadOnlyMemory<byte> data;
         try
         {
-            await body.CopyToAsync(buffered, context.RequestAborted);
+            if (ReferenceEquals(body, context.Request.Body) && context.Request.ContentLength is { } length && length <= limit)
+            {
+                var exact = GC.AllocateUninitializedArray<byte>((int)length);
+                await body.ReadExactlyAsync(exact, context.RequestAborted);
+                data = exact;
+            }
+            else
+            {
+                var buffered = new MemoryStream();
+                await body.CopyToAsync(buffered, context.RequestAborted);
+                data = buffered.GetBuffer().AsMemory(0, (int)buffered.Length);
+            }
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             return TooLarge(limit);
         }
 
-        buffered.Position = 0;
         FlowImportResult result;
         try
         {
             // Imported flows are kept under the same bounds as captured ones.
-            result = FlowFormats.Import(buffered, given, FlowImportOptions.Default with
+            result = FlowFormats.Import(data, given, FlowImportOptions.Default with
             {
                 MaxMessagesPerFlow = store.Options.MaxMessagesPerFlow,
                 MaxBytesPerFlow = store.Options.MaxBytesPerFlow,

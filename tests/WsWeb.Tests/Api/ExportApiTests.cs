@@ -159,6 +159,24 @@ public sealed class ExportApiTests(WsWebApp app) : IClassFixture<WsWebApp>
         Assert.Equal(5 * 1024 * 1024, app.Store.Get(id)!.WebSocket!.Messages[0].Content.Length);
     }
 
+    [Fact]
+    public async Task ImportReadsABodyOfUnknownLengthSentChunked()
+    {
+        var json = Encoding.UTF8.GetBytes(OneFlowJson(NewIdJson(), $$"""{"messages":{{Messages("a", "b", "c")}}}"""));
+        using var content = new StreamContent(new UnknownLengthStream(json));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+
+        var report = await ApiAssert.JsonAsync(await app.Api.PostAsync(new Uri("/api/flows/import", UriKind.Relative), content), HttpStatusCode.Created);
+
+        Assert.Equal(3, report.GetProperty("messages").GetInt32());
+    }
+
+    /// <summary>A body HttpClient cannot size, so it goes chunked, without Content-Length.</summary>
+    private sealed class UnknownLengthStream(byte[] data) : MemoryStream(data)
+    {
+        public override bool CanSeek => false;
+    }
+
     [Theory]
     [InlineData("multipart/form-data", "abc")]
     [InlineData("multipart/form-data; boundary=XX", "--XX\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nabc")]
