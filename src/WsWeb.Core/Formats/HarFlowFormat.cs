@@ -484,7 +484,10 @@ internal static class HarFlowFormat
     /// </summary>
     private static byte[]? ReadPostParams(JsonElement postData, string path)
     {
-        if (OptionalArray(postData, "params", path) is not { } items)
+        // Only a urlencoded form can be rebuilt from its params: a multipart one needs its boundary and files.
+        var mimeType = String(postData, "mimeType", path) ?? "";
+        if (OptionalArray(postData, "params", path) is not { } items
+            || !(mimeType.Length == 0 || mimeType.StartsWith("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase)))
         {
             return null;
         }
@@ -522,12 +525,18 @@ internal static class HarFlowFormat
             w.WriteStartObject();
             w.WriteString("name", eq < 0 ? parts[0] : parts[0][..eq]);
             w.WriteString("value", eq < 0 ? "" : parts[0][(eq + 1)..]);
+            var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var attribute in parts.Skip(1))
             {
                 var split = attribute.IndexOf('=', StringComparison.Ordinal);
-                var key = split < 0 ? attribute : attribute[..split].Trim();
+                var key = (split < 0 ? attribute : attribute[..split].Trim()).ToUpperInvariant();
                 var attributeValue = split < 0 ? "" : attribute[(split + 1)..].Trim();
-                switch (key.ToUpperInvariant())
+                if (!seen.Add(key))
+                {
+                    continue;   // a repeated attribute: the first counts, and a JSON object has each key once
+                }
+
+                switch (key)
                 {
                     case "PATH":
                         w.WriteString("path", attributeValue);

@@ -38,9 +38,9 @@ internal sealed class UpstreamConnector : IDisposable
         _tls = new HttpMessageInvoker(CreateHandler(useTls: true));
     }
 
-    // The server side of the flow whose request is being sent on this async path. A pooled connection is opened
-    // for one flow only (the ConnectCallback sees the first request); later flows on it learn what it is when
-    // their request goes out on it (RecordedConnectionStream).
+    // The server side of the flow whose request is being sent on this async path: every flow, the one that had a
+    // connection opened included, learns which connection carried it when its request goes out on it
+    // (RecordedConnectionStream).
     private static readonly AsyncLocal<ConnectionInfo?> Sending = new();
 
     /// <summary>Sends <paramref name="request"/> (its URI always http://host:port) over plain TCP or TLS.</summary>
@@ -77,12 +77,29 @@ internal sealed class UpstreamConnector : IDisposable
 
     private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, bool useTls, CancellationToken cancellationToken)
     {
+        // The connection's own record: the pool may send another request on it than the one that asked for it
+        // (that one may go out on a connection freed meanwhile). Each flow learns which when its request goes out.
+        var info = new ConnectionInfo
+        {
+            Address = $"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}",
+            TimestampStart = Timestamps.Now(_time),
+        };
+        try
+        {
+            return await ConnectAsync(context, useTls, info, cancellationToken);
+        }
+        catch when (context.InitialRequestMessage.Options.TryGetValue(ServerConnKey, out var initiator) && initiator.TimestampStart is null)
+        {
+            // A failed connect is the asking flow's: it shows how far the attempt got.
+            initiator.CopyFrom(info);
+            throw;
+        }
+    }
+
+    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, bool useTls, ConnectionInfo info, CancellationToken cancellationToken)
+    {
         var host = context.DnsEndPoint.Host;
         var port = context.DnsEndPoint.Port;
-        context.InitialRequestMessage.Options.TryGetValue(ServerConnKey, out var info);
-        info ??= new ConnectionInfo();
-        info.Address = $"{host}:{port}";
-        info.TimestampStart = Timestamps.Now(_time);
 
         var addresses = IPAddress.TryParse(host, out var literal)
             ? [literal]
@@ -232,7 +249,7 @@ internal sealed class UpstreamConnector : IDisposable
 
         private void Describe()
         {
-            if (Sending.Value is { } flowSide && !ReferenceEquals(flowSide, connection) && flowSide.Id != connection.Id)
+            if (Sending.Value is { } flowSide && flowSide.Id != connection.Id)
             {
                 flowSide.CopyFrom(connection);
             }

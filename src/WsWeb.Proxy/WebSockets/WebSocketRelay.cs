@@ -395,16 +395,15 @@ internal sealed partial class WebSocketRelay
             _store.MessageChanged(_flow, message);
         }
 
-        if (to.CloseSent && !message.Dropped)
-        {
-            // Released after the peer was sent a close (a hook held it meanwhile): it can no longer be delivered,
-            // and the flow must not show it as delivered.
-            message.Drop();
-            _store.MessageChanged(_flow, message);
-        }
-
         if (message.Dropped)
         {
+            return false;
+        }
+
+        if (to.CloseSent)
+        {
+            // Released after the peer was sent a close (a hook held it meanwhile): it can no longer be delivered.
+            MarkUndelivered(message);
             return false;
         }
 
@@ -417,19 +416,21 @@ internal sealed partial class WebSocketRelay
             // Overlap: while this message goes out, the pump reads the next one. At most one large write
             // is in flight per leg (backpressure), and the write lock keeps frames in order behind it.
             await to.AwaitPendingWriteAsync();
-            to.PendingWrite = WriteLargeAsync(to, message, cancellationToken).AsTask();
+            to.PendingWrite = WriteLargeAsync(to, message, cancellationToken);
             return true;
         }
 
+        // A close may have gone out (the API's) while this waited for the write lock: then the message did not.
+        bool written;
         if (!keepFragments || to.Deflater is not null)
         {
             // Compressed legs re-compress into one frame: the two legs' compression contexts differ anyway.
-            await WriteAsync(to, message, static (leg, m) => WriteMessage(leg, m), flush: false, ignoreClosed: false, cancellationToken);
+            written = await WriteAsync(to, message, static (leg, m) => WriteMessage(leg, m), flush: false, ignoreClosed: false, cancellationToken);
         }
         else
         {
             // Unmodified: keep the original frame boundaries on the way out.
-            await WriteAsync(to, (Message: message, Fragments: fragments), static (leg, m) =>
+            written = await WriteAsync(to, (Message: message, Fragments: fragments), static (leg, m) =>
             {
                 long offset = 0;
                 for (var i = 0; i < m.Fragments.Count; i++)
@@ -442,7 +443,19 @@ internal sealed partial class WebSocketRelay
             }, flush: false, ignoreClosed: false, cancellationToken);
         }
 
+        if (!written)
+        {
+            MarkUndelivered(message);
+        }
+
         return false;
+    }
+
+    /// <summary>The message could not go out (its peer was sent a close first): the flow must not show it as delivered.</summary>
+    private void MarkUndelivered(WebSocketMessage message)
+    {
+        message.Drop();
+        _store.MessageChanged(_flow, message);
     }
 
     private static bool FragmentsCover(IReadOnlyList<Fragment> fragments, long length)
@@ -493,11 +506,14 @@ internal sealed partial class WebSocketRelay
     /// pipe: the header goes with the first payload bytes, the rest skips the pipe's buffers (masked in
     /// pooled chunks toward the server). Unpins <paramref name="message"/> when done, whatever happens.
     /// </summary>
-    private static async ValueTask WriteLargeAsync(RelayLeg to, WebSocketMessage message, CancellationToken cancellationToken)
+    private async Task WriteLargeAsync(RelayLeg to, WebSocketMessage message, CancellationToken cancellationToken)
     {
         try
         {
-            await WriteLargeLockedAsync(to, message.Type, message.PinnedContent, cancellationToken);
+            if (!await WriteLargeLockedAsync(to, message.Type, message.PinnedContent, cancellationToken))
+            {
+                MarkUndelivered(message);
+            }
         }
         finally
         {
@@ -505,14 +521,15 @@ internal sealed partial class WebSocketRelay
         }
     }
 
-    private static async ValueTask WriteLargeLockedAsync(RelayLeg to, Opcode type, byte[] payload, CancellationToken cancellationToken)
+    /// <returns>False when the peer was sent a close first, so the message did not go out.</returns>
+    private static async ValueTask<bool> WriteLargeLockedAsync(RelayLeg to, Opcode type, byte[] payload, CancellationToken cancellationToken)
     {
         await to.WriteLock.WaitAsync(cancellationToken);
         try
         {
             if (to.CloseSent)
             {
-                return;
+                return false;
             }
 
             // Whatever earlier frames left in the pipe goes first.
@@ -553,6 +570,7 @@ internal sealed partial class WebSocketRelay
             }
 
             await stream.FlushAsync(cancellationToken);
+            return true;
         }
         catch (Exception ex) when (IsConnectionLoss(ex))
         {

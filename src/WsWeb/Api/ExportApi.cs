@@ -110,23 +110,6 @@ internal static class ExportApi
             bodyLimit.MaxRequestBodySize = limit;
         }
 
-        // One import at a time: each holds its file and the flows read from it in memory, and a few large
-        // ones side by side would take gigabytes. A waiting upload stays in TCP's buffers meanwhile.
-        await ImportGate.WaitAsync(context.RequestAborted);
-        try
-        {
-            return await ImportLockedAsync(context, store, given, limit);
-        }
-        finally
-        {
-            ImportGate.Release();
-        }
-    }
-
-    private static readonly SemaphoreSlim ImportGate = new(1, 1);
-
-    private static async Task<Results<Created<ImportReport>, ValidationProblem>> ImportLockedAsync(HttpContext context, FlowStore store, FlowFormat? given, long limit)
-    {
 
         Stream body = context.Request.Body;
 
@@ -164,28 +147,41 @@ internal static class ExportApi
             body = form.Files[0].OpenReadStream();
         }
 
-        // The file is held once: read straight into an array of its declared length when it has one.
+        // Held once, not copied again: sized by the declared length, though never more up front than
+        // ExactReadLimit, so a client that declares a large file and then trickles it holds little.
         ReadOnlyMemory<byte> data;
         try
         {
-            if (ReferenceEquals(body, context.Request.Body) && context.Request.ContentLength is { } length && length <= limit)
-            {
-                var exact = GC.AllocateUninitializedArray<byte>((int)length);
-                await body.ReadExactlyAsync(exact, context.RequestAborted);
-                data = exact;
-            }
-            else
-            {
-                var buffered = new MemoryStream();
-                await body.CopyToAsync(buffered, context.RequestAborted);
-                data = buffered.GetBuffer().AsMemory(0, (int)buffered.Length);
-            }
+            var buffered = new MemoryStream(ReferenceEquals(body, context.Request.Body) && context.Request.ContentLength is { } length
+                ? (int)Math.Min(Math.Min(length, limit), ExactReadLimit)
+                : 0);
+            await body.CopyToAsync(buffered, context.RequestAborted);
+            data = buffered.GetBuffer().AsMemory(0, (int)buffered.Length);
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             return TooLarge(limit);
         }
 
+        // One parse at a time: each holds its file and the flows read from it, and a few large ones side by
+        // side would take gigabytes. Uploads are read before, so a slow one keeps nobody waiting.
+        await ImportGate.WaitAsync(context.RequestAborted);
+        try
+        {
+            return Import(data, store, given);
+        }
+        finally
+        {
+            ImportGate.Release();
+        }
+    }
+
+    private const int ExactReadLimit = 64 * 1024 * 1024;
+
+    private static readonly SemaphoreSlim ImportGate = new(1, 1);
+
+    private static Results<Created<ImportReport>, ValidationProblem> Import(ReadOnlyMemory<byte> data, FlowStore store, FlowFormat? given)
+    {
         FlowImportResult result;
         try
         {

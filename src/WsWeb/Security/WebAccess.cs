@@ -16,24 +16,28 @@ namespace WsWeb.Security;
 /// </summary>
 internal sealed partial class WebAccess
 {
-    public const string CookieName = "wsweb-auth";
+    /// <summary>The session cookie's name ends in the web port: cookies do not tell ports apart, and two WsWebs on one host must not overwrite each other's.</summary>
+    public const string CookiePrefix = "wsweb-auth-";
 
     /// <summary>The query parameter of the printed sign-in link.</summary>
     public const string TokenParameter = "token";
 
-    /// <summary>Wrong secrets one client address may send per minute before it must wait (a guessed password).</summary>
-    internal const int FailuresPerMinute = 10;
+    /// <summary>Attempts with a secret one client address (an IPv6 /64) may make per minute before it must wait.</summary>
+    internal const int AttemptsPerMinute = 10;
 
-    private static readonly TimeSpan FailureWindow = TimeSpan.FromMinutes(1);
+    private const int MaxTrackedAddresses = 10_000;
+
+    private static readonly TimeSpan AttemptWindow = TimeSpan.FromMinutes(1);
 
     private readonly byte[]? _secretHash;
     private readonly byte[]? _cookieValue;
     private readonly TimeProvider _time;
-    private readonly ConcurrentDictionary<IPAddress, (int Count, DateTimeOffset Since)> _failures = new();
+    private readonly ConcurrentDictionary<IPAddress, (int Count, DateTimeOffset Since)> _attempts = new();
 
-    private WebAccess(string? secret, bool generated, TimeProvider time)
+    private WebAccess(string? secret, bool generated, int webPort, TimeProvider time)
     {
         _time = time;
+        CookieName = CookiePrefix + webPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (secret is null)
         {
             return;
@@ -41,8 +45,10 @@ internal sealed partial class WebAccess
 
         _secretHash = SHA256.HashData(Encoding.UTF8.GetBytes(secret));
 
-        // The cookie carries a value derived from the secret, never the secret itself.
-        _cookieValue = Encoding.ASCII.GetBytes(WebEncoders.Base64UrlEncode(HMACSHA256.HashData(_secretHash, "wsweb dashboard session"u8)));
+        // The cookie is keyed with a secret of this process, never derived from the password alone: a cookie
+        // that leaks (a HAR of browsing through the proxy to another port of this host carries it) gives no
+        // way to guess the password offline, and it stops working when WsWeb restarts.
+        _cookieValue = Encoding.ASCII.GetBytes(WebEncoders.Base64UrlEncode(HMACSHA256.HashData(RandomNumberGenerator.GetBytes(32), _secretHash)));
         GeneratedToken = generated ? secret : null;
     }
 
@@ -52,6 +58,8 @@ internal sealed partial class WebAccess
     /// <summary>The token made at start when the listener is shared and no password was given, to print once.</summary>
     public string? GeneratedToken { get; }
 
+    public string CookieName { get; }
+
     public string CookieValue => _cookieValue is null ? "" : Encoding.ASCII.GetString(_cookieValue);
 
     public static WebAccess Create(ProxyOptions options, TimeProvider? time = null)
@@ -60,34 +68,66 @@ internal sealed partial class WebAccess
         time ??= TimeProvider.System;
         if (options.WebPassword is { } password)
         {
-            return new WebAccess(password, generated: false, time);
+            return new WebAccess(password, generated: false, options.WebPort, time);
         }
 
         return IsLoopback(options.WebHost)
-            ? new WebAccess(null, generated: false, time)
-            : new WebAccess(WebEncoders.Base64UrlEncode(RandomNumberGenerator.GetBytes(24)), generated: true, time);
+            ? new WebAccess(null, generated: false, options.WebPort, time)
+            : new WebAccess(WebEncoders.Base64UrlEncode(RandomNumberGenerator.GetBytes(24)), generated: true, options.WebPort, time);
     }
 
-    /// <summary>True while <paramref name="client"/> has sent too many wrong secrets in the last minute.</summary>
-    private bool IsThrottled(IPAddress? client) =>
-        client is not null && _failures.TryGetValue(client, out var entry)
-        && entry.Count >= FailuresPerMinute && _time.GetUtcNow() - entry.Since < FailureWindow;
+    /// <summary>
+    /// Takes one attempt from the address's allowance for this minute, atomically, so parallel requests get no
+    /// more than the allowance between them; false once it is used up.
+    /// </summary>
+    private bool TryTakeAttempt(IPAddress key)
+    {
+        var now = _time.GetUtcNow();
+        if (_attempts.Count > MaxTrackedAddresses)
+        {
+            foreach (var (address, entry) in _attempts)
+            {
+                if (now - entry.Since >= AttemptWindow)
+                {
+                    _attempts.TryRemove(address, out _);
+                }
+            }
 
-    /// <summary>Counts a wrong password, token or bearer from <paramref name="client"/>.</summary>
-    private void RecordFailure(IPAddress? client)
+            if (_attempts.Count > MaxTrackedAddresses)
+            {
+                _attempts.Clear();   // bounded memory, against a flood from more networks than this
+            }
+        }
+
+        var taken = _attempts.AddOrUpdate(key, (1, now), (_, entry) => now - entry.Since >= AttemptWindow ? (1, now) : (entry.Count + 1, entry.Since));
+        return taken.Count <= AttemptsPerMinute;
+    }
+
+    /// <summary>A right secret gives its attempt back: only wrong ones use up the allowance.</summary>
+    private void GiveBackAttempt(IPAddress key) =>
+        _attempts.AddOrUpdate(key, (0, _time.GetUtcNow()), (_, entry) => (Math.Max(0, entry.Count - 1), entry.Since));
+
+    /// <summary>Addresses are counted per host, IPv6 per /64: one machine has a whole /64 to pick from.</summary>
+    private static IPAddress? AttemptKey(IPAddress? client)
     {
         if (client is null)
         {
-            return;
+            return null;
         }
 
-        if (_failures.Count > 10_000)
+        if (client.IsIPv4MappedToIPv6)
         {
-            _failures.Clear();   // bounded: a flood of addresses costs its attempts' memory, nothing more
+            return client.MapToIPv4();
         }
 
-        var now = _time.GetUtcNow();
-        _failures.AddOrUpdate(client, (1, now), (_, entry) => now - entry.Since >= FailureWindow ? (1, now) : (entry.Count + 1, entry.Since));
+        if (client.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+        {
+            return client;
+        }
+
+        var bytes = client.GetAddressBytes();
+        bytes.AsSpan(8).Clear();
+        return new IPAddress(bytes);
     }
 
     /// <summary>Checks a presented password or token in constant time.</summary>
@@ -101,22 +141,28 @@ internal sealed partial class WebAccess
 
     /// <summary>
     /// Checks a presented password or token; a wrong one counts against the client's address, and an address
-    /// with too many wrong ones in the last minute is not checked at all until the minute is over.
+    /// with too many wrong ones in the last minute is not checked at all until the minute is over. (Everyone
+    /// behind that address waits too; a browser already signed in keeps its cookie.)
     /// </summary>
     public SecretCheck Check(string presented, IPAddress? client)
     {
-        if (IsThrottled(client))
+        var key = AttemptKey(client);
+        if (key is not null && !TryTakeAttempt(key))
         {
             return SecretCheck.Throttled;
         }
 
-        if (Accepts(presented))
+        if (!Accepts(presented))
         {
-            return SecretCheck.Accepted;
+            return SecretCheck.Wrong;
         }
 
-        RecordFailure(client);
-        return SecretCheck.Wrong;
+        if (key is not null)
+        {
+            GiveBackAttempt(key);
+        }
+
+        return SecretCheck.Accepted;
     }
 
     /// <summary>What the request's session cookie or bearer secret says; null when it carries neither.</summary>

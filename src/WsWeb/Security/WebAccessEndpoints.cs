@@ -56,6 +56,13 @@ internal static partial class WebAccessEndpoints
                 withoutToken = QueryHelpers.AddQueryString(
                     request.PathBase + request.Path,
                     request.Query.Where(p => p.Key != WebAccess.TokenParameter).SelectMany(p => p.Value.Select(v => new KeyValuePair<string, string?>(p.Key, v))));
+                withoutToken = LocalUrl(withoutToken);
+                if (check == SecretCheck.Accepted && HttpMethods.IsGet(request.Method))
+                {
+                    context.Response.Redirect(withoutToken);   // signed in already: the token still leaves the address bar
+                    return;
+                }
+
                 if (check is null && HttpMethods.IsGet(request.Method) && request.Query[WebAccess.TokenParameter] is [{ } presented])
                 {
                     check = access.Check(presented, context.Connection.RemoteIpAddress);
@@ -136,13 +143,13 @@ internal static partial class WebAccessEndpoints
         TypedResults.Problem(
             statusCode: StatusCodes.Status429TooManyRequests,
             title: "Too many wrong secrets",
-            detail: $"More than {WebAccess.FailuresPerMinute} wrong passwords or tokens came from your address in the last minute; wait a minute before trying again.");
+            detail: $"More than {WebAccess.AttemptsPerMinute} wrong passwords or tokens came from your address in the last minute; wait a minute before trying again.");
 
     private static RazorComponentResult<SignInPage> Page(string returnUrl, string? error, int status) =>
         new(new Dictionary<string, object?> { [nameof(SignInPage.ReturnUrl)] = returnUrl, [nameof(SignInPage.Error)] = error }) { StatusCode = status };
 
     private static void SignIn(HttpContext context, WebAccess access) =>
-        context.Response.Cookies.Append(WebAccess.CookieName, access.CookieValue, new CookieOptions
+        context.Response.Cookies.Append(access.CookieName, access.CookieValue, new CookieOptions
         {
             HttpOnly = true,
             SameSite = SameSiteMode.Strict,

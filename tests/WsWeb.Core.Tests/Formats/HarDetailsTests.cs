@@ -48,6 +48,16 @@ public class HarDetailsTests
     }
 
     [Fact]
+    public void A_repeated_cookie_attribute_is_written_once()
+    {
+        var har = RoundTripTests.Export([Get(new ConnectionInfo(), new KeyValuePair<string, string>("Set-Cookie", "a=1; Path=/x; path=/y; HttpOnly; HttpOnly"))], FlowFormat.Har);
+
+        var cookie = JsonNode.Parse(har)!["log"]!["entries"]![0]!["response"]!["cookies"]![0]!.AsObject();
+        Assert.Equal("/x", cookie["path"]!.GetValue<string>());
+        Assert.Equal(["name", "value", "path", "httpOnly"], cookie.Select(p => p.Key));
+    }
+
+    [Fact]
     public void Connect_includes_ssl_and_the_total_counts_each_phase_once()
     {
         // The connection is opened for this request, 10 ms after it arrived: 20 ms TCP, then 30 ms TLS.
@@ -93,6 +103,16 @@ public class HarDetailsTests
             """));
 
         Assert.Equal("user=ada%20lovelace&lang=en%26fr", Encoding.UTF8.GetString(flow.Request.Content!));
+    }
+
+    [Fact]
+    public void A_multipart_form_given_only_as_params_is_not_passed_off_as_urlencoded()
+    {
+        var flow = ImportOne(entry => entry["request"]!["postData"] = JsonNode.Parse("""
+            {"mimeType":"multipart/form-data; boundary=x","params":[{"name":"file","fileName":"a.txt"}]}
+            """));
+
+        Assert.Null(flow.Request.Content);
     }
 
     [Fact]

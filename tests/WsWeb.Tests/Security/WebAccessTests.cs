@@ -68,7 +68,7 @@ public sealed class WebAccessTests(SharedWsWebApp shared) : IClassFixture<Shared
         Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
         Assert.Equal("/rules", response.Headers.Location?.OriginalString);
         var setCookie = Assert.Single(response.Headers.GetValues("Set-Cookie"));
-        Assert.StartsWith(WebAccess.CookieName + "=", setCookie, StringComparison.Ordinal);
+        Assert.StartsWith(WebAccess.CookiePrefix, setCookie, StringComparison.Ordinal);
         Assert.Contains("httponly", setCookie, StringComparison.OrdinalIgnoreCase);
         Assert.Contains("samesite=strict", setCookie, StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain(Uri.EscapeDataString(SharedWsWebApp.Password), setCookie, StringComparison.Ordinal);
@@ -140,6 +140,27 @@ public sealed class WebAccessTests(SharedWsWebApp shared) : IClassFixture<Shared
     }
 
     [Fact]
+    public async Task The_link_never_sends_the_browser_off_this_site()
+    {
+        // Path "//evil.example/": a redirect to it would be scheme-relative, off to evil.example.
+        using var response = await Http.SendAsync(Get($"{Http.BaseAddress}/evil.example/?token={Uri.EscapeDataString(SharedWsWebApp.Password)}"));
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Equal("/", response.Headers.Location?.OriginalString);
+    }
+
+    [Fact]
+    public async Task A_signed_in_browser_opening_the_link_again_loses_the_token_from_its_address_bar()
+    {
+        var cookie = await SignInAsync();
+
+        using var response = await Http.SendAsync(Get($"/rules?token={Uri.EscapeDataString(SharedWsWebApp.Password)}", cookie: cookie));
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Equal("/rules", response.Headers.Location?.OriginalString);
+    }
+
+    [Fact]
     public async Task A_wrong_token_in_the_link_signs_nobody_in()
     {
         using var response = await Http.SendAsync(Get("/?token=guess"));
@@ -160,7 +181,8 @@ public sealed class WebAccessTests(SharedWsWebApp shared) : IClassFixture<Shared
         Assert.Equal(HttpStatusCode.OK, api.StatusCode);
 
         // A cookie is only good as the value WsWeb derived from the secret.
-        using var forged = await Http.SendAsync(Get("/api/flows", cookie: $"{WebAccess.CookieName}={Uri.EscapeDataString(SharedWsWebApp.Password)}"));
+        var name = cookie[..cookie.IndexOf('=', StringComparison.Ordinal)];
+        using var forged = await Http.SendAsync(Get("/api/flows", cookie: $"{name}={Uri.EscapeDataString(SharedWsWebApp.Password)}"));
         Assert.Equal(HttpStatusCode.Unauthorized, forged.StatusCode);
     }
 
@@ -273,6 +295,41 @@ public sealed class WebAccessOptionsTests
         Assert.DoesNotContain("a long secret", access.CookieValue, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Parallel_guesses_get_no_more_attempts_than_the_allowance()
+    {
+        var access = WebAccess.Create(new ProxyOptions { WebPassword = "a long secret" });
+        var guesser = IPAddress.Parse("192.0.2.9");
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => Task.Run(() => access.Check($"guess {i}", guesser))));
+
+        Assert.Equal(WebAccess.AttemptsPerMinute, results.Count(r => r == SecretCheck.Wrong));
+    }
+
+    [Fact]
+    public void An_IPv6_guesser_cannot_step_around_the_limit_inside_its_own_64()
+    {
+        var access = WebAccess.Create(new ProxyOptions { WebPassword = "a long secret" });
+        for (var i = 0; i < WebAccess.AttemptsPerMinute; i++)
+        {
+            Assert.Equal(SecretCheck.Wrong, access.Check("guess", IPAddress.Parse($"2001:db8:1:2::{i + 1:x}")));
+        }
+
+        Assert.Equal(SecretCheck.Throttled, access.Check("a long secret", IPAddress.Parse("2001:db8:1:2:ffff::1")));
+        Assert.Equal(SecretCheck.Accepted, access.Check("a long secret", IPAddress.Parse("2001:db8:1:3::1")));
+    }
+
+    [Fact]
+    public void A_cookie_is_good_for_one_run_of_one_instance_only()
+    {
+        var options = new ProxyOptions { WebPassword = "a long secret", WebPort = 9001 };
+        var first = WebAccess.Create(options);
+        var restarted = WebAccess.Create(options);
+
+        Assert.False(restarted.AcceptsCookie(first.CookieValue));
+        Assert.Equal("wsweb-auth-9001", first.CookieName);
+    }
+
     [Theory]
     [InlineData("0.0.0.0", null)]
     [InlineData("192.0.2.10", "http://192.0.2.10:8081/?token=T")]
@@ -292,7 +349,7 @@ public sealed class WebAccessOptionsTests
         var guesser = IPAddress.Parse("192.0.2.7");
         var colleague = IPAddress.Parse("192.0.2.8");
 
-        for (var i = 0; i < WebAccess.FailuresPerMinute; i++)
+        for (var i = 0; i < WebAccess.AttemptsPerMinute; i++)
         {
             Assert.Equal(SecretCheck.Wrong, access.Check($"guess {i}", guesser));
         }
@@ -315,7 +372,7 @@ public sealed class WebAccessThrottleTests(SharedWsWebApp shared) : IClassFixtur
     public async Task A_guessing_client_gets_429_with_Retry_After_on_the_API_and_the_sign_in_form()
     {
         var http = shared.Http;
-        for (var i = 0; i < WebAccess.FailuresPerMinute; i++)
+        for (var i = 0; i < WebAccess.AttemptsPerMinute; i++)
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, "/api/flows");
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", $"guess number {i}");
