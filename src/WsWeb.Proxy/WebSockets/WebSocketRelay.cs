@@ -120,7 +120,12 @@ internal sealed partial class WebSocketRelay
 
         var injection = new Injection(message, awaitCompletion ? new TaskCompletionSource<WebSocketMessage>(TaskCreationOptions.RunContinuationsAsynchronously) : null);
         var target = toClient ? _client : _server;
-        if (!IsRunning || target.CloseSent || !(toClient ? _toClient : _toServer).Writer.TryWrite(injection))
+        if (IsRunning && target.CloseSent)
+        {
+            throw new InvalidOperationException($"Flow {_flow.Id}: the {target.Name} was already sent a close; nothing more can be sent to it.");
+        }
+
+        if (!IsRunning || !(toClient ? _toClient : _toServer).Writer.TryWrite(injection))
         {
             throw new InvalidOperationException($"Flow {_flow.Id} is closed; nothing can be injected.");
         }
