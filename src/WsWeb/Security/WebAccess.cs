@@ -174,8 +174,15 @@ internal sealed partial class WebAccess
         }
 
         var authorization = request.Headers.Authorization.ToString();
-        return authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
-            ? Check(authorization["Bearer ".Length..].Trim(), request.HttpContext.Connection.RemoteIpAddress)
+        if (authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return Check(authorization["Bearer ".Length..].Trim(), request.HttpContext.Connection.RemoteIpAddress);
+        }
+
+        // SignalR clients send their accessTokenFactory's token as a header on negotiate, but as ?access_token= on
+        // the WebSocket and server-sent events transports (a browser cannot set headers there).
+        return request.Path.StartsWithSegments("/hubs") && request.Query["access_token"] is [{ } token]
+            ? Check(token, request.HttpContext.Connection.RemoteIpAddress)
             : null;
     }
 

@@ -105,6 +105,20 @@ public sealed class WebAccessTests(SharedWsWebApp shared) : IClassFixture<Shared
         Assert.Equal(HttpStatusCode.OK, openApiSigned.StatusCode);
     }
 
+    [Fact]
+    public async Task A_script_reaches_the_hub_with_the_token_where_SignalR_puts_it_on_a_WebSocket()
+    {
+        var refused = await Assert.ThrowsAsync<System.Net.WebSockets.WebSocketException>(() => WsWeb.Tests.Hubs.HubTestClient.ConnectAsync(shared.App.WebPort));
+        Assert.Contains("401", refused.Message, StringComparison.Ordinal);
+
+        await using var hub = await WsWeb.Tests.Hubs.HubTestClient.ConnectAsync(shared.App.WebPort, path: $"/hubs/flows?access_token={Uri.EscapeDataString(SharedWsWebApp.Password)}");
+        await hub.InvokeAsync("SubscribeFlows");
+
+        // Only on the hub: elsewhere a token in the query is not a credential.
+        using var api = await Http.SendAsync(Get($"/api/flows?access_token={Uri.EscapeDataString(SharedWsWebApp.Password)}"));
+        Assert.Equal(HttpStatusCode.Unauthorized, api.StatusCode);
+    }
+
     [Theory]
     [InlineData("/healthz")]
     [InlineData("/cert/pem")]
