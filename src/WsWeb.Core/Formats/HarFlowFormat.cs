@@ -521,10 +521,8 @@ internal static class HarFlowFormat
                 continue;
             }
 
-            var eq = parts[0].IndexOf('=', StringComparison.Ordinal);
             w.WriteStartObject();
-            w.WriteString("name", eq < 0 ? parts[0] : parts[0][..eq]);
-            w.WriteString("value", eq < 0 ? "" : parts[0][(eq + 1)..]);
+            WriteCookiePair(w, parts[0]);
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var attribute in parts.Skip(1))
             {
@@ -600,14 +598,20 @@ internal static class HarFlowFormat
         w.WriteStartArray("cookies");
         foreach (var part in (cookieHeader ?? "").Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
-            var eq = part.IndexOf('=', StringComparison.Ordinal);
             w.WriteStartObject();
-            w.WriteString("name", eq < 0 ? part : part[..eq]);
-            w.WriteString("value", eq < 0 ? "" : part[(eq + 1)..]);
+            WriteCookiePair(w, part);
             w.WriteEndObject();
         }
 
         w.WriteEndArray();
+    }
+
+    /// <summary>A cookie's "name=value" as HAR's name and value (a bare name has an empty value).</summary>
+    private static void WriteCookiePair(Utf8JsonWriter w, string pair)
+    {
+        var eq = pair.IndexOf('=', StringComparison.Ordinal);
+        w.WriteString("name", eq < 0 ? pair : pair[..eq]);
+        w.WriteString("value", eq < 0 ? "" : pair[(eq + 1)..]);
     }
 
     private static List<KeyValuePair<string, string>> ParseQuery(string path)

@@ -456,7 +456,7 @@ internal sealed partial class WebSocketRelay
         return false;
     }
 
-    /// <summary>The message could not go out (its peer was sent a close first): the flow must not show it as delivered.</summary>
+    /// <summary>The message was recorded but could not go out (its peer was sent a close first, or the flow ended): the flow must not show it as delivered.</summary>
     private void MarkUndelivered(WebSocketMessage message)
     {
         message.Drop();
@@ -677,11 +677,9 @@ internal sealed partial class WebSocketRelay
                 }
                 catch (Exception ex)
                 {
-                    // Recorded but never sent: the flow must not show it as delivered.
                     if (recorded && !sent && !message.Dropped)
                     {
-                        message.Drop();
-                        _store.MessageChanged(_flow, message);
+                        MarkUndelivered(message);
                     }
 
                     // Whoever awaits this injection (a REST call) must hear that it failed, and why.

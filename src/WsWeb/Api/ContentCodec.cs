@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Unicode;
+using WsWeb.Core.Formats;
 
 namespace WsWeb.Api;
 
@@ -13,7 +14,6 @@ internal static class ContentCodec
     public const string Base64Name = "base64";
     public const string HexName = "hex";
 
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <returns>Null on success; otherwise the field at fault and why.</returns>
     public static (string Field, string Message)? TryDecode(string? content, string? encoding, bool isText, long maxSize, out byte[] bytes)
@@ -29,7 +29,7 @@ internal static class ContentCodec
             case Utf8Name or "utf-8" or "text":
                 try
                 {
-                    bytes = StrictUtf8.GetBytes(content);
+                    bytes = FlowText.StrictUtf8.GetBytes(content);
                 }
                 catch (EncoderFallbackException)
                 {

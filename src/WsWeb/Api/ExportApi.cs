@@ -110,7 +110,6 @@ internal static class ExportApi
             bodyLimit.MaxRequestBodySize = limit;
         }
 
-
         Stream body = context.Request.Body;
 
         // Only multipart/form-data is a form. curl --data-binary sends application/x-www-form-urlencoded
@@ -199,7 +198,6 @@ internal static class ExportApi
 
         var ids = new List<string>(result.Flows.Count);
         var alreadyPresent = 0;
-        var messages = 0;
         foreach (var flow in result.Flows)
         {
             // Importing the same file twice is harmless: a flow id already in the store is kept once.
@@ -211,19 +209,18 @@ internal static class ExportApi
 
             store.FlowEnded(flow);
             ids.Add(flow.Id);
-            messages += flow.WebSocket?.Messages.Count ?? 0;
         }
 
         // Flows the store's bounds (--max-flows, the memory budget) pushed out again cannot be asked for by id.
         var warnings = result.Warnings;
-        var kept = ids.Where(id => store.Get(id) is not null).ToList();
+        var kept = ids.Select(store.Get).OfType<HttpFlow>().ToList();
         if (kept.Count < ids.Count)
         {
             warnings = [.. warnings, $"{ids.Count - kept.Count} of the {ids.Count} imported flows did not fit the store's bounds ({store.Options.MaxFlows} flows, {store.Options.MaxTotalBytes / (1024 * 1024)} MiB of content) and were evicted again, oldest first."];
-            messages = kept.Sum(id => store.Get(id)?.WebSocket?.Messages.Count ?? 0);
         }
 
-        var report = new ImportReport(result.Format.ToString().ToLowerInvariant(), kept.Count, messages, result.Skipped, alreadyPresent, kept, warnings);
+        var messages = kept.Sum(flow => flow.WebSocket?.Messages.Count ?? 0);
+        var report = new ImportReport(result.Format.ToString().ToLowerInvariant(), kept.Count, messages, result.Skipped, alreadyPresent, [.. kept.Select(flow => flow.Id)], warnings);
         return TypedResults.Created("/api/flows", report);
     }
 

@@ -1,4 +1,5 @@
 using System.Text;
+using WsWeb.Core.Formats;
 using System.Text.RegularExpressions;
 using WsWeb.Core.Addons;
 using WsWeb.Core.Flows;
@@ -14,7 +15,6 @@ namespace WsWeb.Rules;
 /// </summary>
 internal sealed partial class RulesAddon(RuleStore rules, InterceptService intercept, ProxyOptions options, TimeProvider time, ILogger<RulesAddon> logger) : IWebSocketAddon
 {
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     public async ValueTask WebSocketMessageAsync(HttpFlow flow, WebSocketMessage message, CancellationToken cancellationToken)
     {
@@ -73,7 +73,7 @@ internal sealed partial class RulesAddon(RuleStore rules, InterceptService inter
 
             try
             {
-                result = StrictUtf8.GetBytes(text);
+                result = FlowText.StrictUtf8.GetBytes(text);
             }
             catch (EncoderFallbackException)
             {

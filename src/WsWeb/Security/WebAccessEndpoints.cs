@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.WebUtilities;
+using WsWeb.Core.Formats;
 using WsWeb.Proxy;
 
 namespace WsWeb.Security;
@@ -53,10 +54,9 @@ internal static partial class WebAccessEndpoints
             var withoutToken = request.PathBase + request.Path + request.QueryString;
             if (request.Query.ContainsKey(WebAccess.TokenParameter))
             {
-                withoutToken = QueryHelpers.AddQueryString(
+                withoutToken = LocalUrl(QueryHelpers.AddQueryString(
                     request.PathBase + request.Path,
-                    request.Query.Where(p => p.Key != WebAccess.TokenParameter).SelectMany(p => p.Value.Select(v => new KeyValuePair<string, string?>(p.Key, v))));
-                withoutToken = LocalUrl(withoutToken);
+                    request.Query.Where(p => p.Key != WebAccess.TokenParameter).SelectMany(p => p.Value.Select(v => new KeyValuePair<string, string?>(p.Key, v)))));
                 if (check == SecretCheck.Accepted && HttpMethods.IsGet(request.Method))
                 {
                     context.Response.Redirect(withoutToken);   // signed in already: the token still leaves the address bar
@@ -167,10 +167,8 @@ internal static partial class WebAccessEndpoints
     internal static string SignInLink(ProxyOptions options, string token)
     {
         // 0.0.0.0 and :: are not addresses a teammate can type; the machine's name is.
-        var host = options.WebHost is "0.0.0.0" or "::" ? System.Net.Dns.GetHostName()
-            : options.WebHost.Contains(':', StringComparison.Ordinal) ? $"[{options.WebHost}]"
-            : options.WebHost;
-        return $"http://{host}:{options.WebPort.ToString(System.Globalization.CultureInfo.InvariantCulture)}/?{WebAccess.TokenParameter}={token}";
+        var host = options.WebHost is "0.0.0.0" or "::" ? System.Net.Dns.GetHostName() : options.WebHost;
+        return $"http://{FlowText.JoinHostPort(host, options.WebPort)}/?{WebAccess.TokenParameter}={token}";
     }
 
     [LoggerMessage(1, LogLevel.Warning, "The dashboard and REST API on {WebHost} are reachable from other machines, so they need a secret. Sign in with {SignInLink} (scripts: Authorization: Bearer <token>). The token changes at every start; set --web-password for a fixed one.")]

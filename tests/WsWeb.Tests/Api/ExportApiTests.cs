@@ -129,7 +129,11 @@ public sealed class ExportApiTests(WsWebApp app) : IClassFixture<WsWebApp>
 
     /// <summary>A WsWeb JSON file with one flow; the arguments are raw JSON for its id and its webSocket member.</summary>
     internal static string OneFlowJson(string idJson, string webSocketJson) =>
-        $$"""{"format":"wsweb-flows","version":1,"flows":[{"id":{{idJson}},"request":{"method":"GET","scheme":"http","host":"import.test","port":80,"path":"/","timestampStart":1},"response":{"statusCode":101,"timestampStart":1},"webSocket":{{webSocketJson}}}]}""";
+        $$"""{"format":"wsweb-flows","version":1,"flows":[{{FlowJson(idJson, webSocketJson)}}]}""";
+
+    /// <summary>One WebSocket flow of our JSON format, for a file of one flow or of several.</summary>
+    internal static string FlowJson(string idJson, string webSocketJson) =>
+        $$"""{"id":{{idJson}},"request":{"method":"GET","scheme":"http","host":"import.test","port":80,"path":"/","timestampStart":1},"response":{"statusCode":101,"timestampStart":1},"webSocket":{{webSocketJson}}}""";
 
     internal static string Messages(params string[] texts) =>
         "[" + string.Join(",", texts.Select((t, i) => $$"""{"fromClient":{{(i % 2 == 0 ? "true" : "false")}},"type":"text","content":{{JsonSerializer.Serialize(t)}},"timestamp":1}""")) + "]";
@@ -265,12 +269,8 @@ public sealed class BoundedImportTests(SmallStoreWsWebApp host) : IClassFixture<
         return await ApiAssert.JsonAsync(await host.App.Api.PostAsync(new Uri("/api/flows/import", UriKind.Relative), content), HttpStatusCode.Created);
     }
 
-    private static string Flow(params string[] messages)
-    {
-        var json = ExportApiTests.OneFlowJson(ExportApiTests.NewIdJson(), $$"""{"messages":{{ExportApiTests.Messages(messages)}}}""");
-        var start = json.IndexOf("[{", StringComparison.Ordinal) + 1;
-        return json[start..json.LastIndexOf("]}", StringComparison.Ordinal)];
-    }
+    private static string Flow(params string[] messages) =>
+        ExportApiTests.FlowJson(ExportApiTests.NewIdJson(), $$"""{"messages":{{ExportApiTests.Messages(messages)}}}""");
 
     [Fact]
     public async Task An_imported_flow_keeps_only_the_newest_messages_as_a_captured_one_does()

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Playwright;
 using WsWeb.Core.Flows;
+using WsWeb.Tests.Dashboard;
 using WsWeb.Tests.Infrastructure;
 using WsWeb.Tests.Shared;
 using static Microsoft.Playwright.Assertions;
@@ -44,13 +45,13 @@ public sealed class ChromiumThroughProxy : IAsyncLifetime
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new()
         {
-            ExecutablePath = "/usr/bin/chromium",
+            ExecutablePath = RequiresChromiumFactAttribute.ChromiumPath,
             Headless = true,
             Env = new Dictionary<string, string> { ["HOME"] = _home },
 
             // Playwright adds <-loopback> to the bypass list, so 127.0.0.1 goes through the proxy too.
             Proxy = new() { Server = App.ProxyUri.ToString() },
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+            Args = DashboardBrowser.LaunchArgs,
         });
     }
 

@@ -17,6 +17,13 @@ public sealed class DashboardBrowser : IAsyncLifetime
 
     public string BaseUrl => $"http://127.0.0.1:{App.WebPort}";
 
+    /// <summary>Headless Debian Chromium as every browser test runs it: no sandbox, GPU, QUIC or background traffic.</summary>
+    public static IReadOnlyList<string> LaunchArgs { get; } =
+    [
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+    ];
+
     /// <summary>Where screenshots go: TestResults/dashboard-screenshots beside the test assembly.</summary>
     public static string ArtifactsDirectory { get; } = Path.Combine(AppContext.BaseDirectory, "TestResults", "dashboard-screenshots");
 
@@ -33,11 +40,7 @@ public sealed class DashboardBrowser : IAsyncLifetime
         {
             ExecutablePath = RequiresChromiumFactAttribute.ChromiumPath,
             Headless = true,
-            Args =
-            [
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-            ],
+            Args = LaunchArgs,
         });
     }
 

@@ -242,7 +242,7 @@ public sealed class WebAccessTests(SharedWsWebApp shared) : IClassFixture<Shared
     public async Task A_browser_signs_in_and_gets_live_updates()
     {
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = RequiresChromiumFactAttribute.ChromiumPath, Headless = true, Args = ["--no-sandbox", "--disable-gpu"] });
+        await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = RequiresChromiumFactAttribute.ChromiumPath, Headless = true, Args = DashboardBrowser.LaunchArgs });
         var page = await browser.NewPageAsync();
         page.SetDefaultTimeout(10_000);
         var baseUrl = $"http://127.0.0.1:{shared.App.WebPort}";
