@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using WsWeb.Core;
 using WsWeb.Core.Flows;
@@ -23,6 +24,12 @@ internal sealed class UpstreamConnector : IDisposable
 {
     public static readonly HttpRequestOptionsKey<ConnectionInfo> ServerConnKey = new("wsweb.server_conn");
 
+    /// <summary>
+    /// Where a request that wants it learns the socket its request went out on: a WebSocket relay watches the
+    /// server's socket for the server leaving while nothing reads it (see <see cref="PeerWatch"/>).
+    /// </summary>
+    public static readonly HttpRequestOptionsKey<StrongBox<Socket?>> SocketKey = new("wsweb.socket");
+
     private readonly OwnEndpoints _own;
     private readonly UpstreamTlsPolicy _tlsPolicy;
     private readonly TimeProvider _time;
@@ -38,16 +45,16 @@ internal sealed class UpstreamConnector : IDisposable
         _tls = new HttpMessageInvoker(CreateHandler(useTls: true));
     }
 
-    // The server side of the flow whose request is being sent on this async path: every flow, the one that had a
-    // connection opened included, learns which connection carried it when its request goes out on it
-    // (RecordedConnectionStream).
-    private static readonly AsyncLocal<ConnectionInfo?> Sending = new();
+    // The flow whose request is being sent on this async path: every flow, the one that had a connection opened
+    // included, learns which connection carried it when its request goes out on it (RecordedConnectionStream).
+    private static readonly AsyncLocal<SendingRequest> Sending = new();
 
     /// <summary>Sends <paramref name="request"/> (its URI always http://host:port) over plain TCP or TLS.</summary>
     public async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, bool useTls, CancellationToken cancellationToken)
     {
         request.Options.TryGetValue(ServerConnKey, out var serverConn);
-        Sending.Value = serverConn;   // restored when this method returns
+        request.Options.TryGetValue(SocketKey, out var socket);
+        Sending.Value = new SendingRequest(serverConn, socket);   // restored when this method returns
         return await (useTls ? _tls : _plain).SendAsync(request, cancellationToken);
     }
 
@@ -122,7 +129,7 @@ internal sealed class UpstreamConnector : IDisposable
             var network = new NetworkStream(socket, ownsSocket: true);
             if (!useTls)
             {
-                return new RecordedConnectionStream(network, info);
+                return new RecordedConnectionStream(network, info, socket);
             }
 
             var tls = new SslStream(network, leaveInnerStreamOpen: false);
@@ -167,7 +174,7 @@ internal sealed class UpstreamConnector : IDisposable
             info.CertificateSubject = tls.RemoteCertificate?.Subject;
             info.CertificateChain = certificates;
             info.TimestampTlsSetup = Timestamps.Now(_time);
-            return new RecordedConnectionStream(tls, info);
+            return new RecordedConnectionStream(tls, info, socket);
         }
         catch
         {
@@ -181,7 +188,7 @@ internal sealed class UpstreamConnector : IDisposable
     /// and a flow whose request went out on one opened for an earlier flow gets that connection's details (its id
     /// too: as in mitmproxy, flows on one connection share it).
     /// </summary>
-    private sealed class RecordedConnectionStream(Stream inner, ConnectionInfo connection) : Stream
+    private sealed class RecordedConnectionStream(Stream inner, ConnectionInfo connection, Socket socket) : Stream
     {
         public override bool CanRead => inner.CanRead;
 
@@ -249,10 +256,18 @@ internal sealed class UpstreamConnector : IDisposable
 
         private void Describe()
         {
-            if (Sending.Value is { } flowSide && flowSide.Id != connection.Id)
+            var sending = Sending.Value;
+            if (sending.ServerConn is { } flowSide && flowSide.Id != connection.Id)
             {
                 flowSide.CopyFrom(connection);
             }
+
+            if (sending.Socket is { } box)
+            {
+                box.Value = socket;
+            }
         }
     }
+
+    private readonly record struct SendingRequest(ConnectionInfo? ServerConn, StrongBox<Socket?>? Socket);
 }

@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
@@ -55,6 +56,8 @@ internal sealed partial class WebSocketForwarder(
             request.Headers.TryAddWithoutValidation("Sec-WebSocket-Extensions", upstreamOffer);
         }
         request.Options.Set(UpstreamConnector.ServerConnKey, flow.ServerConn);
+        var upstreamSocket = new StrongBox<System.Net.Sockets.Socket?>();
+        request.Options.Set(UpstreamConnector.SocketKey, upstreamSocket);
 
         using var response = await ClientDeparture.SendAsync(upstream, request, target.UseTls, context, flow, watch: true, time);
         if (response is null)
@@ -105,7 +108,7 @@ internal sealed partial class WebSocketForwarder(
         using var client = context.Features.Get<ProxyConnectionFeature>()?.Raw is { } raw
             ? CreateLeg("client", isClient: true, raw, ownsPipes: false, context.Abort, clientDeflate?.Parameters, context.Features.Get<ProxyConnectionFeature>()?.Connection?.Socket)
             : CreateLeg("client", isClient: true, clientStream, context.Abort, clientDeflate?.Parameters);
-        using var server = CreateLeg("server", isClient: false, upstreamStream, upstreamStream.Dispose, upstreamDeflate);
+        using var server = CreateLeg("server", isClient: false, upstreamStream, upstreamStream.Dispose, upstreamDeflate, upstreamSocket.Value);
         var relay = new WebSocketRelay(flow, client, server, store, addons, time, _settings, logger);
         live.Add(relay);
         try
@@ -122,8 +125,8 @@ internal sealed partial class WebSocketForwarder(
     }
 
     /// <summary>A leg over pipes of its own on <paramref name="stream"/>, completed with the leg.</summary>
-    private RelayLeg CreateLeg(string name, bool isClient, Stream stream, Action abort, DeflateParameters? deflate) =>
-        CreateLeg(name, isClient, OwnPipes(stream), ownsPipes: true, abort, deflate);
+    private RelayLeg CreateLeg(string name, bool isClient, Stream stream, Action abort, DeflateParameters? deflate, System.Net.Sockets.Socket? socket = null) =>
+        CreateLeg(name, isClient, OwnPipes(stream), ownsPipes: true, abort, deflate, socket);
 
     /// <param name="transport">The stream the leg may read and write directly, and the pipes over it.</param>
     /// <param name="ownsPipes">False for the connection's own pipes, which stay the connection's to complete.</param>

@@ -4,8 +4,8 @@ namespace WsWeb.Proxy.Listener;
 
 /// <summary>
 /// Tells when the peer of a socket has left (FIN or reset) without reading from it. The proxy's transport reads
-/// only when asked, so a peer that leaves while its side waits (for a server's answer, for a hook holding one of
-/// its messages) would otherwise go unnoticed, and whatever it sent before leaving must stay for the next read.
+/// only when asked, so a peer that leaves while its side waits (for a server's answer, for the other peer to take
+/// what it is sent, for a hook holding one of its messages) would otherwise go unnoticed, and whatever it sent before leaving must stay for the next read.
 /// </summary>
 internal static class PeerWatch
 {

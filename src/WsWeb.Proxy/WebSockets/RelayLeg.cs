@@ -20,7 +20,7 @@ internal sealed class RelayLeg(
     bool ownsPipes = true,
     System.Net.Sockets.Socket? socket = null) : IDisposable
 {
-    /// <summary>The peer's TCP socket, when known: watched for the peer leaving while a hook holds one of its messages.</summary>
+    /// <summary>The peer's TCP socket, when known: watched for the peer leaving while the relay is not reading it.</summary>
     public System.Net.Sockets.Socket? Socket { get; } = socket;
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
@@ -179,7 +180,7 @@ internal sealed partial class WebSocketRelay
                     // Flush what earlier messages wrote only when no more input is waiting: one write per batch.
                     if (pendingFlush)
                     {
-                        await FlushAsync(to, cancellationToken);
+                        await WatchingAsync(from, FlushAsync(to, cancellationToken));
                         pendingFlush = false;
                     }
 
@@ -191,7 +192,7 @@ internal sealed partial class WebSocketRelay
                     return PumpEnd.Cancelled;
                 }
 
-                var (consumed, closed, handled) = await ProcessAsync(from, to, state, result.Buffer, cancellationToken);
+                var (consumed, closed, handled) = await WatchingAsync(from, ProcessAsync(from, to, state, result.Buffer, cancellationToken));
                 reader.AdvanceTo(consumed, result.Buffer.End);
                 pendingFlush |= handled;
                 if (closed)
@@ -210,7 +211,7 @@ internal sealed partial class WebSocketRelay
                     // and the message or ping ahead of it must not wait for its last byte.
                     if (pendingFlush)
                     {
-                        await FlushAsync(to, cancellationToken);
+                        await WatchingAsync(from, FlushAsync(to, cancellationToken));
                         pendingFlush = false;
                     }
 
@@ -221,7 +222,7 @@ internal sealed partial class WebSocketRelay
                         return OnPeerGone(from, "closed the TCP connection in the middle of a frame");
                     }
 
-                    (_, closed, handled) = await ProcessAsync(from, to, state, ReadOnlySequence<byte>.Empty, cancellationToken);
+                    (_, closed, handled) = await WatchingAsync(from, ProcessAsync(from, to, state, ReadOnlySequence<byte>.Empty, cancellationToken));
                     pendingFlush |= handled;
                     if (closed)
                     {
@@ -394,7 +395,7 @@ internal sealed partial class WebSocketRelay
     private async ValueTask<bool> ForwardInSequenceAsync(RelayLeg to, WebSocketMessage message, IReadOnlyList<Fragment> fragments, CancellationToken cancellationToken)
     {
         _store.AddMessage(_flow, message);
-        await RunHooksAsync(to == _client ? _server : _client, message, cancellationToken);
+        await _addons.WebSocketMessageAsync(_flow, message, cancellationToken);
         if (message.Dropped || message.IsModified)
         {
             _store.MessageChanged(_flow, message);
@@ -588,27 +589,35 @@ internal sealed partial class WebSocketRelay
     }
 
     /// <summary>
-    /// Runs the message hooks. While one holds the message (intercept), this pump reads nothing from
-    /// <paramref name="from"/>, so a peer that leaves would go unnoticed and its flow stay open, its message held,
-    /// for as long as nobody decides: its socket is watched meanwhile, and its leaving ends the relay.
+    /// Awaits work of the pump reading <paramref name="from"/> that waits on something else: the other peer taking
+    /// what is written to it (TCP backpressure), a hook holding a message (intercept). Meanwhile nothing reads
+    /// <paramref name="from"/>, so its peer leaving would go unnoticed, its flow open and both sockets held for as
+    /// long as the wait lasts. Its socket is watched instead. Once the peer has left, the wait still gets
+    /// <see cref="RelaySettings.CloseTimeout"/> to finish, so what it sent before leaving (a message, its close)
+    /// still goes out and is recorded as it was; after that the relay ends with 1006.
     /// </summary>
-    private async ValueTask RunHooksAsync(RelayLeg from, WebSocketMessage message, CancellationToken cancellationToken)
-    {
-        var hooks = _addons.WebSocketMessageAsync(_flow, message, cancellationToken);
-        if (hooks.IsCompleted || from.Socket is not { } socket)
-        {
-            await hooks;
-            return;
-        }
+    private ValueTask<T> WatchingAsync<T>(RelayLeg from, ValueTask<T> pending) =>
+        pending.IsCompleted || from.Socket is not { } socket || from.CloseReceived ? pending : WatchingSlowAsync(from, socket, pending.AsTask());
 
-        var held = hooks.AsTask();
-        using var watching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+    private ValueTask WatchingAsync(RelayLeg from, ValueTask pending) =>
+        pending.IsCompleted || from.Socket is not { } socket || from.CloseReceived ? pending : new ValueTask(WatchUntilDoneAsync(from, socket, pending.AsTask()));
+
+    private async ValueTask<T> WatchingSlowAsync<T>(RelayLeg from, Socket socket, Task<T> pending)
+    {
+        await WatchUntilDoneAsync(from, socket, pending);
+        return await pending;
+    }
+
+    private async Task WatchUntilDoneAsync(RelayLeg from, Socket socket, Task pending)
+    {
+        using var watching = new CancellationTokenSource();
         var left = PeerWatch.LeftAsync(socket, _time, watching.Token);
-        if (await Task.WhenAny(held, left) == left && await left)
+        if (await Task.WhenAny(pending, left) == left && await left
+            && await Task.WhenAny(pending, Task.Delay(_settings.CloseTimeout, _time, watching.Token)) != pending)
         {
             if (_ws.TryClose(from.IsClient, WebSocketCloseCodes.AbnormalClosure, null, Timestamps.Now(_time)))
             {
-                LogPeerGone(_flow.Id, from.Name, "closed the TCP connection while a hook held its message");
+                LogPeerGone(_flow.Id, from.Name, "closed the TCP connection while the proxy could not pass on what it had sent");
             }
 
             _client.Abort();
@@ -617,7 +626,7 @@ internal sealed partial class WebSocketRelay
         }
 
         await watching.CancelAsync();
-        await held;
+        await pending;
     }
 
     /// <summary>Writes a whole message as one frame, compressed when the leg negotiated permessage-deflate.</summary>

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using WsWeb.Core.WebSockets;
@@ -163,6 +164,43 @@ internal sealed class RawWebSocket(Stream stream, bool isClient) : IAsyncDisposa
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Drops the TCP connection with a reset (SO_LINGER 0), as a crashed peer does. Unlike a FIN, a reset does not
+    /// queue behind bytes the other side has not taken yet.
+    /// </summary>
+    public void Reset()
+    {
+        var socket = (Stream as NetworkStream)?.Socket ?? throw new InvalidOperationException("Only a plain TCP stream can be reset.");
+        socket.LingerState = new LingerOption(true, 0);
+        socket.Close();
+    }
+
+    /// <summary>Reads frames until the connection ends (EOF or reset); false if it is still open at the timeout.</summary>
+    public async Task<bool> EndsAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        try
+        {
+            while (DateTime.UtcNow < deadline)
+            {
+                if (await ReadFrameAsync(deadline - DateTime.UtcNow) is null)
+                {
+                    return true;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or EndOfStreamException)
+        {
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            // The deadline passed inside a read.
+        }
+
+        return false;
     }
 
     public async ValueTask DisposeAsync() => await Stream.DisposeAsync();

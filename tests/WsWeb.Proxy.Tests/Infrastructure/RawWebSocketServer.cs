@@ -15,6 +15,13 @@ internal sealed class RawServerConnection(TcpClient tcp, string requestHead, Raw
     /// <summary>Drops the TCP connection without a close frame (RST-free: a plain FIN).</summary>
     public void DropTcp() => tcp.Client.Shutdown(SocketShutdown.Both);
 
+    /// <summary>Drops the TCP connection with a reset, which does not wait behind unsent bytes as a FIN does.</summary>
+    public void ResetTcp()
+    {
+        tcp.Client.LingerState = new LingerOption(true, 0);
+        tcp.Client.Close();
+    }
+
     public async ValueTask DisposeAsync()
     {
         await Socket.DisposeAsync();

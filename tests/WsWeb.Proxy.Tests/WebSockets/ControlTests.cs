@@ -166,8 +166,9 @@ public sealed class ControlTests
 
         await client.DisposeAsync();
 
-        // Nobody decides on the held message, yet the flow ends: the client's socket was watched meanwhile.
-        await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended");
+        // Nobody decides on the held message, yet the flow ends: the client's socket was watched meanwhile, and the
+        // hold got the close timeout (5 s) to end on its own.
+        await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended", TimeSpan.FromSeconds(20));
         Assert.Equal(1006, flow.WebSocket!.CloseCode);
         Assert.True(flow.WebSocket.ClosedByClient);
         Assert.False(proxy.Control.IsLive(flow));
