@@ -147,7 +147,7 @@ internal sealed class FlowConditionNode(FlowCondition condition) : FlowNode
         FlowCondition.WebSocket => flow.WebSocket is not null,
         FlowCondition.NoResponse => flow.Response is null,
         FlowCondition.HasResponse => flow.Response is not null,
-        FlowCondition.Error => !string.IsNullOrEmpty(flow.Error),
+        FlowCondition.Error => flow.Error is not null,
         FlowCondition.Marked => !string.IsNullOrEmpty(flow.Marked),
         FlowCondition.Asset => flow.Response is { } response && IsAsset(response.Headers),
         _ => false,
@@ -196,8 +196,8 @@ internal sealed class FlowTextNode(FlowText part, Regex regex) : FlowNode
         FlowText.Url => TextMatching.IsMatchUrl(regex, flow.Request),
         FlowText.Domain => TextMatching.IsMatchDomain(regex, flow.Request),
         FlowText.Method => TextMatching.IsMatch(regex, flow.Request.Method),
-        FlowText.Source => TextMatching.IsMatch(regex, flow.ClientConn.PeerName),
-        FlowText.Destination => TextMatching.IsMatch(regex, flow.ServerConn.Address),
+        FlowText.Source => TextMatching.IsMatchAddress(regex, flow.ClientConn.PeerName),
+        FlowText.Destination => TextMatching.IsMatchAddress(regex, flow.ServerConn.Address),
         FlowText.Marker => TextMatching.IsMatch(regex, flow.Marked),
         _ => false,
     };
@@ -236,12 +236,15 @@ internal sealed class BodyNode(Side side, Regex regex) : FilterNode
 {
     public override bool Matches(HttpFlow flow)
     {
-        if ((side & Side.Request) != 0 && flow.Request.Content is { } requestBody && TextMatching.IsMatchContent(regex, requestBody))
+        // As mitmproxy: empty bodies are not searched (so ~b ^$ does not match them), others are searched decoded.
+        if ((side & Side.Request) != 0 && flow.Request.Content is { Length: > 0 } requestBody
+            && TextMatching.IsMatchContent(regex, ContentEncodings.DecodeOrRaw(flow.Request.Headers["Content-Encoding"], requestBody)))
         {
             return true;
         }
 
-        if ((side & Side.Response) != 0 && flow.Response?.Content is { } responseBody && TextMatching.IsMatchContent(regex, responseBody))
+        if ((side & Side.Response) != 0 && flow.Response is { Content: { Length: > 0 } responseBody } response
+            && TextMatching.IsMatchContent(regex, ContentEncodings.DecodeOrRaw(response.Headers["Content-Encoding"], responseBody)))
         {
             return true;
         }

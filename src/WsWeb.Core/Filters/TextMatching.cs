@@ -122,16 +122,41 @@ internal static class TextMatching
         return false;
     }
 
-    /// <summary>Matches <see cref="HttpRequestData.Url"/>, composed in a buffer instead of a new string.</summary>
+    /// <summary>
+    /// Matches a "host:port" address as mitmproxy's <c>~src</c>/<c>~dst</c> see it: <c>f"{host}:{port}"</c>, so an
+    /// IPv6 address has no brackets (<c>::1:5000</c>), although WsWeb stores it as <c>[::1]:5000</c>.
+    /// </summary>
+    public static bool IsMatchAddress(Regex regex, string? address)
+    {
+        if (address is null || !address.StartsWith('[') || address.IndexOf("]:", StringComparison.Ordinal) is not (> 0 and var close))
+        {
+            return IsMatch(regex, address);
+        }
+
+        Span<char> buffer = stackalloc char[address.Length];
+        address.AsSpan(1, close - 1).CopyTo(buffer);
+        address.AsSpan(close + 1).CopyTo(buffer[(close - 1)..]);
+        return IsMatch(regex, buffer[..(address.Length - 2)]);
+    }
+
+    /// <summary>
+    /// Matches mitmproxy's <c>pretty_url</c>, composed in a buffer instead of a new string: <see cref="HttpRequestData.Url"/>,
+    /// except that a Host header names the host and port (its port, else the scheme's default), as the client asked.
+    /// </summary>
     public static bool IsMatchUrl(Regex regex, HttpRequestData request)
     {
         var scheme = request.Scheme;
-        var host = request.Host;
+        ReadOnlySpan<char> host = request.Host;
         var path = request.Path;
         var port = request.Port;
+        if (request.Headers["Host"] is { } header && !string.IsNullOrWhiteSpace(header))
+        {
+            host = SplitAuthority(header.AsSpan().Trim(), out var headerPort);
+            port = headerPort ?? (scheme == "http" ? 80 : 443);
+        }
 
         // Must stay in step with HttpRequestData.Authority/Url; a test compares the two.
-        var bracket = host.Contains(':', StringComparison.Ordinal) && !host.StartsWith('[');
+        var bracket = host.Contains(':') && !host.StartsWith('[');
         var showPort = !((scheme, port) is ("http", 80) or ("https", 443) || port == 0);
         Span<char> portChars = stackalloc char[11];
         var portLength = 0;
@@ -201,6 +226,21 @@ internal static class TextMatching
         }
 
         return IsMatch(regex, span);
+    }
+
+    /// <summary>A Host header's host (brackets of an IPv6 literal removed) and its port, or null without a valid one.</summary>
+    private static ReadOnlySpan<char> SplitAuthority(ReadOnlySpan<char> authority, out int? port)
+    {
+        port = null;
+        var colon = authority.LastIndexOf(':');
+        if (colon >= 0 && colon > authority.LastIndexOf(']') && (authority[0] == '[' || authority[..colon].IndexOf(':') < 0)
+            && int.TryParse(authority[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) && parsed is > 0 and <= 65535)
+        {
+            port = parsed;
+            authority = authority[..colon];
+        }
+
+        return authority is ['[', .. var inner, ']'] ? inner : authority;
     }
 
     private static void Append(Span<char> buffer, ref int written, ReadOnlySpan<char> text)

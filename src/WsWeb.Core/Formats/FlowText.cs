@@ -40,8 +40,9 @@ internal static class FlowText
             }
         }
 
+        // ":0" is mitmproxy's ("", 0): an address whose host is unknown.
         var colon = value.LastIndexOf(':');
-        if (colon > 0 && value.IndexOf(':', StringComparison.Ordinal) == colon
+        if (colon >= 0 && value.IndexOf(':', StringComparison.Ordinal) == colon
             && int.TryParse(value.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port))
         {
             return (value[..colon], port);

@@ -108,12 +108,16 @@ public sealed class WebSocketMessage
 
     /// <summary>The content decoded as UTF-8. Only text messages have text.</summary>
     /// <exception cref="InvalidOperationException">The message is binary.</exception>
+    /// <exception cref="DecoderFallbackException">
+    /// The content is not valid UTF-8 (an addon set such bytes, or an imported file held them), as mitmproxy's
+    /// <c>content.decode()</c> raises: a replacement character read here and written back would change the message.
+    /// </exception>
     public string Text
     {
         get
         {
             EnsureText();
-            return Encoding.UTF8.GetString(SharedContent());
+            return StrictUtf8.GetString(SharedContent());
         }
         set
         {

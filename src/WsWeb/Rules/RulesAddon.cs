@@ -1,8 +1,8 @@
 using System.Text;
-using WsWeb.Core.Formats;
 using System.Text.RegularExpressions;
 using WsWeb.Core.Addons;
 using WsWeb.Core.Flows;
+using WsWeb.Core.Formats;
 using WsWeb.Core.WebSockets;
 using WsWeb.Intercept;
 using WsWeb.Proxy;
@@ -68,6 +68,12 @@ internal sealed partial class RulesAddon(RuleStore rules, InterceptService inter
             {
                 // A pathological pattern must not stall the connection; the message goes on unchanged.
                 LogReplaceRefused(flow.Id, message.Index, rule.Name, "the regex took too long");
+                return false;
+            }
+            catch (DecoderFallbackException)
+            {
+                // An earlier addon left bytes that are not UTF-8 in a text message; replacing would mangle them.
+                LogReplaceRefused(flow.Id, message.Index, rule.Name, "the message is not valid UTF-8 text");
                 return false;
             }
 

@@ -223,4 +223,111 @@ public class FlowFilterMatchTests
         HttpFlow[] flows = [TestFlows.Http(), TestFlows.Pending(), TestFlows.WebSocket()];
         Assert.Equal([true, true, false], flows.Select(filter.Matches));
     }
+
+    // mitmproxy's ~u searches pretty_url: the Host header names host and port (its port, else the scheme's default).
+    [Theory]
+    [InlineData("http", "10.0.0.1", 80, "example.org", "http://example.org/p")]
+    [InlineData("https", "example.com", 8443, "example.com", "https://example.com/p")]
+    [InlineData("https", "example.com", 443, "example.com:8443", "https://example.com:8443/p")]
+    [InlineData("http", "::1", 8080, "[::1]:8080", "http://[::1]:8080/p")]
+    [InlineData("http", "example.com", 80, " ", "http://example.com/p")]
+    public void Url_takes_host_and_port_from_the_host_header(string scheme, string host, int port, string hostHeader, string expected)
+    {
+        var flow = new HttpFlow(new HttpRequestData { Method = "GET", Scheme = scheme, Host = host, Port = port, Path = "/p", Headers = [new("Host", hostHeader)] }, 0);
+        Assert.True(FlowFilter.Parse($"~u \"^{Regex.Escape(expected)}$\"").Matches(flow), expected);
+    }
+
+    [Fact]
+    public void Source_and_destination_see_addresses_as_mitmproxy_writes_them_without_brackets()
+    {
+        var flow = TestFlows.Http();
+        Assert.True(FlowFilter.Parse("~src ^127\\.0\\.0\\.1:51000$ & ~dst ^example\\.com:443$").Matches(flow));
+
+        flow.ClientConn.PeerName = "[::1]:5000";
+        flow.ServerConn.Address = "[2001:db8::1]:443";
+        Assert.True(FlowFilter.Parse("~src ^::1:5000$").Matches(flow));
+        Assert.True(FlowFilter.Parse("~dst ^2001:db8::1:443$").Matches(flow));
+        Assert.False(FlowFilter.Parse("~src \\[ | ~dst \\]").Matches(flow));
+    }
+
+    [Theory]
+    [InlineData("gzip")]
+    [InlineData("x-gzip")]
+    [InlineData("deflate")]
+    [InlineData("deflate-raw")]
+    [InlineData("br")]
+    [InlineData("gzip, br")]
+    [InlineData("identity")]
+    public void Bodies_are_searched_with_their_content_encoding_undone(string coding)
+    {
+        var flow = TestFlows.Http();
+        var body = "the secret word"u8.ToArray();
+        flow.Response = new HttpResponseData
+        {
+            StatusCode = 200,
+            Headers = [new("Content-Encoding", coding == "deflate-raw" ? "deflate" : coding)],
+            Content = Encode(coding, body),
+        };
+
+        Assert.True(FlowFilter.Parse("~bs \"^the secret word$\"").Matches(flow));
+        Assert.True(FlowFilter.Parse("~b secret").Matches(flow));
+    }
+
+    [Fact]
+    public void A_body_that_does_not_decode_is_searched_as_it_came()
+    {
+        var flow = TestFlows.Http();
+        flow.Response = new HttpResponseData { StatusCode = 200, Headers = [new("Content-Encoding", "gzip")], Content = "not gzip, but secret"u8.ToArray() };
+        Assert.True(FlowFilter.Parse("~bs secret").Matches(flow));
+
+        flow.Response.Headers[0] = new("Content-Encoding", "zstd");
+        Assert.True(FlowFilter.Parse("~bs secret").Matches(flow));
+    }
+
+    [Fact]
+    public void Empty_bodies_are_not_searched_and_an_empty_error_is_still_an_error()
+    {
+        var flow = new HttpFlow(new HttpRequestData { Method = "GET", Scheme = "http", Host = "h", Port = 80, Path = "/", Content = [] }, 0)
+        {
+            Response = new HttpResponseData { StatusCode = 204, Content = [] },
+        };
+        Assert.False(FlowFilter.Parse("~b ^$ | ~bq ^ | ~bs .*").Matches(flow));
+        Assert.False(FlowFilter.Parse("~e").Matches(flow));
+
+        // mitmproxy's flow.error is an object: present even with an empty message.
+        flow.Error = "";
+        Assert.True(FlowFilter.Parse("~e").Matches(flow));
+    }
+
+    private static byte[] Encode(string coding, byte[] body)
+    {
+        using var output = new MemoryStream();
+        Stream Compressor(string one, Stream into) => one switch
+        {
+            "gzip" or "x-gzip" => new System.IO.Compression.GZipStream(into, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true),
+            "deflate" => new System.IO.Compression.ZLibStream(into, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true),
+            "deflate-raw" => new System.IO.Compression.DeflateStream(into, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true),
+            "br" => new System.IO.Compression.BrotliStream(into, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true),
+            _ => throw new ArgumentOutOfRangeException(nameof(coding)),
+        };
+
+        if (coding == "identity")
+        {
+            return body;
+        }
+
+        var data = body;
+        foreach (var one in coding.Split(", "))
+        {
+            using var buffer = new MemoryStream();
+            using (var compressor = Compressor(one, buffer))
+            {
+                compressor.Write(data);
+            }
+
+            data = buffer.ToArray();
+        }
+
+        return data;
+    }
 }

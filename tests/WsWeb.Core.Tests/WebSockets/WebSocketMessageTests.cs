@@ -71,6 +71,16 @@ public sealed class WebSocketMessageTests
     }
 
     [Fact]
+    public void Text_Get_OfBytesThatAreNotUtf8_Throws_AsMitmproxysDecodeDoes()
+    {
+        // A replacement character read here and written back (the redact sample) would silently change the message.
+        var message = new WebSocketMessage(Opcode.Text, true, [0x66, 0xFF], 0);
+        Assert.Throws<DecoderFallbackException>(() => message.Text);
+        Assert.Equal(new byte[] { 0x66, 0xFF }, message.Content);
+        Assert.False(message.IsModified);
+    }
+
+    [Fact]
     public void Text_Set_EncodesUtf8_AndCountsAsAModification()
     {
         var original = "secret"u8.ToArray();

@@ -19,13 +19,15 @@ public static class PythonBytes
 {
     public static string Repr(ReadOnlySpan<byte> content)
     {
-        var text = new System.Text.StringBuilder("b'");
+        // As CPython: single quotes, unless the bytes hold a ' and no ", then double quotes (and ' is left alone).
+        var quote = content.Contains((byte)'\'') && !content.Contains((byte)'"') ? '"' : '\'';
+        var text = new System.Text.StringBuilder().Append('b').Append(quote);
         foreach (var b in content)
         {
             _ = b switch
             {
                 (byte)'\\' => text.Append(@"\\"),
-                (byte)'\'' => text.Append(@"\'"),
+                _ when b == quote => text.Append('\\').Append(quote),
                 (byte)'\n' => text.Append(@"\n"),
                 (byte)'\r' => text.Append(@"\r"),
                 (byte)'\t' => text.Append(@"\t"),
@@ -34,6 +36,6 @@ public static class PythonBytes
             };
         }
 
-        return text.Append('\'').ToString();
+        return text.Append(quote).ToString();
     }
 }
