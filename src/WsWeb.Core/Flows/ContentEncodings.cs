@@ -39,9 +39,39 @@ public static class ContentEncodings
         return data;
     }
 
-    /// <summary>The decoded body of a request or response (see <see cref="DecodeOrRaw"/>); null when it has none.</summary>
-    public static byte[]? DecodedContent(HeaderList headers, byte[]? content) =>
-        content is null ? null : DecodeOrRaw(headers["Content-Encoding"], content);
+    /// <summary>
+    /// A body as it would cross the wire under <paramref name="contentEncoding"/>, from one given decoded (HAR holds
+    /// bodies so). A body that already decodes under it (a file that held the wire bytes) is returned as it is, and
+    /// so is one under a coding this cannot produce.
+    /// </summary>
+    public static byte[] EncodeUnlessEncoded(string? contentEncoding, byte[] body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        if (body.Length == 0 || string.IsNullOrWhiteSpace(contentEncoding) || !ReferenceEquals(DecodeOrRaw(contentEncoding, body), body))
+        {
+            return body;
+        }
+
+        var codings = contentEncoding.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (!codings.All(static coding => coding.ToLowerInvariant() is "identity" or "none" or "gzip" or "x-gzip" or "deflate" or "br"))
+        {
+            return body;
+        }
+
+        var data = body;
+        foreach (var coding in codings.Select(static coding => coding.ToLowerInvariant()).Where(static coding => coding is not ("identity" or "none")))
+        {
+            using var output = new MemoryStream();
+            using (var encoder = Encoder(coding, output))
+            {
+                encoder.Write(data);
+            }
+
+            data = output.ToArray();
+        }
+
+        return data;
+    }
 
     private static byte[]? Decode(string coding, byte[] data) => coding.ToLowerInvariant() switch
     {
@@ -53,6 +83,13 @@ public static class ContentEncodings
             ?? Read(data, static input => new DeflateStream(input, CompressionMode.Decompress)),
         "br" => Read(data, static input => new BrotliStream(input, CompressionMode.Decompress)),
         _ => null,
+    };
+
+    private static Stream Encoder(string coding, MemoryStream output) => coding switch
+    {
+        "gzip" or "x-gzip" => new GZipStream(output, CompressionLevel.Optimal, leaveOpen: true),
+        "deflate" => new ZLibStream(output, CompressionLevel.Optimal, leaveOpen: true),
+        _ => new BrotliStream(output, CompressionLevel.Optimal, leaveOpen: true),
     };
 
     private static byte[]? Read(byte[] data, Func<Stream, Stream> decoder)

@@ -104,7 +104,7 @@ internal static class HarFlowFormat
         {
             w.WriteStartObject("postData");
             w.WriteString("mimeType", r.Headers["Content-Type"] ?? "");
-            WriteHarText(w, body);
+            WriteHarText(w, Decoded(r.Headers, body, r.ContentTruncated));
             w.WriteEndObject();
         }
 
@@ -120,12 +120,24 @@ internal static class HarFlowFormat
             w.WriteString("httpVersion", s.HttpVersion);
             WriteSetCookies(w, s.Headers);
             WriteNameValues(w, "headers", s.Headers);
+            // HAR holds bodies decoded: size is the decoded length, bodySize what crossed the wire, and
+            // compression the difference (as browsers and mitmproxy write it).
             w.WriteStartObject("content");
-            w.WriteNumber("size", s.ContentLength);
-            w.WriteString("mimeType", s.Headers["Content-Type"] ?? "");
-            if (s.Content is { Length: > 0 } content)
+            var decoded = s.Content is { Length: > 0 } raw ? Decoded(s.Headers, raw, s.ContentTruncated) : null;
+            if (decoded is not null && !ReferenceEquals(decoded, s.Content))
             {
-                WriteHarText(w, content);
+                w.WriteNumber("size", decoded.Length);
+                w.WriteNumber("compression", decoded.Length - s.Content!.Length);
+            }
+            else
+            {
+                w.WriteNumber("size", s.ContentLength);
+            }
+
+            w.WriteString("mimeType", s.Headers["Content-Type"] ?? "");
+            if (decoded is not null)
+            {
+                WriteHarText(w, decoded);
             }
 
             w.WriteEndObject();
@@ -297,6 +309,7 @@ internal static class HarFlowFormat
         {
             var postPath = Child(requestPath, "postData");
             request.Content = ReadHarText(postData, postPath) ?? ReadPostParams(postData, postPath);
+            request.Content = request.Content is { } posted ? ContentEncodings.EncodeUnlessEncoded(request.Headers["Content-Encoding"], posted) : null;
         }
 
         var re = extras is { } x0 ? OptionalObject(x0, "request", extrasPath) : null;
@@ -348,6 +361,9 @@ internal static class HarFlowFormat
                 TimestampStart = (request.TimestampEnd ?? started) + Timing("wait"),
             };
             response.TimestampEnd = response.TimestampStart + Timing("receive");
+
+            // The model keeps bodies as they crossed the wire; HAR holds them decoded.
+            response.Content = response.Content is { } body ? ContentEncodings.EncodeUnlessEncoded(response.Headers["Content-Encoding"], body) : null;
             response.ContentLength = response.Content?.Length ?? 0;
             if (extras is { } x6 && OptionalObject(x6, "response", extrasPath) is { } sx)
             {
@@ -448,6 +464,10 @@ internal static class HarFlowFormat
         var timestamp = Timestamps.FromDateTimeOffset(date);
         return ImportChecks.TimestampProblem(timestamp) is { } problem ? throw Error(path, problem) : timestamp;
     }
+
+    /// <summary>A body with its Content-Encoding undone; a truncated one cannot be, and stays as it was recorded.</summary>
+    private static byte[] Decoded(HeaderList headers, byte[] content, bool truncated) =>
+        truncated ? content : ContentEncodings.DecodeOrRaw(headers["Content-Encoding"], content);
 
     private static void WriteHarText(Utf8JsonWriter w, byte[] content)
     {

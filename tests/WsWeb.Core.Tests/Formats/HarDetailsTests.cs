@@ -125,4 +125,52 @@ public class HarDetailsTests
         Assert.Equal(0.090, flow.Response!.TimestampStart - start, 6);
         Assert.Equal(0.100, flow.Response.TimestampEnd!.Value - start, 6);
     }
+
+    [Fact]
+    public void A_compressed_body_is_written_decoded_with_its_compression_and_imported_back_as_wire_bytes()
+    {
+        var page = Encoding.UTF8.GetBytes("<html>" + new string('a', 4000) + " the secret word</html>");
+        var wire = Gzip(page);
+        var flow = Get(new ConnectionInfo(), new("Content-Encoding", "gzip"), new("Content-Type", "text/html"));
+        flow.Response!.Content = wire;
+        flow.Response.ContentLength = wire.Length;
+
+        var har = RoundTripTests.Export([flow], FlowFormat.Har);
+        var response = JsonDocument.Parse(har).RootElement.GetProperty("log").GetProperty("entries")[0].GetProperty("response");
+        var content = response.GetProperty("content");
+        Assert.Equal(Encoding.UTF8.GetString(page), content.GetProperty("text").GetString());
+        Assert.False(content.TryGetProperty("encoding", out _));
+        Assert.Equal(page.Length, content.GetProperty("size").GetInt32());
+        Assert.Equal(page.Length - wire.Length, content.GetProperty("compression").GetInt32());
+        Assert.Equal(wire.Length, response.GetProperty("bodySize").GetInt32());
+
+        // Back in, the body is what the headers say crossed the wire: gzip again, and it decodes to the page.
+        var imported = Assert.Single(RoundTripTests.Import(har, FlowFormat.Har).Flows).Response!;
+        Assert.Equal(page, ContentEncodings.DecodeOrRaw("gzip", imported.Content!));
+        Assert.True(WsWeb.Core.Filters.FlowFilter.Parse("~bs \"the secret word\"").Matches(new HttpFlow(flow.Request, T0) { Response = imported }));
+    }
+
+    [Fact]
+    public void A_har_that_holds_the_wire_bytes_of_a_compressed_body_imports_them_as_they_are()
+    {
+        var wire = Gzip("compressed"u8.ToArray());
+        var flow = ImportOne(entry =>
+        {
+            entry["response"]!["headers"] = JsonNode.Parse("""[{"name":"Content-Encoding","value":"gzip"}]""");
+            entry["response"]!["content"] = new JsonObject { ["size"] = wire.Length, ["mimeType"] = "text/plain", ["text"] = System.Convert.ToBase64String(wire), ["encoding"] = "base64" };
+        });
+
+        Assert.Equal(wire, flow.Response!.Content);
+    }
+
+    private static byte[] Gzip(byte[] data)
+    {
+        using var output = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(output, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true))
+        {
+            gzip.Write(data);
+        }
+
+        return output.ToArray();
+    }
 }
