@@ -63,6 +63,11 @@ internal static class BadRequestProblems
             return "Content-Type";
         }
 
+        if (IsMissingBody(badRequest))
+        {
+            return "body";
+        }
+
         if (badRequest.InnerException is JsonException { Path: { Length: > 2 } path } && path.StartsWith("$.", StringComparison.Ordinal))
         {
             // "$.content" → "content": the JSON property the client got wrong.
@@ -84,5 +89,16 @@ internal static class BadRequestProblems
     }
 
     private static string Describe(BadHttpRequestException badRequest) =>
-        badRequest.InnerException is JsonException json ? $"{badRequest.Message} {json.Message}" : badRequest.Message;
+        IsMissingBody(badRequest) ? "A JSON object is required as the request body."
+        : badRequest.InnerException is JsonException json ? $"{badRequest.Message} {json.Message}"
+        : badRequest.Message;
+
+    /// <summary>
+    /// No body, or the JSON <c>null</c>: the framework's messages ("Implicit body inferred for parameter…", "Required
+    /// parameter … was not provided from body.") name the handler's C# parameter, which is no field of the API.
+    /// </summary>
+    private static bool IsMissingBody(BadHttpRequestException badRequest) =>
+        badRequest.InnerException is null
+        && (badRequest.Message.StartsWith("Implicit body inferred", StringComparison.Ordinal)
+            || badRequest.Message.EndsWith("was not provided from body.", StringComparison.Ordinal));
 }

@@ -34,7 +34,7 @@ internal static class FlowsApi
             .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Messages of a WebSocket flow in recorded order, after a cursor.")
             .WithDescription("`after` is the index of the last message already read (default: from the start); `next` in the answer is the cursor for the following page. `filter` applies per message, e.g. `~wq & ~text`. Example: `GET /api/flows/{id}/messages?after=41&limit=50&filter=~ws`.");
-        group.MapGet("/{id}/messages/{index:long}/content", GetContent)
+        group.MapGet("/{id}/messages/{index}/content", GetContent)
             .WithName("GetMessageContent")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)

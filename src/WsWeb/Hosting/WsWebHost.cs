@@ -59,6 +59,7 @@ public static class WsWebHost
         app.UseWebAccess();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseSingleValuedQuery();
         app.UseDashboard();
         app.MapHealth();
         app.MapSignIn();

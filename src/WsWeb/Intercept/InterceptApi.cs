@@ -61,7 +61,7 @@ internal static class InterceptApi
             .WithName("ListHeld")
             .WithSummary("Held messages in the order they were caught.")
             .WithDescription("Example: `GET /api/intercept/held` → `[{\"flowId\": \"…\", \"index\": 4, \"message\": {…}}]`.");
-        group.MapPost("/held/{flowId}/{index:long}/release", ReleaseAsync)
+        group.MapPost("/held/{flowId}/{index}/release", ReleaseAsync)
             .WithName("ReleaseHeld")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
@@ -70,7 +70,7 @@ internal static class InterceptApi
             .WithMetadata(new RequestExample("""{"content": "{\"type\":\"auth\",\"token\":\"redacted\"}", "encoding": "utf8"}"""))
             .WithMetadata(new MessageBodySizeLimit(app.ServiceProvider))
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
-        group.MapPost("/held/{flowId}/{index:long}/drop", Drop)
+        group.MapPost("/held/{flowId}/{index}/drop", Drop)
             .WithName("DropHeld")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)

@@ -200,6 +200,10 @@ public sealed class FlowsApiTests(WsWebApp app) : IClassFixture<WsWebApp>
     [InlineData("/api/flows/any/messages?filter=~wq&filter=~ws", "filter")]
     [InlineData("/api/flows/export?filter=~q&filter=~s", "filter")]
     [InlineData("/api/flows/export?format=json&format=har", "format")]
+    // Numbers and booleans too: the check runs before binding, which would fail on "5,5" first.
+    [InlineData("/api/flows?limit=5&limit=5", "limit")]
+    [InlineData("/api/flows/any/messages?after=1&after=2", "after")]
+    [InlineData("/api/flows/any/messages/0/content?original=true&original=false", "original")]
     public async Task A_query_parameter_given_twice_is_a_400_naming_it(string url, string field)
     {
         // Bound as one string, the values used to be joined with a comma: "~q,~s" → "unknown operator '~q,'".
@@ -224,5 +228,29 @@ public sealed class FlowsApiTests(WsWebApp app) : IClassFixture<WsWebApp>
         var content = await ApiAssert.ProblemAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages/0/content"), HttpStatusCode.Conflict);
         Assert.Contains("not a WebSocket flow", list.GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.Equal(list.GetProperty("detail").GetString(), content.GetProperty("detail").GetString());
+    }
+
+    [Theory]
+    [InlineData("/api/flows/any/messages/abc/content")]
+    [InlineData("/api/flows/any/messages/99999999999999999999/content")]
+    public async Task A_message_index_that_is_not_a_number_is_a_400_naming_it(string url)
+    {
+        // The route used to constrain it, and a constraint that fails is the framework's bare 404.
+        var message = await ApiAssert.InvalidFieldAsync(await app.Api.GetAsync(url), "index");
+        Assert.Contains("index", message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("POST", "/api/flows/any/messages", "")]
+    [InlineData("POST", "/api/flows/any/messages", "null")]
+    [InlineData("PUT", "/api/intercept", "")]
+    [InlineData("POST", "/api/rules", "null")]
+    [InlineData("PUT", "/api/rules/any", "")]
+    public async Task A_missing_json_body_is_a_400_naming_the_body(string method, string url, string body)
+    {
+        // The framework's own message names the handler's C# parameter ("request"), which is no field of the API.
+        using var request = new HttpRequestMessage(new HttpMethod(method), url) { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
+        var message = await ApiAssert.InvalidFieldAsync(await app.Api.SendAsync(request), "body");
+        Assert.Equal("A JSON object is required as the request body.", message);
     }
 }
