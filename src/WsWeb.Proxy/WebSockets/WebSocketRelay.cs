@@ -395,7 +395,15 @@ internal sealed partial class WebSocketRelay
     private async ValueTask<bool> ForwardInSequenceAsync(RelayLeg to, WebSocketMessage message, IReadOnlyList<Fragment> fragments, CancellationToken cancellationToken)
     {
         _store.AddMessage(_flow, message);
-        await _addons.WebSocketMessageAsync(_flow, message, cancellationToken);
+        var hooks = _addons.WebSocketMessageAsync(_flow, message, cancellationToken);
+        if (!hooks.IsCompleted)
+        {
+            // A hook holds this message (intercept): what earlier messages wrote is waiting for the pump's
+            // batched flush, and must not wait for someone to decide on this one.
+            await FlushAsync(to, cancellationToken);
+        }
+
+        await hooks;
         if (message.Dropped || message.IsModified)
         {
             _store.MessageChanged(_flow, message);

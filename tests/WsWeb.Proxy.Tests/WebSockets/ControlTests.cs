@@ -222,8 +222,30 @@ public sealed class ControlTests
         Assert.Equal(1001, frame?.CloseCode);
     }
 
+    [Fact]
+    public async Task AMessageAheadOfAHeldOneGoesOutWithoutWaitingForIt()
+    {
+        var hold = new HoldFirstClientMessage(containing: "secret");
+        await using var server = RawWebSocketServer.Start();
+        await using var proxy = await ProxyServer.StartAsync(services: services => services.AddWebSocketAddon(hold));
+        var accepting = server.AcceptAsync();
+        await using var client = await ProxyClients.ConnectRawAsync(proxy, server.WsUri());
+        await using var accepted = await accepting;
+
+        // Both in one TCP write, so the relay reads them in one go: the first is written, the second held.
+        await client.SendRawAsync([.. RawWebSocket.BuildFrame(Opcode.Text, "public"u8), .. RawWebSocket.BuildFrame(Opcode.Text, "my secret"u8)]);
+        await hold.Holding.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        var first = await accepted.Socket.ReadRequiredFrameAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal("public", first.Text);
+
+        hold.Release.SetResult();
+        var second = await accepted.Socket.ReadRequiredFrameAsync();
+        Assert.Equal("my secret", second.Text);
+    }
+
     /// <summary>Holds the first client message until released, as intercept does.</summary>
-    private sealed class HoldFirstClientMessage : IWebSocketAddon
+    private sealed class HoldFirstClientMessage(string? containing = null) : IWebSocketAddon
     {
         private int _held;
 
@@ -233,7 +255,8 @@ public sealed class ControlTests
 
         public async ValueTask WebSocketMessageAsync(WsWeb.Core.Flows.HttpFlow flow, WsWeb.Core.WebSockets.WebSocketMessage message, CancellationToken cancellationToken)
         {
-            if (message.FromClient && !message.Injected && Interlocked.Exchange(ref _held, 1) == 0)
+            if (message.FromClient && !message.Injected && (containing is null || message.Text.Contains(containing, StringComparison.Ordinal))
+                && Interlocked.Exchange(ref _held, 1) == 0)
             {
                 Holding.SetResult();
                 await Release.Task.WaitAsync(cancellationToken);
