@@ -6,15 +6,30 @@ namespace WsWeb.Hubs;
 /// The dashboard's live feed at <c>/hubs/flows</c>. Calls only change what this connection is subscribed
 /// to; everything it receives is sent by the connection's feed (<see cref="ClientFeed"/>), batched and bounded.
 /// </summary>
-internal sealed class FlowsHub(FlowsHubRouter router) : Hub<IFlowsClient>
+internal sealed class FlowsHub(FlowsHubRouter router, IHostApplicationLifetime lifetime) : Hub<IFlowsClient>
 {
+    private const string StoppingKey = "wsweb.stopping";
+
     public override Task OnConnectedAsync()
     {
         router.Connect(Context.ConnectionId);
+
+        // A dashboard tab holds its connection open, and a stopping host waits for open connections up to its
+        // shutdown timeout (30 s): close them once it stops, and at once for a tab that reconnects meanwhile. The
+        // tab then shows it is offline instead of "live".
+        Context.Items[StoppingKey] = lifetime.ApplicationStopping.Register(static context => ((HubCallerContext)context!).Abort(), Context);
         return Task.CompletedTask;
     }
 
-    public override Task OnDisconnectedAsync(Exception? exception) => router.DisconnectAsync(Context.ConnectionId);
+    public override Task OnDisconnectedAsync(Exception? exception)
+    {
+        if (Context.Items.TryGetValue(StoppingKey, out var registration))
+        {
+            ((CancellationTokenRegistration)registration!).Dispose();
+        }
+
+        return router.DisconnectAsync(Context.ConnectionId);
+    }
 
     /// <summary>Flow-list updates: FlowsChanged, FlowsRemoved, FlowClosed, Gap("flows").</summary>
     public void SubscribeFlows() => router.SubscribeFlows(Context.ConnectionId);
