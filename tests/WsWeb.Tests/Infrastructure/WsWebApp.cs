@@ -89,10 +89,12 @@ public sealed class WsWebApp : IAsyncLifetime
     public async Task DisposeAsync()
     {
         Api?.Dispose();
+        // Idempotent: a test may stop the host itself, and its fixture disposes it again.
         if (_app is not null)
         {
             await _app.StopAsync();
             await _app.DisposeAsync();
+            _app = null;
         }
 
         if (_echo is not null)

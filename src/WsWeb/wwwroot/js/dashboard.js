@@ -275,9 +275,11 @@ function setLive(state) {
  */
 async function goLive({ handlers, onConnected, poll }) {
   let timer = null;
+  // A poll that fails (the server is gone) shows "offline" until one succeeds again.
+  const pollOnce = () => poll().then(ok => setLive(ok === false ? "offline" : "polling"), () => setLive("offline"));
   const startPolling = () => {
     setLive("polling");
-    if (!timer) timer = setInterval(() => poll().catch(() => {}), POLL_MS);
+    if (!timer) timer = setInterval(pollOnce, POLL_MS);
   };
   const stopPolling = () => { clearInterval(timer); timer = null; };
   setLive("connecting");
@@ -290,25 +292,37 @@ async function goLive({ handlers, onConnected, poll }) {
     .build();
   for (const [name, handler] of Object.entries(handlers)) connection.on(name, handler);
   connection.onreconnecting(() => setLive("reconnecting"));
-  connection.onreconnected(async () => { stopPolling(); setLive("hub"); await onConnected(connection); });
-  connection.onclose(() => startPolling());
+  // A failed catch-up after (re)connecting is not a failed connection: the next event or gap catches up again.
+  const subscribe = () => onConnected(connection).catch(() => {});
+  connection.onreconnected(async () => { stopPolling(); setLive("hub"); await subscribe(); });
+  connection.onclose(() => { startPolling(); pollOnce(); });
   try {
     await connection.start();
-    setLive("hub");
-    await onConnected(connection);
   } catch {
     startPolling();
+    return;
   }
+
+  setLive("hub");
+  await subscribe();
 }
 
-/** Coalesces calls: at most one run in flight, and one more after it if asked meanwhile. */
+/**
+ * Coalesces calls: at most one run in flight, and one more after it if asked meanwhile. Resolves to false when
+ * the last run failed (a fetch while the server is gone) instead of rejecting: most callers fire and forget.
+ */
 function serial(fn) {
   let running = null;
   let again = false;
   const run = async () => {
     if (running) { again = true; return running; }
     running = (async () => {
-      do { again = false; await fn(); } while (again);
+      let ok = true;
+      do {
+        again = false;
+        try { await fn(); ok = true; } catch { ok = false; }
+      } while (again);
+      return ok;
     })().finally(() => { running = null; });
     return running;
   };
@@ -628,7 +642,7 @@ function flowPage(root) {
       Gap: (_scope, id) => { if (!id || id === flowId) catchUp(); },
     },
     onConnected: async (connection) => { await connection.invoke("SubscribeFlow", flowId); await catchUp(); },
-    poll: async () => { await catchUp(); },
+    poll: catchUp,
   });
 }
 
