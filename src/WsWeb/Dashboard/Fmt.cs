@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
@@ -118,7 +119,7 @@ public static class Fmt
         }
 
         var text = message.Content.Length > PreviewChars ? message.Content[..PreviewChars] + "…" : message.Content;
-        return text.Replace("\r", "", StringComparison.Ordinal).Replace('\n', '⏎').Replace('\t', ' ');
+        return ShowInvisible(text.Replace("\r", "", StringComparison.Ordinal).Replace('\n', '⏎').Replace('\t', ' '), controls: true);
     }
 
     /// <summary>The view a message opens in when the user has not picked one: JSON if it parses, text, or hex for binary.</summary>
@@ -225,6 +226,48 @@ public static class Fmt
         return sb.ToString();
     }
 
-    /// <summary>Text for the text view: UTF-8 with replacement characters for invalid bytes, cut at <see cref="MaxViewBytes"/>.</summary>
-    public static string Text(ReadOnlySpan<byte> bytes) => Encoding.UTF8.GetString(bytes[..Math.Min(bytes.Length, MaxViewBytes)]);
+    /// <summary>
+    /// Text for the text view: UTF-8 with replacement characters for invalid bytes, cut at <see cref="MaxViewBytes"/>,
+    /// and bidirectional controls shown (see <see cref="ShowInvisible"/>).
+    /// </summary>
+    public static string Text(ReadOnlySpan<byte> bytes) => ShowInvisible(Encoding.UTF8.GetString(bytes[..Math.Min(bytes.Length, MaxViewBytes)]), controls: false);
+
+    /// <summary>
+    /// Shows what captured text could hide: bidirectional controls (an RLO makes "lun edirrevo" of "override nul",
+    /// so the screen no longer matches the bytes) become <c>⟨U+202E⟩</c>, and with <paramref name="controls"/> the C0
+    /// controls other than line breaks and tabs become their control pictures (␀ for NUL).
+    /// </summary>
+    public static string ShowInvisible(string text, bool controls)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (!text.AsSpan().ContainsAny(controls ? InvisibleWithControls : BidiControls))
+        {
+            return text;
+        }
+
+        var shown = new StringBuilder(text.Length + 16);
+        foreach (var c in text)
+        {
+            if (BidiControls.Contains(c))
+            {
+                shown.Append(CultureInfo.InvariantCulture, $"⟨U+{(int)c:X4}⟩");
+            }
+            else if (controls && (c < 0x20 && c is not ('\n' or '\r' or '\t') || c == 0x7F))
+            {
+                shown.Append(c == 0x7F ? '\u2421' : (char)(0x2400 + c));
+            }
+            else
+            {
+                shown.Append(c);
+            }
+        }
+
+        return shown.ToString();
+    }
+
+    private static readonly SearchValues<char> BidiControls = SearchValues.Create("\u061C\u200E\u200F\u202A\u202B\u202C\u202D\u202E\u2066\u2067\u2068\u2069");
+
+    private static readonly SearchValues<char> InvisibleWithControls = SearchValues.Create(
+        "\u061C\u200E\u200F\u202A\u202B\u202C\u202D\u202E\u2066\u2067\u2068\u2069\u007F"
+        + string.Concat(Enumerable.Range(0, 0x20).Where(c => c is not ('\n' or '\r' or '\t')).Select(c => (char)c)));
 }

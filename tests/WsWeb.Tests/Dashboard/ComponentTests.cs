@@ -116,6 +116,20 @@ public sealed class ComponentTests
     }
 
     [Fact]
+    public async Task Previews_and_the_text_view_show_characters_that_would_hide_or_reorder_text()
+    {
+        // An RLO would display "override nul" as "lun edirrevo": the screen would not match the bytes.
+        var message = TestData.Text(0, "a \u202e override \u0000 nul");
+        var rows = await RenderRowsAsync<MessageRows>(new() { ["Messages"] = new List<MessageView> { message }, ["FlowStart"] = TestData.Start });
+        Assert.Equal("a ⟨U+202E⟩ override ␀ nul", rows.QuerySelector(".c-preview")!.TextContent);
+
+        var view = await RenderAsync<MessageContent>(new() { ["FlowId"] = "f1", ["Message"] = message, ["View"] = "text" });
+        var text = view.QuerySelector("pre.payload")!.TextContent;
+        Assert.StartsWith("a ⟨U+202E⟩ override ", text, StringComparison.Ordinal);
+        Assert.DoesNotContain('\u202e', text);
+    }
+
+    [Fact]
     public async Task Message_content_opens_json_pretty_by_default_and_offers_text_and_hex()
     {
         var doc = await RenderAsync<MessageContent>(new() { ["FlowId"] = "f1", ["Message"] = TestData.Text(7, """{"type":"ping","n":1}""") });

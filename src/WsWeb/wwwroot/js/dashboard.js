@@ -56,7 +56,17 @@ function preview(m) {
     return bytes.length > PREVIEW_BYTES ? `${hex} …` : hex;
   }
   const text = m.content.length > PREVIEW_CHARS ? `${m.content.slice(0, PREVIEW_CHARS)}…` : m.content;
-  return text.replaceAll("\r", "").replaceAll("\n", "⏎").replaceAll("\t", " ");
+  return showInvisible(text.replaceAll("\r", "").replaceAll("\n", "⏎").replaceAll("\t", " "));
+}
+
+// As Fmt.ShowInvisible(text, controls: true): bidirectional controls as ⟨U+202E⟩, other C0 controls as ␀-style pictures.
+function showInvisible(text) {
+  return text.replace(/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]|[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, (c) => {
+    const code = c.charCodeAt(0);
+    if (code === 0x7f) return "\u2421";
+    if (code < 0x20) return String.fromCharCode(0x2400 + code);
+    return `⟨U+${code.toString(16).toUpperCase().padStart(4, "0")}⟩`;
+  });
 }
 
 function badges(m) {
