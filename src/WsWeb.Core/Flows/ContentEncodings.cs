@@ -24,7 +24,7 @@ public static class ContentEncodings
             return raw;
         }
 
-        var codings = contentEncoding.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var codings = Codings(contentEncoding);
         var data = raw;
         for (var i = codings.Length - 1; i >= 0; i--)
         {
@@ -52,14 +52,14 @@ public static class ContentEncodings
             return body;
         }
 
-        var codings = contentEncoding.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        if (!codings.All(static coding => coding.ToLowerInvariant() is "identity" or "none" or "gzip" or "x-gzip" or "deflate" or "br"))
+        var codings = Codings(contentEncoding);
+        if (!codings.All(static coding => coding is "identity" or "none" or "gzip" or "x-gzip" or "deflate" or "br"))
         {
             return body;
         }
 
         var data = body;
-        foreach (var coding in codings.Select(static coding => coding.ToLowerInvariant()).Where(static coding => coding is not ("identity" or "none")))
+        foreach (var coding in codings.Where(static coding => coding is not ("identity" or "none")))
         {
             using var output = new MemoryStream();
             using (var encoder = Encoder(coding, output))
@@ -73,7 +73,11 @@ public static class ContentEncodings
         return data;
     }
 
-    private static byte[]? Decode(string coding, byte[] data) => coding.ToLowerInvariant() switch
+    /// <summary>The codings of a Content-Encoding value, lower-cased, in the order they were applied.</summary>
+    private static string[] Codings(string contentEncoding) =>
+        [.. contentEncoding.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(static coding => coding.ToLowerInvariant())];
+
+    private static byte[]? Decode(string coding, byte[] data) => coding switch
     {
         "identity" or "none" => data,
         "gzip" or "x-gzip" => Read(data, static input => new GZipStream(input, CompressionMode.Decompress)),

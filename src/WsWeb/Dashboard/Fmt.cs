@@ -265,9 +265,10 @@ public static class Fmt
         return shown.ToString();
     }
 
-    private static readonly SearchValues<char> BidiControls = SearchValues.Create("\u061C\u200E\u200F\u202A\u202B\u202C\u202D\u202E\u2066\u2067\u2068\u2069");
+    private const string BidiChars = "\u061C\u200E\u200F\u202A\u202B\u202C\u202D\u202E\u2066\u2067\u2068\u2069";
+
+    private static readonly SearchValues<char> BidiControls = SearchValues.Create(BidiChars);
 
     private static readonly SearchValues<char> InvisibleWithControls = SearchValues.Create(
-        "\u061C\u200E\u200F\u202A\u202B\u202C\u202D\u202E\u2066\u2067\u2068\u2069\u007F"
-        + string.Concat(Enumerable.Range(0, 0x20).Where(c => c is not ('\n' or '\r' or '\t')).Select(c => (char)c)));
+        BidiChars + "\u007F" + string.Concat(Enumerable.Range(0, 0x20).Where(c => c is not ('\n' or '\r' or '\t')).Select(c => (char)c)));
 }

@@ -38,7 +38,7 @@ public sealed class ControlTests
     [Fact]
     public async Task InjectionWaitsBehindAMessageAHookHolds_SoThePeerGetsThemInIndexOrder()
     {
-        var hold = new HoldFirstClientMessage();
+        var hold = new HoldFirstMessage();
         await using var echo = await EchoServer.StartAsync();
         await using var proxy = await ProxyServer.StartAsync(services: services => services.AddWebSocketAddon(hold));
         using var client = await ProxyClients.ConnectWithClientWebSocketAsync(proxy, echo.WsUri());
@@ -149,7 +149,7 @@ public sealed class ControlTests
     [InlineData(true, true)]
     public async Task AClientLeavingWhileItsMessageIsHeldEndsTheFlow(bool tls, bool closeFrameFirst)
     {
-        var hold = new HoldFirstClientMessage();
+        var hold = new HoldFirstMessage();
         using var upstreamCa = WsWeb.Proxy.Certificates.CertificateAuthority.LoadOrCreate(Path.Combine(Path.GetTempPath(), "wsweb-up-" + Guid.NewGuid().ToString("N")), TimeProvider.System);
         await using var echo = await EchoServer.StartAsync(tls ? upstreamCa.IssueLeaf("localhost") : null);
         await using var proxy = await ProxyServer.StartAsync(services: services => services.AddWebSocketAddon(hold));
@@ -225,7 +225,7 @@ public sealed class ControlTests
     [Fact]
     public async Task AMessageAheadOfAHeldOneGoesOutWithoutWaitingForIt()
     {
-        var hold = new HoldFirstClientMessage(containing: "secret");
+        var hold = new HoldFirstMessage(containing: "secret");
         await using var server = RawWebSocketServer.Start();
         await using var proxy = await ProxyServer.StartAsync(services: services => services.AddWebSocketAddon(hold));
         var accepting = server.AcceptAsync();
@@ -242,25 +242,5 @@ public sealed class ControlTests
         hold.Release.SetResult();
         var second = await accepted.Socket.ReadRequiredFrameAsync();
         Assert.Equal("my secret", second.Text);
-    }
-
-    /// <summary>Holds the first client message until released, as intercept does.</summary>
-    private sealed class HoldFirstClientMessage(string? containing = null) : IWebSocketAddon
-    {
-        private int _held;
-
-        public TaskCompletionSource Holding { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public async ValueTask WebSocketMessageAsync(WsWeb.Core.Flows.HttpFlow flow, WsWeb.Core.WebSockets.WebSocketMessage message, CancellationToken cancellationToken)
-        {
-            if (message.FromClient && !message.Injected && (containing is null || message.Text.Contains(containing, StringComparison.Ordinal))
-                && Interlocked.Exchange(ref _held, 1) == 0)
-            {
-                Holding.SetResult();
-                await Release.Task.WaitAsync(cancellationToken);
-            }
-        }
     }
 }

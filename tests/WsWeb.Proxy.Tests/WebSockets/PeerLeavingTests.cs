@@ -61,7 +61,7 @@ public sealed class PeerLeavingTests
     [Fact]
     public async Task AServerLeavingWhileAHookHoldsItsMessageEndsTheFlow()
     {
-        var hold = new HoldFirst(fromClient: false);
+        var hold = new HoldFirstMessage(fromClient: false);
         await using var server = RawWebSocketServer.Start();
         await using var proxy = await ProxyServer.StartAsync(services: services => services.AddWebSocketAddon(hold));
         var accepting = server.AcceptAsync();
@@ -82,7 +82,7 @@ public sealed class PeerLeavingTests
     [Fact]
     public async Task WhatALeavingClientSentStillGoesOutWhenItsHeldMessageIsReleasedInTime()
     {
-        var hold = new HoldFirst(fromClient: true);
+        var hold = new HoldFirstMessage(fromClient: true);
         await using var server = RawWebSocketServer.Start();
         await using var proxy = await ProxyServer.StartAsync(services: services => services.AddWebSocketAddon(hold));
         var accepting = server.AcceptAsync();
@@ -137,25 +137,6 @@ public sealed class PeerLeavingTests
             var now = flow.WebSocket!.TotalCount;
             unchanged = now == seen && now > 0 ? unchanged + 1 : 0;
             seen = now;
-        }
-    }
-
-    /// <summary>Holds the first message of one direction until released, as intercept does.</summary>
-    private sealed class HoldFirst(bool fromClient) : IWebSocketAddon
-    {
-        private int _held;
-
-        public TaskCompletionSource Holding { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public async ValueTask WebSocketMessageAsync(HttpFlow flow, WebSocketMessage message, CancellationToken cancellationToken)
-        {
-            if (message.FromClient == fromClient && !message.Injected && Interlocked.Exchange(ref _held, 1) == 0)
-            {
-                Holding.SetResult();
-                await Release.Task.WaitAsync(cancellationToken);
-            }
         }
     }
 }
