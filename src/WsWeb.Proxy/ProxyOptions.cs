@@ -23,6 +23,15 @@ public sealed record ProxyOptions
     /// <summary>Where the CA lives (mitmproxy's <c>confdir</c>); default <c>~/.wsweb</c>.</summary>
     public string DataDirectory { get; init; } = DefaultDataDirectory();
 
+    /// <summary>
+    /// Refuse proxy clients from public internet addresses (mitmproxy's <c>block_global</c>, on by default), so a
+    /// listener on 0.0.0.0 is not an open proxy into this machine's loopback services.
+    /// </summary>
+    public bool BlockGlobal { get; init; } = true;
+
+    /// <summary>Refuse proxy clients from private addresses too (mitmproxy's <c>block_private</c>); loopback always may.</summary>
+    public bool BlockPrivate { get; init; }
+
     /// <summary>Do not verify upstream certificates (mitmproxy's <c>--ssl-insecure</c>).</summary>
     public bool SslInsecure { get; init; }
 

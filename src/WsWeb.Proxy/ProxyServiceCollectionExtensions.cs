@@ -34,6 +34,7 @@ public static class ProxyServiceCollectionExtensions
             MaxTotalBytes = options.MaxTotalBytes,
         }));
         services.AddSingleton<OwnEndpoints>();
+        services.AddSingleton(new ClientAddressPolicy(options));
         services.AddSingleton(sp => CertificateAuthority.LoadOrCreate(
             options.DataDirectory,
             sp.GetRequiredService<TimeProvider>(),
@@ -125,6 +126,9 @@ public static class ProxyServiceCollectionExtensions
         {
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
             app.Services.GetRequiredService<OwnEndpoints>().Set(ParseEndpoints(addresses));
+            app.Services.GetRequiredService<ClientAddressPolicy>().LogExposure(
+                app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<ClientAddressPolicy>(),
+                app.Services.GetRequiredService<ProxyOptions>().ListenHost);
         });
         return app;
     }

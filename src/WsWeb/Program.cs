@@ -30,6 +30,12 @@ var root = CommandLine.Create(async (options, _) =>
             await Console.Error.WriteLineAsync($"error: {option}: {ex.Message} Is another WsWeb (or another program) using it? Pick another port.");
             return 1;
         }
+        catch (IOException ex) when (ex.InnerException is System.Net.Sockets.SocketException socket)
+        {
+            // An address that went away since the options were checked, a port below 1024 without the right, …
+            await Console.Error.WriteLineAsync($"error: --listen-host/--web-host: {ex.Message} ({socket.SocketErrorCode})");
+            return 1;
+        }
 
         await app.WaitForShutdownAsync();
         return 0;

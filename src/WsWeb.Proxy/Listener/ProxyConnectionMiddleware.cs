@@ -23,6 +23,7 @@ namespace WsWeb.Proxy.Listener;
 internal sealed partial class ProxyConnectionMiddleware(
     CertificateAuthority authority,
     OwnEndpoints ownEndpoints,
+    ClientAddressPolicy clientPolicy,
     FlowStore store,
     TimeProvider time,
     ILogger<ProxyConnectionMiddleware> logger)
@@ -32,6 +33,13 @@ internal sealed partial class ProxyConnectionMiddleware(
 
     public async Task OnConnectionAsync(ConnectionContext context, ConnectionDelegate next)
     {
+        if (clientPolicy.Refusal(context.RemoteEndPoint) is { } option)
+        {
+            // Closed without a word, as mitmproxy does: a scanner learns nothing about what listens here.
+            LogClientRefused(context.RemoteEndPoint?.ToString() ?? "?", option);
+            return;
+        }
+
         var feature = new ProxyConnectionFeature();
         feature.Client.PeerName = context.RemoteEndPoint?.ToString();
         feature.Client.SockName = context.LocalEndPoint?.ToString();
@@ -241,6 +249,9 @@ internal sealed partial class ProxyConnectionMiddleware(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Connection {ConnectionId}: TLS handshake for {Host} failed (does the client trust the WsWeb CA?): {Reason}")]
     private partial void LogTlsFailed(string connectionId, string host, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Closed the proxy connection from {Client}: clients from that address are refused ({Option}).")]
+    private partial void LogClientRefused(string client, string option);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Refused to tunnel to WsWeb's own listener {Host}:{Port}")]
     private partial void LogSelfTarget(string host, int port);

@@ -19,6 +19,8 @@ internal static class CommandLine
     private static readonly Option<string> WebPort = new("--web-port") { Description = "Dashboard and REST API port (default 8081)." };
     private static readonly Option<string> WebPassword = new("--web-password") { Description = "Secret for the dashboard and REST API (Authorization: Bearer, or the sign-in page). Without it a --web-host other than loopback gets a random one at each start, printed with a sign-in link." };
     private static readonly Option<string> DataDirectory = new("--data-dir", "--confdir") { Description = "Directory for the CA and stored state (default ~/.wsweb)." };
+    private static readonly Option<bool> BlockGlobal = new("--block-global") { Description = "Refuse proxy clients from public internet addresses (default true; --block-global false turns it off)." };
+    private static readonly Option<bool> BlockPrivate = new("--block-private") { Description = "Refuse proxy clients from private (LAN) addresses too; loopback is always allowed." };
     private static readonly Option<bool> SslInsecure = new("--ssl-insecure", "-k") { Description = "Do not verify upstream server certificates." };
     private static readonly Option<string> UpstreamTrustBundle = new("--upstream-trust-bundle") { Description = "PEM file with extra CA certificates trusted for upstream TLS." };
     private static readonly Option<string> MaxMessageSize = new("--max-message-size") { Description = "Largest WebSocket message, e.g. 64MiB (default); larger ones are closed with 1009." };
@@ -33,6 +35,8 @@ internal static class CommandLine
         (WebPort, nameof(ProxyOptions.WebPort)),
         (WebPassword, nameof(ProxyOptions.WebPassword)),
         (DataDirectory, nameof(ProxyOptions.DataDirectory)),
+        (BlockGlobal, nameof(ProxyOptions.BlockGlobal)),
+        (BlockPrivate, nameof(ProxyOptions.BlockPrivate)),
         (SslInsecure, nameof(ProxyOptions.SslInsecure)),
         (UpstreamTrustBundle, nameof(ProxyOptions.UpstreamTrustBundle)),
         (MaxMessageSize, nameof(ProxyOptions.MaxMessageSize)),
@@ -116,6 +120,8 @@ internal static class CommandLine
                 WebPort = Port(values, nameof(ProxyOptions.WebPort), defaults.WebPort),
                 WebPassword = Password(values, nameof(ProxyOptions.WebPassword)),
                 DataDirectory = Directory(values, nameof(ProxyOptions.DataDirectory), defaults.DataDirectory),
+                BlockGlobal = Bool(values, nameof(ProxyOptions.BlockGlobal), defaults.BlockGlobal),
+                BlockPrivate = Bool(values, nameof(ProxyOptions.BlockPrivate), defaults.BlockPrivate),
                 SslInsecure = Bool(values, nameof(ProxyOptions.SslInsecure), defaults.SslInsecure),
                 UpstreamTrustBundle = ExistingFile(values, nameof(ProxyOptions.UpstreamTrustBundle)),
                 MaxMessageSize = Size(values, nameof(ProxyOptions.MaxMessageSize), defaults.MaxMessageSize),
@@ -143,10 +149,36 @@ internal static class CommandLine
             return fallback;
         }
 
-        return string.Equals(entry.Value, "localhost", StringComparison.OrdinalIgnoreCase) || IPAddress.TryParse(entry.Value, out _)
+        if (string.Equals(entry.Value, "localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            return entry.Value;
+        }
+
+        if (!IPAddress.TryParse(entry.Value, out var address))
+        {
+            throw new OptionException(entry.Source, $"'{entry.Value}' is not an IP address or 'localhost'.");
+        }
+
+        // IPAddress.TryParse takes "1" as 0.0.0.1 and "127.1" as 127.0.0.1: a typo would bind somewhere unmeant.
+        if (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && entry.Value != address.ToString())
+        {
+            throw new OptionException(entry.Source, $"'{entry.Value}' is not an IPv4 address written out in full (such as 127.0.0.1).");
+        }
+
+        return IsBindable(address)
             ? entry.Value
-            : throw new OptionException(entry.Source, $"'{entry.Value}' is not an IP address or 'localhost'.");
+            : throw new OptionException(entry.Source, $"'{entry.Value}' is not an address of this machine; use 127.0.0.1, 0.0.0.0 (every interface) or one of: {string.Join(", ", LocalAddresses())}.");
     }
+
+    private static bool IsBindable(IPAddress address) =>
+        IPAddress.IsLoopback(address) || address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any)
+        || LocalAddresses().Any(local => local.GetAddressBytes().AsSpan().SequenceEqual(address.GetAddressBytes()));
+
+    private static IEnumerable<IPAddress> LocalAddresses() =>
+        System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .SelectMany(nic => nic.GetIPProperties().UnicastAddresses)
+            .Select(unicast => unicast.Address)
+            .Where(local => !IPAddress.IsLoopback(local));
 
     private static int Port(Dictionary<string, (string Value, string Source)> values, string key, int fallback)
     {

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.DataProtection;
 using WsWeb.Api;
 using WsWeb.Certificates;
 using WsWeb.Dashboard;
@@ -30,6 +31,13 @@ public static class WsWebHost
         builder.Services.AddApiDocumentation();
         builder.Services.AddFlowsHub();
         builder.Services.AddDashboard();
+        // The dashboard's antiforgery tokens are sealed with these keys. Kept beside the CA (owner-only), not in
+        // ~/.aspnet where the data directory's owner would not look; at rest they are as plain as the CA key, so
+        // the framework's "no XML encryptor" warning says nothing the README does not.
+        builder.Services.AddDataProtection()
+            .SetApplicationName("WsWeb")
+            .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(options.DataDirectory, "keys")));
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection.KeyManagement.XmlKeyManager", LogLevel.Error);
         configureServices?.Invoke(builder.Services);
 
         // Registered after the caller's addons: rules rewrite or drop first, then intercept holds what

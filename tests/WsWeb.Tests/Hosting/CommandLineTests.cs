@@ -26,6 +26,21 @@ public sealed class CommandLineTests
         Assert.Equal(8081, options.WebPort);
         Assert.Equal(64L * 1024 * 1024, options.MaxMessageSize);
         Assert.False(options.SslInsecure);
+        Assert.True(options.BlockGlobal);
+        Assert.False(options.BlockPrivate);
+    }
+
+    [Fact]
+    public void BlockingPublicClientsCanBeTurnedOffAndPrivateOnesBlocked()
+    {
+        var (ok, options, _) = Build(["--block-global", "false", "--block-private"]);
+        var (envOk, fromEnvironment, _) = Build([], new() { ["WSWEB_BLOCK_GLOBAL"] = "false" });
+
+        Assert.True(ok);
+        Assert.False(options.BlockGlobal);
+        Assert.True(options.BlockPrivate);
+        Assert.True(envOk);
+        Assert.False(fromEnvironment.BlockGlobal);
     }
 
     [Fact]
@@ -52,6 +67,10 @@ public sealed class CommandLineTests
     [Theory]
     [InlineData(new[] { "--listen-port", "99999" }, "--listen-port: '99999' is not a port number")]
     [InlineData(new[] { "--listen-host", "example.com" }, "--listen-host: 'example.com' is not an IP address")]
+    [InlineData(new[] { "--web-host", "1" }, "--web-host: '1' is not an IPv4 address written out in full")]
+    [InlineData(new[] { "--listen-host", "127.1" }, "--listen-host: '127.1' is not an IPv4 address written out in full")]
+    [InlineData(new[] { "--listen-host", "192.0.2.77" }, "--listen-host: '192.0.2.77' is not an address of this machine")]
+    [InlineData(new[] { "--web-host", "2001:db8::77" }, "--web-host: '2001:db8::77' is not an address of this machine")]
     [InlineData(new[] { "--max-message-size", "lots" }, "--max-message-size: 'lots' is not a size")]
     [InlineData(new[] { "--max-flows", "0" }, "--max-flows: '0' is not a positive whole number")]
     [InlineData(new[] { "--web-password", "short" }, "--web-password: the password must have at least 8 characters")]
@@ -110,7 +129,7 @@ public sealed class CommandLineTests
         await result.InvokeAsync();
 
         var help = output.ToString();
-        foreach (var option in new[] { "--listen-host", "--listen-port", "--web-host", "--web-port", "--data-dir", "--ssl-insecure", "--upstream-trust-bundle", "--max-message-size", "--max-flows", "--max-messages-per-flow" })
+        foreach (var option in new[] { "--listen-host", "--listen-port", "--web-host", "--web-port", "--data-dir", "--block-global", "--block-private", "--ssl-insecure", "--upstream-trust-bundle", "--max-message-size", "--max-flows", "--max-messages-per-flow" })
         {
             Assert.Contains(option, help, StringComparison.Ordinal);
         }

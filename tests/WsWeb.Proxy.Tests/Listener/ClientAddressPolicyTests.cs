@@ -1,0 +1,144 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using System.Text;
+using WsWeb.Proxy.Listener;
+using WsWeb.Proxy.Tests.Infrastructure;
+using WsWeb.Tests.Shared;
+
+namespace WsWeb.Proxy.Tests.Listener;
+
+/// <summary>mitmproxy's block_global / block_private: who may use a proxy that listens beyond loopback.</summary>
+public sealed class ClientAddressPolicyTests
+{
+    /// <summary>Each row as Python 3.11's ipaddress (what mitmproxy's block addon asks) classifies it.</summary>
+    [Theory]
+    [InlineData("8.8.8.8", false, true)]
+    [InlineData("172.32.0.1", false, true)]
+    [InlineData("224.0.0.1", false, true)]
+    [InlineData("192.0.0.9", false, true)]
+    [InlineData("100.64.0.1", false, false)]
+    [InlineData("192.0.2.2", true, false)]
+    [InlineData("10.1.2.3", true, false)]
+    [InlineData("172.31.255.255", true, false)]
+    [InlineData("169.254.1.1", true, false)]
+    [InlineData("198.18.0.1", true, false)]
+    [InlineData("240.0.0.1", true, false)]
+    [InlineData("fd00::2", true, false)]
+    [InlineData("fe80::1", true, false)]
+    [InlineData("2001:db8::1", true, false)]
+    [InlineData("2001::1", true, false)]
+    [InlineData("2606:4700::1", false, true)]
+    [InlineData("64:ff9b::1", false, true)]
+    public void ClassifiesAddressesAsPythonsIpaddress(string text, bool isPrivate, bool isGlobal)
+    {
+        var address = IPAddress.Parse(text);
+
+        Assert.Equal(isPrivate, ClientAddressPolicy.IsPrivate(address));
+        Assert.Equal(isGlobal, ClientAddressPolicy.IsGlobal(address, ClientAddressPolicy.IsPrivate(address)));
+    }
+
+    [Theory]
+    [InlineData("8.8.8.8", true, false, "--block-global")]
+    [InlineData("::ffff:8.8.8.8", true, false, "--block-global")]
+    [InlineData("8.8.8.8", false, false, null)]
+    [InlineData("10.0.0.5", true, false, null)]
+    [InlineData("10.0.0.5", true, true, "--block-private")]
+    [InlineData("::ffff:10.0.0.5", false, true, "--block-private")]
+    [InlineData("100.64.0.1", true, true, null)]
+    [InlineData("127.0.0.1", true, true, null)]
+    [InlineData("127.9.9.9", true, true, null)]
+    [InlineData("::1", true, true, null)]
+    public void NamesTheOptionThatRefusesAClient(string client, bool blockGlobal, bool blockPrivate, string? expected)
+    {
+        var policy = new ClientAddressPolicy(blockGlobal, blockPrivate);
+
+        Assert.Equal(expected, policy.Refusal(new IPEndPoint(IPAddress.Parse(client), 50_000)));
+    }
+
+    [RequiresNonLoopbackAddressFact]
+    public async Task AClientFromARefusedAddressIsClosedWithoutAWord_WhileLoopbackClientsAreServed()
+    {
+        var local = NonLoopbackAddress()!;
+        await using var upstream = await HttpUpstream.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync(o => o with { ListenHost = "0.0.0.0", BlockPrivate = true });
+        var request = $"GET {upstream.Url("/hello")} HTTP/1.1\r\nHost: 127.0.0.1:{upstream.Port}\r\nConnection: close\r\n\r\n";
+
+        using var refused = new Socket(local.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        refused.Bind(new IPEndPoint(local, 0));
+        await refused.ConnectAsync(new IPEndPoint(local, proxy.ProxyPort));
+        await using var refusedStream = new NetworkStream(refused, ownsSocket: false);
+        var answer = await ReadAllAsync(refusedStream, request);
+
+        Assert.Equal("", answer);
+        Assert.Empty(proxy.Store.Query(_ => true, take: 10));
+
+        using var loopback = new TcpClient();
+        await loopback.ConnectAsync(IPAddress.Loopback, proxy.ProxyPort);
+        var served = await ReadAllAsync(loopback.GetStream(), request);
+        Assert.StartsWith("HTTP/1.1 200", served, StringComparison.Ordinal);
+    }
+
+    [RequiresNonLoopbackAddressFact]
+    public async Task ByDefaultAClientFromThePrivateNetworkIsServed()
+    {
+        var local = NonLoopbackAddress()!;
+        await using var upstream = await HttpUpstream.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync(o => o with { ListenHost = "0.0.0.0" });
+        Assert.True(ClientAddressPolicy.IsPrivate(local), $"{local} is expected to be a private address");
+
+        using var client = new Socket(local.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        client.Bind(new IPEndPoint(local, 0));
+        await client.ConnectAsync(new IPEndPoint(local, proxy.ProxyPort));
+        await using var stream = new NetworkStream(client, ownsSocket: false);
+        var answer = await ReadAllAsync(stream, $"GET {upstream.Url("/hello")} HTTP/1.1\r\nHost: 127.0.0.1:{upstream.Port}\r\nConnection: close\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+    }
+
+    /// <summary>An IPv4 address of this machine other than loopback (a LAN or container address), if it has one.</summary>
+    internal static IPAddress? NonLoopbackAddress() =>
+        NetworkInterface.GetAllNetworkInterfaces()
+            .Where(nic => nic.OperationalStatus == OperationalStatus.Up)
+            .SelectMany(nic => nic.GetIPProperties().UnicastAddresses)
+            .Select(unicast => unicast.Address)
+            .FirstOrDefault(address => address.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(address));
+
+    private static async Task<string> ReadAllAsync(Stream stream, string request)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(request), timeout.Token);
+        }
+        catch (IOException)
+        {
+            // Closed before the request was written: nothing will come back either.
+        }
+
+        using var buffer = new MemoryStream();
+        try
+        {
+            await stream.CopyToAsync(buffer, timeout.Token);
+        }
+        catch (IOException)
+        {
+            // A reset after a refusal reads as the end.
+        }
+
+        return Encoding.ASCII.GetString(buffer.ToArray());
+    }
+}
+
+/// <summary>Skips (with the reason) on a machine with no network but loopback, unless WSWEB_REQUIRE_ALL=1.</summary>
+[AttributeUsage(AttributeTargets.Method, AllowMultiple = false)]
+public sealed class RequiresNonLoopbackAddressFactAttribute : FactAttribute
+{
+    public RequiresNonLoopbackAddressFactAttribute()
+    {
+        if (!ExternalTools.RequireAll && ClientAddressPolicyTests.NonLoopbackAddress() is null)
+        {
+            Skip = "Requires an IPv4 address other than loopback on this machine (none is up; set WSWEB_REQUIRE_ALL=1 to make this a failure).";
+        }
+    }
+}
