@@ -124,6 +124,7 @@ internal sealed partial class ProxyRequestHandler(
         };
         Headers.CopyRequest(request.Headers, message, message.Content);
         message.Options.Set(UpstreamConnector.ServerConnKey, flow.ServerConn);
+        target.Describe(message);
 
         // With a body, reading it tells of a reset, and a client may half-close once it has sent it: not watched.
         using var response = await ClientDeparture.SendAsync(upstream, message, target.UseTls, context, flow, watch: !hasBody, time);

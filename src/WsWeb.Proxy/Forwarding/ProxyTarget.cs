@@ -5,9 +5,17 @@ using WsWeb.Proxy.Listener;
 namespace WsWeb.Proxy.Forwarding;
 
 /// <summary>Where a proxied request goes: from the CONNECT tunnel, or from an absolute-form request target.</summary>
-internal readonly record struct ProxyTarget(string Scheme, string Host, int Port, string PathAndQuery)
+/// <param name="TlsName">
+/// The name the client asked for in its TLS handshake (SNI) when that is not <paramref name="Host"/>: a client that
+/// resolved the name itself tunnels to an IP. As mitmproxy does, the server gets that name as SNI and its
+/// certificate is checked against it, so name-based virtual hosts answer as they would without the proxy.
+/// </param>
+internal readonly record struct ProxyTarget(string Scheme, string Host, int Port, string PathAndQuery, string? TlsName = null)
 {
     public bool UseTls => Scheme == "https";
+
+    /// <summary>The name for SNI and the certificate check.</summary>
+    public string ServerName => TlsName ?? Host;
 
     /// <summary>
     /// A proxy forwards the request target as it came: System.Uri would otherwise resolve "/a/../b",
@@ -15,8 +23,27 @@ internal readonly record struct ProxyTarget(string Scheme, string Host, int Port
     /// </summary>
     private static readonly UriCreationOptions AsSent = new() { DangerousDisablePathAndQueryCanonicalization = true };
 
-    /// <summary>The URI handed to <see cref="UpstreamConnector"/>: always http, TLS is done in its connect callback.</summary>
-    public Uri ConnectUri => new($"http://{(Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]" : Host)}:{Port}{PathAndQuery}", AsSent);
+    /// <summary>
+    /// The URI handed to <see cref="UpstreamConnector"/>: always http, TLS is done in its connect callback. Its host is
+    /// the connection pool's key, so a server name of its own gets a pool of its own (see <see cref="UpstreamConnector.PoolHost"/>).
+    /// </summary>
+    public Uri ConnectUri
+    {
+        get
+        {
+            var host = TlsName is null ? Host : UpstreamConnector.PoolHost(Host, TlsName);
+            return new($"http://{(host.Contains(':', StringComparison.Ordinal) ? $"[{host}]" : host)}:{Port}{PathAndQuery}", AsSent);
+        }
+    }
+
+    /// <summary>Tells the connector what to dial and which name to ask for, when the URI's host is only a pool key.</summary>
+    public void Describe(HttpRequestMessage request)
+    {
+        if (TlsName is not null)
+        {
+            request.Options.Set(UpstreamConnector.DialKey, (Host, TlsName));
+        }
+    }
 
     public static bool TryResolve(HttpContext context, ProxyConnectionFeature connection, out ProxyTarget target, out string? error)
     {
@@ -27,7 +54,9 @@ internal readonly record struct ProxyTarget(string Scheme, string Host, int Port
             var path = rawTarget.StartsWith('/') ? rawTarget
                 : Uri.TryCreate(rawTarget, AsSent, out var inner) && inner.IsAbsoluteUri ? inner.PathAndQuery
                 : "/";
-            target = new ProxyTarget(connection.IsTls ? "https" : "http", host, connection.TunnelPort, path);
+            var sni = connection.IsTls ? connection.Client.Sni : null;
+            var tlsName = sni is not null && !string.Equals(sni, host, StringComparison.OrdinalIgnoreCase) ? sni : null;
+            target = new ProxyTarget(connection.IsTls ? "https" : "http", host, connection.TunnelPort, path, tlsName);
             return true;
         }
 

@@ -30,6 +30,9 @@ internal sealed class UpstreamConnector : IDisposable
     /// </summary>
     public static readonly HttpRequestOptionsKey<StrongBox<Socket?>> SocketKey = new("wsweb.socket");
 
+    /// <summary>The host to dial and the TLS name to ask for, when the request URI's host is a pool key (<see cref="PoolHost"/>).</summary>
+    public static readonly HttpRequestOptionsKey<(string Host, string TlsName)> DialKey = new("wsweb.dial");
+
     private readonly OwnEndpoints _own;
     private readonly UpstreamTlsPolicy _tlsPolicy;
     private readonly TimeProvider _time;
@@ -56,6 +59,19 @@ internal sealed class UpstreamConnector : IDisposable
         request.Options.TryGetValue(SocketKey, out var socket);
         Sending.Value = new SendingRequest(serverConn, socket);   // restored when this method returns
         return await (useTls ? _tls : _plain).SendAsync(request, cancellationToken);
+    }
+
+    /// <summary>
+    /// A stand-in host for the request URI when the server name differs from the host dialled. SocketsHttpHandler pools
+    /// connections by the URI's host and port; keyed by the IP alone, a tunnel to 192.0.2.1 with SNI a.example could be
+    /// handed a connection opened for b.example, and keyed by the name, one to the real a.example. It never reaches the
+    /// wire: the request's Host header is the client's, and the connect callback dials <paramref name="host"/>.
+    /// </summary>
+    public static string PoolHost(string host, string tlsName)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{host}\n{tlsName}"), hash);
+        return Convert.ToHexStringLower(hash[..16]) + ".sni.wsweb.invalid";
     }
 
     public void Dispose()
@@ -86,14 +102,17 @@ internal sealed class UpstreamConnector : IDisposable
     {
         // The connection's own record: the pool may send another request on it than the one that asked for it
         // (that one may go out on a connection freed meanwhile). Each flow learns which when its request goes out.
+        var (host, tlsName) = context.InitialRequestMessage.Options.TryGetValue(DialKey, out var dial)
+            ? dial
+            : (context.DnsEndPoint.Host, context.DnsEndPoint.Host);
         var info = new ConnectionInfo
         {
-            Address = $"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}",
+            Address = $"{host}:{context.DnsEndPoint.Port}",
             TimestampStart = Timestamps.Now(_time),
         };
         try
         {
-            return await ConnectAsync(context, useTls, info, cancellationToken);
+            return await ConnectAsync(host, context.DnsEndPoint.Port, tlsName, useTls, info, cancellationToken);
         }
         catch when (context.InitialRequestMessage.Options.TryGetValue(ServerConnKey, out var initiator) && initiator.TimestampStart is null)
         {
@@ -103,11 +122,8 @@ internal sealed class UpstreamConnector : IDisposable
         }
     }
 
-    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, bool useTls, ConnectionInfo info, CancellationToken cancellationToken)
+    private async ValueTask<Stream> ConnectAsync(string host, int port, string tlsName, bool useTls, ConnectionInfo info, CancellationToken cancellationToken)
     {
-        var host = context.DnsEndPoint.Host;
-        var port = context.DnsEndPoint.Port;
-
         var addresses = IPAddress.TryParse(host, out var literal)
             ? [literal]
             : await Dns.GetHostAddressesAsync(host, cancellationToken);
@@ -133,7 +149,7 @@ internal sealed class UpstreamConnector : IDisposable
             }
 
             var tls = new SslStream(network, leaveInnerStreamOpen: false);
-            var tlsOptions = _tlsPolicy.CreateOptions(host);
+            var tlsOptions = _tlsPolicy.CreateOptions(tlsName);
             string? rejection = null;
             IReadOnlyList<byte[]> certificates = [];
             tlsOptions.RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
@@ -147,7 +163,7 @@ internal sealed class UpstreamConnector : IDisposable
                     return true;
                 }
 
-                rejection = UpstreamTlsPolicy.Describe(host, certificate, chain, errors);
+                rejection = UpstreamTlsPolicy.Describe(tlsName, certificate, chain, errors);
                 return false;
             };
             try
@@ -167,7 +183,7 @@ internal sealed class UpstreamConnector : IDisposable
             }
 
             info.TlsEstablished = true;
-            info.Sni = IPAddress.TryParse(host, out _) ? null : host;
+            info.Sni = IPAddress.TryParse(tlsName, out _) ? null : tlsName;
             info.TlsVersion = TlsNames.Version(tls.SslProtocol);
             info.Cipher = tls.NegotiatedCipherSuite.ToString();
             info.Alpn = tls.NegotiatedApplicationProtocol.Protocol.IsEmpty ? null : tls.NegotiatedApplicationProtocol.ToString();

@@ -56,6 +56,7 @@ internal sealed partial class WebSocketForwarder(
             request.Headers.TryAddWithoutValidation("Sec-WebSocket-Extensions", upstreamOffer);
         }
         request.Options.Set(UpstreamConnector.ServerConnKey, flow.ServerConn);
+        target.Describe(request);
         var upstreamSocket = new StrongBox<System.Net.Sockets.Socket?>();
         request.Options.Set(UpstreamConnector.SocketKey, upstreamSocket);
 
