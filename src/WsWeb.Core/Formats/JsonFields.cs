@@ -11,16 +11,25 @@ internal static class JsonFields
 {
     public static JsonDocument Parse(ReadOnlyMemory<byte> data, int maxDepth)
     {
+        // Notepad and some exporters start UTF-8 files with a byte order mark, which the reader does not skip.
+        var bom = data.Span.StartsWith("\uFEFF"u8) ? 3 : 0;
         try
         {
-            return JsonDocument.Parse(data, new JsonDocumentOptions { MaxDepth = maxDepth });
+            return JsonDocument.Parse(data[bom..], new JsonDocumentOptions { MaxDepth = maxDepth });
         }
         catch (JsonException e)
         {
             var line = (e.LineNumber ?? 0) + 1;
-            var column = (e.BytePositionInLine ?? 0) + 1;
-            throw new FlowFormatException($"invalid JSON at line {line}, byte {column} of that line: {e.Message}", e);
+            var column = (e.BytePositionInLine ?? 0) + 1 + (line == 1 ? bom : 0);
+            throw new FlowFormatException($"invalid JSON at line {line}, byte {column} of that line: {WithoutPosition(e.Message)}", e);
         }
+    }
+
+    /// <summary>The reader's message ends with its own 0-based position, which would contradict ours.</summary>
+    private static string WithoutPosition(string message)
+    {
+        var at = message.IndexOf(" LineNumber: ", StringComparison.Ordinal);
+        return at < 0 ? message : message[..at].TrimEnd();
     }
 
     public static string Child(string path, string name) => $"{path}.{name}";

@@ -176,6 +176,19 @@ public class HostileInputTests
     }
 
     [Theory]
+    [InlineData("{\"format\":\"wsweb-flows\",\"version\":1,\"flows\":[x]}", 1, 46)]
+    [InlineData("\uFEFF{\"format\":\"wsweb-flows\",\n\"version\":1,\"flows\":[x]}", 2, 22)]
+    [InlineData("\uFEFF{\"log\":x}", 1, 11)]
+    public void Invalid_json_gives_its_position_once_counting_from_one(string json, int line, int column)
+    {
+        var e = ImportFails(json);
+
+        Assert.StartsWith($"invalid JSON at line {line}, byte {column} of that line: ", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("LineNumber", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("BytePositionInLine", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("{}", "$.log: missing")]
     [InlineData("{\"log\":{}}", "$.log.entries: missing")]
     [InlineData("{\"log\":{\"entries\":7}}", "$.log.entries: expected an array, found a number")]

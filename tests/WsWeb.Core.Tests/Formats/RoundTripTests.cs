@@ -440,6 +440,21 @@ public class RoundTripTests
         Assert.Equal(expected, FlowFormats.Detect(Encoding.UTF8.GetBytes(head)));
 
     [Theory]
+    [InlineData(FlowFormat.Json)]
+    [InlineData(FlowFormat.Har)]
+    public void A_file_that_starts_with_a_utf8_byte_order_mark_imports(FlowFormat format)
+    {
+        var flows = SampleFlows.All();
+        var data = Export(flows, format);
+
+        var result = Import([0xEF, 0xBB, 0xBF, .. data]);
+
+        Assert.Equal(format, result.Format);
+        Assert.Equal(flows.Count, result.Flows.Count);
+        FlowAssert.Equal(flows[0], result.Flows[0]);
+    }
+
+    [Theory]
     [InlineData("")]
     [InlineData("   ")]
     [InlineData("GET / HTTP/1.1")]
