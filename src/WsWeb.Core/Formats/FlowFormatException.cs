@@ -46,4 +46,20 @@ public sealed class TnetstringException : FlowFormatException
 
     /// <summary>Offset from the start of the input, or -1 when unknown.</summary>
     public long Offset { get; } = -1;
+
+    /// <summary>
+    /// Where in the enclosing value the problem sits, as dict keys and list indices
+    /// (<c>websocket.close_code</c>, <c>websocket.messages[3][2]</c>); null for the outermost value.
+    /// </summary>
+    public string? Path { get; private init; }
+
+    /// <summary>The input ended before the value at <see cref="Offset"/> did (in its length prefix or its payload).</summary>
+    internal bool IsTruncated { get; init; }
+
+    /// <summary>The same problem, seen from the dict key or list index (<c>"[2]"</c>) that holds the failed value.</summary>
+    internal TnetstringException Within(string segment) => new(Message, Offset)
+    {
+        Path = Path is null ? segment : Path.StartsWith('[') ? segment + Path : $"{segment}.{Path}",
+        IsTruncated = IsTruncated,
+    };
 }

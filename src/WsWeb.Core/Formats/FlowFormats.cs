@@ -57,6 +57,8 @@ public static class FlowFormats
             throw new FlowFormatException($"the input is larger than the limit of {options.MaxInputBytes} bytes");
         }
 
+        // Also when the format is given: a compressed file would otherwise fail on its first byte with no hint why.
+        ThrowIfCompressed(data.Span);
         var detected = format ?? Detect(data.Span[..Math.Min(data.Length, DetectLength)]);
         try
         {
@@ -70,7 +72,7 @@ public static class FlowFormats
         catch (Exception e) when (e is not FlowFormatException and not OutOfMemoryException)
         {
             // A reader bug must not surface as a 500 with a stack trace; report it as bad input instead.
-            throw new FlowFormatException($"cannot read the {detected} file: {e.Message}", e);
+            throw new FlowFormatException($"cannot read the {Name(detected)} file: {e.Message}", e);
         }
     }
 
@@ -114,8 +116,34 @@ public static class FlowFormats
             throw new FlowFormatException($"JSON input is neither WsWeb flows (\"format\": \"wsweb-flows\" in the first {DetectLength} bytes) nor HAR (\"log\")");
         }
 
+        ThrowIfCompressed(head);
         throw new FlowFormatException("unrecognised input: expected a mitmproxy flow file, a HAR file or WsWeb JSON");
     }
+
+    /// <summary>
+    /// A compressed capture is a common upload mistake (capture.har.gz, a zipped export): name it rather than
+    /// report a bad first byte. We do not inflate it ourselves: the size bound would then hold for the
+    /// archive, not for what it unpacks to.
+    /// </summary>
+    private static void ThrowIfCompressed(ReadOnlySpan<byte> head)
+    {
+        if (head.StartsWith((ReadOnlySpan<byte>)[0x1F, 0x8B]))
+        {
+            throw new FlowFormatException("the input looks gzip-compressed (it starts with 1F 8B): decompress it first (gunzip) and import the file inside");
+        }
+
+        if (head.StartsWith("PK\u0003\u0004"u8) || head.StartsWith("PK\u0005\u0006"u8))
+        {
+            throw new FlowFormatException("the input looks like a zip archive (it starts with PK): extract the capture from it first and import that file");
+        }
+    }
+
+    private static string Name(FlowFormat format) => format switch
+    {
+        FlowFormat.Json => "WsWeb JSON",
+        FlowFormat.Har => "HAR",
+        _ => "mitmproxy flow",
+    };
 
     public static string ContentType(FlowFormat format) => format switch
     {

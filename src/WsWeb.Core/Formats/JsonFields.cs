@@ -70,9 +70,22 @@ internal static class JsonFields
     public static string? String(JsonElement obj, string name, string path) => Get(obj, name) switch
     {
         null => null,
-        { ValueKind: JsonValueKind.String } v => v.GetString(),
+        { ValueKind: JsonValueKind.String } v => Text(v, Child(path, name)),
         { } v => throw WrongType(Child(path, name), v, "a string"),
     };
+
+    /// <summary>A JSON string as text; an escaped lone surrogate (<c>"\ud800"</c>) parses but is no text, so it is refused here with its path.</summary>
+    public static string Text(JsonElement value, string path)
+    {
+        try
+        {
+            return value.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            throw Error(path, "the string holds a \\u escape of half a UTF-16 surrogate pair (\\ud800–\\udfff) without its other half, which is no text");
+        }
+    }
 
     public static double RequiredNumber(JsonElement obj, string name, string path) =>
         Number(obj, name, path) ?? throw Error(Child(path, name), "missing");

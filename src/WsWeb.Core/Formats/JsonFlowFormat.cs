@@ -274,7 +274,7 @@ internal static class JsonFlowFormat
             foreach (var item in chain.EnumerateArray())
             {
                 var itemPath = Item(Child(path, "certificateChain"), i++);
-                certificates.Add(item.ValueKind == JsonValueKind.String ? Base64(item.GetString()!, itemPath) : throw WrongType(itemPath, item, "a base64 string"));
+                certificates.Add(item.ValueKind == JsonValueKind.String ? Base64(Text(item, itemPath), itemPath) : throw WrongType(itemPath, item, "a base64 string"));
             }
 
             c.CertificateChain = certificates;
@@ -360,7 +360,7 @@ internal static class JsonFlowFormat
                 throw Error(p, "expected a [name, value] pair of strings");
             }
 
-            headers.Add(pair[0].GetString()!, pair[1].GetString()!);
+            headers.Add(Text(pair[0], Item(p, 0)), Text(pair[1], Item(p, 1)));
         }
 
         return headers;

@@ -67,15 +67,32 @@ internal static class MitmproxyFlowFormat
         var tnetOptions = new TnetstringReaderOptions { MaxLength = options.MaxTnetstringLength, MaxDepth = options.MaxDepth };
         var flows = new List<HttpFlow>();
         var skippedTypes = new Dictionary<string, int>(StringComparer.Ordinal);
+        var warnings = new List<string>();
         var messages = 0;
         var position = 0;
         var number = 0;
         while (position < data.Length)
         {
             var at = position;
-            var value = Tnetstring.ReadNext(data, ref position, tnetOptions);
             number++;
             var reader = new StateReader(number, at);
+            TnetValue value;
+            try
+            {
+                value = Tnetstring.ReadNext(data, ref position, tnetOptions);
+            }
+            catch (TnetstringException e) when (e.Path is not null)
+            {
+                throw reader.Error($"{e.Path}: {e.Message}", e);
+            }
+            catch (TnetstringException e) when (at > 0 && IncompleteEnd(data[at..], at, number, e) is { } warning)
+            {
+                // mitmdump -w killed mid-write leaves a partial last flow; mitmproxy keeps the flows before it
+                // ("Flow file corrupted - loaded N flows."), and so do we, saying what was left out.
+                warnings.Add(warning);
+                break;
+            }
+
             if (value is not TnetDict state)
             {
                 throw reader.Error($"is a {value.TypeName}, expected a dict");
@@ -99,10 +116,27 @@ internal static class MitmproxyFlowFormat
             flows.Add(flow);
         }
 
-        var warnings = skippedTypes
-            .Select(kv => $"skipped {kv.Value} {kv.Key} flow{(kv.Value == 1 ? "" : "s")}: only HTTP and WebSocket flows are supported")
-            .ToList();
+        warnings.InsertRange(0, skippedTypes
+            .Select(kv => $"skipped {kv.Value} {kv.Key} flow{(kv.Value == 1 ? "" : "s")}: only HTTP and WebSocket flows are supported"));
         return new FlowImportResult(flows, messages, skippedTypes.Values.Sum(), FlowFormat.Mitmproxy, warnings);
+    }
+
+    /// <summary>
+    /// The warning for bytes after the last complete record when they are how an interrupted or padded file
+    /// ends (cut short, or newlines and NULs appended); null for anything else, which stays an error.
+    /// </summary>
+    private static string? IncompleteEnd(ReadOnlySpan<byte> rest, int at, int number, TnetstringException e)
+    {
+        var kept = number == 2 ? "the complete record before it was read" : $"the {number - 1} complete records before it were read";
+        if (rest.IndexOfAnyExcept(" \t\r\n\0"u8) < 0)
+        {
+            return $"ignored {rest.Length} byte{(rest.Length == 1 ? "" : "s")} of newlines, spaces or NULs at byte {at}, after the last record; {kept}";
+        }
+
+        // Only the outermost value: a record whose own length fits but whose inside is cut is corrupt, not cut short.
+        return e.IsTruncated && e.Offset == at
+            ? $"the file ends inside record {number}, at byte {at + rest.Length}: {e.Message}; that record was left out and {kept}"
+            : null;
     }
 
     private static double LastTimestamp(HttpFlow flow) =>
@@ -501,6 +535,9 @@ internal static class MitmproxyFlowFormat
     {
         public FlowFormatException Error(string detail) =>
             new($"mitmproxy flow {number} (byte {offset}): {detail}");
+
+        public FlowFormatException Error(string detail, Exception inner) =>
+            new($"mitmproxy flow {number} (byte {offset}): {detail}", inner);
 
         private FlowFormatException WrongType(string path, TnetValue value, string expected) =>
             Error($"{path} (byte {value.Offset}) is a {value.TypeName}, expected {expected}");

@@ -93,7 +93,7 @@ public static class Tnetstring
 
         if (b < 0)
         {
-            throw new TnetstringException($"truncated tnetstring at byte {streamOffset}: the input ends inside the length prefix", streamOffset);
+            throw new TnetstringException($"truncated tnetstring at byte {streamOffset}: the input ends inside the length prefix", streamOffset) { IsTruncated = true };
         }
 
         if (digits == 0 || b != ':')
@@ -170,7 +170,8 @@ public static class Tnetstring
         {
             throw new TnetstringException(
                 digits == 0 ? $"truncated tnetstring at byte {at}: expected a length prefix" : $"truncated tnetstring at byte {at}: the input ends inside the length prefix",
-                at);
+                at)
+            { IsTruncated = true };
         }
 
         if (digits == 0)
@@ -229,7 +230,14 @@ public static class Tnetstring
                 var p = 0;
                 while (p < payload.Length)
                 {
-                    items.Add(ParseElement(payload, ref p, payloadOffset, depth + 1, options));
+                    try
+                    {
+                        items.Add(ParseElement(payload, ref p, payloadOffset, depth + 1, options));
+                    }
+                    catch (TnetstringException e)
+                    {
+                        throw e.Within($"[{items.Count.ToString(CultureInfo.InvariantCulture)}]");
+                    }
                 }
 
                 return new TnetList(items, at);
@@ -254,7 +262,15 @@ public static class Tnetstring
                         throw new TnetstringException($"truncated tnetstring at byte {payloadOffset + p}: dictionary key '{s.Value}' has no value", payloadOffset + p);
                     }
 
-                    dict.Set(s.Value, ParseElement(payload, ref p, payloadOffset, depth + 1, options));
+                    try
+                    {
+                        dict.Set(s.Value, ParseElement(payload, ref p, payloadOffset, depth + 1, options));
+                    }
+                    catch (TnetstringException e)
+                    {
+                        // "integer out of range at byte 139" alone does not say which field to look at.
+                        throw e.Within(s.Value);
+                    }
                 }
 
                 return dict;
@@ -317,7 +333,7 @@ public static class Tnetstring
         new($"bad tnetstring length at byte {at}: {detail}", at);
 
     private static TnetstringException Truncated(long at, long length, long available) =>
-        new($"truncated tnetstring at byte {at}: {length} bytes and a type tag declared, only {available} bytes follow", at);
+        new($"truncated tnetstring at byte {at}: {length} bytes and a type tag declared, only {available} bytes follow", at) { IsTruncated = true };
 
     private static string Describe(byte b) => b is >= 0x20 and < 0x7F ? $"'{(char)b}'" : $"0x{b:X2}";
 

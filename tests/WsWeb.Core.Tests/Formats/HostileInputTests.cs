@@ -152,7 +152,73 @@ public class HostileInputTests
         Assert.True(at > 0);
         data[at + 3] = 0xFF;
         var e = ImportFails(data);
-        Assert.Equal($"invalid UTF-8 in string at byte {at + 3}", e.Message);
+        Assert.Equal($"mitmproxy flow 1 (byte 0): server_conn.address[0]: invalid UTF-8 in string at byte {at + 3}", e.Message);
+    }
+
+    [Fact]
+    public void A_mitmproxy_integer_past_64_bits_names_its_field_and_byte()
+    {
+        // 2**70 as Python writes it; the placeholder keeps every enclosing length right.
+        var flow = SampleFlows.WebSocket(withCertificate: false);
+        var state = MitmproxyFlowFormat.ToState(flow);
+        var big = "1180591620717411303424";
+        ((TnetDict)state["websocket"]!).Set("close_code", new TnetBytes(Encoding.ASCII.GetBytes(new string('X', big.Length))));
+        var data = Tnetstring.Serialize(state);
+        var placeholder = Encoding.ASCII.GetBytes($"{big.Length}:{new string('X', big.Length)},");
+        var at = data.AsSpan().IndexOf(placeholder);
+        Encoding.ASCII.GetBytes($"{big.Length}:{big}#").CopyTo(data, at);
+
+        var e = ImportFails(data, FlowFormat.Mitmproxy);
+
+        Assert.Equal($"mitmproxy flow 1 (byte 0): websocket.close_code: integer out of range at byte {at}: \"{big}\"", e.Message);
+    }
+
+    [Fact]
+    public void A_bad_value_deep_in_a_mitmproxy_list_gives_its_path()
+    {
+        var data = RoundTripTests.Export([SampleFlows.WebSocket(withCertificate: false)], FlowFormat.Mitmproxy);
+        var text = Encoding.Latin1.GetString(data);
+        // The first message's dropped and injected flags, the last two items of its list.
+        var at = text.IndexOf("5:false!5:false!]", StringComparison.Ordinal);
+        Assert.True(at > 0);
+        data[at + 2] = (byte)'x';
+
+        var e = ImportFails(data, FlowFormat.Mitmproxy);
+
+        Assert.Equal($"mitmproxy flow 1 (byte 0): websocket.messages[0][4]: invalid boolean literal at byte {at}: \"xalse\"", e.Message);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData(FlowFormat.Har)]
+    [InlineData(FlowFormat.Mitmproxy)]
+    public void A_gzip_compressed_upload_is_named_as_such(FlowFormat? format)
+    {
+        using var compressed = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(compressed, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+        {
+            gzip.Write(RoundTripTests.Export([SampleFlows.WebSocket(withCertificate: false)], FlowFormat.Har));
+        }
+
+        var e = ImportFails(compressed.ToArray(), format);
+
+        Assert.StartsWith("the input looks gzip-compressed", e.Message, StringComparison.Ordinal);
+        Assert.Contains("decompress it first", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_zip_archive_upload_is_named_as_such()
+    {
+        using var archive = new MemoryStream();
+        using (var zip = new System.IO.Compression.ZipArchive(archive, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+        {
+            using var entry = zip.CreateEntry("capture.mitm").Open();
+            entry.Write(RoundTripTests.Export([SampleFlows.WebSocket(withCertificate: false)], FlowFormat.Mitmproxy));
+        }
+
+        var e = ImportFails(archive.ToArray());
+
+        Assert.StartsWith("the input looks like a zip archive", e.Message, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -169,6 +235,7 @@ public class HostileInputTests
     [InlineData("{\"format\":\"wsweb-flows\",\"version\":1,\"flows\":[{\"request\":{\"method\":\"GET\",\"scheme\":\"http\",\"host\":\"a\",\"port\":80,\"path\":\"/\"},\"webSocket\":{\"messages\":[{\"type\":\"binary\",\"fromClient\":true,\"timestamp\":1,\"encoding\":\"base64\",\"content\":\"!!!\"}]}}]}", "$.flows[0].webSocket.messages[0].content: invalid base64")]
     [InlineData("{\"format\":\"wsweb-flows\",\"version\":1,\"flows\":[{\"request\":{\"method\":\"GET\",\"scheme\":\"http\",\"host\":\"a\",\"port\":80,\"path\":\"/\"},\"clientConn\":{\"certificateChain\":[1]}}]}", "$.flows[0].clientConn.certificateChain[0]: expected a base64 string")]
     [InlineData("{\"format\":\"wsweb-flows\",\"version\":1,\"flows\":[] ", "invalid JSON")]
+    [InlineData("{\"format\":\"wsweb-flows\",\"version\":1,\"flows\":[{\"request\":{\"method\":\"GET\",\"scheme\":\"http\",\"host\":\"a\",\"port\":80,\"path\":\"/\",\"headers\":[[\"X\",\"\\ud800\"]]}}]}", "$.flows[0].request.headers[0][1]: the string holds")]
     public void Json_errors_name_the_path(string json, string expected)
     {
         var e = ImportFails(json, FlowFormat.Json);
@@ -202,6 +269,8 @@ public class HostileInputTests
     [InlineData("{\"log\":{\"entries\":[{\"request\":{\"method\":\"GET\",\"url\":\"http://a/\"},\"startedDateTime\":\"2024-01-01T00:00:00Z\",\"_webSocketMessages\":[{\"type\":\"send\",\"opcode\":1,\"data\":\"\"}]}]}}", "$.log.entries[0]._webSocketMessages[0].time: missing")]
     [InlineData("{\"log\":{\"entries\":[{\"request\":{\"method\":\"GET\",\"url\":\"http://a/\"},\"startedDateTime\":\"2024-01-01T00:00:00Z\",\"_webSocketMessages\":\"x\"}]}}", "$.log.entries[0]._webSocketMessages: expected an array")]
     [InlineData("{\"log\":{\"entries\":[{\"request\":{\"method\":\"POST\",\"url\":\"http://a/\",\"postData\":{\"text\":\"x\",\"encoding\":\"rot13\"}},\"startedDateTime\":\"2024-01-01T00:00:00Z\"}]}}", "$.log.entries[0].request.postData.encoding")]
+    [InlineData("{\"log\":{\"entries\":[{\"request\":{\"method\":\"GET\",\"url\":\"http://a/\"},\"startedDateTime\":\"2024-01-01T00:00:00Z\",\"_webSocketMessages\":[{\"type\":\"send\",\"time\":1,\"opcode\":1,\"data\":\"\\ud800x\"}]}]}}", "$.log.entries[0]._webSocketMessages[0].data: the string holds a \\u escape of half a UTF-16 surrogate pair")]
+    [InlineData("{\"log\":{\"entries\":[{\"request\":{\"method\":\"GET\",\"url\":\"http://a/\",\"headers\":[{\"name\":\"X\",\"value\":\"\\udc00\"}]},\"startedDateTime\":\"2024-01-01T00:00:00Z\"}]}}", "$.log.entries[0].request.headers[0].value: the string holds")]
     public void Har_errors_name_the_path(string json, string expected)
     {
         var e = ImportFails(json, FlowFormat.Har);

@@ -306,6 +306,31 @@ public sealed class MitmproxyInteropTests(ITestOutputHelper output) : IDisposabl
         }
     }
 
+    [RequiresToolFact(ExternalTools.Mitmdump)]
+    public async Task A_file_cut_short_or_padded_loads_the_same_flows_as_mitmdump_does()
+    {
+        var flows = SampleFlows.All();
+        var whole = RoundTripTests.Export(flows, FlowFormat.Mitmproxy);
+        var lastAt = whole.Length - RoundTripTests.Export([flows[^1]], FlowFormat.Mitmproxy).Length;
+        var cases = new (string Name, byte[] Data, int Expected)[]
+        {
+            ("cut.mitm", whole[..(lastAt + (whole.Length - lastAt) / 2)], flows.Count - 1),
+            ("padded.mitm", [.. whole, (byte)'\n', 0, 0], flows.Count),
+        };
+
+        foreach (var (name, data, expected) in cases)
+        {
+            var file = Path.Combine(_dir.FullName, name);
+            await File.WriteAllBytesAsync(file, data);
+            var (_, stdout, stderr) = await RunAsync(ExternalTools.MitmdumpPath!, ["-n", "--set", $"confdir={_dir.FullName}", "-r", file]);
+            Assert.Contains($"Flow file corrupted - loaded {expected} flows.", stdout + stderr, StringComparison.Ordinal);
+
+            var result = RoundTripTests.Import(data);
+            Assert.Equal(flows.Take(expected).Select(f => f.Id), result.Flows.Select(f => f.Id));
+            Assert.Contains($"byte {lastAt + (name == "cut.mitm" ? 0 : whole.Length - lastAt)}", Assert.Single(result.Warnings), StringComparison.Ordinal);
+        }
+    }
+
     private static void AssertMessage(WebSocketMessage m, Opcode type, bool fromClient, byte[] content)
     {
         Assert.Equal(type, m.Type);
