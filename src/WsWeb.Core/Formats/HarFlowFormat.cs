@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using WsWeb.Core.Flows;
 using WsWeb.Core.WebSockets;
 using static WsWeb.Core.Formats.JsonFields;
@@ -18,7 +19,7 @@ namespace WsWeb.Core.Formats;
 /// the import rebuilds what the standard fields say: timings give the request and response times, and
 /// opcodes other than 1 and 2 are left out.
 /// </remarks>
-internal static class HarFlowFormat
+internal static partial class HarFlowFormat
 {
     public static void Write(IEnumerable<HttpFlow> flows, Stream output)
     {
@@ -454,16 +455,48 @@ internal static class HarFlowFormat
     private static string IsoDate(double timestamp) =>
         Timestamps.ToDateTimeOffset(timestamp).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// An ISO 8601 date-time as HAR writers produce it: Chrome <c>2024-01-01T12:00:00.123Z</c>, mitmproxy
+    /// <c>2024-01-01T12:00:00.123456+00:00</c>; a space may stand for the T, fractions may have up to 9 digits,
+    /// and no offset means UTC. Anything looser is refused: a culture-aware parse read "12:00" as today and
+    /// "01/02/2024" month first.
+    /// </summary>
     private static double ParseDate(string value, string path)
     {
-        if (!DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date))
+        var m = IsoDateTime().Match(value);
+        if (!m.Success)
         {
-            throw Error(path, $"\"{value}\" is not an ISO 8601 date");
+            throw Error(path, $"\"{value}\" is not an ISO 8601 date-time such as 2024-01-01T12:00:00.123Z");
+        }
+
+        static int Int(Group g) => g.Success ? int.Parse(g.ValueSpan, NumberStyles.None, CultureInfo.InvariantCulture) : 0;
+        DateTimeOffset date;
+        try
+        {
+            var offset = TimeSpan.Zero;
+            if (m.Groups["zone"].Value is ['+' or '-', ..] zone)
+            {
+                offset = new TimeSpan(Int(m.Groups["zh"]), Int(m.Groups["zm"]), 0);
+                offset = zone[0] == '-' ? -offset : offset;
+            }
+
+            // Ticks hold 7 fraction digits; the 8th and 9th are below what a timestamp keeps anyway.
+            var fraction = m.Groups["f"].Value;
+            var ticks = fraction.Length == 0 ? 0 : long.Parse(fraction.PadRight(7, '0')[..7], NumberStyles.None, CultureInfo.InvariantCulture);
+            date = new DateTimeOffset(Int(m.Groups["y"]), Int(m.Groups["mo"]), Int(m.Groups["d"]), Int(m.Groups["h"]), Int(m.Groups["mi"]), Int(m.Groups["s"]), offset).AddTicks(ticks);
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            // Month 13, hour 24, February 30th, an offset past ±14:00.
+            throw Error(path, $"\"{value}\" is not a valid date-time");
         }
 
         var timestamp = Timestamps.FromDateTimeOffset(date);
         return ImportChecks.TimestampProblem(timestamp) is { } problem ? throw Error(path, problem) : timestamp;
     }
+
+    [GeneratedRegex(@"^(?<y>[0-9]{4})-(?<mo>[0-9]{2})-(?<d>[0-9]{2})[Tt ](?<h>[0-9]{2}):(?<mi>[0-9]{2})(?::(?<s>[0-9]{2})(?:[.,](?<f>[0-9]{1,9}))?)?(?<zone>[Zz]|[+-](?<zh>[0-9]{2})(?::?(?<zm>[0-9]{2}))?)?\z", RegexOptions.CultureInvariant)]
+    private static partial Regex IsoDateTime();
 
     /// <summary>A body with its Content-Encoding undone; a truncated one cannot be, and stays as it was recorded.</summary>
     private static byte[] Decoded(HeaderList headers, byte[] content, bool truncated) =>

@@ -95,6 +95,40 @@ public class HarDetailsTests
         return Assert.Single(RoundTripTests.Import(Encoding.UTF8.GetBytes(har.ToJsonString()), FlowFormat.Har).Flows);
     }
 
+    [Theory]
+    [InlineData("2024-01-01T12:00:00.123Z", "2024-01-01T12:00:00.1230000+00:00")]                 // Chrome
+    [InlineData("2024-01-01T12:00:00.123456+00:00", "2024-01-01T12:00:00.1234560+00:00")]          // mitmproxy
+    [InlineData("2024-01-01T14:00:00+02:00", "2024-01-01T12:00:00.0000000+00:00")]
+    [InlineData("2024-01-01T07:30:00.5-0430", "2024-01-01T12:00:00.5000000+00:00")]
+    [InlineData("2024-01-01 12:00:00.123456789", "2024-01-01T12:00:00.1234567+00:00")]           // space, 9 digits, no offset = UTC
+    [InlineData("2024-01-01T12:00Z", "2024-01-01T12:00:00.0000000+00:00")]
+    public void Started_date_time_reads_iso_8601(string started, string expected)
+    {
+        var flow = ImportOne(entry => entry["startedDateTime"] = started);
+
+        Assert.Equal(Timestamps.FromDateTimeOffset(DateTimeOffset.Parse(expected, System.Globalization.CultureInfo.InvariantCulture)), flow.Request.TimestampStart, 6);
+    }
+
+    [Theory]
+    [InlineData("12:00")]
+    [InlineData("01/02/2024 10:00")]
+    [InlineData("2024-01-01")]
+    [InlineData("2024-1-1T12:00:00Z")]
+    [InlineData("Mon, 01 Jan 2024 12:00:00 GMT")]
+    [InlineData("2024-13-01T12:00:00Z")]
+    [InlineData("2024-02-30T12:00:00Z")]
+    [InlineData("2024-01-01T24:00:00Z")]
+    [InlineData("2024-01-01T12:00:00+15:00")]
+    [InlineData("2024-01-01T12:00:00.1234567890Z")]
+    [InlineData("2024-01-01T12:00:00Z\n")]
+    [InlineData("٢٠٢٤-01-01T12:00:00Z")]
+    public void Started_date_time_that_is_not_iso_8601_is_refused_with_its_path(string started)
+    {
+        var e = Assert.ThrowsAny<FlowFormatException>(() => ImportOne(entry => entry["startedDateTime"] = started));
+
+        Assert.StartsWith("$.log.entries[0].startedDateTime: ", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void A_form_given_only_as_params_imports_as_its_urlencoded_body()
     {
