@@ -383,8 +383,13 @@ internal static partial class HarFlowFormat
             flow.Error = String(failed, "_error", responsePath);
         }
 
+        // _resourceType "websocket" only says the page asked for one: Chrome writes it for a refused or failed
+        // upgrade too (status 0 and an _error). ~websocket means the upgrade succeeded, so only a 101, frames
+        // or our own WebSocket summary make it one; a failed attempt stays an HTTP flow with its error.
         var frames = OptionalArray(e, "_webSocketMessages", path);
-        if (frames is not null || String(e, "_resourceType", path) == "websocket")
+        if (status == 101
+            || frames is { } sent && sent.GetArrayLength() > 0
+            || extras is { } x7 && OptionalObject(x7, "webSocket", extrasPath) is not null)
         {
             flow.WebSocket = ReadWebSocket(frames, extras, path, options, ref ignoredFrames);
         }

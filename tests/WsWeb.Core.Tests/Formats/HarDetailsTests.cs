@@ -130,6 +130,58 @@ public class HarDetailsTests
     }
 
     [Fact]
+    public void A_websocket_entry_whose_upgrade_failed_is_no_websocket_flow_and_keeps_its_error()
+    {
+        // As Chrome writes a refused connection: the resource type, status 0 and the network error.
+        var flow = ImportOne(entry =>
+        {
+            entry["_resourceType"] = "websocket";
+            entry["request"]!["url"] = "ws://site.example/socket";
+            entry["response"]!["status"] = 0;
+            entry["response"]!["statusText"] = "";
+            entry["response"]!["_error"] = "net::ERR_CONNECTION_REFUSED";
+            entry["_webSocketMessages"] = new JsonArray();
+        });
+
+        Assert.Null(flow.WebSocket);
+        Assert.False(flow.IsWebSocket);
+        Assert.Null(flow.Response);
+        Assert.Equal("net::ERR_CONNECTION_REFUSED", flow.Error);
+    }
+
+    [Fact]
+    public void A_websocket_entry_without_a_response_is_no_websocket_flow()
+    {
+        var flow = ImportOne(entry =>
+        {
+            entry["_resourceType"] = "websocket";
+            entry.Remove("response");
+        });
+
+        Assert.Null(flow.WebSocket);
+    }
+
+    [Fact]
+    public void A_websocket_entry_with_a_101_or_frames_is_a_websocket_flow()
+    {
+        var upgraded = ImportOne(entry =>
+        {
+            entry["_resourceType"] = "websocket";
+            entry["response"]!["status"] = 101;
+        });
+        Assert.NotNull(upgraded.WebSocket);
+        Assert.Empty(upgraded.WebSocket.Messages);
+
+        // A HAR writer that leaves the status out but kept the frames: the upgrade evidently succeeded.
+        var withFrames = ImportOne(entry =>
+        {
+            entry["response"]!["status"] = 0;
+            entry["_webSocketMessages"] = JsonNode.Parse("""[{"type":"send","time":1700000000.5,"opcode":1,"data":"hi"}]""");
+        });
+        Assert.Equal("hi", Assert.Single(withFrames.WebSocket!.Messages).Text);
+    }
+
+    [Fact]
     public void A_form_given_only_as_params_imports_as_its_urlencoded_body()
     {
         var flow = ImportOne(entry => entry["request"]!["postData"] = JsonNode.Parse("""
