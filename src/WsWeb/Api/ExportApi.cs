@@ -114,9 +114,9 @@ internal static class ExportApi
 
         // Only multipart/form-data is a form. curl --data-binary sends application/x-www-form-urlencoded
         // unless told otherwise, and that body is still the raw file.
-        if (IsMultipart(context.Request, out var hasBoundary))
+        if (IsMultipart(context.Request, out var boundary))
         {
-            if (!hasBoundary)
+            if (boundary.Length == 0)
             {
                 return ApiProblems.Invalid("file", "The multipart/form-data upload has no boundary parameter in its Content-Type.");
             }
@@ -132,10 +132,16 @@ internal static class ExportApi
             {
                 return TooLarge(limit);
             }
-            catch (Exception ex) when (ex is InvalidDataException or IOException && !context.RequestAborted.IsCancellationRequested)
+            catch (InvalidDataException ex) when (!context.RequestAborted.IsCancellationRequested)
             {
-                // A truncated section, a bad part header, a body that ends before the closing boundary.
+                // A bad part header, a section over the form's limits.
                 return ApiProblems.Invalid("file", $"The multipart/form-data upload is malformed: {ex.Message}");
+            }
+            catch (IOException) when (!context.RequestAborted.IsCancellationRequested)
+            {
+                // The reader's own words ("Unexpected end of Stream, the content may have already been read by
+                // another component") suggest a server bug; what happened is that the body stopped too soon.
+                return ApiProblems.Invalid("file", $"The multipart/form-data body ends before its closing boundary (--{boundary}--): the upload is incomplete.");
             }
 
             if (form.Files.Count == 0)
@@ -197,26 +203,68 @@ internal static class ExportApi
         }
 
         var ids = new List<string>(result.Flows.Count);
+        var added = new HashSet<HttpFlow>(ReferenceEqualityComparer.Instance);
         var alreadyPresent = 0;
-        foreach (var flow in result.Flows)
-        {
-            // Importing the same file twice is harmless: a flow id already in the store is kept once.
-            if (!store.TryAdd(flow))
-            {
-                alreadyPresent++;
-                continue;
-            }
+        var notAdded = 0;
+        var removed = new List<HttpFlow>();
+        var thread = Environment.CurrentManagedThreadId;
+        HttpFlow? lastAdded = null;
 
-            store.FlowEnded(flow);
-            ids.Add(flow.Id);
+        // What our own adds evicted: the store tells on the adding thread, so removals the proxy or a user
+        // causes meanwhile on other threads are not counted as ours.
+        using (store.Subscribe(e =>
+        {
+            if (e.Kind == FlowEventKind.FlowRemoved && Environment.CurrentManagedThreadId == thread)
+            {
+                removed.Add(e.Flow);
+            }
+        }))
+        {
+            foreach (var flow in result.Flows)
+            {
+                // The store evicts the oldest finished flow to make room, and a live one only when nothing else
+                // is left; an import must never cut a running connection off the dashboard. Once one flow of this
+                // import is stored there is a finished flow to evict, so the full scan runs rarely.
+                if ((lastAdded is null || store.Get(lastAdded.Id) is null) && WouldEvictLiveFlow(store))
+                {
+                    notAdded++;
+                    continue;
+                }
+
+                // Importing the same file twice is harmless: a flow id already in the store is kept once.
+                if (!store.TryAdd(flow))
+                {
+                    alreadyPresent++;
+                    continue;
+                }
+
+                store.FlowEnded(flow);
+                added.Add(flow);
+                ids.Add(flow.Id);
+                lastAdded = flow;
+            }
         }
 
         // Flows the store's bounds (--max-flows, the memory budget) pushed out again cannot be asked for by id.
-        var warnings = result.Warnings;
+        var warnings = result.Warnings.ToList();
+        var bounds = $"{store.Options.MaxFlows} flows, {store.Options.MaxTotalBytes / (1024 * 1024)} MiB of content";
+        if (notAdded > 0)
+        {
+            warnings.Add($"{notAdded} of the {result.Flows.Count} flows in the file were not imported: the store is full ({store.Options.MaxFlows} flows) of live flows, and an import never evicts a live flow.");
+        }
+
         var kept = ids.Select(store.Get).OfType<HttpFlow>().ToList();
         if (kept.Count < ids.Count)
         {
-            warnings = [.. warnings, $"{ids.Count - kept.Count} of the {ids.Count} imported flows did not fit the store's bounds ({store.Options.MaxFlows} flows, {store.Options.MaxTotalBytes / (1024 * 1024)} MiB of content) and were evicted again, oldest first."];
+            warnings.Add($"{ids.Count - kept.Count} of the {ids.Count} imported flows did not fit the store's bounds ({bounds}) and were evicted again, oldest first.");
+        }
+
+        var displaced = removed.Where(flow => !added.Contains(flow)).ToList();
+        if (displaced.Count > 0)
+        {
+            var shown = string.Join(", ", displaced.Take(MaxIdsInWarning).Select(flow => flow.Id));
+            var more = displaced.Count > MaxIdsInWarning ? $" and {displaced.Count - MaxIdsInWarning} more" : "";
+            warnings.Add($"{displaced.Count} flow{(displaced.Count == 1 ? " that was" : "s that were")} already in the store (captured or imported before) {(displaced.Count == 1 ? "was" : "were")} evicted to make room under the store's bounds ({bounds}), oldest finished first: {shown}{more}.");
         }
 
         var messages = kept.Sum(flow => flow.WebSocket?.Messages.Count ?? 0);
@@ -224,19 +272,26 @@ internal static class ExportApi
         return TypedResults.Created("/api/flows", report);
     }
 
+    private const int MaxIdsInWarning = 20;
+
+    /// <summary>Whether adding one flow now would make the store evict a live flow: it is full and holds no finished one.</summary>
+    private static bool WouldEvictLiveFlow(FlowStore store) =>
+        store.Count >= store.Options.MaxFlows && store.Snapshot().TrueForAll(flow => flow.IsLive);
+
     private static ValidationProblem TooLarge(long limit) =>
         ApiProblems.Invalid("body", $"The file is larger than the {limit / (1024 * 1024)} MiB an import may be.");
 
-    private static bool IsMultipart(HttpRequest request, out bool hasBoundary)
+    /// <param name="boundary">The form's boundary, empty when the Content-Type has none.</param>
+    private static bool IsMultipart(HttpRequest request, out string boundary)
     {
-        hasBoundary = false;
+        boundary = "";
         if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var type)
             || !type.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase))
         {
             return false;
         }
 
-        hasBoundary = HeaderUtilities.RemoveQuotes(type.Boundary).Length > 0;
+        boundary = HeaderUtilities.RemoveQuotes(type.Boundary).ToString();
         return true;
     }
 

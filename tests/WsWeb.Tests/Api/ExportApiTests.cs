@@ -194,6 +194,16 @@ public sealed class ExportApiTests(WsWebApp app) : IClassFixture<WsWebApp>
     }
 
     [Theory]
+    [InlineData("--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mitm\"\r\n\r\n5:hello,")]
+    [InlineData("--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mitm\"\r\n\r\n5:hello,\r\n")]
+    public async Task AMultipartUploadWithoutItsClosingBoundarySaysTheBodyEndsEarly(string body)
+    {
+        var message = await ApiAssert.InvalidFieldAsync(await ImportAsync(body, "multipart/form-data; boundary=XX"), "file");
+
+        Assert.Equal("The multipart/form-data body ends before its closing boundary (--XX--): the upload is incomplete.", message);
+    }
+
+    [Theory]
     [InlineData("\"export\"")]
     [InlineData("\"IMPORT\"")]
     [InlineData("\"a/b\"")]
