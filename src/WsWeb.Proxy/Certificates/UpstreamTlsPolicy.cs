@@ -73,25 +73,52 @@ internal sealed class UpstreamTlsPolicy : IDisposable
         }
 
         // The bundle can only vouch for the issuer: a wrong name or no certificate stays an error.
-        if (sslPolicyErrors != SslPolicyErrors.RemoteCertificateChainErrors || _bundle.Count == 0 || certificate is null)
+        if (!sslPolicyErrors.HasFlag(SslPolicyErrors.RemoteCertificateChainErrors) || _bundle.Count == 0 || certificate is null)
         {
             return false;
         }
 
+        var leaf = certificate as X509Certificate2;
+        using var owned = leaf is null ? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()) : null;
+        var builtOnBundle = BuildOnBundle(chain, leaf ?? owned!, out var vouched);
+        if (builtOnBundle && sslPolicyErrors == SslPolicyErrors.RemoteCertificateChainErrors)
+        {
+            return true;
+        }
+
+        if (vouched && chain is not null)
+        {
+            // The bundle vouches for the issuer, so what stays wrong (the name, the dates) is all there is to say:
+            // SslStream's chain is rebuilt on the bundle's roots so that Describe, which reads it, does not call the
+            // issuer untrusted. (Describe is static and sees only this chain.)
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.AddRange(_bundle);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            chain.Build(leaf ?? owned!);
+        }
+
+        return false;
+    }
+
+    /// <summary>Builds the server's chain on the bundle's roots.</summary>
+    /// <param name="vouched">Whether the chain reaches a bundle root (it may still fail for other reasons, such as dates).</param>
+    private bool BuildOnBundle(X509Chain? chain, X509Certificate2 leaf, out bool vouched)
+    {
         using var custom = new X509Chain();
         custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         custom.ChainPolicy.CustomTrustStore.AddRange(_bundle);
         custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         custom.ChainPolicy.ApplicationPolicy.Add(ServerAuth);
+
         if (chain is not null)
         {
             // The intermediates the server sent are only in the chain SslStream built.
             custom.ChainPolicy.ExtraStore.AddRange(chain.ChainPolicy.ExtraStore);
         }
 
-        var leaf = certificate as X509Certificate2;
-        using var owned = leaf is null ? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()) : null;
-        return custom.Build(leaf ?? owned!);
+        var built = custom.Build(leaf);
+        vouched = built || !custom.ChainStatus.Any(status => status.Status is X509ChainStatusFlags.UntrustedRoot or X509ChainStatusFlags.PartialChain);
+        return built;
     }
 
     /// <summary>Why a server's certificate was refused, in words a user can act on.</summary>
