@@ -75,6 +75,36 @@ internal static class Headers
         TimestampStart = timestampStart,
     };
 
+    /// <summary>
+    /// Where Kestrel puts a request's Content-Length when Transfer-Encoding came with it: it frames the body by
+    /// the Transfer-Encoding alone and moves the Content-Length out of the way under this name (dotnet/aspnetcore#43523).
+    /// </summary>
+    public const string KestrelMovedContentLength = "X-Content-Length";
+
+    /// <summary>
+    /// Whether the client sent both Content-Length and Transfer-Encoding. Kestrel shows that as Transfer-Encoding
+    /// beside <see cref="KestrelMovedContentLength"/>; a client's own X-Content-Length without Transfer-Encoding is no such thing.
+    /// </summary>
+    public static bool HasContentLengthBesideTransferEncoding(IHeaderDictionary headers) =>
+        headers.TransferEncoding.Count > 0 && headers.ContainsKey(KestrelMovedContentLength);
+
+    /// <summary>The <c>websocket</c> token of an Upgrade header as the client spelled it, or null without one.</summary>
+    public static string? WebSocketUpgradeToken(StringValues upgrade)
+    {
+        foreach (var value in upgrade)
+        {
+            foreach (var token in (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (string.Equals(token, "websocket", StringComparison.OrdinalIgnoreCase))
+                {
+                    return token;
+                }
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>Whether the request carries Content-* headers, which need an <see cref="HttpContent"/> to travel on.</summary>
     public static bool HasContentHeaders(IHeaderDictionary headers)
     {
@@ -146,7 +176,7 @@ internal static class Headers
                 }
                 catch (InvalidOperationException ex)
                 {
-                    throw new UpstreamResponseException($"the response header '{name}' cannot be forwarded: {ex.Message}", ex);
+                    throw new UpstreamResponseException($"the server's {(int)source.StatusCode} response cannot be forwarded: its header '{name}' cannot be sent: {ex.Message}", ex);
                 }
             }
         }

@@ -39,6 +39,14 @@ internal sealed partial class ProxyRequestHandler(
             return;
         }
 
+        if (target.Port == 0)
+        {
+            // Connecting to port 0 can only fail; refused up front, as CONNECT host:0 is.
+            await WritePlainAsync(context.Response, StatusCodes.Status400BadRequest,
+                $"'{target.Scheme}://{target.Host}:0' names port 0, which no server listens on; a port is between 1 and 65535.");
+            return;
+        }
+
         var flow = CreateFlow(context, connection, target);
         store.Add(flow);
         flow.IsLive = true;
@@ -47,6 +55,12 @@ internal sealed partial class ProxyRequestHandler(
             if (ownEndpoints.IsOwn(target.Host, target.Port))
             {
                 throw new SelfTargetException($"{target.Host}:{target.Port} is one of WsWeb's own listeners.");
+            }
+
+            if (Headers.HasContentLengthBesideTransferEncoding(context.Request.Headers))
+            {
+                await RefuseFramingAsync(context, flow);
+                return;
             }
 
             if (IsWebSocketUpgrade(context))
@@ -102,7 +116,51 @@ internal sealed partial class ProxyRequestHandler(
 
     private static bool IsWebSocketUpgrade(HttpContext context) =>
         context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
-        && string.Equals(context.Request.Headers.Upgrade.ToString(), "websocket", StringComparison.OrdinalIgnoreCase);
+        && Headers.WebSocketUpgradeToken(context.Request.Headers.Upgrade) is not null;
+
+    /// <summary>
+    /// Refuses a request with both Content-Length and Transfer-Encoding, as mitmproxy does (RFC 9112 §6.3 allows it):
+    /// servers that disagree on which one frames the body are how requests are smuggled past a proxy.
+    /// </summary>
+    private async Task RefuseFramingAsync(HttpContext context, HttpFlow flow)
+    {
+        // The record shows the header the client sent, not the name Kestrel moved it to.
+        var recorded = flow.Request.Headers;
+        for (var i = 0; i < recorded.Count; i++)
+        {
+            if (string.Equals(recorded[i].Key, Headers.KestrelMovedContentLength, StringComparison.OrdinalIgnoreCase))
+            {
+                recorded[i] = new(Microsoft.Net.Http.Headers.HeaderNames.ContentLength, recorded[i].Value);
+            }
+        }
+
+        var text = "WsWeb refuses a request with both Content-Length and Transfer-Encoding: the two would frame its body differently (RFC 9112 §6.3).";
+        flow.Error = text;
+        LogClientFailed(flow.Id, text);
+
+        // The body's end is unknown, so the connection cannot carry another request.
+        context.Response.Headers.Connection = "close";
+        await WritePlainAsync(context.Response, StatusCodes.Status400BadRequest, text);
+        flow.Response = OwnAnswer(StatusCodes.Status400BadRequest, text, time);
+        store.FlowUpdated(flow);
+    }
+
+    /// <summary>The flow's record of an answer WsWeb gave the client itself (see <see cref="WritePlainAsync"/>).</summary>
+    internal static HttpResponseData OwnAnswer(int status, string text, TimeProvider time)
+    {
+        var content = System.Text.Encoding.UTF8.GetBytes(text + "\n");
+        var now = Timestamps.Now(time);
+        return new HttpResponseData
+        {
+            StatusCode = status,
+            Reason = Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status),
+            Headers = [new("Content-Type", PlainText)],
+            Content = content,
+            ContentLength = content.Length,
+            TimestampStart = now,
+            TimestampEnd = now,
+        };
+    }
 
     private async Task ForwardHttpAsync(HttpContext context, HttpFlow flow, ProxyTarget target, ProxyConnectionFeature connection)
     {
@@ -126,14 +184,24 @@ internal sealed partial class ProxyRequestHandler(
         message.Options.Set(UpstreamConnector.ServerConnKey, flow.ServerConn);
         target.Describe(message);
 
-        // With a body, reading it tells of a reset, and a client may half-close once it has sent it: not watched.
-        using var response = await ClientDeparture.SendAsync(upstream, message, target.UseTls, context, flow, watch: !hasBody, time);
+        HttpResponseMessage? sent;
+        try
+        {
+            // With a body, reading it tells of a reset, and a client may half-close once it has sent it: not watched.
+            sent = await ClientDeparture.SendAsync(upstream, message, target.UseTls, context, flow, watch: !hasBody, time);
+        }
+        finally
+        {
+            // Also when sending failed: a server that resets mid-upload leaves a flow showing how much went out.
+            requestRecorder.ApplyTo(flow.Request);
+        }
+
+        using var response = sent;
         if (response is null)
         {
             return;
         }
 
-        requestRecorder.ApplyTo(flow.Request);
         flow.Request.TimestampEnd = Timestamps.Now(time);
         if ((int)response.StatusCode is < 200 or > 599)
         {
@@ -142,16 +210,16 @@ internal sealed partial class ProxyRequestHandler(
         }
 
         var recorded = Headers.RecordResponse(response, Timestamps.Now(time));
-        flow.Response = recorded;
-        store.FlowUpdated(flow);
-
         context.Response.StatusCode = recorded.StatusCode;
         if (context.Features.Get<IHttpResponseFeature>() is { } responseFeature)
         {
             responseFeature.ReasonPhrase = response.ReasonPhrase;
         }
 
+        // Recorded once it can be passed on: a head the client never gets (a 502 instead) is not the flow's response.
         Headers.CopyResponse(response, context.Response);
+        flow.Response = recorded;
+        store.FlowUpdated(flow);
         var responseRecorder = new BodyRecorder(options.BodyCaptureLimit);
         try
         {
@@ -176,8 +244,7 @@ internal sealed partial class ProxyRequestHandler(
             while ((read = await ReadAsync(source, buffer, sourceIsClient, cancellationToken)) > 0)
             {
                 recorder.Append(buffer.AsSpan(0, read));
-                await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
-                await destination.FlushAsync(cancellationToken);
+                await WriteAsync(destination, buffer.AsMemory(0, read), sourceIsClient, cancellationToken);
 
                 // Once the client is gone, writes to it are no-ops and reads of buffered upstream data complete
                 // at once: neither looks at the token, so look here, or the copy drains the upstream.
@@ -206,31 +273,46 @@ internal sealed partial class ProxyRequestHandler(
         }
     }
 
+    private static async ValueTask WriteAsync(Stream destination, ReadOnlyMemory<byte> data, bool destinationIsServer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await destination.WriteAsync(data, cancellationToken);
+            await destination.FlushAsync(cancellationToken);
+        }
+        catch (Exception ex) when (destinationIsServer && ex is IOException or SocketException)
+        {
+            throw new UpstreamBodyException(ex);
+        }
+    }
+
     private static bool IsUpstreamFailure(Exception ex, HttpContext context) =>
         !context.RequestAborted.IsCancellationRequested
         && ex is HttpRequestException or SocketException or SelfTargetException or AuthenticationException or IOException or TaskCanceledException or UpstreamResponseException;
 
     private async Task FailAsync(HttpContext context, HttpFlow flow, ProxyTarget target, Exception ex)
     {
-        var (status, text) = Describe(ex, target);
+        var (status, text, clientFault) = Describe(ex, target);
         flow.Error = text;
-        LogUpstreamFailed(flow.Id, target.Host, target.Port, text);
+        if (clientFault)
+        {
+            LogClientFailed(flow.Id, text);
+        }
+        else
+        {
+            LogUpstreamFailed(flow.Id, target.Host, target.Port, text);
+        }
+
         if (!context.Response.HasStarted)
         {
             context.Response.Clear();
             await WritePlainAsync(context.Response, status, text);
 
-            // As in mitmproxy: no server answered, so the flow has an error and no response. A refusal of our
-            // own listeners is the proxy's deliberate answer and is recorded as the response.
-            if (Find<SelfTargetException>(ex) is not null)
+            // As in mitmproxy: no server answered, so the flow has an error and no response. A refusal of our own
+            // listeners, or of a server's answer we could not pass on, is the answer the client got: the response.
+            if (Find<SelfTargetException>(ex) is not null || Find<UpstreamResponseException>(ex) is not null)
             {
-                flow.Response = new HttpResponseData
-                {
-                    StatusCode = status,
-                    Reason = Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status),
-                    TimestampStart = Timestamps.Now(time),
-                    TimestampEnd = Timestamps.Now(time),
-                };
+                flow.Response = OwnAnswer(status, text, time);
             }
         }
         else
@@ -241,24 +323,32 @@ internal sealed partial class ProxyRequestHandler(
         store.FlowUpdated(flow);
     }
 
-    private static (int Status, string Text) Describe(Exception ex, ProxyTarget target)
+    /// <returns>The answer for the client, and whether the client (not the server) is at fault.</returns>
+    private static (int Status, string Text, bool ClientFault) Describe(Exception ex, ProxyTarget target)
     {
         var self = Find<SelfTargetException>(ex);
         if (self is not null)
         {
-            return (StatusCodes.Status403Forbidden, $"WsWeb refuses to proxy to its own listener: {self.Message}");
+            return (StatusCodes.Status403Forbidden, $"WsWeb refuses to proxy to its own listener: {self.Message}", false);
         }
 
         // Reading the client's body failed: the client is at fault, not the server.
         if (Find<BadHttpRequestException>(ex) is { } bad)
         {
-            return (StatusCodes.Status400BadRequest, $"WsWeb could not read the client's request body: {bad.Message}");
+            return (StatusCodes.Status400BadRequest, $"WsWeb could not read the client's request body: {bad.Message}", true);
         }
 
         if (Find<ClientBodyException>(ex) is not null || Find<Microsoft.AspNetCore.Connections.ConnectionResetException>(ex) is not null || Find<Microsoft.AspNetCore.Connections.ConnectionAbortedException>(ex) is not null)
         {
-            return (StatusCodes.Status400BadRequest, "The client closed the connection before its request body was complete.");
+            return (StatusCodes.Status400BadRequest, "The client closed the connection before its request body was complete.", true);
         }
+
+        var (status, text) = DescribeUpstream(ex, target);
+        return (status, text, false);
+    }
+
+    private static (int Status, string Text) DescribeUpstream(Exception ex, ProxyTarget target)
+    {
 
         var auth = Find<AuthenticationException>(ex);
         if (auth is not null)
@@ -266,10 +356,23 @@ internal sealed partial class ProxyRequestHandler(
             return (StatusCodes.Status502BadGateway, $"TLS with {target.Host}:{target.Port} failed: {auth.Message} (to accept it anyway, start WsWeb with --ssl-insecure, or give a private CA with --upstream-trust-bundle).");
         }
 
+        if (Find<UpstreamBodyException>(ex) is { } body)
+        {
+            // HTTP/1.1 through SocketsHttpHandler reads no answer before the whole body is sent, so an early one
+            // (413, 401) followed by a close cannot be relayed: say what may have happened instead.
+            return (StatusCodes.Status502BadGateway, $"{target.Host}:{target.Port} closed the connection while WsWeb was sending the request body "
+                + $"({Innermost(body).Message}); the server may have answered early and closed, an answer WsWeb can only relay once the whole body is sent.");
+        }
+
         var socket = Find<SocketException>(ex);
-        if (socket is not null)
+        if (socket is not null && Find<HttpRequestException>(ex) is null or { HttpRequestError: HttpRequestError.ConnectionError })
         {
             return (StatusCodes.Status502BadGateway, $"WsWeb could not reach {target.Host}:{target.Port}: {socket.Message} ({socket.SocketErrorCode}).");
+        }
+
+        if (socket is not null)
+        {
+            return (StatusCodes.Status502BadGateway, $"{target.Host}:{target.Port} closed the connection before its answer was complete: {socket.Message} ({socket.SocketErrorCode}).");
         }
 
         if (ex is TaskCanceledException)
@@ -277,7 +380,24 @@ internal sealed partial class ProxyRequestHandler(
             return (StatusCodes.Status504GatewayTimeout, $"{target.Host}:{target.Port} did not answer in time.");
         }
 
-        return (StatusCodes.Status502BadGateway, $"Upstream {target.Host}:{target.Port} failed: {ex.Message}");
+        if (Find<UpstreamResponseException>(ex) is { } unfit)
+        {
+            return (StatusCodes.Status502BadGateway, $"Upstream {target.Host}:{target.Port} failed: {unfit.Message}");
+        }
+
+        // HttpClient's own message is generic ("An error occurred while sending the request."); the innermost says what.
+        var reason = Find<HttpRequestException>(ex) is not null ? Innermost(ex).Message : ex.Message;
+        return (StatusCodes.Status502BadGateway, $"Upstream {target.Host}:{target.Port} failed: {reason}");
+    }
+
+    private static Exception Innermost(Exception ex)
+    {
+        while (ex.InnerException is not null)
+        {
+            ex = ex.InnerException;
+        }
+
+        return ex;
     }
 
     private static T? Find<T>(Exception? ex)
@@ -294,16 +414,24 @@ internal sealed partial class ProxyRequestHandler(
         return null;
     }
 
+    private const string PlainText = "text/plain; charset=utf-8";
+
     internal static async Task WritePlainAsync(HttpResponse response, int status, string text)
     {
         response.StatusCode = status;
-        response.ContentType = "text/plain; charset=utf-8";
+        response.ContentType = PlainText;
         await response.WriteAsync(text + "\n");
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Flow {FlowId}: upstream {Host}:{Port} failed: {Reason}")]
     private partial void LogUpstreamFailed(string flowId, string host, int port, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Flow {FlowId}: the client's request failed: {Reason}")]
+    private partial void LogClientFailed(string flowId, string reason);
 }
 
 /// <summary>Reading the client's request body failed (a reset, a closed connection): the client's fault, not the server's.</summary>
 internal sealed class ClientBodyException(Exception inner) : IOException("The client's connection failed while it sent its request body.", inner);
+
+/// <summary>Sending the request body to the server failed (it closed or reset the connection): the server's side, not the client's.</summary>
+internal sealed class UpstreamBodyException(Exception inner) : IOException("The server's connection failed while WsWeb sent the request body.", inner);
