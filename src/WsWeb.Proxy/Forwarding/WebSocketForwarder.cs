@@ -1,6 +1,5 @@
 using System.IO.Pipelines;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -38,7 +37,8 @@ internal sealed partial class WebSocketForwarder(
             return;
         }
 
-        using var request = new HttpRequestMessage(HttpMethod.Get, target.ConnectUri)
+        // The method goes as sent (the server decides what a non-GET upgrade gets), so the wire and the record agree.
+        using var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), target.ConnectUri)
         {
             Version = HttpVersion.Version11,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
@@ -47,8 +47,9 @@ internal sealed partial class WebSocketForwarder(
         // Extensions are negotiated per leg: upstream we offer only the permessage-deflate offers we can
         // honour, and an extension we do not implement is never offered (we could not relay its frames).
         Headers.CopyRequest(context.Request.Headers, request, content: null, skip: IsExtensionsHeader);
+        // Only the protocol we can relay is asked for, spelled as the client spelled it.
         request.Headers.Connection.Add("Upgrade");
-        request.Headers.Upgrade.Add(new ProductHeaderValue("websocket"));
+        request.Headers.TryAddWithoutValidation("Upgrade", Headers.WebSocketUpgradeToken(context.Request.Headers.Upgrade));
         var clientOffers = PerMessageDeflateNegotiation.ParseOffers(string.Join(", ", context.Request.Headers.SecWebSocketExtensions.ToArray()));
         var upstreamOffer = PerMessageDeflateNegotiation.BuildUpstreamOffer(clientOffers);
         if (upstreamOffer is not null)
@@ -68,11 +69,11 @@ internal sealed partial class WebSocketForwarder(
 
         var now = Timestamps.Now(time);
         flow.Request.TimestampEnd = now;
-        flow.Response = Headers.RecordResponse(response, now);
+        var recorded = Headers.RecordResponse(response, now);
 
         if (response.StatusCode != HttpStatusCode.SwitchingProtocols)
         {
-            await RelayRefusalAsync(context, flow, response);
+            await RelayRefusalAsync(context, flow, response, recorded);
             return;
         }
 
@@ -82,9 +83,11 @@ internal sealed partial class WebSocketForwarder(
         var sentOffers = PerMessageDeflateNegotiation.ParseOffers(upstreamOffer);
         if (!PerMessageDeflateNegotiation.TryParseResponse(serverExtensions, sentOffers, out var upstreamDeflate, out var extensionError))
         {
-            // The server accepted something we never offered: neither leg could be relayed faithfully.
-            flow.Error = $"Upstream answered the WebSocket handshake with unusable extensions: {extensionError}";
+            // The server accepted something we never offered: neither leg could be relayed faithfully. The client
+            // gets a 502, and so does the flow's record; the error names the server's 101.
+            flow.Error = $"Upstream answered the WebSocket handshake with 101 and unusable extensions: {extensionError}";
             await ProxyRequestHandler.WritePlainAsync(context.Response, StatusCodes.Status502BadGateway, flow.Error);
+            flow.Response = ProxyRequestHandler.OwnAnswer(StatusCodes.Status502BadGateway, flow.Error, time);
             store.FlowUpdated(flow);
             return;
         }
@@ -92,15 +95,24 @@ internal sealed partial class WebSocketForwarder(
         var clientDeflate = PerMessageDeflateNegotiation.SelectClientResponse(clientOffers, upstreamDeflate);
         context.Response.StatusCode = StatusCodes.Status101SwitchingProtocols;
         Headers.CopyResponse(response, context.Response, skip: IsExtensionsHeader);
-        context.Response.Headers.Upgrade = "websocket";
+
+        // The server's Upgrade goes back as it came, or not at all: a client must then fail the handshake
+        // (RFC 6455 §4.1), which is its call, not ours to paper over. Connection is Kestrel's: UpgradeAsync sets
+        // "Connection: Upgrade" itself whatever the server sent.
+        if (response.Headers.NonValidated.TryGetValues("Upgrade", out var upgrade))
+        {
+            context.Response.Headers.Upgrade = new Microsoft.Extensions.Primitives.StringValues([.. upgrade]);
+        }
+
         if (clientDeflate is { } accepted)
         {
             context.Response.Headers.SecWebSocketExtensions = accepted.HeaderValue;
         }
 
+        flow.Response = recorded;
         var clientStream = await context.Features.Get<IHttpUpgradeFeature>()!.UpgradeAsync();
 
-        flow.Response.TimestampEnd = Timestamps.Now(time);
+        recorded.TimestampEnd = Timestamps.Now(time);
         flow.WebSocket = store.CreateWebSocketData();
         store.FlowUpdated(flow);
 
@@ -149,11 +161,12 @@ internal sealed partial class WebSocketForwarder(
         PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 8 * 1024, leaveOpen: true)),
         PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true))));
 
-    private async Task RelayRefusalAsync(HttpContext context, HttpFlow flow, HttpResponseMessage response)
+    private async Task RelayRefusalAsync(HttpContext context, HttpFlow flow, HttpResponseMessage response, HttpResponseData recorded)
     {
         LogRefused(flow.Id, (int)response.StatusCode);
         context.Response.StatusCode = (int)response.StatusCode;
         Headers.CopyResponse(response, context.Response);
+        flow.Response = recorded;
         var recorder = new BodyRecorder(options.BodyCaptureLimit);
         await using (var body = await response.Content.ReadAsStreamAsync(context.RequestAborted))
         {
