@@ -78,32 +78,15 @@ internal sealed class UpstreamTlsPolicy : IDisposable
             return false;
         }
 
-        var leaf = certificate as X509Certificate2;
-        using var owned = leaf is null ? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()) : null;
-        var builtOnBundle = BuildOnBundle(chain, leaf ?? owned!, out var vouched);
-        if (builtOnBundle && sslPolicyErrors == SslPolicyErrors.RemoteCertificateChainErrors)
-        {
-            return true;
-        }
-
-        if (vouched && chain is not null)
-        {
-            // The bundle vouches for the issuer, so what stays wrong (the name, the dates) is all there is to say:
-            // SslStream's chain is rebuilt on the bundle's roots so that Describe, which reads it, does not call the
-            // issuer untrusted. (Describe is static and sees only this chain.)
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.CustomTrustStore.AddRange(_bundle);
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-            chain.Build(leaf ?? owned!);
-        }
-
-        return false;
+        return sslPolicyErrors == SslPolicyErrors.RemoteCertificateChainErrors && BuildOnBundle(chain, certificate, out _);
     }
 
     /// <summary>Builds the server's chain on the bundle's roots.</summary>
     /// <param name="vouched">Whether the chain reaches a bundle root (it may still fail for other reasons, such as dates).</param>
-    private bool BuildOnBundle(X509Chain? chain, X509Certificate2 leaf, out bool vouched)
+    private bool BuildOnBundle(X509Chain? chain, X509Certificate certificate, out bool vouched)
     {
+        var leaf = certificate as X509Certificate2;
+        using var owned = leaf is null ? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()) : null;
         using var custom = new X509Chain();
         custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         custom.ChainPolicy.CustomTrustStore.AddRange(_bundle);
@@ -116,17 +99,25 @@ internal sealed class UpstreamTlsPolicy : IDisposable
             custom.ChainPolicy.ExtraStore.AddRange(chain.ChainPolicy.ExtraStore);
         }
 
-        var built = custom.Build(leaf);
+        var built = custom.Build(leaf ?? owned!);
         vouched = built || !custom.ChainStatus.Any(status => status.Status is X509ChainStatusFlags.UntrustedRoot or X509ChainStatusFlags.PartialChain);
         return built;
     }
 
     /// <summary>Why a server's certificate was refused, in words a user can act on.</summary>
-    public static string Describe(string host, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    public string Describe(string host, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
     {
         if (errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable) || certificate is null)
         {
             return "the server sent no certificate";
+        }
+
+        // SslStream's chain knows only the system roots: when the bundle vouches for the issuer, what is left to say
+        // is the name or the dates, not "untrusted CA" (the user already gave that CA).
+        var bundleVouches = false;
+        if (_bundle.Count > 0 && errors.HasFlag(SslPolicyErrors.RemoteCertificateChainErrors))
+        {
+            BuildOnBundle(chain, certificate, out bundleVouches);
         }
 
         var reasons = new List<string>();
@@ -141,6 +132,7 @@ internal sealed class UpstreamTlsPolicy : IDisposable
             {
                 X509ChainStatusFlags.NotTimeValid when certificate is X509Certificate2 leaf =>
                     $"its certificate is outside its validity ({leaf.NotBefore:yyyy-MM-dd} to {leaf.NotAfter:yyyy-MM-dd})",
+                X509ChainStatusFlags.UntrustedRoot or X509ChainStatusFlags.PartialChain when bundleVouches => "",
                 X509ChainStatusFlags.UntrustedRoot or X509ChainStatusFlags.PartialChain =>
                     $"its certificate is issued by {certificate.Issuer}, which is not a trusted CA",
                 _ => status.StatusInformation.Trim(),

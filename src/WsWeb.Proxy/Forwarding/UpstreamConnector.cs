@@ -163,7 +163,7 @@ internal sealed class UpstreamConnector : IDisposable
                     return true;
                 }
 
-                rejection = UpstreamTlsPolicy.Describe(tlsName, certificate, chain, errors);
+                rejection = _tlsPolicy.Describe(tlsName, certificate, chain, errors);
                 return false;
             };
             try
