@@ -50,6 +50,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<WebSocketForwarder>();
         services.AddSingleton<ProxyRequestHandler>();
         services.AddSingleton<ProxyConnectionMiddleware>();
+        services.AddSingleton<ProxyRequestGate>();
 
         // Binds only ProxyEndPoint listeners (ListenProxy); every other listener stays on Kestrel's sockets.
         services.AddSingleton<IConnectionListenerFactory, ProxyTransportFactory>();
@@ -120,8 +121,11 @@ public static class ProxyServiceCollectionExtensions
     public static WebApplication UseWsWebProxy(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        var gate = app.Services.GetRequiredService<ProxyRequestGate>();
         var handler = app.Services.GetRequiredService<ProxyRequestHandler>();
+        app.Use((context, next) => gate.InvokeAsync(context, next));
         app.Use((context, next) => handler.InvokeAsync(context, next));
+
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];

@@ -27,6 +27,9 @@ internal sealed class ProxyConnectionFeature
     /// <summary>The connection on the proxy's own transport; null on Kestrel's socket transport.</summary>
     public StreamConnection? Connection { get; set; }
 
+    /// <summary>The reader Kestrel parses this connection's requests from; null before the listener hands the connection on.</summary>
+    public RequestHeadReader? Heads { get; set; }
+
     /// <summary>The client's connection was aborted (a write to it failed). RequestAborted follows, a little later.</summary>
     public bool ClientGone => Connection?.IsAborted == true;
 }

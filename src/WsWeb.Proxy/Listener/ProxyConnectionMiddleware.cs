@@ -17,8 +17,8 @@ namespace WsWeb.Proxy.Listener;
 /// Kestrel connection middleware on the proxy endpoint. Kestrel's HTTP layer does not turn CONNECT
 /// into a tunnel, so this answers CONNECT itself, terminates TLS inside the tunnel with a leaf
 /// certificate from our CA, and hands the decrypted pipe to Kestrel, which then parses the inner
-/// requests as if they had arrived directly. Anything that is not a CONNECT passes through untouched, except
-/// that a first request line with a ws:// or wss:// target is shown to Kestrel as http:// or https://.
+/// requests as if they had arrived directly. Anything that is not a CONNECT passes on to Kestrel through a
+/// <see cref="RequestHeadReader"/>, which shows each request line's ws:// or wss:// target as http:// or https://.
 /// </summary>
 internal sealed partial class ProxyConnectionMiddleware(
     CertificateAuthority authority,
@@ -74,32 +74,8 @@ internal sealed partial class ProxyConnectionMiddleware(
             var status = ConnectRequest.TryParse(buffer, out host, out port, out var consumed, out var error);
             if (status == ConnectParseStatus.NotConnect)
             {
-                var scheme = WebSocketSchemeTarget.Find(buffer, out var schemeStart, out var schemeLength);
-                if (scheme == WebSocketSchemeStatus.Incomplete && !result.IsCompleted)
-                {
-                    input.AdvanceTo(buffer.Start, buffer.End);
-                    continue;
-                }
-
-                if (scheme != WebSocketSchemeStatus.Found)
-                {
-                    input.AdvanceTo(buffer.Start);
-                    await next(context);
-                    return;
-                }
-
-                // GET ws://… on a fresh connection: Kestrel only parses http(s) targets, so it reads http(s) instead.
-                var connection = context.Transport;
-                context.Transport = new DuplexPipe(WebSocketSchemeTarget.Rewrite(input, buffer, schemeStart, schemeLength), connection.Output);
-                try
-                {
-                    await next(context);
-                }
-                finally
-                {
-                    context.Transport = connection;
-                }
-
+                input.AdvanceTo(buffer.Start);
+                await HandOnAsync(context, next, feature);
                 return;
             }
 
@@ -146,7 +122,7 @@ internal sealed partial class ProxyConnectionMiddleware(
 
         if (!startsWithTls)
         {
-            await next(context);
+            await HandOnAsync(context, next, feature);
             return;
         }
 
@@ -187,13 +163,33 @@ internal sealed partial class ProxyConnectionMiddleware(
         feature.Raw = new RawTransport(tls, new DuplexPipe(reader, writer));
         try
         {
-            await next(context);
+            await HandOnAsync(context, next, feature);
         }
         finally
         {
             context.Transport = original;
             await reader.CompleteAsync();
             await writer.CompleteAsync();
+        }
+    }
+
+    /// <summary>
+    /// Hands the connection to Kestrel's HTTP layer through a reader that shows every request head's ws:// or wss://
+    /// target as http:// or https://.
+    /// </summary>
+    private static async Task HandOnAsync(ConnectionContext context, ConnectionDelegate next, ProxyConnectionFeature feature)
+    {
+        var transport = context.Transport;
+        var heads = new RequestHeadReader(transport.Input);
+        feature.Heads = heads;
+        context.Transport = new DuplexPipe(heads, transport.Output);
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            context.Transport = transport;
         }
     }
 

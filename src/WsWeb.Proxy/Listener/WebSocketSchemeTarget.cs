@@ -18,7 +18,7 @@ internal enum WebSocketSchemeStatus
 /// <summary>
 /// Finds an absolute-form request target with a WebSocket scheme (<c>GET ws://host/ HTTP/1.1</c>), as some
 /// clients send it to an HTTP proxy. Kestrel's HTTP parser accepts only http and https targets and answers
-/// anything else with an empty 400, so the connection middleware rewrites the scheme before Kestrel sees it.
+/// anything else with an empty 400, so <see cref="RequestHeadReader"/> rewrites the scheme before Kestrel sees it.
 /// </summary>
 internal static class WebSocketSchemeTarget
 {
@@ -69,20 +69,6 @@ internal static class WebSocketSchemeTarget
         return WebSocketSchemeStatus.None;
     }
 
-    /// <summary>
-    /// Consumes the method and the WebSocket scheme from <paramref name="input"/> and returns a reader that
-    /// yields them again as the matching HTTP scheme (ws → http, wss → https), then the connection's bytes.
-    /// </summary>
-    public static PipeReader Rewrite(PipeReader input, in ReadOnlySequence<byte> buffer, int schemeStart, int schemeLength)
-    {
-        var httpScheme = schemeLength == 3 ? "https"u8 : "http"u8;
-        var prefix = new byte[schemeStart + httpScheme.Length];
-        buffer.Slice(0, schemeStart).CopyTo(prefix);
-        httpScheme.CopyTo(prefix.AsSpan(schemeStart));
-        input.AdvanceTo(buffer.GetPosition(schemeStart + schemeLength));
-        return new PrefixedPipeReader(prefix, input);
-    }
-
     private static bool IsToken(ReadOnlySpan<byte> bytes)
     {
         foreach (var b in bytes)
@@ -114,85 +100,5 @@ internal static class WebSocketSchemeTarget
         }
 
         return true;
-    }
-}
-
-/// <summary>
-/// Yields a few bytes of its own ahead of what <c>inner</c> reads, then steps aside: once the prefix is consumed,
-/// every call goes straight to <c>inner</c>, whose positions the relay later reads from after an upgrade.
-/// While the prefix lasts, each read is a copy (only the start of one request head).
-/// </summary>
-internal sealed class PrefixedPipeReader(byte[] prefix, PipeReader inner) : PipeReader
-{
-    private ReadOnlyMemory<byte> _prefix = prefix;
-    private ReadOnlySequence<byte> _innerBuffer;
-    private ReadOnlySequence<byte> _combined;
-    private bool _reading;
-
-    public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
-    {
-        var result = await inner.ReadAsync(cancellationToken);
-        return Combine(result);
-    }
-
-    public override bool TryRead(out ReadResult result)
-    {
-        if (!inner.TryRead(out var innerResult))
-        {
-            result = default;
-            return false;
-        }
-
-        result = Combine(innerResult);
-        return true;
-    }
-
-    public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
-
-    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
-    {
-        if (!_reading)
-        {
-            inner.AdvanceTo(consumed, examined);
-            return;
-        }
-
-        _reading = false;
-        var prefixLength = _prefix.Length;
-        var consumedAt = _combined.Slice(0, consumed).Length;
-        var examinedAt = Math.Max(consumedAt, _combined.Slice(0, examined).Length);
-        if (consumedAt >= prefixLength)
-        {
-            _prefix = ReadOnlyMemory<byte>.Empty;
-            inner.AdvanceTo(_innerBuffer.GetPosition(consumedAt - prefixLength), _innerBuffer.GetPosition(examinedAt - prefixLength));
-        }
-        else
-        {
-            _prefix = _prefix[(int)consumedAt..];
-            inner.AdvanceTo(_innerBuffer.Start, _innerBuffer.GetPosition(Math.Max(0, examinedAt - prefixLength)));
-        }
-
-        _innerBuffer = default;
-        _combined = default;
-    }
-
-    public override void CancelPendingRead() => inner.CancelPendingRead();
-
-    public override void Complete(Exception? exception = null) => inner.Complete(exception);
-
-    private ReadResult Combine(ReadResult result)
-    {
-        if (_prefix.IsEmpty)
-        {
-            return result;
-        }
-
-        var combined = new byte[_prefix.Length + result.Buffer.Length];
-        _prefix.Span.CopyTo(combined);
-        result.Buffer.CopyTo(combined.AsSpan(_prefix.Length));
-        _innerBuffer = result.Buffer;
-        _combined = new ReadOnlySequence<byte>(combined);
-        _reading = true;
-        return new ReadResult(_combined, result.IsCanceled, result.IsCompleted);
     }
 }
