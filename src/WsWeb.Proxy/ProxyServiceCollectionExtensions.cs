@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
@@ -51,6 +52,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<ProxyRequestHandler>();
         services.AddSingleton<ProxyConnectionMiddleware>();
         services.AddSingleton<ProxyRequestGate>();
+        services.AddSingleton<KestrelRefusals>();
 
         // Binds only ProxyEndPoint listeners (ListenProxy); every other listener stays on Kestrel's sockets.
         services.AddSingleton<IConnectionListenerFactory, ProxyTransportFactory>();
@@ -125,6 +127,13 @@ public static class ProxyServiceCollectionExtensions
         var handler = app.Services.GetRequiredService<ProxyRequestHandler>();
         app.Use((context, next) => gate.InvokeAsync(context, next));
         app.Use((context, next) => handler.InvokeAsync(context, next));
+
+        // Kestrel's own refusals on the proxy listener get a body saying why (see KestrelRefusals).
+        if (app.Services.GetService<DiagnosticListener>() is { } diagnostics)
+        {
+            var subscription = diagnostics.Subscribe(app.Services.GetRequiredService<KestrelRefusals>(), KestrelRefusals.IsEnabled);
+            app.Lifetime.ApplicationStopped.Register(subscription.Dispose);
+        }
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {

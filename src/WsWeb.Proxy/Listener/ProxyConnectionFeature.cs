@@ -30,6 +30,9 @@ internal sealed class ProxyConnectionFeature
     /// <summary>The reader Kestrel parses this connection's requests from; null before the listener hands the connection on.</summary>
     public RequestHeadReader? Heads { get; set; }
 
+    /// <summary>Why Kestrel refused the current request before the application saw it; set while it writes its empty reply.</summary>
+    public RefusedRequest? Refused { get; set; }
+
     /// <summary>The client's connection was aborted (a write to it failed). RequestAborted follows, a little later.</summary>
     public bool ClientGone => Connection?.IsAborted == true;
 }

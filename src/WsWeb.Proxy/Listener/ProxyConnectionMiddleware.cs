@@ -175,14 +175,14 @@ internal sealed partial class ProxyConnectionMiddleware(
 
     /// <summary>
     /// Hands the connection to Kestrel's HTTP layer through a reader that shows every request head's ws:// or wss://
-    /// target as http:// or https://.
+    /// target as http:// or https://, and an output that gives Kestrel's own refusals a body.
     /// </summary>
     private static async Task HandOnAsync(ConnectionContext context, ConnectionDelegate next, ProxyConnectionFeature feature)
     {
         var transport = context.Transport;
         var heads = new RequestHeadReader(transport.Input);
         feature.Heads = heads;
-        context.Transport = new DuplexPipe(heads, transport.Output);
+        context.Transport = new DuplexPipe(heads, new RefusalOutput(transport.Output, feature));
         try
         {
             await next(context);
