@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using WsWeb.Core.Flows;
 using WsWeb.Core.WebSockets;
 
@@ -7,12 +6,12 @@ namespace WsWeb.Core.Filters;
 /// <summary>One compiled piece of an expression. Nodes are immutable and shared across threads.</summary>
 internal abstract class FilterNode
 {
-    public abstract bool Matches(HttpFlow flow);
+    public abstract bool Matches(HttpFlow flow, in FilterEvaluation evaluation);
 
-    public abstract bool Matches(HttpFlow flow, WebSocketMessage message);
+    public abstract bool Matches(HttpFlow flow, WebSocketMessage message, in FilterEvaluation evaluation);
 
     /// <summary>True if any retained message of the flow satisfies <paramref name="predicate"/>.</summary>
-    protected static bool AnyMessage<TState>(HttpFlow flow, TState state, Func<TState, WebSocketMessage, bool> predicate)
+    protected static bool AnyMessage<TState>(HttpFlow flow, TState state, MessagePredicate<TState> predicate, in FilterEvaluation evaluation)
     {
         var ws = flow.WebSocket;
         if (ws is null)
@@ -25,8 +24,10 @@ internal abstract class FilterNode
         var end = ws.TotalCount;
         for (var i = ws.TrimmedCount; i < end; i++)
         {
+            // A query over a 100k-message flow must stop soon after its client leaves.
+            evaluation.ThrowIfCancellationRequested(i);
             var message = ws.Find(i);
-            if (message is not null && predicate(state, message))
+            if (message is not null && predicate(state, message, evaluation))
             {
                 return true;
             }
@@ -34,34 +35,36 @@ internal abstract class FilterNode
 
         return false;
     }
+
+    protected delegate bool MessagePredicate<in TState>(TState state, WebSocketMessage message, in FilterEvaluation evaluation);
 }
 
 /// <summary>A test of the flow alone; on a message it tests the message's flow.</summary>
 internal abstract class FlowNode : FilterNode
 {
-    public sealed override bool Matches(HttpFlow flow, WebSocketMessage message) => Matches(flow);
+    public sealed override bool Matches(HttpFlow flow, WebSocketMessage message, in FilterEvaluation evaluation) => Matches(flow, evaluation);
 }
 
 /// <summary>A test of one message; on a flow it asks whether any message passes.</summary>
 internal abstract class MessageNode : FilterNode
 {
-    public sealed override bool Matches(HttpFlow flow) =>
-        AnyMessage(flow, this, static (self, message) => self.Matches(message));
+    public sealed override bool Matches(HttpFlow flow, in FilterEvaluation evaluation) =>
+        AnyMessage(flow, this, static (MessageNode self, WebSocketMessage message, in FilterEvaluation e) => self.Matches(message, e), evaluation);
 
-    public sealed override bool Matches(HttpFlow flow, WebSocketMessage message) => Matches(message);
+    public sealed override bool Matches(HttpFlow flow, WebSocketMessage message, in FilterEvaluation evaluation) => Matches(message, evaluation);
 
-    protected abstract bool Matches(WebSocketMessage message);
+    protected abstract bool Matches(WebSocketMessage message, in FilterEvaluation evaluation);
 }
 
 internal sealed class AndNode(FilterNode[] items) : FilterNode
 {
     internal IReadOnlyList<FilterNode> Items => items;
 
-    public override bool Matches(HttpFlow flow)
+    public override bool Matches(HttpFlow flow, in FilterEvaluation evaluation)
     {
         foreach (var item in items)
         {
-            if (!item.Matches(flow))
+            if (!item.Matches(flow, evaluation))
             {
                 return false;
             }
@@ -70,11 +73,11 @@ internal sealed class AndNode(FilterNode[] items) : FilterNode
         return true;
     }
 
-    public override bool Matches(HttpFlow flow, WebSocketMessage message)
+    public override bool Matches(HttpFlow flow, WebSocketMessage message, in FilterEvaluation evaluation)
     {
         foreach (var item in items)
         {
-            if (!item.Matches(flow, message))
+            if (!item.Matches(flow, message, evaluation))
             {
                 return false;
             }
@@ -88,11 +91,11 @@ internal sealed class OrNode(FilterNode[] items) : FilterNode
 {
     internal IReadOnlyList<FilterNode> Items => items;
 
-    public override bool Matches(HttpFlow flow)
+    public override bool Matches(HttpFlow flow, in FilterEvaluation evaluation)
     {
         foreach (var item in items)
         {
-            if (item.Matches(flow))
+            if (item.Matches(flow, evaluation))
             {
                 return true;
             }
@@ -101,11 +104,11 @@ internal sealed class OrNode(FilterNode[] items) : FilterNode
         return false;
     }
 
-    public override bool Matches(HttpFlow flow, WebSocketMessage message)
+    public override bool Matches(HttpFlow flow, WebSocketMessage message, in FilterEvaluation evaluation)
     {
         foreach (var item in items)
         {
-            if (item.Matches(flow, message))
+            if (item.Matches(flow, message, evaluation))
             {
                 return true;
             }
@@ -119,9 +122,9 @@ internal sealed class NotNode(FilterNode inner) : FilterNode
 {
     internal FilterNode Inner => inner;
 
-    public override bool Matches(HttpFlow flow) => !inner.Matches(flow);
+    public override bool Matches(HttpFlow flow, in FilterEvaluation evaluation) => !inner.Matches(flow, evaluation);
 
-    public override bool Matches(HttpFlow flow, WebSocketMessage message) => !inner.Matches(flow, message);
+    public override bool Matches(HttpFlow flow, WebSocketMessage message, in FilterEvaluation evaluation) => !inner.Matches(flow, message, evaluation);
 }
 
 internal enum FlowCondition
@@ -141,7 +144,7 @@ internal sealed class FlowConditionNode(FlowCondition condition) : FlowNode
 {
     internal FlowCondition Condition => condition;
 
-    public override bool Matches(HttpFlow flow) => condition switch
+    public override bool Matches(HttpFlow flow, in FilterEvaluation evaluation) => condition switch
     {
         FlowCondition.Always => true,
         FlowCondition.WebSocket => flow.WebSocket is not null,
@@ -187,18 +190,18 @@ internal enum FlowText
 }
 
 /// <summary>Regex operators over one piece of text of the flow: ~u, ~d, ~m, ~src, ~dst, ~marker.</summary>
-internal sealed class FlowTextNode(FlowText part, Regex regex) : FlowNode
+internal sealed class FlowTextNode(FlowText part, FilterRegex regex) : FlowNode
 {
-    internal Regex Regex => regex;
+    internal FilterRegex Regex => regex;
 
-    public override bool Matches(HttpFlow flow) => part switch
+    public override bool Matches(HttpFlow flow, in FilterEvaluation evaluation) => part switch
     {
-        FlowText.Url => TextMatching.IsMatchUrl(regex, flow.Request),
-        FlowText.Domain => TextMatching.IsMatchDomain(regex, flow.Request),
-        FlowText.Method => TextMatching.IsMatch(regex, flow.Request.Method),
-        FlowText.Source => TextMatching.IsMatchAddress(regex, flow.ClientConn.PeerName),
-        FlowText.Destination => TextMatching.IsMatchAddress(regex, flow.ServerConn.Address),
-        FlowText.Marker => TextMatching.IsMatch(regex, flow.Marked),
+        FlowText.Url => TextMatching.IsMatchUrl(regex, flow.Request, evaluation),
+        FlowText.Domain => TextMatching.IsMatchDomain(regex, flow.Request, evaluation),
+        FlowText.Method => TextMatching.IsMatch(regex, flow.Request.Method, evaluation),
+        FlowText.Source => TextMatching.IsMatchAddress(regex, flow.ClientConn.PeerName, evaluation),
+        FlowText.Destination => TextMatching.IsMatchAddress(regex, flow.ServerConn.Address, evaluation),
+        FlowText.Marker => TextMatching.IsMatch(regex, flow.Marked, evaluation),
         _ => false,
     };
 }
@@ -212,19 +215,19 @@ internal enum Side
 }
 
 /// <summary>~h, ~hq, ~hs: the header block of the request and/or response.</summary>
-internal sealed class HeaderNode(Side side, Regex regex) : FlowNode
+internal sealed class HeaderNode(Side side, FilterRegex regex) : FlowNode
 {
-    public override bool Matches(HttpFlow flow) =>
-        ((side & Side.Request) != 0 && TextMatching.IsMatchHeaders(regex, flow.Request.Headers))
-        || ((side & Side.Response) != 0 && flow.Response is { } response && TextMatching.IsMatchHeaders(regex, response.Headers));
+    public override bool Matches(HttpFlow flow, in FilterEvaluation evaluation) =>
+        ((side & Side.Request) != 0 && TextMatching.IsMatchHeaders(regex, flow.Request.Headers, evaluation))
+        || ((side & Side.Response) != 0 && flow.Response is { } response && TextMatching.IsMatchHeaders(regex, response.Headers, evaluation));
 }
 
 /// <summary>~t, ~tq, ~ts: the Content-Type value of the request and/or response.</summary>
-internal sealed class ContentTypeNode(Side side, Regex regex) : FlowNode
+internal sealed class ContentTypeNode(Side side, FilterRegex regex) : FlowNode
 {
-    public override bool Matches(HttpFlow flow) =>
-        ((side & Side.Request) != 0 && TextMatching.IsMatchContentType(regex, flow.Request.Headers))
-        || ((side & Side.Response) != 0 && flow.Response is { } response && TextMatching.IsMatchContentType(regex, response.Headers));
+    public override bool Matches(HttpFlow flow, in FilterEvaluation evaluation) =>
+        ((side & Side.Request) != 0 && TextMatching.IsMatchContentType(regex, flow.Request.Headers, evaluation))
+        || ((side & Side.Response) != 0 && flow.Response is { } response && TextMatching.IsMatchContentType(regex, response.Headers, evaluation));
 }
 
 /// <summary>
@@ -232,37 +235,37 @@ internal sealed class ContentTypeNode(Side side, Regex regex) : FlowNode
 /// (client messages count as request side), as mitmproxy. On a message: that message's content when
 /// its direction fits; the HTTP bodies are not consulted.
 /// </summary>
-internal sealed class BodyNode(Side side, Regex regex) : FilterNode
+internal sealed class BodyNode(Side side, FilterRegex regex) : FilterNode
 {
-    public override bool Matches(HttpFlow flow)
+    public override bool Matches(HttpFlow flow, in FilterEvaluation evaluation)
     {
         // As mitmproxy: empty bodies are not searched (so ~b ^$ does not match them), others are searched decoded.
         if ((side & Side.Request) != 0 && flow.Request.Content is { Length: > 0 } requestBody
-            && TextMatching.IsMatchContent(regex, ContentEncodings.DecodeOrRaw(flow.Request.Headers["Content-Encoding"], requestBody)))
+            && TextMatching.IsMatchContent(regex, ContentEncodings.DecodeOrRaw(flow.Request.Headers["Content-Encoding"], requestBody), evaluation))
         {
             return true;
         }
 
         if ((side & Side.Response) != 0 && flow.Response is { Content: { Length: > 0 } responseBody } response
-            && TextMatching.IsMatchContent(regex, ContentEncodings.DecodeOrRaw(response.Headers["Content-Encoding"], responseBody)))
+            && TextMatching.IsMatchContent(regex, ContentEncodings.DecodeOrRaw(response.Headers["Content-Encoding"], responseBody), evaluation))
         {
             return true;
         }
 
-        return AnyMessage(flow, this, static (self, message) => self.MatchesMessage(message));
+        return AnyMessage(flow, this, static (BodyNode self, WebSocketMessage message, in FilterEvaluation e) => self.MatchesMessage(message, e), evaluation);
     }
 
-    public override bool Matches(HttpFlow flow, WebSocketMessage message) => MatchesMessage(message);
+    public override bool Matches(HttpFlow flow, WebSocketMessage message, in FilterEvaluation evaluation) => MatchesMessage(message, evaluation);
 
-    private bool MatchesMessage(WebSocketMessage message) =>
+    private bool MatchesMessage(WebSocketMessage message, in FilterEvaluation evaluation) =>
         (side & (message.FromClient ? Side.Request : Side.Response)) != 0
-        && TextMatching.IsMatchContent(regex, message.Content);
+        && TextMatching.IsMatchContent(regex, message.Content, evaluation);
 }
 
 /// <summary>~c: the response status code.</summary>
 internal sealed class StatusCodeNode(int code) : FlowNode
 {
-    public override bool Matches(HttpFlow flow) => flow.Response?.StatusCode == code;
+    public override bool Matches(HttpFlow flow, in FilterEvaluation evaluation) => flow.Response?.StatusCode == code;
 }
 
 internal enum MessageCondition
@@ -279,7 +282,7 @@ internal enum MessageCondition
 /// <summary>~wq, ~ws, ~text, ~binary, ~injected, ~dropped, ~edited.</summary>
 internal sealed class MessageConditionNode(MessageCondition condition) : MessageNode
 {
-    protected override bool Matches(WebSocketMessage message) => condition switch
+    protected override bool Matches(WebSocketMessage message, in FilterEvaluation evaluation) => condition switch
     {
         MessageCondition.FromClient => message.FromClient,
         MessageCondition.FromServer => !message.FromClient,
@@ -305,7 +308,7 @@ internal enum SizeComparison
 /// <summary>~size: the message content length in bytes.</summary>
 internal sealed class SizeNode(SizeComparison comparison, long bytes) : MessageNode
 {
-    protected override bool Matches(WebSocketMessage message)
+    protected override bool Matches(WebSocketMessage message, in FilterEvaluation evaluation)
     {
         long length = message.Content.Length;
         return comparison switch
@@ -324,5 +327,5 @@ internal sealed class SizeNode(SizeComparison comparison, long bytes) : MessageN
 /// <summary>~json: a path test on the message content parsed as JSON.</summary>
 internal sealed class JsonNode(JsonQuery query) : MessageNode
 {
-    protected override bool Matches(WebSocketMessage message) => query.Matches(message.Content);
+    protected override bool Matches(WebSocketMessage message, in FilterEvaluation evaluation) => query.Matches(message.Content, evaluation);
 }

@@ -235,17 +235,17 @@ internal sealed class FilterParser
         };
     }
 
-    private Regex ReadRegex(string op, RegexOptions options)
+    private FilterRegex ReadRegex(string op, RegexOptions options)
     {
         SkipWhitespace();
         return CompileRegex(ReadValue($"~{op} expects a regex"), $"~{op}", options);
     }
 
-    private static Regex CompileRegex(FilterToken token, string op, RegexOptions options)
+    private static FilterRegex CompileRegex(FilterToken token, string op, RegexOptions options)
     {
         try
         {
-            return RegexCache.Get(token.Text, options);
+            return new FilterRegex(RegexCache.Get(token.Text, options), op, token.Text, token.Position, token.Length);
         }
         catch (ArgumentException e)
         {

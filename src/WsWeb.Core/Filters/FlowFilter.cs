@@ -15,6 +15,7 @@ namespace WsWeb.Core.Filters;
 public sealed class FlowFilter
 {
     private readonly FilterNode _root;
+    private long _relayTimeouts;
 
     private FlowFilter(string expression, FilterNode root)
     {
@@ -53,25 +54,48 @@ public sealed class FlowFilter
     }
 
     /// <summary>
+    /// How many regex matches of <see cref="FilterMode.Relay"/> evaluations ran past the match timeout and were
+    /// counted as no match. The owner of a rule or intercept filter can log the first one: the pattern needs fixing.
+    /// </summary>
+    public long RelayTimeouts => Interlocked.Read(ref _relayTimeouts);
+
+    /// <summary>
     /// Tests a flow. Message operators (<c>~wq</c>, <c>~text</c>, <c>~json</c>…) are true when any retained
     /// message of the flow satisfies them, each operator on its own, as mitmproxy's <c>~b</c> does.
+    /// A regex that times out counts as no match (<see cref="FilterMode.Relay"/>).
     /// </summary>
-    public bool Matches(HttpFlow flow)
+    public bool Matches(HttpFlow flow) => Matches(flow, FilterMode.Relay);
+
+    /// <summary>Tests a flow as <see cref="Matches(HttpFlow)"/> does, in the given mode.</summary>
+    /// <exception cref="FilterTimeoutException">A regex timed out in <see cref="FilterMode.Query"/> mode.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled, checked as
+    /// evaluation starts and every few messages while it scans a flow's messages.</exception>
+    public bool Matches(HttpFlow flow, FilterMode mode, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(flow);
-        return _root.Matches(flow);
+        cancellationToken.ThrowIfCancellationRequested();
+        return _root.Matches(flow, new FilterEvaluation(this, mode, cancellationToken));
     }
 
     /// <summary>
     /// Tests one message of <paramref name="flow"/>: message operators test <paramref name="message"/>,
     /// <c>~b</c>/<c>~bq</c>/<c>~bs</c> test its content, and every other operator tests the flow.
+    /// A regex that times out counts as no match (<see cref="FilterMode.Relay"/>).
     /// </summary>
-    public bool Matches(HttpFlow flow, WebSocketMessage message)
+    public bool Matches(HttpFlow flow, WebSocketMessage message) => Matches(flow, message, FilterMode.Relay);
+
+    /// <summary>Tests one message as <see cref="Matches(HttpFlow, WebSocketMessage)"/> does, in the given mode.</summary>
+    /// <exception cref="FilterTimeoutException">A regex timed out in <see cref="FilterMode.Query"/> mode.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public bool Matches(HttpFlow flow, WebSocketMessage message, FilterMode mode, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(flow);
         ArgumentNullException.ThrowIfNull(message);
-        return _root.Matches(flow, message);
+        cancellationToken.ThrowIfCancellationRequested();
+        return _root.Matches(flow, message, new FilterEvaluation(this, mode, cancellationToken));
     }
+
+    internal void NoteRelayTimeout() => Interlocked.Increment(ref _relayTimeouts);
 
     public override string ToString() => Expression;
 }

@@ -42,7 +42,7 @@ internal sealed record JsonLiteral(JsonLiteralKind Kind, byte[]? Utf8 = null, do
 /// With wildcards the test is existential: <c>$.items[*].id == 3</c> is true if any item's id is 3.
 /// Content that is not JSON (or is cut off before the answer) is no match.
 /// </remarks>
-internal sealed class JsonQuery(JsonPathStep[] steps, JsonTest test, JsonLiteral? literal, Regex? regex)
+internal sealed class JsonQuery(JsonPathStep[] steps, JsonTest test, JsonLiteral? literal, FilterRegex? regex)
 {
     private const int StackChars = 256;
 
@@ -61,7 +61,7 @@ internal sealed class JsonQuery(JsonPathStep[] steps, JsonTest test, JsonLiteral
 
     private static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
 
-    public bool Matches(ReadOnlySpan<byte> content)
+    public bool Matches(ReadOnlySpan<byte> content, in FilterEvaluation evaluation)
     {
         if (content.StartsWith(Utf8Bom))
         {
@@ -78,7 +78,7 @@ internal sealed class JsonQuery(JsonPathStep[] steps, JsonTest test, JsonLiteral
         try
         {
             var reader = new Utf8JsonReader(content, ReaderOptions);
-            return reader.Read() && Walk(ref reader, 0);
+            return reader.Read() && Walk(ref reader, 0, evaluation);
         }
         catch (JsonException)
         {
@@ -107,11 +107,11 @@ internal sealed class JsonQuery(JsonPathStep[] steps, JsonTest test, JsonLiteral
 
     // The reader sits on the first token of a value. On false, it is left on the last token of that
     // value so the caller's next Read moves past it; on true the whole walk ends, so position is moot.
-    private bool Walk(ref Utf8JsonReader reader, int stepIndex)
+    private bool Walk(ref Utf8JsonReader reader, int stepIndex, in FilterEvaluation evaluation)
     {
         if (stepIndex == steps.Length)
         {
-            var result = TestValue(ref reader);
+            var result = TestValue(ref reader, evaluation);
             reader.Skip();
             return result;
         }
@@ -128,7 +128,7 @@ internal sealed class JsonQuery(JsonPathStep[] steps, JsonTest test, JsonLiteral
                     {
                         reader.Skip();
                     }
-                    else if (Walk(ref reader, stepIndex + 1))
+                    else if (Walk(ref reader, stepIndex + 1, evaluation))
                     {
                         return true;
                     }
@@ -142,7 +142,7 @@ internal sealed class JsonQuery(JsonPathStep[] steps, JsonTest test, JsonLiteral
                 {
                     if (step.Kind == JsonStepKind.Wildcard || index == step.Index)
                     {
-                        if (Walk(ref reader, stepIndex + 1))
+                        if (Walk(ref reader, stepIndex + 1, evaluation))
                         {
                             return true;
                         }
@@ -163,12 +163,12 @@ internal sealed class JsonQuery(JsonPathStep[] steps, JsonTest test, JsonLiteral
         }
     }
 
-    private bool TestValue(ref Utf8JsonReader reader) => test switch
+    private bool TestValue(ref Utf8JsonReader reader, in FilterEvaluation evaluation) => test switch
     {
         JsonTest.Exists => true,
         JsonTest.Equal => IsEqual(ref reader),
         JsonTest.NotEqual => !IsEqual(ref reader),
-        JsonTest.Regex => IsRegexMatch(ref reader),
+        JsonTest.Regex => IsRegexMatch(ref reader, evaluation),
         _ => false,
     };
 
@@ -184,7 +184,7 @@ internal sealed class JsonQuery(JsonPathStep[] steps, JsonTest test, JsonLiteral
 
     // Strings match on their unescaped value, other scalars on their JSON text ("42", "true", "null");
     // objects and arrays never match.
-    private bool IsRegexMatch(ref Utf8JsonReader reader)
+    private bool IsRegexMatch(ref Utf8JsonReader reader, in FilterEvaluation evaluation)
     {
         var token = reader.TokenType;
         if (token is not (JsonTokenType.String or JsonTokenType.Number or JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null))
@@ -203,7 +203,7 @@ internal sealed class JsonQuery(JsonPathStep[] steps, JsonTest test, JsonLiteral
             var written = token == JsonTokenType.String
                 ? reader.CopyString(buffer)
                 : Encoding.UTF8.GetChars(reader.ValueSpan, buffer);
-            return TextMatching.IsMatch(regex!, buffer[..written]);
+            return TextMatching.IsMatch(regex!, buffer[..written], evaluation);
         }
         finally
         {

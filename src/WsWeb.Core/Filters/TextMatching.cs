@@ -15,27 +15,27 @@ internal static class TextMatching
 {
     private const int StackChars = 256;
 
-    public static bool IsMatch(Regex regex, ReadOnlySpan<char> input)
+    public static bool IsMatch(FilterRegex regex, ReadOnlySpan<char> input, in FilterEvaluation evaluation)
     {
         try
         {
-            return regex.IsMatch(input);
+            return regex.Regex.IsMatch(input);
         }
-        catch (RegexMatchTimeoutException)
+        catch (RegexMatchTimeoutException e)
         {
-            // A pathological pattern must never stall a relay direction: treat it as no match.
-            return false;
+            return evaluation.TimedOut(regex, e);
         }
     }
 
-    public static bool IsMatch(Regex regex, string? input) => input is not null && IsMatch(regex, input.AsSpan());
+    public static bool IsMatch(FilterRegex regex, string? input, in FilterEvaluation evaluation) =>
+        input is not null && IsMatch(regex, input.AsSpan(), evaluation);
 
     /// <summary>
     /// Matches content bytes. Valid UTF-8 is decoded as UTF-8 so text matches naturally; anything else is
     /// read as Latin-1, one char per byte, so patterns like <c>\x00\xff</c> find raw bytes in binary content
     /// (mitmproxy matches bytes with bytes regexes; this keeps that ability).
     /// </summary>
-    public static bool IsMatchContent(Regex regex, ReadOnlySpan<byte> content)
+    public static bool IsMatchContent(FilterRegex regex, ReadOnlySpan<byte> content, in FilterEvaluation evaluation)
     {
         // Valid UTF-8 never decodes to more chars than it has bytes; Latin-1 is exactly one char per byte.
         var encoding = Utf8.IsValid(content) ? Encoding.UTF8 : Encoding.Latin1;
@@ -46,7 +46,7 @@ internal static class TextMatching
         try
         {
             var written = encoding.GetChars(content, buffer);
-            return IsMatch(regex, buffer[..written]);
+            return IsMatch(regex, buffer[..written], evaluation);
         }
         finally
         {
@@ -61,7 +61,7 @@ internal static class TextMatching
     /// Matches a header block written as <c>name: value</c> lines, each ending in <c>\n</c> (mitmproxy uses
     /// <c>\r\n</c>, which makes <c>$</c> useless under multiline matching).
     /// </summary>
-    public static bool IsMatchHeaders(Regex regex, HeaderList headers)
+    public static bool IsMatchHeaders(FilterRegex regex, HeaderList headers, in FilterEvaluation evaluation)
     {
         // Index loops rather than foreach: an intercepted flow's headers may be edited meanwhile, and a
         // List enumerator would throw; a torn read only makes this one evaluation approximate.
@@ -96,7 +96,7 @@ internal static class TextMatching
                 buffer[written++] = '\n';
             }
 
-            return IsMatch(regex, buffer[..written]);
+            return IsMatch(regex, buffer[..written], evaluation);
         }
         finally
         {
@@ -108,12 +108,12 @@ internal static class TextMatching
     }
 
     /// <summary>Matches the value of every <c>Content-Type</c> field on its own, as mitmproxy's <c>~t</c>.</summary>
-    public static bool IsMatchContentType(Regex regex, HeaderList headers)
+    public static bool IsMatchContentType(FilterRegex regex, HeaderList headers, in FilterEvaluation evaluation)
     {
         for (var i = 0; i < headers.Count; i++)
         {
             var (name, value) = headers[i];
-            if (string.Equals(name, "content-type", StringComparison.OrdinalIgnoreCase) && IsMatch(regex, value))
+            if (string.Equals(name, "content-type", StringComparison.OrdinalIgnoreCase) && IsMatch(regex, value, evaluation))
             {
                 return true;
             }
@@ -126,24 +126,24 @@ internal static class TextMatching
     /// Matches a "host:port" address as mitmproxy's <c>~src</c>/<c>~dst</c> see it: <c>f"{host}:{port}"</c>, so an
     /// IPv6 address has no brackets (<c>::1:5000</c>), although WsWeb stores it as <c>[::1]:5000</c>.
     /// </summary>
-    public static bool IsMatchAddress(Regex regex, string? address)
+    public static bool IsMatchAddress(FilterRegex regex, string? address, in FilterEvaluation evaluation)
     {
         if (address is null || !address.StartsWith('[') || address.IndexOf("]:", StringComparison.Ordinal) is not (> 0 and var close))
         {
-            return IsMatch(regex, address);
+            return IsMatch(regex, address, evaluation);
         }
 
         Span<char> buffer = stackalloc char[address.Length];
         address.AsSpan(1, close - 1).CopyTo(buffer);
         address.AsSpan(close + 1).CopyTo(buffer[(close - 1)..]);
-        return IsMatch(regex, buffer[..(address.Length - 2)]);
+        return IsMatch(regex, buffer[..(address.Length - 2)], evaluation);
     }
 
     /// <summary>
     /// Matches mitmproxy's <c>pretty_url</c>, composed in a buffer instead of a new string: <see cref="HttpRequestData.Url"/>,
     /// except that a Host header names the host and port (its port, else the scheme's default), as the client asked.
     /// </summary>
-    public static bool IsMatchUrl(Regex regex, HttpRequestData request)
+    public static bool IsMatchUrl(FilterRegex regex, HttpRequestData request, in FilterEvaluation evaluation)
     {
         var scheme = request.Scheme;
         ReadOnlySpan<char> host = request.Host;
@@ -193,7 +193,7 @@ internal static class TextMatching
             }
 
             Append(buffer, ref written, path);
-            return IsMatch(regex, buffer[..written]);
+            return IsMatch(regex, buffer[..written], evaluation);
         }
         finally
         {
@@ -205,9 +205,9 @@ internal static class TextMatching
     }
 
     /// <summary>Matches a host, and the request's Host header without its port (mitmproxy's pretty_host).</summary>
-    public static bool IsMatchDomain(Regex regex, HttpRequestData request)
+    public static bool IsMatchDomain(FilterRegex regex, HttpRequestData request, in FilterEvaluation evaluation)
     {
-        if (IsMatch(regex, request.Host))
+        if (IsMatch(regex, request.Host, evaluation))
         {
             return true;
         }
@@ -225,7 +225,7 @@ internal static class TextMatching
             span = span[..colon];
         }
 
-        return IsMatch(regex, span);
+        return IsMatch(regex, span, evaluation);
     }
 
     /// <summary>A Host header's host (brackets of an IPv6 literal removed) and its port, or null without a valid one.</summary>

@@ -204,6 +204,54 @@ public class MessageFilterTests
     }
 
     [Fact]
+    public void Relay_mode_keeps_evaluating_past_a_timeout_and_counts_it()
+    {
+        var flow = TestFlows.WebSocket();
+        var message = TestFlows.Text(new string('a', 40) + "!", fromClient: true);
+        var filter = FlowFilter.Parse("!~b \"^(a|aa)+$\" & ~wq");
+
+        // The timed-out regex is no match, so its negation holds: the same answer as before query mode existed.
+        Assert.True(filter.Matches(flow, message));
+        Assert.Equal(1, filter.RelayTimeouts);
+    }
+
+    [Theory]
+    [InlineData("~wq & ~b \"(a|aa)+$\"", "~b", 9)]
+    [InlineData("~text ~json $.v ~= '(a|aa)+$'", "~json ~=", 19)]
+    public void Query_mode_throws_naming_the_regex_that_timed_out(string expression, string op, int position)
+    {
+        var flow = TestFlows.WebSocket();
+        var message = TestFlows.Text("{\"v\":\"" + new string('a', 40) + "!\"}", fromClient: true);
+        var filter = FlowFilter.Parse(expression);
+
+        var e = Assert.Throws<FilterTimeoutException>(() => filter.Matches(flow, message, FilterMode.Query));
+        Assert.Equal(op, e.Operator);
+        Assert.Equal("(a|aa)+$", e.Pattern);
+        Assert.Equal(position, e.Position);
+        Assert.Equal(10, e.Length);
+        Assert.StartsWith($"{op} regex \"(a|aa)+$\" at position {position} timed out after 100 ms", e.Message, StringComparison.Ordinal);
+        Assert.Contains("catastrophic backtracking", e.Message, StringComparison.Ordinal);
+        Assert.Equal(0, filter.RelayTimeouts);
+
+        // On a flow the message scan stops at the first timeout too.
+        flow.WebSocket!.Add(message);
+        Assert.Throws<FilterTimeoutException>(() => filter.Matches(flow, FilterMode.Query));
+    }
+
+    [Fact]
+    public void Query_mode_stops_when_cancelled()
+    {
+        var flow = TestFlows.WebSocket();
+        var filter = FlowFilter.Parse("~b nothing-matches-this");
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        Assert.Throws<OperationCanceledException>(() => filter.Matches(flow, FilterMode.Query, cancelled.Token));
+        Assert.Throws<OperationCanceledException>(() => filter.Matches(flow, TestFlows.Message(flow, 0), FilterMode.Query, cancelled.Token));
+        Assert.False(filter.Matches(flow, FilterMode.Query, CancellationToken.None));
+    }
+
+    [Fact]
     public void Evaluation_does_not_allocate()
     {
         var flow = TestFlows.WebSocket();
@@ -228,6 +276,18 @@ public class MessageFilterTests
 
         var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.True(allocated < 1024, $"allocated {allocated} bytes for 2000 evaluations");
+
+        // Queries pass a mode and a real token down the tree: still nothing allocated.
+        using var source = new CancellationTokenSource();
+        before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1000; i++)
+        {
+            filter.Matches(flow, message, FilterMode.Query, source.Token);
+            filter.Matches(flow, big, FilterMode.Query, source.Token);
+        }
+
+        allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < 1024, $"allocated {allocated} bytes for 2000 query evaluations");
     }
 
     [Fact]
