@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using WsWeb.Core.Filters;
 
 namespace WsWeb.Api;
 
@@ -10,6 +11,12 @@ internal static class ApiProblems
 {
     public static ValidationProblem Invalid(string field, string message) =>
         TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] });
+
+    /// <summary>
+    /// A filter regex ran past its match timeout during a query: a 400, because the expression is what must change,
+    /// and the message says which regex and where.
+    /// </summary>
+    public static ValidationProblem FilterTooSlow(FilterTimeoutException exception) => Invalid("filter", exception.Message);
 
     public static ProblemHttpResult NotFound(string detail) =>
         TypedResults.Problem(detail, statusCode: StatusCodes.Status404NotFound, title: "Not found");

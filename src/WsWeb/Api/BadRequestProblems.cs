@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http.Features;
+using WsWeb.Core.Filters;
 
 namespace WsWeb.Api;
 
@@ -27,6 +28,15 @@ internal static class BadRequestProblems
                     [FieldOf(badRequest)] = [Describe(badRequest)],
                 };
             }
+            else if (context.Exception is FilterTimeoutException timeout)
+            {
+                // Endpoints answer this themselves; pages that filter while rendering (the dashboard's flow list and
+                // flow page) cannot, and land here. Same answer either way.
+                context.ProblemDetails.Status = StatusCodes.Status400BadRequest;
+                context.ProblemDetails.Title = "One or more validation errors occurred.";
+                context.ProblemDetails.Detail = null;
+                context.ProblemDetails.Extensions["errors"] = new Dictionary<string, string[]> { ["filter"] = [timeout.Message] };
+            }
             else if (context.Exception is null && !context.ProblemDetails.Extensions.ContainsKey("errors")
                 && BodyStatusProblem(context.HttpContext, context.ProblemDetails.Status) is { } bodyProblem)
             {
@@ -38,10 +48,15 @@ internal static class BadRequestProblems
         });
         services.Configure<ExceptionHandlerOptions>(options =>
         {
-            options.StatusCodeSelector = ex => ex is BadHttpRequestException badRequest ? badRequest.StatusCode : StatusCodes.Status500InternalServerError;
+            options.StatusCodeSelector = ex => ex switch
+            {
+                BadHttpRequestException badRequest => badRequest.StatusCode,
+                FilterTimeoutException => StatusCodes.Status400BadRequest,
+                _ => StatusCodes.Status500InternalServerError,
+            };
 
             // A client's bad input is not a server error worth an error-level log line.
-            options.SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException;
+            options.SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException or FilterTimeoutException;
         });
         return services;
     }

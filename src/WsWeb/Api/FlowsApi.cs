@@ -22,7 +22,7 @@ internal static class FlowsApi
         group.MapGet("/", ListFlows)
             .WithName("ListFlows")
             .WithSummary("List flows, newest first.")
-            .WithDescription("Optional `filter` is a filter expression (docs/filters.md), e.g. `~websocket & ~d example.com`. Page with `skip` and `limit` (default 100, at most 1000). Example: `GET /api/flows?filter=~websocket&limit=20`.");
+            .WithDescription("Optional `filter` is a filter expression (docs/filters.md), e.g. `~websocket & ~d example.com`; a regex in it that times out (catastrophic backtracking) is a 400 naming `filter`. Page with `skip` and `limit` (default 100, at most 1000). Example: `GET /api/flows?filter=~websocket&limit=20`.");
         group.MapGet("/{id}", GetFlow)
             .WithName("GetFlow")
             .ProducesProblem(StatusCodes.Status404NotFound)
@@ -33,7 +33,7 @@ internal static class FlowsApi
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Messages of a WebSocket flow in recorded order, after a cursor.")
-            .WithDescription("`after` is the index of the last message already read (default: from the start); `next` in the answer is the cursor for the following page. `filter` applies per message, e.g. `~wq & ~text`. Example: `GET /api/flows/{id}/messages?after=41&limit=50&filter=~ws`.");
+            .WithDescription("`after` is the index of the last message already read (default: from the start); `next` in the answer is the cursor for the following page. `filter` applies per message, e.g. `~wq & ~text`; a regex in it that times out is a 400 naming `filter`. Example: `GET /api/flows/{id}/messages?after=41&limit=50&filter=~ws`.");
         group.MapGet("/{id}/messages/{index}/content", GetContent)
             .WithName("GetMessageContent")
             .ProducesProblem(StatusCodes.Status404NotFound)
@@ -66,7 +66,7 @@ internal static class FlowsApi
         return app;
     }
 
-    private static Results<Ok<FlowPage>, ValidationProblem> ListFlows(FlowStore store, string? filter, int? skip, int? limit)
+    private static Results<Ok<FlowPage>, ValidationProblem> ListFlows(FlowStore store, string? filter, int? skip, int? limit, CancellationToken cancellationToken)
     {
         if (ValidatePaging(skip, limit) is { } pagingProblem)
         {
@@ -80,7 +80,16 @@ internal static class FlowsApi
         }
 
         var take = limit ?? DefaultLimit;
-        var flows = store.Query(parsed is null ? null : parsed.Matches, skip ?? 0, take);
+        List<HttpFlow> flows;
+        try
+        {
+            flows = store.Query(parsed is null ? null : flow => parsed.Matches(flow, FilterMode.Query, cancellationToken), skip ?? 0, take);
+        }
+        catch (FilterTimeoutException e)
+        {
+            return ApiProblems.FilterTooSlow(e);
+        }
+
         return TypedResults.Ok(new FlowPage([.. flows.Select(FlowSummary.From)], skip ?? 0, take));
     }
 
@@ -88,7 +97,7 @@ internal static class FlowsApi
         store.Get(id) is { } flow ? TypedResults.Ok(FlowDetail.From(flow)) : ApiProblems.FlowNotFound(id);
 
     private static Results<Ok<MessagePage>, ValidationProblem, ProblemHttpResult> ListMessages(
-        FlowStore store, HoldResolutions resolutions, string id, string? filter, long? after, int? limit)
+        FlowStore store, HoldResolutions resolutions, string id, string? filter, long? after, int? limit, CancellationToken cancellationToken)
     {
         if (store.Get(id) is not { } flow)
         {
@@ -116,7 +125,16 @@ internal static class FlowsApi
             return ApiProblems.Conflict($"Flow {id} is not a WebSocket flow; it has no messages.");
         }
 
-        var page = MessagePaging.After(flow, resolutions, parsed, after ?? -1, limit ?? DefaultLimit).Rows;
+        IReadOnlyList<MessageView> page;
+        try
+        {
+            page = MessagePaging.After(flow, resolutions, parsed, after ?? -1, limit ?? DefaultLimit, cancellationToken).Rows;
+        }
+        catch (FilterTimeoutException e)
+        {
+            return ApiProblems.FilterTooSlow(e);
+        }
+
         return TypedResults.Ok(new MessagePage(page, page.Count > 0 ? page[^1].Index : null));
     }
 

@@ -15,12 +15,17 @@ public sealed record MessageWindow(IReadOnlyList<MessageView> Rows, long Cursor,
 /// or those after a cursor (live catch-up with a filter). Keeps the page usable at 100k messages: a
 /// browser only ever holds a few pages of rows.
 /// </summary>
+/// <remarks>
+/// Filters run in <see cref="FilterMode.Query"/> mode: a regex that times out throws
+/// <see cref="FilterTimeoutException"/>, and the cancellation token (the request's
+/// <c>RequestAborted</c>) stops the scan once nobody waits for the answer.
+/// </remarks>
 internal static class MessagePaging
 {
     public const int PageSize = 200;
     private const int ScanChunk = 512;
 
-    public static MessageWindow Before(HttpFlow flow, HoldResolutions resolutions, FlowFilter? filter, long? before, int limit = PageSize)
+    public static MessageWindow Before(HttpFlow flow, HoldResolutions resolutions, FlowFilter? filter, long? before, int limit = PageSize, CancellationToken cancellationToken = default)
     {
         if (flow.WebSocket is not { } ws)
         {
@@ -46,7 +51,7 @@ internal static class MessagePaging
             for (var i = chunk.Count - 1; i >= 0 && rows.Count < limit; i--)
             {
                 next = chunk[i].Index;
-                if (filter is null || filter.Matches(flow, chunk[i]))
+                if (filter is null || filter.Matches(flow, chunk[i], FilterMode.Query, cancellationToken))
                 {
                     rows.Add(MessageView.From(chunk[i], resolutions.Get(chunk[i])));
                 }
@@ -57,7 +62,7 @@ internal static class MessagePaging
         return new MessageWindow(rows, cursor, next > ws.TrimmedCount);
     }
 
-    public static MessageWindow After(HttpFlow flow, HoldResolutions resolutions, FlowFilter? filter, long after, int limit = PageSize)
+    public static MessageWindow After(HttpFlow flow, HoldResolutions resolutions, FlowFilter? filter, long after, int limit = PageSize, CancellationToken cancellationToken = default)
     {
         if (flow.WebSocket is not { } ws)
         {
@@ -80,7 +85,7 @@ internal static class MessagePaging
             foreach (var message in chunk)
             {
                 cursor = message.Index;
-                if (filter is null || filter.Matches(flow, message))
+                if (filter is null || filter.Matches(flow, message, FilterMode.Query, cancellationToken))
                 {
                     rows.Add(MessageView.From(message, resolutions.Get(message)));
                     if (rows.Count == limit)

@@ -36,9 +36,21 @@ internal static class DashboardEndpoints
         ui.MapGet("/filter-check", (string? filter) =>
             new RazorComponentResult<FilterCheck>(new Dictionary<string, object?> { [nameof(FilterCheck.Expression)] = filter }));
 
-        ui.MapGet("/flows/rows", (HttpContext context, FlowStore store, string? filter) =>
+        ui.MapGet("/flows/rows", Results<RazorComponentResult<FlowRows>, ValidationProblem> (HttpContext context, FlowStore store, string? filter) =>
         {
-            var flows = FlowQueries.List(store, filter, out var total, out var error);
+            List<Api.FlowSummary> flows;
+            int total;
+            FilterParseError? error;
+            try
+            {
+                flows = FlowQueries.List(store, filter, out total, out error, context.RequestAborted);
+            }
+            catch (FilterTimeoutException e)
+            {
+                // The page keeps the rows it shows (it ignores failed refreshes); a script sees why.
+                return ApiProblems.FilterTooSlow(e);
+            }
+
             context.Response.Headers["X-Total"] = Fmt.Num(total);
             return new RazorComponentResult<FlowRows>(new Dictionary<string, object?> { [nameof(FlowRows.Flows)] = error is null ? flows : [] });
         });
@@ -51,7 +63,7 @@ internal static class DashboardEndpoints
                 ? new RazorComponentResult<FlowHeader>(new Dictionary<string, object?> { [nameof(FlowHeader.Flow)] = Api.FlowDetail.From(flow) })
                 : TypedResults.NotFound());
 
-        ui.MapGet("/flows/{id}/messages", Results<RazorComponentResult<MessageRows>, NotFound, BadRequest<string>> (
+        ui.MapGet("/flows/{id}/messages", Results<RazorComponentResult<MessageRows>, NotFound, BadRequest<string>, ValidationProblem> (
             HttpContext context, FlowStore store, HoldResolutions resolutions, string id, long? before, long? after, string? filter) =>
         {
             if (store.Get(id) is not { } flow)
@@ -65,9 +77,18 @@ internal static class DashboardEndpoints
                 return TypedResults.BadRequest(error.Message);
             }
 
-            var window = after is { } a
-                ? MessagePaging.After(flow, resolutions, parsed, a)
-                : MessagePaging.Before(flow, resolutions, parsed, before);
+            MessageWindow window;
+            try
+            {
+                window = after is { } a
+                    ? MessagePaging.After(flow, resolutions, parsed, a, cancellationToken: context.RequestAborted)
+                    : MessagePaging.Before(flow, resolutions, parsed, before, cancellationToken: context.RequestAborted);
+            }
+            catch (FilterTimeoutException e)
+            {
+                return ApiProblems.FilterTooSlow(e);
+            }
+
             context.Response.Headers["X-Cursor"] = Fmt.Num(window.Cursor);
             context.Response.Headers["X-More-Before"] = window.MoreBefore ? "1" : "0";
             return new RazorComponentResult<MessageRows>(new Dictionary<string, object?>
@@ -105,7 +126,12 @@ internal static class FlowQueries
     public const int FlowListLimit = 500;
 
     /// <summary>The newest <see cref="FlowListLimit"/> flows matching <paramref name="filter"/>, and how many match in all.</summary>
-    public static List<Api.FlowSummary> List(FlowStore store, string? filter, out int total, out FilterParseError? error)
+    /// <exception cref="FilterTimeoutException">A regex of the filter timed out. Thrown rather than reported in
+    /// <paramref name="error"/> so that a page rendering this list ends with the exception handler's 400 naming
+    /// <c>filter</c>, instead of showing a list the filter could not decide.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the client left).</exception>
+    public static List<Api.FlowSummary> List(
+        FlowStore store, string? filter, out int total, out FilterParseError? error, CancellationToken cancellationToken = default)
     {
         error = null;
         total = 0;
@@ -120,7 +146,7 @@ internal static class FlowQueries
         var list = new List<Api.FlowSummary>(Math.Min(flows.Count, FlowListLimit));
         for (var i = flows.Count - 1; i >= 0; i--)
         {
-            if (parsed is not null && !parsed.Matches(flows[i]))
+            if (parsed is not null && !parsed.Matches(flows[i], FilterMode.Query, cancellationToken))
             {
                 continue;
             }
