@@ -34,7 +34,7 @@ internal static class ExportApi
         return app;
     }
 
-    private static Results<FileStreamHttpResult, ValidationProblem> ExportAll(FlowStore store, string? format, string? filter)
+    private static Results<FileStreamHttpResult, ValidationProblem> ExportAll(FlowStore store, string? format, string? filter, CancellationToken cancellationToken)
     {
         if (!TryFormat(format, out var flowFormat, out var formatProblem))
         {
@@ -47,7 +47,17 @@ internal static class ExportApi
             return ApiProblems.Invalid("filter", error.Message);
         }
 
-        var flows = store.Snapshot().Where(f => compiled is null || compiled.Matches(f));
+        // Filtered before anything is written, so a regex that times out leaves no half-written file behind.
+        List<HttpFlow> flows;
+        try
+        {
+            flows = [.. store.Snapshot().Where(f => compiled is null || compiled.Matches(f, FilterMode.Query, cancellationToken))];
+        }
+        catch (FilterTimeoutException e)
+        {
+            return ApiProblems.FilterTooSlow(e);
+        }
+
         return Write(flows, flowFormat, "wsweb-flows");
     }
 

@@ -1,4 +1,5 @@
 using WsWeb.Core.Addons;
+using WsWeb.Core.Filters;
 using WsWeb.Core.Flows;
 using WsWeb.Core.WebSockets;
 
@@ -10,11 +11,24 @@ namespace WsWeb.Intercept;
 /// of this direction until the hook returns, while the other direction (and ping/pong, which never
 /// reach hooks) keeps flowing.
 /// </summary>
-internal sealed class InterceptAddon(InterceptService intercept) : IWebSocketAddon
+internal sealed partial class InterceptAddon(InterceptService intercept, ILogger<InterceptAddon> logger) : IWebSocketAddon
 {
+    private FlowFilter? _slowFilterNoticed;
+
     public async ValueTask WebSocketMessageAsync(HttpFlow flow, WebSocketMessage message, CancellationToken cancellationToken)
     {
-        if (message.Dropped || !intercept.ShouldHold(flow, message))
+        if (message.Dropped)
+        {
+            return;
+        }
+
+        var hold = intercept.ShouldHold(flow, message);
+        if (intercept.Settings?.Filter is { RelayTimeouts: > 0 } filter && Interlocked.Exchange(ref _slowFilterNoticed, filter) != filter)
+        {
+            LogFilterTimeout(filter.Expression);
+        }
+
+        if (!hold)
         {
             return;
         }
@@ -37,4 +51,7 @@ internal sealed class InterceptAddon(InterceptService intercept) : IWebSocketAdd
         intercept.AbandonFlow(flow);
         return ValueTask.CompletedTask;
     }
+
+    [LoggerMessage(1, LogLevel.Warning, "A regex of the intercept filter '{Filter}' timed out (100 ms) on a message, which then was not held. Simplify the regex.")]
+    private partial void LogFilterTimeout(string filter);
 }

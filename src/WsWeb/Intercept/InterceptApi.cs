@@ -15,7 +15,8 @@ public sealed record InterceptRequest(
     [property: Description("What happens on timeout: \"release\" (default) or \"drop\".")] string? TimeoutAction);
 
 /// <summary>The intercept in force.</summary>
-public sealed record InterceptState(bool Enabled, string? Filter, double? TimeoutSeconds, string TimeoutAction, int Held);
+/// <param name="FilterTimeouts">How often a regex of the filter timed out on a message, which then was not held.</param>
+public sealed record InterceptState(bool Enabled, string? Filter, double? TimeoutSeconds, string TimeoutAction, int Held, long FilterTimeouts);
 
 /// <summary>A held message with where it belongs.</summary>
 public sealed record HeldView(string FlowId, string Url, long Index, double HeldAt, double? TimeoutAt, MessageView Message)
@@ -192,6 +193,6 @@ internal static class InterceptApi
     }
 
     private static InterceptState State(InterceptService intercept) => intercept.Settings is { } settings
-        ? new InterceptState(true, settings.Filter.Expression, settings.Timeout?.TotalSeconds, settings.DropOnTimeout ? "drop" : "release", intercept.HeldCount)
-        : new InterceptState(false, null, null, "release", intercept.HeldCount);
+        ? new InterceptState(true, settings.Filter.Expression, settings.Timeout?.TotalSeconds, settings.DropOnTimeout ? "drop" : "release", intercept.HeldCount, settings.Filter.RelayTimeouts)
+        : new InterceptState(false, null, null, "release", intercept.HeldCount, 0);
 }

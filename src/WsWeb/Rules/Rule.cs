@@ -18,6 +18,7 @@ internal sealed class Rule
     // A box, so an update can hand the same counter to the new rule: relay threads still running the old
     // rule object keep counting into it.
     private HitCounter _hits = new();
+    private int _timeoutNoticed;
 
     public required string Id { get; init; }
 
@@ -49,7 +50,10 @@ internal sealed class Rule
     /// <summary>Shares the counter with the rule this one replaces (an update), so no hit is lost meanwhile.</summary>
     public void InheritHits(Rule previous) => _hits = previous._hits;
 
-    public RuleView ToView() => new(Id, Name, Filter.Expression, Action.ToString().ToLowerInvariant(), Replace, DelayMs, Enabled, Hits);
+    /// <summary>True the first time this rule's filter has timed out, so the warning is logged once, not per message.</summary>
+    public bool NoticeFilterTimeout() => Filter.RelayTimeouts > 0 && Interlocked.Exchange(ref _timeoutNoticed, 1) == 0;
+
+    public RuleView ToView() => new(Id, Name, Filter.Expression, Action.ToString().ToLowerInvariant(), Replace, DelayMs, Enabled, Hits, Filter.RelayTimeouts);
 }
 
 internal sealed class HitCounter
@@ -73,4 +77,5 @@ public sealed record RuleRequest(
     [property: Description("Default true.")] bool? Enabled);
 
 /// <summary>A rule as the API shows it, with its hit counter.</summary>
-public sealed record RuleView(string Id, string Name, string Filter, string Action, ReplaceSpec? Replace, int? DelayMs, bool Enabled, long Hits);
+/// <param name="FilterTimeouts">How often a regex of the filter timed out on a message, which then counted as no match.</param>
+public sealed record RuleView(string Id, string Name, string Filter, string Action, ReplaceSpec? Replace, int? DelayMs, bool Enabled, long Hits, long FilterTimeouts);

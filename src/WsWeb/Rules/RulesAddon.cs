@@ -20,7 +20,18 @@ internal sealed partial class RulesAddon(RuleStore rules, InterceptService inter
     {
         foreach (var rule in rules.Rules)
         {
-            if (!rule.Enabled || message.Dropped || !rule.Filter.Matches(flow, message))
+            if (!rule.Enabled || message.Dropped)
+            {
+                continue;
+            }
+
+            var matched = rule.Filter.Matches(flow, message);
+            if (rule.NoticeFilterTimeout())
+            {
+                LogFilterTimeout(rule.Name, rule.Filter.Expression);
+            }
+
+            if (!matched)
             {
                 continue;
             }
@@ -132,6 +143,9 @@ internal sealed partial class RulesAddon(RuleStore rules, InterceptService inter
         output.Write(rest);
         return output.ToArray();
     }
+
+    [LoggerMessage(2, LogLevel.Warning, "Rule '{Rule}': a regex of its filter '{Filter}' timed out (100 ms) on a message, which then counted as no match; the rules page counts how often. Simplify the regex.")]
+    private partial void LogFilterTimeout(string rule, string filter);
 
     [LoggerMessage(1, LogLevel.Warning, "Flow {FlowId}, message {Index}: rule '{Rule}' left the message unchanged: {Reason}.")]
     private partial void LogReplaceRefused(string flowId, long index, string rule, string reason);

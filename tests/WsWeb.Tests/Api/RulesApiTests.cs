@@ -64,6 +64,26 @@ public sealed class RulesApiTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyn
     }
 
     [Fact]
+    public async Task A_filter_regex_that_times_out_counts_as_no_match_and_the_rule_shows_it()
+    {
+        // Exponential backtracking on 3000 'a's and a '!': the match runs into the 100 ms timeout.
+        var created = await CreateAsync(new { name = "slow", filter = "~b \"^(a|aa)+$\"", action = "drop" });
+        var id = created.GetProperty("id").GetString();
+        Assert.Equal(0, created.GetProperty("filterTimeouts").GetInt64());
+        var (client, _, _) = await app.ConnectAsync();
+        await using var c = client;
+        var text = new string('a', 3000) + "!";
+
+        await client.SendTextAsync(text);
+
+        // Not dropped either way (the echo comes back): the proxy keeps flowing, and the rule says its filter could not decide.
+        Assert.Equal(text, await client.ReceiveTextAsync());
+        var rule = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/rules/{id}"));
+        Assert.Equal(0, rule.GetProperty("hits").GetInt64());
+        Assert.True(rule.GetProperty("filterTimeouts").GetInt64() >= 1, rule.ToString());
+    }
+
+    [Fact]
     public async Task Binary_replace_rewrites_a_byte_pattern()
     {
         await CreateAsync(new { filter = "~wq & ~binary", action = "replace", replace = new { pattern = "ca fe", replacement = "be ef 00", binary = true } });

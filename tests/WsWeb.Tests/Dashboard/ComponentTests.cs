@@ -254,14 +254,16 @@ public sealed class ComponentTests
     {
         var rules = new List<RuleView>
         {
-            new("r1", "rename", "~ws & ~text", "replace", new ReplaceSpec("alice", "bob", null), null, true, 12),
-            new("r2", "slow", "~ws", "delay", null, 500, false, 0),
+            new("r1", "rename", "~ws & ~text", "replace", new ReplaceSpec("alice", "bob", null), null, true, 12, 0),
+            new("r2", "slow", "~ws", "delay", null, 500, false, 0, 3),
         };
         var doc = await RenderAsync<RuleTable>(new() { ["Rules"] = rules });
         var rows = doc.QuerySelectorAll("tr.rule-row");
         Assert.Equal(2, rows.Length);
         Assert.Equal("alice → bob", rows[0].QuerySelectorAll("td")[3].TextContent);
         Assert.Equal("12", rows[0].QuerySelectorAll("td")[4].TextContent);
+        Assert.Null(rows[0].QuerySelector(".c-slow"));
+        Assert.Equal("3 slow", rows[1].QuerySelector(".c-slow")!.TextContent);
         Assert.Equal("on", rows[0].QuerySelector(".rule-toggle")!.TextContent);
         Assert.Equal("off", rows[1].QuerySelector(".rule-toggle")!.TextContent);
         Assert.Equal("500 ms", rows[1].QuerySelectorAll("td")[3].TextContent);

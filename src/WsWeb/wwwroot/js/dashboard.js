@@ -732,7 +732,7 @@ function rulesPage() {
       showOptions();
       form.scrollIntoView({ block: "nearest" });
     } else if (event.target.closest(".rule-toggle")) {
-      const { id, hits, ...definition } = rule;
+      const { id, hits, filterTimeouts, ...definition } = rule;
       api("PUT", `/api/rules/${encodeURIComponent(id)}`, { ...definition, enabled: !rule.enabled })
         .then(() => location.reload(), (error) => { $(".problem", form).innerHTML = problemHtml(error); });
     }
