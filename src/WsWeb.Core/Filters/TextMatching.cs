@@ -212,20 +212,9 @@ internal static class TextMatching
             return true;
         }
 
+        // mitmproxy's parse_authority: brackets of an IPv6 literal go, and a port only when it is a valid one.
         var header = request.Headers["Host"];
-        if (header is null)
-        {
-            return false;
-        }
-
-        var span = header.AsSpan().Trim();
-        var colon = span.LastIndexOf(':');
-        if (colon >= 0 && colon > span.LastIndexOf(']'))
-        {
-            span = span[..colon];
-        }
-
-        return IsMatch(regex, span, evaluation);
+        return !string.IsNullOrWhiteSpace(header) && IsMatch(regex, SplitAuthority(header.AsSpan().Trim(), out _), evaluation);
     }
 
     /// <summary>A Host header's host (brackets of an IPv6 literal removed) and its port, or null without a valid one.</summary>

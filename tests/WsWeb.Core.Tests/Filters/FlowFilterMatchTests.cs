@@ -237,6 +237,22 @@ public class FlowFilterMatchTests
         Assert.True(FlowFilter.Parse($"~u \"^{Regex.Escape(expected)}$\"").Matches(flow), expected);
     }
 
+    // mitmproxy's ~d searches host and pretty_host, which is parse_authority(Host header): no brackets, and a port
+    // removed only when it is valid (checked against mitmproxy 8.1.1).
+    [Theory]
+    [InlineData("[::1]:8080", "~d ^::1$", true)]
+    [InlineData("[::1]", "~d ^::1$", true)]
+    [InlineData("[::1]:8080", "~d \\[", false)]
+    [InlineData("example.org:8080", "~d ^example\\.org$", true)]
+    [InlineData("example.org:99999", "~d 99999", true)]
+    [InlineData("example.org:abc", "~d :abc$", true)]
+    [InlineData("", "~d ^$", false)]
+    public void Domain_takes_the_host_headers_host_as_mitmproxy_parses_it(string hostHeader, string expression, bool expected)
+    {
+        var flow = new HttpFlow(new HttpRequestData { Method = "GET", Scheme = "http", Host = "10.0.0.1", Port = 80, Path = "/", Headers = [new("Host", hostHeader)] }, 0);
+        Assert.Equal(expected, FlowFilter.Parse(expression).Matches(flow));
+    }
+
     [Fact]
     public void Source_and_destination_see_addresses_as_mitmproxy_writes_them_without_brackets()
     {
