@@ -37,11 +37,29 @@ internal readonly record struct ProxyTarget(string Scheme, string Host, int Port
     }
 
     /// <summary>Tells the connector what to dial and which name to ask for, when the URI's host is only a pool key.</summary>
+    /// <remarks>Call after the client's headers are copied: a request without a Host of its own (HTTP/1.0) would get the pool key.</remarks>
     public void Describe(HttpRequestMessage request)
     {
-        if (TlsName is not null)
+        if (TlsName is null)
         {
-            request.Options.Set(UpstreamConnector.DialKey, (Host, TlsName));
+            return;
+        }
+
+        request.Options.Set(UpstreamConnector.DialKey, (Host, TlsName));
+        if (string.IsNullOrEmpty(request.Headers.Host))
+        {
+            // What HttpClient would have written from the URI before the URI's host became a pool key.
+            request.Headers.Host = Authority;
+        }
+    }
+
+    /// <summary>host:port as a Host header writes it: IPv6 in brackets, the scheme's default port left out.</summary>
+    private string Authority
+    {
+        get
+        {
+            var host = Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]" : Host;
+            return (Scheme, Port) is ("http", 80) or ("https", 443) ? host : $"{host}:{Port}";
         }
     }
 

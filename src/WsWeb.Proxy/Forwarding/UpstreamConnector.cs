@@ -107,7 +107,8 @@ internal sealed class UpstreamConnector : IDisposable
             : (context.DnsEndPoint.Host, context.DnsEndPoint.Host);
         var info = new ConnectionInfo
         {
-            Address = $"{host}:{context.DnsEndPoint.Port}",
+            // The URI's IPv6 host comes bracketed; a dialled one (DialKey) does not.
+            Address = host.Contains(':', StringComparison.Ordinal) && !host.StartsWith('[') ? $"[{host}]:{context.DnsEndPoint.Port}" : $"{host}:{context.DnsEndPoint.Port}",
             TimestampStart = Timestamps.Now(_time),
         };
         try
