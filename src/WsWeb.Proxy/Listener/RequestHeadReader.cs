@@ -186,13 +186,17 @@ internal sealed class RequestHeadReader(PipeReader inner) : PipeReader
             return false;
         }
 
+        // Empty lines before a request line are skipped, by Kestrel as RFC 9112 §2.2 asks (some clients send a CRLF
+        // after a body); they stay in the prefix, so Kestrel still sees them.
         var buffer = result.Buffer;
-        if (WebSocketSchemeTarget.Find(buffer, out var schemeStart, out var schemeLength) != WebSocketSchemeStatus.Found)
+        var lineBreaks = LeadingLineBreaks(buffer);
+        if (WebSocketSchemeTarget.Find(buffer.Slice(lineBreaks), out var schemeStart, out var schemeLength) != WebSocketSchemeStatus.Found)
         {
             // Too short to tell yet stays at the head's start: Kestrel waits for the whole request line, and so does the next read here.
             return false;
         }
 
+        schemeStart += (int)lineBreaks;
         var httpScheme = schemeLength == 3 ? "https"u8 : "http"u8;
         var prefix = new byte[schemeStart + httpScheme.Length];
         buffer.Slice(0, schemeStart).CopyTo(prefix);
@@ -243,7 +247,8 @@ internal sealed class RequestHeadReader(PipeReader inner) : PipeReader
         switch (_mode)
         {
             case Mode.Head:
-                _atHeadStart = false;
+                // Kestrel may take the empty lines before a request line on their own: the head still starts after them.
+                _atHeadStart &= LeadingLineBreaks(bytes) == bytes.Length;
                 break;
             case Mode.ContentLength:
                 _bodyLeft -= bytes.Length;
@@ -273,5 +278,11 @@ internal sealed class RequestHeadReader(PipeReader inner) : PipeReader
 
                 break;
         }
+    }
+
+    private static long LeadingLineBreaks(in ReadOnlySequence<byte> bytes)
+    {
+        var reader = new SequenceReader<byte>(bytes);
+        return reader.AdvancePastAny((byte)'\r', (byte)'\n');
     }
 }

@@ -28,6 +28,36 @@ public sealed class RequestHeadTests
         await AssertUpgradesAsync(stream, echo);
     }
 
+    [Theory]
+    [InlineData("\r\n")]
+    [InlineData("\r\n\r\n")]
+    public async Task GetWs_AfterEmptyLinesThatFollowABody_IsUpgraded(string emptyLines)
+    {
+        await using var upstream = await HttpUpstream.StartAsync();
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        using var tcp = await ConnectAsync(proxy);
+        var stream = tcp.GetStream();
+
+        // Some clients end a body with a CRLF of their own; a server ignores empty lines before a request line (RFC 9112 §2.2).
+        await WriteAsync(stream, $"POST {upstream.Url("/echo")} HTTP/1.1\r\nHost: 127.0.0.1:{upstream.Port}\r\nContent-Length: 2\r\n\r\nab{emptyLines}");
+        Assert.Equal("ab", await ReadResponseBodyAsync(stream, "200"));
+
+        await AssertUpgradesAsync(stream, echo);
+    }
+
+    [Fact]
+    public async Task GetWs_AfterAnEmptyLineOnAFreshConnection_IsUpgraded()
+    {
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        using var tcp = await ConnectAsync(proxy);
+        var stream = tcp.GetStream();
+
+        await WriteAsync(stream, "\r\n");
+        await AssertUpgradesAsync(stream, echo);
+    }
+
     [Fact]
     public async Task PostBodyHoldingAWsRequestLine_PassesUnchanged_AndTheNextHeadIsRewritten()
     {
