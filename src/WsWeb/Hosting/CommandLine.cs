@@ -165,6 +165,17 @@ internal static class CommandLine
             throw new OptionException(entry.Source, $"'{entry.Value}' is not an IPv4 address written out in full (such as 127.0.0.1).");
         }
 
+        // Both parse, pass as local, and then fail to bind with a bare socket error.
+        if (address.IsIPv4MappedToIPv6)
+        {
+            throw new OptionException(entry.Source, $"'{entry.Value}' is an IPv4 address in IPv6 form; write it as {address.MapToIPv4()}.");
+        }
+
+        if (address.IsIPv6LinkLocal && address.ScopeId == 0)
+        {
+            throw new OptionException(entry.Source, $"'{entry.Value}' is link-local and needs its interface, such as {entry.Value}%eth0.");
+        }
+
         return IsBindable(address)
             ? entry.Value
             : throw new OptionException(entry.Source, $"'{entry.Value}' is not an address of this machine; use 127.0.0.1, 0.0.0.0 (every interface) or one of: {string.Join(", ", LocalAddresses())}.");

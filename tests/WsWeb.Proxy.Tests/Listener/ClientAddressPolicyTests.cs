@@ -11,7 +11,7 @@ namespace WsWeb.Proxy.Tests.Listener;
 /// <summary>mitmproxy's block_global / block_private: who may use a proxy that listens beyond loopback.</summary>
 public sealed class ClientAddressPolicyTests
 {
-    /// <summary>Each row as Python 3.11's ipaddress (what mitmproxy's block addon asks) classifies it.</summary>
+    /// <summary>Each row as Python's ipaddress (3.12.4 and later; what mitmproxy's block addon asks) classifies it.</summary>
     [Theory]
     [InlineData("8.8.8.8", false, true)]
     [InlineData("172.32.0.1", false, true)]
@@ -30,6 +30,15 @@ public sealed class ClientAddressPolicyTests
     [InlineData("2001::1", true, false)]
     [InlineData("2606:4700::1", false, true)]
     [InlineData("64:ff9b::1", false, true)]
+    [InlineData("192.0.0.5", true, false)]
+    [InlineData("192.0.0.10", false, true)]
+    [InlineData("2001:4:112::1", false, true)]
+    [InlineData("2001:1::1", false, true)]
+    [InlineData("2001:30::1", false, true)]
+    [InlineData("2001:2::1", true, false)]
+    [InlineData("2002::1", true, false)]
+    [InlineData("3fff::1", true, false)]
+    [InlineData("64:ff9b:1::1", true, false)]
     public void ClassifiesAddressesAsPythonsIpaddress(string text, bool isPrivate, bool isGlobal)
     {
         var address = IPAddress.Parse(text);

@@ -71,6 +71,8 @@ public sealed class CommandLineTests
     [InlineData(new[] { "--listen-host", "127.1" }, "--listen-host: '127.1' is not an IPv4 address written out in full")]
     [InlineData(new[] { "--listen-host", "192.0.2.77" }, "--listen-host: '192.0.2.77' is not an address of this machine")]
     [InlineData(new[] { "--web-host", "2001:db8::77" }, "--web-host: '2001:db8::77' is not an address of this machine")]
+    [InlineData(new[] { "--listen-host", "::ffff:127.0.0.1" }, "--listen-host: '::ffff:127.0.0.1' is an IPv4 address in IPv6 form; write it as 127.0.0.1")]
+    [InlineData(new[] { "--listen-host", "fe80::1" }, "--listen-host: 'fe80::1' is link-local and needs its interface")]
     [InlineData(new[] { "--max-message-size", "lots" }, "--max-message-size: 'lots' is not a size")]
     [InlineData(new[] { "--max-flows", "0" }, "--max-flows: '0' is not a positive whole number")]
     [InlineData(new[] { "--web-password", "short" }, "--web-password: the password must have at least 8 characters")]
