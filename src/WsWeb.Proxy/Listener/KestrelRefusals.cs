@@ -43,6 +43,12 @@ internal sealed partial class KestrelRefusals(FlowStore store, TimeProvider time
         var error = features.Get<IBadRequestExceptionFeature>()?.Error;
         var status = error is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status400BadRequest;
         var reason = string.IsNullOrEmpty(error?.Message) ? ReasonPhrases.GetReasonPhrase(status) : error.Message;
+        if (reason.EndsWith(": ''", StringComparison.Ordinal))
+        {
+            // Kestrel quotes the offending bytes only when its own log level would show them: say what to send instead.
+            reason = reason[..^4] + " (a proxy request line looks like 'GET http://example.com/path HTTP/1.1', "
+                + "with an http, https, ws or wss URL, or 'CONNECT example.com:443 HTTP/1.1')";
+        }
         var request = features.Get<IHttpRequestFeature>();
         LogRefused(features.Get<IHttpConnectionFeature>()?.ConnectionId ?? "?", status, reason);
         Record(connection, request, status, reason);

@@ -29,6 +29,7 @@ public sealed class KestrelRefusalTests
         Assert.StartsWith("WsWeb could not read this request: ", body, StringComparison.Ordinal);
         Assert.Contains(reason, body, StringComparison.OrdinalIgnoreCase);
         Assert.True(body.Length > "WsWeb could not read this request: \n".Length, body);
+        Assert.DoesNotContain(": ''", body, StringComparison.Ordinal);
         var flow = await proxy.WaitForFlowAsync(f => f.Error?.StartsWith("Malformed request", StringComparison.Ordinal) == true);
         Assert.Contains(status, flow.Error, StringComparison.Ordinal);
     }
