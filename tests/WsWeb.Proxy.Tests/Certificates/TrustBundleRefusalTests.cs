@@ -30,6 +30,7 @@ public sealed class TrustBundleRefusalTests
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Contains(why, body, StringComparison.Ordinal);
         Assert.DoesNotContain("not a trusted CA", body, StringComparison.Ordinal);
+        Assert.DoesNotContain("--upstream-trust-bundle", body, StringComparison.Ordinal);
     }
 
     private sealed class ShiftedTime(TimeSpan offset) : TimeProvider
