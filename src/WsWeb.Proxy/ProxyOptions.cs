@@ -54,6 +54,11 @@ public sealed record ProxyOptions
     /// <summary>Content bytes kept across all flows before the oldest finished flows are evicted.</summary>
     public long MaxTotalBytes { get; init; } = 1024L * 1024 * 1024;
 
+    /// <summary>Whether a <see cref="ListenHost"/> or <see cref="WebHost"/> value binds loopback only ("localhost" or a loopback IP).</summary>
+    public static bool IsLoopbackHost(string host) =>
+        string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
+        || (System.Net.IPAddress.TryParse(host, out var address) && System.Net.IPAddress.IsLoopback(address));
+
     public static string DefaultDataDirectory() =>
         Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".wsweb");
 }

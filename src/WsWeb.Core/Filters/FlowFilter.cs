@@ -16,6 +16,7 @@ public sealed class FlowFilter
 {
     private readonly FilterNode _root;
     private long _relayTimeouts;
+    private int _firstRelayTimeoutTaken;
 
     private FlowFilter(string expression, FilterNode root)
     {
@@ -58,6 +59,9 @@ public sealed class FlowFilter
     /// counted as no match. The owner of a rule or intercept filter can log the first one: the pattern needs fixing.
     /// </summary>
     public long RelayTimeouts => Interlocked.Read(ref _relayTimeouts);
+
+    /// <summary>True once, for the first caller after a relay timeout: who owns the filter logs it then, not per message.</summary>
+    public bool TakeFirstRelayTimeout() => RelayTimeouts > 0 && Interlocked.Exchange(ref _firstRelayTimeoutTaken, 1) == 0;
 
     /// <summary>
     /// Tests a flow. Message operators (<c>~wq</c>, <c>~text</c>, <c>~json</c>…) are true when any retained

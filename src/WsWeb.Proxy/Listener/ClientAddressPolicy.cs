@@ -78,8 +78,7 @@ internal sealed partial class ClientAddressPolicy(bool blockGlobal, bool blockPr
     /// <summary>Says at start who can reach a proxy that listens beyond loopback.</summary>
     public void LogExposure(ILogger logger, string listenHost)
     {
-        if (string.Equals(listenHost, "localhost", StringComparison.OrdinalIgnoreCase)
-            || (IPAddress.TryParse(listenHost, out var address) && IPAddress.IsLoopback(address)))
+        if (ProxyOptions.IsLoopbackHost(listenHost))
         {
             return;
         }

@@ -6,7 +6,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Logging;
-using WsWeb.Core;
 using WsWeb.Core.Flows;
 
 namespace WsWeb.Proxy.Listener;
@@ -68,26 +67,15 @@ internal sealed partial class KestrelRefusals(FlowStore store, TimeProvider time
 
     private void Record(ProxyConnectionFeature connection, IHttpRequestFeature? request, int status, string reason)
     {
-        var now = Timestamps.Now(time);
-
         // Kestrel may have parsed the request line before it gave up on the headers; otherwise these stay empty.
-        var method = request?.Method ?? "";
-        var path = request?.RawTarget ?? "";
-        var flow = new HttpFlow(new HttpRequestData
+        connection.RecordRefusal(store, time, new HttpRequestData
         {
-            Method = method,
+            Method = request?.Method ?? "",
             Scheme = connection.IsTls ? "https" : "http",
             Host = connection.TunnelHost ?? "",
             Port = connection.TunnelPort,
-            Path = path,
-            TimestampStart = now,
-        }, now)
-        {
-            ClientConn = connection.Client,
-            Error = $"Malformed request ({status}): {reason}",
-        };
-        store.Add(flow);
-        store.FlowEnded(flow);
+            Path = request?.RawTarget ?? "",
+        }, $"Malformed request ({status}): {reason}");
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Connection {ConnectionId}: refused a malformed request with {StatusCode}: {Reason}")]

@@ -1,3 +1,4 @@
+using WsWeb.Core;
 using WsWeb.Core.Flows;
 
 namespace WsWeb.Proxy.Listener;
@@ -35,4 +36,14 @@ internal sealed class ProxyConnectionFeature
 
     /// <summary>The client's connection was aborted (a write to it failed). RequestAborted follows, a little later.</summary>
     public bool ClientGone => Connection?.IsAborted == true;
+
+    /// <summary>Records a request the listener refused before it was forwarded, as an ended flow with its error.</summary>
+    public void RecordRefusal(FlowStore store, TimeProvider time, HttpRequestData request, string error)
+    {
+        var now = Timestamps.Now(time);
+        request.TimestampStart = now;
+        var flow = new HttpFlow(request, now) { ClientConn = Client, Error = error };
+        store.Add(flow);
+        store.FlowEnded(flow);
+    }
 }

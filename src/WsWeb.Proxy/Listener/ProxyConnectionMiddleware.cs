@@ -222,16 +222,13 @@ internal sealed partial class ProxyConnectionMiddleware(
 
     private void RecordRefusal(ProxyConnectionFeature feature, string host, int port)
     {
-        var now = Timestamps.Now(time);
-        var flow = new HttpFlow(new HttpRequestData { Method = "CONNECT", Scheme = "http", Host = host, Port = port, Path = "", TimestampStart = now }, now)
-        {
-            ClientConn = feature.Client,
-            Error = "Refused: the target is one of WsWeb's own listeners.",
-        };
-        store.Add(flow);
-        store.FlowEnded(flow);
+        feature.RecordRefusal(store, time, ConnectRequestData(host, port), "Refused: the target is one of WsWeb's own listeners.");
         LogSelfTarget(host, port);
     }
+
+    /// <summary>How a CONNECT is recorded: mitmproxy's authority-form request, no path.</summary>
+    internal static HttpRequestData ConnectRequestData(string host, int port) =>
+        new() { Method = "CONNECT", Scheme = "http", Host = host, Port = port, Path = "" };
 
     private static async Task RespondAsync(ConnectionContext context, int status, string reason, string body)
     {

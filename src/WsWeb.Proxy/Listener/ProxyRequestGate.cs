@@ -1,8 +1,6 @@
-using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
-using WsWeb.Core;
 using WsWeb.Core.Flows;
 
 namespace WsWeb.Proxy.Listener;
@@ -55,24 +53,12 @@ internal sealed partial class ProxyRequestGate(FlowStore store, TimeProvider tim
     {
         var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? "";
         var message = $"CONNECT {target} must be the first request on a connection: WsWeb opens a tunnel only for a CONNECT on a fresh connection. Open a new connection for it.";
-        var now = Timestamps.Now(time);
         ConnectRequest.TrySplitAuthority(target, out var host, out var port);
-        var flow = new HttpFlow(new HttpRequestData { Method = "CONNECT", Scheme = "http", Host = host, Port = port, Path = "", TimestampStart = now }, now)
-        {
-            ClientConn = connection.Client,
-            Error = "Refused: " + message,
-        };
-        store.Add(flow);
-        store.FlowEnded(flow);
+        connection.RecordRefusal(store, time, ProxyConnectionMiddleware.ConnectRequestData(host, port), "Refused: " + message);
         LogLateConnect(context.Connection.Id, target);
 
-        var response = context.Response;
-        response.StatusCode = StatusCodes.Status400BadRequest;
-        response.ContentType = "text/plain; charset=utf-8";
-        response.Headers.Connection = "close";
-        var body = Encoding.UTF8.GetBytes(message + "\n");
-        response.ContentLength = body.Length;
-        await response.Body.WriteAsync(body, context.RequestAborted);
+        context.Response.Headers.Connection = "close";
+        await Forwarding.ProxyRequestHandler.WritePlainAsync(context.Response, StatusCodes.Status400BadRequest, message);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Connection {ConnectionId}: refused CONNECT {Target}, which came after another request on the same connection")]

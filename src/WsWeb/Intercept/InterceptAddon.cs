@@ -1,5 +1,4 @@
 using WsWeb.Core.Addons;
-using WsWeb.Core.Filters;
 using WsWeb.Core.Flows;
 using WsWeb.Core.WebSockets;
 
@@ -13,8 +12,6 @@ namespace WsWeb.Intercept;
 /// </summary>
 internal sealed partial class InterceptAddon(InterceptService intercept, ILogger<InterceptAddon> logger) : IWebSocketAddon
 {
-    private FlowFilter? _slowFilterNoticed;
-
     public async ValueTask WebSocketMessageAsync(HttpFlow flow, WebSocketMessage message, CancellationToken cancellationToken)
     {
         if (message.Dropped)
@@ -23,7 +20,7 @@ internal sealed partial class InterceptAddon(InterceptService intercept, ILogger
         }
 
         var hold = intercept.ShouldHold(flow, message);
-        if (intercept.Settings?.Filter is { RelayTimeouts: > 0 } filter && Interlocked.Exchange(ref _slowFilterNoticed, filter) != filter)
+        if (intercept.Settings?.Filter is { } filter && filter.TakeFirstRelayTimeout())
         {
             LogFilterTimeout(filter.Expression);
         }

@@ -18,7 +18,6 @@ internal sealed class Rule
     // A box, so an update can hand the same counter to the new rule: relay threads still running the old
     // rule object keep counting into it.
     private HitCounter _hits = new();
-    private int _timeoutNoticed;
 
     public required string Id { get; init; }
 
@@ -49,9 +48,6 @@ internal sealed class Rule
 
     /// <summary>Shares the counter with the rule this one replaces (an update), so no hit is lost meanwhile.</summary>
     public void InheritHits(Rule previous) => _hits = previous._hits;
-
-    /// <summary>True the first time this rule's filter has timed out, so the warning is logged once, not per message.</summary>
-    public bool NoticeFilterTimeout() => Filter.RelayTimeouts > 0 && Interlocked.Exchange(ref _timeoutNoticed, 1) == 0;
 
     public RuleView ToView() => new(Id, Name, Filter.Expression, Action.ToString().ToLowerInvariant(), Replace, DelayMs, Enabled, Hits, Filter.RelayTimeouts);
 }

@@ -26,7 +26,7 @@ internal sealed partial class RulesAddon(RuleStore rules, InterceptService inter
             }
 
             var matched = rule.Filter.Matches(flow, message);
-            if (rule.NoticeFilterTimeout())
+            if (rule.Filter.TakeFirstRelayTimeout())
             {
                 LogFilterTimeout(rule.Name, rule.Filter.Expression);
             }

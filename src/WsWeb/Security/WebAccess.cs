@@ -71,7 +71,7 @@ internal sealed partial class WebAccess
             return new WebAccess(password, generated: false, options.WebPort, time);
         }
 
-        return IsLoopback(options.WebHost)
+        return ProxyOptions.IsLoopbackHost(options.WebHost)
             ? new WebAccess(null, generated: false, options.WebPort, time)
             : new WebAccess(WebEncoders.Base64UrlEncode(RandomNumberGenerator.GetBytes(24)), generated: true, options.WebPort, time);
     }
@@ -185,10 +185,6 @@ internal sealed partial class WebAccess
             ? Check(token, request.HttpContext.Connection.RemoteIpAddress)
             : null;
     }
-
-    private static bool IsLoopback(string host) =>
-        string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
-        || (IPAddress.TryParse(host, out var address) && IPAddress.IsLoopback(address));
 }
 
 internal enum SecretCheck
