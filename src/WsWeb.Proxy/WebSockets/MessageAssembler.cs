@@ -23,6 +23,20 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
 {
     private const int SmallBufferReturnThreshold = 64 * 1024;
 
+    /// <summary>
+    /// Most frame boundaries kept for one message. Each boundary costs memory here and a frame header on the way
+    /// out while its payload may be empty, so the message-size limit alone would let a peer send empty
+    /// continuations without end. 65,536 keeps the boundaries of what real peers send (64 MiB in 4 KiB frames is
+    /// 16,384; Autobahn's 4 MiB in 64-byte frames is 65,536) at 8 bytes each: at most 512 KiB, beside the 64 MiB
+    /// a message may hold by default. Frames past it are merged into the last boundary, which RFC 6455 §5.4 allows
+    /// an intermediary that understands the connection's extensions: the message still goes out whole, in at most
+    /// this many frames. Counting each frame against the size limit instead would refuse messages within it.
+    /// </summary>
+    public const int MaxFragments = 65_536;
+
+    /// <summary>A message with more boundaries than this must not keep its list's capacity for the rest of the connection.</summary>
+    private const int RetainedFragmentCapacity = 4096;
+
     private readonly byte[] _control = new byte[FrameCodec.MaxControlPayload];
     private readonly List<Fragment> _fragments = [];
     private Utf8Validator _utf8;
@@ -119,7 +133,14 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
                 return AssemblerStep.Control;
             }
 
-            _fragments.Add(new Fragment(_frame.PayloadLength));
+            if (_fragments.Count < MaxFragments)
+            {
+                _fragments.Add(new Fragment(_frame.PayloadLength));
+            }
+            else
+            {
+                _fragments[^1] = new Fragment(_fragments[^1].Length + _frame.PayloadLength);
+            }
 
             // Validate text frame by frame so a bad fragment fails at once (RFC 6455 §8.1); compressed
             // text is validated after inflating.
@@ -261,6 +282,11 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
             Compressed = _frame.Rsv1;
             _utf8.Reset();
             _fragments.Clear();
+            if (_fragments.Capacity > RetainedFragmentCapacity)
+            {
+                _fragments.Capacity = RetainedFragmentCapacity;
+            }
+
             _length = 0;
             _single = null;
             if (_frame.Fin && !_frame.Rsv1)

@@ -34,6 +34,9 @@ internal sealed partial class WebSocketRelay
     /// <summary>Unmasked large payloads: the header and this much of the payload go out in one write, the rest uncopied.</summary>
     private const int UnmaskedFirstChunk = 16 * 1024;
 
+    /// <summary>A fragmented message going out is flushed whenever this much of it waits in the pipe.</summary>
+    private const int FragmentFlushThreshold = 64 * 1024;
+
     private readonly HttpFlow _flow;
     private readonly WebSocketData _ws;
     private readonly RelayLeg _client;
@@ -444,17 +447,7 @@ internal sealed partial class WebSocketRelay
         else
         {
             // Unmodified: keep the original frame boundaries on the way out.
-            written = await WriteAsync(to, (Message: message, Fragments: fragments), static (leg, m) =>
-            {
-                long offset = 0;
-                for (var i = 0; i < m.Fragments.Count; i++)
-                {
-                    var fragment = m.Fragments[i];
-                    var payload = m.Message.PinnedContent.AsSpan((int)offset, (int)fragment.Length);
-                    WriteFrame(leg, i == m.Fragments.Count - 1, false, i == 0 ? m.Message.Type : Opcode.Continuation, payload);
-                    offset += fragment.Length;
-                }
-            }, flush: false, ignoreClosed: false, cancellationToken);
+            written = await WriteFragmentsAsync(to, message, fragments, cancellationToken);
         }
 
         if (!written)
@@ -463,6 +456,52 @@ internal sealed partial class WebSocketRelay
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// Writes an unmodified message with its original frame boundaries. The pipe buffers everything written until
+    /// a flush, so a message of many frames (up to <see cref="MessageAssembler.MaxFragments"/>, with their headers)
+    /// is flushed as it goes rather than held whole in the pipe beside its recorded copy.
+    /// </summary>
+    /// <returns>False when nothing was written because the peer was already sent a close.</returns>
+    private static async ValueTask<bool> WriteFragmentsAsync(RelayLeg to, WebSocketMessage message, IReadOnlyList<Fragment> fragments, CancellationToken cancellationToken)
+    {
+        await to.WriteLock.WaitAsync(cancellationToken);
+        try
+        {
+            if (to.CloseSent)
+            {
+                return false;
+            }
+
+            var content = message.PinnedContent;
+            var offset = 0;
+            var unflushed = 0L;
+            for (var i = 0; i < fragments.Count; i++)
+            {
+                var length = (int)fragments[i].Length;
+                var last = i == fragments.Count - 1;
+                WriteFrame(to, last, false, i == 0 ? message.Type : Opcode.Continuation, content.AsSpan(offset, length));
+                offset += length;
+                unflushed += FrameCodec.HeaderLength(length, masked: !to.IsClient) + length;
+                if (unflushed >= FragmentFlushThreshold && !last)
+                {
+                    // The rest of the message waits for the peer to take this part: backpressure, not buffering.
+                    await to.Output.FlushAsync(cancellationToken);
+                    unflushed = 0;
+                }
+            }
+
+            return true;
+        }
+        catch (Exception ex) when (IsConnectionLoss(ex))
+        {
+            throw new PeerGoneException(to, ex);
+        }
+        finally
+        {
+            to.WriteLock.Release();
+        }
     }
 
     /// <summary>The message was recorded but could not go out (its peer was sent a close first, or the flow ended): the flow must not show it as delivered.</summary>

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using WsWeb.Core.WebSockets;
 using WsWeb.Proxy.Tests.Infrastructure;
+using WsWeb.Proxy.WebSockets;
 
 namespace WsWeb.Proxy.Tests.WebSockets;
 
@@ -119,6 +120,90 @@ public sealed class FragmentationTests
         var message = Assert.Single(flow.WebSocket!.Messages);
         Assert.Equal(new byte[] { 1, 2, 3, 4 }, message.Content);
         Assert.Equal(1, flow.WebSocket.ClientPings);
+    }
+
+    [Fact]
+    public async Task AMessageOfCountlessEmptyFragmentsArrivesWholeInABoundedNumberOfFrames()
+    {
+        // Each fragment boundary costs the proxy memory and an outgoing frame header while the payload stays
+        // tiny, so the message-size limit never stops a peer that sends empty continuations without end.
+        const int emptyFragments = 200_000;
+        await using var server = RawWebSocketServer.Start();
+        await using var proxy = await ProxyServer.StartAsync();
+        var connecting = ProxyClients.ConnectRawAsync(proxy, server.WsUri());
+        await using var upstream = await server.AcceptAsync();
+        await using var client = await connecting;
+
+        var first = RawWebSocket.BuildFrame(Opcode.Binary, "a"u8, fin: false, masked: false);
+        var last = RawWebSocket.BuildFrame(Opcode.Continuation, "b"u8, fin: true, masked: false);
+        // Between them, 200,000 times 00 00: a continuation frame, not final, no payload (the array starts zeroed).
+        var wire = new byte[first.Length + 2 * emptyFragments + last.Length];
+        first.CopyTo(wire, 0);
+        last.CopyTo(wire, wire.Length - last.Length);
+        await upstream.Socket.SendRawAsync(wire);
+
+        var frames = await ReadMessageAsync(client);
+        Assert.Equal("ab", Encoding.ASCII.GetString([.. frames.SelectMany(f => f.Payload)]));
+        // The boundaries up to the cap are the server's own; what lies past it is merged into the final frame.
+        Assert.Equal(MessageAssembler.MaxFragments, frames.Count);
+        Assert.Equal((Opcode.Binary, false, "a"), (frames[0].Opcode, frames[0].Fin, frames[0].Text));
+        Assert.All(frames.Skip(1).SkipLast(1), f => Assert.Equal((Opcode.Continuation, 0), (f.Opcode, f.Payload.Length)));
+        Assert.Equal((Opcode.Continuation, "b"), (frames[^1].Opcode, frames[^1].Text));
+
+        // The connection still works: the next message goes through as it came.
+        await upstream.Socket.SendAsync(Opcode.Text, "after"u8);
+        var next = await client.ReadRequiredFrameAsync();
+        Assert.Equal((Opcode.Text, true, "after"), (next.Opcode, next.Fin, next.Text));
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count >= 2, "both messages recorded");
+        Assert.Equal(["ab", "after"], flow.WebSocket!.Messages.Select(m => Encoding.ASCII.GetString(m.Content)));
+        Assert.Null(flow.Error);
+    }
+
+    [Fact]
+    public async Task AMessageOfManyLargeFragmentsKeepsEveryBoundaryAndByteBothWays()
+    {
+        // 2 MiB in 4 KiB frames: written out in several flushes, masked afresh toward the server.
+        const int fragment = 4096;
+        const int count = 512;
+        var payload = RandomNumberGenerator.GetBytes(fragment * count);
+        await using var server = RawWebSocketServer.Start();
+        await using var proxy = await ProxyServer.StartAsync();
+        var connecting = ProxyClients.ConnectRawAsync(proxy, server.WsUri());
+        await using var upstream = await server.AcceptAsync();
+        await using var client = await connecting;
+
+        var sending = client.SendRawAsync(Fragmented(payload, fragment, masked: true));
+        var atServer = await ReadMessageAsync(upstream.Socket);
+        await sending;
+        var echoing = upstream.Socket.SendRawAsync(Fragmented(payload, fragment, masked: false));
+        var atClient = await ReadMessageAsync(client);
+        await echoing;
+
+        foreach (var (frames, masked) in new[] { (atServer, true), (atClient, false) })
+        {
+            Assert.Equal(count, frames.Count);
+            Assert.All(frames, f => Assert.Equal((fragment, masked), (f.Payload.Length, f.Masked)));
+            Assert.Equal(Opcode.Binary, frames[0].Opcode);
+            Assert.All(frames.Skip(1), f => Assert.Equal(Opcode.Continuation, f.Opcode));
+            Assert.True(payload.AsSpan().SequenceEqual([.. frames.SelectMany(f => f.Payload)]), "the bytes differ from what was sent");
+        }
+    }
+
+    private static byte[] Fragmented(byte[] payload, int fragment, bool masked) =>
+        [.. payload.Chunk(fragment).SelectMany((chunk, i) =>
+            RawWebSocket.BuildFrame(i == 0 ? Opcode.Binary : Opcode.Continuation, chunk, fin: (i + 1) * fragment >= payload.Length, masked))];
+
+    private static async Task<List<RawFrame>> ReadMessageAsync(RawWebSocket peer)
+    {
+        var frames = new List<RawFrame>();
+        do
+        {
+            frames.Add(await peer.ReadRequiredFrameAsync());
+        }
+        while (!frames[^1].Fin);
+
+        return frames;
     }
 
     [Fact]
