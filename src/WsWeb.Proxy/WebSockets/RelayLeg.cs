@@ -31,6 +31,7 @@ internal sealed class RelayLeg(
 
     private int _closeSent;
     private int _closeReceived;
+    private int _closeWriteFailed;
 
     public string Name { get; } = name;
 
@@ -131,8 +132,14 @@ internal sealed class RelayLeg(
         }
     }
 
-    /// <summary>A close frame has been written to this peer; no data may follow it.</summary>
+    /// <summary>A close frame was claimed for this peer (written, or being written); no data may follow it.</summary>
     public bool CloseSent => Volatile.Read(ref _closeSent) != 0;
+
+    /// <summary>
+    /// The close claimed by <see cref="TryMarkCloseSent"/> never went out (the peer did not take it in time, or
+    /// is gone). It still counts as sent, so nothing else follows it; but the peer owes no reply to wait for.
+    /// </summary>
+    public bool CloseWriteFailed => Volatile.Read(ref _closeWriteFailed) != 0;
 
     /// <summary>This peer sent its close frame.</summary>
     public bool CloseReceived => Volatile.Read(ref _closeReceived) != 0;
@@ -141,6 +148,8 @@ internal sealed class RelayLeg(
     public bool TryMarkCloseSent() => Interlocked.Exchange(ref _closeSent, 1) == 0;
 
     public void MarkCloseReceived() => Volatile.Write(ref _closeReceived, 1);
+
+    public void MarkCloseWriteFailed() => Volatile.Write(ref _closeWriteFailed, 1);
 
     public void Abort() => abort();
 

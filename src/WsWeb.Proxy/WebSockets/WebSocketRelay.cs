@@ -92,8 +92,9 @@ internal sealed partial class WebSocketRelay
         var first = await Task.WhenAny(upstream, downstream);
         var other = first == upstream ? downstream : upstream;
         // The pump still running reads the other peer; if that peer was sent a close, it owes us a reply.
+        // A close that never went out (the peer did not take it in time) gets none: no point waiting for it.
         var otherPeer = first == upstream ? _server : _client;
-        if (otherPeer.CloseSent)
+        if (otherPeer.CloseSent && !otherPeer.CloseWriteFailed)
         {
             // The other peer was sent a close: give it time to answer before dropping the connection.
             await Task.WhenAny(other, Task.Delay(_settings.CloseTimeout, _time, CancellationToken.None));
@@ -340,7 +341,15 @@ internal sealed partial class WebSocketRelay
             await to.AwaitPendingWriteAsync();
             if (to.TryMarkCloseSent())
             {
-                await WriteAsync(to, state.ControlPayload.ToArray(), static (leg, payload) => WriteFrame(leg, true, false, Opcode.Close, payload), flush: true, ignoreClosed: true, cancellationToken);
+                try
+                {
+                    await WriteAsync(to, state.ControlPayload.ToArray(), static (leg, payload) => WriteFrame(leg, true, false, Opcode.Close, payload), flush: true, ignoreClosed: true, cancellationToken);
+                }
+                catch
+                {
+                    to.MarkCloseWriteFailed();
+                    throw;
+                }
             }
 
             return true;
@@ -762,11 +771,19 @@ internal sealed partial class WebSocketRelay
         _flow.Error ??= $"{offender.Name} violated the WebSocket protocol: {reason}";
         _ws.TryClose(offender.IsClient, code, reason, Timestamps.Now(_time), byProxy: true);
         LogProtocolError(_flow.Id, offender.Name, code, reason);
-        using var timeout = new CancellationTokenSource(_settings.CloseTimeout, _time);
-        await SendCloseAsync(offender, code, reason, timeout.Token);
 
+        // Both at once, each with its own timeout: an offender that stopped reading leaves the pump writing to it
+        // stuck holding its write lock, and waiting for that first would leave the innocent peer without a close.
         // The error code belongs to the offender only; the innocent peer just loses its counterpart.
-        await SendCloseAsync(other, WebSocketCloseCodes.GoingAway, $"the {offender.Name} broke the WebSocket protocol", timeout.Token);
+        await Task.WhenAll(
+            SendCloseWithinTimeoutAsync(offender, code, reason),
+            SendCloseWithinTimeoutAsync(other, WebSocketCloseCodes.GoingAway, $"the {offender.Name} broke the WebSocket protocol"));
+    }
+
+    private async Task SendCloseWithinTimeoutAsync(RelayLeg to, int code, string reason)
+    {
+        using var timeout = new CancellationTokenSource(_settings.CloseTimeout, _time);
+        await SendCloseAsync(to, code, reason, timeout.Token);
     }
 
     private async Task SendCloseAsync(RelayLeg to, int code, string? reason, CancellationToken cancellationToken)
@@ -784,7 +801,8 @@ internal sealed partial class WebSocketRelay
         }
         catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or PeerGoneException || IsConnectionLoss(ex))
         {
-            // The peer is already gone; the close is recorded all the same.
+            // The peer is gone or did not take the close in time; the close is recorded all the same.
+            to.MarkCloseWriteFailed();
         }
     }
 

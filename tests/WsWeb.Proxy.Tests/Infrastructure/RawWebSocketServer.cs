@@ -46,9 +46,15 @@ internal sealed class RawWebSocketServer : IAsyncDisposable
 
     public Uri WsUri(string path = "/raw") => new($"ws://127.0.0.1:{Port}{path}");
 
-    public static RawWebSocketServer Start()
+    /// <param name="receiveBufferSize">SO_RCVBUF for accepted connections (set on the listener, so the first window advertised is already that small).</param>
+    public static RawWebSocketServer Start(int? receiveBufferSize = null)
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
+        if (receiveBufferSize is { } size)
+        {
+            listener.Server.ReceiveBufferSize = size;
+        }
+
         listener.Start();
         return new RawWebSocketServer(listener);
     }

@@ -149,6 +149,33 @@ public sealed class MalformedFrameTests
         await AssertStillEchoesAsync(bystander, "bystander");
     }
 
+    [Fact]
+    public async Task AServerThatBreaksTheProtocolWhileNotReadingStillLetsTheClientHear1001()
+    {
+        // The server reads nothing, so the pump relaying the client's flood is stuck writing to it and holds its
+        // write lock: the 1002 for the server cannot go out, and must not keep the client from its 1001.
+        await using var server = RawWebSocketServer.Start(receiveBufferSize: 4096);
+        await using var proxy = await ProxyServer.StartAsync();
+        var connecting = ProxyClients.ConnectRawAsync(proxy, server.WsUri());
+        await using var upstream = await server.AcceptAsync();
+        await using var client = await connecting;
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+        var flood = Backpressure.FloodAsync(client, frameSize: 1024);
+        await Backpressure.StalledAsync(flow);
+
+        await upstream.Socket.SendAsync(Opcode.Text, "masked by mistake"u8, masked: true);
+
+        // Generous: the point is that a close frame comes before the connection ends, not how fast.
+        var close = await client.ReadRequiredFrameAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal((Opcode.Close, 1001), (close.Opcode, close.CloseCode));
+        Assert.True(await client.EndsAsync(TimeSpan.FromSeconds(60)), "the proxy ended the client connection after its close");
+        await flood;
+        await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended");
+        Assert.Equal(1002, flow.WebSocket!.CloseCode);
+        Assert.False(flow.WebSocket.ClosedByClient);
+        Assert.Contains("server", flow.Error, StringComparison.OrdinalIgnoreCase);
+    }
+
     private static async Task AssertStillEchoesAsync(ClientWebSocket socket, string text)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));

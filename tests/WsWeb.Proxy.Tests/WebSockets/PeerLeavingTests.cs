@@ -1,5 +1,4 @@
 using WsWeb.Core.Addons;
-using WsWeb.Core.Flows;
 using WsWeb.Core.WebSockets;
 using WsWeb.Proxy.Tests.Infrastructure;
 
@@ -25,8 +24,8 @@ public sealed class PeerLeavingTests
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
 
         // The server reads nothing: the proxy's writes to it stall, and so does its reading of the client.
-        var flood = FloodAsync(client);
-        await StalledAsync(flow);
+        var flood = Backpressure.FloodAsync(client);
+        await Backpressure.StalledAsync(flow);
         client.Reset();
         await flood;
 
@@ -47,8 +46,8 @@ public sealed class PeerLeavingTests
         var accepted = await accepting;
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
 
-        var flood = FloodAsync(accepted.Socket);
-        await StalledAsync(flow);
+        var flood = Backpressure.FloodAsync(accepted.Socket);
+        await Backpressure.StalledAsync(flow);
         accepted.ResetTcp();
         await flood;
 
@@ -108,35 +107,5 @@ public sealed class PeerLeavingTests
         Assert.Equal("bye", flow.WebSocket.CloseReason);
         Assert.True(flow.WebSocket.ClosedByClient);
         Assert.False(flow.WebSocket.Messages[0].Dropped);
-    }
-
-    /// <summary>Sends 256 KiB binary frames until the connection fails (it is reset by the test).</summary>
-    private static Task FloodAsync(RawWebSocket peer) => Task.Run(async () =>
-    {
-        var chunk = new byte[256 * 1024];
-        try
-        {
-            while (true)
-            {
-                await peer.SendAsync(Opcode.Binary, chunk);
-            }
-        }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
-        {
-            // Reset by the test.
-        }
-    });
-
-    /// <summary>Waits until the flow's count of messages stops growing: the relay is stuck writing.</summary>
-    private static async Task StalledAsync(HttpFlow flow)
-    {
-        var seen = -1L;
-        for (var unchanged = 0; unchanged < 4;)
-        {
-            await Task.Delay(250);
-            var now = flow.WebSocket!.TotalCount;
-            unchanged = now == seen && now > 0 ? unchanged + 1 : 0;
-            seen = now;
-        }
     }
 }
