@@ -87,7 +87,8 @@ public sealed class WebSocketData
 
     /// <summary>
     /// True when the proxy started the close (a user's close, a protocol error, shutdown) rather than a
-    /// peer. mitmproxy has no such field; <see cref="ClosedByClient"/> then names the side that was at fault or addressed.
+    /// peer. mitmproxy has no such field; <see cref="ClosedByClient"/> then names the side that was at fault,
+    /// or the side a user's close spoke for (a close sent to the server speaks for the client).
     /// </summary>
     public bool ClosedByProxy
     {

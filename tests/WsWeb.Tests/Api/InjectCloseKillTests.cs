@@ -159,6 +159,12 @@ public sealed class InjectCloseKillTests(WsWebApp app) : IClassFixture<WsWebApp>
         // The server's reply travels on to the client as a normal close.
         var (status, _) = await client.CloseReceived.Task.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, status);
+
+        // The proxy spoke for the client, so the close is the client's side's (docs/hub.md), made by the proxy.
+        await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended");
+        var socket = (await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}"))).GetProperty("webSocket");
+        Assert.True(socket.GetProperty("closedByClient").GetBoolean());
+        Assert.True(socket.GetProperty("closedByProxy").GetBoolean());
     }
 
     [Theory]
