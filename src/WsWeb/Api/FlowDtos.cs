@@ -180,13 +180,21 @@ public sealed record MessageView(
     string? OriginalContent,
     string? Resolution)
 {
-    internal static MessageView From(WebSocketMessage message, string? resolution)
+    internal static MessageView From(WebSocketMessage message, string? resolution) => From(message, resolution, int.MaxValue, out _);
+
+    /// <summary>
+    /// The view with <see cref="Content"/> and <see cref="OriginalContent"/> cut to their first
+    /// <paramref name="maxContentBytes"/> bytes; <paramref name="truncated"/> says whether either was cut.
+    /// <see cref="Length"/> stays the length of the whole content.
+    /// </summary>
+    internal static MessageView From(WebSocketMessage message, string? resolution, int maxContentBytes, out bool truncated)
     {
         // Read each field once: a hook on the relay thread may swap the content while we look.
         var content = message.Content;
         var type = message.Type;
         var original = message.OriginalContent;
         var originalType = message.OriginalType ?? type;
+        truncated = content.Length > maxContentBytes || original?.Length > maxContentBytes;
         return new MessageView(
             message.Index,
             message.FromClient,
@@ -197,9 +205,9 @@ public sealed record MessageView(
             message.Injected,
             original is not null,
             EncodingOf(type),
-            Encode(content, type),
+            Encode(Head(content, type, maxContentBytes), type),
             original is null ? null : EncodingOf(originalType),
-            original is null ? null : Encode(original, originalType),
+            original is null ? null : Encode(Head(original, originalType, maxContentBytes), originalType),
             resolution);
     }
 
@@ -207,7 +215,25 @@ public sealed record MessageView(
 
     private static string EncodingOf(Opcode type) => type == Opcode.Text ? ContentCodec.Utf8Name : ContentCodec.Base64Name;
 
-    private static string Encode(byte[] content, Opcode type) =>
+    private static ReadOnlySpan<byte> Head(byte[] content, Opcode type, int maxBytes)
+    {
+        if (content.Length <= maxBytes)
+        {
+            return content;
+        }
+
+        // Text is cut back to a whole UTF-8 character, so a preview never ends in a replacement character
+        // that is not in the message.
+        var end = maxBytes;
+        while (type == Opcode.Text && end > 0 && (content[end] & 0xC0) == 0x80)
+        {
+            end--;
+        }
+
+        return content.AsSpan(0, end);
+    }
+
+    private static string Encode(ReadOnlySpan<byte> content, Opcode type) =>
         type == Opcode.Text ? System.Text.Encoding.UTF8.GetString(content) : Convert.ToBase64String(content);
 }
 

@@ -161,6 +161,10 @@ internal static class FlowQueries
         return list;
     }
 
+    /// <summary>
+    /// Previews: the intercept page re-reads this list on every HeldChanged. A card whose preview is cut loads the
+    /// whole content once, over REST, before it can be edited (dashboard.js).
+    /// </summary>
     public static List<HeldView> Held(InterceptService intercept, HoldResolutions resolutions) =>
-        [.. intercept.Snapshot().Select(held => HeldView.From(held, resolutions))];
+        [.. intercept.Snapshot().Select(held => HeldView.From(held, resolutions, preview: true))];
 }

@@ -236,7 +236,7 @@ internal sealed partial class ClientFeed
         }
     }
 
-    /// <summary>The held list changed; the whole (small) list is sent once per tick however often it changed.</summary>
+    /// <summary>The held list changed; the whole list, with previews of the contents, is sent once per tick however often it changed.</summary>
     public void HeldChanged()
     {
         lock (_gate)
@@ -425,7 +425,9 @@ internal sealed partial class ClientFeed
 
         if (batch.HeldChanged)
         {
-            var held = _intercept.Snapshot().Select(h => HeldView.From(h, _resolutions)).ToArray();
+            // Previews: the whole list goes to every subscriber on every change, outside the queue's byte bound,
+            // so each item is kept small (HeldView.PreviewBytes) whatever the size of the held message.
+            var held = _intercept.Snapshot().Select(h => HeldView.From(h, _resolutions, preview: true)).ToArray();
             await Invoke(client.HeldChanged(held), cancellationToken);
         }
     }

@@ -41,7 +41,7 @@ internal sealed class FlowsHub(FlowsHubRouter router, IHostApplicationLifetime l
 
     public void UnsubscribeFlow(string? flowId) => router.UnsubscribeFlow(Context.ConnectionId, RequireFlowId(flowId, nameof(UnsubscribeFlow)));
 
-    /// <summary>HeldChanged with the full held list, now and whenever it changes.</summary>
+    /// <summary>HeldChanged with the full held list (contents as previews), now and whenever it changes.</summary>
     public void SubscribeIntercept() => router.SubscribeIntercept(Context.ConnectionId);
 
     public void UnsubscribeIntercept() => router.UnsubscribeIntercept(Context.ConnectionId);

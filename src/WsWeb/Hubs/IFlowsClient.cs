@@ -24,7 +24,10 @@ public interface IFlowsClient
     /// <summary>A WebSocket flow closed; <paramref name="killed"/> when a user killed it (no close frames were exchanged).</summary>
     Task FlowClosed(string flowId, bool? closedByClient, int? closeCode, string? closeReason, double? timestampEnd, bool killed);
 
-    /// <summary>The full list of held messages (the body of GET /api/intercept/held), sent whenever it changes.</summary>
+    /// <summary>
+    /// The full list of held messages, sent whenever it changes, with contents cut to previews (the body of
+    /// GET /api/intercept/held?preview=true); an item's <see cref="HeldView.Truncated"/> says its content was cut.
+    /// </summary>
     Task HeldChanged(HeldView[] held);
 
     /// <summary>

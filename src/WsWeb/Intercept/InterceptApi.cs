@@ -21,14 +21,31 @@ public sealed record InterceptState(bool Enabled, string? Filter, double? Timeou
 /// <summary>A held message with where it belongs.</summary>
 public sealed record HeldView(string FlowId, string Url, long Index, double HeldAt, double? TimeoutAt, MessageView Message)
 {
-    // Shared by GET /api/intercept/held and the hub's HeldChanged, so both show the same shape.
-    internal static HeldView From(HeldMessage held, HoldResolutions resolutions) => new(
-        held.Flow.Id,
-        held.Flow.Request.WebSocketUrl,
-        held.Message.Index,
-        held.HeldAt,
-        held.TimeoutAt,
-        MessageView.From(held.Message, resolutions.Get(held.Message)));
+    /// <summary>How much of a held message's content (and original content) a preview carries, in bytes.</summary>
+    public const int PreviewBytes = 4096;
+
+    /// <summary>
+    /// True when <see cref="Message"/> is a preview whose content or original content was cut to the first
+    /// <see cref="PreviewBytes"/> bytes; GET /api/flows/{flowId}/messages/{index}/content has the whole.
+    /// </summary>
+    public bool Truncated { get; init; }
+
+    /// <summary>
+    /// Shared by GET /api/intercept/held, the hub's HeldChanged and the dashboard, so all show the same shape.
+    /// </summary>
+    /// <param name="preview">
+    /// Cut contents to <see cref="PreviewBytes"/>. HeldChanged resends the whole list on every change to every
+    /// intercept subscriber, so with full contents ten held 4 MB messages released one by one cost 400 MB of
+    /// pushes: the push carries previews, and whoever edits a message reads its whole content once, over REST.
+    /// </param>
+    internal static HeldView From(HeldMessage held, HoldResolutions resolutions, bool preview)
+    {
+        var message = MessageView.From(held.Message, resolutions.Get(held.Message), preview ? PreviewBytes : int.MaxValue, out var truncated);
+        return new HeldView(held.Flow.Id, held.Flow.Request.WebSocketUrl, held.Message.Index, held.HeldAt, held.TimeoutAt, message)
+        {
+            Truncated = truncated,
+        };
+    }
 }
 
 /// <summary>Optional body of a release: new content replaces the held message's content.</summary>
@@ -44,7 +61,7 @@ internal static class InterceptApi
 
     public static IEndpointRouteBuilder MapInterceptApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/intercept").WithTags("Intercept");
+        var group = app.MapGroup("/api/intercept").WithTags("Intercept").RejectRepeatedQuery();
         group.MapGet("/", Get)
             .WithName("GetIntercept")
             .WithSummary("The intercept filter in force and how many messages are held.")
@@ -61,7 +78,7 @@ internal static class InterceptApi
         group.MapGet("/held", ListHeld)
             .WithName("ListHeld")
             .WithSummary("Held messages in the order they were caught.")
-            .WithDescription("Example: `GET /api/intercept/held` → `[{\"flowId\": \"…\", \"index\": 4, \"message\": {…}}]`.");
+            .WithDescription("Contents are whole unless `preview=true`, which cuts each content to its first 4096 bytes (the shape the hub's HeldChanged sends) and sets `truncated` on the items that were cut; read those with `GET /api/flows/{flowId}/messages/{index}/content`. Example: `GET /api/intercept/held` → `[{\"flowId\": \"…\", \"index\": 4, \"message\": {…}, \"truncated\": false}]`.");
         group.MapPost("/held/{flowId}/{index}/release", ReleaseAsync)
             .WithName("ReleaseHeld")
             .ProducesProblem(StatusCodes.Status404NotFound)
@@ -121,8 +138,10 @@ internal static class InterceptApi
         return TypedResults.Ok(State(intercept));
     }
 
-    private static Ok<List<HeldView>> ListHeld(InterceptService intercept, HoldResolutions resolutions) =>
-        TypedResults.Ok(intercept.Snapshot().Select(held => HeldView.From(held, resolutions)).ToList());
+    // Whole contents by default: a REST caller asks once, for the messages it is about to decide on, unlike the
+    // hub's push on every change. A poller can ask for previews.
+    private static Ok<List<HeldView>> ListHeld(InterceptService intercept, HoldResolutions resolutions, bool? preview) =>
+        TypedResults.Ok(intercept.Snapshot().Select(held => HeldView.From(held, resolutions, preview == true)).ToList());
 
     private static Results<Ok<MessageView>, ValidationProblem, ProblemHttpResult> ReleaseAsync(
         InterceptService intercept, FlowStore store, HoldResolutions resolutions, LiveRelays live, ProxyOptions options, string flowId, long index, ReleaseRequest? request)

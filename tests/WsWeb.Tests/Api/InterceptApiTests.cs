@@ -212,6 +212,74 @@ public sealed class InterceptApiTests(WsWebApp app) : IClassFixture<WsWebApp>, I
         Assert.Empty(server.Received);
     }
 
+    [Fact]
+    public async Task Held_list_has_whole_contents_and_previews_on_request_cut_at_a_whole_character()
+    {
+        await SetInterceptAsync(new { filter = "~wq & ~b hold" });
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+
+        // 'é' is two bytes in UTF-8 and the one spanning byte 4096 is left out whole: 5 + 2045 * 2 = 4095 bytes.
+        var text = "hold!" + new string('é', 3000);
+        await client.SendTextAsync(text);
+        var held = (await WaitForHeldAsync(flow.Id)).EnumerateArray().Single(h => h.GetProperty("flowId").GetString() == flow.Id);
+        Assert.False(held.GetProperty("truncated").GetBoolean());
+        Assert.Equal(text, held.GetProperty("message").GetProperty("content").GetString());
+
+        var preview = (await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/intercept/held?preview=true"))).EnumerateArray().Single(h => h.GetProperty("flowId").GetString() == flow.Id);
+        Assert.True(preview.GetProperty("truncated").GetBoolean());
+        Assert.Equal(Encoding.UTF8.GetByteCount(text), preview.GetProperty("message").GetProperty("length").GetInt32());
+        Assert.Equal(text[..2050], preview.GetProperty("message").GetProperty("content").GetString());
+
+        // A binary message's preview is its first 4096 bytes, in base64; one that fits is not cut.
+        await ApiAssert.JsonAsync(await app.Api.PostAsync(new Uri($"/api/intercept/held/{flow.Id}/{held.GetProperty("index").GetInt64()}/release", UriKind.Relative), null));
+        Assert.Equal(text, await client.ReceiveTextAsync());
+        var binary = Encoding.ASCII.GetBytes("hold").Concat(Enumerable.Range(0, 6000).Select(i => (byte)i)).ToArray();
+        await client.SendBinaryAsync(binary);
+        var binaryIndex = held.GetProperty("index").GetInt64() + 2;
+        await WaitForHeldAsync(flow.Id);
+        var binaryPreview = (await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/intercept/held?preview=true"))).EnumerateArray().Single(h => h.GetProperty("flowId").GetString() == flow.Id);
+        Assert.Equal(binaryIndex, binaryPreview.GetProperty("index").GetInt64());
+        Assert.True(binaryPreview.GetProperty("truncated").GetBoolean());
+        Assert.Equal("base64", binaryPreview.GetProperty("message").GetProperty("encoding").GetString());
+        Assert.Equal(Convert.ToBase64String(binary, 0, 4096), binaryPreview.GetProperty("message").GetProperty("content").GetString());
+        var binaryWhole = (await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/intercept/held"))).EnumerateArray().Single(h => h.GetProperty("flowId").GetString() == flow.Id);
+        Assert.False(binaryWhole.GetProperty("truncated").GetBoolean());
+        Assert.Equal(Convert.ToBase64String(binary), binaryWhole.GetProperty("message").GetProperty("content").GetString());
+
+        await ApiAssert.InvalidFieldAsync(await app.Api.GetAsync("/api/intercept/held?preview=maybe"), "preview");
+        await ApiAssert.InvalidFieldAsync(await app.Api.GetAsync("/api/intercept/held?preview=true&preview=false"), "preview");
+        // Only the released text went on; the binary message is still held (and is not left held for the next test).
+        Assert.Equal(text, Assert.Single(server.Texts));
+        Assert.Single(server.Received);
+        await ApiAssert.JsonAsync(await app.Api.PostAsync(new Uri($"/api/intercept/held/{flow.Id}/{binaryIndex}/drop", UriKind.Relative), null));
+    }
+
+    [Fact]
+    public async Task The_dashboards_held_list_carries_previews_and_points_the_editor_at_the_whole_content()
+    {
+        await SetInterceptAsync(new { filter = "~wq & ~b hold" });
+        var (client, _, flow) = await app.ConnectAsync();
+        await using var c = client;
+        var text = "hold" + new string('x', 900_000);
+        await client.SendTextAsync(text);
+        var index = (await WaitForHeldAsync(flow.Id)).EnumerateArray().Single(h => h.GetProperty("flowId").GetString() == flow.Id).GetProperty("index").GetInt64();
+
+        // The intercept page re-reads this fragment on every HeldChanged.
+        var html = await (await app.Api.GetAsync("/ui/intercept/held")).Content.ReadAsStringAsync();
+        Assert.True(html.Length < 16 * 1024, $"the held list fragment is {html.Length} characters for one held message");
+        var document = new AngleSharp.Html.Parser.HtmlParser().ParseDocument(html);
+        var textarea = document.QuerySelector($".held-card[data-key='{flow.Id}/{index}'] textarea[name=content]")!;
+        Assert.True(textarea.HasAttribute("readonly"));
+        Assert.Equal($"/api/flows/{flow.Id}/messages/{index}/content", textarea.GetAttribute("data-content-url"));
+        Assert.Equal(text[..4096], textarea.TextContent);
+        Assert.True(document.QuerySelector(".held-card button[type=submit]")!.HasAttribute("disabled"), "Release waits for the whole content");
+        Assert.Equal(text, await (await app.Api.GetAsync(textarea.GetAttribute("data-content-url")!)).Content.ReadAsStringAsync());
+
+        // Not left held for the next test.
+        await ApiAssert.JsonAsync(await app.Api.PostAsync(new Uri($"/api/intercept/held/{flow.Id}/{index}/drop", UriKind.Relative), null));
+    }
+
     [Theory]
     [InlineData("""{"filter":"~wq &"}""", "filter")]
     [InlineData("""{"filter":""}""", "filter")]

@@ -240,6 +240,77 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
     }
 
     [RequiresChromiumFact]
+    public async Task Intercept_edit_of_messages_larger_than_the_preview_loads_the_whole_content_before_release()
+    {
+        await App.ResetAsync();
+        var (client, server, flow) = await App.ConnectAsync();
+        await using var c = client;
+        var (binaryClient, binaryServer, binaryFlow) = await App.ConnectAsync();
+        await using var bc = binaryClient;
+        try
+        {
+            var page = await browser.NewPageAsync();
+
+            // Hold back the content reads, to see the cards while their whole content is on its way.
+            var contentGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            await page.RouteAsync("**/api/flows/*/messages/*/content", async route =>
+            {
+                await contentGate.Task;
+                await route.ContinueAsync();
+            });
+            await page.GotoAsync(browser.BaseUrl + "/intercept");
+            await page.FillAsync("#intercept-filter", "~wq & ~b secret");
+            await page.ClickAsync("#intercept-form button[type=submit]");
+            await Expect(page.Locator("#intercept-state")).ToContainTextAsync("~wq & ~b secret");
+
+            var text = "my secret " + string.Concat(Enumerable.Range(0, 30_000).Select(i => $"{i:D9}|"));
+            await client.SendTextAsync(text);
+            var binary = System.Text.Encoding.ASCII.GetBytes("secret").Concat(Enumerable.Range(0, 100_000).Select(i => (byte)(i * 7))).ToArray();
+            await binaryClient.SendBinaryAsync(binary);
+
+            var card = page.Locator($".held-card[data-key^='{flow.Id}/']");
+            var binaryCard = page.Locator($".held-card[data-key^='{binaryFlow.Id}/']");
+            await Expect(card).ToHaveCountAsync(1);
+            await Expect(binaryCard).ToHaveCountAsync(1);
+
+            // A preview is not the message: it cannot be edited or released until the whole content is in.
+            await Expect(card.Locator("textarea")).ToHaveJSPropertyAsync("readOnly", true);
+            await Expect(card.Locator("button[type=submit]")).ToBeDisabledAsync();
+            await Expect(card.Locator(".held-loading")).ToBeVisibleAsync();
+            await Expect(card.Locator("button[data-api$='/drop']")).ToBeEnabledAsync();
+            Assert.Equal(4096, await card.Locator("textarea").EvaluateAsync<int>("el => el.value.length"));
+
+            contentGate.SetResult();
+            await Expect(card.Locator("button[type=submit]")).ToBeEnabledAsync();
+            await Expect(card.Locator("textarea")).ToHaveJSPropertyAsync("readOnly", false);
+            await Expect(card.Locator(".held-loading")).ToHaveCountAsync(0);
+            Assert.Equal(text, await card.Locator("textarea").InputValueAsync());
+            await Expect(binaryCard.Locator("button[type=submit]")).ToBeEnabledAsync();
+            Assert.Equal(Convert.ToBase64String(binary), await binaryCard.Locator("textarea").InputValueAsync());
+            Assert.Empty(server.Received);
+            Assert.Empty(binaryServer.Received);
+
+            var edited = text.Replace("my secret", "my [redacted]", StringComparison.Ordinal);
+            await card.Locator("textarea").FillAsync(edited);
+            await card.Locator("button[type=submit]").ClickAsync();
+            await Eventually.AssertAsync(() => server.Texts.Any(), "the echo peer got the edited message");
+            Assert.Equal(edited, Assert.Single(server.Texts));
+
+            // Released as loaded, the binary message goes on byte for byte and is not marked edited.
+            await binaryCard.Locator("button[type=submit]").ClickAsync();
+            await Eventually.AssertAsync(() => !binaryServer.Received.IsEmpty, "the echo peer got the binary message");
+            Assert.Equal(binary, Assert.Single(binaryServer.Received).Data);
+            await Expect(page.Locator(".held-card")).ToHaveCountAsync(0);
+            var released = App.Store.Get(binaryFlow.Id)!.WebSocket!.Messages.First(m => m.FromClient);
+            Assert.Null(released.OriginalContent);
+        }
+        finally
+        {
+            await App.ResetAsync();
+        }
+    }
+
+    [RequiresChromiumFact]
     public async Task Close_with_a_code_from_the_ui_reaches_both_peers()
     {
         await App.ResetAsync();

@@ -230,6 +230,74 @@ public sealed class FlowsHubTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyn
     }
 
     [Fact]
+    public async Task HeldChanged_carries_previews_so_releasing_large_held_messages_one_by_one_stays_small()
+    {
+        // The review's repro, scaled to the test host's 1 MiB message limit: HeldChanged resends the whole list on
+        // every change, so with full contents releasing 6 held messages of ~1 MB one by one pushed 21 MB.
+        const int Connections = 6;
+        const int Size = 1_000_000;
+        await using var hub = await HubTestClient.ConnectAsync(app.WebPort);
+        await hub.InvokeAsync("SubscribeIntercept");
+        Assert.Empty((await hub.ReceiveAsync()).Array(0));
+        var state = await app.Api.PutAsJsonAsync(new Uri("/api/intercept", UriKind.Relative), new { filter = "~wq & ~b hold" });
+        Assert.Equal(HttpStatusCode.OK, state.StatusCode);
+
+        var peers = new List<(ClientPeer Client, string Text)>();
+        try
+        {
+            for (var i = 0; i < Connections; i++)
+            {
+                var (client, _, _) = await app.ConnectAsync();
+                var text = $"hold{i}" + new string((char)('a' + i), Size);
+                peers.Add((client, text));
+                await client.SendTextAsync(text);
+            }
+
+            var (full, _) = await hub.ReceiveUntilAsync(i => i.Target == "HeldChanged" && i.Array(0).Length == Connections);
+            foreach (var held in full.Array(0))
+            {
+                var message = held.GetProperty("message");
+                Assert.True(held.GetProperty("truncated").GetBoolean());
+                Assert.Equal(Size + 5, message.GetProperty("length").GetInt32());
+                var preview = message.GetProperty("content").GetString()!;
+                Assert.Equal(4096, preview.Length);
+                var (_, text) = Assert.Single(peers, p => p.Text.StartsWith(preview, StringComparison.Ordinal));
+
+                // The whole content is one REST read away.
+                var flowId = held.GetProperty("flowId").GetString();
+                var whole = await app.Api.GetAsync($"/api/flows/{flowId}/messages/{held.GetProperty("index").GetInt64()}/content");
+                Assert.Equal(text, await whole.Content.ReadAsStringAsync());
+            }
+
+            foreach (var held in full.Array(0))
+            {
+                var released = await app.Api.PostAsync(new Uri($"/api/intercept/held/{held.GetProperty("flowId").GetString()}/{held.GetProperty("index").GetInt64()}/release", UriKind.Relative), null);
+                Assert.Equal(HttpStatusCode.OK, released.StatusCode);
+            }
+
+            // Released unchanged, each message goes on whole although the hub only ever showed its preview.
+            foreach (var (client, text) in peers)
+            {
+                Assert.Equal(text, await client.ReceiveTextAsync());
+            }
+
+            await hub.ReceiveUntilAsync(i => i.Target == "HeldChanged" && i.Array(0).Length == 0);
+            var pushes = hub.Received.Where(i => i.Target == "HeldChanged").ToList();
+            var largest = pushes.Max(i => i.Arguments[0].GetRawText().Length);
+            Assert.True(largest < Connections * 5 * 1024, $"a HeldChanged of {largest} characters for {Connections} held messages");
+            var total = pushes.Sum(i => (long)i.Arguments[0].GetRawText().Length);
+            Assert.True(total < pushes.Count * (long)Connections * 5 * 1024, $"{pushes.Count} HeldChanged calls carried {total} characters");
+        }
+        finally
+        {
+            foreach (var (client, _) in peers)
+            {
+                await client.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task The_hub_is_not_reachable_through_the_proxy_port()
     {
         // Straight to the proxy listener: the proxy middleware answers, SignalR never sees it.

@@ -135,15 +135,18 @@ export async function api(method, url, body) {
   }
   const response = await fetch(url, init);
   const text = await response.text();
+  if (!response.ok) throw responseError(response, text);
+  try { return text ? JSON.parse(text) : null; } catch { return null; }
+}
+
+/** An Error for a failed answer, carrying its problem details (or the start of its body) for problemHtml. */
+function responseError(response, text) {
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
-  if (!response.ok) {
-    const error = new Error(data?.title ?? `${response.status} ${response.statusText}`);
-    error.status = response.status;
-    error.problem = data ?? { title: `${response.status} ${response.statusText}`, detail: text.slice(0, 300) };
-    throw error;
-  }
-  return data;
+  const error = new Error(data?.title ?? `${response.status} ${response.statusText}`);
+  error.status = response.status;
+  error.problem = data ?? { title: `${response.status} ${response.statusText}`, detail: text.slice(0, 300) };
+  return error;
 }
 
 /**
@@ -658,9 +661,47 @@ function flowPage(root) {
 
 // ---------- Intercept page ----------
 
+function bytesBase64(bytes) {
+  // In slices: String.fromCharCode.apply takes only so many arguments.
+  let raw = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) raw += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(raw);
+}
+
+/**
+ * The held list carries previews (HeldView.truncated): a card whose content was cut loads the whole content
+ * from the REST API once, then becomes editable and releasable. Until then Release stays disabled, because
+ * releasing the preview would forward it as an edit.
+ */
+async function loadWholeContent(card) {
+  const textarea = $("textarea[data-content-url]", card);
+  if (!textarea || textarea.dataset.loading) return;
+  textarea.dataset.loading = "true";
+  const problem = $(".problem", card);
+  try {
+    const response = await fetch(textarea.dataset.contentUrl);
+    if (!response.ok) throw responseError(response, await response.text());
+    textarea.value = textarea.dataset.encoding === "base64"
+      ? bytesBase64(new Uint8Array(await response.arrayBuffer()))
+      : await response.text();
+    textarea.removeAttribute("data-content-url");
+    textarea.readOnly = false;
+    const release = $("button[type=submit]", card);
+    if (release) release.disabled = false;
+    $(".held-loading", card)?.remove();
+    if (problem) problem.innerHTML = "";
+  } catch (error) {
+    // Left read-only; the next refresh tries again. Drop still works.
+    if (problem) problem.innerHTML = problemHtml(error);
+  } finally {
+    delete textarea.dataset.loading;
+  }
+}
+
 function interceptPage() {
   const list = $("#held-list");
   const count = $("#held-count");
+  const loadCut = () => { for (const card of $$(".held-card", list)) loadWholeContent(card); };
 
   // Keyed merge: cards already on screen stay (with whatever the user typed), new ones appear in order.
   const refresh = serial(async () => {
@@ -679,7 +720,9 @@ function interceptPage() {
     list.replaceChildren(fragment);
     localizeTimes(list);
     if (count) count.textContent = fresh.length;
+    loadCut();
   });
+  loadCut();
 
   document.addEventListener("wsweb:done", (event) => { if (event.detail.form?.classList.contains("held-form")) refresh(); });
   goLive({
