@@ -29,9 +29,18 @@ internal sealed class FilterParser
     // which no catch can stop.
     private const int MaxDepth = 100;
 
+    // Rule and intercept filters run on every message of every connection, and each term (operator or bare
+    // value) is evaluated on its own: "~b zq0 | ~b zq1 | … ~b zq19999", accepted by one API call, made every
+    // message cost 20,000 regex scans and slowed the relay to about ten messages a second. Terms are the
+    // multiplier, so they are bounded; the length bounds parsing (each regex is compiled) and a single huge
+    // regex. Hand-written filters stay far below both, and many alternatives fit in one regex ("~d a|b|c").
+    private const int MaxLength = 4096;
+    private const int MaxTerms = 100;
+
     private readonly string _text;
     private int _pos;
     private int _depth;
+    private int _terms;
 
     private FilterParser(string text) => _text = text;
 
@@ -42,6 +51,12 @@ internal sealed class FilterParser
     /// <exception cref="FilterParseException">The expression is invalid.</exception>
     public static FilterNode Parse(string text)
     {
+        if (text.Length > MaxLength)
+        {
+            // Before any parsing: a huge expression costs nothing to refuse.
+            throw Fail($"expression too long at position {MaxLength} ({text.Length} characters, at most {MaxLength})", MaxLength, text.Length - MaxLength);
+        }
+
         var parser = new FilterParser(text);
         parser.SkipWhitespace();
         if (parser.AtEnd)
@@ -163,12 +178,26 @@ internal sealed class FilterParser
                 throw Fail($"unexpected '{Current}' at position {start}: expected a filter term", start, 1);
 
             case '~':
-                return ParseOperator();
+                return CountTerm(start, ParseOperator());
 
             default:
                 // A bare value is a URL regex, as in mitmproxy.
-                return new FlowTextNode(FlowText.Url, CompileRegex(ReadValue("expected a filter term"), "~u", RegexOptions.IgnoreCase));
+                return CountTerm(start, new FlowTextNode(FlowText.Url, CompileRegex(ReadValue("expected a filter term"), "~u", RegexOptions.IgnoreCase)));
         }
+    }
+
+    /// <summary>Counts a term that was just read from <paramref name="start"/>; past <see cref="MaxTerms"/> it is highlighted.</summary>
+    private FilterNode CountTerm(int start, FilterNode term)
+    {
+        if (++_terms > MaxTerms)
+        {
+            throw Fail(
+                $"too many terms at position {start} (more than {MaxTerms} operators and values); combine alternatives in one regex, e.g. ~b \"a|b\" rather than ~b a | ~b b",
+                start,
+                _pos - start);
+        }
+
+        return term;
     }
 
     private void EnterNesting(int position)

@@ -27,14 +27,15 @@ public sealed class FlowFilter
     /// <summary>The expression as it was given.</summary>
     public string Expression { get; }
 
-    /// <exception cref="FilterParseException">The expression is invalid; the exception carries the position.</exception>
+    /// <exception cref="FilterParseException">The expression is invalid, or past a limit (4096 characters, 100 terms,
+    /// 100 levels of nesting); the exception carries the position.</exception>
     public static FlowFilter Parse(string expression)
     {
         ArgumentNullException.ThrowIfNull(expression);
         return new FlowFilter(expression, FilterParser.Parse(expression));
     }
 
-    /// <summary>Parses without throwing; a null expression is reported like an empty one.</summary>
+    /// <summary>Parses without throwing; a null expression is reported like an empty one, and the limits apply as in <see cref="Parse"/>.</summary>
     public static bool TryParse(
         string? expression,
         [NotNullWhen(true)] out FlowFilter? filter,

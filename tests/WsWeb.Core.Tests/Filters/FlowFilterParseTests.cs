@@ -100,15 +100,59 @@ public class FlowFilterParseTests
     [Fact]
     public void Deep_nesting_is_rejected_instead_of_overflowing_the_stack()
     {
-        var deep = new string('(', 5000) + "~q" + new string(')', 5000);
+        // Within the 4096-character bound, which refuses longer expressions before nesting is looked at.
+        var deep = new string('(', 2000) + "~q" + new string(')', 2000);
         var e = Assert.Throws<FilterParseException>(() => FlowFilter.Parse(deep));
         Assert.Contains("nested too deeply", e.Message, StringComparison.Ordinal);
 
-        Assert.False(FlowFilter.TryParse(new string('!', 5000) + "~q", out _, out var error));
+        Assert.False(FlowFilter.TryParse(new string('!', 4000) + "~q", out _, out var error));
         Assert.Contains("nested too deeply", error.Message, StringComparison.Ordinal);
 
         // 50 levels is fine.
         Assert.True(FlowFilter.Parse(new string('(', 50) + "~q" + new string(')', 50)).Matches(TestFlows.Pending()));
+    }
+
+    [Fact]
+    public void An_expression_longer_than_4096_characters_is_rejected_where_it_passes_the_limit()
+    {
+        // The review's repro: 20,000 terms, 248,887 characters, which made every relayed message cost 20,000 scans.
+        var huge = string.Join(" | ", Enumerable.Range(0, 20_000).Select(i => $"~b zq{i}"));
+        Assert.False(FlowFilter.TryParse(huge, out _, out var error));
+        Assert.Equal($"expression too long at position 4096 ({huge.Length} characters, at most 4096)", error.Message);
+        Assert.Equal(4096, error.Position);
+        Assert.Equal(huge.Length - 4096, error.Length);
+        Assert.Equal(error, Assert.Throws<FilterParseException>(() => FlowFilter.Parse(huge)).Error);
+
+        // Refused before anything else is looked at: the syntax error at its start is not the problem reported.
+        Assert.False(FlowFilter.TryParse("~zz " + new string('a', 4093), out _, out error));
+        Assert.StartsWith("expression too long at position 4096 (4097 characters", error.Message, StringComparison.Ordinal);
+
+        // Exactly 4096 characters is fine.
+        var longest = "~b \"" + new string('a', 4091) + "\"";
+        Assert.Equal(4096, longest.Length);
+        Assert.True(FlowFilter.Parse(longest).Matches(TestFlows.WebSocket(), TestFlows.Text(new string('a', 5000), fromClient: true)));
+    }
+
+    [Theory]
+    [InlineData("~b zq{0}", " | ", 1, "~b zq100")]
+    [InlineData("~wq", " & ", 1, "~wq")]
+    [InlineData("example{0}.com", " | ", 1, "example100.com")]
+    [InlineData("!~json $.n{0}", " ", 1, "~json $.n100")]
+    [InlineData("(~q | ~d host{0})", " ", 2, "~q")]
+    public void More_than_100_terms_are_rejected_at_the_first_term_past_the_limit(string term, string separator, int termsEach, string highlighted)
+    {
+        // Operators, bare values and terms inside parentheses or after '!' all count.
+        var terms = Enumerable.Range(0, 101).Select(i => string.Format(System.Globalization.CultureInfo.InvariantCulture, term, i)).ToList();
+        var atLimit = string.Join(separator, terms.Take(100 / termsEach));
+        Assert.True(FlowFilter.TryParse(atLimit, out _, out var none), none?.Message);
+
+        var text = string.Join(separator, terms.Take((100 / termsEach) + 1));
+        Assert.False(FlowFilter.TryParse(text, out _, out var error));
+        var position = text.LastIndexOf(highlighted, StringComparison.Ordinal);
+        Assert.Equal(
+            $"too many terms at position {position} (more than 100 operators and values); combine alternatives in one regex, e.g. ~b \"a|b\" rather than ~b a | ~b b",
+            error.Message);
+        Assert.Equal(highlighted, text.Substring(error.Position, error.Length));
     }
 
     [Fact]
