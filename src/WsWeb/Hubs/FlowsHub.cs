@@ -48,6 +48,10 @@ internal sealed class FlowsHub(FlowsHubRouter router, IHostApplicationLifetime l
 
     // JSON null binds to a string parameter. It is the client's mistake, so it gets a HubException the client
     // can read rather than the router's ArgumentNullException, which SignalR reports as a server error.
+    // A number, an object or a wrong argument count never gets this far: SignalR fails to bind it before the
+    // hub or any hub filter runs, and answers with its fixed "Failed to invoke … due to an error on the server."
+    // There is no hook for that short of EnableDetailedErrors, which would expose every server exception's
+    // message too (docs/hub.md, "Errors").
     private static string RequireFlowId(string? flowId, string method) => string.IsNullOrEmpty(flowId)
         ? throw new HubException($"{method} needs the id of a flow; it got {(flowId is null ? "null" : "an empty string")}.")
         : flowId;

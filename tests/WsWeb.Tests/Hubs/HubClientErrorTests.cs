@@ -48,6 +48,31 @@ public sealed class HubClientErrorTests(LoggedWsWebApp host) : IClassFixture<Log
         Assert.Contains(host.Log.Entries, e => e.Level == LogLevel.Debug && e.Exception?.Message == "Flow no-such-flow was not found.");
     }
 
+    [Theory]
+    [InlineData("SubscribeFlow", "[123]")]
+    [InlineData("SubscribeFlow", "[{}]")]
+    [InlineData("SubscribeFlow", "[true]")]
+    [InlineData("SubscribeFlow", "[]")]
+    [InlineData("SubscribeFlow", """["a","b"]""")]
+    [InlineData("UnsubscribeFlow", """[["id"]]""")]
+    [InlineData("SubscribeFlows", "[1]")]
+    public async Task Arguments_of_the_wrong_type_or_number_get_signalrs_fixed_answer_as_documented(string method, string arguments)
+    {
+        await using var hub = await HubTestClient.ConnectAsync(host.App.WebPort);
+        var values = System.Text.Json.JsonSerializer.Deserialize<System.Text.Json.JsonElement[]>(arguments)!.Cast<object?>().ToArray();
+
+        var error = await Assert.ThrowsAsync<HubErrorException>(() => hub.InvokeAsync(method, values));
+
+        // docs/hub.md, "Errors": SignalR binds the arguments before the hub or a hub filter runs, and says why only
+        // with EnableDetailedErrors, which would also hand every client the messages of real server exceptions.
+        Assert.Equal($"Failed to invoke '{method}' due to an error on the server.", error.Message);
+        AssertNoErrorLogged(method);
+        Assert.Contains(host.Log.Entries, e => e.Level == LogLevel.Debug && e.Message == $"Parameters to hub method '{method}' are incorrect." && e.Exception is InvalidDataException);
+
+        // The connection stays usable.
+        await hub.InvokeAsync("SubscribeFlows");
+    }
+
     private void AssertNoErrorLogged(string method)
     {
         var errors = host.Log.Entries.Where(e => e.Level >= LogLevel.Error).ToList();
