@@ -292,7 +292,8 @@ internal sealed partial class ClientFeed
         }
     }
 
-    private bool HasWork
+    /// <summary>Whether a batch is waiting to be sent (tests wait for a feed to drain).</summary>
+    internal bool HasWork
     {
         get { lock (_gate) { return _hasWork; } }
     }

@@ -11,7 +11,15 @@ public sealed class DashboardBrowser : IAsyncLifetime
 {
     private IPlaywright? _playwright;
 
-    public WsWebApp App { get; } = new();
+    public DashboardBrowser()
+        : this(new WsWebApp())
+    {
+    }
+
+    /// <summary>A browser on a host set up otherwise (other hub bounds, another clock for the hub).</summary>
+    internal DashboardBrowser(WsWebApp app) => App = app;
+
+    public WsWebApp App { get; }
 
     public IBrowser Browser { get; private set; } = null!;
 

@@ -444,7 +444,9 @@ function flowPage(root) {
   const follow = $("#follow");
   const view = $("#message-view");
   const views = new Map(); // message index -> the content view the user picked for it
-  let cursor = parseInt(root.dataset.cursor, 10); // last message index looked at
+  // The frontier: every message up to this index is on the page or queued for it (pending). Hub adds move it only
+  // while no catch-up runs; a catch-up reads from its own cursor and moves it when done.
+  let cursor = parseInt(root.dataset.cursor, 10);
   let lastRendered = tbody.rows.length ? parseInt(tbody.rows[tbody.rows.length - 1].dataset.index, 10) : -1;
   let moreBefore = root.dataset.moreBefore === "1";
   let selected = null;
@@ -470,7 +472,18 @@ function flowPage(root) {
     setTabStop(tbody.querySelector(`tr[data-index="${selected}"]`) ?? tbody.rows[tbody.rows.length - 1]);
   };
 
-  const appendRows = (rows) => {
+  // A row in place of the one shown for the same message, keeping its selection, tab stop and focus.
+  const replaceRow = (row, fresh) => {
+    if (fresh.dataset.index === String(selected)) fresh.classList.add("selected");
+    fresh.setAttribute("tabindex", row.getAttribute("tabindex") ?? "-1");
+    const focused = document.activeElement === row;
+    row.replaceWith(fresh);
+    if (focused) fresh.focus();
+  };
+
+  // Adds rows in index order. With replace (a catch-up's rows: newer than what is shown), a row already on the
+  // page is replaced; otherwise it is kept (a hub batch older than the catch-up that already showed it).
+  const appendRows = (rows, replace = false) => {
     const stick = follow.checked;
     const fragment = document.createDocumentFragment();
     let added = 0;
@@ -481,7 +494,12 @@ function flowPage(root) {
         lastRendered = index;
         fragment.append(row);
         added++;
-      } else if (!tbody.querySelector(`tr[data-index="${index}"]`)) {
+        continue;
+      }
+      const shown = tbody.querySelector(`tr[data-index="${index}"]`);
+      if (shown) {
+        if (replace) replaceRow(shown, row);
+      } else {
         // A hub batch that lost the race with a catch-up fetch: into its place, never dropped. Older than
         // every row shown while older ones are unloaded: scrolling up brings it.
         const next = Array.from(tbody.rows).find((r) => parseInt(r.dataset.index, 10) > index);
@@ -515,22 +533,88 @@ function flowPage(root) {
     if (actions) actions.disabled = true;
   };
 
-  // Reads everything after the cursor through the server (filtered or not): catch-up after (re)connect, gaps, polling.
-  const catchUp = serial(async () => {
-    for (let round = 0; round < 50; round++) {
-      const url = `/ui/flows/${encodeURIComponent(flowId)}/messages?after=${cursor}&filter=${encodeURIComponent(filter)}`;
-      // WsWeb gone (reconnects call again) or an error: stop this round, still refresh the header.
-      const response = await fetch(url).catch(() => null);
-      if (!response?.ok) break;
-      const next = parseInt(response.headers.get("X-Cursor") ?? `${cursor}`, 10);
-      const rows = parseRows(await response.text());
-      appendRows(rows);
-      if (next <= cursor) break;
-      cursor = next;
-      if (rows.length === 0) break;
+  // Catch-up: reads the messages after a cursor through the server (filtered or not), page by page until a page
+  // comes back empty, after (re)connecting, after a hub gap (from the gap's cursor), when the flow closes, and
+  // while polling. It keeps its own cursor: hub adds that arrive meanwhile are held back and applied after it
+  // (they follow on from what it read), so they cannot move the frontier past messages it has not read yet.
+  // Resolves to false when it could not finish (WsWeb unreachable, an error answer): the hole stays asked for,
+  // and it is tried again (backing off) rather than given up.
+  const HELD_MAX = MAX_MESSAGE_ROWS;
+  let catchFrom = Infinity; // lowest cursor a waiting catch-up must read after
+  let catchAgain = false; // a catch-up is asked for (again)
+  let catching = null; // the running catch-up
+  let holding = false; // hub adds are held back (a catch-up is running or about to)
+  let held = []; // those adds, in order, at most HELD_MAX (past that they are left for the catch-up to read)
+  let heldPast = -1; // the highest index of an add left out of held
+  let retryTimer = null;
+  let retryDelay = POLL_MS;
+
+  const messagesUrl = (after) => `/ui/flows/${encodeURIComponent(flowId)}/messages?after=${after}&filter=${encodeURIComponent(filter)}`;
+
+  const holdAdds = (messages) => {
+    for (const m of messages) {
+      if (held.length < HELD_MAX && heldPast < 0) held.push(m);
+      else heldPast = Math.max(heldPast, m.index);
     }
+  };
+
+  const runCatchUp = async () => {
+    await Promise.resolve(); // `catching` is set before this run can end (and clear it)
+    let after = cursor;
+    try {
+      while (catchAgain) {
+        catchAgain = false;
+        after = Math.min(catchFrom, cursor);
+        catchFrom = Infinity;
+        for (;;) {
+          const response = await fetch(messagesUrl(after));
+          if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+          const next = parseInt(response.headers.get("X-Cursor") ?? `${after}`, 10);
+          const rows = parseRows(await response.text());
+          appendRows(rows, true);
+          if (rows.length === 0 || next <= after) break;
+          after = next;
+        }
+        cursor = Math.max(cursor, after);
+        // Adds left out of held (too many while this ran) are in the store: read on to them.
+        if (heldPast > cursor) catchAgain = true;
+      }
+    } catch (error) {
+      // The hole stays open from where this got to.
+      catchFrom = Math.min(catchFrom, after);
+      catchAgain = true;
+      if (!retryTimer) {
+        retryTimer = setTimeout(() => { retryTimer = null; if (catchAgain) catchUp(); }, retryDelay);
+        retryDelay = Math.min(retryDelay * 2, 30_000);
+      }
+      return false;
+    } finally {
+      catching = null; // before the caller's continuation: a catch-up asked for after this point starts a new run
+    }
+    retryDelay = POLL_MS;
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    // The adds held back follow on from what the catch-up read (the hub sends every message from its start on,
+    // or a gap, which asks for another catch-up): those past the frontier go on the page.
+    holding = false;
+    for (const m of held) {
+      if (m.index > cursor) { pending.push(m); cursor = m.index; }
+    }
+    held = [];
+    heldPast = -1;
+    if (pending.length && !frame) frame = requestAnimationFrame(flush);
     refreshHeader();
-  });
+    return true;
+  };
+
+  /** Catches up after `after` (default: the frontier). Resolves to whether the page is complete up to the store's end. */
+  const catchUp = (after = cursor) => {
+    catchFrom = Math.min(catchFrom, after);
+    catchAgain = true;
+    holding = true;
+    catching ??= runCatchUp();
+    return catching;
+  };
 
   const flush = () => {
     frame = 0;
@@ -625,6 +709,7 @@ function flowPage(root) {
       MessagesAdded: (id, messages) => {
         if (id !== flowId) return;
         if (filter) { catchUp(); return; }
+        if (holding) { holdAdds(messages); return; }
         for (const m of messages) {
           if (m.index > cursor) { pending.push(m); cursor = m.index; }
         }
@@ -633,28 +718,42 @@ function flowPage(root) {
       },
       MessagesChanged: (id, messages) => {
         if (id !== flowId) return;
+        const changed = new Map(messages.map((m) => [m.index, m]));
+        // Adds not on the page yet take the change too (they would show the state they were added in).
+        const update = (list) => list.map((m) => changed.get(m.index) ?? m);
+        pending = update(pending);
+        held = update(held);
         for (const m of messages) {
           const row = tbody.querySelector(`tr[data-index="${m.index}"]`);
-          if (row) {
-            const [fresh] = parseRows(messageRow(m, t0));
-            if (m.index === selected) fresh.classList.add("selected");
-            fresh.setAttribute("tabindex", row.getAttribute("tabindex") ?? "-1");
-            const focused = document.activeElement === row;
-            row.replaceWith(fresh);
-            if (focused) fresh.focus();
-          }
+          if (row) replaceRow(row, parseRows(messageRow(m, t0))[0]);
           if (m.index === selected) showMessage(selected);
         }
       },
+      // Sent after the flow's last MessagesAdded: read to the end, so a hole left by a gap is filled even when
+      // no traffic follows.
       FlowClosed: (id) => {
         if (id !== flowId) return;
         setNotLive();
+        catchUp();
         refreshHeader();
       },
       FlowsRemoved: (ids) => { if (ids.includes(flowId)) setNotLive(); },
-      Gap: (_scope, id) => { if (!id || id === flowId) catchUp(); },
+      // Everything from the gap's cursor on is re-read (and replaces what is shown: a change may be what was lost).
+      Gap: (_scope, id, gapCursor) => {
+        if (id !== flowId) return;
+        catchUp(Number.isFinite(gapCursor) ? gapCursor - 1 : cursor);
+      },
     },
-    onConnected: async (connection) => { await connection.invoke("SubscribeFlow", flowId); await catchUp(); },
+    // Hub adds are held back from before the subscription takes effect until the catch-up has read what came
+    // before its start (a batch can arrive before the subscription's answer).
+    onConnected: async (connection) => {
+      holding = true;
+      let refused = null;
+      try { await connection.invoke("SubscribeFlow", flowId); } catch (error) { refused = error; }
+      const complete = await catchUp();
+      if (refused) throw refused;
+      if (!complete) throw new Error("The catch-up after subscribing failed.");
+    },
     poll: catchUp,
   });
 }
