@@ -11,6 +11,11 @@ public sealed class DashboardBrowser : IAsyncLifetime
 {
     private IPlaywright? _playwright;
 
+    // Playwright's assertions wait 5 s by default; a page is "live" only once it has subscribed and caught up over
+    // REST, which takes far longer than that on a 2-core machine busy with other builds (seen: 10-20 s at a load
+    // average of 25). A longer wait only delays the report of a real failure.
+    static DashboardBrowser() => Assertions.SetDefaultExpectTimeout(30_000);
+
     public DashboardBrowser()
         : this(new WsWebApp())
     {

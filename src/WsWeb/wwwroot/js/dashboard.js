@@ -307,7 +307,8 @@ async function goLive({ handlers, onConnected, poll }) {
   connection.onreconnecting(() => setLive("reconnecting"));
   // A failed catch-up after (re)connecting is not a failed connection: the next event or gap catches up again.
   const subscribe = () => onConnected(connection).catch(() => {});
-  connection.onreconnected(async () => { stopPolling(); setLive("hub"); await subscribe(); });
+  // "live" once subscribed and caught up: a change before that point could still be missing from the page.
+  connection.onreconnected(async () => { stopPolling(); await subscribe(); setLive("hub"); });
   connection.onclose(() => { startPolling(); pollOnce(); });
   try {
     await connection.start();
@@ -316,8 +317,8 @@ async function goLive({ handlers, onConnected, poll }) {
     return;
   }
 
-  setLive("hub");
   await subscribe();
+  setLive("hub");
 }
 
 /**
@@ -374,13 +375,32 @@ function flowsPage(root) {
     empty?.classList.toggle("d-none", n > 0);
   };
 
+  // Hub changes received while a refetch is in flight: its snapshot may be older than they are (a flow that
+  // started meanwhile is not in it), so they are applied again over it.
+  let refetching = false;
+  let changedDuring = new Map();
+  let removedDuring = new Set();
+
   const refetch = serial(async () => {
-    const response = await fetch(`/ui/flows/rows?filter=${encodeURIComponent(filter)}`);
-    if (!response.ok) return;
-    tbody.innerHTML = await response.text();
-    total = parseInt(response.headers.get("X-Total") ?? "0", 10);
-    localizeTimes(tbody);
-    updateCounts();
+    refetching = true;
+    changedDuring = new Map();
+    removedDuring = new Set();
+    try {
+      const response = await fetch(`/ui/flows/rows?filter=${encodeURIComponent(filter)}`);
+      if (!response.ok) return;
+      const html = await response.text();
+      tbody.innerHTML = html;
+      total = parseInt(response.headers.get("X-Total") ?? "0", 10);
+      for (const id of removedDuring) tbody.querySelector(`tr[data-id="${CSS.escape(id)}"]`)?.remove();
+      if (!filter && changedDuring.size) {
+        upsertRows(Array.from(changedDuring.values()));
+        refreshTotal();
+      }
+      localizeTimes(tbody);
+      updateCounts();
+    } finally {
+      refetching = false;
+    }
   });
 
   // Unfiltered, live rows arrive one by one; the store's count says how many fell off the end.
@@ -391,17 +411,22 @@ function flowsPage(root) {
     updateCounts();
   }, 1000);
 
-  const flush = () => {
-    frame = 0;
-    const batch = Array.from(pending.values()).sort((a, b) => a.timestampCreated - b.timestampCreated);
-    pending = new Map();
-    for (const f of batch) {
+  // Newest first: a row already shown is replaced, a new one goes on top; the table keeps the newest MAX_FLOW_ROWS.
+  function upsertRows(flows) {
+    for (const f of flows.sort((a, b) => a.timestampCreated - b.timestampCreated)) {
       const [row] = parseRows(flowRow(f));
       const existing = tbody.querySelector(`tr[data-id="${CSS.escape(f.id)}"]`);
       if (existing) existing.replaceWith(row);
       else { row.classList.add("flash"); tbody.prepend(row); }
     }
     while (tbody.rows.length > MAX_FLOW_ROWS) tbody.rows[tbody.rows.length - 1].remove();
+  }
+
+  const flush = () => {
+    frame = 0;
+    const batch = Array.from(pending.values());
+    pending = new Map();
+    upsertRows(batch);
     updateCounts();
     refreshTotal();
   };
@@ -415,11 +440,18 @@ function flowsPage(root) {
     handlers: {
       FlowsChanged: (flows) => {
         if (filter) { refetch(); return; }
-        for (const f of flows) pending.set(f.id, f);
+        for (const f of flows) {
+          pending.set(f.id, f);
+          if (refetching) { changedDuring.set(f.id, f); removedDuring.delete(f.id); }
+        }
         if (!frame) frame = requestAnimationFrame(flush);
       },
       FlowsRemoved: (ids) => {
-        for (const id of ids) tbody.querySelector(`tr[data-id="${CSS.escape(id)}"]`)?.remove();
+        for (const id of ids) {
+          tbody.querySelector(`tr[data-id="${CSS.escape(id)}"]`)?.remove();
+          pending.delete(id);
+          if (refetching) { removedDuring.add(id); changedDuring.delete(id); }
+        }
         if (filter) { refetch(); return; }
         total = Math.max(0, total - ids.length);
         updateCounts();
