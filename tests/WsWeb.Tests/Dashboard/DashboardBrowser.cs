@@ -24,7 +24,7 @@ public sealed class DashboardBrowser : IAsyncLifetime
     /// <summary>A browser on a host set up otherwise (other hub bounds, another clock for the hub).</summary>
     internal DashboardBrowser(WsWebApp app) => App = app;
 
-    public WsWebApp App { get; }
+    public WsWebApp App { get; private set; }
 
     public IBrowser Browser { get; private set; } = null!;
 
@@ -69,6 +69,17 @@ public sealed class DashboardBrowser : IAsyncLifetime
         var page = await context.NewPageAsync();
         page.SetDefaultTimeout(10_000);
         return page;
+    }
+
+    /// <summary>Stops the host as Ctrl+C does; the browser and its pages stay open.</summary>
+    internal Task StopAppAsync() => App.DisposeAsync();
+
+    /// <summary>Starts a new host on the stopped one's web port: WsWeb after a restart (empty store, new hub).</summary>
+    internal async Task StartAppAsync()
+    {
+        var webPort = App.WebPort;
+        App = new WsWebApp(options => options with { WebPort = webPort });
+        await App.InitializeAsync();
     }
 
     public static async Task<string> ScreenshotAsync(IPage page, string name)

@@ -282,43 +282,111 @@ function setLive(state) {
   status.className = `badge rounded-pill ${state === "hub" ? "text-bg-success" : state === "polling" ? "text-bg-warning" : "text-bg-secondary"}`;
 }
 
-/**
- * Connects to the hub with the page's handlers; if the hub cannot be reached, polls the REST API instead
- * so the page stays current. onConnected subscribes (and catches up) after every (re)connect.
- */
-async function goLive({ handlers, onConnected, poll }) {
-  let timer = null;
-  // A poll that fails (the server is gone) shows "offline" until one succeeds again.
-  const pollOnce = () => poll().then(ok => setLive(ok === false ? "offline" : "polling"), () => setLive("offline"));
-  const startPolling = () => {
-    setLive("polling");
-    if (!timer) timer = setInterval(pollOnce, POLL_MS);
-  };
-  const stopPolling = () => { clearInterval(timer); timer = null; };
-  setLive("connecting");
+// Waits between attempts to reach the hub again while polling: soon at first, then every 15 s.
+const RECONNECT_MS = [1000, 2000, 5000, 10_000, 15_000];
 
-  if (!window.signalR) { startPolling(); return; }
-  const connection = new signalR.HubConnectionBuilder()
+/**
+ * Connects to the hub with the page's handlers and keeps it connected. While the hub cannot be reached (WsWeb
+ * stopped or restarting, a proxy in the way), the page polls the REST API so it stays current, and tries the hub
+ * again with backoff (RECONNECT_MS), and at once when a poll succeeds after failing (WsWeb is back). Polling stops
+ * once connected. onConnected subscribes and catches up after every (re)connect; the badge says "live" only when
+ * it has completed (if it fails, the connection is dropped and the page starts over). Returns { stop }, which ends
+ * all of it (the page has nothing left to follow).
+ */
+function goLive({ handlers, onConnected, poll }) {
+  let pollTimer = null;
+  let retryTimer = null;
+  let attempt = 0;
+  let connecting = false;
+  let connected = false;
+  let stopped = false;
+  let lastPollOk = true;
+  let connection = null;
+
+  // A poll that fails (the server is gone) shows "offline" until one succeeds again.
+  const pollOnce = async () => {
+    let ok;
+    try { ok = (await poll()) !== false; } catch { ok = false; }
+    if (stopped || connected || !pollTimer) return;
+    setLive(ok ? "polling" : "offline");
+    if (ok && !lastPollOk) connect();
+    lastPollOk = ok;
+  };
+  const startPolling = () => {
+    if (!pollTimer) pollTimer = setInterval(pollOnce, POLL_MS);
+  };
+  const stopPolling = () => { clearInterval(pollTimer); pollTimer = null; };
+  const scheduleRetry = () => {
+    if (stopped || retryTimer || !connection) return;
+    retryTimer = setTimeout(() => { retryTimer = null; connect(); }, RECONNECT_MS[Math.min(attempt, RECONNECT_MS.length - 1)]);
+    attempt++;
+  };
+  // Not connected: poll now and every POLL_MS, and try the hub again later.
+  const fallBack = (state) => {
+    if (stopped) return;
+    setLive(state);
+    const first = !pollTimer;
+    startPolling();
+    if (first) pollOnce();
+    scheduleRetry();
+  };
+
+  const connect = async () => {
+    if (stopped || connecting || connected) return;
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    connecting = true;
+    try {
+      await connection.start();
+    } catch {
+      connecting = false;
+      fallBack(document.body.dataset.live === "connecting" ? "polling" : document.body.dataset.live);
+      return;
+    }
+    try {
+      await onConnected(connection);
+    } catch {
+      // Connected but not subscribed, or not caught up (or the connection dropped meanwhile): start over.
+      connecting = false;
+      await connection.stop().catch(() => {});
+      fallBack(document.body.dataset.live === "connecting" ? "polling" : document.body.dataset.live);
+      return;
+    }
+    connecting = false;
+    if (stopped) { connection.stop(); return; }
+    connected = true;
+    attempt = 0;
+    stopPolling();
+    setLive("hub");
+  };
+
+  setLive("connecting");
+  if (!window.signalR) {
+    fallBack("polling");
+    return { stop() { stopped = true; stopPolling(); } };
+  }
+  connection = new signalR.HubConnectionBuilder()
     .withUrl(HUB_URL)
-    .withAutomaticReconnect()
     .configureLogging(signalR.LogLevel.None)
     .build();
   for (const [name, handler] of Object.entries(handlers)) connection.on(name, handler);
-  connection.onreconnecting(() => setLive("reconnecting"));
-  // A failed catch-up after (re)connecting is not a failed connection: the next event or gap catches up again.
-  const subscribe = () => onConnected(connection).catch(() => {});
-  // "live" once subscribed and caught up: a change before that point could still be missing from the page.
-  connection.onreconnected(async () => { stopPolling(); await subscribe(); setLive("hub"); });
-  connection.onclose(() => { startPolling(); pollOnce(); });
-  try {
-    await connection.start();
-  } catch {
-    startPolling();
-    return;
-  }
+  connection.onclose(() => {
+    const wasConnected = connected;
+    connected = false;
+    if (stopped || connecting) return;
+    fallBack(wasConnected ? "reconnecting" : document.body.dataset.live);
+  });
+  connect();
 
-  await subscribe();
-  setLive("hub");
+  return {
+    stop() {
+      stopped = true;
+      stopPolling();
+      clearTimeout(retryTimer);
+      retryTimer = null;
+      connection.stop();
+    },
+  };
 }
 
 /**
@@ -378,6 +446,7 @@ function flowsPage(root) {
   // Hub changes received while a refetch is in flight: its snapshot may be older than they are (a flow that
   // started meanwhile is not in it), so they are applied again over it.
   let refetching = false;
+  let lastSnapshot = null;
   let changedDuring = new Map();
   let removedDuring = new Set();
 
@@ -389,7 +458,9 @@ function flowsPage(root) {
       const response = await fetch(`/ui/flows/rows?filter=${encodeURIComponent(filter)}`);
       if (!response.ok) return;
       const html = await response.text();
-      tbody.innerHTML = html;
+      // Polling reads the list every second: an unchanged answer leaves the rows (and a text selection) alone.
+      if (html !== lastSnapshot) tbody.innerHTML = html;
+      lastSnapshot = html;
       total = parseInt(response.headers.get("X-Total") ?? "0", 10);
       for (const id of removedDuring) tbody.querySelector(`tr[data-id="${CSS.escape(id)}"]`)?.remove();
       if (!filter && changedDuring.size) {
@@ -458,7 +529,10 @@ function flowsPage(root) {
       },
       Gap: () => refetch(),
     },
-    onConnected: async (connection) => { await connection.invoke("SubscribeFlows"); await refetch(); },
+    onConnected: async (connection) => {
+      await connection.invoke("SubscribeFlows");
+      if (!(await refetch())) throw new Error("The flow list could not be read after subscribing.");
+    },
     poll: refetch,
   });
 }
@@ -858,7 +932,10 @@ function interceptPage() {
   document.addEventListener("wsweb:done", (event) => { if (event.detail.form?.classList.contains("held-form")) refresh(); });
   goLive({
     handlers: { HeldChanged: () => refresh(), Gap: () => refresh() },
-    onConnected: async (connection) => { await connection.invoke("SubscribeIntercept"); await refresh(); },
+    onConnected: async (connection) => {
+      await connection.invoke("SubscribeIntercept");
+      if (!(await refresh())) throw new Error("The held messages could not be read after subscribing.");
+    },
     poll: refresh,
   });
 }
