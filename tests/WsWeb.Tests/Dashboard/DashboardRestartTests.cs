@@ -53,4 +53,51 @@ public sealed class DashboardRestartTests
             await browser.DisposeAsync();
         }
     }
+
+    [RequiresChromiumFact]
+    public async Task The_flow_page_says_offline_while_WsWeb_is_stopped_and_that_the_flow_is_gone_after_a_restart()
+    {
+        var browser = new DashboardBrowser();
+        await browser.InitializeAsync();
+        try
+        {
+            var (client, _, flow) = await browser.App.ConnectAsync();
+            await using var c = client;
+            await client.SendTextAsync("before the restart");
+            await client.ReceiveTextAsync();
+
+            var page = await browser.NewPageAsync();
+            var status = page.Locator("#live-status");
+            await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
+            await Expect(status).ToHaveTextAsync("live");
+
+            // Stopped: the page's catch-ups fail, and it says so rather than "polling".
+            await browser.StopAppAsync();
+            await Expect(status).ToHaveTextAsync("offline");
+            await Expect(page.Locator("#flow-gone")).ToHaveCountAsync(0);
+
+            // The new process has no such flow: the page says the flow is gone, keeps what it showed, and stops asking.
+            var requests = 0;
+            page.Request += (_, request) =>
+            {
+                if (request.Url.Contains($"/flows/{flow.Id}/", StringComparison.Ordinal) || request.Url.Contains("/hubs/flows", StringComparison.Ordinal))
+                {
+                    Interlocked.Increment(ref requests);
+                }
+            };
+            await browser.StartAppAsync();
+            await Expect(page.Locator("#flow-gone")).ToContainTextAsync("This flow no longer exists");
+            await Expect(status).ToHaveTextAsync("not live");
+            await Expect(page.Locator("#message-rows tr.msg-row")).ToHaveCountAsync(2);
+            await Expect(page.Locator("#close-form button[type=submit]")).ToBeDisabledAsync();
+            var before = Volatile.Read(ref requests);
+            await page.WaitForTimeoutAsync(3000); // three polling periods
+            Assert.Equal(before, Volatile.Read(ref requests));
+            await Expect(page.Locator("#flow-gone")).ToHaveCountAsync(1);
+        }
+        finally
+        {
+            await browser.DisposeAsync();
+        }
+    }
 }

@@ -278,7 +278,7 @@ const status = $("#live-status");
 function setLive(state) {
   document.body.dataset.live = state;
   if (!status) return;
-  status.textContent = { hub: "live", polling: "polling", connecting: "connecting", reconnecting: "reconnecting", offline: "offline" }[state] ?? state;
+  status.textContent = { hub: "live", polling: "polling", connecting: "connecting", reconnecting: "reconnecting", offline: "offline", gone: "not live" }[state] ?? state;
   status.className = `badge rounded-pill ${state === "hub" ? "text-bg-success" : state === "polling" ? "text-bg-warning" : "text-bg-secondary"}`;
 }
 
@@ -626,6 +626,7 @@ function flowPage(root) {
 
   const refreshHeader = throttle(async () => {
     const response = await fetch(`/ui/flows/${encodeURIComponent(flowId)}/header`).catch(() => null);
+    if (response?.status === 404) flowGone();
     if (!response?.ok) return;
     $("#flow-header").innerHTML = await response.text();
     const header = $(".flow-header");
@@ -637,6 +638,25 @@ function flowPage(root) {
     root.dataset.live = "false";
     const actions = $("#flow-actions");
     if (actions) actions.disabled = true;
+  };
+
+  // The flow is not in WsWeb any more (it restarted, or retention removed the flow): say so, keep what is shown,
+  // and stop following (no hub subscription to make, nothing to poll).
+  let gone = false;
+  let liveUpdates = null;
+  const flowGone = () => {
+    if (gone) return;
+    gone = true;
+    setNotLive();
+    clearTimeout(retryTimer);
+    liveUpdates?.stop();
+    setLive("gone");
+    const notice = document.createElement("div");
+    notice.id = "flow-gone";
+    notice.className = "alert alert-warning py-1 px-2 mb-2 small";
+    notice.setAttribute("role", "status");
+    notice.innerHTML = "This flow no longer exists: WsWeb restarted, or retention removed it. The messages below are what this page had read. <a href=\"/\">Back to flows</a>";
+    $("#flow-header").before(notice);
   };
 
   // Catch-up: reads the messages after a cursor through the server (filtered or not), page by page until a page
@@ -674,6 +694,7 @@ function flowPage(root) {
         catchFrom = Infinity;
         for (;;) {
           const response = await fetch(messagesUrl(after));
+          if (response.status === 404) { flowGone(); return false; }
           if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
           const next = parseInt(response.headers.get("X-Cursor") ?? `${after}`, 10);
           const rows = parseRows(await response.text());
@@ -689,7 +710,7 @@ function flowPage(root) {
       // The hole stays open from where this got to.
       catchFrom = Math.min(catchFrom, after);
       catchAgain = true;
-      if (!retryTimer) {
+      if (!retryTimer && !gone) {
         retryTimer = setTimeout(() => { retryTimer = null; if (catchAgain) catchUp(); }, retryDelay);
         retryDelay = Math.min(retryDelay * 2, 30_000);
       }
@@ -715,6 +736,7 @@ function flowPage(root) {
 
   /** Catches up after `after` (default: the frontier). Resolves to whether the page is complete up to the store's end. */
   const catchUp = (after = cursor) => {
+    if (gone) return Promise.resolve(false);
     catchFrom = Math.min(catchFrom, after);
     catchAgain = true;
     holding = true;
@@ -810,7 +832,7 @@ function flowPage(root) {
 
   ensureTabStop();
   scrollToEnd();
-  goLive({
+  liveUpdates = goLive({
     handlers: {
       MessagesAdded: (id, messages) => {
         if (id !== flowId) return;
@@ -843,7 +865,7 @@ function flowPage(root) {
         catchUp();
         refreshHeader();
       },
-      FlowsRemoved: (ids) => { if (ids.includes(flowId)) setNotLive(); },
+      FlowsRemoved: (ids) => { if (ids.includes(flowId)) flowGone(); },
       // Everything from the gap's cursor on is re-read (and replaces what is shown: a change may be what was lost).
       Gap: (_scope, id, gapCursor) => {
         if (id !== flowId) return;
