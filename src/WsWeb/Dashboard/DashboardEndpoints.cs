@@ -51,8 +51,14 @@ internal static class DashboardEndpoints
                 return ApiProblems.FilterTooSlow(e);
             }
 
+            if (error is not null)
+            {
+                // Not "no flow matches": nothing was matched at all. The page shows the error under its filter box.
+                return ApiProblems.Invalid("filter", error.Message);
+            }
+
             context.Response.Headers["X-Total"] = Fmt.Num(total);
-            return new RazorComponentResult<FlowRows>(new Dictionary<string, object?> { [nameof(FlowRows.Flows)] = error is null ? flows : [] });
+            return new RazorComponentResult<FlowRows>(new Dictionary<string, object?> { [nameof(FlowRows.Flows)] = flows });
         });
 
         // Without a filter the total is the store's count, cheap enough to ask after every live batch.

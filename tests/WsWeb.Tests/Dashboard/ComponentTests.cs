@@ -370,6 +370,9 @@ public sealed class ComponentTests
 
         var unfiltered = await RenderAsync<FlowTable>(new() { ["Flows"] = new List<FlowSummary>() });
         Assert.StartsWith("No flows yet.", unfiltered.QuerySelector("#flows-empty")!.TextContent.Trim(), StringComparison.Ordinal);
+
+        var invalid = await RenderAsync<FlowTable>(new() { ["Flows"] = new List<FlowSummary>(), ["Filtered"] = true, ["FilterInvalid"] = true });
+        Assert.StartsWith("The filter is not valid", invalid.QuerySelector("#flows-empty")!.TextContent.Trim(), StringComparison.Ordinal);
     }
 
     [Fact]

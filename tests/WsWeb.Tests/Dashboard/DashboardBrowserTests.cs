@@ -502,10 +502,10 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
     {
         await App.ResetAsync();
         var page = await browser.NewPageAsync();
-        foreach (var filter in new[] { "~d nothing.invalid", "~websocket & ~zz" })
+        foreach (var (filter, says) in new[] { ("~d nothing.invalid", "No flow matches the filter."), ("~websocket & ~zz", "The filter is not valid") })
         {
             await page.GotoAsync($"{browser.BaseUrl}/flows?filter={Uri.EscapeDataString(filter)}");
-            await Expect(page.Locator("#flows-empty")).ToHaveTextAsync("No flow matches the filter.");
+            await Expect(page.Locator("#flows-empty")).ToContainTextAsync(says);
             var bottom = await page.EvalOnSelectorAsync<double>(".flows-scroll", "el => el.getBoundingClientRect().bottom");
             Assert.True(bottom <= 768, $"with filter {filter} the table ends at {bottom}px, below the 768px window");
             Assert.True(await page.EvaluateAsync<bool>("() => document.documentElement.scrollHeight <= innerHeight"), "the flows page scrolls");
@@ -513,6 +513,30 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
 
         await Expect(page.Locator(".filter-error")).ToBeVisibleAsync();
         await DashboardBrowser.ScreenshotAsync(page, "flows-bad-filter");
+    }
+
+    [RequiresChromiumFact]
+    public async Task A_flow_filter_that_does_not_parse_says_so_instead_of_no_flow_matches()
+    {
+        await App.ResetAsync();
+        var (client, _, _) = await App.ConnectAsync();
+        await using var c = client;
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{browser.BaseUrl}/flows?filter={Uri.EscapeDataString("~u foo & ~zz")}");
+
+        // The caret under the box shows where; the list says the filter is wrong, not that nothing matched, and
+        // shows no count (nothing was counted).
+        await Expect(page.Locator(".filter-error")).ToContainTextAsync("~zz");
+        await Expect(page.Locator("#flows-empty")).ToBeVisibleAsync();
+        await Expect(page.Locator("#flows-empty")).ToContainTextAsync("The filter is not valid");
+        await Expect(page.Locator("#flows-empty")).Not.ToContainTextAsync("No flow matches");
+        await Expect(page.Locator("#flow-count")).ToHaveCountAsync(0);
+        await Expect(page.Locator("#flow-rows tr")).ToHaveCountAsync(0);
+
+        // The list's own fragment refuses the filter too, naming it, instead of an empty list with a total of 0.
+        var rows = await page.APIRequest.GetAsync($"{browser.BaseUrl}/ui/flows/rows?filter={Uri.EscapeDataString("~u foo & ~zz")}");
+        Assert.Equal(400, rows.Status);
+        Assert.Contains("~zz", await rows.TextAsync(), StringComparison.Ordinal);
     }
 
     [RequiresChromiumFact]

@@ -424,6 +424,8 @@ function throttle(fn, ms) {
 // ---------- Flows page ----------
 
 function flowsPage(root) {
+  // A filter that does not parse lists nothing (the box says where it is wrong): there are no updates to follow.
+  if (root.dataset.filterInvalid) return;
   const tbody = $("#flow-rows");
   const empty = $("#flows-empty");
   const count = $("#flow-count");
