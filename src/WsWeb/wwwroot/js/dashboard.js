@@ -153,12 +153,13 @@ function responseError(response, text) {
  * POSTs a form with a file, reporting upload progress (fetch cannot): a large capture takes a while
  * to send, and the user should see it moving. Errors have the same shape as api()'s.
  */
-function upload(url, body, onProgress) {
+function upload(url, body, onProgress, onUploaded) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url);
     xhr.setRequestHeader("Accept", "application/json, application/problem+json");
     xhr.upload.onprogress = (event) => { if (event.lengthComputable) onProgress(event.loaded / event.total); };
+    xhr.upload.onload = () => onUploaded();
     xhr.onerror = () => reject(new Error("The upload failed: the connection to WsWeb was lost."));
     xhr.onload = () => {
       let data = null;
@@ -219,20 +220,33 @@ function showResult(scope, text, sticky = false) {
   if (!sticky) result._timer = setTimeout(() => { result.textContent = ""; }, 3000);
 }
 
+/** Whether an action of this form (or of this button outside a form) is running: a second one must wait for it. */
+const busy = (source, form) => (form ?? source).getAttribute("aria-busy") === "true";
+
 async function runAction(source, form, body) {
+  // One action per form at a time: its buttons are disabled meanwhile (a second click on Import imported the file
+  // twice), and a submit that gets through anyway (Enter, a script) is ignored.
+  const scope = form ?? source;
+  if (busy(source, form)) return;
+  scope.setAttribute("aria-busy", "true");
+  const disabled = (form ? $$("button", form) : [source]).filter((b) => !b.disabled);
+  for (const button of disabled) button.disabled = true;
   const problem = form ? $(".problem", form) : null;
   if (problem) problem.innerHTML = "";
   showResult(form, "", true);
   const method = source.dataset.method ?? "POST";
   const url = source.dataset.api;
-  source.setAttribute("aria-busy", "true");
   try {
     const progress = form ? $("progress", form) : null;
     let data;
     if (body instanceof FormData && progress) {
       progress.value = 0;
       progress.classList.remove("d-none");
-      data = await upload(url, body, (fraction) => { progress.value = fraction; });
+      // Sent is not done: a large capture takes a while to read once it is all uploaded.
+      data = await upload(url, body, (fraction) => { progress.value = fraction; }, () => {
+        progress.value = 1;
+        showResult(form, "Uploaded; processing…", true);
+      });
       progress.value = 1;
     } else {
       data = await api(method, url, body);
@@ -241,10 +255,12 @@ async function runAction(source, form, body) {
     if (source.dataset.reload) { location.reload(); return; }
     document.dispatchEvent(new CustomEvent("wsweb:done", { detail: { source, form, data } }));
   } catch (error) {
+    showResult(form, "", true);
     if (problem) problem.innerHTML = problemHtml(error);
     else alert(error.message);
   } finally {
-    source.removeAttribute("aria-busy");
+    scope.removeAttribute("aria-busy");
+    for (const button of disabled) button.disabled = false;
   }
 }
 
