@@ -48,6 +48,12 @@ public sealed record ProxyOptions
 
     public int MaxMessagesPerFlow { get; init; } = 100_000;
 
+    /// <summary>
+    /// Client connections the proxy listener keeps open at once (each also has one to its server); past it a
+    /// connection is answered 503 and closed. Null: derived from the process's open-file limit (<c>ulimit -n</c>).
+    /// </summary>
+    public int? MaxConnections { get; init; }
+
     /// <summary>Content bytes kept per WebSocket flow before its oldest messages are trimmed.</summary>
     public long MaxBytesPerFlow { get; init; } = 256L * 1024 * 1024;
 

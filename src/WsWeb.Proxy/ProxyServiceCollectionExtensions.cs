@@ -36,6 +36,8 @@ public static class ProxyServiceCollectionExtensions
         }));
         services.AddSingleton<OwnEndpoints>();
         services.AddSingleton(new ClientAddressPolicy(options));
+        services.AddSingleton(ConnectionLimits.For(options, ConnectionLimits.ReadOpenFileLimit()));
+        services.AddSingleton<ConnectionLimiters>();
         services.AddSingleton(sp => CertificateAuthority.LoadOrCreate(
             options.DataDirectory,
             sp.GetRequiredService<TimeProvider>(),
@@ -88,6 +90,7 @@ public static class ProxyServiceCollectionExtensions
         Action<ListenOptions> configure = listen =>
         {
             listen.Protocols = HttpProtocols.Http1;
+            LimitConnections(listen, listen.ApplicationServices.GetRequiredService<ConnectionLimiters>().Proxy);
             var middleware = listen.ApplicationServices.GetRequiredService<ProxyConnectionMiddleware>();
             listen.Use(next => connection => middleware.OnConnectionAsync(connection, next));
         };
@@ -99,6 +102,22 @@ public static class ProxyServiceCollectionExtensions
         else
         {
             Listen(kestrel, options.ListenHost, options.ListenPort, configure);
+        }
+    }
+
+    /// <summary>Puts the web listener under its connection limit (see <see cref="ConnectionLimits"/>).</summary>
+    public static void LimitWebConnections(ListenOptions listen)
+    {
+        ArgumentNullException.ThrowIfNull(listen);
+        LimitConnections(listen, listen.ApplicationServices.GetRequiredService<ConnectionLimiters>().Web);
+    }
+
+    /// <summary>The limiter goes first: a connection over the limit costs its accept and nothing more.</summary>
+    private static void LimitConnections(ListenOptions listen, ConnectionLimiter? limiter)
+    {
+        if (limiter is not null)
+        {
+            listen.Use(next => connection => limiter.OnConnectionAsync(connection, next));
         }
     }
 
@@ -142,6 +161,7 @@ public static class ProxyServiceCollectionExtensions
             app.Services.GetRequiredService<ClientAddressPolicy>().LogExposure(
                 app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<ClientAddressPolicy>(),
                 app.Services.GetRequiredService<ProxyOptions>().ListenHost);
+            app.Services.GetRequiredService<ConnectionLimiters>().LogLimits();
         });
         return app;
     }

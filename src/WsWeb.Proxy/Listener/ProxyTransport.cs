@@ -3,6 +3,8 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace WsWeb.Proxy.Listener;
 
@@ -16,9 +18,29 @@ internal sealed class ProxyEndPoint(IPAddress address, int port) : IPEndPoint(ad
 /// upgraded WebSocket, the relay can move large payloads straight between the socket and the captured
 /// message without two more copies through Kestrel's pipes (see <see cref="RawTransport"/>).
 /// </summary>
-internal sealed class ProxyTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
+internal sealed partial class ProxyTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
+    /// <summary>How long accepting pauses when the process is out of file descriptors.</summary>
+    internal static readonly TimeSpan DescriptorBackoff = TimeSpan.FromMilliseconds(100);
+
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
     private long _accepted;
+    private int _outOfDescriptors;
+
+    public ProxyTransportFactory()
+        : this(TimeProvider.System, NullLogger<ProxyTransportFactory>.Instance)
+    {
+    }
+
+    public ProxyTransportFactory(TimeProvider time, ILogger<ProxyTransportFactory> logger)
+    {
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>Takes the next connection off a listening socket (a seam: tests stand in for the kernel running out of descriptors).</summary>
+    internal Func<Socket, CancellationToken, ValueTask<Socket>> AcceptSocket { get; init; } = static (socket, cancellationToken) => socket.AcceptAsync(cancellationToken);
 
     /// <summary>Connections accepted by this transport so far (tells which transport serves the proxy).</summary>
     public long Accepted => Interlocked.Read(ref _accepted);
@@ -54,6 +76,29 @@ internal sealed class ProxyTransportFactory : IConnectionListenerFactory, IConne
         return ValueTask.FromResult<IConnectionListener>(new Listener(this, socket, new ProxyEndPoint(bound.Address, bound.Port)));
     }
 
+    private void OutOfDescriptors(SocketError error)
+    {
+        if (Interlocked.Exchange(ref _outOfDescriptors, 1) == 0)
+        {
+            LogOutOfDescriptors(error);
+        }
+    }
+
+    private void DescriptorsBack()
+    {
+        if (Volatile.Read(ref _outOfDescriptors) != 0 && Interlocked.Exchange(ref _outOfDescriptors, 0) != 0)
+        {
+            LogDescriptorsBack();
+        }
+    }
+
+    // The exception's text is no help: .NET maps EMFILE and ENFILE to one SocketError and words it as ENFILE.
+    [LoggerMessage(1, LogLevel.Warning, "The proxy listener cannot accept connections ({Error}): the process is out of file descriptors (ulimit -n) or the kernel out of memory. Accepting pauses until some connections close.")]
+    private partial void LogOutOfDescriptors(SocketError error);
+
+    [LoggerMessage(2, LogLevel.Information, "The proxy listener accepts connections again.")]
+    private partial void LogDescriptorsBack();
+
     private sealed class Listener(ProxyTransportFactory factory, Socket socket, EndPoint endPoint) : IConnectionListener
     {
         public EndPoint EndPoint => endPoint;
@@ -64,9 +109,10 @@ internal sealed class ProxyTransportFactory : IConnectionListenerFactory, IConne
             {
                 try
                 {
-                    var accepted = await socket.AcceptAsync(cancellationToken);
+                    var accepted = await factory.AcceptSocket(socket, cancellationToken);
                     accepted.NoDelay = true;
                     Interlocked.Increment(ref factory._accepted);
+                    factory.DescriptorsBack();
                     return new StreamConnection(accepted);
                 }
                 catch (ObjectDisposedException)
@@ -76,6 +122,21 @@ internal sealed class ProxyTransportFactory : IConnectionListenerFactory, IConne
                 catch (SocketException ex) when (ex.SocketErrorCode == SocketError.OperationAborted)
                 {
                     return null;
+                }
+                catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
+                {
+                    // Out of file descriptors (EMFILE, ENFILE) or kernel memory: the connection stays queued, so
+                    // retrying at once fails at once, a loop that burns a core while the process starves. Wait for
+                    // some to close instead; the waiting clients sit in the listen backlog meanwhile.
+                    factory.OutOfDescriptors(ex.SocketErrorCode);
+                    try
+                    {
+                        await Task.Delay(DescriptorBackoff, factory._time, cancellationToken);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return null;
+                    }
                 }
                 catch (SocketException)
                 {

@@ -25,6 +25,7 @@ internal static class CommandLine
     private static readonly Option<string> UpstreamTrustBundle = new("--upstream-trust-bundle") { Description = "PEM file with extra CA certificates trusted for upstream TLS." };
     private static readonly Option<string> MaxMessageSize = new("--max-message-size") { Description = "Largest WebSocket message, e.g. 64MiB (default); larger ones are closed with 1009." };
     private static readonly Option<string> MaxFlows = new("--max-flows") { Description = "Flows kept in memory before the oldest finished ones are evicted (default 10000)." };
+    private static readonly Option<string> MaxConnections = new("--max-connections") { Description = "Client connections the proxy keeps open at once; more are answered 503 and closed (default: from the open-file limit, ulimit -n)." };
     private static readonly Option<string> MaxMessagesPerFlow = new("--max-messages-per-flow") { Description = "Messages kept per WebSocket flow before the oldest are trimmed (default 100000)." };
 
     private static readonly (Option Option, string Key)[] Settings =
@@ -42,6 +43,7 @@ internal static class CommandLine
         (MaxMessageSize, nameof(ProxyOptions.MaxMessageSize)),
         (MaxFlows, nameof(ProxyOptions.MaxFlows)),
         (MaxMessagesPerFlow, nameof(ProxyOptions.MaxMessagesPerFlow)),
+        (MaxConnections, nameof(ProxyOptions.MaxConnections)),
     ];
 
     private static readonly string[] HostSwitches = ["--environment=", "--contentRoot=", "--applicationName="];
@@ -127,6 +129,7 @@ internal static class CommandLine
                 MaxMessageSize = Size(values, nameof(ProxyOptions.MaxMessageSize), defaults.MaxMessageSize),
                 MaxFlows = Count(values, nameof(ProxyOptions.MaxFlows), defaults.MaxFlows),
                 MaxMessagesPerFlow = Count(values, nameof(ProxyOptions.MaxMessagesPerFlow), defaults.MaxMessagesPerFlow),
+                MaxConnections = values.ContainsKey(nameof(ProxyOptions.MaxConnections)) ? Count(values, nameof(ProxyOptions.MaxConnections), 0) : defaults.MaxConnections,
             };
             if (options.ListenPort != 0 && options.ListenPort == options.WebPort && Overlap(options.ListenHost, options.WebHost))
             {

@@ -53,7 +53,7 @@ public static class WsWebHost
         builder.WebHost.UseKestrel(kestrel =>
         {
             kestrel.ListenProxy(options);
-            ProxyServiceCollectionExtensions.Listen(kestrel, options.WebHost, options.WebPort, _ => { });
+            ProxyServiceCollectionExtensions.Listen(kestrel, options.WebHost, options.WebPort, ProxyServiceCollectionExtensions.LimitWebConnections);
         });
 
         var app = builder.Build();

@@ -31,6 +31,18 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public void MaxConnectionsIsDerivedUnlessGiven_AndMustBeAPositiveCount()
+    {
+        Assert.Null(Build([]).Options.MaxConnections);
+        Assert.Equal(500, Build(["--max-connections", "500"]).Options.MaxConnections);
+        Assert.Equal(64, Build([], new() { ["WSWEB_MAX_CONNECTIONS"] = "64" }).Options.MaxConnections);
+
+        var (ok, _, error) = Build(["--max-connections", "0"]);
+        Assert.False(ok);
+        Assert.Equal("--max-connections: '0' is not a positive whole number.", error);
+    }
+
+    [Fact]
     public void BlockingPublicClientsCanBeTurnedOffAndPrivateOnesBlocked()
     {
         var (ok, options, _) = Build(["--block-global", "false", "--block-private"]);
@@ -131,7 +143,7 @@ public sealed class CommandLineTests
         await result.InvokeAsync();
 
         var help = output.ToString();
-        foreach (var option in new[] { "--listen-host", "--listen-port", "--web-host", "--web-port", "--data-dir", "--block-global", "--block-private", "--ssl-insecure", "--upstream-trust-bundle", "--max-message-size", "--max-flows", "--max-messages-per-flow" })
+        foreach (var option in new[] { "--listen-host", "--listen-port", "--web-host", "--web-port", "--data-dir", "--block-global", "--block-private", "--ssl-insecure", "--upstream-trust-bundle", "--max-message-size", "--max-flows", "--max-messages-per-flow", "--max-connections" })
         {
             Assert.Contains(option, help, StringComparison.Ordinal);
         }
