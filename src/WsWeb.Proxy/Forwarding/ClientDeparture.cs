@@ -13,17 +13,18 @@ namespace WsWeb.Proxy.Forwarding;
 internal static class ClientDeparture
 {
     /// <summary>Sends <paramref name="request"/> upstream; when <paramref name="watch"/>, gives up as soon as the client leaves.</summary>
+    /// <param name="cancellationToken">The exchange's token (the client aborted, or shutdown began: <see cref="ProxyRequestHandler.Exchange"/>).</param>
     /// <returns>The response, or null when the client left first (recorded on the flow, connection aborted).</returns>
     public static async Task<HttpResponseMessage?> SendAsync(
-        UpstreamConnector upstream, HttpRequestMessage request, bool useTls, HttpContext context, HttpFlow flow, bool watch, TimeProvider time)
+        UpstreamConnector upstream, HttpRequestMessage request, bool useTls, HttpContext context, HttpFlow flow, bool watch, TimeProvider time, CancellationToken cancellationToken)
     {
         if (!watch || context.Features.Get<ProxyConnectionFeature>()?.Connection is not { } connection)
         {
-            return await upstream.SendAsync(request, useTls, context.RequestAborted);
+            return await upstream.SendAsync(request, useTls, cancellationToken);
         }
 
-        using var gone = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        using var watching = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        using var gone = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var watching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var left = WatchAsync(connection, time, gone, watching.Token);
         try
         {

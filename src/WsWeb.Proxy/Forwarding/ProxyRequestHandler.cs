@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using WsWeb.Core;
 using WsWeb.Core.Flows;
@@ -21,6 +22,7 @@ internal sealed partial class ProxyRequestHandler(
     FlowStore store,
     OwnEndpoints ownEndpoints,
     ProxyOptions options,
+    IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<ProxyRequestHandler> logger)
 {
@@ -72,6 +74,13 @@ internal sealed partial class ProxyRequestHandler(
                 await ForwardHttpAsync(context, flow, target, connection);
             }
         }
+        catch (Exception ex) when (lifetime.ApplicationStopping.IsCancellationRequested && !connection.ClientGone
+            && !context.RequestAborted.IsCancellationRequested && Find<OperationCanceledException>(ex) is not null)
+        {
+            // Shutdown gave up on the exchange (see Exchange): the client hears why instead of the bare close Kestrel
+            // would give it once the host's 30 s shutdown timeout ran out.
+            await StoppedAsync(context, flow, target);
+        }
         catch (Exception ex) when (!connection.ClientGone && IsUpstreamFailure(ex, context))
         {
             await FailAsync(context, flow, target, ex);
@@ -90,6 +99,50 @@ internal sealed partial class ProxyRequestHandler(
                 store.FlowEnded(flow);
             }
         }
+    }
+
+    /// <summary>
+    /// The token an exchange with a server waits on: the client leaving, or shutdown beginning. A server that never
+    /// answers (or stops sending its body) would otherwise hold the exit until the host's shutdown timeout; the
+    /// README's promise is that one stuck peer cannot.
+    /// </summary>
+    internal static CancellationTokenSource Exchange(HttpContext context, IHostApplicationLifetime lifetime) =>
+        CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
+
+    private async Task StoppedAsync(HttpContext context, HttpFlow flow, ProxyTarget target)
+    {
+        if (!context.Response.HasStarted)
+        {
+            flow.Error = $"WsWeb is shutting down; it stopped waiting for {target.Host}:{target.Port} to answer.";
+            LogStopped(flow.Id, flow.Error);
+            context.Response.Clear();
+            CloseAfterAnswer(context);
+            await WritePlainAsync(context.Response, StatusCodes.Status503ServiceUnavailable, flow.Error);
+        }
+        else
+        {
+            // The head went out already: all the client can be told is that the body ends early.
+            flow.Error = $"WsWeb shut down while relaying the response of {target.Host}:{target.Port}; the client got part of its body.";
+            LogStopped(flow.Id, flow.Error);
+            context.Abort();
+        }
+
+        store.FlowUpdated(flow);
+    }
+
+    /// <summary>
+    /// Closes the connection once an answer given because of shutdown is out. Kestrel would otherwise read the rest
+    /// of an unfinished request body first (for up to 5 s of a client that trickles it), and a body read that shutdown
+    /// cancelled cannot be read on: Kestrel would log that as an error with its stack.
+    /// </summary>
+    internal static void CloseAfterAnswer(HttpContext context)
+    {
+        context.Response.Headers.Connection = "close";
+        context.Response.OnCompleted(static state =>
+        {
+            ((HttpContext)state).Abort();
+            return Task.CompletedTask;
+        }, context);
     }
 
     private HttpFlow CreateFlow(HttpContext context, ProxyConnectionFeature connection, ProxyTarget target)
@@ -170,6 +223,7 @@ internal sealed partial class ProxyRequestHandler(
             bodyLimit.MaxRequestBodySize = null;
         }
 
+        using var exchange = Exchange(context, lifetime);
         var hasBody = request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0;
         var requestRecorder = new BodyRecorder(options.BodyCaptureLimit);
         using var message = new HttpRequestMessage(new HttpMethod(request.Method), target.ConnectUri)
@@ -188,7 +242,7 @@ internal sealed partial class ProxyRequestHandler(
         try
         {
             // With a body, reading it tells of a reset, and a client may half-close once it has sent it: not watched.
-            sent = await ClientDeparture.SendAsync(upstream, message, target.UseTls, context, flow, watch: !hasBody, time);
+            sent = await ClientDeparture.SendAsync(upstream, message, target.UseTls, context, flow, watch: !hasBody, time, exchange.Token);
         }
         finally
         {
@@ -223,8 +277,8 @@ internal sealed partial class ProxyRequestHandler(
         var responseRecorder = new BodyRecorder(options.BodyCaptureLimit);
         try
         {
-            await using var body = await response.Content.ReadAsStreamAsync(context.RequestAborted);
-            await CopyAsync(body, context.Response.Body, responseRecorder, context.RequestAborted, connection);
+            await using var body = await response.Content.ReadAsStreamAsync(exchange.Token);
+            await CopyAsync(body, context.Response.Body, responseRecorder, exchange.Token, connection);
         }
         finally
         {
@@ -428,6 +482,9 @@ internal sealed partial class ProxyRequestHandler(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Flow {FlowId}: upstream {Host}:{Port} failed: {Reason}")]
     private partial void LogUpstreamFailed(string flowId, string host, int port, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Flow {FlowId}: {Reason}")]
+    private partial void LogStopped(string flowId, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Flow {FlowId}: the client's request failed: {Reason}")]
     private partial void LogClientFailed(string flowId, string reason);

@@ -3,6 +3,7 @@ using System.Net;
 using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using WsWeb.Core;
 using WsWeb.Core.Flows;
@@ -22,6 +23,7 @@ internal sealed partial class WebSocketForwarder(
     AddonPipeline addons,
     LiveRelays live,
     ProxyOptions options,
+    IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<WebSocketForwarder> logger)
 {
@@ -61,11 +63,16 @@ internal sealed partial class WebSocketForwarder(
         var upstreamSocket = new StrongBox<System.Net.Sockets.Socket?>();
         request.Options.Set(UpstreamConnector.SocketKey, upstreamSocket);
 
-        using var response = await ClientDeparture.SendAsync(upstream, request, target.UseTls, context, flow, watch: true, time);
+        // Until the relay runs, shutdown gives up on the handshake (a 503); from then on RelayShutdown closes it with 1001.
+        using var exchange = ProxyRequestHandler.Exchange(context, lifetime);
+        using var response = await ClientDeparture.SendAsync(upstream, request, target.UseTls, context, flow, watch: true, time, exchange.Token);
         if (response is null)
         {
             return;
         }
+
+        // A 101 that arrives once shutdown began would start a relay after RelayShutdown sent its 1001s.
+        exchange.Token.ThrowIfCancellationRequested();
 
         var now = Timestamps.Now(time);
         flow.Request.TimestampEnd = now;
@@ -73,7 +80,7 @@ internal sealed partial class WebSocketForwarder(
 
         if (response.StatusCode != HttpStatusCode.SwitchingProtocols)
         {
-            await RelayRefusalAsync(context, flow, response, recorded);
+            await RelayRefusalAsync(context, flow, response, recorded, exchange.Token);
             return;
         }
 
@@ -161,16 +168,16 @@ internal sealed partial class WebSocketForwarder(
         PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 8 * 1024, leaveOpen: true)),
         PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true))));
 
-    private async Task RelayRefusalAsync(HttpContext context, HttpFlow flow, HttpResponseMessage response, HttpResponseData recorded)
+    private async Task RelayRefusalAsync(HttpContext context, HttpFlow flow, HttpResponseMessage response, HttpResponseData recorded, CancellationToken cancellationToken)
     {
         LogRefused(flow.Id, (int)response.StatusCode);
         context.Response.StatusCode = (int)response.StatusCode;
         Headers.CopyResponse(response, context.Response);
         flow.Response = recorded;
         var recorder = new BodyRecorder(options.BodyCaptureLimit);
-        await using (var body = await response.Content.ReadAsStreamAsync(context.RequestAborted))
+        await using (var body = await response.Content.ReadAsStreamAsync(cancellationToken))
         {
-            await ProxyRequestHandler.CopyAsync(body, context.Response.Body, recorder, context.RequestAborted);
+            await ProxyRequestHandler.CopyAsync(body, context.Response.Body, recorder, cancellationToken);
         }
 
         recorder.ApplyTo(flow.Response!);

@@ -29,6 +29,7 @@ internal static class ExportApi
         group.MapPost("/import", ImportAsync)
             .WithName("ImportFlows")
             .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .WithSummary("Upload a WsWeb JSON, HAR or mitmproxy file; its flows join the store as imported (not live).")
             .WithDescription("Send the file as the request body with any Content-Type but multipart/form-data, or as the first file of a multipart/form-data form. The format is detected unless `format` is given. Imported flows cannot be injected into or closed (409). Example: `curl --data-binary @capture.mitm http://127.0.0.1:8081/api/flows/import`.");
         return app;
@@ -101,7 +102,27 @@ internal static class ExportApi
         return TypedResults.File(file, FlowFormats.ContentType(format), baseName + FlowFormats.FileExtension(format));
     }
 
-    private static async Task<Results<Created<ImportReport>, ValidationProblem>> ImportAsync(HttpContext context, FlowStore store, string? format)
+    private static async Task<Results<Created<ImportReport>, ValidationProblem, ProblemHttpResult>> ImportAsync(HttpContext context, FlowStore store, IHostApplicationLifetime lifetime, string? format)
+    {
+        // An upload can take long (a large file, a slow link): shutdown must not wait for its end, which is what
+        // the host would do for 30 s before cutting the connection with a logged ConnectionAbortedException.
+        using var upload = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
+        try
+        {
+            return await ReadAndImportAsync(context, store, format, upload.Token);
+        }
+        catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested)
+        {
+            // The rest of the body is not waited for: the connection closes after this answer.
+            WsWeb.Proxy.Forwarding.ProxyRequestHandler.CloseAfterAnswer(context);
+            return TypedResults.Problem(
+                "WsWeb is shutting down; the upload was not imported. Send it again once WsWeb runs.",
+                statusCode: StatusCodes.Status503ServiceUnavailable,
+                title: "Shutting down");
+        }
+    }
+
+    private static async Task<Results<Created<ImportReport>, ValidationProblem, ProblemHttpResult>> ReadAndImportAsync(HttpContext context, FlowStore store, string? format, CancellationToken cancellationToken)
     {
         FlowFormat? given = null;
         if (format is not null)
@@ -136,18 +157,18 @@ internal static class ExportApi
             IFormCollection form;
             try
             {
-                form = await context.Request.ReadFormAsync(context.RequestAborted);
+                form = await context.Request.ReadFormAsync(cancellationToken);
             }
             catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
             {
                 return TooLarge(limit);
             }
-            catch (InvalidDataException ex) when (!context.RequestAborted.IsCancellationRequested)
+            catch (InvalidDataException ex) when (!cancellationToken.IsCancellationRequested)
             {
                 // A bad part header, a section over the form's limits.
                 return ApiProblems.Invalid("file", $"The multipart/form-data upload is malformed: {ex.Message}");
             }
-            catch (IOException) when (!context.RequestAborted.IsCancellationRequested)
+            catch (IOException) when (!cancellationToken.IsCancellationRequested)
             {
                 // The reader's own words ("Unexpected end of Stream, the content may have already been read by
                 // another component") suggest a server bug; what happened is that the body stopped too soon.
@@ -170,7 +191,7 @@ internal static class ExportApi
             var buffered = new MemoryStream(ReferenceEquals(body, context.Request.Body) && context.Request.ContentLength is { } length
                 ? (int)Math.Min(Math.Min(length, limit), ExactReadLimit)
                 : 0);
-            await body.CopyToAsync(buffered, context.RequestAborted);
+            await body.CopyToAsync(buffered, cancellationToken);
             data = buffered.GetBuffer().AsMemory(0, (int)buffered.Length);
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
@@ -180,7 +201,7 @@ internal static class ExportApi
 
         // One parse at a time: each holds its file and the flows read from it, and a few large ones side by
         // side would take gigabytes. Uploads are read before, so a slow one keeps nobody waiting.
-        await ImportGate.WaitAsync(context.RequestAborted);
+        await ImportGate.WaitAsync(cancellationToken);
         try
         {
             return Import(data, store, given);
@@ -195,7 +216,7 @@ internal static class ExportApi
 
     private static readonly SemaphoreSlim ImportGate = new(1, 1);
 
-    private static Results<Created<ImportReport>, ValidationProblem> Import(ReadOnlyMemory<byte> data, FlowStore store, FlowFormat? given)
+    private static Results<Created<ImportReport>, ValidationProblem, ProblemHttpResult> Import(ReadOnlyMemory<byte> data, FlowStore store, FlowFormat? given)
     {
         FlowImportResult result;
         try
