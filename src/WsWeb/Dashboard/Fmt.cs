@@ -33,6 +33,18 @@ public static class Fmt
         _ => (bytes / 1_000_000_000.0).ToString("0.##", CultureInfo.InvariantCulture) + " GB",
     };
 
+    /// <summary>
+    /// Bytes in binary units (B, KiB, MiB, GiB), for sizes set in powers of two such as <see cref="MaxViewBytes"/>:
+    /// 262,144 bytes is "256 KiB" here, where <see cref="Bytes"/> would say "262.1 kB".
+    /// </summary>
+    public static string BinaryBytes(long bytes) => bytes switch
+    {
+        < 1024 => bytes.ToString(CultureInfo.InvariantCulture) + " B",
+        < 1024 * 1024 => (bytes / 1024.0).ToString("0.#", CultureInfo.InvariantCulture) + " KiB",
+        < 1024 * 1024 * 1024 => (bytes / (1024.0 * 1024)).ToString("0.#", CultureInfo.InvariantCulture) + " MiB",
+        _ => (bytes / (1024.0 * 1024 * 1024)).ToString("0.##", CultureInfo.InvariantCulture) + " GiB",
+    };
+
     /// <summary>Time of day (UTC; the page script rewrites it to the browser's zone from <c>data-ts</c>).</summary>
     public static string Clock(double timestamp) =>
         DateTimeOffset.FromUnixTimeMilliseconds((long)(timestamp * 1000)).ToString("HH:mm:ss", CultureInfo.InvariantCulture);

@@ -345,6 +345,18 @@ public sealed class ComponentTests
         Assert.Equal("12", Fmt.FlowCount(12, 12));
     }
 
+    [Theory]
+    [InlineData(0, "0 B")]
+    [InlineData(1023, "1023 B")]
+    [InlineData(1024, "1 KiB")]
+    [InlineData(Fmt.MaxViewBytes, "256 KiB")]
+    [InlineData(300_000, "293 KiB")]
+    [InlineData(1024 * 1024, "1 MiB")]
+    [InlineData(1_000_000, "976.6 KiB")]
+    [InlineData(64L * 1024 * 1024, "64 MiB")]
+    [InlineData(3L * 1024 * 1024 * 1024 / 2, "1.5 GiB")]
+    public void Binary_sizes_are_in_KiB_and_MiB(long bytes, string expected) => Assert.Equal(expected, Fmt.BinaryBytes(bytes));
+
     [Fact]
     public async Task Flows_page_counts_every_matching_flow_when_the_list_is_cut()
     {

@@ -148,6 +148,27 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
     }
 
     [RequiresChromiumFact]
+    public async Task A_large_message_view_says_how_much_it_shows_in_binary_units()
+    {
+        await App.ResetAsync();
+        var (client, _, flow) = await App.ConnectAsync();
+        await using var c = client;
+        await client.SendBinaryAsync(new byte[300_000]);
+        await client.ReceiveAsync();
+
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
+        await page.ClickAsync("#message-rows tr[data-index='0']");
+        await Expect(page.Locator("#message-view pre.payload-hex")).ToBeVisibleAsync();
+
+        // The view is cut at 256 KiB (262,144 bytes): said in the unit it is set in, as is the message's size.
+        await Expect(page.Locator("#message-view")).ToContainTextAsync("Showing the first 256 KiB of 293 KiB; use “raw” for all of it.");
+        await page.ClickAsync("#message-view button[data-view='text']");
+        await Expect(page.Locator("#message-view pre.payload-text")).ToBeVisibleAsync();
+        await Expect(page.Locator("#message-view")).ToContainTextAsync("Showing the first 256 KiB of 293 KiB");
+    }
+
+    [RequiresChromiumFact]
     public async Task A_flow_with_100k_messages_renders_a_window_and_pages_older_messages_on_scroll()
     {
         // A long-lived connection's worth of messages, recorded through the store as the relay does.
