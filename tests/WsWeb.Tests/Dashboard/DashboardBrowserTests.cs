@@ -375,6 +375,56 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
     }
 
     [RequiresChromiumFact]
+    public async Task Releasing_held_messages_unedited_forwards_them_byte_for_byte()
+    {
+        await App.ResetAsync();
+        var (client, server, flow) = await App.ConnectAsync();
+        await using var c = client;
+        try
+        {
+            var page = await browser.NewPageAsync();
+            await page.GotoAsync(browser.BaseUrl + "/intercept");
+            await page.FillAsync("#intercept-filter", "~wq");
+            await page.ClickAsync("#intercept-form button[type=submit]");
+            await Expect(page.Locator("#intercept-state")).ToContainTextAsync("~wq");
+
+            // What a textarea cannot hold as it is: CR LF (its value has LF), a leading line break (the HTML parser
+            // eats the first one after <textarea>), and both in a message longer than the held list's preview.
+            var large = "big\r\n" + string.Concat(Enumerable.Range(0, 1000).Select(i => $"{i:D6}\r\n"));
+            string[] texts = ["\nlead", "a\r\nb", large];
+            foreach (var text in texts)
+            {
+                await client.SendTextAsync(text);
+                await Expect(page.Locator(".held-card")).ToHaveCountAsync(1);
+                var card = page.Locator(".held-card");
+                await Expect(card.Locator("button[type=submit]")).ToBeEnabledAsync(); // the preview's whole content is in
+                if (text.Contains('\r', StringComparison.Ordinal))
+                {
+                    await Expect(card.Locator(".held-cr-note")).ToContainTextAsync("carriage returns (CR)");
+                }
+                else
+                {
+                    await Expect(card.Locator(".held-cr-note")).ToHaveCountAsync(0);
+                    Assert.Equal(text, await card.Locator("textarea").InputValueAsync());
+                }
+
+                await card.Locator("button[type=submit]").ClickAsync();
+                await Expect(page.Locator(".held-card")).ToHaveCountAsync(0);
+                await Eventually.AssertAsync(() => server.Texts.Count() == Array.IndexOf(texts, text) + 1, "the echo peer got the released message");
+            }
+
+            Assert.Equal(texts, server.Texts);
+            var recorded = App.Store.Get(flow.Id)!.WebSocket!.Messages.Where(m => m.FromClient).ToList();
+            Assert.Equal(texts, recorded.Select(m => m.Text));
+            Assert.All(recorded, m => Assert.Null(m.OriginalContent)); // released, not edited
+        }
+        finally
+        {
+            await App.ResetAsync();
+        }
+    }
+
+    [RequiresChromiumFact]
     public async Task Close_with_a_code_from_the_ui_reaches_both_peers()
     {
         await App.ResetAsync();

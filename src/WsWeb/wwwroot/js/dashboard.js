@@ -189,10 +189,28 @@ function problemHtml(error) {
   return `${html}</div>`;
 }
 
+// A textarea's value has its line breaks as LF; its default value (the markup's text) may have CR LF or CR.
+const asLineFeeds = (text) => text.replace(/\r\n?/g, "\n");
+
+/** Whether a control still holds what the page rendered (or last loaded into it as its default). */
+function isUnchanged(el) {
+  if (el.tagName === "SELECT") return Array.from(el.options).every((o) => o.selected === o.defaultSelected);
+  if (el.type === "checkbox") return el.checked === el.defaultChecked;
+  return el.value === asLineFeeds(el.defaultValue);
+}
+
+/**
+ * The form's fields as JSON (dotted names nest). Fields marked data-omit-unchanged are left out when all of them
+ * are unchanged: a held message released without an edit goes on as it was caught, not as the textarea holds it
+ * (a textarea turns CR LF into LF).
+ */
 function formJson(form) {
   const body = {};
+  const omittable = Array.from(form.elements).filter((el) => el.hasAttribute("data-omit-unchanged"));
+  const omit = omittable.length > 0 && omittable.every(isUnchanged);
   for (const el of form.elements) {
     if (!el.name || el.disabled || el.type === "file" || el.type === "submit" || el.type === "button") continue;
+    if (omit && el.hasAttribute("data-omit-unchanged")) continue;
     if (el.closest(".d-none")) continue;
     let value;
     if (el.type === "checkbox") value = el.checked;
@@ -906,6 +924,9 @@ function flowPage(root) {
 
 // ---------- Intercept page ----------
 
+// Mirrors HeldList.razor's CarriageReturnNote.
+const CR_NOTE = "This text has carriage returns (CR), which the editor cannot keep: released unedited they go on as they are; an edit sends line feeds only.";
+
 function bytesBase64(bytes) {
   // In slices: String.fromCharCode.apply takes only so many arguments.
   let raw = "";
@@ -926,9 +947,18 @@ async function loadWholeContent(card) {
   try {
     const response = await fetch(textarea.dataset.contentUrl);
     if (!response.ok) throw responseError(response, await response.text());
-    textarea.value = textarea.dataset.encoding === "base64"
+    const whole = textarea.dataset.encoding === "base64"
       ? bytesBase64(new Uint8Array(await response.arrayBuffer()))
       : await response.text();
+    // The whole content is what "unchanged" means from now on (released unedited, nothing is sent).
+    textarea.defaultValue = whole;
+    textarea.value = whole;
+    if (textarea.dataset.encoding === "utf8" && whole.includes("\r") && !$(".held-cr-note", card)) {
+      const note = document.createElement("div");
+      note.className = "small text-warning-emphasis mb-1 held-cr-note";
+      note.textContent = CR_NOTE;
+      textarea.after(note);
+    }
     textarea.removeAttribute("data-content-url");
     textarea.readOnly = false;
     const release = $("button[type=submit]", card);
