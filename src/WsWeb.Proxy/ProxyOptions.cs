@@ -57,7 +57,7 @@ public sealed record ProxyOptions
     /// <summary>Content bytes kept per WebSocket flow before its oldest messages are trimmed.</summary>
     public long MaxBytesPerFlow { get; init; } = 256L * 1024 * 1024;
 
-    /// <summary>Content bytes kept across all flows before the oldest finished flows are evicted.</summary>
+    /// <summary>Content bytes (WebSocket messages and recorded HTTP bodies) kept across all flows before the oldest finished flows are evicted.</summary>
     public long MaxTotalBytes { get; init; } = 1024L * 1024 * 1024;
 
     /// <summary>Whether a <see cref="ListenHost"/> or <see cref="WebHost"/> value binds loopback only ("localhost" or a loopback IP).</summary>

@@ -36,7 +36,10 @@ public sealed class FlowStore
     /// <summary>Creates the message list of a WebSocket flow with this store's retention bound.</summary>
     public WebSocketData CreateWebSocketData() => new(Options.MaxMessagesPerFlow, Options.MaxBytesPerFlow);
 
-    /// <summary>Content bytes retained by the stored WebSocket flows.</summary>
+    /// <summary>
+    /// Content bytes retained by the stored flows: WebSocket messages, and the request and response bodies recorded
+    /// on every flow (up to the capture limit each), all under <see cref="FlowStoreOptions.MaxTotalBytes"/>.
+    /// </summary>
     public long RetainedBytes => Interlocked.Read(ref _retainedBytes);
 
     private long _retainedBytes;
@@ -76,6 +79,10 @@ public sealed class FlowStore
                 // Imported flows arrive with their messages already recorded.
                 Interlocked.Add(ref _retainedBytes, ws.RetainedBytes);
             }
+
+            // And with their bodies; a captured flow has none yet (FlowUpdated and FlowEnded count them as they come).
+            flow.CountedHttpBytes = HttpContentBytes(flow);
+            Interlocked.Add(ref _retainedBytes, flow.CountedHttpBytes);
 
             while (_byId.Count > Options.MaxFlows)
             {
@@ -185,14 +192,62 @@ public sealed class FlowStore
     public void MessageChanged(HttpFlow flow, WebSocketMessage message) =>
         Publish(new FlowEvent(FlowEventKind.MessageChanged, flow, message));
 
-    public void FlowUpdated(HttpFlow flow) => Publish(new FlowEvent(FlowEventKind.FlowUpdated, flow));
+    /// <summary>Tells subscribers the flow changed, and counts bodies recorded on it meanwhile toward the budget.</summary>
+    public void FlowUpdated(HttpFlow flow)
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        var overBudget = CountHttpContent(flow);
+        Publish(new FlowEvent(FlowEventKind.FlowUpdated, flow));
+        if (overBudget)
+        {
+            EvictForBytes(flow);
+        }
+    }
 
     public void FlowEnded(HttpFlow flow)
     {
         ArgumentNullException.ThrowIfNull(flow);
         flow.IsLive = false;
+        var overBudget = CountHttpContent(flow);
         Publish(new FlowEvent(FlowEventKind.FlowEnded, flow));
+        if (overBudget)
+        {
+            EvictForBytes(flow);
+        }
     }
+
+    /// <summary>
+    /// Brings the flow's share of the budget up to the bodies it now holds. Bodies are set on the flow by whoever
+    /// records them (the forwarder, as each body ends), and FlowUpdated or FlowEnded always follows.
+    /// </summary>
+    /// <returns>True when the store is now over its byte budget.</returns>
+    private bool CountHttpContent(HttpFlow flow)
+    {
+        long total;
+        lock (_gate)
+        {
+            // A flow evicted meanwhile was taken off the budget with what it had: it no longer counts.
+            if (!_byId.TryGetValue(flow.Id, out var stored) || !ReferenceEquals(stored, flow))
+            {
+                return false;
+            }
+
+            var bytes = HttpContentBytes(flow);
+            var delta = bytes - flow.CountedHttpBytes;
+            if (delta == 0)
+            {
+                return false;
+            }
+
+            flow.CountedHttpBytes = bytes;
+            total = Interlocked.Add(ref _retainedBytes, delta);
+        }
+
+        return total > Options.MaxTotalBytes;
+    }
+
+    private static long HttpContentBytes(HttpFlow flow) =>
+        (flow.Request.Content?.LongLength ?? 0) + (flow.Response?.Content?.LongLength ?? 0);
 
     /// <summary>Told when a subscriber throws; the event still reaches the other subscribers.</summary>
     public Action<Exception>? SubscriberFailed { get; set; }
@@ -262,6 +317,9 @@ public sealed class FlowStore
         {
             Interlocked.Add(ref _retainedBytes, -ws.Detach());
         }
+
+        Interlocked.Add(ref _retainedBytes, -flow.CountedHttpBytes);
+        flow.CountedHttpBytes = 0;
 
         _byId.Remove(flow.Id);
         if (_nodes.Remove(flow.Id, out var node))

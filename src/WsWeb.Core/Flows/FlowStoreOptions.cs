@@ -12,6 +12,6 @@ public sealed record FlowStoreOptions
     /// <summary>Content bytes kept per WebSocket flow; past this the oldest messages are trimmed.</summary>
     public long MaxBytesPerFlow { get; init; } = 256L * 1024 * 1024;
 
-    /// <summary>Content bytes kept across all flows; past this the oldest finished flows are evicted.</summary>
+    /// <summary>Content bytes (messages and recorded bodies) kept across all flows; past this the oldest finished flows are evicted.</summary>
     public long MaxTotalBytes { get; init; } = 1024L * 1024 * 1024;
 }

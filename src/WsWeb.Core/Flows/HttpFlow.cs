@@ -60,6 +60,9 @@ public sealed class HttpFlow
 
     private volatile bool _isStored;
 
+    /// <summary>Body bytes of this flow its store counts toward its budget (guarded by the store's lock).</summary>
+    internal long CountedHttpBytes { get; set; }
+
 
     public override string ToString() => $"{Request.Method} {Request.Url} -> {Response?.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "…"}";
 }

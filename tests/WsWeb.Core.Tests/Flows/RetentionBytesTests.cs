@@ -67,6 +67,71 @@ public sealed class RetentionBytesTests
         Assert.Equal(0, store.RetainedBytes);
     }
 
+    [Fact]
+    public void HttpBodiesCountTowardTheBudget_AndTheOldestFinishedFlowsMakeRoom()
+    {
+        // A POST of 1500 bytes answered with 1500: five of them are 15,000 bytes against a budget of 10,000.
+        var store = new FlowStore(new FlowStoreOptions { MaxTotalBytes = 10_000 });
+        var flows = new List<HttpFlow>();
+        for (var i = 0; i < 5; i++)
+        {
+            var flow = NewHttpFlow();
+            store.Add(flow);
+            flow.IsLive = true;
+            flow.Request.Content = new byte[1500];   // as the forwarder records them: the request body once sent,
+            store.FlowUpdated(flow);
+            flow.Response = new HttpResponseData { StatusCode = 200, Content = new byte[1500] };   // the response's as it ends
+            store.FlowEnded(flow);
+            flows.Add(flow);
+            Assert.Equal(Stored(store).Sum(Bodies), store.RetainedBytes);
+        }
+
+        Assert.True(store.RetainedBytes <= 10_000, $"{store.RetainedBytes} bytes retained");
+        Assert.Null(store.Get(flows[0].Id));
+        Assert.Same(flows[^1], store.Get(flows[^1].Id));
+
+        // A flow removed while its exchange still records does not count any more.
+        var removed = flows[^1];
+        Assert.True(store.Remove(removed.Id));
+        var before = store.RetainedBytes;
+        removed.Response!.Content = new byte[5000];
+        store.FlowEnded(removed);
+        Assert.Equal(before, store.RetainedBytes);
+        Assert.Equal(Stored(store).Sum(Bodies), store.RetainedBytes);
+    }
+
+    [Fact]
+    public void ImportedBodiesCount_AndALiveExchangeIsNotEvictedForThem()
+    {
+        var store = new FlowStore(new FlowStoreOptions { MaxTotalBytes = 10_000 });
+        var live = NewHttpFlow();
+        store.Add(live);
+        live.IsLive = true;
+        live.Request.Content = new byte[4000];
+        store.FlowUpdated(live);
+
+        // Imported flows arrive with their bodies; the store makes room among finished flows, never the live one.
+        for (var i = 0; i < 4; i++)
+        {
+            var imported = NewHttpFlow();
+            imported.Request.Content = new byte[1000];
+            imported.Response = new HttpResponseData { StatusCode = 200, Content = new byte[1000] };
+            Assert.True(store.TryAdd(imported));
+            store.FlowEnded(imported);
+        }
+
+        Assert.Same(live, store.Get(live.Id));
+        Assert.True(store.RetainedBytes <= 10_000, $"{store.RetainedBytes} bytes retained");
+        Assert.Equal(Stored(store).Sum(Bodies), store.RetainedBytes);
+        Assert.True(store.Count < 5, "the oldest imported flows were evicted for the budget");
+    }
+
+    private static List<HttpFlow> Stored(FlowStore store) => store.Snapshot();
+
+    private static long Bodies(HttpFlow flow) => (flow.Request.Content?.Length ?? 0) + (flow.Response?.Content?.Length ?? 0) + (flow.WebSocket?.RetainedBytes ?? 0);
+
+    private static HttpFlow NewHttpFlow() => new(new HttpRequestData { Method = "POST", Scheme = "http", Host = "h", Port = 80, Path = "/" }, 1.0);
+
     private static HttpFlow NewFlow(FlowStore store)
     {
         var flow = new HttpFlow(new HttpRequestData { Method = "GET", Scheme = "http", Host = "h", Port = 80, Path = "/" }, 1.0);
