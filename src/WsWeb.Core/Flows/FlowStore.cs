@@ -270,8 +270,7 @@ public sealed class FlowStore
 
     private void EvictForBytes(HttpFlow current)
     {
-        // Evict finished flows, oldest first, down to 90% of the budget; live flows are bounded by
-        // their own per-flow byte bound, so the total stays near the budget plus the live flows' share.
+        // Evict finished flows, oldest first, down to 90% of the budget (the slack keeps this off the per-message path).
         var target = Options.MaxTotalBytes - Options.MaxTotalBytes / 10;
         List<HttpFlow>? evicted = null;
         lock (_gate)
@@ -287,11 +286,41 @@ public sealed class FlowStore
 
                 node = next;
             }
+
+            // Live flows are never evicted, and each may keep MaxBytesPerFlow: enough of them would hold many times the
+            // budget. So when evicting what has finished is not enough, their oldest messages go, as the per-flow bound
+            // trims them, from each live flow in proportion to what it holds.
+            var excess = Interlocked.Read(ref _retainedBytes) - target;
+            if (excess > 0)
+            {
+                TrimLiveFlowsLocked(excess);
+            }
         }
 
         foreach (var victim in evicted ?? [])
         {
             Publish(new FlowEvent(FlowEventKind.FlowRemoved, victim));
+        }
+    }
+
+    private void TrimLiveFlowsLocked(long excess)
+    {
+        var live = new List<WebSocketData>();
+        long held = 0;
+        foreach (var flow in _order)
+        {
+            if (flow.IsLive && flow.WebSocket is { } ws && ws.RetainedBytes is > 0 and var bytes)
+            {
+                live.Add(ws);
+                held += bytes;
+            }
+        }
+
+        foreach (var ws in live)
+        {
+            // Rounded up, so the shares cover the excess; a flow keeps its newest message whatever its share.
+            var share = (long)Math.Ceiling((double)excess * ws.RetainedBytes / held);
+            Interlocked.Add(ref _retainedBytes, -ws.TrimOldest(share));
         }
     }
 

@@ -199,6 +199,30 @@ public sealed class WebSocketData
     }
 
     /// <summary>
+    /// Trims the oldest messages until at least <paramref name="bytes"/> of content are gone, keeping the newest message,
+    /// as the retention bounds in <see cref="Add"/> do (indices stay absolute): the owner's total budget asks for it.
+    /// </summary>
+    /// <returns>How much <see cref="RetainedBytes"/> fell, for the owner's budget; 0 once <see cref="Detach"/> was called.</returns>
+    public long TrimOldest(long bytes)
+    {
+        lock (_gate)
+        {
+            var before = _retainedBytes;
+            var count = 0;
+            while (count < _messages.Count - 1 && before - _retainedBytes < bytes)
+            {
+                Count(_messages[count], -1);
+                _messages[count].Evict();
+                count++;
+            }
+
+            _messages.RemoveRange(0, count);
+            _firstIndex += count;
+            return _detached ? 0 : before - _retainedBytes;
+        }
+    }
+
+    /// <summary>
     /// The owner (a store) stops accounting for this list: returns the bytes it had counted, and later
     /// <see cref="Add"/> calls report no change. Under the list's own lock, so no add is counted twice or lost.
     /// </summary>

@@ -126,6 +126,54 @@ public sealed class RetentionBytesTests
         Assert.True(store.Count < 5, "the oldest imported flows were evicted for the budget");
     }
 
+    [Fact]
+    public void LiveFlowsOverTheTotalBudget_LoseTheirOldestMessages_OnceNoFinishedFlowIsLeft()
+    {
+        // Each live flow may keep far more than the budget's share: per flow, 1,000,000 bytes; in all, 10,000.
+        var store = new FlowStore(new FlowStoreOptions { MaxTotalBytes = 10_000, MaxBytesPerFlow = 1_000_000 });
+        var finished = NewFlow(store);
+        store.AddMessage(finished, Binary(3000));
+        store.FlowEnded(finished);
+        var big = NewFlow(store);
+        var small = NewFlow(store);
+        big.IsLive = small.IsLive = true;
+
+        for (var i = 0; i < 60; i++)
+        {
+            store.AddMessage(big, Binary(150));
+            store.AddMessage(small, Binary(50));
+            Assert.True(store.RetainedBytes <= 10_000, $"{store.RetainedBytes} bytes retained after round {i}");
+        }
+
+        // The finished flow went first; then both live flows lost their oldest messages, the larger one more.
+        Assert.Null(store.Get(finished.Id));
+        Assert.Same(big, store.Get(big.Id));
+        Assert.Same(small, store.Get(small.Id));
+        Assert.True(big.WebSocket!.TrimmedCount > 0 && small.WebSocket!.TrimmedCount > 0);
+        Assert.True(big.WebSocket.RetainedBytes > small.WebSocket.RetainedBytes);
+        Assert.Equal(big.WebSocket.RetainedBytes + small.WebSocket.RetainedBytes, store.RetainedBytes);
+
+        // Indices stay absolute and the newest messages are the ones kept.
+        Assert.Equal(59, big.WebSocket.Messages[^1].Index);
+        Assert.Equal(big.WebSocket.TrimmedCount, big.WebSocket.Messages[0].Index);
+        Assert.Equal(60, big.WebSocket.TotalCount);
+    }
+
+    [Fact]
+    public void ALiveFlowKeepsItsNewestMessage_WhateverTheBudget()
+    {
+        var store = new FlowStore(new FlowStoreOptions { MaxTotalBytes = 1000, MaxBytesPerFlow = 1_000_000 });
+        var flow = NewFlow(store);
+        flow.IsLive = true;
+        var huge = Binary(5000);
+
+        store.AddMessage(flow, Binary(100));
+        store.AddMessage(flow, huge);
+
+        Assert.Same(huge, Assert.Single(flow.WebSocket!.Messages));
+        Assert.Equal(5000, store.RetainedBytes);
+    }
+
     private static List<HttpFlow> Stored(FlowStore store) => store.Snapshot();
 
     private static long Bodies(HttpFlow flow) => (flow.Request.Content?.Length ?? 0) + (flow.Response?.Content?.Length ?? 0) + (flow.WebSocket?.RetainedBytes ?? 0);
