@@ -12,10 +12,18 @@ internal sealed class LiveRelays : IWebSocketControl
 
     public int Count => _relays.Count;
 
-    /// <summary>Set when shutdown began: new WebSockets are refused, so none starts after the 1001s went out.</summary>
-    public bool ShuttingDown { get; private set; }
+    private readonly CancellationTokenSource _stopping = new();
 
-    public void BeginShutdown() => ShuttingDown = true;
+    /// <summary>Set when shutdown began: new WebSockets are refused, so none starts after the 1001s went out.</summary>
+    public bool ShuttingDown => _stopping.IsCancellationRequested;
+
+    /// <summary>
+    /// Cancelled when shutdown begins, before the 1001s go out (see <see cref="RelayShutdown"/>): whatever holds a relay's
+    /// message (intercept) lets go of it here, or its pump could not read the peer's answer to the close.
+    /// </summary>
+    public CancellationToken Stopping => _stopping.Token;
+
+    public void BeginShutdown() => _stopping.Cancel();
 
     public void Add(WebSocketRelay relay) => _relays[relay.Flow.Id] = relay;
 

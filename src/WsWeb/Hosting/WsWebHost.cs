@@ -58,6 +58,11 @@ public static class WsWebHost
 
         var app = builder.Build();
 
+        // When RelayShutdown begins, before it sends its 1001s: a message held by intercept would keep its pump from
+        // reading the peer's answer, and the stop would wait out the 5 s reply wait (see DropAllForShutdown).
+        app.Services.GetRequiredService<WsWeb.Proxy.WebSockets.LiveRelays>().Stopping.Register(
+            () => app.Services.GetRequiredService<InterceptService>().DropAllForShutdown());
+
         // Load or create the CA now, so a broken CA file stops the start with a message, not the first TLS client.
         app.Services.GetRequiredService<WsWeb.Proxy.Certificates.CertificateAuthority>();
         // First, always: every request on the proxy listener is forwarded here and never reaches the

@@ -56,6 +56,7 @@ internal sealed class InterceptService(FlowStore store, HoldResolutions resoluti
     private readonly ConditionalWeakTable<WebSocketMessage, object> _forced = [];
     private volatile InterceptSettings? _settings;
     private long _sequence;
+    private bool _stopping;
 
     public InterceptSettings? Settings => _settings;
 
@@ -77,10 +78,19 @@ internal sealed class InterceptService(FlowStore store, HoldResolutions resoluti
         var timeout = _settings is { Timeout: { } t } s ? (Timeout: t, s.DropOnTimeout) : ((TimeSpan Timeout, bool DropOnTimeout)?)null;
         var now = Timestamps.Now(time);
         HeldMessage held;
+        bool stopping;
         lock (_gate)
         {
             held = new HeldMessage(flow, message, ++_sequence, now, timeout is { } t2 ? now + t2.Timeout.TotalSeconds : null);
             _held.Add(held.Sequence, held);
+            stopping = _stopping;
+        }
+
+        if (stopping)
+        {
+            // Caught after shutdown began: nobody will decide on it either (see DropAllForShutdown).
+            TryResolve(held, drop: true, newContent: null, HoldResolutions.FlowEnded);
+            return held;
         }
 
         resolutions.Set(message, HoldResolutions.Held);
@@ -160,6 +170,29 @@ internal sealed class InterceptService(FlowStore store, HoldResolutions resoluti
         store.MessageChanged(held.Flow, held.Message);
         held.Decision.TrySetResult();
         return true;
+    }
+
+    /// <summary>
+    /// Shutdown began: every held message is dropped, and so is any message caught from now on. A held message keeps
+    /// its direction's pump waiting in the hook, so that pump would not read the peer's answer to the 1001 the proxy
+    /// sends, and RelayShutdown would wait out its 5 s for it and then kill the connection. Dropped, not released:
+    /// nobody approved it, and released it would race the 1001 to the peer, so whether it arrived would be chance.
+    /// mitmproxy, on exit, kills its flows; held messages never reach the peer there either. The message stays on
+    /// the flow as dropped, resolved "flow-ended" (the connection closed while it was held).
+    /// </summary>
+    public void DropAllForShutdown()
+    {
+        List<HeldMessage> held;
+        lock (_gate)
+        {
+            _stopping = true;
+            held = [.. _held.Values];
+        }
+
+        foreach (var entry in held)
+        {
+            TryResolve(entry, drop: true, newContent: null, HoldResolutions.FlowEnded);
+        }
     }
 
     /// <summary>Forgets the held messages of a flow that ended; nobody can forward them any more.</summary>
