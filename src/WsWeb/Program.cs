@@ -6,10 +6,14 @@ using WsWeb.Hosting;
 var (hostArgs, ownArgs) = CommandLine.SplitHostArguments(args);
 var root = CommandLine.Create(async (options, _) =>
 {
+    // The host logs a start that fails as "Hosting failed to start" with the whole stack, just before the error line
+    // below says the same thing in one line and names the option. Its errors are held back until it has started;
+    // a failure this does not explain is printed in full below, so nothing is lost.
+    var starting = new StartupLog();
     WebApplication app;
     try
     {
-        app = WsWebHost.Build(options, hostArgs);
+        app = WsWebHost.Build(options, hostArgs, services => services.AddLogging(logging => logging.AddFilter(StartupLog.HostCategory, starting.Allows)));
     }
     catch (WsWeb.Proxy.Certificates.CertificateFileException ex)
     {
@@ -36,7 +40,13 @@ var root = CommandLine.Create(async (options, _) =>
             await Console.Error.WriteLineAsync($"error: --listen-host/--web-host: {ex.Message} ({socket.SocketErrorCode})");
             return 1;
         }
+        catch (Exception ex)
+        {
+            await Console.Error.WriteLineAsync($"error: WsWeb failed to start: {ex}");
+            return 1;
+        }
 
+        starting.Started();
         await app.WaitForShutdownAsync();
         return 0;
     }

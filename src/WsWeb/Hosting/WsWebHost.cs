@@ -12,7 +12,7 @@ using WsWeb.Proxy;
 namespace WsWeb.Hosting;
 
 /// <summary>Builds the one Kestrel host: the proxy listener and the web listener (dashboard, REST API, hub).</summary>
-public static class WsWebHost
+public static partial class WsWebHost
 {
     /// <param name="configureServices">Extra registrations (addons, test doubles of time) before the app is built.</param>
     public static WebApplication Build(ProxyOptions options, string[]? args = null, Action<IServiceCollection>? configureServices = null)
@@ -34,9 +34,21 @@ public static class WsWebHost
         // The dashboard's antiforgery tokens are sealed with these keys. Kept beside the CA (owner-only), not in
         // ~/.aspnet where the data directory's owner would not look; at rest they are as plain as the CA key, so
         // the framework's "no XML encryptor" warning says nothing the README does not.
-        builder.Services.AddDataProtection()
-            .SetApplicationName("WsWeb")
-            .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(options.DataDirectory, "keys")));
+        var keysDirectory = Path.Combine(options.DataDirectory, "keys");
+        var keysProblem = KeysDirectoryProblem(options.DataDirectory, keysDirectory);
+        var dataProtection = builder.Services.AddDataProtection().SetApplicationName("WsWeb");
+        if (keysProblem is null)
+        {
+            dataProtection.PersistKeysToFileSystem(new DirectoryInfo(keysDirectory));
+        }
+        else
+        {
+            // Keys that cannot be stored are no reason to refuse the proxy (a data directory mounted read-only with its
+            // CA in it is a fine setup): they live in memory for this run, and only a dashboard form left open across
+            // a restart notices. The framework would otherwise log each failed write as an error with its stack.
+            dataProtection.UseEphemeralDataProtectionProvider();
+        }
+
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection.KeyManagement.XmlKeyManager", LogLevel.Error);
         configureServices?.Invoke(builder.Services);
 
@@ -57,6 +69,10 @@ public static class WsWebHost
         });
 
         var app = builder.Build();
+        if (keysProblem is not null)
+        {
+            LogKeysNotKept(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(WsWebHost)), keysDirectory, keysProblem);
+        }
 
         // When RelayShutdown begins, before it sends its 1001s: a message held by intercept would keep its pump from
         // reading the peer's answer, and the stop would wait out the 5 s reply wait (see DropAllForShutdown).
@@ -86,4 +102,52 @@ public static class WsWebHost
         app.MapDashboard();
         return app;
     }
+
+    /// <summary>
+    /// Why the dashboard's data-protection keys cannot be kept in <paramref name="keysDirectory"/>, or null when they can.
+    /// Tried before the host is built, while another key store can still be chosen.
+    /// </summary>
+    internal static string? KeysDirectoryProblem(string dataDirectory, string keysDirectory)
+    {
+        // A data directory that does not exist yet is made by the CA, for this user: the keys can go in it.
+        if (!Directory.Exists(dataDirectory))
+        {
+            return null;
+        }
+
+        try
+        {
+            if (File.Exists(keysDirectory))
+            {
+                return "it is a file, not a directory";
+            }
+
+            if (!Directory.Exists(keysDirectory))
+            {
+                if (OperatingSystem.IsWindows())
+                {
+                    Directory.CreateDirectory(keysDirectory);
+                }
+                else
+                {
+                    // Owner-only, as the CA's directory.
+                    Directory.CreateDirectory(keysDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                }
+            }
+
+            // Writing a file is the only sure test (permissions, ACLs, a read-only mount, root squash).
+            using (new FileStream(Path.Combine(keysDirectory, $".write-test-{Guid.NewGuid():N}"), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose))
+            {
+            }
+
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return ex.Message;
+        }
+    }
+
+    [LoggerMessage(1, LogLevel.Warning, "The dashboard's data-protection keys cannot be kept in {KeysDirectory} ({Reason}); they are kept in memory for this run, so a dashboard form left open across a restart must be reloaded. Make the directory writable, or choose another --data-dir.")]
+    private static partial void LogKeysNotKept(ILogger logger, string keysDirectory, string reason);
 }

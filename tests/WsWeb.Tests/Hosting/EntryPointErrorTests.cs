@@ -15,11 +15,16 @@ public sealed class EntryPointErrorTests
         var port = ((IPEndPoint)taken.LocalEndpoint).Port;
         var dataDirectory = Path.Combine(Path.GetTempPath(), "wsweb-port-" + Guid.NewGuid().ToString("N"));
 
-        var (exitCode, error) = await RunAsync("--listen-port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--web-port", "0", "--data-dir", dataDirectory);
+        var (exitCode, error, output) = await RunAsync("--listen-port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--web-port", "0", "--data-dir", dataDirectory);
 
         Assert.Equal(1, exitCode);
         Assert.StartsWith("error: --listen-port:", error, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+
+        // The one line says it all: not also the host's "Hosting failed to start" with its stack, on the console log.
+        Assert.DoesNotContain("Hosting failed to start", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("fail:", output, StringComparison.Ordinal);
         Directory.Delete(dataDirectory, recursive: true);
     }
 
@@ -29,7 +34,7 @@ public sealed class EntryPointErrorTests
         var file = Path.GetTempFileName();
         try
         {
-            var (exitCode, error) = await RunAsync("--listen-port", "0", "--web-port", "0", "--data-dir", Path.Combine(file, "sub"));
+            var (exitCode, error, _) = await RunAsync("--listen-port", "0", "--web-port", "0", "--data-dir", Path.Combine(file, "sub"));
 
             Assert.Equal(1, exitCode);
             Assert.StartsWith("error: --data-dir:", error, StringComparison.Ordinal);
@@ -41,7 +46,7 @@ public sealed class EntryPointErrorTests
         }
     }
 
-    private static async Task<(int ExitCode, string Error)> RunAsync(params string[] args)
+    private static async Task<(int ExitCode, string Error, string Output)> RunAsync(params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
         start.ArgumentList.Add(typeof(Program).Assembly.Location);
@@ -64,7 +69,6 @@ public sealed class EntryPointErrorTests
             throw;
         }
 
-        await output;
-        return (process.ExitCode, (await error).Trim());
+        return (process.ExitCode, (await error).Trim(), await output);
     }
 }
