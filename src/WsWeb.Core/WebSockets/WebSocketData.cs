@@ -182,16 +182,7 @@ public sealed class WebSocketData
                 // Trim a tenth of whichever bound was crossed at once, so trimming stays amortised O(1) per message.
                 var excess = _messages.Count > MaxMessages ? Math.Max(_messages.Count - MaxMessages, MaxMessages / 10) : 0;
                 var bytesTarget = _retainedBytes > MaxBytes ? MaxBytes - MaxBytes / 10 : long.MaxValue;
-                var count = 0;
-                while (count < _messages.Count - 1 && (count < excess || _retainedBytes > bytesTarget))
-                {
-                    Count(_messages[count], -1);
-                    _messages[count].Evict();
-                    count++;
-                }
-
-                _messages.RemoveRange(0, count);
-                _firstIndex += count;
+                EvictOldestLocked(excess, bytesTarget);
             }
 
             return _detached ? 0 : _retainedBytes - before;
@@ -208,18 +199,27 @@ public sealed class WebSocketData
         lock (_gate)
         {
             var before = _retainedBytes;
-            var count = 0;
-            while (count < _messages.Count - 1 && before - _retainedBytes < bytes)
-            {
-                Count(_messages[count], -1);
-                _messages[count].Evict();
-                count++;
-            }
-
-            _messages.RemoveRange(0, count);
-            _firstIndex += count;
+            EvictOldestLocked(0, before - bytes);
             return _detached ? 0 : before - _retainedBytes;
         }
+    }
+
+    /// <summary>
+    /// Evicts the oldest messages until at least <paramref name="count"/> are gone and no more than
+    /// <paramref name="bytesTarget"/> bytes remain, always keeping the newest; indices stay absolute.
+    /// </summary>
+    private void EvictOldestLocked(int count, long bytesTarget)
+    {
+        var evicted = 0;
+        while (evicted < _messages.Count - 1 && (evicted < count || _retainedBytes > bytesTarget))
+        {
+            Count(_messages[evicted], -1);
+            _messages[evicted].Evict();
+            evicted++;
+        }
+
+        _messages.RemoveRange(0, evicted);
+        _firstIndex += evicted;
     }
 
     /// <summary>
