@@ -8,6 +8,15 @@ namespace WsWeb.Rules;
 /// </summary>
 internal sealed class RuleStore
 {
+    /// <summary>
+    /// The most rules the store keeps. Every rule's filter runs on every relayed message, so rules cost each
+    /// WebSocket in proportion to their number; filters are bounded (4096 characters, 100 terms) but a script
+    /// could add rules without end. People keep a handful; a script generating one per endpoint or per user
+    /// stays in the hundreds. A thousand leaves room for both, and bounds the work per message to what a
+    /// thousand filters cost.
+    /// </summary>
+    public const int MaxRules = 1000;
+
     private readonly object _gate = new();
     private ImmutableArray<Rule> _rules = [];
 
@@ -15,11 +24,19 @@ internal sealed class RuleStore
 
     public Rule? Get(string id) => _rules.FirstOrDefault(r => r.Id == id);
 
-    public void Add(Rule rule)
+    /// <summary>Appends a rule; false, and nothing added, when <see cref="MaxRules"/> are already there.</summary>
+    /// <remarks>The count is checked under the same lock as the add, so concurrent creates cannot overshoot.</remarks>
+    public bool TryAdd(Rule rule)
     {
         lock (_gate)
         {
+            if (_rules.Length >= MaxRules)
+            {
+                return false;
+            }
+
             _rules = _rules.Add(rule);
+            return true;
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http.HttpResults;
 using WsWeb.Api;
@@ -9,6 +10,16 @@ namespace WsWeb.Rules;
 internal static class RulesApi
 {
     private const int MaxDelayMs = 60_000;
+
+    // A rule's text is held for the life of the process and sent whole by every GET /api/rules and rules page:
+    // without bounds, MaxRules rules of Kestrel's 30 MB bodies would be 30 GB. A label is a line of text.
+    internal const int MaxNameLength = 256;
+
+    // The replace regex runs on every message the filter selects, like the filter itself: the same bound.
+    internal const int MaxPatternLength = 4096;
+
+    // Room for a JSON document as the replacement; whole payloads are what inject is for.
+    internal const int MaxReplacementLength = 16_384;
 
     // Rules run on the relay thread: a runaway regex gets cut off rather than stalling the connection.
     private static readonly TimeSpan RegexTimeout = TimeSpan.FromMilliseconds(250);
@@ -27,8 +38,9 @@ internal static class RulesApi
             .WithDescription("Example: `GET /api/rules/{id}`.");
         group.MapPost("/", Create)
             .WithName("CreateRule")
+            .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Add a rule; it applies to every message from now on, after the rules already there.")
-            .WithDescription("Actions: `drop`; `replace` with `{pattern, replacement}` (regex on text messages, or hex bytes on binary messages with `binary: true`); `delay` with `delayMs`; `hold` (held like intercept, released via /api/intercept/held). Example body: `{\"name\": \"rename user\", \"filter\": \"~wq & ~text\", \"action\": \"replace\", \"replace\": {\"pattern\": \"alice\", \"replacement\": \"bob\"}}`.")
+            .WithDescription($"At most {RuleStore.MaxRules} rules: past that a create is a `409` whose `errors` names `rules` and whose `limit` says how many. Lengths: `name` {MaxNameLength} characters, `filter` 4096, `replace.pattern` {MaxPatternLength}, `replace.replacement` {MaxReplacementLength} (longer is a `400` naming the field). " + "Actions: `drop`; `replace` with `{pattern, replacement}` (regex on text messages, or hex bytes on binary messages with `binary: true`); `delay` with `delayMs`; `hold` (held like intercept, released via /api/intercept/held). Example body: `{\"name\": \"rename user\", \"filter\": \"~wq & ~text\", \"action\": \"replace\", \"replace\": {\"pattern\": \"alice\", \"replacement\": \"bob\"}}`.")
             .WithMetadata(new RequestExample("""{"name": "rename user", "filter": "~wq & ~text", "action": "replace", "replace": {"pattern": "alice", "replacement": "bob"}}"""));
         group.MapPut("/{id}", Update)
             .WithName("UpdateRule")
@@ -47,7 +59,7 @@ internal static class RulesApi
     private static Results<Ok<RuleView>, ProblemHttpResult> Get(RuleStore rules, string id) =>
         rules.Get(id) is { } rule ? TypedResults.Ok(rule.ToView()) : ApiProblems.NotFound($"No rule with id '{id}'.");
 
-    private static Results<Created<RuleView>, ValidationProblem> Create(RuleStore rules, RuleRequest request)
+    private static Results<Created<RuleView>, ValidationProblem, ProblemHttpResult> Create(RuleStore rules, RuleRequest request)
     {
         var id = Guid.NewGuid().ToString("N")[..12];
         if (!TryCompile(id, request, out var rule, out var problem))
@@ -55,9 +67,25 @@ internal static class RulesApi
             return problem;
         }
 
-        rules.Add(rule);
-        return TypedResults.Created($"/api/rules/{id}", rule.ToView());
+        // Checked by the store as it adds: a check here first would let concurrent creates past the limit.
+        return rules.TryAdd(rule) ? TypedResults.Created($"/api/rules/{id}", rule.ToView()) : TooManyRules();
     }
+
+    /// <summary>
+    /// A 409, not a 400: the body is fine, the collection is full. Shaped like the validation problems (errors names
+    /// what is at fault, here the rules collection) so scripts and the dashboard read it the same way.
+    /// </summary>
+    private static ProblemHttpResult TooManyRules() => TypedResults.Problem(
+        statusCode: StatusCodes.Status409Conflict,
+        title: "Too many rules",
+        extensions: new Dictionary<string, object?>
+        {
+            ["limit"] = RuleStore.MaxRules,
+            ["errors"] = new Dictionary<string, string[]>
+            {
+                ["rules"] = [$"WsWeb keeps at most {RuleStore.MaxRules} rules, and every one runs on every message; delete one (DELETE /api/rules/{{id}}) before adding another."],
+            },
+        });
 
     private static Results<Ok<RuleView>, ValidationProblem, ProblemHttpResult> Update(RuleStore rules, string id, RuleRequest request)
     {
@@ -81,6 +109,12 @@ internal static class RulesApi
     {
         rule = null!;
         problem = null!;
+        if (request.Name?.Length > MaxNameLength)
+        {
+            problem = ApiProblems.Invalid("name", TooLong("name", request.Name.Length, MaxNameLength));
+            return false;
+        }
+
         if (string.IsNullOrWhiteSpace(request.Filter))
         {
             problem = ApiProblems.Invalid("filter", "filter is required (use ~all for every message).");
@@ -123,9 +157,21 @@ internal static class RulesApi
                 return false;
             }
 
+            if (replace.Pattern.Length > MaxPatternLength)
+            {
+                problem = ApiProblems.Invalid("replace.pattern", TooLong("pattern", replace.Pattern.Length, MaxPatternLength));
+                return false;
+            }
+
             if (replace.Replacement is null)
             {
                 problem = ApiProblems.Invalid("replace.replacement", "replacement is required (it may be empty).");
+                return false;
+            }
+
+            if (replace.Replacement.Length > MaxReplacementLength)
+            {
+                problem = ApiProblems.Invalid("replace.replacement", TooLong("replacement", replace.Replacement.Length, MaxReplacementLength));
                 return false;
             }
 
@@ -178,6 +224,9 @@ internal static class RulesApi
         };
         return true;
     }
+
+    private static string TooLong(string field, int length, int limit) =>
+        string.Create(CultureInfo.InvariantCulture, $"{field} is {length} characters, at most {limit} characters.");
 
     private static bool TryHex(string text, out byte[] bytes)
     {
