@@ -19,7 +19,10 @@ namespace WsWeb.Hubs;
 /// Memory per connection is bounded: at most <see cref="FlowsHubOptions.QueueCapacity"/> events and about
 /// <see cref="FlowsHubOptions.QueueByteLimit"/> content bytes are held, counting both the pending batch and
 /// the part of the batch being sent that SignalR has not taken yet; beyond that only SignalR's and the
-/// kernel's fixed transport buffers hold data for a stuck client.
+/// kernel's fixed transport buffers hold data for a stuck client. The bytes are those a view of each queued
+/// message carries (content and, once edited, original content), for added and changed messages alike, and a
+/// message is recounted whenever a change to it is heard of while it waits: an add followed by a replace rule's
+/// result, or a held message released with an edit, is counted at its size when sent, not when first queued.
 /// </remarks>
 internal sealed partial class ClientFeed
 {
@@ -48,6 +51,7 @@ internal sealed partial class ClientFeed
     private long _queuedBytes;
     private long _dropped;
     private int _highWater;
+    private long _highWaterBytes;
     private long _invocations;
     private long _messagesSent;
     private long _gapsSent;
@@ -97,6 +101,12 @@ internal sealed partial class ClientFeed
         get { lock (_gate) { return _highWater; } }
     }
 
+    /// <summary>The most content bytes ever held at once; at most <see cref="FlowsHubOptions.QueueByteLimit"/> unless one event alone is larger.</summary>
+    public long HighWaterBytes
+    {
+        get { lock (_gate) { return _highWaterBytes; } }
+    }
+
     /// <summary>Events discarded because the queue was full (each is covered by a gap notice).</summary>
     public long Dropped
     {
@@ -131,14 +141,15 @@ internal sealed partial class ClientFeed
                 return;
             }
 
-            if (!HasRoomLocked(message.Content.Length))
+            var bytes = QueuedMessage.BytesOf(message);
+            if (!HasRoomLocked(bytes))
             {
                 DiscardLocked(batch, message.Index);
                 return;
             }
 
-            batch.Added.Add(message);
-            AcceptLocked(message.Content.Length);
+            batch.Added.Add(new QueuedMessage(message, bytes));
+            AcceptLocked(bytes);
         }
     }
 
@@ -153,20 +164,44 @@ internal sealed partial class ClientFeed
                 return;
             }
 
-            if (batch.Changed?.ContainsKey(message.Index) == true)
+            // A message still waiting here is sent in its state at send time, so the change is covered once it is
+            // recounted: an edit may have made it much larger than when it was queued.
+            var bytes = QueuedMessage.BytesOf(message);
+            var added = batch.FindAdded(message.Index);
+            if (added >= 0)
             {
-                // Sent in its state at send time, so the later change is already covered.
+                if (!TryRecountLocked(batch.Added[added].Bytes, bytes))
+                {
+                    DiscardAddedFromLocked(batch, added);
+                    return;
+                }
+
+                batch.Added[added] = batch.Added[added] with { Bytes = bytes };
                 return;
             }
 
-            if (!HasRoomLocked(0))
+            if (batch.Changed is { } changed && changed.TryGetValue(message.Index, out var queued))
+            {
+                if (!TryRecountLocked(queued.Bytes, bytes))
+                {
+                    changed.Remove(message.Index);
+                    UncountLocked(1, queued.Bytes);
+                    DiscardLocked(batch, message.Index);
+                    return;
+                }
+
+                changed[message.Index] = queued with { Bytes = bytes };
+                return;
+            }
+
+            if (!HasRoomLocked(bytes))
             {
                 DiscardLocked(batch, message.Index);
                 return;
             }
 
-            (batch.Changed ??= []).Add(message.Index, message);
-            AcceptLocked(0);
+            (batch.Changed ??= []).Add(message.Index, new QueuedMessage(message, bytes));
+            AcceptLocked(bytes);
         }
     }
 
@@ -257,8 +292,56 @@ internal sealed partial class ClientFeed
         return batch;
     }
 
-    private bool HasRoomLocked(int bytes) =>
+    private bool HasRoomLocked(long bytes) =>
         _queued < _options.QueueCapacity && (_queued == 0 || _queuedBytes + bytes <= _options.QueueByteLimit);
+
+    /// <summary>
+    /// Counts a queued message at its new size; false, and nothing changed, if its growth does not fit. Alone in the
+    /// queue it may grow past the bound, as a first event may be larger than it (a client is always sent something).
+    /// </summary>
+    private bool TryRecountLocked(long counted, long bytes)
+    {
+        var growth = bytes - counted;
+        if (growth > 0 && _queued > 1 && _queuedBytes + growth > _options.QueueByteLimit)
+        {
+            return false;
+        }
+
+        _pending.Bytes += growth;
+        _queuedBytes += growth;
+        _highWaterBytes = Math.Max(_highWaterBytes, _queuedBytes);
+        return true;
+    }
+
+    /// <summary>
+    /// A queued add grew past the bound: it and the flow's later adds in this batch go into the gap, as a discarded
+    /// add's later ones do (delivering them would put them ahead of it).
+    /// </summary>
+    private void DiscardAddedFromLocked(FlowBatch batch, int position)
+    {
+        var added = batch.Added;
+        var index = added[position].Message.Index;
+        long bytes = 0;
+        for (var i = position; i < added.Count; i++)
+        {
+            bytes += added[i].Bytes;
+        }
+
+        var count = added.Count - position;
+        added.RemoveRange(position, count);
+        UncountLocked(count, bytes);
+        _dropped += count - 1;
+        DiscardLocked(batch, index);
+    }
+
+    /// <summary>Takes events back out of the pending batch (they were discarded after all).</summary>
+    private void UncountLocked(int count, long bytes)
+    {
+        _pending.Count -= count;
+        _pending.Bytes -= bytes;
+        _queued -= count;
+        _queuedBytes -= bytes;
+    }
 
     private void DiscardLocked(FlowBatch batch, long index)
     {
@@ -267,13 +350,14 @@ internal sealed partial class ClientFeed
         WakeLocked();
     }
 
-    private void AcceptLocked(int bytes)
+    private void AcceptLocked(long bytes)
     {
         _pending.Count++;
         _pending.Bytes += bytes;
         _queued++;
         _queuedBytes += bytes;
         _highWater = Math.Max(_highWater, _queued);
+        _highWaterBytes = Math.Max(_highWaterBytes, _queuedBytes);
         if (_pending.Count == _options.MaxBatchMessages)
         {
             // A full batch goes now rather than at the tick.
@@ -349,7 +433,7 @@ internal sealed partial class ClientFeed
                     Log.SendFailed(_logger, ex, ConnectionId);
                 }
 
-                // Whatever was not released chunk by chunk (flow-list entries, changes, a failed send).
+                // Whatever was not released chunk by chunk (flow-list entries, a failed send).
                 Release(batch.Count, batch.Bytes);
                 batch.Clear();
                 _spare = batch;
@@ -445,32 +529,7 @@ internal sealed partial class ClientFeed
     private async Task SendMessagesAsync(IFlowsClient client, FeedBatch batch, string flowId, FlowBatch flow, CancellationToken cancellationToken)
     {
         var added = flow.Added;
-        for (var start = 0; start < added.Count;)
-        {
-            // Up to MaxBatchMessages per call and about MaxBatchBytes of content; always at least one message.
-            var end = start;
-            long bytes = 0;
-            while (end < added.Count && end - start < _options.MaxBatchMessages && (end == start || bytes + added[end].Content.Length <= _options.MaxBatchBytes))
-            {
-                bytes += added[end].Content.Length;
-                end++;
-            }
-
-            var views = new MessageView[end - start];
-            for (var i = start; i < end; i++)
-            {
-                views[i - start] = MessageView.From(added[i], _resolutions.Get(added[i]));
-            }
-
-            await Invoke(client.MessagesAdded(flowId, views), cancellationToken);
-            Interlocked.Add(ref _messagesSent, views.Length);
-
-            // SignalR has serialized them: room for new events as soon as each chunk is out, not after the whole batch.
-            Release(views.Length, bytes);
-            batch.Count -= views.Length;
-            batch.Bytes -= bytes;
-            start = end;
-        }
+        await SendChunkedAsync(client, batch, flowId, added, changed: false, cancellationToken);
 
         if (added.Count > 0)
         {
@@ -490,11 +549,51 @@ internal sealed partial class ClientFeed
 
         if (flow.Changed is { Count: > 0 } changed)
         {
-            var views = changed.Values.OrderBy(m => m.Index).Select(m => MessageView.From(m, _resolutions.Get(m))).ToArray();
-            foreach (var chunk in views.Chunk(_options.MaxBatchMessages))
+            var queued = changed.Values.ToArray();
+            Array.Sort(queued, static (a, b) => a.Message.Index.CompareTo(b.Message.Index));
+            await SendChunkedAsync(client, batch, flowId, queued, changed: true, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Sends added or changed messages in calls of up to MaxBatchMessages and about MaxBatchBytes of content (always at
+    /// least one message), making views one chunk at a time so a batch's worth of contents is never encoded at once.
+    /// </summary>
+    private async Task SendChunkedAsync(IFlowsClient client, FeedBatch batch, string flowId, IReadOnlyList<QueuedMessage> messages, bool changed, CancellationToken cancellationToken)
+    {
+        for (var start = 0; start < messages.Count;)
+        {
+            var end = start;
+            long bytes = 0;
+            while (end < messages.Count && end - start < _options.MaxBatchMessages && (end == start || bytes + messages[end].Bytes <= _options.MaxBatchBytes))
             {
-                await Invoke(client.MessagesChanged(flowId, chunk), cancellationToken);
+                bytes += messages[end].Bytes;
+                end++;
             }
+
+            var views = new MessageView[end - start];
+            for (var i = start; i < end; i++)
+            {
+                var message = messages[i].Message;
+                views[i - start] = MessageView.From(message, _resolutions.Get(message));
+            }
+
+            if (changed)
+            {
+                await Invoke(client.MessagesChanged(flowId, views), cancellationToken);
+            }
+            else
+            {
+                await Invoke(client.MessagesAdded(flowId, views), cancellationToken);
+                Interlocked.Add(ref _messagesSent, views.Length);
+            }
+
+            // SignalR has serialized them: room for new events as soon as each chunk is out, not after the whole batch.
+            // Released at the size they were counted at, whatever they have grown to since.
+            Release(views.Length, bytes);
+            batch.Count -= views.Length;
+            batch.Bytes -= bytes;
+            start = end;
         }
     }
 

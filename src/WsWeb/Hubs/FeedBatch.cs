@@ -53,10 +53,37 @@ internal sealed class FlowBatch(HttpFlow flow)
     public HttpFlow Flow { get; } = flow;
 
     /// <summary>New messages in index order (the store publishes a flow's adds in index order).</summary>
-    public List<WebSocketMessage> Added { get; } = [];
+    public List<QueuedMessage> Added { get; } = [];
 
     /// <summary>Changed messages by index: a message changed twice in one tick is sent once, in its latest state.</summary>
-    public Dictionary<long, WebSocketMessage>? Changed { get; set; }
+    public Dictionary<long, QueuedMessage>? Changed { get; set; }
+
+    /// <summary>Where <paramref name="index"/> is in <see cref="Added"/>, or -1.</summary>
+    public int FindAdded(long index)
+    {
+        // Adds are in index order, so a binary search: a flow can have thousands queued.
+        int low = 0, high = Added.Count - 1;
+        while (low <= high)
+        {
+            var middle = low + ((high - low) / 2);
+            var at = Added[middle].Message.Index;
+            if (at == index)
+            {
+                return middle;
+            }
+
+            if (at < index)
+            {
+                low = middle + 1;
+            }
+            else
+            {
+                high = middle - 1;
+            }
+        }
+
+        return -1;
+    }
 
     /// <summary>Lowest message index whose add or change was discarded; -1 when nothing was.</summary>
     public long GapCursor { get; set; } = -1;
@@ -64,4 +91,15 @@ internal sealed class FlowBatch(HttpFlow flow)
     public bool Closed { get; set; }
 
     public bool Removed { get; set; }
+}
+
+/// <summary>
+/// A queued message and the content bytes it was counted at. Messages are sent in their state at send time, and an
+/// edit can grow one after it was queued: the feed recounts on each change it hears of, and releases exactly what it
+/// counted, so the byte count can neither drift nor go negative.
+/// </summary>
+internal readonly record struct QueuedMessage(WebSocketMessage Message, long Bytes)
+{
+    /// <summary>What a <see cref="Api.MessageView"/> of the message carries: its content and, once edited, the original.</summary>
+    public static long BytesOf(WebSocketMessage message) => message.Content.Length + (message.OriginalContent?.Length ?? 0);
 }

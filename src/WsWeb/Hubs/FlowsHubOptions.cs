@@ -15,7 +15,10 @@ public sealed record FlowsHubOptions
     /// <summary>Events queued per connection (messages, changes, flow-list entries) before new ones are discarded with a gap notice.</summary>
     public int QueueCapacity { get; init; } = 20_000;
 
-    /// <summary>Message content bytes queued per connection before new messages are discarded with a gap notice.</summary>
+    /// <summary>
+    /// Message content bytes (content and original content, of added and changed messages) queued per connection
+    /// before new messages and changes are discarded with a gap notice.
+    /// </summary>
     public long QueueByteLimit { get; init; } = 16L * 1024 * 1024;
 
     /// <summary>Flows one connection may subscribe to at once; keeps the per-connection state small.</summary>
