@@ -61,17 +61,41 @@ public sealed class FlowStore
     }
 
     /// <summary>Adds the flow unless one with its id is stored already (imports of the same file twice).</summary>
-    public bool TryAdd(HttpFlow flow)
+    public bool TryAdd(HttpFlow flow) => AddCore(flow, evictLive: true, evicted: null) == AddOutcome.Added;
+
+    /// <summary>
+    /// Adds a finished flow (an import) unless one with its id is stored already, or making room under
+    /// <see cref="FlowStoreOptions.MaxFlows"/> would take a live flow: the store is full of them.
+    /// </summary>
+    /// <param name="evicted">Gets the flows this add evicted, for --max-flows or for the byte budget.</param>
+    /// <remarks>
+    /// Whether a finished flow is there to make room for it is decided under the same lock that evicts it and adds the
+    /// new one. A caller that looked first (Count, Snapshot) and added after could see a finished flow that a capture
+    /// starting meanwhile evicted (its own add takes the oldest finished flow), and then this add would take a live one.
+    /// </remarks>
+    public AddOutcome TryAddFinished(HttpFlow flow, ICollection<HttpFlow> evicted)
+    {
+        ArgumentNullException.ThrowIfNull(evicted);
+        return AddCore(flow, evictLive: false, evicted);
+    }
+
+    private AddOutcome AddCore(HttpFlow flow, bool evictLive, ICollection<HttpFlow>? evicted)
     {
         ArgumentNullException.ThrowIfNull(flow);
-        List<HttpFlow>? evicted = null;
+        List<HttpFlow>? removed = null;
         lock (_gate)
         {
-            if (!_byId.TryAdd(flow.Id, flow))
+            if (_byId.ContainsKey(flow.Id))
             {
-                return false;
+                return AddOutcome.AlreadyPresent;
             }
 
+            if (!evictLive && _byId.Count >= Options.MaxFlows && FindFinished(flow) is null)
+            {
+                return AddOutcome.NoRoom;
+            }
+
+            _byId.Add(flow.Id, flow);
             _nodes[flow.Id] = _order.AddLast(flow);
             flow.IsStored = true;
             if (flow.WebSocket is { } ws)
@@ -88,26 +112,24 @@ public sealed class FlowStore
             {
                 var victim = FindEvictionCandidate(flow);
                 RemoveLocked(victim);
-                (evicted ??= []).Add(victim);
+                (removed ??= []).Add(victim);
             }
         }
 
         Publish(new FlowEvent(FlowEventKind.FlowStarted, flow));
-        if (evicted is not null)
+        foreach (var victim in removed ?? [])
         {
-            foreach (var victim in evicted)
-            {
-                Publish(new FlowEvent(FlowEventKind.FlowRemoved, victim));
-            }
+            evicted?.Add(victim);
+            Publish(new FlowEvent(FlowEventKind.FlowRemoved, victim));
         }
 
         // An imported flow brings its content at once: the total budget holds for it as for recorded messages.
         if (Interlocked.Read(ref _retainedBytes) > Options.MaxTotalBytes)
         {
-            EvictForBytes(flow);
+            EvictForBytes(flow, evicted);
         }
 
-        return true;
+        return AddOutcome.Added;
     }
 
     public HttpFlow? Get(string id)
@@ -268,7 +290,7 @@ public sealed class FlowStore
         }
     }
 
-    private void EvictForBytes(HttpFlow current)
+    private void EvictForBytes(HttpFlow current, ICollection<HttpFlow>? evictedFor = null)
     {
         // Evict finished flows, oldest first, down to 90% of the budget (the slack keeps this off the per-message path).
         var target = Options.MaxTotalBytes - Options.MaxTotalBytes / 10;
@@ -299,6 +321,7 @@ public sealed class FlowStore
 
         foreach (var victim in evicted ?? [])
         {
+            evictedFor?.Add(victim);
             Publish(new FlowEvent(FlowEventKind.FlowRemoved, victim));
         }
     }
@@ -324,10 +347,13 @@ public sealed class FlowStore
         }
     }
 
-    private HttpFlow FindEvictionCandidate(HttpFlow added)
-    {
+    private HttpFlow FindEvictionCandidate(HttpFlow added) =>
         // Prefer the oldest finished flow; a live connection is only evicted when everything is live.
-        // The flow being added is never its own victim.
+        FindFinished(added) ?? OldestOther(added);
+
+    /// <summary>The oldest finished flow other than <paramref name="added"/> (never its own victim), or null.</summary>
+    private HttpFlow? FindFinished(HttpFlow added)
+    {
         for (var node = _order.First; node is not null; node = node.Next)
         {
             if (!node.Value.IsLive && !ReferenceEquals(node.Value, added))
@@ -336,8 +362,11 @@ public sealed class FlowStore
             }
         }
 
-        return ReferenceEquals(_order.First!.Value, added) ? _order.First.Next!.Value : _order.First.Value;
+        return null;
     }
+
+    private HttpFlow OldestOther(HttpFlow added) =>
+        ReferenceEquals(_order.First!.Value, added) ? _order.First.Next!.Value : _order.First.Value;
 
     private void RemoveLocked(HttpFlow flow)
     {
@@ -369,4 +398,16 @@ public sealed class FlowStore
             }
         }
     }
+}
+
+/// <summary>What <see cref="FlowStore.TryAddFinished"/> did with a flow.</summary>
+public enum AddOutcome
+{
+    Added,
+
+    /// <summary>A flow with its id is stored already; that one is kept.</summary>
+    AlreadyPresent,
+
+    /// <summary>The store is full of live flows, and none of them is evicted for it.</summary>
+    NoRoom,
 }

@@ -237,43 +237,28 @@ internal static class ExportApi
         var added = new HashSet<HttpFlow>(ReferenceEqualityComparer.Instance);
         var alreadyPresent = 0;
         var notAdded = 0;
-        var removed = new List<HttpFlow>();
-        var thread = Environment.CurrentManagedThreadId;
-        HttpFlow? lastAdded = null;
 
-        // What our own adds evicted: the store tells on the adding thread, so removals the proxy or a user
-        // causes meanwhile on other threads are not counted as ours.
-        using (store.Subscribe(e =>
+        // What our own adds evicted, as the store tells it: removals the proxy or a user causes meanwhile are not ours.
+        var removed = new List<HttpFlow>();
+        foreach (var flow in result.Flows)
         {
-            if (e.Kind == FlowEventKind.FlowRemoved && Environment.CurrentManagedThreadId == thread)
+            // The store evicts the oldest finished flow to make room, and never a live one for an import: an import
+            // must not cut a running connection off the dashboard. It decides that under the lock it adds in, so a
+            // capture starting (and taking the last finished flow's place) meanwhile cannot slip in between.
+            switch (store.TryAddFinished(flow, removed))
             {
-                removed.Add(e.Flow);
-            }
-        }))
-        {
-            foreach (var flow in result.Flows)
-            {
-                // The store evicts the oldest finished flow to make room, and a live one only when nothing else
-                // is left; an import must never cut a running connection off the dashboard. Once one flow of this
-                // import is stored there is a finished flow to evict, so the full scan runs rarely.
-                if ((lastAdded is null || store.Get(lastAdded.Id) is null) && WouldEvictLiveFlow(store))
-                {
+                case AddOutcome.NoRoom:
                     notAdded++;
                     continue;
-                }
-
-                // Importing the same file twice is harmless: a flow id already in the store is kept once.
-                if (!store.TryAdd(flow))
-                {
+                case AddOutcome.AlreadyPresent:
+                    // Importing the same file twice is harmless: a flow id already in the store is kept once.
                     alreadyPresent++;
                     continue;
-                }
-
-                store.FlowEnded(flow);
-                added.Add(flow);
-                ids.Add(flow.Id);
-                lastAdded = flow;
             }
+
+            store.FlowEnded(flow);
+            added.Add(flow);
+            ids.Add(flow.Id);
         }
 
         // Flows the store's bounds (--max-flows, the memory budget) pushed out again cannot be asked for by id.
@@ -304,10 +289,6 @@ internal static class ExportApi
     }
 
     private const int MaxIdsInWarning = 20;
-
-    /// <summary>Whether adding one flow now would make the store evict a live flow: it is full and holds no finished one.</summary>
-    private static bool WouldEvictLiveFlow(FlowStore store) =>
-        store.Count >= store.Options.MaxFlows && store.Snapshot().TrueForAll(flow => flow.IsLive);
 
     private static ValidationProblem TooLarge(long limit) =>
         ApiProblems.Invalid("body", $"The file is larger than the {limit / (1024 * 1024)} MiB an import may be.");
