@@ -776,13 +776,34 @@ internal sealed partial class WebSocketRelay
         // stuck holding its write lock, and waiting for that first would leave the innocent peer without a close.
         // The error code belongs to the offender only; the innocent peer just loses its counterpart.
         await Task.WhenAll(
-            SendCloseWithinTimeoutAsync(offender, code, reason),
-            SendCloseWithinTimeoutAsync(other, WebSocketCloseCodes.GoingAway, $"the {offender.Name} broke the WebSocket protocol"));
+            SendCloseToOffenderAsync(offender, code, reason),
+            SendCloseWithinTimeoutAsync(other, WebSocketCloseCodes.GoingAway, $"the {offender.Name} broke the WebSocket protocol", _settings.CloseTimeout));
     }
 
-    private async Task SendCloseWithinTimeoutAsync(RelayLeg to, int code, string reason)
+    /// <summary>
+    /// Sends the offender its close, and drops its TCP when it does not take the close in a short while: it is not
+    /// reading (its receive window is full). Failing a connection does not wait for the peer (RFC 6455 §7.1.7: nothing
+    /// it sends afterwards, its close included, is processed), and a proxy speaking for a misbehaving peer must not
+    /// hold that peer's socket, and the pump stuck writing to it, for the whole close timeout. An offender that reads
+    /// has its close frame by then; its TCP then ends with the relay, after the other peer's close handshake.
+    /// </summary>
+    private async Task SendCloseToOffenderAsync(RelayLeg offender, int code, string reason)
     {
-        using var timeout = new CancellationTokenSource(_settings.CloseTimeout, _time);
+        await SendCloseWithinTimeoutAsync(offender, code, reason, _settings.OffenderCloseTimeout);
+        if (offender.CloseWriteFailed)
+        {
+            LogOffenderDropped(_flow.Id, offender.Name);
+
+            // A write stuck on it fails now. The other peer has its 1001; the relay then ends without waiting for its
+            // reply when that write was the pump reading it (dropping the client also cancels the relay, whose token is
+            // the client's RequestAborted), as it did before, only seconds sooner.
+            offender.Abort();
+        }
+    }
+
+    private async Task SendCloseWithinTimeoutAsync(RelayLeg to, int code, string reason, TimeSpan within)
+    {
+        using var timeout = new CancellationTokenSource(within, _time);
         await SendCloseAsync(to, code, reason, timeout.Token);
     }
 
@@ -946,6 +967,9 @@ internal sealed partial class WebSocketRelay
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Flow {FlowId}: {Peer} violated the WebSocket protocol, closing with {Code}: {Reason}")]
     private partial void LogProtocolError(string flowId, string peer, int code, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Flow {FlowId}: {Peer} did not take its close after its protocol error (it is not reading); its TCP connection is dropped")]
+    private partial void LogOffenderDropped(string flowId, string peer);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Flow {FlowId}: unexpected failure relaying ({Where})")]
     private partial void LogUnexpected(string flowId, string where, Exception exception);

@@ -1,5 +1,7 @@
 using System.Net.WebSockets;
+using System.Runtime.CompilerServices;
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
 using WsWeb.Core.WebSockets;
 using WsWeb.Proxy.Tests.Infrastructure;
 
@@ -174,6 +176,101 @@ public sealed class MalformedFrameTests
         Assert.Equal(1002, flow.WebSocket!.CloseCode);
         Assert.False(flow.WebSocket.ClosedByClient);
         Assert.Contains("server", flow.Error, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task AClientThatBreaksTheProtocolWhileNotReadingIsDroppedWithoutWaitingOutTheCloseTimeout()
+    {
+        // Waits of 2 s or more never end on this clock: the relay's 5 s close timeouts cannot be what drops the client.
+        await using var server = RawWebSocketServer.Start();
+        await using var proxy = await ProxyServer.StartAsync(services: s => s.AddSingleton<TimeProvider>(new LongWaitsNeverEnd()));
+        var connecting = ProxyClients.ConnectRawAsync(proxy, server.WsUri());
+        await using var upstream = await server.AcceptAsync();
+        await using var client = await connecting;
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+
+        // The server floods and the client reads nothing: the pump relaying to the client is stuck writing to it and
+        // holds its write lock, so the 1002 for the client cannot go out.
+        var stopFlood = new StrongBox<bool>();
+        var flood = FloodAsync(upstream.Socket, stopFlood);
+        await Backpressure.StalledAsync(flow);
+
+        await client.SendAsync(Opcode.Text, "x"u8, extraBits: 0x20);
+
+        var toServer = await upstream.Socket.ReadRequiredFrameAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal((Opcode.Close, 1001), (toServer.Opcode, toServer.CloseCode));
+
+        // Reading would unstick the proxy's write; sending shows the connection dropped (a reset) without reading.
+        Assert.True(await DroppedAsync(client, TimeSpan.FromSeconds(60)), "the proxy dropped the client's TCP connection");
+
+        // The server, told 1001, is let go too (the pump relaying its flood was the one stuck on the client).
+        Volatile.Write(ref stopFlood.Value, true);
+        await flood;
+        Assert.True(await upstream.Socket.EndsAsync(TimeSpan.FromSeconds(60)), "the proxy ended the server connection");
+        await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended");
+        Assert.Equal(1002, flow.WebSocket!.CloseCode);
+        Assert.True(flow.WebSocket.ClosedByClient);
+        Assert.Contains("client", flow.Error, StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>Sends binary frames from the server until told to stop (between frames: a cancelled socket write would abort it) or the proxy ends the connection.</summary>
+    private static Task FloodAsync(RawWebSocket server, StrongBox<bool> stop) => Task.Run(async () =>
+    {
+        var chunk = new byte[16 * 1024];
+        try
+        {
+            while (!Volatile.Read(ref stop.Value))
+            {
+                await server.SendAsync(Opcode.Binary, chunk);
+            }
+        }
+        catch (IOException)
+        {
+            // The proxy ended the connection.
+        }
+    });
+
+    /// <summary>Writes to the peer without reading until a write fails; false if the writes still go through, or block, at the timeout.</summary>
+    private static async Task<bool> DroppedAsync(RawWebSocket peer, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var chunk = new byte[1024];
+        try
+        {
+            while (DateTime.UtcNow < deadline)
+            {
+                await peer.Stream.WriteAsync(chunk).AsTask().WaitAsync(deadline - DateTime.UtcNow);
+            }
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        return false;
+    }
+
+    /// <summary>The system clock, except that a wait of 2 s or more never ends; the relay's shorter waits run as usual.</summary>
+    private sealed class LongWaitsNeverEnd : TimeProvider
+    {
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+            dueTime >= TimeSpan.FromSeconds(2) || dueTime == Timeout.InfiniteTimeSpan
+                ? new NeverFires()
+                : System.CreateTimer(callback, state, dueTime, period);
+
+        private sealed class NeverFires : ITimer
+        {
+            public bool Change(TimeSpan dueTime, TimeSpan period) => true;
+
+            public void Dispose()
+            {
+            }
+
+            public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        }
     }
 
     private static async Task AssertStillEchoesAsync(ClientWebSocket socket, string text)
