@@ -57,9 +57,9 @@ internal sealed partial class ClientFeed
     private long _gapsSent;
     private Task _run = Task.CompletedTask;
 
-    // Sender-only: flows whose last word to the client was a gap, by cursor. Until the next MessagesAdded
-    // the client's hole runs from that cursor to wherever live delivery resumes, so a later batch that
-    // only lost more of the same flow has nothing new to say.
+    // Sender-only: flows whose last word to the client was a gap, by the lowest cursor sent. Until the next
+    // MessagesAdded the client's hole runs from that cursor to wherever live delivery resumes, so a later batch
+    // that only lost more adds of the same flow has nothing new to say (a lost change still does).
     private readonly Dictionary<string, long> _openGaps = new(StringComparer.Ordinal);
 
     public ClientFeed(string connectionId, FlowsHubOptions options, HoldResolutions resolutions, InterceptService intercept, TimeProvider time, ILogger logger)
@@ -160,6 +160,8 @@ internal sealed partial class ClientFeed
             var batch = FlowBatchLocked(flow);
             if (batch.GapCursor >= 0 && message.Index >= batch.GapCursor)
             {
+                // Covered by this batch's gap, but only if that gap is sent: the client may hold this message already.
+                batch.ChangeDiscarded = true;
                 _dropped++;
                 return;
             }
@@ -172,6 +174,8 @@ internal sealed partial class ClientFeed
             {
                 if (!TryRecountLocked(batch.Added[added].Bytes, bytes))
                 {
+                    // Not yet delivered, but a catch-up may have read it from the store before this change.
+                    batch.ChangeDiscarded = true;
                     DiscardAddedFromLocked(batch, added);
                     return;
                 }
@@ -186,6 +190,7 @@ internal sealed partial class ClientFeed
                 {
                     changed.Remove(message.Index);
                     UncountLocked(1, queued.Bytes);
+                    batch.ChangeDiscarded = true;
                     DiscardLocked(batch, message.Index);
                     return;
                 }
@@ -196,6 +201,7 @@ internal sealed partial class ClientFeed
 
             if (!HasRoomLocked(bytes))
             {
+                batch.ChangeDiscarded = true;
                 DiscardLocked(batch, message.Index);
                 return;
             }
@@ -536,9 +542,13 @@ internal sealed partial class ClientFeed
             _openGaps.Remove(flowId);
         }
 
-        if (flow.GapCursor >= 0 && !(_openGaps.TryGetValue(flowId, out var open) && open <= flow.GapCursor))
+        // While a hole is open, lost adds need no new gap: the client's catch-up reads them from the store. A lost change
+        // does: the catch-up may have read that message before it changed, and would never read it again. One gap per
+        // flow per batch, at the batch's lowest lost index; the hole still starts at the lowest cursor sent.
+        var isOpen = _openGaps.TryGetValue(flowId, out var open);
+        if (flow.GapCursor >= 0 && (!isOpen || open > flow.GapCursor || flow.ChangeDiscarded))
         {
-            _openGaps[flowId] = flow.GapCursor;
+            _openGaps[flowId] = isOpen ? Math.Min(open, flow.GapCursor) : flow.GapCursor;
             await SendGapAsync(client, FlowScope, flowId, flow.GapCursor, cancellationToken);
         }
 

@@ -88,6 +88,12 @@ internal sealed class FlowBatch(HttpFlow flow)
     /// <summary>Lowest message index whose add or change was discarded; -1 when nothing was.</summary>
     public long GapCursor { get; set; } = -1;
 
+    /// <summary>
+    /// A change (not only adds) went into the gap. The client may already hold that message, read by its catch-up
+    /// before the change, and nothing else would make it read it again: this batch's gap is sent even while one is open.
+    /// </summary>
+    public bool ChangeDiscarded { get; set; }
+
     public bool Closed { get; set; }
 
     public bool Removed { get; set; }
