@@ -34,7 +34,7 @@ internal sealed class FilterParser
     // message cost 20,000 regex scans and slowed the relay to about ten messages a second. Terms are the
     // multiplier, so they are bounded; the length bounds parsing (each regex is compiled) and a single huge
     // regex. Hand-written filters stay far below both, and many alternatives fit in one regex ("~d a|b|c").
-    private const int MaxLength = 4096;
+    internal const int MaxLength = 4096;
     private const int MaxTerms = 100;
 
     private readonly string _text;

@@ -314,6 +314,27 @@ public sealed class ComponentTests
         Assert.NotNull(doc.QuerySelector("#import-form input[type=file]"));
     }
     [Fact]
+    public async Task Rule_form_fields_carry_the_lengths_the_rules_api_accepts()
+    {
+        var doc = await RenderAsync<RulesPage>(services: s => s.AddSingleton(new RuleStore()));
+        var form = doc.QuerySelector("#rule-form")!;
+        string? MaxLength(string name) => form.QuerySelector($"input[name='{name}']")!.GetAttribute("maxlength");
+        Assert.Equal($"{RulesApi.MaxNameLength}", MaxLength("name"));
+
+        // The filter's bound lives in WsWeb.Core (not visible here): the longest filter the parser accepts.
+        var filter = int.Parse(MaxLength("filter")!, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(WsWeb.Core.Filters.FlowFilter.TryParse("~b " + new string('a', filter - 3), out _, out _), "a filter of maxlength characters parses");
+        Assert.False(WsWeb.Core.Filters.FlowFilter.TryParse("~b " + new string('a', filter - 2), out _, out var tooLong));
+        Assert.Contains("too long", tooLong.Message, StringComparison.Ordinal);
+        Assert.Equal($"{RulesApi.MaxPatternLength}", MaxLength("replace.pattern"));
+        Assert.Equal($"{RulesApi.MaxReplacementLength}", MaxLength("replace.replacement"));
+
+        // The shared filter box has no bound of its own where a page gives none.
+        var flows = await RenderAsync<FilterBox>();
+        Assert.Null(flows.QuerySelector("input[name=filter]")!.GetAttribute("maxlength"));
+    }
+
+    [Fact]
     public async Task Message_rows_are_focusable_for_the_keyboard_roving_tab_stop()
     {
         var doc = await RenderRowsAsync<MessageRows>(new() { ["Messages"] = new List<MessageView> { TestData.Text(0, "a"), TestData.Text(1, "b") }, ["FlowStart"] = TestData.Start });
