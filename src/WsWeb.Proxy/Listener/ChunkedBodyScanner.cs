@@ -18,8 +18,10 @@ internal enum ChunkedScanStatus
 /// Sans-IO tracker of where a chunked request body ends, fed the bytes Kestrel consumes as that body, so
 /// <see cref="RequestHeadReader"/> knows where the next request head starts. Kestrel parses the body itself; this
 /// only has to agree with it. It is deliberately narrower than Kestrel: a chunk line is hex digits, an optional
-/// extension without CR or LF, then CRLF; the body ends with <c>0\r\n\r\n</c>. Anything else (trailer fields, bare
-/// LF) is <see cref="ChunkedScanStatus.Unknown"/>, and the caller stops looking for heads rather than guess.
+/// extension without CR or LF, then CRLF; after the last chunk (<c>0\r\n</c>) come trailer field lines, each ending in
+/// CRLF (RFC 9112 §7.1.2; Kestrel parses them as header lines and refuses a malformed one), then the empty line that
+/// ends the body. Anything else (a bare LF or CR anywhere) is <see cref="ChunkedScanStatus.Unknown"/>, and the caller
+/// stops looking for heads rather than guess.
 /// </summary>
 internal struct ChunkedBodyScanner
 {
@@ -37,8 +39,14 @@ internal struct ChunkedBodyScanner
         Data,
         DataCr,
         DataLf,
+
+        /// <summary>At the start of a trailer line: CR begins the empty line that ends the body, anything else a field.</summary>
         TrailerCr,
         TrailerLf,
+
+        /// <summary>Inside a trailer field line.</summary>
+        Field,
+        FieldLf,
         Done,
         Unknown,
     }
@@ -65,6 +73,19 @@ internal struct ChunkedBodyScanner
                     }
 
                     continue;
+                }
+
+                if (_state == State.Field)
+                {
+                    // A trailer field's bytes up to its line's end are skipped in bulk too.
+                    var end = span[i..].IndexOfAny((byte)'\r', (byte)'\n');
+                    if (end < 0)
+                    {
+                        i = span.Length;
+                        continue;
+                    }
+
+                    i += end;
                 }
 
                 Step(span[i++]);
@@ -116,8 +137,17 @@ internal struct ChunkedBodyScanner
             case State.TrailerCr when b == (byte)'\r':
                 _state = State.TrailerLf;
                 break;
+            case State.TrailerCr when b != (byte)'\n':
+                _state = State.Field;
+                break;
             case State.TrailerLf when b == (byte)'\n':
                 _state = State.Done;
+                break;
+            case State.Field when b == (byte)'\r':
+                _state = State.FieldLf;
+                break;
+            case State.FieldLf when b == (byte)'\n':
+                _state = State.TrailerCr;
                 break;
             default:
                 _state = State.Unknown;

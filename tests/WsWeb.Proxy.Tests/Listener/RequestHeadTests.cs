@@ -91,6 +91,24 @@ public sealed class RequestHeadTests
         await AssertUpgradesAsync(stream, echo);
     }
 
+    [Theory]
+    [InlineData("X-Checksum: 1\r\n")]
+    [InlineData("X-Checksum: 1\r\nX-More: GET ws://h/ HTTP/1.1\r\n")]
+    public async Task GetWs_AfterAChunkedBodyWithTrailerFields_IsUpgraded(string trailers)
+    {
+        await using var upstream = await HttpUpstream.StartAsync();
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        using var tcp = await ConnectAsync(proxy);
+        var stream = tcp.GetStream();
+
+        // Trailer fields (RFC 9112 §7.1.2) belong to the body: the next head starts after the empty line that ends them.
+        await WriteAsync(stream, $"POST {upstream.Url("/echo")} HTTP/1.1\r\nHost: 127.0.0.1:{upstream.Port}\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n{trailers}\r\n");
+        Assert.Equal("abc", await ReadResponseBodyAsync(stream, "200"));
+
+        await AssertUpgradesAsync(stream, echo);
+    }
+
     [Fact]
     public async Task PipelinedGetWs_BehindAPlainRequest_IsUpgraded()
     {
@@ -178,7 +196,12 @@ public sealed class RequestHeadTests
     [InlineData("A\r\n0123456789\r\n0\r\n\r\n", "Done", 20)]
     [InlineData("3\r\nabc\r\n0\r\n", "InBody", 11)]
     [InlineData("3\r\nab", "InBody", 5)]
-    [InlineData("3\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n", "Unknown", 12)]
+    [InlineData("3\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\nGET", "Done", 27)]
+    [InlineData("0\r\nA: 1\r\nB: 2;3\r\n\r\n", "Done", 19)]
+    [InlineData("0\r\nA: 1\r\n", "InBody", 9)]
+    [InlineData("0\r\nA: 1\nB: 2\r\n\r\n", "Unknown", 8)]
+    [InlineData("0\r\nA: 1\r\n\n", "Unknown", 10)]
+    [InlineData("0\r\nA: 1\rB\r\n\r\n", "Unknown", 9)]
     [InlineData("3\nabc\r\n0\r\n\r\n", "Unknown", 2)]
     [InlineData("\r\n", "Unknown", 1)]
     [InlineData("3 \r\nabc\r\n0\r\n\r\n", "Unknown", 2)]
