@@ -83,10 +83,12 @@ internal static class Headers
 
     /// <summary>
     /// Whether the client sent both Content-Length and Transfer-Encoding. Kestrel shows that as Transfer-Encoding
-    /// beside <see cref="KestrelMovedContentLength"/>; a client's own X-Content-Length without Transfer-Encoding is no such thing.
+    /// beside <see cref="KestrelMovedContentLength"/>, which a client may also send as a header of its own: the listener,
+    /// which sees the head's bytes, says which it was (<paramref name="headHadContentLength"/>). When it could not
+    /// follow the head (null), an X-Content-Length beside Transfer-Encoding is taken for a moved Content-Length.
     /// </summary>
-    public static bool HasContentLengthBesideTransferEncoding(IHeaderDictionary headers) =>
-        headers.TransferEncoding.Count > 0 && headers.ContainsKey(KestrelMovedContentLength);
+    public static bool HasContentLengthBesideTransferEncoding(IHeaderDictionary headers, bool? headHadContentLength) =>
+        headers.TransferEncoding.Count > 0 && headHadContentLength != false && headers.ContainsKey(KestrelMovedContentLength);
 
     /// <summary>The <c>websocket</c> token of an Upgrade header as the client spelled it, or null without one.</summary>
     public static string? WebSocketUpgradeToken(StringValues upgrade)

@@ -59,7 +59,7 @@ internal sealed partial class ProxyRequestHandler(
                 throw new SelfTargetException($"{target.Host}:{target.Port} is one of WsWeb's own listeners.");
             }
 
-            if (Headers.HasContentLengthBesideTransferEncoding(context.Request.Headers))
+            if (Headers.HasContentLengthBesideTransferEncoding(context.Request.Headers, connection.Heads?.HeadHadContentLength))
             {
                 await RefuseFramingAsync(context, flow);
                 return;

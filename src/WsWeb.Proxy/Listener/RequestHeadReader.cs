@@ -28,6 +28,10 @@ internal sealed class RequestHeadReader(PipeReader inner) : PipeReader
     private long _bodyLeft;
     private ChunkedBodyScanner _chunks;
 
+    /// <summary>Follows the head Kestrel is reading; <see cref="_headTracked"/> says whether it saw all of it.</summary>
+    private ContentLengthFieldScanner _headFields;
+    private bool _headTracked = true;
+
     /// <summary>The rewritten start of a request line (method, space, http scheme), ahead of what <c>inner</c> holds.</summary>
     private ReadOnlyMemory<byte> _prefix;
 
@@ -49,9 +53,17 @@ internal sealed class RequestHeadReader(PipeReader inner) : PipeReader
         PassThrough,
     }
 
+    /// <summary>
+    /// Whether the head of the request the application is handling had a Content-Length field line: true or false
+    /// when this reader saw all of the head, null when it did not (it stopped following the connection).
+    /// </summary>
+    public bool? HeadHadContentLength { get; private set; }
+
     /// <summary>Called when the application starts a request: Kestrel has consumed its head, and its body follows.</summary>
     public void RequestStarted(long? contentLength, bool chunked, bool upgradable)
     {
+        HeadHadContentLength = _mode == Mode.Head && _headTracked && _prefix.IsEmpty ? _headFields.Found : null;
+        _headFields = default;
         if (_mode != Mode.Head || !_prefix.IsEmpty)
         {
             StopRewriting();
@@ -87,6 +99,7 @@ internal sealed class RequestHeadReader(PipeReader inner) : PipeReader
     {
         _mode = Mode.Head;
         _atHeadStart = true;
+        _headTracked = true;
     }
 
     /// <summary>Leaves every later byte to Kestrel as it is.</summary>
@@ -94,6 +107,7 @@ internal sealed class RequestHeadReader(PipeReader inner) : PipeReader
     {
         _mode = Mode.PassThrough;
         _atHeadStart = false;
+        _headTracked = false;
     }
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
@@ -144,6 +158,12 @@ internal sealed class RequestHeadReader(PipeReader inner) : PipeReader
         var innerBuffer = _innerBuffer;
         _returned = default;
         _innerBuffer = default;
+        if (_mode == Mode.Head)
+        {
+            // The head's field lines are looked at before inner may release them.
+            _headFields.Feed(returned.Slice(returned.Start, consumed));
+        }
+
         if (!_prefix.IsEmpty)
         {
             AdvancePastPrefix(returned, innerBuffer, consumed, examined);

@@ -49,6 +49,83 @@ public sealed class RequestAndFailureRecordTests
         Assert.Equal("42", RawWebSocketServer.HeaderValue(received, "X-Content-Length"));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AChunkedRequestWithItsOwnXContentLengthHeaderIsForwarded(bool afterAContentLengthRequest)
+    {
+        // X-Content-Length is where Kestrel moves a Content-Length it found beside Transfer-Encoding; a client may
+        // send a header of that name itself, and then there was no Content-Length to refuse.
+        await using var proxy = await ProxyServer.StartAsync();
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var authority = $"127.0.0.1:{port}";
+        var serving = Task.Run(async () =>
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            var heads = new List<string>();
+            for (var i = 0; i < (afterAContentLengthRequest ? 2 : 1); i++)
+            {
+                using var server = await listener.AcceptTcpClientAsync(cts.Token);
+                var stream = server.GetStream();
+                var head = await ProxyClients.ReadHeadAsync(stream).WaitAsync(cts.Token);
+                var body = await ProxyClients.ReadBodyAsync(stream, head).WaitAsync(cts.Token);
+                heads.Add(head + Encoding.ASCII.GetString(body));
+                await stream.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"u8.ToArray(), cts.Token);
+            }
+
+            return heads;
+        });
+
+        using var tcp = new TcpClient { NoDelay = true };
+        await tcp.ConnectAsync(IPAddress.Loopback, proxy.ProxyPort);
+        var client = tcp.GetStream();
+        if (afterAContentLengthRequest)
+        {
+            // A Content-Length on an earlier request of the connection says nothing about this one.
+            await client.WriteAsync(Encoding.ASCII.GetBytes($"POST http://{authority}/first HTTP/1.1\r\nHost: {authority}\r\nContent-Length: 3\r\n\r\nabc"));
+            var firstHead = await ProxyClients.ReadHeadAsync(client);
+            Assert.StartsWith("HTTP/1.1 200", firstHead, StringComparison.Ordinal);
+            await ProxyClients.ReadBodyAsync(client, firstHead);
+        }
+
+        await client.WriteAsync(Encoding.ASCII.GetBytes($"POST http://{authority}/own HTTP/1.1\r\nHost: {authority}\r\nX-Content-Length: 42\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
+        var head = await ProxyClients.ReadHeadAsync(client);
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+        var received = (await serving)[^1];
+
+        Assert.Equal("42", RawWebSocketServer.HeaderValue(received, "X-Content-Length"));
+        Assert.Null(RawWebSocketServer.HeaderValue(received, "Content-Length"));
+        Assert.EndsWith("\r\n\r\nhello", received, StringComparison.Ordinal);
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Path == "/own" && !f.IsLive);
+        Assert.Null(flow.Error);
+        Assert.Equal("42", flow.Request.Headers["X-Content-Length"]);
+    }
+
+    [Fact]
+    public async Task BothContentLengthAndTransferEncodingAreRefusedOnALaterRequestOfAConnectionToo()
+    {
+        await using var upstream = await HttpUpstream.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        var authority = $"127.0.0.1:{upstream.Port}";
+        using var tcp = new TcpClient { NoDelay = true };
+        await tcp.ConnectAsync(IPAddress.Loopback, proxy.ProxyPort);
+        var client = tcp.GetStream();
+
+        await client.WriteAsync(Encoding.ASCII.GetBytes($"POST http://{authority}/echo HTTP/1.1\r\nHost: {authority}\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n"));
+        var firstHead = await ProxyClients.ReadHeadAsync(client);
+        Assert.StartsWith("HTTP/1.1 200", firstHead, StringComparison.Ordinal);
+        await ProxyClients.ReadBodyAsync(client, firstHead);
+
+        await client.WriteAsync(Encoding.ASCII.GetBytes($"POST http://{authority}/echo?second HTTP/1.1\r\nHost: {authority}\r\ncontent-length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
+        var head = await ProxyClients.ReadHeadAsync(client);
+
+        Assert.StartsWith("HTTP/1.1 400", head, StringComparison.Ordinal);
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Path == "/echo?second" && !f.IsLive);
+        Assert.Equal("5", flow.Request.Headers["Content-Length"]);
+    }
+
     [Fact]
     public async Task AnAbsoluteFormTargetOnPort0IsRefusedWith400_AsCONNECTIs()
     {
