@@ -90,6 +90,64 @@ internal static class Headers
     public static bool HasContentLengthBesideTransferEncoding(IHeaderDictionary headers, bool? headHadContentLength) =>
         headers.TransferEncoding.Count > 0 && headHadContentLength != false && headers.ContainsKey(KestrelMovedContentLength);
 
+    /// <summary>
+    /// What a Transfer-Encoding says about a message body, as mitmproxy 8.1.1's <c>expected_http_body_size</c> reads it:
+    /// codings compared without case and without blanks around the commas, and only these combinations relayed.
+    /// </summary>
+    public static TransferCoding ReadTransferCoding(StringValues transferEncoding)
+    {
+        if (transferEncoding.Count == 0)
+        {
+            return TransferCoding.None;
+        }
+
+        // At most two codings matter: [gzip|deflate|compress] chunked, or one of those (or identity) alone.
+        Span<Range> codings = stackalloc Range[3];
+        ReadOnlySpan<char> first = default, second = default;
+        var count = 0;
+        foreach (var value in transferEncoding)
+        {
+            var text = (value ?? "").AsSpan();
+            var parts = text.Split(codings, ',');
+            for (var i = 0; i < parts; i++)
+            {
+                var coding = text[codings[i]].Trim(" \t");
+                if (count == 0)
+                {
+                    first = coding;
+                }
+                else if (count == 1)
+                {
+                    second = coding;
+                }
+
+                count++;
+            }
+        }
+
+        var chunkedLast = count is 1 or 2 && (count == 1 ? first : second).Equals("chunked", StringComparison.OrdinalIgnoreCase);
+        return count switch
+        {
+            1 when chunkedLast => TransferCoding.Chunked,
+            1 when IsContentCoding(first) || first.Equals("identity", StringComparison.OrdinalIgnoreCase) => TransferCoding.UntilClose,
+            2 when chunkedLast && IsContentCoding(first) => TransferCoding.CodedThenChunked,
+            _ => TransferCoding.Unsupported,
+        };
+
+        static bool IsContentCoding(ReadOnlySpan<char> coding) =>
+            coding.Equals("gzip", StringComparison.OrdinalIgnoreCase) || coding.Equals("deflate", StringComparison.OrdinalIgnoreCase)
+            || coding.Equals("compress", StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>The server's Transfer-Encoding values, as they came (none when it sent none).</summary>
+    public static StringValues ResponseTransferEncoding(HttpResponseMessage response) =>
+        response.Headers.NonValidated.TryGetValues(Microsoft.Net.Http.Headers.HeaderNames.TransferEncoding, out var values)
+            ? (values.Count == 1 ? new StringValues(values.ToString()) : new StringValues([.. values]))
+            : StringValues.Empty;
+
+    /// <summary>The codings of a Transfer-Encoding as one value, as the peer listed them.</summary>
+    public static string JoinCodings(StringValues transferEncoding) => string.Join(", ", (IEnumerable<string?>)transferEncoding);
+
     /// <summary>The <c>websocket</c> token of an Upgrade header as the client spelled it, or null without one.</summary>
     public static string? WebSocketUpgradeToken(StringValues upgrade)
     {
@@ -197,6 +255,25 @@ internal static class Headers
 
         return tokens;
     }
+}
+
+/// <summary>How a message's body is framed beyond Content-Length, from its Transfer-Encoding (see <see cref="Headers.ReadTransferCoding"/>).</summary>
+internal enum TransferCoding
+{
+    /// <summary>No Transfer-Encoding.</summary>
+    None,
+
+    /// <summary><c>chunked</c> alone: the framing is the proxy's own business on each side.</summary>
+    Chunked,
+
+    /// <summary><c>gzip</c>, <c>deflate</c> or <c>compress</c>, then <c>chunked</c>: relayed with its Transfer-Encoding as sent, re-chunked.</summary>
+    CodedThenChunked,
+
+    /// <summary>One coding without <c>chunked</c>: a response body that ends when the server closes (RFC 9112 §6.3); a request cannot have it.</summary>
+    UntilClose,
+
+    /// <summary>Any other list of codings, which mitmproxy refuses (an unknown coding, chunked twice, two codings before chunked).</summary>
+    Unsupported,
 }
 
 /// <summary>The upstream answered with a head that HTTP does not allow a proxy to pass on.</summary>

@@ -61,7 +61,15 @@ internal sealed partial class ProxyRequestHandler(
 
             if (Headers.HasContentLengthBesideTransferEncoding(context.Request.Headers, connection.Heads?.HeadHadContentLength))
             {
-                await RefuseFramingAsync(context, flow);
+                await RefuseContentLengthBesideTransferEncodingAsync(context, flow);
+                return;
+            }
+
+            if (Headers.ReadTransferCoding(context.Request.Headers.TransferEncoding) is TransferCoding.Unsupported or TransferCoding.UntilClose)
+            {
+                // Kestrel took chunked off the end already; what is left, mitmproxy refuses too (400, connection closed).
+                await RefuseFramingAsync(context, flow, $"WsWeb refuses a request with Transfer-Encoding '{Headers.JoinCodings(context.Request.Headers.TransferEncoding)}': "
+                    + "as mitmproxy, it relays a request body that is chunked, alone or after one of gzip, deflate and compress.");
                 return;
             }
 
@@ -175,7 +183,7 @@ internal sealed partial class ProxyRequestHandler(
     /// Refuses a request with both Content-Length and Transfer-Encoding, as mitmproxy does (RFC 9112 §6.3 allows it):
     /// servers that disagree on which one frames the body are how requests are smuggled past a proxy.
     /// </summary>
-    private async Task RefuseFramingAsync(HttpContext context, HttpFlow flow)
+    private Task RefuseContentLengthBesideTransferEncodingAsync(HttpContext context, HttpFlow flow)
     {
         // The record shows the header the client sent, not the name Kestrel moved it to.
         var recorded = flow.Request.Headers;
@@ -187,7 +195,12 @@ internal sealed partial class ProxyRequestHandler(
             }
         }
 
-        var text = "WsWeb refuses a request with both Content-Length and Transfer-Encoding: the two would frame its body differently (RFC 9112 §6.3).";
+        return RefuseFramingAsync(context, flow, "WsWeb refuses a request with both Content-Length and Transfer-Encoding: the two would frame its body differently (RFC 9112 §6.3).");
+    }
+
+    /// <summary>Answers a request whose body framing WsWeb will not relay with 400, and closes the connection, as mitmproxy does.</summary>
+    private async Task RefuseFramingAsync(HttpContext context, HttpFlow flow, string text)
+    {
         flow.Error = text;
         LogClientFailed(flow.Id, text);
 
@@ -235,6 +248,13 @@ internal sealed partial class ProxyRequestHandler(
                 : null,
         };
         Headers.CopyRequest(request.Headers, message, message.Content);
+        if (Headers.ReadTransferCoding(request.Headers.TransferEncoding) == TransferCoding.CodedThenChunked)
+        {
+            // Kestrel undid only the chunked framing: the body is still coded, so it goes on with the codings the client
+            // named, as mitmproxy sends it; SocketsHttpHandler chunks it again because chunked is among them.
+            message.Headers.TryAddWithoutValidation(Microsoft.Net.Http.Headers.HeaderNames.TransferEncoding, (IEnumerable<string?>)request.Headers.TransferEncoding);
+        }
+
         message.Options.Set(UpstreamConnector.ServerConnKey, flow.ServerConn);
         target.Describe(message);
 
@@ -270,15 +290,36 @@ internal sealed partial class ProxyRequestHandler(
             responseFeature.ReasonPhrase = response.ReasonPhrase;
         }
 
+        var framing = ResponseFraming(request, response);
+
         // Recorded once it can be passed on: a head the client never gets (a 502 instead) is not the flow's response.
         Headers.CopyResponse(response, context.Response);
+        ChunkedFraming? chunks = null;
+        if (framing is TransferCoding.CodedThenChunked or TransferCoding.UntilClose)
+        {
+            // The body is still coded: it goes out with the server's Transfer-Encoding, as mitmproxy relays it. Kestrel
+            // then leaves chunked framing to us, and without chunked it closes the connection after the body.
+            context.Response.Headers.TransferEncoding = Headers.JoinCodings(Headers.ResponseTransferEncoding(response));
+            chunks = framing == TransferCoding.CodedThenChunked ? new ChunkedFraming(context.Response.BodyWriter) : null;
+        }
+
         flow.Response = recorded;
         store.FlowUpdated(flow);
         var responseRecorder = new BodyRecorder(options.BodyCaptureLimit);
         try
         {
             await using var body = await response.Content.ReadAsStreamAsync(exchange.Token);
-            await CopyAsync(body, context.Response.Body, responseRecorder, exchange.Token, connection);
+            if (chunks is not null)
+            {
+                // Kestrel's body writer hands out no buffer before the response has started when the framing is the application's.
+                await context.Response.StartAsync(exchange.Token);
+            }
+
+            await CopyAsync(body, (Stream?)chunks ?? context.Response.Body, responseRecorder, exchange.Token, connection);
+            if (chunks is not null)
+            {
+                await chunks.EndAsync(exchange.Token);
+            }
         }
         finally
         {
@@ -286,6 +327,38 @@ internal sealed partial class ProxyRequestHandler(
             responseRecorder.ApplyTo(recorded);
             recorded.TimestampEnd = Timestamps.Now(time);
         }
+    }
+
+    /// <summary>
+    /// How the response body is framed for the client, from the server's Transfer-Encoding read as mitmproxy reads it.
+    /// SocketsHttpHandler has undone chunked when it was among the codings, and reads to the end of the connection when
+    /// it was not; the codings before it are left on the body.
+    /// </summary>
+    /// <exception cref="UpstreamResponseException">Codings mitmproxy refuses too, or Content-Length beside a body that ends with the connection.</exception>
+    private static TransferCoding ResponseFraming(HttpRequest request, HttpResponseMessage response)
+    {
+        var status = (int)response.StatusCode;
+        if (HttpMethods.IsHead(request.Method) || status is 204 or 304 || !response.Headers.NonValidated.TryGetValues(Microsoft.Net.Http.Headers.HeaderNames.TransferEncoding, out _))
+        {
+            // No body to frame (RFC 9110 §6.4.1): as before, the Transfer-Encoding is hop-by-hop and goes no further.
+            return TransferCoding.None;
+        }
+
+        var transferEncoding = Headers.ResponseTransferEncoding(response);
+        var framing = Headers.ReadTransferCoding(transferEncoding);
+        if (framing == TransferCoding.Unsupported)
+        {
+            throw new UpstreamResponseException($"the server's {status} response cannot be forwarded: its Transfer-Encoding '{Headers.JoinCodings(transferEncoding)}' is not one WsWeb relays "
+                + "(as mitmproxy, it relays a body that is chunked, alone or after one of gzip, deflate and compress, and one of those codings alone until the server closes).");
+        }
+
+        if (framing == TransferCoding.UntilClose && response.Content.Headers.ContentLength is not null)
+        {
+            throw new UpstreamResponseException($"the server's {status} response cannot be forwarded: it has both Content-Length and Transfer-Encoding '{Headers.JoinCodings(transferEncoding)}', "
+                + "which frame its body differently (RFC 9112 §6.3).");
+        }
+
+        return framing;
     }
 
     /// <param name="sourceIsClient">Reading the client's request body: its failures are the client's (see <see cref="ClientBodyException"/>).</param>
