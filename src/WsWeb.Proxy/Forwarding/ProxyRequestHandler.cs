@@ -50,8 +50,8 @@ internal sealed partial class ProxyRequestHandler(
         }
 
         var flow = CreateFlow(context, connection, target);
+        flow.IsLive = true; // before Add: the store reads it under its lock, and a flow it sees as finished may be evicted to make room
         store.Add(flow);
-        flow.IsLive = true;
         try
         {
             if (ownEndpoints.IsOwn(target.Host, target.Port))
