@@ -96,6 +96,115 @@ public sealed class FlowDetailGapTests(GapDashboardBrowser fixture) : IClassFixt
         await Expect(page.Locator("#flow-state")).ToHaveTextAsync("closed 1000");
     }
 
+    [RequiresChromiumFact]
+    public Task Adds_lost_into_a_hole_the_page_has_caught_up_on_are_read_when_live_adds_resume() =>
+        AddsLostIntoAnOpenHoleAsync(catchUpStillRunning: false);
+
+    [RequiresChromiumFact]
+    public Task Adds_lost_into_a_hole_are_read_when_live_adds_arrive_during_the_catch_ups_last_read() =>
+        AddsLostIntoAnOpenHoleAsync(catchUpStillRunning: true);
+
+    /// <summary>
+    /// The hub's hole after a gap stays open until its next MessagesAdded for the flow, and adds discarded into it bring
+    /// no new gap (docs/hub.md). Here the page's catch-up from the gap has already read to the end of the store when
+    /// two more adds are discarded into the hole; live delivery then resumes past them. The page must notice the jump
+    /// in the indices and read them, whether the live adds come after its catch-up ended or while its last read
+    /// (answered by the server before the lost adds were recorded) is still on its way.
+    /// </summary>
+    private async Task AddsLostIntoAnOpenHoleAsync(bool catchUpStillRunning)
+    {
+        const int Burst = 100; // round trips: 200 messages for a queue of 50 events
+        const int Capacity = 50;
+        Assert.Equal(Capacity, GapDashboardBrowser.HubOptions.QueueCapacity);
+        var (client, _, flow) = await App.ConnectAsync();
+        await using var c = client;
+        var page = await Browser.NewPageAsync();
+        await page.AddInitScriptAsync(HubFrameLog);
+
+        // The catch-up's read at the end of the burst. The server answers it at once; with catchUpStillRunning the
+        // answer reaches the page only when the test says (a slow network), later reads go through.
+        const long Last = (2 * Burst) - 1;
+        var readToEnd = new TaskCompletionSource<(IRoute Route, IAPIResponse Response)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await page.RouteAsync(new Regex($"/ui/flows/{flow.Id}/messages\\?after={Last}&"), async route =>
+        {
+            var response = await route.FetchAsync();
+            if (!readToEnd.TrySetResult((route, response)) || !catchUpStillRunning)
+            {
+                await route.FulfillAsync(new() { Response = response });
+            }
+        });
+
+        await page.RunAndWaitForResponseAsync(
+            () => page.GotoAsync($"{Browser.BaseUrl}/flows/{flow.Id}"),
+            response => response.Url.Contains($"/ui/flows/{flow.Id}/messages?after=-1", StringComparison.Ordinal));
+        await Eventually.AssertAsync(() => Router.Feeds.Any(f => f.SubscribedFlows.Contains(flow.Id)), "the page subscribed to the flow");
+        var feed = Router.Feeds.Single(f => f.SubscribedFlows.Contains(flow.Id));
+
+        // The hub clock stands still: message 0 goes at once, 1-50 are queued and the rest discarded. Ticks send the
+        // adds and the gap (cursor 51), and the page catches up from there to the end of the store. No add has
+        // followed the gap, so the hub's hole stays open.
+        for (var i = 0; i < Burst; i++)
+        {
+            await client.SendTextAsync($"m{i}");
+            await client.ReceiveTextAsync();
+        }
+
+        await Eventually.AssertAsync(() => flow.WebSocket!.TotalCount == 2 * Burst, "the burst is recorded");
+        Assert.True(feed.Dropped > 0, "the page's hub queue did not overflow");
+        await TickUntilAsync(() => Task.FromResult(readToEnd.Task.IsCompleted && feed.Queued == 0 && !feed.HasWork));
+        var gaps = feed.GapsSent;
+        Assert.Equal(1L, gaps);
+
+        // The queue full again, with changes only (edits, as an addon makes them): then a round trip's two adds are
+        // discarded into the open hole, and the hub has nothing to say about them.
+        fixture.Clock.Advance(GapDashboardBrowser.HubOptions.Tick);
+        Edit(flow, 0, "prime");
+        await Eventually.AssertAsync(() => feed.Queued == 0 && !feed.HasWork, "the leading edge was sent");
+        for (var i = 1; i <= Capacity; i++)
+        {
+            Edit(flow, i, $"fill {i}");
+        }
+
+        Assert.Equal(Capacity, feed.Queued);
+        var dropped = feed.Dropped;
+        await client.SendTextAsync("lost");
+        await client.ReceiveTextAsync();
+        await Eventually.AssertAsync(() => flow.WebSocket!.TotalCount == (2 * Burst) + 2, "the lost round trip is recorded");
+        Assert.Equal(dropped + 2, feed.Dropped);
+        await TickUntilAsync(async () => feed.Queued == 0 && !feed.HasWork
+            && await page.EvaluateAsync<bool>($"() => window.__hubFrames.some(f => f.includes('\"fill {Capacity}\"'))"));
+
+        // Live delivery resumes after the hole: one more round trip, delivered as MessagesAdded.
+        await client.SendTextAsync("tail");
+        await client.ReceiveTextAsync();
+        await Eventually.AssertAsync(() => flow.WebSocket!.TotalCount == (2 * Burst) + 4, "the tail is recorded");
+        await TickUntilAsync(() => page.EvaluateAsync<bool>(
+            "n => window.__hubFrames.some(f => f.includes('\"MessagesAdded\"') && f.includes(`\"index\":${n}`))", (2 * Burst) + 3));
+        Assert.Equal(gaps, feed.GapsSent);
+
+        if (catchUpStillRunning)
+        {
+            var (route, response) = await readToEnd.Task;
+            await route.FulfillAsync(new() { Response = response });
+        }
+
+        // Every message, in order, the lost round trip included.
+        const int Total = (2 * Burst) + 4;
+        var rows = page.Locator("#message-rows tr.msg-row");
+        await Expect(rows).ToHaveCountAsync(Total);
+        var indices = await rows.EvaluateAllAsync<long[]>("rows => rows.map(r => +r.dataset.index)");
+        Assert.Equal(Enumerable.Range(0, Total).Select(i => (long)i), indices);
+        await Expect(page.Locator($"#message-rows tr[data-index='{2 * Burst}'] .c-preview")).ToHaveTextAsync("lost");
+    }
+
+    /// <summary>Changes a recorded message as an addon does: set its content and tell the store (which tells the hub).</summary>
+    private void Edit(WsWeb.Core.Flows.HttpFlow flow, long index, string text)
+    {
+        var message = flow.WebSocket!.Find(index)!;
+        message.Text = text;
+        App.Store.MessageChanged(flow, message);
+    }
+
     /// <summary>
     /// Opens the flow's page, sends <see cref="RoundTrips"/> round trips while the hub clock stands still (the page's
     /// queue overflows), then lets ticks pass until the page starts the gap's catch-up, which is held for the test.

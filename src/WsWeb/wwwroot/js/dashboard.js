@@ -720,9 +720,18 @@ function flowPage(root) {
     }
   };
 
+  // New messages get contiguous indices, so a first add past cursor + 1 means adds were discarded into the hole a
+  // gap left open: those bring no new Gap (docs/hub.md), and a catch-up that read to the end before they were
+  // recorded would never see them. Adds at or below the cursor are old news from a race with a catch-up.
+  const jumpAt = (messages) => {
+    const next = messages.find((m) => m.index > cursor);
+    return next && next.index > cursor + 1 ? next.index : -1;
+  };
+
   const runCatchUp = async () => {
     await Promise.resolve(); // `catching` is set before this run can end (and clear it)
     let after = cursor;
+    let rereadFor = -1; // the held add a read again was for: once only, or messages trimmed by retention would loop
     try {
       while (catchAgain) {
         catchAgain = false;
@@ -741,6 +750,10 @@ function flowPage(root) {
         cursor = Math.max(cursor, after);
         // Adds left out of held (too many while this ran) are in the store: read on to them.
         if (heldPast > cursor) catchAgain = true;
+        // Held adds that jump past what was read: the store has them (the hub sent them), and the missing ones before
+        // them unless retention trimmed those, so one more read reaches them.
+        const jump = jumpAt(held);
+        if (jump >= 0 && jump !== rereadFor) { rereadFor = jump; catchAgain = true; }
       }
     } catch (error) {
       // The hole stays open from where this got to.
@@ -874,6 +887,8 @@ function flowPage(root) {
         if (id !== flowId) return;
         if (filter) { catchUp(); return; }
         if (holding) { holdAdds(messages); return; }
+        // A hole the hub will say nothing more about: read it first, these adds follow on from it.
+        if (jumpAt(messages) >= 0) { catchUp(); holdAdds(messages); return; }
         for (const m of messages) {
           if (m.index > cursor) { pending.push(m); cursor = m.index; }
         }
