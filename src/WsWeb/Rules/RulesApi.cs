@@ -9,7 +9,7 @@ namespace WsWeb.Rules;
 /// <summary>Rules for unattended automation: drop, replace, delay or hold the messages a filter selects.</summary>
 internal static class RulesApi
 {
-    private const int MaxDelayMs = 60_000;
+    internal const int MaxDelayMs = 60_000;
 
     // A rule's text is held for the life of the process and sent whole by every GET /api/rules and rules page:
     // without bounds, MaxRules rules of Kestrel's 30 MB bodies would be 30 GB. A label is a line of text.
@@ -40,7 +40,7 @@ internal static class RulesApi
             .WithName("CreateRule")
             .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Add a rule; it applies to every message from now on, after the rules already there.")
-            .WithDescription($"At most {RuleStore.MaxRules} rules: past that a create is a `409` whose `errors` names `rules` and whose `limit` says how many. Lengths: `name` {MaxNameLength} characters, `filter` 4096, `replace.pattern` {MaxPatternLength}, `replace.replacement` {MaxReplacementLength} (longer is a `400` naming the field). " + "Actions: `drop`; `replace` with `{pattern, replacement}` (regex on text messages, or hex bytes on binary messages with `binary: true`); `delay` with `delayMs`; `hold` (held like intercept, released via /api/intercept/held). Example body: `{\"name\": \"rename user\", \"filter\": \"~wq & ~text\", \"action\": \"replace\", \"replace\": {\"pattern\": \"alice\", \"replacement\": \"bob\"}}`.")
+            .WithDescription($"At most {RuleStore.MaxRules} rules: past that a create is a `409` whose `errors` names `rules` and whose `limit` says how many. Lengths: `name` {MaxNameLength} characters, `filter` {FilterParser.MaxLength}, `replace.pattern` {MaxPatternLength}, `replace.replacement` {MaxReplacementLength} (longer is a `400` naming the field); `delayMs` 1–{MaxDelayMs}. " + "Actions: `drop`; `replace` with `{pattern, replacement}` (regex on text messages, or hex bytes on binary messages with `binary: true`); `delay` with `delayMs`; `hold` (held like intercept, released via /api/intercept/held). Example body: `{\"name\": \"rename user\", \"filter\": \"~wq & ~text\", \"action\": \"replace\", \"replace\": {\"pattern\": \"alice\", \"replacement\": \"bob\"}}`.")
             .WithMetadata(new RequestExample("""{"name": "rename user", "filter": "~wq & ~text", "action": "replace", "replace": {"pattern": "alice", "replacement": "bob"}}"""));
         group.MapPut("/{id}", Update)
             .WithName("UpdateRule")

@@ -328,6 +328,7 @@ public sealed class ComponentTests
         Assert.Contains("too long", tooLong.Message, StringComparison.Ordinal);
         Assert.Equal($"{RulesApi.MaxPatternLength}", MaxLength("replace.pattern"));
         Assert.Equal($"{RulesApi.MaxReplacementLength}", MaxLength("replace.replacement"));
+        Assert.Equal($"{RulesApi.MaxDelayMs}", form.QuerySelector("input[name='delayMs']")!.GetAttribute("max"));
 
         // The shared filter box has no bound of its own where a page gives none.
         var flows = await RenderAsync<FilterBox>();
