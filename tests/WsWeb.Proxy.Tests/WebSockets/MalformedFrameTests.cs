@@ -183,7 +183,7 @@ public sealed class MalformedFrameTests
     {
         // Waits of 2 s or more never end on this clock: the relay's 5 s close timeouts cannot be what drops the client.
         await using var server = RawWebSocketServer.Start();
-        await using var proxy = await ProxyServer.StartAsync(services: s => s.AddSingleton<TimeProvider>(new LongWaitsNeverEnd()));
+        await using var proxy = await ProxyServer.StartAsync(services: s => s.AddSingleton<TimeProvider>(new LongWaitsNeverEndTimeProvider(TimeSpan.FromSeconds(2))));
         var connecting = ProxyClients.ConnectRawAsync(proxy, server.WsUri());
         await using var upstream = await server.AcceptAsync();
         await using var client = await connecting;
@@ -251,26 +251,6 @@ public sealed class MalformedFrameTests
         }
 
         return false;
-    }
-
-    /// <summary>The system clock, except that a wait of 2 s or more never ends; the relay's shorter waits run as usual.</summary>
-    private sealed class LongWaitsNeverEnd : TimeProvider
-    {
-        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
-            dueTime >= TimeSpan.FromSeconds(2) || dueTime == Timeout.InfiniteTimeSpan
-                ? new NeverFires()
-                : System.CreateTimer(callback, state, dueTime, period);
-
-        private sealed class NeverFires : ITimer
-        {
-            public bool Change(TimeSpan dueTime, TimeSpan period) => true;
-
-            public void Dispose()
-            {
-            }
-
-            public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-        }
     }
 
     private static async Task AssertStillEchoesAsync(ClientWebSocket socket, string text)

@@ -95,7 +95,7 @@ public sealed class InterceptShutdownTests
 
     private static WsWebApp NewApp() => new(services =>
     {
-        services.AddSingleton<TimeProvider>(new ShortWaitsOnlyTimeProvider());
+        services.AddSingleton<TimeProvider>(new LongWaitsNeverEndTimeProvider(TimeSpan.FromSeconds(1)));
         services.Configure<HostOptions>(options => options.ShutdownTimeout = TimeSpan.FromMinutes(5));
     });
 
