@@ -12,6 +12,9 @@ internal sealed class BodyRecorder(int limit)
 
     public bool Truncated => Length > _kept.Length;
 
+    /// <summary>The body was read to its end (the source said so), not just as far as a failure or an early answer let it.</summary>
+    public bool Complete { get; set; }
+
     public void Append(ReadOnlySpan<byte> chunk)
     {
         Length += chunk.Length;

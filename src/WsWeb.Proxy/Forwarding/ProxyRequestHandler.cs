@@ -139,6 +139,25 @@ internal sealed partial class ProxyRequestHandler(
     }
 
     /// <summary>
+    /// Closes the client's connection after any answer that goes out before its request body was read to the end (an
+    /// early 401 or 417 from the server, a 502 when the server hung up mid-upload). What the client sends after that
+    /// answer may be the rest of the body or, from a client that waited for 100 Continue and never sent it, its next
+    /// request: kept open, the connection would take one for the other (RFC 9110 §10.1.1, RFC 9112 §9.3: read and
+    /// discard the body, or close). With <c>Connection: close</c> on the answer, Kestrel reads no further request on it.
+    /// </summary>
+    private static void CloseIfBodyUnread(HttpContext context, BodyRecorder requestBody) =>
+        context.Response.OnStarting(static state =>
+        {
+            var (context, body) = ((HttpContext, BodyRecorder))state;
+            if (!body.Complete)
+            {
+                context.Response.Headers.Connection = "close";
+            }
+
+            return Task.CompletedTask;
+        }, (context, requestBody));
+
+    /// <summary>
     /// Closes the connection once an answer given because of shutdown is out. Kestrel would otherwise read the rest
     /// of an unfinished request body first (for up to 5 s of a client that trickles it), and a body read that shutdown
     /// cancelled cannot be read on: Kestrel would log that as an error with its stack.
@@ -247,7 +266,16 @@ internal sealed partial class ProxyRequestHandler(
                 : Headers.HasContentHeaders(request.Headers) ? new ByteArrayContent([])   // an empty body keeps its Content-Type and friends
                 : null,
         };
-        Headers.CopyRequest(request.Headers, message, message.Content);
+        if (hasBody)
+        {
+            CloseIfBodyUnread(context, requestRecorder);
+        }
+
+        // Expect: 100-continue stays with this hop, as mitmproxy does: Kestrel answers 100 Continue itself once the body
+        // is first read (as the request goes out), and the server gets the body at once. Forwarded, it let the server's
+        // early final answer (417, 401) reach a client that never sent the body Kestrel still expected on the connection,
+        // and a server that never sends 100 cost every upload SocketsHttpHandler's 1 s Expect100ContinueTimeout.
+        Headers.CopyRequest(request.Headers, message, message.Content, static name => string.Equals(name, Microsoft.Net.Http.Headers.HeaderNames.Expect, StringComparison.OrdinalIgnoreCase));
         if (Headers.ReadTransferCoding(request.Headers.TransferEncoding) == TransferCoding.CodedThenChunked)
         {
             // Kestrel undid only the chunked framing: the body is still coded, so it goes on with the codings the client
@@ -381,6 +409,8 @@ internal sealed partial class ProxyRequestHandler(
                     throw new OperationCanceledException("The client connection is gone.");
                 }
             }
+
+            recorder.Complete = true;
         }
         finally
         {

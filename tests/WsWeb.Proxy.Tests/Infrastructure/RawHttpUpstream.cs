@@ -35,6 +35,46 @@ internal sealed class RawHttpUpstream : IDisposable
         return head;
     }
 
+    /// <summary>
+    /// Accepts the next connection, reads its request head and answers with <paramref name="response"/> at once, before
+    /// any body; then reads (and discards) whatever comes until the proxy closes, or closes itself when <paramref name="closeAfter"/>.
+    /// </summary>
+    /// <returns>The request head, once the answer is sent.</returns>
+    public async Task<string> AnswerEarlyAsync(byte[] response, bool closeAfter = false)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var tcp = await _listener.AcceptTcpClientAsync(cts.Token);
+        var stream = tcp.GetStream();
+        var head = await ProxyClients.ReadHeadAsync(stream).WaitAsync(cts.Token);
+        await stream.WriteAsync(response, cts.Token);
+        if (closeAfter)
+        {
+            // A reset, as a close with unread bytes is: the proxy's next write fails rather than vanishing.
+            tcp.Client.LingerState = new LingerOption(true, 0);
+            tcp.Dispose();
+            return head;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            using (tcp)
+            {
+                var buffer = new byte[8192];
+                try
+                {
+                    using var held = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                    while (await stream.ReadAsync(buffer, held.Token) > 0)
+                    {
+                    }
+                }
+                catch (Exception ex) when (ex is IOException or OperationCanceledException)
+                {
+                }
+            }
+        });
+        return head;
+    }
+
     /// <summary>Accepts the next connection and never answers; <see cref="Accepted"/> completes with its request head.</summary>
     /// <returns>Completes when the proxy closes the connection.</returns>
     public async Task SilentAsync(TaskCompletionSource<string> accepted, TimeSpan timeout)
