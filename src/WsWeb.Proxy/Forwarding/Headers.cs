@@ -230,6 +230,14 @@ internal static class Headers
                     continue;
                 }
 
+                if (string.Equals(name, "Content-Length", StringComparison.OrdinalIgnoreCase) && SameLength(values) is { } length)
+                {
+                    // RFC 9110 §8.6: a list of equal lengths ("2, 2", or the field twice) may be taken for one, as browsers
+                    // and mitmproxy do; Kestrel sends one value only. Lengths that differ stay a 502 (below).
+                    target.Headers.ContentLength = length;
+                    continue;
+                }
+
                 try
                 {
                     target.Headers.Append(name, values.Count == 1 ? new StringValues(values.ToString()) : new StringValues([.. values]));
@@ -240,6 +248,27 @@ internal static class Headers
                 }
             }
         }
+    }
+
+    /// <summary>The length all of a Content-Length's values (and the comma-separated members of each) name, or null when they are not all one number.</summary>
+    private static long? SameLength(HeaderStringValues values)
+    {
+        long? length = null;
+        foreach (var value in values)
+        {
+            foreach (var member in value.Split(',', StringSplitOptions.TrimEntries))
+            {
+                if (!long.TryParse(member, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var parsed)
+                    || (length is not null && length != parsed))
+                {
+                    return null;
+                }
+
+                length = parsed;
+            }
+        }
+
+        return length;
     }
 
     private static HashSet<string> ConnectionTokens(StringValues connection)

@@ -67,6 +67,25 @@ public sealed class WireFidelityTests
     }
 
     [Theory]
+    [InlineData("Content-Length: 2\r\nContent-Length: 2\r\n")]
+    [InlineData("Content-Length: 2, 2\r\n")]
+    public async Task EqualDuplicateContentLengthsAreCollapsedIntoOne(string headers)
+    {
+        // RFC 9110 §8.6: a recipient may take a list of equal lengths for one; browsers and mitmproxy do.
+        await using var proxy = await ProxyServer.StartAsync();
+        using var upstream = RawHttpUpstream.Start();
+        var answering = upstream.AnswerAsync(Encoding.Latin1.GetBytes($"HTTP/1.1 200 OK\r\n{headers}\r\nok"));
+
+        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, $"GET http://127.0.0.1:{upstream.Port}/ HTTP/1.1\r\nHost: 127.0.0.1:{upstream.Port}\r\n\r\n", Encoding.Latin1);
+        await answering;
+
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+        Assert.Contains("\r\nContent-Length: 2\r\n", head, StringComparison.Ordinal);
+        Assert.Single(head.Split("\r\n"), line => line.StartsWith("Content-Length", StringComparison.OrdinalIgnoreCase));
+        Assert.Equal("ok", body);
+    }
+
+    [Theory]
     [InlineData("X-Bad: a\u0001b\r\nContent-Length: 0\r\n", "X-Bad")]
     [InlineData("Content-Length: 2\r\nContent-Length: 5\r\n", "Content-Length")]
     [InlineData("Content-Length: 2\r\n", "status 101", "101 Switching Protocols")]
