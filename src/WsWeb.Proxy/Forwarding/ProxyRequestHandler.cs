@@ -49,6 +49,13 @@ internal sealed partial class ProxyRequestHandler(
             return;
         }
 
+        if (connection.Heads?.HeadConnection is { } sentConnection && !string.Equals(sentConnection, context.Request.Headers.Connection, StringComparison.Ordinal))
+        {
+            // Kestrel reduced the value to the tokens it acts on (it decided keep-alive and upgrade already): the flow
+            // records it as sent, and the fields it names stay off the upstream request (Headers.CopyRequest).
+            context.Request.Headers.Connection = sentConnection;
+        }
+
         var flow = CreateFlow(context, connection, target);
         flow.IsLive = true; // before Add: the store reads it under its lock, and a flow it sees as finished may be evicted to make room
         store.Add(flow);

@@ -29,7 +29,7 @@ internal sealed class RequestHeadReader(PipeReader inner) : PipeReader
     private ChunkedBodyScanner _chunks;
 
     /// <summary>Follows the head Kestrel is reading; <see cref="_headTracked"/> says whether it saw all of it.</summary>
-    private ContentLengthFieldScanner _headFields;
+    private HeadFieldScanner _headFields;
     private bool _headTracked = true;
 
     /// <summary>The rewritten start of a request line (method, space, http scheme), ahead of what <c>inner</c> holds.</summary>
@@ -59,10 +59,18 @@ internal sealed class RequestHeadReader(PipeReader inner) : PipeReader
     /// </summary>
     public bool? HeadHadContentLength { get; private set; }
 
+    /// <summary>
+    /// The Connection field value of the request the application is handling, as the client sent it: null when the head
+    /// had none, or when this reader did not see all of it (<see cref="HeadHadContentLength"/> is null then).
+    /// </summary>
+    public string? HeadConnection { get; private set; }
+
     /// <summary>Called when the application starts a request: Kestrel has consumed its head, and its body follows.</summary>
     public void RequestStarted(long? contentLength, bool chunked, bool upgradable)
     {
-        HeadHadContentLength = _mode == Mode.Head && _headTracked && _prefix.IsEmpty ? _headFields.Found : null;
+        var tracked = _mode == Mode.Head && _headTracked && _prefix.IsEmpty;
+        HeadHadContentLength = tracked ? _headFields.HasContentLength : null;
+        HeadConnection = tracked ? _headFields.Connection : null;
         _headFields = default;
         if (_mode != Mode.Head || !_prefix.IsEmpty)
         {

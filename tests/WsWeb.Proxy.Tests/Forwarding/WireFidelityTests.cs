@@ -67,6 +67,33 @@ public sealed class WireFidelityTests
     }
 
     [Theory]
+    [InlineData("Connection: close, X-Foo\r\nX-Foo: secret\r\n", "close, X-Foo", "X-Foo")]
+    [InlineData("Connection: keep-alive, X-Foo\r\nX-Foo: secret\r\n", "keep-alive, X-Foo", "X-Foo")]
+    [InlineData("Connection: X-Foo\r\nConnection: close\r\nX-Foo: secret\r\n", "X-Foo, close", "X-Foo")]
+    [InlineData("Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n", "Upgrade, HTTP2-Settings", "HTTP2-Settings")]
+    public async Task FieldsTheConnectionHeaderListsAreNotForwarded_WhateverElseItLists(string headers, string connection, string listed)
+    {
+        // Kestrel shows the application a Connection value reduced to what it acts on (close, keep-alive, upgrade):
+        // the other tokens, hop-by-hop by RFC 9110 §7.6.1, are read from the head as the client sent it.
+        await using var proxy = await ProxyServer.StartAsync();
+        using var upstream = RawHttpUpstream.Start();
+        var answering = upstream.AnswerAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        var authority = $"127.0.0.1:{upstream.Port}";
+
+        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, $"GET http://{authority}/c HTTP/1.1\r\nHost: {authority}\r\n{headers}X-Kept: k\r\n\r\n", Encoding.Latin1);
+        var received = await answering;
+
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+        Assert.Equal("ok", body);
+        Assert.DoesNotContain(listed + ":", received, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("\r\nX-Kept: k\r\n", received, StringComparison.Ordinal);
+
+        // The flow records the Connection header the client sent.
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Path == "/c" && !f.IsLive);
+        Assert.Equal(connection, flow.Request.Headers.GetJoined("Connection"));
+    }
+
+    [Theory]
     [InlineData("Content-Length: 2\r\nContent-Length: 2\r\n")]
     [InlineData("Content-Length: 2, 2\r\n")]
     public async Task EqualDuplicateContentLengthsAreCollapsedIntoOne(string headers)
