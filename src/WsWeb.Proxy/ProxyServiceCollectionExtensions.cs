@@ -85,6 +85,12 @@ public static class ProxyServiceCollectionExtensions
         kestrel.RequestHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
         kestrel.ResponseHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
         kestrel.AddServerHeader = false;
+        // Heads as large as real clients send (a 9 KB URL, a 40 KB Cookie, 101 fields) are forwarded, as mitmproxy does,
+        // within bounds like those of the response heads read from servers. Kestrel's limits are the server's, so the
+        // web listener keeps Kestrel's defaults through RequestHeadLimits.RefuseOnWebListener.
+        kestrel.Limits.MaxRequestLineSize = RequestHeadLimits.ProxyMaxRequestLineSize;
+        kestrel.Limits.MaxRequestHeadersTotalSize = RequestHeadLimits.ProxyMaxRequestHeadersTotalSize;
+        kestrel.Limits.MaxRequestHeaderCount = RequestHeadLimits.ProxyMaxRequestHeaderCount;
         kestrel.Limits.MinRequestBodyDataRate = null;
         kestrel.Limits.MinResponseDataRate = null;
         Action<ListenOptions> configure = listen =>

@@ -16,7 +16,7 @@ internal sealed partial class ProxyRequestGate(FlowStore store, TimeProvider tim
     {
         if (context.Features.Get<ProxyConnectionFeature>() is not { } connection)
         {
-            return next(context);
+            return RequestHeadLimits.RefuseOnWebListener(context, out var refused) ? refused : next(context);
         }
 
         var heads = connection.Heads;

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using WsWeb.Proxy.Listener;
 using WsWeb.Proxy.Tests.Infrastructure;
 
 namespace WsWeb.Proxy.Tests.Listener;
@@ -39,7 +40,7 @@ public sealed class KestrelRefusalTests
     {
         await using var proxy = await ProxyServer.StartAsync();
 
-        var (head, body) = await SendAsync(proxy, $"GET http://h/ HTTP/1.1\r\nHost: h\r\nX-Big: {new string('a', 40 * 1024)}\r\n\r\n");
+        var (head, body) = await SendAsync(proxy, $"GET http://h/ HTTP/1.1\r\nHost: h\r\nX-Big: {new string('a', RequestHeadLimits.ProxyMaxRequestHeadersTotalSize + 1024)}\r\n\r\n");
 
         Assert.StartsWith("HTTP/1.1 431", head, StringComparison.Ordinal);
         Assert.Contains("too long", body, StringComparison.OrdinalIgnoreCase);
@@ -50,7 +51,7 @@ public sealed class KestrelRefusalTests
     {
         await using var proxy = await ProxyServer.StartAsync();
 
-        var (head, body) = await SendAsync(proxy, $"GET http://h/{new string('a', 20 * 1024)} HTTP/1.1\r\nHost: h\r\n\r\n");
+        var (head, body) = await SendAsync(proxy, $"GET http://h/{new string('a', RequestHeadLimits.ProxyMaxRequestLineSize + 1024)} HTTP/1.1\r\nHost: h\r\n\r\n");
 
         Assert.StartsWith("HTTP/1.1 414", head, StringComparison.Ordinal);
         Assert.Contains("too long", body, StringComparison.OrdinalIgnoreCase);
