@@ -50,7 +50,12 @@ internal sealed partial class KestrelRefusals(FlowStore store, TimeProvider time
         }
         var request = features.Get<IHttpRequestFeature>();
         LogRefused(features.Get<IHttpConnectionFeature>()?.ConnectionId ?? "?", status, reason);
-        Record(connection, request, status, reason);
+        if (!connection.ApplicationSawRequest || connection.Heads?.ReadingHead != false)
+        {
+            // Only a refused head is a request of its own. Kestrel reports a malformed body of a request the application
+            // is handling (or that Kestrel drains after it) the same way: that request's flow records the failure.
+            Record(connection, request, status, reason);
+        }
         if (features.Get<IHttpResponseFeature>()?.HasStarted == false)
         {
             connection.Refused = new RefusedRequest(status, reason);

@@ -31,6 +31,12 @@ internal sealed class ProxyConnectionFeature
     /// <summary>The reader Kestrel parses this connection's requests from; null before the listener hands the connection on.</summary>
     public RequestHeadReader? Heads { get; set; }
 
+    /// <summary>
+    /// The application has seen a request on this connection (<see cref="ProxyRequestGate"/>). With <see cref="Heads"/>
+    /// not reading a head, a refusal Kestrel reports now is about that request's body, not a request of its own.
+    /// </summary>
+    public bool ApplicationSawRequest { get; set; }
+
     /// <summary>Why Kestrel refused the current request before the application saw it; set while it writes its empty reply.</summary>
     public RefusedRequest? Refused { get; set; }
 

@@ -19,6 +19,7 @@ internal sealed partial class ProxyRequestGate(FlowStore store, TimeProvider tim
             return RequestHeadLimits.RefuseOnWebListener(context, out var refused) ? refused : next(context);
         }
 
+        connection.ApplicationSawRequest = true;
         var heads = connection.Heads;
         if (HttpMethods.IsConnect(context.Request.Method))
         {

@@ -65,6 +65,9 @@ internal sealed class RequestHeadReader(PipeReader inner) : PipeReader
     /// </summary>
     public string? HeadConnection { get; private set; }
 
+    /// <summary>Kestrel is reading (or waits for) a request head, as far as this reader follows the connection: not a body, an upgraded stream, or bytes it no longer follows.</summary>
+    public bool ReadingHead => _mode == Mode.Head;
+
     /// <summary>Called when the application starts a request: Kestrel has consumed its head, and its body follows.</summary>
     public void RequestStarted(long? contentLength, bool chunked, bool upgradable)
     {
