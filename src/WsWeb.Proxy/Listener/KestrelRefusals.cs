@@ -44,9 +44,14 @@ internal sealed partial class KestrelRefusals(FlowStore store, TimeProvider time
         var reason = string.IsNullOrEmpty(error?.Message) ? ReasonPhrases.GetReasonPhrase(status) : error.Message;
         if (reason.EndsWith(": ''", StringComparison.Ordinal))
         {
-            // Kestrel quotes the offending bytes only when its own log level would show them: say what to send instead.
-            reason = reason[..^4] + " (a proxy request line looks like 'GET http://example.com/path HTTP/1.1', "
-                + "with an http, https, ws or wss URL, or 'CONNECT example.com:443 HTTP/1.1')";
+            // Kestrel quotes the offending bytes only when its own log level would show them: say what to send instead,
+            // when what was wrong is the request line ("Invalid request header", "Invalid Host header" are not).
+            reason = reason[..^4];
+            if (!reason.Contains("header", StringComparison.OrdinalIgnoreCase))
+            {
+                reason += " (a proxy request line looks like 'GET http://example.com/path HTTP/1.1', "
+                    + "with an http, https, ws or wss URL, or 'CONNECT example.com:443 HTTP/1.1')";
+            }
         }
         var request = features.Get<IHttpRequestFeature>();
         LogRefused(features.Get<IHttpConnectionFeature>()?.ConnectionId ?? "?", status, reason);

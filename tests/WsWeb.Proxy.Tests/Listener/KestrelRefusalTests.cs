@@ -35,6 +35,21 @@ public sealed class KestrelRefusalTests
         Assert.Contains(status, flow.Error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("GARBAGE\r\n\r\n", true)]
+    [InlineData("GET ftp://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n", true)]
+    [InlineData("GET http://h/ HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n folded\r\n\r\n", false)]
+    [InlineData("GET http://h/ HTTP/1.1\r\nHost: h\r\nContent-Length : 1\r\n\r\n", false)]
+    public async Task TheHintOfWhatAProxyRequestLineLooksLikeComesOnlyWithRequestLineErrors(string request, bool hint)
+    {
+        await using var proxy = await ProxyServer.StartAsync();
+
+        var (head, body) = await SendAsync(proxy, request);
+
+        Assert.StartsWith("HTTP/1.1 400", head, StringComparison.Ordinal);
+        Assert.Equal(hint, body.Contains("a proxy request line looks like", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task OversizedHeaders_Get431WithTheReason()
     {
