@@ -431,6 +431,12 @@ internal sealed partial class ProxyRequestHandler(
         {
             return await source.ReadAsync(buffer, cancellationToken);
         }
+        catch (IOException ex) when (sourceIsClient && ex.InnerException is OverflowException)
+        {
+            // Kestrel reports a chunk size too large for a long as a plain IOException ("Bad chunk size data") around the
+            // overflow, where other malformed chunks are a BadHttpRequestException: the body is malformed, the client did not leave.
+            throw new BadHttpRequestException(ex.Message, StatusCodes.Status400BadRequest, ex);
+        }
         catch (Exception ex) when (sourceIsClient && ex is IOException or SocketException)
         {
             throw new ClientBodyException(ex);

@@ -149,6 +149,23 @@ public sealed class WireFidelityTests
         Assert.Contains("X-Received-Length: 0", head, StringComparison.OrdinalIgnoreCase);
     }
 
+    [Theory]
+    [InlineData("FFFFFFFFFFFFFFFFF2\r\n")]
+    [InlineData("5\r\nhelloXX\r\n")]
+    public async Task AMalformedChunkIsReportedAsMalformed_NotAsTheClientLeaving(string chunks)
+    {
+        await using var upstream = await HttpUpstream.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        var authority = $"127.0.0.1:{upstream.Port}";
+
+        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, $"POST http://{authority}/echo HTTP/1.1\r\nHost: {authority}\r\nTransfer-Encoding: chunked\r\n\r\n{chunks}", Encoding.Latin1);
+
+        Assert.StartsWith("HTTP/1.1 400", head, StringComparison.Ordinal);
+        Assert.Contains("could not read the client's request body", body, StringComparison.Ordinal);
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Path == "/echo" && !f.IsLive);
+        Assert.DoesNotContain("closed the connection", flow.Error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task AMalformedRequestBodyIsTheClientsFault_Not502()
     {
