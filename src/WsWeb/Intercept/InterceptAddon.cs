@@ -37,8 +37,9 @@ internal sealed partial class InterceptAddon(InterceptService intercept, ILogger
         }
         catch (OperationCanceledException)
         {
-            // The relay is stopping (closed, killed, shutdown): take the message off the list.
-            intercept.TryResolve(held, drop: false, newContent: null, HoldResolutions.FlowEnded);
+            // The relay is stopping (closed, killed, shutdown): take the message off the list. It never reached the
+            // peer, so it is dropped, as the shutdown and AbandonFlow record such messages (docs/rest.md).
+            intercept.TryResolve(held, drop: true, newContent: null, HoldResolutions.FlowEnded);
             throw;
         }
     }

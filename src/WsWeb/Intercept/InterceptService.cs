@@ -195,14 +195,17 @@ internal sealed class InterceptService(FlowStore store, HoldResolutions resoluti
         }
     }
 
-    /// <summary>Forgets the held messages of a flow that ended; nobody can forward them any more.</summary>
+    /// <summary>
+    /// Forgets the held messages of a flow that ended; nobody can forward them any more, so they are recorded as
+    /// dropped (they never reached the peer), like those DropAllForShutdown ends.
+    /// </summary>
     public void AbandonFlow(HttpFlow flow)
     {
         foreach (var held in Snapshot())
         {
             if (ReferenceEquals(held.Flow, flow))
             {
-                TryResolve(held, drop: false, newContent: null, HoldResolutions.FlowEnded);
+                TryResolve(held, drop: true, newContent: null, HoldResolutions.FlowEnded);
             }
         }
     }

@@ -165,6 +165,30 @@ public sealed class InterceptApiTests(WsWebApp app) : IClassFixture<WsWebApp>, I
         Assert.Equal([flow1.Id], after);
         var message = (await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow2.Id}/messages?filter=~ws"))).GetProperty("messages")[0];
         Assert.Equal("flow-ended", message.GetProperty("resolution").GetString());
+        Assert.True(message.GetProperty("dropped").GetBoolean());
+    }
+
+    [Fact]
+    public async Task A_message_held_when_its_flow_is_killed_is_recorded_as_dropped_over_rest_and_the_hub()
+    {
+        await SetInterceptAsync(new { filter = "~wq & ~b hold" });
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+        await using var hub = await Hubs.HubTestClient.ConnectAsync(app.WebPort);
+        await hub.InvokeAsync("SubscribeFlow", flow.Id);
+        await client.SendTextAsync("hold me");
+        var index = (await WaitForHeldAsync(flow.Id)).EnumerateArray().Single(h => h.GetProperty("flowId").GetString() == flow.Id).GetProperty("index").GetInt64();
+
+        Assert.Equal(HttpStatusCode.NoContent, (await app.Api.PostAsync(new Uri($"/api/flows/{flow.Id}/kill", UriKind.Relative), null)).StatusCode);
+        await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended");
+
+        // It never reached the server, so it is dropped, as docs/rest.md says of every flow-ended message.
+        var message = (await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?after={index - 1}&limit=1"))).GetProperty("messages")[0];
+        Assert.Equal("flow-ended", message.GetProperty("resolution").GetString());
+        Assert.True(message.GetProperty("dropped").GetBoolean(), message.ToString());
+        Assert.Empty(server.Received);
+        await hub.ReceiveUntilAsync(i => i.Target == "MessagesChanged" && i.Array(1).Any(m =>
+            m.GetProperty("index").GetInt64() == index && m.GetProperty("resolution").GetString() == "flow-ended" && m.GetProperty("dropped").GetBoolean()));
     }
 
     [Fact]
