@@ -172,7 +172,7 @@ internal static class InterceptApi
         var edited = content is not null && !content.AsSpan().SequenceEqual(held.Message.Content);
         if (!intercept.TryResolve(held, drop: false, content, edited ? HoldResolutions.Edited : HoldResolutions.Released))
         {
-            return ApiProblems.Conflict($"Message {index} of flow {flowId} was decided meanwhile ({resolutions.Get(held.Message)}).");
+            return DecidedMeanwhile(held, flowId, index);
         }
 
         return TypedResults.Ok(MessageView.From(held.Message, resolutions.Get(held.Message)));
@@ -187,11 +187,15 @@ internal static class InterceptApi
 
         if (!intercept.TryResolve(held, drop: true, newContent: null, HoldResolutions.Dropped))
         {
-            return ApiProblems.Conflict($"Message {index} of flow {flowId} was decided meanwhile ({resolutions.Get(held.Message)}).");
+            return DecidedMeanwhile(held, flowId, index);
         }
 
         return TypedResults.Ok(MessageView.From(held.Message, resolutions.Get(held.Message)));
     }
+
+    // The winner's resolution as its claim recorded it: HoldResolutions may still say "held" at this point.
+    private static ProblemHttpResult DecidedMeanwhile(HeldMessage held, string flowId, long index) =>
+        ApiProblems.Conflict($"Message {index} of flow {flowId} was decided meanwhile ({held.Resolution}).");
 
     private static ProblemHttpResult? FindHeld(InterceptService intercept, FlowStore store, HoldResolutions resolutions, string flowId, long index, out HeldMessage held)
     {

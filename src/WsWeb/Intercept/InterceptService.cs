@@ -12,7 +12,7 @@ internal sealed record InterceptSettings(FlowFilter Filter, TimeSpan? Timeout, b
 /// <summary>One message waiting for a user's decision.</summary>
 internal sealed class HeldMessage
 {
-    private int _resolved;
+    private string? _resolution;
 
     public HeldMessage(HttpFlow flow, WebSocketMessage message, long sequence, double heldAt, double? timeoutAt)
     {
@@ -39,8 +39,14 @@ internal sealed class HeldMessage
 
     public ITimer? Timer { get; set; }
 
-    /// <summary>True for the one caller that gets to decide; a user and a timeout may race.</summary>
-    public bool TryClaim() => Interlocked.Exchange(ref _resolved, 1) == 0;
+    /// <summary>
+    /// The resolution of the decision that claimed this message, null while undecided. Set in the claim itself, so a
+    /// caller that lost the race can name the winner's outcome at once, before the winner has recorded it anywhere else.
+    /// </summary>
+    public string? Resolution => Volatile.Read(ref _resolution);
+
+    /// <summary>True for the one caller that gets to decide; a user, a script and a timeout may race.</summary>
+    public bool TryClaim(string resolution) => Interlocked.CompareExchange(ref _resolution, resolution, null) is null;
 }
 
 /// <summary>
@@ -79,6 +85,9 @@ internal sealed class InterceptService(FlowStore store, HoldResolutions resoluti
         var now = Timestamps.Now(time);
         HeldMessage held;
         bool stopping;
+
+        // Recorded before it is listed: a decision on it (which needs it listed) must not be overwritten by "held".
+        resolutions.Set(message, HoldResolutions.Held);
         lock (_gate)
         {
             held = new HeldMessage(flow, message, ++_sequence, now, timeout is { } t2 ? now + t2.Timeout.TotalSeconds : null);
@@ -93,7 +102,6 @@ internal sealed class InterceptService(FlowStore store, HoldResolutions resoluti
             return held;
         }
 
-        resolutions.Set(message, HoldResolutions.Held);
         store.MessageChanged(flow, message);
         if (timeout is { } expiry)
         {
@@ -142,17 +150,17 @@ internal sealed class InterceptService(FlowStore store, HoldResolutions resoluti
         return null;
     }
 
-    /// <summary>Applies a decision and lets the relay go on; false if someone else decided first.</summary>
+    /// <summary>
+    /// Applies a decision and lets the relay go on; false if someone else decided first, whose decision
+    /// <see cref="HeldMessage.Resolution"/> then names. The message leaves the list only once its resolution is
+    /// recorded, so whoever no longer finds it listed reads the real outcome from <see cref="HoldResolutions"/>, never
+    /// "held".
+    /// </summary>
     public bool TryResolve(HeldMessage held, bool drop, byte[]? newContent, string resolution)
     {
-        if (!held.TryClaim())
+        if (!held.TryClaim(resolution))
         {
             return false;
-        }
-
-        lock (_gate)
-        {
-            _held.Remove(held.Sequence);
         }
 
         held.Timer?.Dispose();
@@ -167,6 +175,11 @@ internal sealed class InterceptService(FlowStore store, HoldResolutions resoluti
         }
 
         resolutions.Set(held.Message, resolution);
+        lock (_gate)
+        {
+            _held.Remove(held.Sequence);
+        }
+
         store.MessageChanged(held.Flow, held.Message);
         held.Decision.TrySetResult();
         return true;
