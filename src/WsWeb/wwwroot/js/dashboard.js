@@ -276,6 +276,7 @@ async function runAction(source, form, body) {
     showResult(form, "", true);
     if (problem) problem.innerHTML = problemHtml(error);
     else alert(error.message);
+    document.dispatchEvent(new CustomEvent("wsweb:failed", { detail: { source, form, error } }));
   } finally {
     scope.removeAttribute("aria-busy");
     for (const button of disabled) button.disabled = false;
@@ -965,6 +966,7 @@ async function loadWholeContent(card) {
     const whole = textarea.dataset.encoding === "base64"
       ? bytesBase64(new Uint8Array(await response.arrayBuffer()))
       : await response.text();
+    if (card.classList.contains("held-gone")) return; // decided elsewhere meanwhile: it stays as it was
     // The whole content is what "unchanged" means from now on (released unedited, nothing is sent).
     textarea.defaultValue = whole;
     textarea.value = whole;
@@ -988,33 +990,143 @@ async function loadWholeContent(card) {
   }
 }
 
+// A card whose message someone else decided (another page, a script, the timeout, the flow's end) stays where it
+// was as a tombstone: what the user typed is still there to copy, and the cards below do not move under the pointer.
+// At most this many are kept; past it the oldest go.
+const MAX_TOMBSTONES = 50;
+
+const GONE_TEXT = {
+  released: "Released elsewhere",
+  edited: "Released with an edit elsewhere",
+  dropped: "Dropped elsewhere",
+  "timeout-released": "Released by the intercept timeout",
+  "timeout-dropped": "Dropped by the intercept timeout",
+  "flow-ended": "Never sent: its flow ended",
+};
+
+const goneText = (resolution, edited) => `${GONE_TEXT[resolution] ?? "No longer held"}${edited ? " — your edit was not sent" : ""}.`;
+
+/** Whether the user changed a held card's content or encoding (what Release would send as an edit). */
+const cardEdited = (card) => !$$("[data-omit-unchanged]", card).every(isUnchanged);
+
+/** What became of a held message, from the REST API (null when the flow or message is gone). */
+async function readResolution(key) {
+  const slash = key.lastIndexOf("/");
+  const [flowId, index] = [key.slice(0, slash), key.slice(slash + 1)];
+  try {
+    const page = await api("GET", `/api/flows/${encodeURIComponent(flowId)}/messages?after=${parseInt(index, 10) - 1}&limit=1`);
+    const message = page?.messages?.[0];
+    return message && String(message.index) === index ? message.resolution : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Turns a held card into a tombstone: read-only (its text can still be selected and copied), its buttons disabled,
+ * a note saying what happened instead (read from REST), and a Dismiss button. Its problem box keeps any 409 the
+ * user's own click got.
+ */
+function markGone(card) {
+  const edited = cardEdited(card);
+  card.classList.add("held-gone");
+  const textarea = $("textarea", card);
+  if (textarea) {
+    textarea.readOnly = true;
+    textarea.removeAttribute("data-content-url"); // nothing left to load it for
+  }
+  $(".held-loading", card)?.remove();
+  for (const control of $$("button, select", card)) control.disabled = true;
+  const note = document.createElement("span");
+  note.className = "held-gone-note small fw-semibold text-warning-emphasis";
+  note.setAttribute("role", "status");
+  note.textContent = goneText(null, edited);
+  const dismiss = document.createElement("button");
+  dismiss.type = "button";
+  dismiss.className = "btn btn-sm btn-outline-secondary held-dismiss ms-auto";
+  dismiss.textContent = "Dismiss";
+  const row = $(".action-result", card)?.parentElement ?? $(".held-form", card);
+  row.append(note, dismiss);
+  readResolution(card.dataset.key).then((resolution) => { note.textContent = goneText(resolution, edited); });
+}
+
+/** The held list's empty state, as HeldList.razor renders it. */
+function emptyHeld() {
+  const empty = document.createElement("div");
+  empty.className = "empty-state";
+  empty.id = "held-empty";
+  empty.textContent = "Nothing is held. Messages matching the intercept filter (or a hold rule) wait here for you.";
+  return empty;
+}
+
+/** Forgets the oldest tombstones past MAX_TOMBSTONES. */
+function trimTombstones(list) {
+  const tombstones = $$(".held-gone", list);
+  for (const card of tombstones.slice(0, Math.max(0, tombstones.length - MAX_TOMBSTONES))) card.remove();
+}
+
 function interceptPage() {
   const list = $("#held-list");
   const count = $("#held-count");
-  const loadCut = () => { for (const card of $$(".held-card", list)) loadWholeContent(card); };
+  const isGone = (card) => card.classList.contains("held-gone");
+  const loadCut = () => { for (const card of $$(".held-card", list)) if (!isGone(card)) loadWholeContent(card); };
+  // Messages this page released or dropped itself: their cards go at once (the user saw the outcome), and a list read
+  // before the decision that still shows them must not bring them back.
+  const decidedHere = new Set();
 
-  // Keyed merge: cards already on screen stay (with whatever the user typed), new ones appear in order.
+  const showEmpty = () => {
+    if ($(".held-card", list)) $("#held-empty", list)?.remove();
+    else if (!$("#held-empty", list)) list.append(emptyHeld());
+  };
+
+  // Keyed merge: cards already on screen stay where they are (with whatever the user typed). One no longer held
+  // becomes a tombstone, unless this page's own decision on it is still in flight (its answer decides: gone if it
+  // won, a tombstone with the 409 if it lost). New ones go after all of them: they were caught later.
   const refresh = serial(async () => {
     const response = await fetch("/ui/intercept/held");
     if (!response.ok) return;
     const template = document.createElement("template");
     template.innerHTML = await response.text();
     const fresh = Array.from(template.content.querySelectorAll(".held-card"));
-    const existing = new Map($$(".held-card", list).map((card) => [card.dataset.key, card]));
-    const fragment = document.createDocumentFragment();
-    for (const card of fresh) fragment.append(existing.get(card.dataset.key) ?? card);
-    if (!fresh.length) {
-      const empty = template.content.querySelector(".empty-state");
-      if (empty) fragment.append(empty);
+    const held = new Set(fresh.map((card) => card.dataset.key));
+    const shown = new Set();
+    for (const card of $$(".held-card", list)) {
+      shown.add(card.dataset.key);
+      if (!held.has(card.dataset.key) && !isGone(card) && !busy(null, $(".held-form", card))) markGone(card);
     }
-    list.replaceChildren(fragment);
+    for (const card of fresh) {
+      if (!shown.has(card.dataset.key) && !decidedHere.has(card.dataset.key)) list.append(card);
+    }
+    trimTombstones(list);
+    showEmpty();
     localizeTimes(list);
     if (count) count.textContent = fresh.length;
     loadCut();
   });
   loadCut();
 
-  document.addEventListener("wsweb:done", (event) => { if (event.detail.form?.classList.contains("held-form")) refresh(); });
+  // A tombstone's form sends nothing, however it is submitted.
+  list.addEventListener("submit", (event) => {
+    if (!event.target.closest(".held-gone")) return;
+    event.preventDefault();
+    event.stopPropagation();
+  }, true);
+  list.addEventListener("click", (event) => {
+    const card = event.target.closest(".held-dismiss") && event.target.closest(".held-card");
+    if (!card) return;
+    card.remove();
+    showEmpty();
+  });
+  document.addEventListener("wsweb:done", (event) => {
+    const card = event.detail.form?.classList.contains("held-form") && event.detail.form.closest(".held-card");
+    if (!card) return;
+    decidedHere.add(card.dataset.key);
+    card.remove();
+    refresh();
+  });
+  // A decision that failed (409: someone else decided first) leaves the card; the refresh makes it a tombstone if
+  // it is no longer held, keeping the answer in its problem box.
+  document.addEventListener("wsweb:failed", (event) => { if (event.detail.form?.classList.contains("held-form")) refresh(); });
   goLive({
     handlers: { HeldChanged: () => refresh(), Gap: () => refresh() },
     onConnected: async (connection) => {
