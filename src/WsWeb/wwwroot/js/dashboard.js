@@ -576,6 +576,17 @@ function flowsPage(root) {
 
 // ---------- Flow detail page ----------
 
+/** FlowActions.razor's notice for a flow that is not live, for one that ends while its page is open. */
+function showNotLiveNotice(actions) {
+  if (!actions || $("#not-live-notice", actions)) return;
+  const notice = document.createElement("div");
+  notice.id = "not-live-notice";
+  notice.className = "alert alert-secondary py-1 px-2 small";
+  notice.setAttribute("role", "status");
+  notice.textContent = "This flow is not live: inject, close and kill need an open connection.";
+  actions.prepend(notice);
+}
+
 function flowPage(root) {
   const flowId = root.dataset.flowId;
   const t0 = parseFloat(root.dataset.t0);
@@ -675,6 +686,7 @@ function flowPage(root) {
     root.dataset.live = "false";
     const actions = $("#flow-actions");
     if (actions) actions.disabled = true;
+    showNotLiveNotice(actions);
   };
 
   // The flow is not in WsWeb any more (it restarted, or retention removed the flow): say so, keep what is shown,

@@ -1,0 +1,55 @@
+using System.Net;
+using System.Net.Http.Json;
+using Microsoft.Playwright;
+using WsWeb.Intercept;
+using WsWeb.Tests.Infrastructure;
+using static Microsoft.Playwright.Assertions;
+
+namespace WsWeb.Tests.Dashboard;
+
+/// <summary>What the pages outside /intercept say about held messages and about a flow that ends under the user.</summary>
+[Collection("dashboard-browser")]
+public sealed class FlowPageInterceptTests(DashboardBrowser browser) : IClassFixture<DashboardBrowser>, IAsyncLifetime
+{
+    private WsWebApp App => browser.App;
+
+    public Task InitializeAsync() => ResetAsync();
+
+    public Task DisposeAsync() => ResetAsync();
+
+    // Each test counts the held messages: none may be left from another test of the class.
+    private async Task ResetAsync()
+    {
+        await App.ResetAsync();
+        var intercept = App.Services.GetRequiredService<InterceptService>();
+        foreach (var held in intercept.Snapshot())
+        {
+            intercept.TryResolve(held, drop: true, newContent: null, HoldResolutions.Dropped);
+        }
+    }
+
+    private async Task<IPage> OpenFlowAsync(string flowId)
+    {
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flowId}");
+        await Expect(page.Locator("#live-status")).ToHaveTextAsync("live");
+        return page;
+    }
+
+    [RequiresChromiumFact]
+    public async Task A_flow_killed_while_its_page_is_open_says_why_its_actions_are_disabled()
+    {
+        var (client, _, flow) = await App.ConnectAsync();
+        await using var c = client;
+        var page = await OpenFlowAsync(flow.Id);
+        await page.ClickAsync("#tab-actions");
+        await page.FillAsync("#inject-form textarea", "a teammate's injection being typed");
+        await Expect(page.Locator("#not-live-notice")).ToHaveCountAsync(0);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await App.Api.PostAsync(new Uri($"/api/flows/{flow.Id}/kill", UriKind.Relative), null)).StatusCode);
+
+        await Expect(page.Locator("#inject-form button[type=submit]")).ToBeDisabledAsync(); // the fieldset #flow-actions is disabled
+        await Expect(page.Locator("#not-live-notice")).ToHaveTextAsync("This flow is not live: inject, close and kill need an open connection.");
+        await Expect(page.Locator("#inject-form textarea")).ToHaveValueAsync("a teammate's injection being typed");
+    }
+}
