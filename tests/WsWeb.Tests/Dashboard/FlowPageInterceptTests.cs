@@ -28,6 +28,17 @@ public sealed class FlowPageInterceptTests(DashboardBrowser browser) : IClassFix
         }
     }
 
+    private async Task<long> HoldOneAsync(ClientPeer client, string flowId)
+    {
+        var state = await App.Api.PutAsJsonAsync(new Uri("/api/intercept", UriKind.Relative), new { filter = "~wq & ~b hold" });
+        Assert.Equal(HttpStatusCode.OK, state.StatusCode);
+        await client.SendTextAsync("hold me");
+        var intercept = App.Services.GetRequiredService<InterceptService>();
+        HeldMessage? held = null;
+        await Eventually.AssertAsync(() => (held = intercept.Snapshot().FirstOrDefault(h => h.Flow.Id == flowId)) is not null, "the message is held");
+        return held!.Message.Index;
+    }
+
     private async Task<IPage> OpenFlowAsync(string flowId)
     {
         var page = await browser.NewPageAsync();
@@ -35,6 +46,9 @@ public sealed class FlowPageInterceptTests(DashboardBrowser browser) : IClassFix
         await Expect(page.Locator("#live-status")).ToHaveTextAsync("live");
         return page;
     }
+
+    private async Task ReleaseAsync(string flowId, long index) =>
+        await ApiAssert.JsonAsync(await App.Api.PostAsync(new Uri($"/api/intercept/held/{flowId}/{index}/release", UriKind.Relative), null));
 
     [RequiresChromiumFact]
     public async Task A_flow_killed_while_its_page_is_open_says_why_its_actions_are_disabled()
@@ -51,5 +65,28 @@ public sealed class FlowPageInterceptTests(DashboardBrowser browser) : IClassFix
         await Expect(page.Locator("#inject-form button[type=submit]")).ToBeDisabledAsync(); // the fieldset #flow-actions is disabled
         await Expect(page.Locator("#not-live-notice")).ToHaveTextAsync("This flow is not live: inject, close and kill need an open connection.");
         await Expect(page.Locator("#inject-form textarea")).ToHaveValueAsync("a teammate's injection being typed");
+    }
+
+    [RequiresChromiumFact]
+    public async Task The_nav_counts_held_messages_live_and_a_released_message_has_its_badge()
+    {
+        var (client, _, flow) = await App.ConnectAsync();
+        await using var c = client;
+        var page = await OpenFlowAsync(flow.Id);
+        await Expect(page.Locator("#nav-held")).ToBeHiddenAsync();
+
+        var index = await HoldOneAsync(client, flow.Id);
+        await Expect(page.Locator("#nav-held")).ToHaveTextAsync("1");
+        await Expect(page.Locator("#nav-held")).ToBeVisibleAsync();
+        var row = page.Locator($"#message-rows tr[data-index='{index}']");
+        await Expect(row.Locator(".badge")).ToHaveTextAsync("held");
+
+        await ReleaseAsync(flow.Id, index);
+        await Expect(row.Locator(".badge")).ToHaveTextAsync("released");
+        await Expect(page.Locator("#nav-held")).ToBeHiddenAsync();
+
+        // As rendered by the server, on a page opened now.
+        var fresh = await OpenFlowAsync(flow.Id);
+        await Expect(fresh.Locator($"#message-rows tr[data-index='{index}'] .badge")).ToHaveTextAsync("released");
     }
 }

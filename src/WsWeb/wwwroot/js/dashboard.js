@@ -75,7 +75,7 @@ function badges(m) {
   if (m.dropped) html += '<span class="badge b-dropped">dropped</span>';
   if (m.injected) html += '<span class="badge b-injected">injected</span>';
   if (m.edited) html += '<span class="badge b-edited">edited</span>';
-  if (["timeout-released", "timeout-dropped", "flow-ended"].includes(m.resolution)) html += `<span class="badge b-res">${escapeHtml(m.resolution)}</span>`;
+  if (["released", "timeout-released", "timeout-dropped", "flow-ended"].includes(m.resolution)) html += `<span class="badge b-res">${escapeHtml(m.resolution)}</span>`;
   return html;
 }
 
@@ -317,6 +317,14 @@ function setLive(state) {
   status.className = `badge rounded-pill ${state === "hub" ? "text-bg-success" : state === "polling" ? "text-bg-warning" : "text-bg-secondary"}`;
 }
 
+/** The nav's held-message count (MainLayout.razor renders it at load): hidden when nothing is held. */
+function showHeldCount(n) {
+  const badge = $("#nav-held");
+  if (!badge) return;
+  badge.textContent = n;
+  badge.classList.toggle("d-none", n === 0);
+}
+
 // Waits between attempts to reach the hub again while polling: soon at first, then every 15 s.
 const RECONNECT_MS = [1000, 2000, 5000, 10_000, 15_000];
 
@@ -380,6 +388,7 @@ function goLive({ handlers, onConnected, poll }) {
     }
     try {
       await onConnected(connection);
+      await connection.invoke("SubscribeIntercept");
     } catch {
       // Connected but not subscribed, or not caught up (or the connection dropped meanwhile): start over.
       connecting = false;
@@ -405,6 +414,8 @@ function goLive({ handlers, onConnected, poll }) {
     .configureLogging(signalR.LogLevel.None)
     .build();
   for (const [name, handler] of Object.entries(handlers)) connection.on(name, handler);
+  // Every live page keeps the nav's held count current: held messages stall their flows, wherever the user is.
+  connection.on("HeldChanged", (held) => showHeldCount(held.length));
   connection.onclose(() => {
     const wasConnected = connected;
     connected = false;
@@ -1113,6 +1124,7 @@ function interceptPage() {
     showEmpty();
     localizeTimes(list);
     if (count) count.textContent = fresh.length;
+    showHeldCount(fresh.length);
     loadCut();
   });
   loadCut();
