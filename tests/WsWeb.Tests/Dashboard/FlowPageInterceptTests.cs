@@ -89,4 +89,25 @@ public sealed class FlowPageInterceptTests(DashboardBrowser browser) : IClassFix
         var fresh = await OpenFlowAsync(flow.Id);
         await Expect(fresh.Locator($"#message-rows tr[data-index='{index}'] .badge")).ToHaveTextAsync("released");
     }
+
+    [RequiresChromiumFact]
+    public async Task An_injection_queued_behind_a_held_message_says_what_it_waits_for()
+    {
+        var (client, server, flow) = await App.ConnectAsync();
+        await using var c = client;
+        var index = await HoldOneAsync(client, flow.Id);
+        var page = await OpenFlowAsync(flow.Id);
+        await page.ClickAsync("#tab-actions");
+        await page.SelectOptionAsync("#inject-form select[name=toClient]", "false");
+        await page.FillAsync("#inject-form textarea", "behind it");
+        await page.ClickAsync("#inject-form button[type=submit]");
+
+        var result = page.Locator("#inject-form .action-result");
+        await Expect(result).ToHaveTextAsync($"Waiting for held message #{index} to be released or dropped (Intercept page)…");
+        Assert.Empty(server.Received);
+
+        await ReleaseAsync(flow.Id, index);
+        await Expect(result).ToHaveTextAsync("Injected");
+        await Eventually.AssertAsync(() => server.Texts.Contains("behind it"), "the injection went out after the held message");
+    }
 }

@@ -252,6 +252,7 @@ async function runAction(source, form, body) {
   const problem = form ? $(".problem", form) : null;
   if (problem) problem.innerHTML = "";
   showResult(form, "", true);
+  document.dispatchEvent(new CustomEvent("wsweb:start", { detail: { source, form } }));
   const method = source.dataset.method ?? "POST";
   const url = source.dataset.api;
   try {
@@ -700,6 +701,25 @@ function flowPage(root) {
     showNotLiveNotice(actions);
   };
 
+  // An injection waits behind a held message of its direction (the relay forwards each direction in order), for as
+  // long as that stays held: say which, while the form is busy. Checked when it is sent and whenever a message of
+  // the flow changes (held, released).
+  const injectForm = $("#inject-form");
+  let injectFromClient = false; // the running injection's direction, as sent (the select may change meanwhile)
+  const showInjectWait = async () => {
+    if (!injectForm || !busy(null, injectForm)) return;
+    const fromClient = injectFromClient;
+    const held = await api("GET", "/api/intercept/held?preview=true").catch(() => []);
+    if (!busy(null, injectForm)) return; // answered meanwhile: its own result is shown
+    const blocking = held.find((h) => h.flowId === flowId && h.message.fromClient === fromClient);
+    showResult(injectForm, blocking ? `Waiting for held message #${blocking.index} to be released or dropped (Intercept page)…` : "", true);
+  };
+  document.addEventListener("wsweb:start", (event) => {
+    if (event.detail.form !== injectForm) return;
+    injectFromClient = injectForm.elements.toClient.value === "false";
+    showInjectWait();
+  });
+
   // The flow is not in WsWeb any more (it restarted, or retention removed the flow): say so, keep what is shown,
   // and stop following (no hub subscription to make, nothing to poll).
   let gone = false;
@@ -921,6 +941,7 @@ function flowPage(root) {
       },
       MessagesChanged: (id, messages) => {
         if (id !== flowId) return;
+        showInjectWait();
         const changed = new Map(messages.map((m) => [m.index, m]));
         // Adds not on the page yet take the change too (they would show the state they were added in).
         const update = (list) => list.map((m) => changed.get(m.index) ?? m);
