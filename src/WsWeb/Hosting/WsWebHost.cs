@@ -56,6 +56,7 @@ public static partial class WsWebHost
         // is left, so a held message shows the user what the peer would really get.
         builder.Services.AddSingleton<HoldResolutions>();
         builder.Services.AddSingleton<InterceptService>();
+        builder.Services.AddSingleton<InterceptSettingsStore>();
         builder.Services.AddSingleton<RuleStore>();
         builder.Services.AddWebSocketAddon<RulesAddon>();
         builder.Services.AddWebSocketAddon<InterceptAddon>();

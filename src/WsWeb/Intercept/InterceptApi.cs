@@ -16,7 +16,8 @@ public sealed record InterceptRequest(
 
 /// <summary>The intercept in force.</summary>
 /// <param name="FilterTimeouts">How often a regex of the filter timed out on a message, which then was not held.</param>
-public sealed record InterceptState(bool Enabled, string? Filter, double? TimeoutSeconds, string TimeoutAction, int Held, long FilterTimeouts);
+/// <param name="Version">The settings' version: one more on every PUT and DELETE. GET, PUT and DELETE answer it as the ETag "\"{version}\""; send that as If-Match to change the settings only if nobody changed them since.</param>
+public sealed record InterceptState(bool Enabled, string? Filter, double? TimeoutSeconds, string TimeoutAction, int Held, long FilterTimeouts, long Version);
 
 /// <summary>A held message with where it belongs.</summary>
 public sealed record HeldView(string FlowId, string Url, long Index, double HeldAt, double? TimeoutAt, MessageView Message)
@@ -64,17 +65,19 @@ internal static class InterceptApi
         var group = app.MapGroup("/api/intercept").WithTags("Intercept").RejectRepeatedQuery();
         group.MapGet("/", Get)
             .WithName("GetIntercept")
-            .WithSummary("The intercept filter in force and how many messages are held.")
-            .WithDescription("Example: `GET /api/intercept` → `{\"enabled\": true, \"filter\": \"~wq\", \"timeoutSeconds\": null, \"timeoutAction\": \"release\", \"held\": 0}`.");
+            .WithSummary("The intercept filter in force, its version and how many messages are held.")
+            .WithDescription("The `ETag` header is the settings' `version` in quotes; send it as `If-Match` on PUT or DELETE. Example: `GET /api/intercept` → `{\"enabled\": true, \"filter\": \"~wq\", \"timeoutSeconds\": null, \"timeoutAction\": \"release\", \"held\": 0, \"version\": 4}`.");
         group.MapPut("/", Set)
             .WithName("SetIntercept")
+            .ProducesProblem(StatusCodes.Status412PreconditionFailed)
             .WithSummary("Hold every message matching a filter before it is forwarded.")
-            .WithDescription("Held messages keep their order per direction: later messages of the same direction wait behind them, while the other direction and ping/pong keep flowing. With `timeoutSeconds`, a message nobody decides on is released (or dropped, with `timeoutAction: \"drop\"`) and the choice is recorded as its resolution. Example body: `{\"filter\": \"~wq & ~b secret\", \"timeoutSeconds\": 30, \"timeoutAction\": \"release\"}`.")
+            .WithDescription("Replaces all the settings (filter, timeout, timeout action): a field left out is reset, not kept. Held messages keep their order per direction: later messages of the same direction wait behind them, while the other direction and ping/pong keep flowing. With `timeoutSeconds`, a message nobody decides on is released (or dropped, with `timeoutAction: \"drop\"`) and the choice is recorded as its resolution. The timeout and its action apply to messages held from now on; messages already held keep the `timeoutAt` (and action) they were held with. " + PreconditionHelp + " Example body: `{\"filter\": \"~wq & ~b secret\", \"timeoutSeconds\": 30, \"timeoutAction\": \"release\"}`.")
             .WithMetadata(new RequestExample("""{"filter": "~wq & ~b secret", "timeoutSeconds": 30, "timeoutAction": "release"}"""));
         group.MapDelete("/", Clear)
             .WithName("ClearIntercept")
+            .ProducesProblem(StatusCodes.Status412PreconditionFailed)
             .WithSummary("Stop holding new messages.")
-            .WithDescription("Messages already held stay held until released, dropped or timed out, or until their flow ends. Example: `DELETE /api/intercept`.");
+            .WithDescription("Messages already held stay held until released, dropped or timed out, or until their flow ends. " + PreconditionHelp + " Example: `DELETE /api/intercept`.");
         group.MapGet("/held", ListHeld)
             .WithName("ListHeld")
             .WithSummary("Held messages in the order they were caught.")
@@ -97,10 +100,22 @@ internal static class InterceptApi
         return app;
     }
 
-    private static Ok<InterceptState> Get(InterceptService intercept) => TypedResults.Ok(State(intercept));
+    private const string PreconditionHelp =
+        "With `If-Match: \"{version}\"` (the `ETag` of a read) the change is made only if the settings are still at that version; otherwise nothing " +
+        "changes and the answer is a `412` problem whose `errors` names `If-Match` and whose `currentVersion` and `current` give the settings as they are " +
+        "now. Without `If-Match` the change is made whatever happened meanwhile (last write wins). A malformed `If-Match` is a `400` naming it.";
 
-    private static Results<Ok<InterceptState>, ValidationProblem> Set(InterceptService intercept, InterceptRequest request)
+    private static Ok<InterceptState> Get(InterceptService intercept, InterceptSettingsStore settings, HttpResponse response) =>
+        Answer(response, intercept, settings.Current);
+
+    private static Results<Ok<InterceptState>, ValidationProblem, ProblemHttpResult> Set(
+        InterceptService intercept, InterceptSettingsStore settings, HttpContext context, InterceptRequest request)
     {
+        if (!IfMatch.TryRead(context.Request, out var ifMatch, out var invalid))
+        {
+            return invalid;
+        }
+
         if (string.IsNullOrWhiteSpace(request.Filter))
         {
             return ApiProblems.Invalid("filter", "filter is required; DELETE /api/intercept turns intercept off.");
@@ -128,14 +143,37 @@ internal static class InterceptApi
             return ApiProblems.Invalid("timeoutAction", $"timeoutAction must be 'release' or 'drop', not '{request.TimeoutAction}'.");
         }
 
-        intercept.Set(new InterceptSettings(filter, request.TimeoutSeconds is { } s ? TimeSpan.FromSeconds(s) : null, drop.Value));
-        return TypedResults.Ok(State(intercept));
+        return Write(intercept, settings, context.Response, ifMatch, new InterceptSettings(filter, request.TimeoutSeconds is { } s ? TimeSpan.FromSeconds(s) : null, drop.Value));
     }
 
-    private static Ok<InterceptState> Clear(InterceptService intercept)
+    private static Results<Ok<InterceptState>, ValidationProblem, ProblemHttpResult> Clear(
+        InterceptService intercept, InterceptSettingsStore settings, HttpContext context)
     {
-        intercept.Set(null);
-        return TypedResults.Ok(State(intercept));
+        if (!IfMatch.TryRead(context.Request, out var ifMatch, out var invalid))
+        {
+            return invalid;
+        }
+
+        return Write(intercept, settings, context.Response, ifMatch, null);
+    }
+
+    private static Results<Ok<InterceptState>, ValidationProblem, ProblemHttpResult> Write(
+        InterceptService intercept, InterceptSettingsStore settings, HttpResponse response, IfMatch? ifMatch, InterceptSettings? next)
+    {
+        if (!settings.TrySet(next, ifMatch, out var version))
+        {
+            var current = settings.Current;
+            return ifMatch!.Failed(response, "The intercept settings", current.Version, State(intercept, current));
+        }
+
+        // The state as written, with its version, even if another write follows at once: the ETag must match the body.
+        return Answer(response, intercept, (next, version));
+    }
+
+    private static Ok<InterceptState> Answer(HttpResponse response, InterceptService intercept, (InterceptSettings? Settings, long Version) current)
+    {
+        response.Headers.ETag = IfMatch.ETag(current.Version);
+        return TypedResults.Ok(State(intercept, current));
     }
 
     // Whole contents by default: a REST caller asks once, for the messages it is about to decide on, unlike the
@@ -215,7 +253,8 @@ internal static class InterceptApi
             : ApiProblems.NotFound($"Flow {flowId} has no message with index {index}.");
     }
 
-    private static InterceptState State(InterceptService intercept) => intercept.Settings is { } settings
-        ? new InterceptState(true, settings.Filter.Expression, settings.Timeout?.TotalSeconds, settings.DropOnTimeout ? "drop" : "release", intercept.HeldCount, settings.Filter.RelayTimeouts)
-        : new InterceptState(false, null, null, "release", intercept.HeldCount, 0);
+    /// <summary>The settings as the API, the hub's InterceptChanged and the intercept page show them.</summary>
+    internal static InterceptState State(InterceptService intercept, (InterceptSettings? Settings, long Version) current) => current.Settings is { } settings
+        ? new InterceptState(true, settings.Filter.Expression, settings.Timeout?.TotalSeconds, settings.DropOnTimeout ? "drop" : "release", intercept.HeldCount, settings.Filter.RelayTimeouts, current.Version)
+        : new InterceptState(false, null, null, "release", intercept.HeldCount, 0, current.Version);
 }

@@ -42,6 +42,12 @@ internal sealed class Rule
 
     public bool Enabled { get; init; }
 
+    /// <summary>
+    /// The definition's version: 1 when created, one more on every change (PUT, PATCH). Hits do not change it: it
+    /// is what If-Match compares, so a page that only saw the counters move can still save.
+    /// </summary>
+    public long Version { get; init; }
+
     public long Hits => Interlocked.Read(ref _hits.Count);
 
     public void Hit() => Interlocked.Increment(ref _hits.Count);
@@ -49,7 +55,30 @@ internal sealed class Rule
     /// <summary>Shares the counter with the rule this one replaces (an update), so no hit is lost meanwhile.</summary>
     public void InheritHits(Rule previous) => _hits = previous._hits;
 
-    public RuleView ToView() => new(Id, Name, Filter.Expression, Action.ToString().ToLowerInvariant(), Replace, DelayMs, Enabled, Hits, Filter.RelayTimeouts);
+    /// <summary>This definition at another version, switched on or off; it counts into the same hit counter.</summary>
+    public Rule With(long version, bool enabled)
+    {
+        var copy = new Rule
+        {
+            Id = Id,
+            Name = Name,
+            Filter = Filter,
+            Action = Action,
+            Replace = Replace,
+            Pattern = Pattern,
+            BytePattern = BytePattern,
+            ByteReplacement = ByteReplacement,
+            DelayMs = DelayMs,
+            Enabled = enabled,
+            Version = version,
+        };
+        copy.InheritHits(this);
+        return copy;
+    }
+
+    public RuleView ToView() => new(Id, Name, Filter.Expression, Action.ToString().ToLowerInvariant(), Replace, DelayMs, Enabled, Hits, Filter.RelayTimeouts, Version);
+
+    public RuleCounters ToCounters() => new(Id, Hits, Filter.RelayTimeouts);
 }
 
 internal sealed class HitCounter
@@ -74,4 +103,12 @@ public sealed record RuleRequest(
 
 /// <summary>A rule as the API shows it, with its hit counter.</summary>
 /// <param name="FilterTimeouts">How often a regex of the filter timed out on a message, which then counted as no match.</param>
-public sealed record RuleView(string Id, string Name, string Filter, string Action, ReplaceSpec? Replace, int? DelayMs, bool Enabled, long Hits, long FilterTimeouts);
+/// <param name="Version">The definition's version (1 when created, one more on each change; hits do not change it). Single-rule answers carry it as the ETag "\"{version}\""; send that as If-Match to change the rule only if nobody changed it since.</param>
+public sealed record RuleView(string Id, string Name, string Filter, string Action, ReplaceSpec? Replace, int? DelayMs, bool Enabled, long Hits, long FilterTimeouts, long Version);
+
+/// <summary>A rule's counters, as the hub's RuleHits sends them while traffic flows.</summary>
+public sealed record RuleCounters(string Id, long Hits, long FilterTimeouts);
+
+/// <summary>Body of PATCH /api/rules/{id}: switches a rule on or off without sending (and so without undoing) the rest of it.</summary>
+public sealed record RulePatch(
+    [property: Description("true to run the rule, false to keep it without running it.")] bool? Enabled);

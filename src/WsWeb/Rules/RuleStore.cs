@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using WsWeb.Api;
 
 namespace WsWeb.Rules;
 
@@ -22,53 +23,117 @@ internal sealed class RuleStore
 
     public ImmutableArray<Rule> Rules => _rules;
 
+    /// <summary>
+    /// A rule was created, changed or removed; raised after the change is visible, outside the lock. The hub forwards
+    /// it to every open rules page, so none keeps showing (and later sends back) a definition that is gone.
+    /// </summary>
+    public event Action? Changed;
+
+    /// <summary>
+    /// A rule's counters moved (a hit, a filter timeout). Raised on the relay thread for every one: a handler must only
+    /// mark something to send later (the hub's feeds coalesce it to one RuleHits per tick).
+    /// </summary>
+    public event Action? CountersChanged;
+
     public Rule? Get(string id) => _rules.FirstOrDefault(r => r.Id == id);
 
-    /// <summary>Appends a rule; false, and nothing added, when <see cref="MaxRules"/> are already there.</summary>
+    /// <summary>Appends a rule at version 1; false, and nothing added, when <see cref="MaxRules"/> are already there.</summary>
     /// <remarks>The count is checked under the same lock as the add, so concurrent creates cannot overshoot.</remarks>
-    public bool TryAdd(Rule rule)
+    public bool TryAdd(Rule rule, out Rule added)
     {
         lock (_gate)
         {
+            added = rule.With(version: 1, rule.Enabled);
             if (_rules.Length >= MaxRules)
             {
                 return false;
             }
 
-            _rules = _rules.Add(rule);
-            return true;
+            _rules = _rules.Add(added);
         }
+
+        Changed?.Invoke();
+        return true;
     }
 
-    /// <summary>Replaces a rule in place (keeping its position and hits); false if it is unknown.</summary>
-    public bool Update(Rule rule)
+    /// <summary>
+    /// Replaces a rule's definition in place (keeping its position and hits) at the next version, if its version still
+    /// matches <paramref name="ifMatch"/> (null: whatever it is). <paramref name="current"/> is the rule after the write,
+    /// or as it is when the precondition failed; null when there is no such rule.
+    /// </summary>
+    /// <remarks>
+    /// The check and the write are made under one lock: two PUTs sent with the same If-Match cannot both see the old
+    /// version and both succeed.
+    /// </remarks>
+    public RuleWrite TryReplace(Rule rule, IfMatch? ifMatch, out Rule? current) =>
+        TryChange(rule.Id, ifMatch, old => rule.With(old.Version + 1, rule.Enabled), out current);
+
+    /// <summary>Switches a rule on or off, leaving the rest of its definition as it is now. Not switching is no change.</summary>
+    public RuleWrite TrySetEnabled(string id, bool enabled, IfMatch? ifMatch, out Rule? current) =>
+        TryChange(id, ifMatch, old => old.Enabled == enabled ? old : old.With(old.Version + 1, enabled), out current);
+
+    public RuleWrite TryRemove(string id, IfMatch? ifMatch, out Rule? current)
     {
         lock (_gate)
         {
-            var index = _rules.IndexOf(Get(rule.Id)!);
-            if (index < 0)
+            current = Get(id);
+            if (current is null)
             {
-                return false;
+                return RuleWrite.NotFound;
             }
 
-            rule.InheritHits(_rules[index]);
-            _rules = _rules.SetItem(index, rule);
-            return true;
+            if (ifMatch is not null && !ifMatch.Matches(current.Version))
+            {
+                return RuleWrite.VersionMismatch;
+            }
+
+            _rules = _rules.Remove(current);
         }
+
+        Changed?.Invoke();
+        return RuleWrite.Done;
     }
 
-    public bool Remove(string id)
+    /// <summary>Tells the hub a counter moved (see <see cref="CountersChanged"/>).</summary>
+    public void CountersMoved() => CountersChanged?.Invoke();
+
+    private RuleWrite TryChange(string id, IfMatch? ifMatch, Func<Rule, Rule> change, out Rule? current)
     {
         lock (_gate)
         {
-            var rule = Get(id);
-            if (rule is null)
+            current = Get(id);
+            if (current is null)
             {
-                return false;
+                return RuleWrite.NotFound;
             }
 
-            _rules = _rules.Remove(rule);
-            return true;
+            if (ifMatch is not null && !ifMatch.Matches(current.Version))
+            {
+                return RuleWrite.VersionMismatch;
+            }
+
+            var next = change(current);
+            if (ReferenceEquals(next, current))
+            {
+                return RuleWrite.Done;
+            }
+
+            // Relay threads still running the old rule object keep counting into the same counter: no hit is lost.
+            next.InheritHits(current);
+            _rules = _rules.SetItem(_rules.IndexOf(current), next);
+            current = next;
         }
+
+        Changed?.Invoke();
+        return RuleWrite.Done;
     }
+}
+
+internal enum RuleWrite
+{
+    Done,
+    NotFound,
+
+    /// <summary>If-Match named another version than the rule's: nothing was written.</summary>
+    VersionMismatch,
 }

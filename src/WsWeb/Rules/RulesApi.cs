@@ -29,37 +29,62 @@ internal static class RulesApi
         var group = app.MapGroup("/api/rules").WithTags("Rules");
         group.MapGet("/", (RuleStore rules) => TypedResults.Ok(rules.Rules.Select(r => r.ToView()).ToList()))
             .WithName("ListRules")
-            .WithSummary("All rules in the order they run, with hit counters.")
-            .WithDescription("Example: `GET /api/rules` → `[{\"id\": \"…\", \"name\": \"no pings\", \"filter\": \"~wq & ~b ping\", \"action\": \"drop\", \"enabled\": true, \"hits\": 12}]`.");
+            .WithSummary("All rules in the order they run, with hit counters and versions.")
+            .WithDescription("Each rule's `version` is what `If-Match` compares (`If-Match: \"3\"` for version 3). Example: `GET /api/rules` → `[{\"id\": \"…\", \"name\": \"no pings\", \"filter\": \"~wq & ~b ping\", \"action\": \"drop\", \"enabled\": true, \"hits\": 12, \"version\": 3}]`.");
         group.MapGet("/{id}", Get)
             .WithName("GetRule")
             .ProducesProblem(StatusCodes.Status404NotFound)
-            .WithSummary("One rule.")
-            .WithDescription("Example: `GET /api/rules/{id}`.");
+            .WithSummary("One rule, with its version as the ETag.")
+            .WithDescription("The `ETag` header is the rule's `version` in quotes (`\"3\"`); send it back as `If-Match` on PUT, PATCH or DELETE to change the rule only if nobody changed it since. Example: `GET /api/rules/{id}`.");
         group.MapPost("/", Create)
             .WithName("CreateRule")
             .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Add a rule; it applies to every message from now on, after the rules already there.")
-            .WithDescription($"At most {RuleStore.MaxRules} rules: past that a create is a `409` whose `errors` names `rules` and whose `limit` says how many. Lengths: `name` {MaxNameLength} characters, `filter` {FilterParser.MaxLength}, `replace.pattern` {MaxPatternLength}, `replace.replacement` {MaxReplacementLength} (longer is a `400` naming the field); `delayMs` 1–{MaxDelayMs}. " + "Actions: `drop`; `replace` with `{pattern, replacement}` (regex on text messages, or hex bytes on binary messages with `binary: true`); `delay` with `delayMs`; `hold` (held like intercept, released via /api/intercept/held). Example body: `{\"name\": \"rename user\", \"filter\": \"~wq & ~text\", \"action\": \"replace\", \"replace\": {\"pattern\": \"alice\", \"replacement\": \"bob\"}}`.")
+            .WithDescription($"At most {RuleStore.MaxRules} rules: past that a create is a `409` whose `errors` names `rules` and whose `limit` says how many. Lengths: `name` {MaxNameLength} characters, `filter` {FilterParser.MaxLength}, `replace.pattern` {MaxPatternLength}, `replace.replacement` {MaxReplacementLength} (longer is a `400` naming the field); `delayMs` 1–{MaxDelayMs}. " + "Actions: `drop`; `replace` with `{pattern, replacement}` (regex on text messages, or hex bytes on binary messages with `binary: true`); `delay` with `delayMs`; `hold` (held like intercept, released via /api/intercept/held). The new rule is at `version` 1 (also its `ETag`). Example body: `{\"name\": \"rename user\", \"filter\": \"~wq & ~text\", \"action\": \"replace\", \"replace\": {\"pattern\": \"alice\", \"replacement\": \"bob\"}}`.")
             .WithMetadata(new RequestExample("""{"name": "rename user", "filter": "~wq & ~text", "action": "replace", "replace": {"pattern": "alice", "replacement": "bob"}}"""));
         group.MapPut("/{id}", Update)
             .WithName("UpdateRule")
             .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status412PreconditionFailed)
             .WithSummary("Replace a rule's definition, keeping its id, position and hit counter.")
-            .WithDescription("Same body as create. Example body: `{\"filter\": \"~ws & ~b ping\", \"action\": \"delay\", \"delayMs\": 500, \"enabled\": false}`.")
+            .WithDescription("Same body as create; the rule's `version` goes up by one. " + PreconditionHelp + " Example body: `{\"filter\": \"~ws & ~b ping\", \"action\": \"delay\", \"delayMs\": 500, \"enabled\": false}` with `If-Match: \"3\"`.")
             .WithMetadata(new RequestExample("""{"name": "slow pongs", "filter": "~ws & ~b pong", "action": "delay", "delayMs": 500, "enabled": true}"""));
+        group.MapPatch("/{id}", Patch)
+            .WithName("PatchRule")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status412PreconditionFailed)
+            .WithSummary("Switch a rule on or off, leaving the rest of its definition as it is now.")
+            .WithDescription("Only `enabled` (JSON merge patch: `application/json` or `application/merge-patch+json`). Unlike a PUT of the whole rule as it was read, this cannot undo a change someone else made to its filter or action meanwhile; switching it to what it already is changes nothing (same `version`). " + PreconditionHelp + " Example body: `{\"enabled\": false}`.")
+            .WithMetadata(new RequestExample("""{"enabled": false}"""));
         group.MapDelete("/{id}", Delete)
             .WithName("DeleteRule")
             .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status412PreconditionFailed)
             .WithSummary("Remove a rule.")
-            .WithDescription("Example: `DELETE /api/rules/{id}`.");
+            .WithDescription("With `If-Match`, only if the rule is still at that version (else `412`, and it stays). Example: `DELETE /api/rules/{id}`.");
         return app;
     }
 
-    private static Results<Ok<RuleView>, ProblemHttpResult> Get(RuleStore rules, string id) =>
-        rules.Get(id) is { } rule ? TypedResults.Ok(rule.ToView()) : ApiProblems.NotFound($"No rule with id '{id}'.");
+    private const string PreconditionHelp =
+        "With `If-Match: \"{version}\"` (the `ETag` of a read) the change is made only if the rule is still at that version; " +
+        "otherwise nothing changes and the answer is a `412` problem whose `errors` names `If-Match` and whose `currentVersion` and `current` " +
+        "give the rule as it is now. Without `If-Match` the change is made whatever happened meanwhile (last write wins), as before versions existed. " +
+        "A malformed `If-Match` is a `400` naming it.";
 
-    private static Results<Created<RuleView>, ValidationProblem, ProblemHttpResult> Create(RuleStore rules, RuleRequest request)
+    private static Results<Ok<RuleView>, ProblemHttpResult> Get(RuleStore rules, HttpResponse response, string id)
+    {
+        if (rules.Get(id) is not { } rule)
+        {
+            return NoSuchRule(id);
+        }
+
+        response.Headers.ETag = IfMatch.ETag(rule.Version);
+        return TypedResults.Ok(rule.ToView());
+    }
+
+    private static ProblemHttpResult NoSuchRule(string id) => ApiProblems.NotFound($"No rule with id '{id}'.");
+
+    private static Results<Created<RuleView>, ValidationProblem, ProblemHttpResult> Create(RuleStore rules, HttpResponse response, RuleRequest request)
     {
         var id = Guid.NewGuid().ToString("N")[..12];
         if (!TryCompile(id, request, out var rule, out var problem))
@@ -68,7 +93,13 @@ internal static class RulesApi
         }
 
         // Checked by the store as it adds: a check here first would let concurrent creates past the limit.
-        return rules.TryAdd(rule) ? TypedResults.Created($"/api/rules/{id}", rule.ToView()) : TooManyRules();
+        if (!rules.TryAdd(rule, out var added))
+        {
+            return TooManyRules();
+        }
+
+        response.Headers.ETag = IfMatch.ETag(added.Version);
+        return TypedResults.Created($"/api/rules/{id}", added.ToView());
     }
 
     /// <summary>
@@ -87,11 +118,16 @@ internal static class RulesApi
             },
         });
 
-    private static Results<Ok<RuleView>, ValidationProblem, ProblemHttpResult> Update(RuleStore rules, string id, RuleRequest request)
+    private static Results<Ok<RuleView>, ValidationProblem, ProblemHttpResult> Update(RuleStore rules, HttpContext context, string id, RuleRequest request)
     {
+        if (!IfMatch.TryRead(context.Request, out var ifMatch, out var invalid))
+        {
+            return invalid;
+        }
+
         if (rules.Get(id) is null)
         {
-            return ApiProblems.NotFound($"No rule with id '{id}'.");
+            return NoSuchRule(id);
         }
 
         if (!TryCompile(id, request, out var rule, out var problem))
@@ -99,11 +135,52 @@ internal static class RulesApi
             return problem;
         }
 
-        return rules.Update(rule) ? TypedResults.Ok(rule.ToView()) : ApiProblems.NotFound($"No rule with id '{id}'.");
+        return Written(context.Response, id, ifMatch, rules.TryReplace(rule, ifMatch, out var current), current);
     }
 
-    private static Results<NoContent, ProblemHttpResult> Delete(RuleStore rules, string id) =>
-        rules.Remove(id) ? TypedResults.NoContent() : ApiProblems.NotFound($"No rule with id '{id}'.");
+    private static Results<Ok<RuleView>, ValidationProblem, ProblemHttpResult> Patch(RuleStore rules, HttpContext context, string id, RulePatch request)
+    {
+        if (!IfMatch.TryRead(context.Request, out var ifMatch, out var invalid))
+        {
+            return invalid;
+        }
+
+        if (request.Enabled is not { } enabled)
+        {
+            return ApiProblems.Invalid("enabled", "enabled (true or false) is required; it is the one field PATCH changes. Use PUT to change the rest of the rule.");
+        }
+
+        return Written(context.Response, id, ifMatch, rules.TrySetEnabled(id, enabled, ifMatch, out var current), current);
+    }
+
+    private static Results<Ok<RuleView>, ValidationProblem, ProblemHttpResult> Written(HttpResponse response, string id, IfMatch? ifMatch, RuleWrite result, Rule? current)
+    {
+        switch (result)
+        {
+            case RuleWrite.NotFound:
+                return NoSuchRule(id);
+            case RuleWrite.VersionMismatch:
+                return ifMatch!.Failed(response, $"Rule '{id}'", current!.Version, current.ToView());
+            default:
+                response.Headers.ETag = IfMatch.ETag(current!.Version);
+                return TypedResults.Ok(current.ToView());
+        }
+    }
+
+    private static Results<NoContent, ValidationProblem, ProblemHttpResult> Delete(RuleStore rules, HttpContext context, string id)
+    {
+        if (!IfMatch.TryRead(context.Request, out var ifMatch, out var invalid))
+        {
+            return invalid;
+        }
+
+        return rules.TryRemove(id, ifMatch, out var current) switch
+        {
+            RuleWrite.NotFound => NoSuchRule(id),
+            RuleWrite.VersionMismatch => ifMatch!.Failed(context.Response, $"Rule '{id}'", current!.Version, current.ToView()),
+            _ => TypedResults.NoContent(),
+        };
+    }
 
     private static bool TryCompile(string id, RuleRequest request, out Rule rule, out ValidationProblem problem)
     {

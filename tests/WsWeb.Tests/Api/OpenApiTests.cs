@@ -30,6 +30,7 @@ public sealed class OpenApiTests(WsWebApp app) : IClassFixture<WsWebApp>
             ("/api/rules", "post"),
             ("/api/rules/{id}", "get"),
             ("/api/rules/{id}", "put"),
+            ("/api/rules/{id}", "patch"),
             ("/api/rules/{id}", "delete"),
         ];
         foreach (var (path, method) in expected)
@@ -45,6 +46,15 @@ public sealed class OpenApiTests(WsWebApp app) : IClassFixture<WsWebApp>
         Assert.True(example.GetProperty("toClient").GetBoolean());
         Assert.True(inject.GetProperty("responses").TryGetProperty("201", out _));
         Assert.True(inject.GetProperty("responses").TryGetProperty("409", out _));
+
+        // Writes to shared settings say how a stale If-Match is answered.
+        foreach (var (path, method) in new[] { ("/api/rules/{id}", "put"), ("/api/rules/{id}", "patch"), ("/api/rules/{id}", "delete"), ("/api/intercept", "put"), ("/api/intercept", "delete") })
+        {
+            var operation = paths.GetProperty(path).GetProperty(method);
+            Assert.True(operation.GetProperty("responses").TryGetProperty("412", out _), $"{method} {path} does not document 412");
+        }
+
+        Assert.Contains("If-Match", paths.GetProperty("/api/rules/{id}").GetProperty("put").GetProperty("description").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]

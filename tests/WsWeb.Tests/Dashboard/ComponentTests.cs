@@ -254,8 +254,8 @@ public sealed class ComponentTests
     {
         var rules = new List<RuleView>
         {
-            new("r1", "rename", "~ws & ~text", "replace", new ReplaceSpec("alice", "bob", null), null, true, 12, 0),
-            new("r2", "slow", "~ws", "delay", null, 500, false, 0, 3),
+            new("r1", "rename", "~ws & ~text", "replace", new ReplaceSpec("alice", "bob", null), null, true, 12, 0, 1),
+            new("r2", "slow", "~ws", "delay", null, 500, false, 0, 3, 2),
         };
         var doc = await RenderAsync<RuleTable>(new() { ["Rules"] = rules });
         var rows = doc.QuerySelectorAll("tr.rule-row");
