@@ -3,6 +3,7 @@ using WsWeb.Api;
 using WsWeb.Core.Flows;
 using WsWeb.Core.WebSockets;
 using WsWeb.Intercept;
+using WsWeb.Rules;
 
 namespace WsWeb.Hubs;
 
@@ -33,6 +34,8 @@ internal sealed partial class ClientFeed
     private readonly FlowsHubOptions _options;
     private readonly HoldResolutions _resolutions;
     private readonly InterceptService _intercept;
+    private readonly InterceptSettingsStore _interceptSettings;
+    private readonly RuleStore _rules;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
@@ -62,12 +65,29 @@ internal sealed partial class ClientFeed
     // that only lost more adds of the same flow has nothing new to say (a lost change still does).
     private readonly Dictionary<string, long> _openGaps = new(StringComparer.Ordinal);
 
-    public ClientFeed(string connectionId, FlowsHubOptions options, HoldResolutions resolutions, InterceptService intercept, TimeProvider time, ILogger logger)
+    // Set with the pending batch's RuleCounters and cleared when the batch is taken, so the relay thread that counts a
+    // hit can skip the lock while a RuleHits is already due: a volatile read per subscribed page per hit.
+    private volatile bool _countersDue;
+
+    // Sender-only: the counters this connection was last sent, so RuleHits carries only the rules whose counters moved.
+    private readonly Dictionary<string, RuleCounters> _sentCounters = new(StringComparer.Ordinal);
+
+    public ClientFeed(
+        string connectionId,
+        FlowsHubOptions options,
+        HoldResolutions resolutions,
+        InterceptService intercept,
+        InterceptSettingsStore interceptSettings,
+        RuleStore rules,
+        TimeProvider time,
+        ILogger logger)
     {
         ConnectionId = connectionId;
         _options = options;
         _resolutions = resolutions;
         _intercept = intercept;
+        _interceptSettings = interceptSettings;
+        _rules = rules;
         _time = time;
         _logger = logger;
     }
@@ -80,6 +100,8 @@ internal sealed partial class ClientFeed
     public bool FlowsSubscribed { get; set; }
 
     public bool InterceptSubscribed { get; set; }
+
+    public bool RulesSubscribed { get; set; }
 
     public HashSet<string> SubscribedFlows { get; } = new(StringComparer.Ordinal);
 
@@ -287,6 +309,48 @@ internal sealed partial class ClientFeed
         }
     }
 
+    /// <summary>
+    /// The intercept settings changed; InterceptChanged is sent once per tick with the settings then in force. Like
+    /// HeldChanged it is a flag, not a queued event: it takes no room in the queue and is never discarded.
+    /// </summary>
+    public void InterceptChanged()
+    {
+        lock (_gate)
+        {
+            _pending.InterceptChanged = true;
+            WakeLocked();
+        }
+    }
+
+    /// <summary>A rule was created, changed or removed; the whole list goes once per tick (a flag, never discarded).</summary>
+    public void RulesChanged()
+    {
+        lock (_gate)
+        {
+            _pending.RulesChanged = true;
+            WakeLocked();
+        }
+    }
+
+    /// <summary>
+    /// Called on the relay thread for every rule hit: returns at once while a RuleHits is already due, so a busy proxy
+    /// costs a subscribed page one volatile read per hit and the page gets at most one RuleHits per tick.
+    /// </summary>
+    public void RuleCountersChanged()
+    {
+        if (_countersDue)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            _pending.RuleCounters = true;
+            _countersDue = true;
+            WakeLocked();
+        }
+    }
+
     private FlowBatch FlowBatchLocked(HttpFlow flow)
     {
         if (!_pending.Flows.TryGetValue(flow.Id, out var batch))
@@ -400,6 +464,10 @@ internal sealed partial class ClientFeed
             var batch = _pending;
             _pending = _spare;
             _hasWork = false;
+
+            // Cleared with the swap: a hit counted after this marks the new batch, and one counted before is read by the
+            // send of this batch, which reads the counters after the swap.
+            _countersDue = false;
             return batch;
         }
     }
@@ -520,6 +588,44 @@ internal sealed partial class ClientFeed
             // so each item is kept small (HeldView.PreviewBytes) whatever the size of the held message.
             var held = _intercept.Snapshot().Select(h => HeldView.From(h, _resolutions, preview: true)).ToArray();
             await Invoke(client.HeldChanged(held), cancellationToken);
+        }
+
+        if (batch.InterceptChanged)
+        {
+            await Invoke(client.InterceptChanged(InterceptApi.State(_intercept, _interceptSettings.Current)), cancellationToken);
+        }
+
+        if (batch.RulesChanged)
+        {
+            // The whole list, at send time: it is what the rules page shows, in order, so creates, edits and deletes made
+            // within one tick arrive as one consistent picture. The counters it carries count as sent.
+            var rules = _rules.Rules;
+            _sentCounters.Clear();
+            foreach (var rule in rules)
+            {
+                _sentCounters[rule.Id] = rule.ToCounters();
+            }
+
+            await Invoke(client.RulesChanged([.. rules.Select(r => r.ToView())]), cancellationToken);
+        }
+
+        if (batch.RuleCounters)
+        {
+            var moved = new List<RuleCounters>();
+            foreach (var rule in _rules.Rules)
+            {
+                var counters = rule.ToCounters();
+                if (!_sentCounters.TryGetValue(rule.Id, out var sent) || sent != counters)
+                {
+                    _sentCounters[rule.Id] = counters;
+                    moved.Add(counters);
+                }
+            }
+
+            if (moved.Count > 0)
+            {
+                await Invoke(client.RuleHits([.. moved]), cancellationToken);
+            }
         }
     }
 

@@ -20,6 +20,15 @@ internal sealed class FeedBatch
 
     public bool HeldChanged { get; set; }
 
+    /// <summary>The intercept settings changed: InterceptChanged with the settings at send time.</summary>
+    public bool InterceptChanged { get; set; }
+
+    /// <summary>A rule was created, changed or removed: RulesChanged with the whole list at send time.</summary>
+    public bool RulesChanged { get; set; }
+
+    /// <summary>Rule counters moved: RuleHits with the counters that differ from what this connection was last sent.</summary>
+    public bool RuleCounters { get; set; }
+
     /// <summary>Queued events counted against the capacity (messages, changes, flow-list entries).</summary>
     public int Count { get; set; }
 
@@ -32,6 +41,9 @@ internal sealed class FeedBatch
         FlowListDropped = 0;
         Flows.Clear();
         HeldChanged = false;
+        InterceptChanged = false;
+        RulesChanged = false;
+        RuleCounters = false;
         Count = 0;
         Bytes = 0;
     }

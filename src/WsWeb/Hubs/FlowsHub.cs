@@ -41,10 +41,15 @@ internal sealed class FlowsHub(FlowsHubRouter router, IHostApplicationLifetime l
 
     public void UnsubscribeFlow(string? flowId) => router.UnsubscribeFlow(Context.ConnectionId, RequireFlowId(flowId, nameof(UnsubscribeFlow)));
 
-    /// <summary>HeldChanged with the full held list (contents as previews), now and whenever it changes.</summary>
+    /// <summary>HeldChanged with the full held list (contents as previews) and InterceptChanged with the settings, now and whenever they change.</summary>
     public void SubscribeIntercept() => router.SubscribeIntercept(Context.ConnectionId);
 
     public void UnsubscribeIntercept() => router.UnsubscribeIntercept(Context.ConnectionId);
+
+    /// <summary>RulesChanged with the whole rule list, now and whenever a rule is created, changed or removed; RuleHits as counters move.</summary>
+    public void SubscribeRules() => router.SubscribeRules(Context.ConnectionId);
+
+    public void UnsubscribeRules() => router.UnsubscribeRules(Context.ConnectionId);
 
     // JSON null binds to a string parameter. It is the client's mistake, so it gets a HubException the client
     // can read rather than the router's ArgumentNullException, which SignalR reports as a server error.

@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using Microsoft.AspNetCore.SignalR;
 using WsWeb.Core.Flows;
 using WsWeb.Intercept;
+using WsWeb.Rules;
 
 namespace WsWeb.Hubs;
 
@@ -15,6 +16,8 @@ internal sealed class FlowsHubRouter : IAsyncDisposable
 {
     private readonly FlowStore _store;
     private readonly InterceptService _intercept;
+    private readonly InterceptSettingsStore _interceptSettings;
+    private readonly RuleStore _rules;
     private readonly HoldResolutions _resolutions;
     private readonly IHubContext<FlowsHub, IFlowsClient> _hub;
     private readonly FlowsHubOptions _options;
@@ -28,10 +31,13 @@ internal sealed class FlowsHubRouter : IAsyncDisposable
     private readonly ConcurrentDictionary<string, FlowRoute> _routes = new(StringComparer.Ordinal);
     private ImmutableArray<ClientFeed> _flowsSubscribers = [];
     private ImmutableArray<ClientFeed> _interceptSubscribers = [];
+    private ImmutableArray<ClientFeed> _rulesSubscribers = [];
 
     public FlowsHubRouter(
         FlowStore store,
         InterceptService intercept,
+        InterceptSettingsStore interceptSettings,
+        RuleStore rules,
         HoldResolutions resolutions,
         IHubContext<FlowsHub, IFlowsClient> hub,
         FlowsHubOptions options,
@@ -40,12 +46,17 @@ internal sealed class FlowsHubRouter : IAsyncDisposable
     {
         _store = store;
         _intercept = intercept;
+        _interceptSettings = interceptSettings;
+        _rules = rules;
         _resolutions = resolutions;
         _hub = hub;
         _options = options;
         _time = time;
         _logger = logger;
         _subscription = store.Subscribe(OnFlowEvent);
+        interceptSettings.Changed += OnInterceptSettingsChanged;
+        rules.Changed += OnRulesChanged;
+        rules.CountersChanged += OnRuleCountersChanged;
     }
 
     /// <summary>The live connections' feeds (tests read their queue metrics).</summary>
@@ -53,7 +64,7 @@ internal sealed class FlowsHubRouter : IAsyncDisposable
 
     public void Connect(string connectionId)
     {
-        var feed = new ClientFeed(connectionId, _options, _resolutions, _intercept, _time, _logger);
+        var feed = new ClientFeed(connectionId, _options, _resolutions, _intercept, _interceptSettings, _rules, _time, _logger);
         if (_feeds.TryAdd(connectionId, feed))
         {
             feed.Start(_hub.Clients.Client(connectionId));
@@ -80,6 +91,7 @@ internal sealed class FlowsHubRouter : IAsyncDisposable
             feed.SubscribedFlows.Clear();
             ImmutableInterlocked.Update(ref _flowsSubscribers, static (list, f) => list.Remove(f), feed);
             ImmutableInterlocked.Update(ref _interceptSubscribers, static (list, f) => list.Remove(f), feed);
+            ImmutableInterlocked.Update(ref _rulesSubscribers, static (list, f) => list.Remove(f), feed);
         }
 
         return feed.StopAsync();
@@ -120,8 +132,10 @@ internal sealed class FlowsHubRouter : IAsyncDisposable
             }
         }
 
-        // The page needs the current list to start from; it is small, so send it rather than make the client ask.
+        // The page needs the current list and settings to start from; they are small, so send them rather than make the
+        // client ask. A page rendered before a teammate's change gets it here even if the change came before the subscribe.
         feed.HeldChanged();
+        feed.InterceptChanged();
     }
 
     public void UnsubscribeIntercept(string connectionId)
@@ -131,6 +145,58 @@ internal sealed class FlowsHubRouter : IAsyncDisposable
         {
             feed.InterceptSubscribed = false;
             ImmutableInterlocked.Update(ref _interceptSubscribers, static (list, f) => list.Remove(f), feed);
+        }
+    }
+
+    /// <summary>RulesChanged (the whole list, sent at once too) and RuleHits.</summary>
+    public void SubscribeRules(string connectionId)
+    {
+        var feed = Feed(connectionId);
+        lock (feed.SubscriptionGate)
+        {
+            if (!feed.RulesSubscribed)
+            {
+                feed.RulesSubscribed = true;
+                ImmutableInterlocked.Update(ref _rulesSubscribers, static (list, f) => list.Add(f), feed);
+            }
+        }
+
+        // What changed between the page's render and this call is in it: the list is read when it is sent.
+        feed.RulesChanged();
+    }
+
+    public void UnsubscribeRules(string connectionId)
+    {
+        var feed = Feed(connectionId);
+        lock (feed.SubscriptionGate)
+        {
+            feed.RulesSubscribed = false;
+            ImmutableInterlocked.Update(ref _rulesSubscribers, static (list, f) => list.Remove(f), feed);
+        }
+    }
+
+    private void OnInterceptSettingsChanged()
+    {
+        foreach (var feed in _interceptSubscribers)
+        {
+            feed.InterceptChanged();
+        }
+    }
+
+    private void OnRulesChanged()
+    {
+        foreach (var feed in _rulesSubscribers)
+        {
+            feed.RulesChanged();
+        }
+    }
+
+    // On the relay thread, for every hit: each feed returns at once while its RuleHits is already due.
+    private void OnRuleCountersChanged()
+    {
+        foreach (var feed in _rulesSubscribers)
+        {
+            feed.RuleCountersChanged();
         }
     }
 
@@ -302,6 +368,9 @@ internal sealed class FlowsHubRouter : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _subscription.Dispose();
+        _interceptSettings.Changed -= OnInterceptSettingsChanged;
+        _rules.Changed -= OnRulesChanged;
+        _rules.CountersChanged -= OnRuleCountersChanged;
         var feeds = _feeds.Values.ToList();
         _feeds.Clear();
         await Task.WhenAll(feeds.Select(feed => feed.StopAsync()));

@@ -1,5 +1,6 @@
 using WsWeb.Api;
 using WsWeb.Intercept;
+using WsWeb.Rules;
 
 namespace WsWeb.Hubs;
 
@@ -29,6 +30,25 @@ public interface IFlowsClient
     /// GET /api/intercept/held?preview=true); an item's <see cref="HeldView.Truncated"/> says its content was cut.
     /// </summary>
     Task HeldChanged(HeldView[] held);
+
+    /// <summary>
+    /// The intercept settings changed (someone set or cleared the filter, timeout or action): the state as
+    /// GET /api/intercept answers it, with its <see cref="InterceptState.Version"/>. Intercept subscribers; one is sent
+    /// at once on SubscribeIntercept. Several changes within one tick arrive as one, with the latest settings.
+    /// </summary>
+    Task InterceptChanged(InterceptState state);
+
+    /// <summary>
+    /// A rule was created, changed (edited, switched on or off) or removed: the whole list, in run order, as
+    /// GET /api/rules answers it. Rules subscribers; one is sent at once on SubscribeRules.
+    /// </summary>
+    Task RulesChanged(RuleView[] rules);
+
+    /// <summary>
+    /// Rule counters moved: the rules whose hits or filter timeouts differ from what this connection was last sent, at
+    /// most once per tick however much traffic the rules see. Rules subscribers.
+    /// </summary>
+    Task RuleHits(RuleCounters[] counters);
 
     /// <summary>
     /// This connection fell behind and events of <paramref name="scope"/> ("flows" or "flow") were discarded.

@@ -25,6 +25,7 @@ internal sealed partial class RulesAddon(RuleStore rules, InterceptService inter
                 continue;
             }
 
+            var timeouts = rule.Filter.RelayTimeouts;
             var matched = rule.Filter.Matches(flow, message);
             if (rule.Filter.TakeFirstRelayTimeout())
             {
@@ -33,32 +34,44 @@ internal sealed partial class RulesAddon(RuleStore rules, InterceptService inter
 
             if (!matched)
             {
+                if (rule.Filter.RelayTimeouts != timeouts)
+                {
+                    // The rules page shows the timeouts beside the hits, and keeps them current the same way.
+                    rules.CountersMoved();
+                }
+
                 continue;
             }
 
             switch (rule.Action)
             {
                 case RuleAction.Drop:
-                    rule.Hit();
+                    Hit(rule);
                     message.Drop();
                     return;
                 case RuleAction.Replace:
                     if (TryReplace(flow, rule, message))
                     {
-                        rule.Hit();
+                        Hit(rule);
                     }
 
                     break;
                 case RuleAction.Delay:
-                    rule.Hit();
+                    Hit(rule);
                     await Task.Delay(TimeSpan.FromMilliseconds(rule.DelayMs ?? 0), time, cancellationToken);
                     break;
                 case RuleAction.Hold:
-                    rule.Hit();
+                    Hit(rule);
                     intercept.RequestHold(message);
                     break;
             }
         }
+    }
+
+    private void Hit(Rule rule)
+    {
+        rule.Hit();
+        rules.CountersMoved();
     }
 
     /// <returns>
