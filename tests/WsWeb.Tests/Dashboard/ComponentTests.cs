@@ -267,10 +267,12 @@ public sealed class ComponentTests
         Assert.Equal("on", rows[0].QuerySelector(".rule-toggle")!.TextContent);
         Assert.Equal("off", rows[1].QuerySelector(".rule-toggle")!.TextContent);
         Assert.Equal("500 ms", rows[1].QuerySelectorAll("td")[3].TextContent);
-        Assert.Equal("DELETE", rows[0].QuerySelector("button[data-method]")!.GetAttribute("data-method"));
-        Assert.Equal("/api/rules/r1", rows[0].QuerySelector("button[data-method]")!.GetAttribute("data-api"));
+        Assert.NotNull(rows[0].QuerySelector("button.rule-delete"));
         using var json = System.Text.Json.JsonDocument.Parse(rows[0].GetAttribute("data-rule")!);
         Assert.Equal("alice", json.RootElement.GetProperty("replace").GetProperty("pattern").GetString());
+
+        // The version the page's edits, deletes and toggles send back as If-Match.
+        Assert.Equal(1, json.RootElement.GetProperty("version").GetInt64());
     }
 
     [Fact]

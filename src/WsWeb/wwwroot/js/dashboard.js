@@ -125,8 +125,8 @@ function parseRows(html) {
 
 // ---------- REST and problem details ----------
 
-export async function api(method, url, body) {
-  const init = { method, headers: { Accept: "application/json, application/problem+json" } };
+export async function api(method, url, body, headers = {}) {
+  const init = { method, headers: { Accept: "application/json, application/problem+json", ...headers } };
   if (body instanceof FormData) {
     init.body = body;
   } else if (body !== undefined) {
@@ -238,6 +238,21 @@ function showResult(scope, text, sticky = false) {
   if (!sticky) result._timer = setTimeout(() => { result.textContent = ""; }, 3000);
 }
 
+/** The If-Match header for a version the page shows (an ETag is the version in quotes). */
+const ifMatchHeader = (version) => (version ? { "If-Match": `"${version}"` } : {});
+
+/**
+ * Says that what a form edits was changed by someone else, without touching what the user typed: "Load theirs" puts
+ * the current version in the form, "Keep mine" lets the next save replace it (the user has seen it).
+ */
+function showChanged(notice, what, { load, keep }) {
+  notice.innerHTML = `<div class="alert alert-warning py-1 px-2 small mt-2 mb-0" role="status">Changed by someone else: ${what}. ` +
+    '<button type="button" class="btn btn-link btn-sm p-0 align-baseline changed-load">Load theirs</button> or ' +
+    '<button type="button" class="btn btn-link btn-sm p-0 align-baseline changed-keep">keep mine</button> (saving replaces theirs).</div>';
+  $(".changed-load", notice).addEventListener("click", () => { notice.innerHTML = ""; load(); });
+  $(".changed-keep", notice).addEventListener("click", () => { notice.innerHTML = ""; keep(); });
+}
+
 /** Whether an action of this form (or of this button outside a form) is running: a second one must wait for it. */
 const busy = (source, form) => (form ?? source).getAttribute("aria-busy") === "true";
 
@@ -255,6 +270,8 @@ async function runAction(source, form, body) {
   document.dispatchEvent(new CustomEvent("wsweb:start", { detail: { source, form } }));
   const method = source.dataset.method ?? "POST";
   const url = source.dataset.api;
+  // Shared settings (a rule, the intercept filter) are changed only if they are still what this page shows.
+  const ifMatch = source.dataset.ifMatch ?? form?.dataset.ifMatch;
   try {
     const progress = form ? $("progress", form) : null;
     let data;
@@ -268,7 +285,7 @@ async function runAction(source, form, body) {
       });
       progress.value = 1;
     } else {
-      data = await api(method, url, body);
+      data = await api(method, url, body, ifMatchHeader(ifMatch));
     }
     showResult(form, source.dataset.done ?? "Done");
     if (source.dataset.reload) { location.reload(); return; }
@@ -1109,7 +1126,57 @@ function trimTombstones(list) {
   for (const card of tombstones.slice(0, Math.max(0, tombstones.length - MAX_TOMBSTONES))) card.remove();
 }
 
+/**
+ * The intercept page's settings form and badge, kept current from InterceptChanged (and polls): the badge always
+ * shows what is in force; the form follows too unless the user is editing it, who is told instead (showChanged).
+ */
+function interceptSettings() {
+  const form = $("#intercept-form");
+  const badge = $("#intercept-state");
+  const notice = $("#intercept-notice");
+  const { filter, timeoutSeconds, timeoutAction } = form.elements;
+  const version = () => Number(form.dataset.ifMatch);
+  const describe = (s) => (s.enabled
+    ? `holding <code>${escapeHtml(s.filter)}</code>, timeout ${s.timeoutSeconds == null ? "none" : `${s.timeoutSeconds} s then ${s.timeoutAction}`}`
+    : "intercept is off");
+  const showBadge = (s) => {
+    badge.className = `badge ${s.enabled ? "text-bg-warning" : "text-bg-secondary"}`;
+    badge.innerHTML = s.enabled ? `holding <code class="text-reset">${escapeHtml(s.filter)}</code>` : "off";
+  };
+  // Values and defaults both: "unchanged" (isUnchanged) means "as loaded" from now on.
+  const load = (s) => {
+    filter.value = filter.defaultValue = s.filter ?? "";
+    timeoutSeconds.value = timeoutSeconds.defaultValue = s.timeoutSeconds ?? "";
+    for (const option of timeoutAction.options) option.selected = option.defaultSelected = option.value === s.timeoutAction;
+    filter.classList.remove("is-invalid");
+    form.dataset.ifMatch = s.version;
+    notice.innerHTML = "";
+  };
+  const editing = () => [filter, timeoutSeconds, timeoutAction].some((el) => !isUnchanged(el) || el === document.activeElement);
+  const changed = (s) => showChanged(notice, describe(s), { load: () => load(s), keep: () => { form.dataset.ifMatch = s.version; } });
+
+  const apply = (s) => {
+    if (s.version < version()) return; // an answer overtaken by a newer one
+    showBadge(s);
+    if (s.version === version()) return;
+    if (editing()) changed(s);
+    else load(s);
+  };
+  document.addEventListener("wsweb:done", ({ detail }) => {
+    if (detail.form !== form || !detail.data) return;
+    load(detail.data);
+    showBadge(detail.data);
+  });
+  document.addEventListener("wsweb:failed", ({ detail: { form: failed, error } }) => {
+    if (failed !== form || error.status !== 412 || !error.problem.current) return;
+    showBadge(error.problem.current);
+    changed(error.problem.current);
+  });
+  return { apply, poll: async () => apply(await api("GET", "/api/intercept")) };
+}
+
 function interceptPage() {
+  const settings = interceptSettings();
   const list = $("#held-list");
   const count = $("#held-count");
   const isGone = (card) => card.classList.contains("held-gone");
@@ -1173,20 +1240,54 @@ function interceptPage() {
   // it is no longer held, keeping the answer in its problem box.
   document.addEventListener("wsweb:failed", (event) => { if (event.detail.form?.classList.contains("held-form")) refresh(); });
   goLive({
-    handlers: { HeldChanged: () => refresh(), Gap: () => refresh() },
+    handlers: { HeldChanged: () => refresh(), Gap: () => refresh(), InterceptChanged: settings.apply },
     onConnected: async (connection) => {
       await connection.invoke("SubscribeIntercept");
       if (!(await refresh())) throw new Error("The held messages could not be read after subscribing.");
     },
-    poll: refresh,
+    poll: async () => { await settings.poll(); return refresh(); },
   });
 }
 
 // ---------- Rules page ----------
 
+// Mirrors RuleTable.razor's details column and counters cell.
+function ruleDetails(rule) {
+  if (rule.action === "replace" && rule.replace) return `${rule.replace.binary ? "bytes " : ""}${rule.replace.pattern} → ${rule.replace.replacement}`;
+  return rule.action === "delay" ? `${rule.delayMs} ms` : "";
+}
+
+function ruleCounters({ hits, filterTimeouts }) {
+  let html = `<span class="c-hits">${hits}</span>`;
+  if (filterTimeouts > 0) {
+    html += `<span class="badge text-bg-warning d-block mt-1 c-slow" title="A regex of this filter timed out on ${filterTimeouts} messages (100 ms each), which counted as no match. Simplify the regex.">${filterTimeouts} slow</span>`;
+  }
+  return html;
+}
+
+/** A row of the rules table as RuleTable.razor renders it. */
+function ruleRow(rule) {
+  const row = document.createElement("tr");
+  row.className = "rule-row";
+  row.dataset.id = rule.id;
+  row.dataset.rule = JSON.stringify(rule);
+  row.innerHTML = `<td class="c-name">${escapeHtml(rule.name)}</td><td class="c-filter font-monospace">${escapeHtml(rule.filter)}</td>` +
+    `<td><span class="badge text-bg-light border">${escapeHtml(rule.action)}</span></td><td class="font-monospace small">${escapeHtml(ruleDetails(rule))}</td>` +
+    `<td class="text-end c-counters">${ruleCounters(rule)}</td>` +
+    `<td><button type="button" class="btn btn-sm py-0 ${rule.enabled ? "btn-success" : "btn-outline-secondary"} rule-toggle">${rule.enabled ? "on" : "off"}</button></td>` +
+    '<td class="text-end text-nowrap"><button type="button" class="btn btn-sm btn-outline-primary py-0 rule-edit">Edit</button> ' +
+    '<button type="button" class="btn btn-sm btn-outline-danger py-0 rule-delete">Delete</button></td>';
+  return row;
+}
+
 function rulesPage() {
   const form = $("#rule-form");
   const action = $("#rule-action");
+  const tbody = $(".rules-table tbody");
+  const notice = $("#rule-notice");
+  const problem = $(".problem", form);
+  const empty = document.createElement("tr");
+  empty.innerHTML = '<td colspan="7" class="empty-state">No rules. Rules drop, rewrite, delay or hold matching messages without you watching.</td>';
   const showOptions = () => {
     for (const el of $$(".rule-opt", form)) el.classList.toggle("d-none", el.dataset.for !== action.value);
   };
@@ -1197,6 +1298,9 @@ function rulesPage() {
     form.reset();
     form.dataset.api = "/api/rules";
     form.dataset.method = "POST";
+    delete form.dataset.ifMatch;
+    delete form.dataset.ruleId;
+    notice.innerHTML = "";
     $("#rule-form-title").textContent = "New rule";
     $("#rule-submit").textContent = "Add rule";
     $("#rule-cancel").classList.add("d-none");
@@ -1204,31 +1308,84 @@ function rulesPage() {
   };
   $("#rule-cancel").addEventListener("click", reset);
 
+  // The edit carries the version it started from (If-Match): saving over someone else's later change is a 412, not a revert.
+  const edit = (rule) => {
+    form.elements.name.value = rule.name ?? "";
+    form.elements.filter.value = rule.filter ?? "";
+    form.elements.action.value = rule.action;
+    form.elements.enabled.checked = rule.enabled;
+    form.elements["replace.pattern"].value = rule.replace?.pattern ?? "";
+    form.elements["replace.replacement"].value = rule.replace?.replacement ?? "";
+    form.elements["replace.binary"].checked = !!rule.replace?.binary;
+    form.elements.delayMs.value = rule.delayMs ?? "";
+    form.dataset.api = `/api/rules/${encodeURIComponent(rule.id)}`;
+    form.dataset.method = "PUT";
+    form.dataset.ifMatch = rule.version;
+    form.dataset.ruleId = rule.id;
+    notice.innerHTML = "";
+    $("#rule-form-title").textContent = `Edit rule ${rule.name}`;
+    $("#rule-submit").textContent = "Save";
+    $("#rule-cancel").classList.remove("d-none");
+    showOptions();
+  };
+  const describe = (rule) => `<code>${escapeHtml(rule.filter)}</code> → ${escapeHtml(rule.action)} ${escapeHtml(ruleDetails(rule))}` +
+    ` (${rule.enabled ? "on" : "off"}, version ${rule.version})`;
+  // The rule being edited as it is now (undefined: deleted): say so if it moved past the edit's version.
+  const checkEdited = (current) => {
+    if (form.dataset.method !== "PUT") return;
+    if (!current) { notice.innerHTML = '<div class="alert alert-warning py-1 px-2 small mt-2 mb-0" role="status">Deleted by someone else: saving will fail. Cancel the edit, or add it again as a new rule.</div>'; return; }
+    if (current.version <= Number(form.dataset.ifMatch)) return;
+    showChanged(notice, describe(current), { load: () => edit(current), keep: () => { form.dataset.ifMatch = current.version; } });
+  };
+
+  const render = (rules) => {
+    tbody.replaceChildren(...(rules.length ? rules.map(ruleRow) : [empty]));
+    checkEdited(rules.find((r) => r.id === form.dataset.ruleId));
+  };
+  const updateCounters = (counters) => {
+    for (const c of counters) {
+      const row = $$("tr.rule-row", tbody).find((r) => r.dataset.id === c.id);
+      if (!row) continue;
+      $(".c-counters", row).innerHTML = ruleCounters(c);
+      row.dataset.rule = JSON.stringify({ ...JSON.parse(row.dataset.rule), hits: c.hits, filterTimeouts: c.filterTimeouts });
+    }
+  };
+  const refresh = serial(async () => render(await api("GET", "/api/rules")));
+
+  document.addEventListener("wsweb:done", (event) => {
+    if (event.detail.form !== form) return;
+    reset();
+    if (document.body.dataset.live !== "hub") refresh(); // live, RulesChanged brings the change
+  });
+  document.addEventListener("wsweb:failed", ({ detail: { form: failed, error } }) => {
+    if (failed === form && error.status === 412 && error.problem.current) checkEdited(error.problem.current);
+  });
+
   document.addEventListener("click", (event) => {
     const row = event.target.closest("tr.rule-row");
     if (!row) return;
     const rule = JSON.parse(row.dataset.rule);
+    const url = `/api/rules/${encodeURIComponent(rule.id)}`;
+    const failed = (error) => { problem.innerHTML = problemHtml(error); };
     if (event.target.closest(".rule-edit")) {
-      form.elements.name.value = rule.name ?? "";
-      form.elements.filter.value = rule.filter ?? "";
-      form.elements.action.value = rule.action;
-      form.elements.enabled.checked = rule.enabled;
-      form.elements["replace.pattern"].value = rule.replace?.pattern ?? "";
-      form.elements["replace.replacement"].value = rule.replace?.replacement ?? "";
-      form.elements["replace.binary"].checked = !!rule.replace?.binary;
-      form.elements.delayMs.value = rule.delayMs ?? "";
-      form.dataset.api = `/api/rules/${encodeURIComponent(rule.id)}`;
-      form.dataset.method = "PUT";
-      $("#rule-form-title").textContent = `Edit rule ${rule.name}`;
-      $("#rule-submit").textContent = "Save";
-      $("#rule-cancel").classList.remove("d-none");
-      showOptions();
+      edit(rule);
       form.scrollIntoView({ block: "nearest" });
     } else if (event.target.closest(".rule-toggle")) {
-      const { id, hits, filterTimeouts, ...definition } = rule;
-      api("PUT", `/api/rules/${encodeURIComponent(id)}`, { ...definition, enabled: !rule.enabled })
-        .then(() => location.reload(), (error) => { $(".problem", form).innerHTML = problemHtml(error); });
+      // Only "enabled" is sent: a toggle cannot undo a change someone else made to the rest of the rule.
+      api("PATCH", url, { enabled: !rule.enabled }).then((changed) => {
+        problem.innerHTML = "";
+        const shown = $$("tr.rule-row", tbody).find((r) => r.dataset.id === changed.id);
+        if (shown && JSON.parse(shown.dataset.rule).version <= changed.version) shown.replaceWith(ruleRow(changed));
+      }, failed);
+    } else if (event.target.closest(".rule-delete")) {
+      api("DELETE", url, undefined, ifMatchHeader(rule.version)).then(() => { problem.innerHTML = ""; refresh(); }, failed);
     }
+  });
+
+  goLive({
+    handlers: { RulesChanged: render, RuleHits: updateCounters },
+    onConnected: (connection) => connection.invoke("SubscribeRules"),
+    poll: refresh,
   });
 }
 
