@@ -1338,8 +1338,16 @@ function rulesPage() {
     showChanged(notice, describe(current), { load: () => edit(current), keep: () => { form.dataset.ifMatch = current.version; } });
   };
 
+  // Rows that did not change stay (the list arrives whole on every change, and once on subscribing): no flicker, and
+  // a click or a hover on another row is not lost. The version covers the definition, the counters are compared too.
   const render = (rules) => {
-    tbody.replaceChildren(...(rules.length ? rules.map(ruleRow) : [empty]));
+    const shown = new Map($$("tr.rule-row", tbody).map((row) => [row.dataset.id, row]));
+    const same = (row, rule) => {
+      const old = JSON.parse(row.dataset.rule);
+      return old.version === rule.version && old.hits === rule.hits && old.filterTimeouts === rule.filterTimeouts;
+    };
+    const rows = rules.map((rule) => (shown.has(rule.id) && same(shown.get(rule.id), rule) ? shown.get(rule.id) : ruleRow(rule)));
+    tbody.replaceChildren(...(rows.length ? rows : [empty]));
     checkEdited(rules.find((r) => r.id === form.dataset.ruleId));
   };
   const updateCounters = (counters) => {
