@@ -21,11 +21,7 @@ public sealed class FlowPageInterceptTests(DashboardBrowser browser) : IClassFix
     private async Task ResetAsync()
     {
         await App.ResetAsync();
-        var intercept = App.Services.GetRequiredService<InterceptService>();
-        foreach (var held in intercept.Snapshot())
-        {
-            intercept.TryResolve(held, drop: true, newContent: null, HoldResolutions.Dropped);
-        }
+        App.DropAllHeld();
     }
 
     private async Task<long> HoldOneAsync(ClientPeer client, string flowId)

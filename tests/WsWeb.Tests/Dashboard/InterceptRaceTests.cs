@@ -27,11 +27,7 @@ public sealed class InterceptRaceTests(DashboardBrowser browser) : IClassFixture
     private async Task ResetAsync()
     {
         await App.ResetAsync();
-        var intercept = App.Services.GetRequiredService<InterceptService>();
-        foreach (var held in intercept.Snapshot())
-        {
-            intercept.TryResolve(held, drop: true, newContent: null, HoldResolutions.Dropped);
-        }
+        App.DropAllHeld();
     }
 
     private async Task HoldClientMessagesAsync()

@@ -86,6 +86,16 @@ public sealed class WsWebApp : IAsyncLifetime
         }
     }
 
+    /// <summary>Drops every held message, for tests that count them: none may be left from another test.</summary>
+    public void DropAllHeld()
+    {
+        var intercept = Services.GetRequiredService<WsWeb.Intercept.InterceptService>();
+        foreach (var held in intercept.Snapshot())
+        {
+            intercept.TryResolve(held, drop: true, newContent: null, WsWeb.Intercept.HoldResolutions.Dropped);
+        }
+    }
+
     public async Task DisposeAsync()
     {
         Api?.Dispose();
