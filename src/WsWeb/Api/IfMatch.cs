@@ -23,6 +23,12 @@ internal sealed class IfMatch
     /// <summary>The header as sent, for the 412's message.</summary>
     public string Header { get; }
 
+    /// <summary>The OpenAPI description of If-Match on a write of <paramref name="what"/> ("the rule", "the settings").</summary>
+    public static string Help(string what) =>
+        $"With `If-Match: \"{{version}}\"` (the `ETag` of a read) the change is made only if the version of {what} is still that one; " +
+        $"otherwise nothing changes and the answer is a `412` problem whose `errors` names `If-Match` and whose `currentVersion` and `current` give {what} in its current state. " +
+        "Without `If-Match` the change is made whatever happened meanwhile (last write wins), as before versions existed. A malformed `If-Match` is a `400` naming it.";
+
     public static string ETag(long version) => string.Create(CultureInfo.InvariantCulture, $"\"{version}\"");
 
     /// <summary>

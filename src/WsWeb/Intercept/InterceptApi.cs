@@ -100,10 +100,7 @@ internal static class InterceptApi
         return app;
     }
 
-    private const string PreconditionHelp =
-        "With `If-Match: \"{version}\"` (the `ETag` of a read) the change is made only if the settings are still at that version; otherwise nothing " +
-        "changes and the answer is a `412` problem whose `errors` names `If-Match` and whose `currentVersion` and `current` give the settings as they are " +
-        "now. Without `If-Match` the change is made whatever happened meanwhile (last write wins). A malformed `If-Match` is a `400` naming it.";
+    private static readonly string PreconditionHelp = IfMatch.Help("the settings");
 
     private static Ok<InterceptState> Get(InterceptService intercept, InterceptSettingsStore settings, HttpResponse response) =>
         Answer(response, intercept, settings.Current);

@@ -65,11 +65,7 @@ internal static class RulesApi
         return app;
     }
 
-    private const string PreconditionHelp =
-        "With `If-Match: \"{version}\"` (the `ETag` of a read) the change is made only if the rule is still at that version; " +
-        "otherwise nothing changes and the answer is a `412` problem whose `errors` names `If-Match` and whose `currentVersion` and `current` " +
-        "give the rule as it is now. Without `If-Match` the change is made whatever happened meanwhile (last write wins), as before versions existed. " +
-        "A malformed `If-Match` is a `400` naming it.";
+    private static readonly string PreconditionHelp = IfMatch.Help("the rule");
 
     private static Results<Ok<RuleView>, ProblemHttpResult> Get(RuleStore rules, HttpResponse response, string id)
     {
