@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
@@ -56,8 +57,10 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<ProxyRequestGate>();
         services.AddSingleton<KestrelRefusals>();
 
-        // Binds only ProxyEndPoint listeners (ListenProxy); every other listener stays on Kestrel's sockets.
+        // Bind only ProxyEndPoint listeners (ListenProxy) and WebEndPoint ones (ListenWeb); any other stays on Kestrel's
+        // sockets. Kestrel asks the factories registered last first: these come after the host builder's own.
         services.AddSingleton<IConnectionListenerFactory, ProxyTransportFactory>();
+        services.AddSingleton<IConnectionListenerFactory, WebTransportFactory>();
         services.AddHostedService<RelayShutdown>();
         return services;
     }
@@ -100,22 +103,23 @@ public static class ProxyServiceCollectionExtensions
             var middleware = listen.ApplicationServices.GetRequiredService<ProxyConnectionMiddleware>();
             listen.Use(next => connection => middleware.OnConnectionAsync(connection, next));
         };
-        if (IPAddress.TryParse(options.ListenHost, out var address))
-        {
-            // Our own transport (ProxyTransportFactory): the relay may use the socket once a WebSocket is upgraded.
-            kestrel.Listen(new ProxyEndPoint(address, options.ListenPort), configure);
-        }
-        else
-        {
-            Listen(kestrel, options.ListenHost, options.ListenPort, configure);
-        }
+        // Our own transport (ProxyTransportFactory): the relay may use the socket once a WebSocket is upgraded.
+        Listen(kestrel, options.ListenHost, options.ListenPort, static (address, port) => new ProxyEndPoint(address, port), configure);
     }
 
-    /// <summary>Puts the web listener under its connection limit (see <see cref="ConnectionLimits"/>).</summary>
-    public static void LimitWebConnections(ListenOptions listen)
+    /// <summary>
+    /// Binds the web listener under its connection limit (see <see cref="ConnectionLimits"/>); <paramref name="configure"/>
+    /// adds what it serves.
+    /// </summary>
+    public static void ListenWeb(this KestrelServerOptions kestrel, ProxyOptions options, Action<ListenOptions>? configure = null)
     {
-        ArgumentNullException.ThrowIfNull(listen);
-        LimitConnections(listen, listen.ApplicationServices.GetRequiredService<ConnectionLimiters>().Web);
+        ArgumentNullException.ThrowIfNull(kestrel);
+        ArgumentNullException.ThrowIfNull(options);
+        Listen(kestrel, options.WebHost, options.WebPort, static (address, port) => new WebEndPoint(address, port), listen =>
+        {
+            LimitConnections(listen, listen.ApplicationServices.GetRequiredService<ConnectionLimiters>().Web);
+            configure?.Invoke(listen);
+        });
     }
 
     /// <summary>The limiter goes first: a connection over the limit costs its accept and nothing more.</summary>
@@ -127,17 +131,43 @@ public static class ProxyServiceCollectionExtensions
         }
     }
 
-    /// <summary>Binds a listener on an IP literal, or on both loopbacks for "localhost".</summary>
-    public static void Listen(KestrelServerOptions kestrel, string host, int port, Action<ListenOptions> configure)
+    /// <summary>
+    /// Binds a listener on an IP literal, or for "localhost" on 127.0.0.1 and, where this machine has it, ::1 (only
+    /// 127.0.0.1 for port 0: two loopbacks could not share one port the system picks).
+    /// </summary>
+    /// <param name="endpoint">Makes the endpoint, of the type that selects the listener's transport.</param>
+    private static void Listen(KestrelServerOptions kestrel, string host, int port, Func<IPAddress, int, IPEndPoint> endpoint, Action<ListenOptions> configure)
     {
-        ArgumentNullException.ThrowIfNull(kestrel);
-        if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase))
+        if (!string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase))
         {
-            kestrel.ListenLocalhost(port, configure);
+            kestrel.Listen(endpoint(IPAddress.Parse(host), port), configure);
+            return;
         }
-        else
+
+        kestrel.Listen(endpoint(IPAddress.Loopback, port), configure);
+        if (port != 0 && HasIPv6Loopback())
         {
-            kestrel.Listen(IPAddress.Parse(host), port, configure);
+            kestrel.Listen(endpoint(IPAddress.IPv6Loopback, port), configure);
+        }
+    }
+
+    /// <summary>Whether ::1 can be bound here (a container may have IPv6 switched off while the system supports it).</summary>
+    private static bool HasIPv6Loopback()
+    {
+        if (!Socket.OSSupportsIPv6)
+        {
+            return false;
+        }
+
+        try
+        {
+            using var probe = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+            probe.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
         }
     }
 

@@ -11,6 +11,14 @@ namespace WsWeb.Proxy.Listener;
 /// for as long as it is open, an upgraded WebSocket or a CONNECT tunnel included.
 /// </summary>
 /// <remarks>
+/// <para>
+/// A refused connection still holds a descriptor from its accept until its close, and Kestrel accepts on a loop of its
+/// own while the connections it accepted wait for the thread pool: under a flood on a busy machine the accepts ran far
+/// ahead of the refusals' closes, until the process was out of descriptors (and a runtime that cannot open a file it
+/// needs, an assembly loaded on first use, aborts). So the listener's transport also waits for a socket slot before each
+/// accept (<see cref="GatedListener"/>): the limit's worth of open connections and <see cref="RefusalRoom"/> more being
+/// refused. The clients beyond wait in the listen backlog until a refusal has closed.
+/// </para>
 /// Not Kestrel's <c>Limits.MaxConcurrentConnections</c>: that one stops counting a connection once it is upgraded
 /// (its WebSocket is counted by <c>MaxConcurrentUpgradedConnections</c>, which refuses only when the upgrade is
 /// accepted, after the server upstream has already switched protocols), closes a refused connection without a word,
@@ -23,6 +31,7 @@ internal sealed partial class ConnectionLimiter
     private readonly byte[] _refusal;
     private readonly Func<EndPoint?, bool>? _refuseSilently;
     private readonly ILogger _logger;
+    private readonly SemaphoreSlim _sockets;
     private int _open;
     private int _refusing;
     private long _refusedThisSpell;
@@ -39,6 +48,8 @@ internal sealed partial class ConnectionLimiter
         Why = why;
         _logger = logger;
         _refuseSilently = refuseSilently;
+        RefusalRoom = Math.Max(ConnectionLimits.Minimum, limit / 4);
+        _sockets = new SemaphoreSlim(limit + RefusalRoom, limit + RefusalRoom);
         var text = Encoding.UTF8.GetBytes(
             $"WsWeb already has {limit} connections open on its {listener} listener, its limit ({why}); this one is refused. Try again once others have closed.\n");
         _refusal = [.. Encoding.ASCII.GetBytes(
@@ -56,29 +67,60 @@ internal sealed partial class ConnectionLimiter
     /// <summary>Connections refused since the start.</summary>
     public long Refused => Interlocked.Read(ref _refused);
 
+    /// <summary>Sockets being refused at once, beyond <see cref="Limit"/>, before the transport stops accepting for a moment.</summary>
+    public int RefusalRoom { get; }
+
+    /// <summary>
+    /// Socket slots taken: by the connections accepted and not ended yet, and by the accept waiting for the next
+    /// client (at most <see cref="Limit"/> + <see cref="RefusalRoom"/>).
+    /// </summary>
+    public int SocketsInUse => _limit + RefusalRoom - _sockets.CurrentCount;
+
+    /// <summary>Waits, before the transport accepts, until a socket slot is free.</summary>
+    public Task WaitToAcceptAsync(CancellationToken cancellationToken) => _sockets.WaitAsync(cancellationToken);
+
+    /// <summary>The transport accepted <paramref name="connection"/> on a slot: the slot is free again when <see cref="OnConnectionAsync"/> ends.</summary>
+    public void TookSlot(ConnectionContext connection) => connection.Items[SlotKey] = null;
+
+    /// <summary>The accept after <see cref="WaitToAcceptAsync"/> failed: its slot is free again.</summary>
+    public void ReturnSlot() => _sockets.Release();
+
     public async Task OnConnectionAsync(ConnectionContext connection, ConnectionDelegate next)
     {
-        if (Interlocked.Increment(ref _open) > _limit)
-        {
-            Interlocked.Decrement(ref _open);
-            await RefuseAsync(connection);
-            return;
-        }
-
         try
         {
-            if (Volatile.Read(ref _refusing) != 0 && Interlocked.Exchange(ref _refusing, 0) != 0)
+            if (Interlocked.Increment(ref _open) > _limit)
             {
-                LogAcceptingAgain(_listener, Interlocked.Exchange(ref _refusedThisSpell, 0));
+                Interlocked.Decrement(ref _open);
+                await RefuseAsync(connection);
+                return;
             }
 
-            await next(connection);
+            try
+            {
+                if (Volatile.Read(ref _refusing) != 0 && Interlocked.Exchange(ref _refusing, 0) != 0)
+                {
+                    LogAcceptingAgain(_listener, Interlocked.Exchange(ref _refusedThisSpell, 0));
+                }
+
+                await next(connection);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _open);
+            }
         }
         finally
         {
-            Interlocked.Decrement(ref _open);
+            // Kestrel closes the socket as soon as this returns.
+            if (connection.Items.Remove(SlotKey))
+            {
+                _sockets.Release();
+            }
         }
     }
+
+    private static readonly object SlotKey = new();
 
     private async Task RefuseAsync(ConnectionContext connection)
     {

@@ -36,7 +36,8 @@ internal sealed record ConnectionLimits(int? Proxy, int? Web, long? OpenFileLimi
         }
 
         // A third of what is left to proxied connections (two descriptors each), a sixth to the web listener, and a
-        // sixth spare: pooled server connections outlive their clients for a while, and a connect briefly adds a DNS socket.
+        // sixth spare: pooled server connections outlive their clients for a while, a connect briefly adds a DNS socket,
+        // and each listener refuses a quarter of its limit at once (ConnectionLimiter.RefusalRoom), an eighth in all.
         var usable = Math.Max(0, limit - Reserved);
         var proxy = Clamp(usable / 3);
         var web = Clamp(usable / 6);

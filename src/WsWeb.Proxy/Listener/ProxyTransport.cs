@@ -25,6 +25,7 @@ internal sealed partial class ProxyTransportFactory : IConnectionListenerFactory
 
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly ConnectionLimiter? _limiter;
     private long _accepted;
     private int _outOfDescriptors;
 
@@ -34,9 +35,21 @@ internal sealed partial class ProxyTransportFactory : IConnectionListenerFactory
     }
 
     public ProxyTransportFactory(TimeProvider time, ILogger<ProxyTransportFactory> logger)
+        : this(time, logger, limiter: null)
+    {
+    }
+
+    /// <param name="limiter">The proxy listener's limiter, whose socket slots gate the accepts (see <see cref="GatedListener"/>).</param>
+    internal ProxyTransportFactory(TimeProvider time, ILogger<ProxyTransportFactory> logger, ConnectionLimiter? limiter)
     {
         _time = time;
         _logger = logger;
+        _limiter = limiter;
+    }
+
+    public ProxyTransportFactory(TimeProvider time, ILogger<ProxyTransportFactory> logger, ConnectionLimiters limiters)
+        : this(time, logger, limiters?.Proxy)
+    {
     }
 
     /// <summary>Takes the next connection off a listening socket (a seam: tests stand in for the kernel running out of descriptors).</summary>
@@ -73,7 +86,8 @@ internal sealed partial class ProxyTransportFactory : IConnectionListenerFactory
         }
 
         var bound = (IPEndPoint)socket.LocalEndPoint!;
-        return ValueTask.FromResult<IConnectionListener>(new Listener(this, socket, new ProxyEndPoint(bound.Address, bound.Port)));
+        IConnectionListener listener = new Listener(this, socket, new ProxyEndPoint(bound.Address, bound.Port));
+        return ValueTask.FromResult(_limiter is null ? listener : new GatedListener(listener, _limiter));
     }
 
     private void OutOfDescriptors(SocketError error)

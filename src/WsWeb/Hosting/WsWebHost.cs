@@ -66,7 +66,7 @@ public static partial class WsWebHost
         builder.WebHost.UseKestrel(kestrel =>
         {
             kestrel.ListenProxy(options);
-            ProxyServiceCollectionExtensions.Listen(kestrel, options.WebHost, options.WebPort, ProxyServiceCollectionExtensions.LimitWebConnections);
+            kestrel.ListenWeb(options);
         });
 
         var app = builder.Build();

@@ -49,7 +49,7 @@ internal sealed class ProxyServer : IAsyncDisposable
         builder.WebHost.UseKestrel(kestrel =>
         {
             kestrel.ListenProxy(options);
-            ProxyServiceCollectionExtensions.Listen(kestrel, options.WebHost, options.WebPort, _ => { });
+            kestrel.ListenWeb(options);
         });
         var app = builder.Build();
         app.UseWsWebProxy();
