@@ -62,11 +62,11 @@ internal sealed class RelayShutdown(LiveRelays live, TimeProvider time) : IHoste
         }
         catch (InvalidOperationException)
         {
-            // Already closed.
+            // Already closed, or a peer did not take its close in the relay's close timeout and was dropped.
         }
         catch (OperationCanceledException)
         {
-            // The peer did not take the close in time; it is killed below.
+            // The reply wait is over: the close goes on without us, and whatever is still live is killed below.
         }
     }
 }

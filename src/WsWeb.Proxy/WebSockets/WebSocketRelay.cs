@@ -141,7 +141,16 @@ internal sealed partial class WebSocketRelay
     /// <summary>True once the chosen peer was sent a close: nothing more can be delivered to it.</summary>
     public bool CloseSentTo(bool toClient) => (toClient ? _client : _server).CloseSent;
 
-    /// <summary>Sends a close frame to the chosen peer(s); the other direction follows the peer's reply.</summary>
+    /// <summary>
+    /// Sends a close frame to the chosen peer(s); the other direction follows the peer's reply. A peer that does not
+    /// take its close within <see cref="RelaySettings.CloseTimeout"/> (it stopped reading) has its TCP connection
+    /// dropped, which ends the flow, and this throws <see cref="InvalidOperationException"/> saying so.
+    /// </summary>
+    /// <remarks>
+    /// <paramref name="cancellationToken"/> only stops the caller waiting: the close goes on to its end without it.
+    /// A close abandoned half way would be claimed (nothing more may follow it) but never written, leaving the
+    /// connection open with no way to end it but a kill.
+    /// </remarks>
     public async Task CloseAsync(CloseTarget target, int code, string? reason, CancellationToken cancellationToken)
     {
         if (!IsRunning)
@@ -149,18 +158,76 @@ internal sealed partial class WebSocketRelay
             throw new InvalidOperationException($"Flow {_flow.Id} is closed.");
         }
 
+        // Recorded before it goes out, so the peer's reply is recorded as the answer and not as a close of its own.
         _ws.TryClose(closedByClient: target == CloseTarget.Server, code, reason, Timestamps.Now(_time), byProxy: true);
 
-        // Both at once: a peer that stopped reading must not keep the other from hearing of the close.
-        await Task.WhenAll(
-            target != CloseTarget.Server ? SendCloseAsync(_client, code, reason, cancellationToken) : Task.CompletedTask,
-            target != CloseTarget.Client ? SendCloseAsync(_server, code, reason, cancellationToken) : Task.CompletedTask);
+        if (await CloseWithinTimeoutAsync(target, code, reason).WaitAsync(cancellationToken) is { } undelivered)
+        {
+            throw new InvalidOperationException($"Flow {_flow.Id}: {undelivered}");
+        }
     }
 
-    /// <summary>Aborts both TCP connections now.</summary>
+    /// <returns>Why the close did not reach a peer it was for, or null when it reached every one of them.</returns>
+    private async Task<string?> CloseWithinTimeoutAsync(CloseTarget target, int code, string? reason)
+    {
+        // Both at once: a peer that stopped reading must not keep the other from hearing of the close.
+        var outcomes = await Task.WhenAll(
+            target != CloseTarget.Server ? SendCloseWithinTimeoutAsync(_client, code, reason, _settings.CloseTimeout) : Task.FromResult(CloseDelivery.Written),
+            target != CloseTarget.Client ? SendCloseWithinTimeoutAsync(_server, code, reason, _settings.CloseTimeout) : Task.FromResult(CloseDelivery.Written));
+        var failures = new List<string>(2);
+        Report(_client, outcomes[0]);
+        Report(_server, outcomes[1]);
+        if (failures.Count == 0)
+        {
+            return null;
+        }
+
+        // The flow keeps the close the proxy started (its code, its side), as after a protocol error; the error says
+        // it did not go through. Set before the drop, so the flow has it when it ends.
+        var undelivered = string.Join(" ", failures);
+        _flow.Error ??= undelivered;
+
+        // Failing the connection (RFC 6455 §7.1.7) is all that is left: its TCP goes, and the write stuck on it (the
+        // one the close waited behind) fails with it; the relay ends, as when a peer leaves.
+        if (outcomes[0] != CloseDelivery.Written)
+        {
+            _client.Abort();
+        }
+
+        if (outcomes[1] != CloseDelivery.Written)
+        {
+            _server.Abort();
+        }
+
+        return undelivered;
+
+        void Report(RelayLeg leg, CloseDelivery outcome)
+        {
+            // A peer that had sent its own close and then left was owed this close only as a reply: nothing is lost.
+            if (outcome == CloseDelivery.Written || (outcome == CloseDelivery.PeerGone && leg.CloseReceived))
+            {
+                return;
+            }
+
+            failures.Add(outcome == CloseDelivery.TimedOut
+                ? $"The close ({code}) to the {leg.Name} could not be delivered within {_settings.CloseTimeout.TotalSeconds:0.###} s (it is not reading); its connection was dropped."
+                : $"The close ({code}) to the {leg.Name} could not be delivered: its connection is gone.");
+            LogCloseUndelivered(_flow.Id, leg.Name, code, outcome);
+        }
+    }
+
+    /// <summary>Aborts both TCP connections now, as mitmproxy's kill: no close frames.</summary>
+    /// <remarks>
+    /// A close already under way (a user's, a peer's, a protocol error's) keeps its code and side in the record, and the
+    /// kill becomes the flow's error: the close did not complete, TCP was aborted. Only once both peers sent their close
+    /// has the kill nothing left to cut short. A relay that already finished records nothing: shutdown kills whatever
+    /// is still listed, and a flow that ended on its own must not read as killed.
+    /// </remarks>
     public void Kill()
     {
-        if (_ws.TryClose(closedByClient: false, WebSocketCloseCodes.AbnormalClosure, "killed", Timestamps.Now(_time), byProxy: true))
+        if (IsRunning
+            && (_ws.TryClose(closedByClient: false, WebSocketCloseCodes.AbnormalClosure, "killed", Timestamps.Now(_time), byProxy: true)
+                || !(_client.CloseReceived && _server.CloseReceived)))
         {
             _flow.Error ??= "Connection killed.";
         }
@@ -801,29 +868,30 @@ internal sealed partial class WebSocketRelay
         }
     }
 
-    private async Task SendCloseWithinTimeoutAsync(RelayLeg to, int code, string reason, TimeSpan within)
-    {
-        using var timeout = new CancellationTokenSource(within, _time);
-        await SendCloseAsync(to, code, reason, timeout.Token);
-    }
-
-    private async Task SendCloseAsync(RelayLeg to, int code, string? reason, CancellationToken cancellationToken)
+    /// <returns>
+    /// Whether the close went out; <see cref="CloseDelivery.Written"/> too when the peer had been sent a close already
+    /// (by whoever sent that one, who also answers for it).
+    /// </returns>
+    private async Task<CloseDelivery> SendCloseWithinTimeoutAsync(RelayLeg to, int code, string? reason, TimeSpan within)
     {
         if (!to.TryMarkCloseSent())
         {
-            return;
+            return CloseDelivery.Written;
         }
 
+        using var timeout = new CancellationTokenSource(within, _time);
         var payload = new byte[FrameCodec.MaxControlPayload];
         var length = FrameCodec.WriteClosePayload(payload, code, reason);
         try
         {
-            await WriteAsync(to, payload[..length], static (leg, p) => WriteFrame(leg, true, false, Opcode.Close, p), flush: true, ignoreClosed: true, cancellationToken);
+            await WriteAsync(to, payload[..length], static (leg, p) => WriteFrame(leg, true, false, Opcode.Close, p), flush: true, ignoreClosed: true, timeout.Token);
+            return CloseDelivery.Written;
         }
         catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or PeerGoneException || IsConnectionLoss(ex))
         {
             // The peer is gone or did not take the close in time; the close is recorded all the same.
             to.MarkCloseWriteFailed();
+            return ex is OperationCanceledException && timeout.IsCancellationRequested ? CloseDelivery.TimedOut : CloseDelivery.PeerGone;
         }
     }
 
@@ -971,6 +1039,9 @@ internal sealed partial class WebSocketRelay
     [LoggerMessage(Level = LogLevel.Debug, Message = "Flow {FlowId}: {Peer} did not take its close after its protocol error (it is not reading); its TCP connection is dropped")]
     private partial void LogOffenderDropped(string flowId, string peer);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Flow {FlowId}: the close ({Code}) to the {Peer} was not delivered ({Outcome}); its TCP connection is dropped")]
+    private partial void LogCloseUndelivered(string flowId, string peer, int code, CloseDelivery outcome);
+
     [LoggerMessage(Level = LogLevel.Error, Message = "Flow {FlowId}: unexpected failure relaying ({Where})")]
     private partial void LogUnexpected(string flowId, string where, Exception exception);
 
@@ -984,6 +1055,13 @@ internal sealed partial class WebSocketRelay
     }
 
     internal sealed record Injection(WebSocketMessage Message, TaskCompletionSource<WebSocketMessage>? Completion);
+
+    internal enum CloseDelivery
+    {
+        Written,
+        TimedOut,
+        PeerGone,
+    }
 
     internal enum PumpEnd
     {
