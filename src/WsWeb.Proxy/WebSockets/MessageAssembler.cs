@@ -225,14 +225,30 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
             throw Protocol("Reserved bits RSV2/RSV3 are set.");
         }
 
-        if (frame.Rsv1 && (!AllowCompression || frame.IsControl || frame.Opcode == Opcode.Continuation))
-        {
-            throw Protocol("Reserved bit RSV1 is set without a negotiated extension for it.");
-        }
-
+        // Before RSV1: a reserved control opcode with RSV1 set is wrong for its opcode, not for a misplaced RSV1.
         if (frame.Opcode is not (Opcode.Continuation or Opcode.Text or Opcode.Binary or Opcode.Close or Opcode.Ping or Opcode.Pong))
         {
             throw Protocol($"Reserved opcode 0x{(byte)frame.Opcode:X}.");
+        }
+
+        if (frame.Rsv1)
+        {
+            // With permessage-deflate, RSV1 marks a compressed message on its first frame only (RFC 7692 §6): the
+            // reason names what was wrong with this frame, since the extension itself was negotiated.
+            if (!AllowCompression)
+            {
+                throw Protocol("Reserved bit RSV1 is set without a negotiated extension for it.");
+            }
+
+            if (frame.IsControl)
+            {
+                throw Protocol($"RSV1 is set on a {frame.Opcode switch { Opcode.Close => "close", Opcode.Ping => "ping", _ => "pong" }} frame: permessage-deflate sets it on a message's first frame only (RFC 7692 §6).");
+            }
+
+            if (frame.Opcode == Opcode.Continuation)
+            {
+                throw Protocol("RSV1 is set on a continuation frame: permessage-deflate sets it on a message's first frame only (RFC 7692 §6).");
+            }
         }
 
         if (frame.Masked != fromClient)

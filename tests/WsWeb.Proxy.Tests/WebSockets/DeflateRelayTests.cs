@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.WebSockets;
 using System.Text;
+using WsWeb.Core.WebSockets;
 using WsWeb.Proxy.Tests.Infrastructure;
 
 namespace WsWeb.Proxy.Tests.WebSockets;
@@ -57,6 +58,35 @@ public sealed class DeflateRelayTests
         await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count == 2, "the message and its echo recorded");
         Assert.All(flow.WebSocket!.Messages, m => Assert.Equal(limit, m.Content.Length));
         Assert.Null(flow.WebSocket.CloseCode);
+    }
+
+    [Theory]
+    [InlineData("ping")]
+    [InlineData("continuation")]
+    public async Task Rsv1WhereDeflateNeverSetsItIsA1002NamingTheFrame(string frame)
+    {
+        await using var echo = await EchoServer.StartAsync(enableCompression: true);
+        await using var proxy = await ProxyServer.StartAsync();
+        await using var client = await ProxyClients.ConnectRawAsync(proxy, echo.WsUri(), "Sec-WebSocket-Extensions: permessage-deflate\r\n");
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+
+        if (frame == "ping")
+        {
+            await client.SendAsync(Opcode.Ping, "x"u8, extraBits: 0x40);
+        }
+        else
+        {
+            // A compressed message may start with RSV1; its continuation must not repeat it (RFC 7692 §6).
+            await client.SendAsync(Opcode.Text, "x"u8, fin: false, extraBits: 0x40);
+            await client.SendAsync(Opcode.Continuation, "y"u8, extraBits: 0x40);
+        }
+
+        var close = await client.ReadRequiredFrameAsync();
+
+        Assert.Equal((Opcode.Close, 1002), (close.Opcode, close.CloseCode));
+        Assert.Equal($"RSV1 is set on a {frame} frame: permessage-deflate sets it on a message's first frame only (RFC 7692 §6).", close.CloseReason);
+        await Eventually.AssertAsync(() => flow.Error is not null, "the error recorded");
+        Assert.Contains(close.CloseReason, flow.Error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -46,4 +46,47 @@ public sealed class MessageAssemblerTests
         Assert.All(assembler.Fragments, f => Assert.Equal(1, f.Length));
         Assert.Equal(Enumerable.Range(0, MessageAssembler.MaxFragments).Select(i => (byte)i), assembler.TakeContent());
     }
+
+    [Theory]
+    [InlineData(Opcode.Ping, "ping")]
+    [InlineData(Opcode.Pong, "pong")]
+    [InlineData(Opcode.Close, "close")]
+    public void Rsv1OnAControlFrameWithDeflateNegotiatedNamesTheControlFrame(Opcode opcode, string name)
+    {
+        using var assembler = new MessageAssembler(fromClient: false, maxMessageSize: 1024) { AllowCompression = true };
+        var buffer = new ReadOnlySequence<byte>(RawWebSocket.BuildFrame(opcode, [], masked: false, extraBits: 0x40));
+
+        var error = ReadFails(assembler, buffer);
+
+        Assert.Equal(WebSocketCloseCodes.ProtocolError, error.CloseCode);
+        Assert.Equal($"RSV1 is set on a {name} frame: permessage-deflate sets it on a message's first frame only (RFC 7692 §6).", error.Message);
+    }
+
+    [Fact]
+    public void Rsv1OnAContinuationWithDeflateNegotiatedNamesTheContinuation()
+    {
+        using var assembler = new MessageAssembler(fromClient: false, maxMessageSize: 1024) { AllowCompression = true };
+        var first = new ReadOnlySequence<byte>(RawWebSocket.BuildFrame(Opcode.Binary, "x"u8, fin: false, masked: false, extraBits: 0x40));
+        Assert.Equal(AssemblerStep.NeedMoreData, assembler.Read(ref first));
+
+        var error = ReadFails(assembler, new ReadOnlySequence<byte>(RawWebSocket.BuildFrame(Opcode.Continuation, "y"u8, masked: false, extraBits: 0x40)));
+
+        Assert.Equal(WebSocketCloseCodes.ProtocolError, error.CloseCode);
+        Assert.Equal("RSV1 is set on a continuation frame: permessage-deflate sets it on a message's first frame only (RFC 7692 §6).", error.Message);
+    }
+
+    [Theory]
+    [InlineData(Opcode.Text)]
+    [InlineData(Opcode.Ping)]
+    public void Rsv1WithoutDeflateStillSaysNoExtensionWasNegotiated(Opcode opcode)
+    {
+        using var assembler = new MessageAssembler(fromClient: false, maxMessageSize: 1024);
+
+        var error = ReadFails(assembler, new ReadOnlySequence<byte>(RawWebSocket.BuildFrame(opcode, "x"u8, masked: false, extraBits: 0x40)));
+
+        Assert.Equal("Reserved bit RSV1 is set without a negotiated extension for it.", error.Message);
+    }
+
+    private static WebSocketProtocolException ReadFails(MessageAssembler assembler, ReadOnlySequence<byte> buffer) =>
+        Assert.Throws<WebSocketProtocolException>(() => assembler.Read(ref buffer));
 }
