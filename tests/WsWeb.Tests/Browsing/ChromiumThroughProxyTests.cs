@@ -109,7 +109,7 @@ public sealed class ChromiumThroughProxyTests(ChromiumThroughProxy fixture) : IC
         var port = new Uri(url).Port;
         await using var context = await fixture.Browser.NewContextAsync();
         var page = await context.NewPageAsync();
-        page.SetDefaultTimeout(15_000);
+        page.SetDefaultTimeout((float)DashboardBrowser.Wait.TotalMilliseconds);
 
         var response = await page.GotoAsync(url);
         Assert.NotNull(response);

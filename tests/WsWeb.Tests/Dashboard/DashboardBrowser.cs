@@ -14,7 +14,7 @@ public sealed class DashboardBrowser : IAsyncLifetime
     // Playwright's assertions wait 5 s by default; a page is "live" only once it has subscribed and caught up over
     // REST, which takes far longer than that on a 2-core machine busy with other builds (seen: 10-20 s at a load
     // average of 25). A longer wait only delays the report of a real failure.
-    static DashboardBrowser() => Assertions.SetDefaultExpectTimeout(30_000);
+    static DashboardBrowser() => Assertions.SetDefaultExpectTimeout((float)Wait.TotalMilliseconds);
 
     public DashboardBrowser()
         : this(new WsWebApp())
@@ -29,6 +29,13 @@ public sealed class DashboardBrowser : IAsyncLifetime
     public IBrowser Browser { get; private set; } = null!;
 
     public string BaseUrl => $"http://127.0.0.1:{App.WebPort}";
+
+    /// <summary>
+    /// How long a browser test waits for one step: an assertion, a page action (navigation, a wait for a response), or
+    /// what a page's request makes happen on the server. The same for all of them, since each is as slow as the busy
+    /// machine it runs on.
+    /// </summary>
+    public static TimeSpan Wait { get; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Headless Debian Chromium as every browser test runs it: no sandbox, GPU, QUIC or background traffic.</summary>
     public static IReadOnlyList<string> LaunchArgs { get; } =
@@ -67,7 +74,7 @@ public sealed class DashboardBrowser : IAsyncLifetime
 
         var context = await Browser.NewContextAsync(new() { ViewportSize = new() { Width = 1366, Height = 768 } });
         var page = await context.NewPageAsync();
-        page.SetDefaultTimeout(10_000);
+        page.SetDefaultTimeout((float)Wait.TotalMilliseconds);
         return page;
     }
 

@@ -72,7 +72,7 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
         });
 
         await page.GotoAsync(browser.BaseUrl + "/");
-        await snapshotTaken.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await snapshotTaken.Task.WaitAsync(DashboardBrowser.Wait);
         await Expect(page.Locator("#live-status")).Not.ToHaveTextAsync("live");
 
         // A flow starts after the snapshot: the hub's FlowsChanged shows it while the snapshot is on its way.
@@ -440,8 +440,8 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
         await page.FillAsync("#close-form input[name=reason]", "from the ui");
         await page.ClickAsync("#close-form button[type=submit]");
 
-        var (clientStatus, clientReason) = await client.CloseReceived.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        var (serverStatus, serverReason) = await server.CloseReceived.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var (clientStatus, clientReason) = await client.CloseReceived.Task.WaitAsync(DashboardBrowser.Wait);
+        var (serverStatus, serverReason) = await server.CloseReceived.Task.WaitAsync(DashboardBrowser.Wait);
         Assert.Equal((WebSocketCloseStatus)4321, clientStatus);
         Assert.Equal("from the ui", clientReason);
         Assert.Equal((WebSocketCloseStatus)4321, serverStatus);
@@ -449,7 +449,7 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
 
         // The client answers the close (the echo peer already did); the flow ends and the page says so.
         await client.Socket.CloseOutputAsync((WebSocketCloseStatus)4321, "from the ui", CancellationToken.None);
-        await Expect(page.Locator("#flow-state")).ToContainTextAsync("closed 4321", new() { Timeout = 10_000 });
+        await Expect(page.Locator("#flow-state")).ToContainTextAsync("closed 4321");
         await Expect(page.Locator("#close-form button[type=submit]")).ToBeDisabledAsync();
     }
 

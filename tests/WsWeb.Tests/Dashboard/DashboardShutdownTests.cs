@@ -26,7 +26,7 @@ public sealed class DashboardShutdownTests
             await browser.App.DisposeAsync();
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"stopping took {clock.Elapsed}");
 
-            await Expect(page.Locator("#live-status")).ToHaveTextAsync(new Regex("^(reconnecting|offline)$"), new() { Timeout = 10_000 });
+            await Expect(page.Locator("#live-status")).ToHaveTextAsync(new Regex("^(reconnecting|offline)$"));
             Assert.Empty(errors);
         }
         finally
