@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
-using Microsoft.Playwright;
 using WsWeb.Proxy;
 using WsWeb.Security;
 using WsWeb.Tests.Dashboard;
@@ -237,15 +236,27 @@ public sealed class WebAccessTests(SharedWsWebApp shared) : IClassFixture<Shared
         Assert.Equal("through the shared proxy", await client.ReceiveTextAsync());
         await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count == 2, "both messages are recorded");
     }
+}
 
+/// <summary>A WsWeb started with --web-password, and the dashboard tests' Chromium to open it with.</summary>
+public sealed class PasswordDashboardBrowser : IAsyncLifetime
+{
+    public DashboardBrowser Browser { get; } = new(new WsWebApp(options => options with { WebPassword = SharedWsWebApp.Password }));
+
+    public Task InitializeAsync() => Browser.InitializeAsync();
+
+    public Task DisposeAsync() => Browser.DisposeAsync();
+}
+
+/// <summary>Signing in from a browser. In the dashboard's collection, so two Chromiums never share the two cores.</summary>
+[Collection("dashboard-browser")]
+public sealed class WebAccessBrowserTests(PasswordDashboardBrowser fixture) : IClassFixture<PasswordDashboardBrowser>
+{
     [RequiresChromiumFact]
     public async Task A_browser_signs_in_and_gets_live_updates()
     {
-        using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = RequiresChromiumFactAttribute.ChromiumPath, Headless = true, Args = DashboardBrowser.LaunchArgs });
-        var page = await browser.NewPageAsync();
-        page.SetDefaultTimeout(10_000);
-        var baseUrl = $"http://127.0.0.1:{shared.App.WebPort}";
+        var page = await fixture.Browser.NewPageAsync();
+        var baseUrl = fixture.Browser.BaseUrl;
 
         await page.GotoAsync(baseUrl + "/");
         Assert.Equal(baseUrl + "/signin?returnUrl=%2F", page.Url);
@@ -260,11 +271,11 @@ public sealed class WebAccessTests(SharedWsWebApp shared) : IClassFixture<Shared
         await page.RunAndWaitForResponseAsync(
             () => page.ClickAsync("button[type=submit]"),
             response => response.Url.StartsWith(baseUrl + "/ui/flows/rows", StringComparison.Ordinal) && response.Ok);
-        await Expect(page.Locator("#live-status")).ToHaveTextAsync("live", new() { Timeout = 30_000 });
+        await Expect(page.Locator("#live-status")).ToHaveTextAsync("live");
         Assert.Equal(baseUrl + "/", page.Url);
 
         // The hub connected with the cookie: a new flow appears without reloading.
-        var (client, _, flow) = await shared.App.ConnectAsync();
+        var (client, _, flow) = await fixture.Browser.App.ConnectAsync();
         await using var c = client;
         await Expect(page.Locator($"tr.flow-row[data-id='{flow.Id}']")).ToBeVisibleAsync();
     }
