@@ -116,33 +116,6 @@ public sealed class InterceptApiTests(WsWebApp app) : IClassFixture<WsWebApp>, I
         Assert.Empty((await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/intercept/held"))).EnumerateArray());
     }
 
-    [Theory]
-    [InlineData("drop", "timeout-dropped", false)]
-    [InlineData("release", "timeout-released", true)]
-    public async Task A_held_message_nobody_handles_times_out_and_the_choice_is_recorded(string action, string resolution, bool arrives)
-    {
-        await SetInterceptAsync(new { filter = "~wq", timeoutSeconds = 0.3, timeoutAction = action });
-        var (client, server, flow) = await app.ConnectAsync();
-        await using var c = client;
-        await client.SendTextAsync("waiting");
-        var held = (await WaitForHeldAsync(flow.Id)).EnumerateArray().Single(h => h.GetProperty("flowId").GetString() == flow.Id);
-        Assert.True(held.GetProperty("timeoutAt").GetDouble() > held.GetProperty("heldAt").GetDouble());
-
-        await Eventually.AssertAsync(() => flow.WebSocket!.Messages[0] is { } m && (m.Dropped || server.Received.Count == 1), "the timeout decided");
-        var message = (await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages"))).GetProperty("messages")[0];
-        Assert.Equal(resolution, message.GetProperty("resolution").GetString());
-        Assert.Equal(!arrives, message.GetProperty("dropped").GetBoolean());
-        if (arrives)
-        {
-            Assert.Equal("waiting", await client.ReceiveTextAsync());
-        }
-        else
-        {
-            Assert.True(await client.NothingArrivesAsync(TimeSpan.FromMilliseconds(200)));
-            Assert.Empty(server.Received);
-        }
-    }
-
     [Fact]
     public async Task Held_messages_are_listed_in_order_and_leave_the_list_when_the_flow_ends()
     {
