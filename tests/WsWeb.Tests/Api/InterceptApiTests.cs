@@ -8,7 +8,12 @@ namespace WsWeb.Tests.Api;
 
 public sealed class InterceptApiTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyncLifetime
 {
-    public Task InitializeAsync() => app.ResetAsync();
+    // A message a previous test left held (its flow's teardown is asynchronous) would be counted in "held".
+    public async Task InitializeAsync()
+    {
+        await app.ResetAsync();
+        app.DropAllHeld();
+    }
 
     public Task DisposeAsync() => app.ResetAsync();
 
