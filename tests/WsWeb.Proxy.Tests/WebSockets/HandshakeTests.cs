@@ -9,13 +9,16 @@ namespace WsWeb.Proxy.Tests.WebSockets;
 /// <summary>The opening handshake through the proxy: negotiation, refusals and failures.</summary>
 public sealed class HandshakeTests
 {
-    private static int FreePort()
+    /// <summary>
+    /// A loopback port that refuses connections while the returned socket lives: bound but not listening, a connect to it
+    /// gets ECONNREFUSED, and meanwhile the kernel hands it to no socket that asks for any free port (another test's
+    /// listener on port 0, an outgoing connection), as it could a port found free and released.
+    /// </summary>
+    private static (Socket Reserved, int Port) RefusingPort()
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return (socket, ((IPEndPoint)socket.LocalEndPoint!).Port);
     }
 
     [Fact]
@@ -66,7 +69,8 @@ public sealed class HandshakeTests
     public async Task UnreachableUpstreamGives502WithTheReasonAndRecordsTheError()
     {
         await using var proxy = await ProxyServer.StartAsync();
-        var port = FreePort();
+        var (reserved, port) = RefusingPort();
+        using var r = reserved;
 
         var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, ProxyClients.UpgradeRequest($"http://127.0.0.1:{port}/echo", $"127.0.0.1:{port}"));
 
@@ -85,7 +89,8 @@ public sealed class HandshakeTests
     public async Task UnreachableUpstreamInsideConnectTunnelGives502()
     {
         await using var proxy = await ProxyServer.StartAsync();
-        var port = FreePort();
+        var (reserved, port) = RefusingPort();
+        using var r = reserved;
         var target = new Uri($"ws://127.0.0.1:{port}/echo");
 
         await using var stream = await ProxyClients.OpenTunnelAsync(proxy, target);
