@@ -1,8 +1,7 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using WsWeb.Core.Flows;
 using WsWeb.Core.Formats;
 using WsWeb.Core.WebSockets;
@@ -242,18 +241,19 @@ public sealed class MitmproxyInteropTests(ITestOutputHelper output) : IDisposabl
         {
             var echoPortLine = await echo.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
             Assert.True(int.TryParse(echoPortLine, out var echoPort), $"echo server said '{echoPortLine}': {await ReadAvailableError(echo)}");
-            var proxyPort = FreePort();
             mitmdump = Start(ExternalTools.MitmdumpPath!, [
-                "--listen-host", "127.0.0.1", "--listen-port", proxyPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "--listen-host", "127.0.0.1", "--listen-port", "0",
                 "--mode", $"reverse:http://127.0.0.1:{echoPort}",
                 "--set", $"confdir={_dir.FullName}",
                 "-w", capture]);
-            await WaitForPortAsync(proxyPort, mitmdump, TimeSpan.FromSeconds(60));
+            var proxyPort = await ListeningPortAsync(mitmdump, TimeSpan.FromSeconds(60));
+            var mitmdumpOutput = mitmdump.StandardOutput.ReadToEndAsync();
             var (exit, stdout, stderr) = await RunAsync(ExternalTools.PythonPath, [clientScript, $"ws://127.0.0.1:{proxyPort}/chat"]);
             Assert.True(exit == 0 && stdout.Trim() == "ok", $"client exited with {exit}\n{stdout}\n{stderr}");
 
             // mitmdump writes the flow when the WebSocket ends and flushes on shutdown: stop it politely.
             await StopAsync(mitmdump, TimeSpan.FromSeconds(30));
+            output.WriteLine($"mitmdump stdout: {await mitmdumpOutput}");
         }
         finally
         {
@@ -390,37 +390,34 @@ public sealed class MitmproxyInteropTests(ITestOutputHelper output) : IDisposabl
         output.WriteLine(line);
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static async Task WaitForPortAsync(int port, Process process, TimeSpan timeout)
+    /// <summary>
+    /// The port mitmdump listens on, from its "listening at 127.0.0.1:PORT" line. It is given port 0 and picks a free
+    /// one itself: a port found free beforehand could be taken by someone else before mitmdump binds it.
+    /// </summary>
+    private static async Task<int> ListeningPortAsync(Process process, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
+        while (true)
         {
-            if (process.HasExited)
+            var remaining = deadline - DateTime.UtcNow;
+            if (remaining <= TimeSpan.Zero)
             {
-                // Only read stderr once the process is gone: reading it before would wait for its exit.
+                throw new TimeoutException($"mitmdump said nothing of listening within {timeout}");
+            }
+
+            var line = await process.StandardOutput.ReadLineAsync().WaitAsync(remaining);
+            if (line is null)
+            {
+                await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
                 Assert.Fail($"mitmdump exited early with {process.ExitCode}: {await process.StandardError.ReadToEndAsync()}");
             }
 
-            try
+            var listening = Regex.Match(line, @"listening at \S*:(\d+)");
+            if (listening.Success)
             {
-                using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, port);
-                return;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(200);
+                return int.Parse(listening.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
             }
         }
-
-        throw new TimeoutException($"mitmdump did not listen on {port} within {timeout}");
     }
 
     private async Task StopAsync(Process process, TimeSpan timeout)
