@@ -54,6 +54,7 @@ public sealed class SlowFilterTests(SlowFilterTests.App app) : IClassFixture<Slo
     [InlineData("/ui/flows/{id}/messages?filter={filter}")]
     public async Task A_slow_scan_stops_when_the_client_leaves(string template)
     {
+        const int Attempts = 10;
         var flowId = await app.LongFlowAsync();
         for (var attempt = 1; ; attempt++)
         {
@@ -67,7 +68,7 @@ public sealed class SlowFilterTests(SlowFilterTests.App app) : IClassFixture<Slo
                 {
                     var early = await client.GetAsync(new Uri(url, UriKind.Relative), leave.Token);
                     var body = await early.Content.ReadAsStringAsync();
-                    Assert.True(IsTimeoutHiccup((int)early.StatusCode) && attempt < 3, $"answered {(int)early.StatusCode} before the client left: {body}");
+                    Assert.True(IsTimeoutHiccup((int)early.StatusCode) && attempt < Attempts, $"answered {(int)early.StatusCode} before the client left: {body}");
                     continue;
                 }
                 catch (OperationCanceledException)
@@ -79,7 +80,7 @@ public sealed class SlowFilterTests(SlowFilterTests.App app) : IClassFixture<Slo
             // before the fix on a real capture. Once the client has gone it must end at the next check: the exception
             // handler then records 499 (client closed request).
             var finished = await app.Finished(tag).WaitAsync(TimeSpan.FromSeconds(60));
-            if (IsTimeoutHiccup(finished) && attempt < 3)
+            if (IsTimeoutHiccup(finished) && attempt < Attempts)
             {
                 continue;
             }
@@ -89,7 +90,8 @@ public sealed class SlowFilterTests(SlowFilterTests.App app) : IClassFixture<Slo
         }
 
         // A GC pause or a starved thread on a loaded machine can stretch one sub-millisecond match past the 100 ms
-        // timeout: that ends the query with its 400, which is not what this test is about, so it tries again.
+        // timeout: that ends the query with its 400, which is not what this test is about, so it tries again (three
+        // tries in a row were seen to hiccup at a load of 6 on two cores).
         static bool IsTimeoutHiccup(int status) => status == StatusCodes.Status400BadRequest;
     }
 
