@@ -36,10 +36,18 @@ public interface IWebSocketControl
     Task<WebSocketMessage> InjectAsync(HttpFlow flow, bool toClient, ReadOnlyMemory<byte> content, bool isText, CancellationToken cancellationToken = default);
 
     /// <summary>Sends a close frame to one or both peers, then ends the connection.</summary>
-    /// <exception cref="InvalidOperationException">The flow is not live.</exception>
+    /// <remarks><paramref name="cancellationToken"/> ends only the wait: the close itself goes on.</remarks>
+    /// <exception cref="InvalidOperationException">
+    /// The flow is not live; or a peer did not take its close within the relay's close timeout (it stopped reading),
+    /// so its connection was dropped and the flow ended with an error saying so.
+    /// </exception>
     Task CloseAsync(HttpFlow flow, CloseTarget target, int code, string? reason, CancellationToken cancellationToken = default);
 
     /// <summary>Aborts both TCP connections at once, as mitmproxy's <c>kill</c>.</summary>
+    /// <remarks>
+    /// The flow records 1006 "killed", or, when a close was already under way, keeps that close and gets the error
+    /// "Connection killed.".
+    /// </remarks>
     void Kill(HttpFlow flow);
 
     /// <summary>True if the flow is relayed right now.</summary>
