@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.AspNetCore.OpenApi;
+using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
 
 namespace WsWeb.Api;
@@ -19,6 +21,7 @@ internal static class ApiDocumentation
                 return Task.CompletedTask;
             });
             options.AddOperationTransformer(AddRequestExample);
+            options.AddSchemaTransformer(OpenOnlyRequestBodies);
         });
 
     public static WebApplication MapApiDocumentation(this WebApplication app)
@@ -31,6 +34,51 @@ internal static class ApiDocumentation
             options.DocumentTitle = "WsWeb REST API";
         });
         return app;
+    }
+
+    /// <summary>
+    /// Request bodies refuse unknown fields (<see cref="BadRequestProblems"/>), and the schema generator, reading the
+    /// same serializer options, says so on every object it describes, answers too. An answer is not closed: problem
+    /// details carry extensions (errors, currentVersion, current), and answers may gain fields. Only the types read from
+    /// a request body, and the objects in them, keep "additionalProperties": false.
+    /// </summary>
+    private static Task OpenOnlyRequestBodies(OpenApiSchema schema, OpenApiSchemaTransformerContext context, CancellationToken cancellationToken)
+    {
+        if (!schema.AdditionalPropertiesAllowed && !RequestBodyTypes(context.ApplicationServices).Contains(context.JsonTypeInfo.Type))
+        {
+            schema.AdditionalPropertiesAllowed = true;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private static HashSet<Type> RequestBodyTypes(IServiceProvider services)
+    {
+        var options = services.GetRequiredService<IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>>().Value.SerializerOptions;
+        var pending = new Stack<Type>(services.GetRequiredService<EndpointDataSource>().Endpoints
+            .SelectMany(endpoint => endpoint.Metadata.GetOrderedMetadata<IAcceptsMetadata>())
+            .Select(accepts => accepts.RequestType)
+            .OfType<Type>());
+        var types = new HashSet<Type>();
+        while (pending.TryPop(out var type))
+        {
+            if (!types.Add(type) || !options.TryGetTypeInfo(type, out var info))
+            {
+                continue;
+            }
+
+            foreach (var property in info.Properties)
+            {
+                pending.Push(property.PropertyType);
+            }
+
+            if (info.ElementType is { } element)
+            {
+                pending.Push(element);
+            }
+        }
+
+        return types;
     }
 
     /// <summary>Puts an endpoint's <see cref="RequestExample"/> on its JSON request body, so Swagger UI pre-fills it.</summary>

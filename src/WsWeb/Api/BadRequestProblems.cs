@@ -1,6 +1,10 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.Extensions.Options;
 using WsWeb.Core.Filters;
 
 namespace WsWeb.Api;
@@ -14,6 +18,16 @@ internal static class BadRequestProblems
 {
     public static IServiceCollection AddApiProblemDetails(this IServiceCollection services)
     {
+        // A field the endpoint does not know, or one sent twice, is refused rather than ignored (or the last one taken):
+        // {"enable": false} for "enabled" would otherwise make an active rule, {"encodng": "base64"} send the base64 text.
+        // These options only bind request bodies: answers write the same JSON as before, and SignalR and the
+        // import/export formats have serializer options of their own.
+        services.ConfigureHttpJsonOptions(options =>
+        {
+            options.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+            options.SerializerOptions.AllowDuplicateProperties = false;
+        });
+
         // Binding failures throw, so the exception handler below can describe them.
         services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
         services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
@@ -23,10 +37,8 @@ internal static class BadRequestProblems
                 context.ProblemDetails.Status = badRequest.StatusCode;
                 context.ProblemDetails.Title = "One or more validation errors occurred.";
                 context.ProblemDetails.Detail = null;
-                context.ProblemDetails.Extensions["errors"] = new Dictionary<string, string[]>
-                {
-                    [FieldOf(badRequest)] = [Describe(badRequest)],
-                };
+                var (field, message) = Describe(context.HttpContext, badRequest);
+                context.ProblemDetails.Extensions["errors"] = new Dictionary<string, string[]> { [field] = [message] };
             }
             else if (context.Exception is FilterTimeoutException timeout)
             {
@@ -70,23 +82,24 @@ internal static class BadRequestProblems
         _ => null,
     };
 
-    private static string FieldOf(BadHttpRequestException badRequest)
+    private static (string Field, string Message) Describe(HttpContext context, BadHttpRequestException badRequest)
     {
         if (badRequest.StatusCode == StatusCodes.Status415UnsupportedMediaType)
         {
             // Its message quotes the media type it got, which the search below would take for a field name.
-            return "Content-Type";
+            return ("Content-Type", badRequest.Message);
         }
 
         if (IsMissingBody(badRequest))
         {
-            return "body";
+            return (JsonBodyErrors.BodyField, "A JSON object is required as the request body.");
         }
 
-        if (badRequest.InnerException is JsonException { Path: { Length: > 2 } path } && path.StartsWith("$.", StringComparison.Ordinal))
+        if (badRequest.InnerException is JsonException json)
         {
-            // "$.content" → "content": the JSON property the client got wrong.
-            return path[2..];
+            // The framework's "Failed to read parameter "InjectRequest request" from the request body as JSON." names
+            // the handler's C# parameter, which is no field of the API: the JSON path and position say where.
+            return JsonBodyErrors.Describe(json, BodyType(context));
         }
 
         // "Failed to bind parameter "int limit" from "x"." names a query or route parameter.
@@ -97,16 +110,27 @@ internal static class BadRequestProblems
         {
             var parameter = message[(start + 1)..end];
             var space = parameter.LastIndexOf(' ');
-            return space >= 0 ? parameter[(space + 1)..] : parameter;
+            return (space >= 0 ? parameter[(space + 1)..] : parameter, message);
         }
 
-        return "body";
+        return (JsonBodyErrors.BodyField, message);
     }
 
-    private static string Describe(BadHttpRequestException badRequest) =>
-        IsMissingBody(badRequest) ? "A JSON object is required as the request body."
-        : badRequest.InnerException is JsonException json ? $"{badRequest.Message} {json.Message}"
-        : badRequest.Message;
+    /// <summary>
+    /// What the failed endpoint reads its body as, so the answer can name the expected type and the known fields. The
+    /// exception handler has cleared the request's endpoint by now; its feature keeps it.
+    /// </summary>
+    private static JsonTypeInfo? BodyType(HttpContext context)
+    {
+        var endpoint = context.Features.Get<IExceptionHandlerFeature>()?.Endpoint ?? context.GetEndpoint();
+        if (endpoint?.Metadata.GetMetadata<IAcceptsMetadata>()?.RequestType is not { } type)
+        {
+            return null;
+        }
+
+        var options = context.RequestServices.GetRequiredService<IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>>().Value.SerializerOptions;
+        return options.TryGetTypeInfo(type, out var info) ? info : null;
+    }
 
     /// <summary>
     /// No body, or the JSON <c>null</c>: the framework's messages ("Implicit body inferred for parameter…", "Required

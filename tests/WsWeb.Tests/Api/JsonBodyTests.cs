@@ -1,0 +1,136 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using WsWeb.Tests.Infrastructure;
+
+namespace WsWeb.Tests.Api;
+
+/// <summary>
+/// JSON request bodies are read strictly, and what is wrong with one is said in the API's terms: the field, and where
+/// in the body, never the handler's C# parameter or a .NET type name.
+/// </summary>
+public sealed class JsonBodyTests(WsWebApp app) : IClassFixture<WsWebApp>
+{
+    private Task<HttpResponseMessage> SendAsync(HttpMethod method, string url, string json)
+    {
+        var request = new HttpRequestMessage(method, new Uri(url, UriKind.Relative)) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+        return app.Api.SendAsync(request);
+    }
+
+    private static void AssertNoFrameworkWords(string message)
+    {
+        foreach (var word in new[] { "WsWeb.", "System.", "parameter", "Request request", "Path: $" })
+        {
+            Assert.DoesNotContain(word, message, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [InlineData("{", "The body is not valid JSON at line 1, byte 2: ")]
+    [InlineData("{} x", "The body is not valid JSON at line 1, byte 4: 'x' is invalid after a single JSON value.")]
+    [InlineData("[]", "The body must be a JSON object at line 1, byte 2.")]
+    [InlineData("\"drop\"", "The body must be a JSON object at line 1, byte 7.")]
+    public async Task A_body_that_is_not_a_json_object_is_a_400_naming_body_with_its_position(string body, string expected)
+    {
+        foreach (var (method, url) in new[] { (HttpMethod.Post, "/api/rules"), (HttpMethod.Put, "/api/intercept"), (HttpMethod.Post, "/api/flows/none/messages"), (HttpMethod.Post, "/api/flows/none/close") })
+        {
+            var message = await ApiAssert.InvalidFieldAsync(await SendAsync(method, url, body), "body");
+            Assert.StartsWith(expected, message, StringComparison.Ordinal);
+            AssertNoFrameworkWords(message);
+        }
+    }
+
+    [Fact]
+    public async Task A_syntax_error_inside_a_field_names_the_field_and_its_line()
+    {
+        var message = await ApiAssert.InvalidFieldAsync(await SendAsync(HttpMethod.Post, "/api/rules", "{\n  \"filter\": \"~q\",\n  \"enabled\": tru\n}"), "enabled");
+
+        Assert.StartsWith("The value of enabled is not valid JSON at line 3, ", message, StringComparison.Ordinal);
+        Assert.Contains("'tru", message, StringComparison.Ordinal);
+        AssertNoFrameworkWords(message);
+    }
+
+    [Theory]
+    [InlineData("/api/flows/none/messages", """{"toClient": "yes"}""", "toClient", "The value of toClient must be true or false at line 1, byte 19.")]
+    [InlineData("/api/flows/none/close", """{"code": 99999999999}""", "code", "The value of code must be a whole number from -2147483648 to 2147483647")]
+    [InlineData("/api/rules", """{"filter": "~q", "replace": []}""", "replace", "The value of replace must be a JSON object")]
+    [InlineData("/api/rules", """{"filter": 5}""", "filter", "The value of filter must be a string")]
+    public async Task A_value_of_the_wrong_type_says_what_the_field_takes(string url, string body, string field, string expected)
+    {
+        var message = await ApiAssert.InvalidFieldAsync(await SendAsync(HttpMethod.Post, url, body), field);
+
+        Assert.StartsWith(expected, message, StringComparison.Ordinal);
+        AssertNoFrameworkWords(message);
+    }
+
+    [Fact]
+    public async Task A_misspelt_field_is_refused_and_no_rule_is_made()
+    {
+        await app.ResetAsync();
+        var message = await ApiAssert.InvalidFieldAsync(await SendAsync(HttpMethod.Post, "/api/rules", """{"filter": "~q", "action": "drop", "enable": false}"""), "enable");
+
+        Assert.Equal("unknown field 'enable' at line 1, byte 45; the fields here are name, filter, action, replace, delayMs, enabled.", message);
+        Assert.Empty(await app.Api.GetFromJsonAsync<List<JsonElement>>(new Uri("/api/rules", UriKind.Relative)) ?? []);
+
+        // Every field the dashboard's forms send (formJson: each named control, the hidden ones left out) is one.
+        var rule = await ApiAssert.JsonAsync(await SendAsync(HttpMethod.Post, "/api/rules",
+            """{"name": "n", "filter": "~q", "action": "replace", "enabled": false, "replace": {"pattern": "a", "replacement": "b", "binary": false}}"""), HttpStatusCode.Created);
+        var id = rule.GetProperty("id").GetString();
+        await ApiAssert.JsonAsync(await SendAsync(HttpMethod.Put, $"/api/rules/{id}", """{"filter": "~q", "action": "delay", "enabled": false, "delayMs": 5}"""));
+        await ApiAssert.JsonAsync(await SendAsync(HttpMethod.Patch, $"/api/rules/{id}", """{"enabled": false}"""));
+        await ApiAssert.JsonAsync(await SendAsync(HttpMethod.Put, "/api/intercept", """{"filter": "~q", "timeoutSeconds": 30, "timeoutAction": "drop"}"""));
+        await app.ResetAsync();
+    }
+
+    [Theory]
+    [InlineData("PUT", "/api/intercept", """{"filter": "~q", "timeout": 60}""", "timeout")]
+    [InlineData("POST", "/api/flows/none/messages", """{"toClient": true, "content": "aGk=", "encodng": "base64"}""", "encodng")]
+    [InlineData("POST", "/api/rules", """{"filter": "~q", "action": "replace", "replace": {"pattern": "a", "replacment": "b"}}""", "replace.replacment")]
+    [InlineData("PATCH", "/api/rules/none", """{"enabled": true, "name": "x"}""", "name")]
+    [InlineData("POST", "/api/flows/none/close", """{"target": "both", "cod": 4000}""", "cod")]
+    [InlineData("POST", "/api/intercept/held/none/0/release", """{"content": "x", "encoding": "utf8", "edited": true}""", "edited")]
+    public async Task An_unknown_field_is_a_400_naming_it(string method, string url, string body, string field)
+    {
+        var message = await ApiAssert.InvalidFieldAsync(await SendAsync(new HttpMethod(method), url, body), field);
+
+        Assert.StartsWith($"unknown field '{field.Split('.')[^1]}' at line 1, byte ", message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("""{"toClient": true, "content": "a", "toClient": false}""", "toClient")]
+    [InlineData("""{"toClient": true, "content": "a", "ToClient": false}""", "ToClient")]
+    public async Task A_field_sent_twice_is_a_400_naming_it(string body, string field)
+    {
+        var message = await ApiAssert.InvalidFieldAsync(await SendAsync(HttpMethod.Post, "/api/flows/none/messages", body), field);
+
+        Assert.StartsWith($"'{field}' appears twice in the same object", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_field_sent_twice_in_a_nested_object_names_its_path()
+    {
+        var message = await ApiAssert.InvalidFieldAsync(
+            await SendAsync(HttpMethod.Post, "/api/rules", """{"filter": "~q", "action": "replace", "replace": {"pattern": "a", "pattern": "b", "replacement": ""}}"""),
+            "replace.pattern");
+
+        Assert.StartsWith("'pattern' appears twice", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_openapi_document_closes_request_bodies_and_leaves_answers_open()
+    {
+        var schemas = (await ApiAssert.JsonAsync(await app.Api.GetAsync("/openapi/v1.json"))).GetProperty("components").GetProperty("schemas");
+
+        foreach (var request in new[] { "RuleRequest", "ReplaceSpec", "RulePatch", "InjectRequest", "CloseRequest", "InterceptRequest", "ReleaseRequest" })
+        {
+            Assert.False(schemas.GetProperty(request).GetProperty("additionalProperties").GetBoolean(), $"{request} should refuse unknown fields");
+        }
+
+        // Problem details carry extensions (errors, currentVersion, current); answers may gain fields.
+        foreach (var answer in new[] { "ProblemDetails", "HttpValidationProblemDetails", "FlowSummary", "RuleView", "InterceptState" })
+        {
+            Assert.False(schemas.GetProperty(answer).TryGetProperty("additionalProperties", out var additional) && additional.ValueKind == JsonValueKind.False, $"{answer} should not be closed");
+        }
+    }
+}
