@@ -18,6 +18,15 @@ internal static class ApiProblems
     /// </summary>
     public static ValidationProblem FilterTooSlow(FilterTimeoutException exception) => Invalid("filter", exception.Message);
 
+    /// <summary>
+    /// A 413 shaped like a validation problem (errors names the field), as the exception handler answers a body past
+    /// Kestrel's limit on inject: both are "this input is too large", whichever code finds it.
+    /// </summary>
+    public static ProblemHttpResult TooLarge(string field, string message) => TypedResults.Problem(
+        statusCode: StatusCodes.Status413PayloadTooLarge,
+        title: "One or more validation errors occurred.",
+        extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { [field] = [message] } });
+
     public static ProblemHttpResult NotFound(string detail) =>
         TypedResults.Problem(detail, statusCode: StatusCodes.Status404NotFound, title: "Not found");
 

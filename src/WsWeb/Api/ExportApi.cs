@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.Features;
+using System.Globalization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Net.Http.Headers;
 using WsWeb.Core.Filters;
@@ -26,12 +27,17 @@ internal static class ExportApi
             .ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("Download one flow in the chosen format.")
             .WithDescription("Example: `curl -OJ 'http://127.0.0.1:8081/api/flows/{id}/export?format=har'`.");
-        group.MapPost("/import", ImportAsync)
+        // One slot per host, not per process: hosts side by side (tests) must not turn each other's imports away.
+        var slot = app.ServiceProvider.GetService<ImportSlot>() ?? new ImportSlot();
+        group.MapPost("/import", (HttpContext context, FlowStore store, IHostApplicationLifetime lifetime, string? format) => ImportAsync(slot, context, store, lifetime, format))
             .WithName("ImportFlows")
             .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status408RequestTimeout)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .WithSummary("Upload a WsWeb JSON, HAR or mitmproxy file; its flows join the store as imported (not live).")
-            .WithDescription("Send the file as the request body with any Content-Type but multipart/form-data, or as the first file of a multipart/form-data form. The format is detected unless `format` is given. Imported flows cannot be injected into or closed (409). Example: `curl --data-binary @capture.mitm http://127.0.0.1:8081/api/flows/import`.");
+            .WithDescription($"Send the file as the request body with any Content-Type but multipart/form-data, or as the first file of a multipart/form-data form. The format is detected unless `format` is given. Imported flows cannot be injected into or closed (409). A file over {FlowImportOptions.Default.MaxInputBytes / (1024 * 1024)} MiB is a `413` naming `body`. One import runs at a time: another waits up to {ImportSlot.DefaultWait.TotalSeconds:0} s for it, then is a `429` with `Retry-After`; an upload during which nothing arrives for {ImportSlot.DefaultIdleTimeout.TotalSeconds:0} s is a `408`. Example: `curl --data-binary @capture.mitm http://127.0.0.1:8081/api/flows/import`.");
         return app;
     }
 
@@ -102,14 +108,14 @@ internal static class ExportApi
         return TypedResults.File(file, FlowFormats.ContentType(format), baseName + FlowFormats.FileExtension(format));
     }
 
-    private static async Task<Results<Created<ImportReport>, ValidationProblem, ProblemHttpResult>> ImportAsync(HttpContext context, FlowStore store, IHostApplicationLifetime lifetime, string? format)
+    private static async Task<Results<Created<ImportReport>, ValidationProblem, ProblemHttpResult>> ImportAsync(ImportSlot slot, HttpContext context, FlowStore store, IHostApplicationLifetime lifetime, string? format)
     {
         // An upload can take long (a large file, a slow link): shutdown must not wait for its end, which is what
         // the host would do for 30 s before cutting the connection with a logged ConnectionAbortedException.
         using var upload = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
         try
         {
-            return await ReadAndImportAsync(context, store, format, upload.Token);
+            return await ReadAndImportAsync(slot, context, store, format, upload.Token);
         }
         catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested && !context.RequestAborted.IsCancellationRequested)
         {
@@ -122,7 +128,7 @@ internal static class ExportApi
         }
     }
 
-    private static async Task<Results<Created<ImportReport>, ValidationProblem, ProblemHttpResult>> ReadAndImportAsync(HttpContext context, FlowStore store, string? format, CancellationToken cancellationToken)
+    private static async Task<Results<Created<ImportReport>, ValidationProblem, ProblemHttpResult>> ReadAndImportAsync(ImportSlot slot, HttpContext context, FlowStore store, string? format, CancellationToken cancellationToken)
     {
         FlowFormat? given = null;
         if (format is not null)
@@ -136,22 +142,60 @@ internal static class ExportApi
         }
 
         var limit = FlowImportOptions.Default.MaxInputBytes;
+        if (context.Request.ContentLength > limit)
+        {
+            // Said before waiting for the slot: the answer does not depend on what runs.
+            return TooLarge(limit);
+        }
+
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
         {
             bodyLimit.MaxRequestBodySize = limit;
         }
 
-        Stream body = context.Request.Body;
-
         // Only multipart/form-data is a form. curl --data-binary sends application/x-www-form-urlencoded
         // unless told otherwise, and that body is still the raw file.
-        if (IsMultipart(context.Request, out var boundary))
+        var multipart = IsMultipart(context.Request, out var boundary);
+        if (multipart && boundary.Length == 0)
         {
-            if (boundary.Length == 0)
-            {
-                return ApiProblems.Invalid("file", "The multipart/form-data upload has no boundary parameter in its Content-Type.");
-            }
+            return ApiProblems.Invalid("file", "The multipart/form-data upload has no boundary parameter in its Content-Type.");
+        }
 
+        // One import at a time, from its first byte read to its last flow stored: each holds its file (up to 512 MiB,
+        // twice that while a buffer grows) and the flows read from it, and uploads read side by side before taking
+        // turns would hold all of theirs at once (four half-sent ones took 4 GB). One waiting for its turn holds its
+        // connection and what Kestrel reads ahead (MaxRequestBufferSize, 1 MiB): the rest of its body waits in the socket.
+        if (!await slot.Gate.WaitAsync(slot.Wait, cancellationToken))
+        {
+            return ImportInProgress(context.Response, slot.Wait);
+        }
+
+        try
+        {
+            // Kestrel's minimum body data rate is off server-wide (relayed bodies may pause), and would not do here
+            // anyway: it averages over the whole upload, so a client that sent 100 MB and then vanished without a reset
+            // (a laptop shut, a link gone) would keep the slot, and every import out, for days. A pause is what counts.
+            context.Request.Body = new IdleTimeoutStream(context.Request.Body, slot.IdleTimeout);
+            return await ReadAndImportInSlotAsync(context, store, given, limit, multipart, boundary, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            // Kestrel then drains what is left of the body for a few seconds and closes the connection; closing it
+            // ourselves, with bytes unread, would reset it and could take the answer with it.
+            return TooSlow(slot.IdleTimeout);
+        }
+        finally
+        {
+            slot.Gate.Release();
+        }
+    }
+
+    private static async Task<Results<Created<ImportReport>, ValidationProblem, ProblemHttpResult>> ReadAndImportInSlotAsync(
+        HttpContext context, FlowStore store, FlowFormat? given, long limit, bool multipart, string boundary, CancellationToken cancellationToken)
+    {
+        Stream body = context.Request.Body;
+        if (multipart)
+        {
             // The form may carry a file as large as a raw upload may be; the framework's multipart default is 128 MiB.
             context.Features.Set<IFormFeature>(new FormFeature(context.Request, new FormOptions { MultipartBodyLengthLimit = limit }));
             IFormCollection form;
@@ -199,22 +243,10 @@ internal static class ExportApi
             return TooLarge(limit);
         }
 
-        // One parse at a time: each holds its file and the flows read from it, and a few large ones side by
-        // side would take gigabytes. Uploads are read before, so a slow one keeps nobody waiting.
-        await ImportGate.WaitAsync(cancellationToken);
-        try
-        {
-            return Import(data, store, given);
-        }
-        finally
-        {
-            ImportGate.Release();
-        }
+        return Import(data, store, given);
     }
 
     private const int ExactReadLimit = 64 * 1024 * 1024;
-
-    private static readonly SemaphoreSlim ImportGate = new(1, 1);
 
     private static Results<Created<ImportReport>, ValidationProblem, ProblemHttpResult> Import(ReadOnlyMemory<byte> data, FlowStore store, FlowFormat? given)
     {
@@ -290,8 +322,29 @@ internal static class ExportApi
 
     private const int MaxIdsInWarning = 20;
 
-    private static ValidationProblem TooLarge(long limit) =>
-        ApiProblems.Invalid("body", $"The file is larger than the {limit / (1024 * 1024)} MiB an import may be.");
+    private static ProblemHttpResult TooLarge(long limit) =>
+        ApiProblems.TooLarge("body", $"The file is larger than the {limit / (1024 * 1024)} MiB an import may be.");
+
+    private static ProblemHttpResult TooSlow(TimeSpan idle) => TypedResults.Problem(
+        statusCode: StatusCodes.Status408RequestTimeout,
+        title: "Upload stalled",
+        extensions: new Dictionary<string, object?>
+        {
+            ["errors"] = new Dictionary<string, string[]>
+            {
+                ["body"] = [string.Create(CultureInfo.InvariantCulture, $"Nothing arrived for {idle.TotalSeconds:0.###} s before the end of the upload; it was not imported. Send the file again.")],
+            },
+        });
+
+    private static ProblemHttpResult ImportInProgress(HttpResponse response, TimeSpan waited)
+    {
+        var seconds = Math.Max(1, (int)Math.Ceiling(waited.TotalSeconds));
+        response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        return TypedResults.Problem(
+            statusCode: StatusCodes.Status429TooManyRequests,
+            title: "Another import is in progress",
+            detail: $"WsWeb imports one file at a time, and another import did not finish within {seconds} s of this one's arrival. Nothing was read or imported; send the file again later (Retry-After).");
+    }
 
     /// <param name="boundary">The form's boundary, empty when the Content-Type has none.</param>
     private static bool IsMultipart(HttpRequest request, out string boundary)
@@ -327,4 +380,22 @@ internal static class ExportApi
                 return false;
         }
     }
+}
+
+/// <summary>
+/// The one import that may read and parse at a time, and how long another waits for it before it is turned away.
+/// Registered in the services only to change the wait (tests); otherwise each host makes its own.
+/// </summary>
+internal sealed class ImportSlot
+{
+    public static readonly TimeSpan DefaultWait = TimeSpan.FromSeconds(10);
+
+    public static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromSeconds(30);
+
+    public TimeSpan Wait { get; init; } = DefaultWait;
+
+    /// <summary>How long the upload holding the slot may send nothing before it is cut (408) and the slot freed.</summary>
+    public TimeSpan IdleTimeout { get; init; } = DefaultIdleTimeout;
+
+    public SemaphoreSlim Gate { get; } = new(1, 1);
 }
