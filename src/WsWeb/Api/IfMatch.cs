@@ -32,7 +32,7 @@ internal sealed class IfMatch
     public static string ETag(long version) => string.Create(CultureInfo.InvariantCulture, $"\"{version}\"");
 
     /// <summary>
-    /// Reads If-Match: null when absent (no precondition). A header that is not <c>*</c> or a list of quoted entity tags
+    /// Reads If-Match: null when absent (no precondition). A header that is not <c>*</c> alone or a list of quoted entity tags
     /// is a 400 naming If-Match: ignoring it would write unconditionally, which is what the sender asked us not to do.
     /// </summary>
     public static bool TryRead(HttpRequest request, out IfMatch? ifMatch, out ValidationProblem problem)
@@ -52,9 +52,11 @@ internal sealed class IfMatch
             return true;
         }
 
-        if (!EntityTagHeaderValue.TryParseStrictList(values, out var tags) || tags.Count == 0)
+        // RFC 9110 13.1.1: If-Match is "*" or a list of entity tags, never both. The parser takes a "*" in a list for a
+        // tag, which would match no version: "*, *" or "\"1\", *" would be a 412 for a header that is malformed.
+        if (!EntityTagHeaderValue.TryParseStrictList(values, out var tags) || tags.Count == 0 || tags.Any(tag => tag.Tag.Equals("*", StringComparison.Ordinal)))
         {
-            problem = ApiProblems.Invalid(HeaderNames.IfMatch, $"If-Match must be * or entity tags in quotes, such as \"3\" as the ETag header gives them; got {header}.");
+            problem = ApiProblems.Invalid(HeaderNames.IfMatch, $"If-Match must be * alone or entity tags in quotes, such as \"3\" as the ETag header gives them; got {header}.");
             return false;
         }
 

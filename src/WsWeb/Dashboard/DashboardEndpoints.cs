@@ -69,7 +69,7 @@ internal static class DashboardEndpoints
                 ? new RazorComponentResult<FlowHeader>(new Dictionary<string, object?> { [nameof(FlowHeader.Flow)] = Api.FlowDetail.From(flow) })
                 : TypedResults.NotFound());
 
-        ui.MapGet("/flows/{id}/messages", Results<RazorComponentResult<MessageRows>, NotFound, BadRequest<string>, ValidationProblem> (
+        ui.MapGet("/flows/{id}/messages", Results<RazorComponentResult<MessageRows>, NotFound, ValidationProblem> (
             HttpContext context, FlowStore store, HoldResolutions resolutions, string id, long? before, long? after, string? filter) =>
         {
             if (store.Get(id) is not { } flow)
@@ -80,7 +80,9 @@ internal static class DashboardEndpoints
             FlowFilter? parsed = null;
             if (!string.IsNullOrWhiteSpace(filter) && !FlowFilter.TryParse(filter, out parsed, out var error))
             {
-                return TypedResults.BadRequest(error.Message);
+                // The page only ever asks with a filter that parses (it applies no other); whoever else asks gets the
+                // problem /ui/flows/rows and the API answer, not a bare string.
+                return ApiProblems.Invalid("filter", error.Message);
             }
 
             MessageWindow window;
