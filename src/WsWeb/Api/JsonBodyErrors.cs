@@ -33,7 +33,7 @@ internal static class JsonBodyErrors
         var name = segments.Count == 0 ? null : segments[^1];
         if (name is not null && !name.StartsWith('[') && IsUnknown(parent, name, exception.Message))
         {
-            var fields = parent is { Kind: JsonTypeInfoKind.Object } ? $"; the fields here are {string.Join(", ", parent.Properties.Select(p => p.Name))}" : "";
+            var fields = parent is { Kind: JsonTypeInfoKind.Object } ? $"; the fields here are {string.Join(", ", Writable(parent).Select(p => p.Name))}" : "";
             return (field, $"unknown field '{name}'{where}{fields}.");
         }
 
@@ -47,6 +47,13 @@ internal static class JsonBodyErrors
             ? (field, $"{subject} must be {expected}{where}.")
             : (field, $"{subject} is not of the type this field takes{where}.");
     }
+
+    /// <summary>
+    /// The fields a client sets: a request record's constructor parameters, without the read-only fields of the
+    /// resource it writes, which it accepts only so that an answer can be sent back (RuleRequest.Version, say).
+    /// </summary>
+    private static IEnumerable<JsonPropertyInfo> Writable(JsonTypeInfo type) =>
+        type.Properties.Any(p => p.AssociatedParameter is not null) ? type.Properties.Where(p => p.AssociatedParameter is not null) : type.Properties;
 
     private static bool IsUnknown(JsonTypeInfo? parent, string name, string message) => parent is { Kind: JsonTypeInfoKind.Object }
         ? Property(parent, name) is null

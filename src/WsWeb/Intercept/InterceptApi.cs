@@ -12,7 +12,23 @@ namespace WsWeb.Intercept;
 public sealed record InterceptRequest(
     [property: Description("Filter expression selecting the messages to hold, e.g. \"~wq & ~json $.type == \\\"auth\\\"\".")] string? Filter,
     [property: Description("Seconds a held message waits for a decision (0.001 to 86400); omit for no timeout.")] double? TimeoutSeconds,
-    [property: Description("What happens on timeout: \"release\" (default) or \"drop\".")] string? TimeoutAction);
+    [property: Description("What happens on timeout: \"release\" (default) or \"drop\".")] string? TimeoutAction)
+{
+    // The read-only fields of InterceptState: accepted, so that the settings read with GET can be changed and sent
+    // back as they are (unknown fields are refused).
+
+    [Description("Read-only: a PUT switches intercept on (DELETE switches it off), so only true is accepted.")]
+    public bool? Enabled { get; init; }
+
+    [Description("Read-only; accepted and ignored.")]
+    public int? Held { get; init; }
+
+    [Description("Read-only; accepted and ignored.")]
+    public long? FilterTimeouts { get; init; }
+
+    [Description("Read-only; accepted and ignored: send the version as If-Match to refuse a write over someone else's.")]
+    public long? Version { get; init; }
+}
 
 /// <summary>The intercept in force.</summary>
 /// <param name="FilterTimeouts">How often a regex of the filter timed out on a message, which then was not held.</param>
@@ -111,6 +127,11 @@ internal static class InterceptApi
         if (!IfMatch.TryRead(context.Request, out var ifMatch, out var invalid))
         {
             return invalid;
+        }
+
+        if (request.Enabled == false)
+        {
+            return ApiProblems.Invalid("enabled", "A PUT turns intercept on; DELETE /api/intercept turns it off.");
         }
 
         if (string.IsNullOrWhiteSpace(request.Filter))

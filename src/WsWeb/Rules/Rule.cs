@@ -99,7 +99,23 @@ public sealed record RuleRequest(
     [property: Description("\"drop\", \"replace\", \"delay\" or \"hold\".")] string? Action,
     [property: Description("Required for replace.")] ReplaceSpec? Replace,
     [property: Description("Required for delay: milliseconds, 1-60000.")] int? DelayMs,
-    [property: Description("Default true.")] bool? Enabled);
+    [property: Description("Default true.")] bool? Enabled)
+{
+    // The read-only fields of a RuleView: accepted, so that a rule read with GET can be changed and sent back as it is
+    // (unknown fields are refused), and ignored.
+
+    [Description("Read-only (the rule's id is in the URL); accepted and ignored.")]
+    public string? Id { get; init; }
+
+    [Description("Read-only; accepted and ignored.")]
+    public long? Hits { get; init; }
+
+    [Description("Read-only; accepted and ignored.")]
+    public long? FilterTimeouts { get; init; }
+
+    [Description("Read-only; accepted and ignored: send the version as If-Match to refuse a write over someone else's.")]
+    public long? Version { get; init; }
+}
 
 /// <summary>A rule as the API shows it, with its hit counter.</summary>
 /// <param name="FilterTimeouts">How often a regex of the filter timed out on a message, which then counted as no match.</param>

@@ -83,6 +83,31 @@ public sealed class JsonBodyTests(WsWebApp app) : IClassFixture<WsWebApp>
         await app.ResetAsync();
     }
 
+    [Fact]
+    public async Task What_a_get_answers_can_be_changed_and_sent_back()
+    {
+        // Read, change, write: the answer's read-only fields (id, hits, version…) are accepted and ignored.
+        await app.ResetAsync();
+        var created = await ApiAssert.JsonAsync(await SendAsync(HttpMethod.Post, "/api/rules", """{"filter": "~q", "action": "drop"}"""), HttpStatusCode.Created);
+        var id = created.GetProperty("id").GetString();
+        var read = (await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/rules/{id}"))).GetRawText();
+        var rule = await ApiAssert.JsonAsync(await SendAsync(HttpMethod.Put, $"/api/rules/{id}", read.Replace("\"enabled\":true", "\"enabled\":false", StringComparison.Ordinal)));
+        Assert.False(rule.GetProperty("enabled").GetBoolean());
+        Assert.Equal(2, rule.GetProperty("version").GetInt64());
+        Assert.Equal(id, rule.GetProperty("id").GetString());
+
+        await ApiAssert.JsonAsync(await SendAsync(HttpMethod.Put, "/api/intercept", """{"filter": "~q"}"""));
+        var settings = (await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/intercept"))).GetRawText();
+        var intercept = await ApiAssert.JsonAsync(await SendAsync(HttpMethod.Put, "/api/intercept", settings.Replace("\"timeoutSeconds\":null", "\"timeoutSeconds\":30", StringComparison.Ordinal)));
+        Assert.Equal(30, intercept.GetProperty("timeoutSeconds").GetDouble());
+        Assert.True(intercept.GetProperty("enabled").GetBoolean());
+
+        // A PUT turns intercept on: "enabled": false in one would say the opposite of what it does.
+        var message = await ApiAssert.InvalidFieldAsync(await SendAsync(HttpMethod.Put, "/api/intercept", """{"filter": "~q", "enabled": false}"""), "enabled");
+        Assert.Contains("DELETE /api/intercept", message, StringComparison.Ordinal);
+        await app.ResetAsync();
+    }
+
     [Theory]
     [InlineData("PUT", "/api/intercept", """{"filter": "~q", "timeout": 60}""", "timeout")]
     [InlineData("POST", "/api/flows/none/messages", """{"toClient": true, "content": "aGk=", "encodng": "base64"}""", "encodng")]
