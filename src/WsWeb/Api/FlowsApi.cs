@@ -55,14 +55,14 @@ internal static class FlowsApi
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Close a live WebSocket toward the client, the server or both, with a code and reason.")
-            .WithDescription("Codes 1000-4999 except the reserved 1004, 1005, 1006, 1015 and the unassigned 1016-2999; reason at most 123 bytes of UTF-8. Example body: `{\"target\": \"both\", \"code\": 4000, \"reason\": \"maintenance\"}`.")
+            .WithDescription("Codes 1000-4999 except the reserved 1004, 1005, 1006, 1015 and the unassigned 1016-2999; reason at most 123 bytes of UTF-8. A peer that does not take its close within 5 s (it stopped reading) has its connection dropped, which ends the flow with an error saying so, and the answer is a 409 saying the same. Example body: `{\"target\": \"both\", \"code\": 4000, \"reason\": \"maintenance\"}`.")
             .WithMetadata(new RequestExample("""{"target": "both", "code": 4000, "reason": "maintenance"}"""));
         group.MapPost("/{id}/kill", Kill)
             .WithName("KillFlow")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Abort both TCP connections of a live WebSocket at once (mitmproxy's kill).")
-            .WithDescription("No close frames are sent; the flow records 1006 and the error \"Connection killed.\". Example: `POST /api/flows/{id}/kill`.");
+            .WithDescription("No close frames are sent; the flow records 1006 and the error \"Connection killed.\" (after a close still under way, it keeps that close's code). Example: `POST /api/flows/{id}/kill`.");
         return app;
     }
 
