@@ -9,24 +9,10 @@ namespace WsWeb.Proxy.Forwarding;
 /// response whose application set Transfer-Encoding itself only when chunked is not last, so here the framing is ours.
 /// Each chunk is written to the pipe whole (size line, data, CRLF) and goes out with the copy loop's one flush.
 /// </summary>
-internal sealed class ChunkedFraming(PipeWriter writer) : Stream
+internal sealed class ChunkedFraming(PipeWriter writer) : WriteOnlyStream
 {
     /// <summary>The size line: up to 8 hex digits for an int, then CRLF.</summary>
     private readonly byte[] _sizeLine = new byte[10];
-
-    public override bool CanRead => false;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => true;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -65,10 +51,4 @@ internal sealed class ChunkedFraming(PipeWriter writer) : Stream
     public override async Task FlushAsync(CancellationToken cancellationToken) => await writer.FlushAsync(cancellationToken);
 
     public override void Flush() => writer.FlushAsync().AsTask().GetAwaiter().GetResult();
-
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 }

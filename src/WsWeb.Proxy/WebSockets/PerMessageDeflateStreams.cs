@@ -7,7 +7,7 @@ namespace WsWeb.Proxy.WebSockets;
 /// decompressing <see cref="System.IO.Compression.DeflateStream"/>. One instance lives as long as the
 /// inflater, so the DeflateStream (and its zlib window) survives between messages.
 /// </summary>
-internal sealed class DeflateInputStream : Stream
+internal sealed class DeflateInputStream : ReadOnlyStream
 {
     private static readonly byte[] Tail = [0x00, 0x00, 0xFF, 0xFF];
 
@@ -19,20 +19,6 @@ internal sealed class DeflateInputStream : Stream
 
     /// <summary>True once the payload and the tail have both been read.</summary>
     public bool IsDrained => _remaining.IsEmpty && _tailPosition == Tail.Length;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     public void SetPayload(ReadOnlySequence<byte> payload)
     {
@@ -77,16 +63,6 @@ internal sealed class DeflateInputStream : Stream
         Span<byte> one = stackalloc byte[1];
         return Read(one) == 1 ? one[0] : -1;
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
 /// <summary>
@@ -94,7 +70,7 @@ internal sealed class DeflateInputStream : Stream
 /// current message's <see cref="IBufferWriter{T}"/>, holding back the last four bytes so the 00 00 FF FF
 /// a sync flush ends with can be dropped (RFC 7692 §7.2.1) without un-writing anything.
 /// </summary>
-internal sealed class DeflateOutputStream : Stream
+internal sealed class DeflateOutputStream : WriteOnlyStream
 {
     private const int TailLength = 4;
 
@@ -104,20 +80,6 @@ internal sealed class DeflateOutputStream : Stream
 
     /// <summary>Bytes passed to the target for the current message.</summary>
     public long Written { get; private set; }
-
-    public override bool CanRead => false;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => true;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     /// <summary>Starts a message; null detaches, so a disposing DeflateStream's final block goes nowhere.</summary>
     public void SetTarget(IBufferWriter<byte>? target)
@@ -175,10 +137,4 @@ internal sealed class DeflateOutputStream : Stream
     public override void Flush()
     {
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 }

@@ -5,22 +5,8 @@ namespace WsWeb.Api;
 /// <see cref="TimeoutException"/>. A deadline per read, not a rate: however much came before, a pause this long means
 /// the sender stopped or is gone.
 /// </summary>
-internal sealed class IdleTimeoutStream(Stream inner, TimeSpan idle) : Stream
+internal sealed class IdleTimeoutStream(Stream inner, TimeSpan idle) : WsWeb.Proxy.ReadOnlyStream
 {
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -40,14 +26,4 @@ internal sealed class IdleTimeoutStream(Stream inner, TimeSpan idle) : Stream
 
     // Kestrel forbids synchronous reads of a request body; so does this.
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
