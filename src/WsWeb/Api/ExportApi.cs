@@ -1,5 +1,5 @@
-using Microsoft.AspNetCore.Http.Features;
 using System.Globalization;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Net.Http.Headers;
 using WsWeb.Core.Filters;
