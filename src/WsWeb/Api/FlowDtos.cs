@@ -247,6 +247,14 @@ public sealed record InjectRequest(
     [property: Description("The payload, written in the chosen encoding.")] string? Content,
     [property: Description("\"utf8\" (default), \"base64\" or \"hex\".")] string? Encoding);
 
+/// <summary>
+/// The answer to an inject that has not gone out within its wait: it is queued, and goes out in its turn (the flow's
+/// messages show it then); a close or kill of the flow before that drops it.
+/// </summary>
+/// <param name="Queued">Always true: tells this answer from the recorded message a 201 carries.</param>
+/// <param name="Detail">What it waits for, when WsWeb knows: a held message of its direction, or a peer that is not reading.</param>
+public sealed record InjectQueued(string FlowId, bool ToClient, bool Queued, string Detail);
+
 /// <summary>Body of a close.</summary>
 public sealed record CloseRequest(
     [property: Description("\"client\", \"server\" or \"both\" (default).")] string? Target,

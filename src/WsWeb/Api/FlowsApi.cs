@@ -46,7 +46,8 @@ internal static class FlowsApi
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Inject a text or binary message toward the client or the server of a live flow.")
-            .WithDescription("Answers 201 once the message is recorded and forwarded, with the recorded message. Injected messages pass through rules and intercept like any other. Send large binary content as base64: the body may be the maximum message size in base64 plus 64 KiB (413 above). Example body: `{\"toClient\": true, \"type\": \"text\", \"content\": \"hello\", \"encoding\": \"utf8\"}`.")
+            .Produces<InjectQueued>(StatusCodes.Status202Accepted)
+            .WithDescription("Answers 201 once the message is recorded and forwarded, with the recorded message. One that has not gone out within `wait` seconds (default 10, at most 300) answers 202: it is queued behind a held message of its direction, or for a peer that is not reading, and goes out in its turn. Injected messages pass through rules and intercept like any other. Send large binary content as base64: the body may be the maximum message size in base64 plus 64 KiB (413 above). Example body: `{\"toClient\": true, \"type\": \"text\", \"content\": \"hello\", \"encoding\": \"utf8\"}`.")
             .WithMetadata(new RequestExample("""{"toClient": true, "type": "text", "content": "{\"type\":\"ping\"}", "encoding": "utf8"}"""))
             .WithMetadata(new MessageBodySizeLimit(app.ServiceProvider))
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
@@ -166,12 +167,23 @@ internal static class FlowsApi
         return TypedResults.File(content, type == Opcode.Text ? "text/plain; charset=utf-8" : "application/octet-stream");
     }
 
-    private static async Task<Results<Created<MessageView>, ValidationProblem, ProblemHttpResult>> InjectAsync(
-        FlowStore store, IWebSocketControl control, ProxyOptions options, HoldResolutions resolutions, string id, InjectRequest request, CancellationToken cancellationToken)
+    /// <summary>How long an inject waits for its message to go out before it answers 202 (queued) instead.</summary>
+    internal static readonly TimeSpan DefaultInjectWait = TimeSpan.FromSeconds(10);
+
+    internal const int MaxInjectWaitSeconds = 300;
+
+    private static async Task<Results<Created<MessageView>, Accepted<InjectQueued>, ValidationProblem, ProblemHttpResult>> InjectAsync(
+        FlowStore store, IWebSocketControl control, ProxyOptions options, HoldResolutions resolutions, InterceptService intercept, TimeProvider time,
+        string id, InjectRequest request, double? wait, CancellationToken cancellationToken)
     {
         if (store.Get(id) is not { } flow)
         {
             return ApiProblems.FlowNotFound(id);
+        }
+
+        if (wait is { } seconds && (!double.IsFinite(seconds) || seconds < 0 || seconds > MaxInjectWaitSeconds))
+        {
+            return ApiProblems.Invalid("wait", $"wait is the seconds to wait for the message to go out before answering 202 (queued): 0 to {MaxInjectWaitSeconds}.");
         }
 
         if (request.ToClient is not { } toClient)
@@ -195,18 +207,32 @@ internal static class FlowsApi
         }
 
         WebSocketMessage message;
+        Task<WebSocketMessage>? sending = null;
         try
         {
-            message = await control.InjectAsync(flow, toClient, bytes, isText, cancellationToken);
+            // Not the request's token: the message goes out whether or not its sender still waits for it.
+            sending = control.InjectAsync(flow, toClient, bytes, isText, CancellationToken.None);
+            message = await sending.WaitAsync(wait is { } w ? TimeSpan.FromSeconds(w) : DefaultInjectWait, time, cancellationToken);
         }
         catch (InvalidOperationException ex)
         {
             // Closed between the check and the send, or before the queued message went out.
             return ApiProblems.Conflict(ex.Message);
         }
+        catch (TimeoutException)
+        {
+            // A queued message that later cannot go out (the flow closed) is recorded as dropped; nobody is left to tell.
+            _ = sending!.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return TypedResults.Accepted($"/api/flows/{id}/messages", new InjectQueued(id, toClient, true, QueuedBehind(intercept, flow, toClient)));
+        }
 
         return TypedResults.Created($"/api/flows/{id}/messages/{message.Index}/content", MessageView.From(message, resolutions.Get(message)));
     }
+
+    private static string QueuedBehind(InterceptService intercept, HttpFlow flow, bool toClient) =>
+        intercept.Snapshot().Find(h => h.Flow == flow && h.Message.FromClient != toClient) is { } held
+            ? $"Queued behind held message #{held.Message.Index}: it goes out once that one is released or dropped."
+            : $"Queued: the {(toClient ? "client" : "server")} is not taking messages yet (it is not reading); it goes out in its turn.";
 
     private static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> CloseAsync(
         FlowStore store, IWebSocketControl control, string id, CloseRequest? request, CancellationToken cancellationToken)

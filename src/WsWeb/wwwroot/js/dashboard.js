@@ -287,7 +287,9 @@ async function runAction(source, form, body) {
     } else {
       data = await api(method, url, body, ifMatchHeader(ifMatch));
     }
-    showResult(form, source.dataset.done ?? "Done");
+    // An injection that has not gone out yet is queued (202): say what it waits for, until the next run.
+    if (data?.queued) showResult(form, data.detail, true);
+    else showResult(form, source.dataset.done ?? "Done");
     if (source.dataset.reload) { location.reload(); return; }
     document.dispatchEvent(new CustomEvent("wsweb:done", { detail: { source, form, data } }));
   } catch (error) {
