@@ -252,7 +252,7 @@ public sealed record InjectRequest(
 /// messages show it then); a close or kill of the flow before that drops it.
 /// </summary>
 /// <param name="Queued">Always true: tells this answer from the recorded message a 201 carries.</param>
-/// <param name="Detail">What it waits for, when WsWeb knows: a held message of its direction, or a peer that is not reading.</param>
+/// <param name="Detail">What it waits for: a held message of its direction, or what else goes that way ahead of it.</param>
 public sealed record InjectQueued(string FlowId, bool ToClient, bool Queued, string Detail);
 
 /// <summary>Body of a close.</summary>

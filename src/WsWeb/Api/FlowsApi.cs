@@ -232,7 +232,7 @@ internal static class FlowsApi
     private static string QueuedBehind(InterceptService intercept, HttpFlow flow, bool toClient) =>
         intercept.Snapshot().Find(h => h.Flow == flow && h.Message.FromClient != toClient) is { } held
             ? $"Queued behind held message #{held.Message.Index}: it goes out once that one is released or dropped."
-            : $"Queued: the {(toClient ? "client" : "server")} is not taking messages yet (it is not reading); it goes out in its turn.";
+            : $"Queued: what goes to the {(toClient ? "client" : "server")} ahead of it has not all gone out (the {(toClient ? "client" : "server")} is not reading, or a rule or addon is still on a message); it goes out in its turn.";
 
     private static async Task<Results<NoContent, ValidationProblem, ProblemHttpResult>> CloseAsync(
         FlowStore store, IWebSocketControl control, string id, CloseRequest? request, CancellationToken cancellationToken)

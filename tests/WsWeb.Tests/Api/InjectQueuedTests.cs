@@ -46,6 +46,23 @@ public sealed class InjectQueuedTests(WsWebApp app) : IClassFixture<WsWebApp>, I
     }
 
     [Fact]
+    public async Task An_injection_behind_a_delayed_message_answers_202_and_goes_out_after_it()
+    {
+        await ApiAssert.JsonAsync(await app.Api.PostJsonAsync("/api/rules", new { filter = "~wq & ~b slow", action = "delay", delayMs = 3000 }), HttpStatusCode.Created);
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("slow one");
+        await Eventually.AssertAsync(() => flow.WebSocket!.Messages.Count == 1, "the message recorded");
+
+        var answer = await app.Api.PostJsonAsync($"/api/flows/{flow.Id}/messages?wait=0", new { toClient = false, type = "text", content = "after it" });
+        Assert.Equal(HttpStatusCode.Accepted, answer.StatusCode);
+        var detail = (await answer.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString();
+        Assert.StartsWith("Queued: what goes to the server ahead of it has not all gone out", detail, StringComparison.Ordinal);
+
+        await Eventually.AssertAsync(() => server.Texts.SequenceEqual(["slow one", "after it"]), "both went out, in order", TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public async Task An_injection_that_goes_out_within_its_wait_answers_201_with_the_recorded_message()
     {
         var (client, _, flow) = await app.ConnectAsync();
