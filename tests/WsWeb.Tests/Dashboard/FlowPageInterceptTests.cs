@@ -87,6 +87,29 @@ public sealed class FlowPageInterceptTests(DashboardBrowser browser) : IClassFix
     }
 
     [RequiresChromiumFact]
+    public Task The_export_page_keeps_the_nav_held_count_live() => NavHeldCountFollowsAsync("/export");
+
+    [RequiresChromiumFact]
+    public Task The_onboarding_page_keeps_the_nav_held_count_live() => NavHeldCountFollowsAsync("/onboarding");
+
+    private async Task NavHeldCountFollowsAsync(string path)
+    {
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(browser.BaseUrl + path);
+        await Expect(page.Locator("#live-status")).ToHaveTextAsync("live");
+        await Expect(page.Locator("#nav-held")).ToBeHiddenAsync();
+
+        var (client, _, flow) = await App.ConnectAsync();
+        await using var c = client;
+        var index = await HoldOneAsync(client, flow.Id);
+        await Expect(page.Locator("#nav-held")).ToHaveTextAsync("1");
+        await Expect(page.Locator("#nav-held")).ToBeVisibleAsync();
+
+        await ReleaseAsync(flow.Id, index);
+        await Expect(page.Locator("#nav-held")).ToBeHiddenAsync();
+    }
+
+    [RequiresChromiumFact]
     public async Task An_injection_queued_behind_a_held_message_says_what_it_waits_for()
     {
         var (client, server, flow) = await App.ConnectAsync();

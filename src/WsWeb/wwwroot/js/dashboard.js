@@ -1432,6 +1432,22 @@ function exportPage() {
   });
 }
 
+/**
+ * Pages that follow nothing else (Export, Onboarding) still keep the nav's held count current: held messages stall
+ * their flows wherever the user is. Subscribed first, then read, so no change falls between the two.
+ */
+function followHeldCount() {
+  const read = async () => showHeldCount((await api("GET", "/api/intercept")).held);
+  goLive({
+    handlers: {},
+    onConnected: async (connection) => {
+      await connection.invoke("SubscribeIntercept");
+      await read();
+    },
+    poll: read,
+  });
+}
+
 // ---------- start ----------
 
 localizeTimes();
@@ -1441,7 +1457,8 @@ switch (root?.dataset.page) {
   case "flow": flowPage(root); break;
   case "intercept": interceptPage(root); break;
   case "rules": rulesPage(root); break;
-  case "export": exportPage(root); break;
+  case "export": exportPage(root); followHeldCount(); break;
+  case "onboarding": followHeldCount(); break;
   default: break;
 }
 window.wsweb = { api, formatBytes, preview, messageRow, flowRow };
