@@ -58,7 +58,8 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<KestrelRefusals>();
 
         // Bind only ProxyEndPoint listeners (ListenProxy) and WebEndPoint ones (ListenWeb); any other stays on Kestrel's
-        // sockets. Kestrel asks the factories registered last first: these come after the host builder's own.
+        // sockets. Kestrel asks the factories registered last first, and the host builder registers its socket
+        // transport before these (a slim builder's UseKestrel adds it only if no factory is registered yet).
         services.AddSingleton<IConnectionListenerFactory, ProxyTransportFactory>();
         services.AddSingleton<IConnectionListenerFactory, WebTransportFactory>();
         services.AddHostedService<RelayShutdown>();
