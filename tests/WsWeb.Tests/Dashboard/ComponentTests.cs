@@ -200,7 +200,8 @@ public sealed class ComponentTests
     {
         var live = await RenderAsync<FlowActions>(new() { ["FlowId"] = "f1", ["Live"] = true });
         Assert.False(live.QuerySelector("fieldset#flow-actions")!.HasAttribute("disabled"));
-        Assert.Equal("/api/flows/f1/messages", live.QuerySelector("#inject-form")!.GetAttribute("data-api"));
+        // The page says what a waiting injection waits for, so it waits the most the API allows before a 202.
+        Assert.Equal($"/api/flows/f1/messages?wait={WsWeb.Api.FlowsApi.MaxInjectWaitSeconds}", live.QuerySelector("#inject-form")!.GetAttribute("data-api"));
         Assert.Equal("/api/flows/f1/close", live.QuerySelector("#close-form")!.GetAttribute("data-api"));
         Assert.Equal("/api/flows/f1/kill", live.QuerySelector("#kill-form")!.GetAttribute("data-api"));
         Assert.Equal(["true", "false"], live.QuerySelectorAll("select[name=toClient] option").Select(o => o.GetAttribute("value")));
