@@ -356,7 +356,9 @@ const RECONNECT_MS = [1000, 2000, 5000, 10_000, 15_000];
  * it has completed (if it fails, the connection is dropped and the page starts over). Returns { stop }, which ends
  * all of it (the page has nothing left to follow).
  */
-function goLive({ handlers, onConnected, poll }) {
+function goLive({ handlers, onConnected, poll, quiet = false }) {
+  // The badge speaks for the page's content: a page that follows only the nav's held count leaves it hidden.
+  const show = quiet ? () => {} : setLive;
   let pollTimer = null;
   let retryTimer = null;
   let attempt = 0;
@@ -371,7 +373,7 @@ function goLive({ handlers, onConnected, poll }) {
     let ok;
     try { ok = (await poll()) !== false; } catch { ok = false; }
     if (stopped || connected || !pollTimer) return;
-    setLive(ok ? "polling" : "offline");
+    show(ok ? "polling" : "offline");
     if (ok && !lastPollOk) connect();
     lastPollOk = ok;
   };
@@ -387,7 +389,7 @@ function goLive({ handlers, onConnected, poll }) {
   // Not connected: poll now and every POLL_MS, and try the hub again later.
   const fallBack = (state) => {
     if (stopped) return;
-    setLive(state);
+    show(state);
     const first = !pollTimer;
     startPolling();
     if (first) pollOnce();
@@ -421,10 +423,10 @@ function goLive({ handlers, onConnected, poll }) {
     connected = true;
     attempt = 0;
     stopPolling();
-    setLive("hub");
+    show("hub");
   };
 
-  setLive("connecting");
+  show("connecting");
   if (!window.signalR) {
     fallBack("polling");
     return { stop() { stopped = true; stopPolling(); } };
@@ -1445,6 +1447,7 @@ function followHeldCount() {
       await read();
     },
     poll: read,
+    quiet: true,
   });
 }
 
