@@ -207,11 +207,12 @@ internal static class FlowsApi
         }
 
         WebSocketMessage message;
-        Task<WebSocketMessage>? sending = null;
         try
         {
-            // Not the request's token: the message goes out whether or not its sender still waits for it.
-            sending = control.InjectAsync(flow, toClient, bytes, isText, CancellationToken.None);
+            // Not the request's token: the message goes out whether or not its sender still waits for it. One that
+            // later cannot go out (the flow closed) is recorded as dropped; if nobody waits any more, nobody is told.
+            var sending = control.InjectAsync(flow, toClient, bytes, isText, CancellationToken.None);
+            _ = sending.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             message = await sending.WaitAsync(wait is { } w ? TimeSpan.FromSeconds(w) : DefaultInjectWait, time, cancellationToken);
         }
         catch (InvalidOperationException ex)
@@ -221,8 +222,6 @@ internal static class FlowsApi
         }
         catch (TimeoutException)
         {
-            // A queued message that later cannot go out (the flow closed) is recorded as dropped; nobody is left to tell.
-            _ = sending!.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             return TypedResults.Accepted($"/api/flows/{id}/messages", new InjectQueued(id, toClient, true, QueuedBehind(intercept, flow, toClient)));
         }
 
