@@ -12,11 +12,7 @@ namespace WsWeb.Tests.Api;
 /// </summary>
 public sealed class InjectQueuedTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyncLifetime
 {
-    public async Task InitializeAsync()
-    {
-        await app.ResetAsync();
-        app.DropAllHeld();
-    }
+    public Task InitializeAsync() => app.ResetAndDropHeldAsync();
 
     public Task DisposeAsync() => app.ResetAsync();
 

@@ -8,12 +8,8 @@ namespace WsWeb.Tests.Api;
 
 public sealed class InterceptApiTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyncLifetime
 {
-    // A message a previous test left held (its flow's teardown is asynchronous) would be counted in "held".
-    public async Task InitializeAsync()
-    {
-        await app.ResetAsync();
-        app.DropAllHeld();
-    }
+    // A message a previous test left held would be counted in "held".
+    public Task InitializeAsync() => app.ResetAndDropHeldAsync();
 
     public Task DisposeAsync() => app.ResetAsync();
 

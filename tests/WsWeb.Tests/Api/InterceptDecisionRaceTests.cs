@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using WsWeb.Intercept;
 using WsWeb.Tests.Infrastructure;
 
 namespace WsWeb.Tests.Api;
@@ -17,14 +16,6 @@ public sealed class InterceptDecisionRaceTests(InterceptDecisionRaceTests.Host h
 
     public Task DisposeAsync() => App.ResetAsync();
 
-    private async Task<long> WaitForHeldAsync(string flowId)
-    {
-        var intercept = App.Services.GetRequiredService<InterceptService>();
-        HeldMessage? held = null;
-        await Eventually.AssertAsync(() => (held = intercept.Snapshot().FirstOrDefault(h => h.Flow.Id == flowId)) is not null, "a message is held");
-        return held!.Message.Index;
-    }
-
     [Fact]
     public async Task A_decision_that_loses_while_the_winner_is_still_applying_its_own_names_the_winners_resolution()
     {
@@ -32,7 +23,7 @@ public sealed class InterceptDecisionRaceTests(InterceptDecisionRaceTests.Host h
         var (client, server, flow) = await App.ConnectAsync();
         await using var c = client;
         await client.SendTextAsync("decide me");
-        var url = $"/api/intercept/held/{flow.Id}/{await WaitForHeldAsync(flow.Id)}";
+        var url = $"/api/intercept/held/{flow.Id}/{await App.HeldIndexAsync(flow.Id)}";
 
         // The winning drop stops in the middle of its decision (disposing the message's timeout timer): it has
         // claimed the message but not yet recorded its resolution anywhere else.
@@ -69,7 +60,7 @@ public sealed class InterceptDecisionRaceTests(InterceptDecisionRaceTests.Host h
         for (var round = 0; round < 10; round++)
         {
             await client.SendTextAsync($"round {round}");
-            var index = await WaitForHeldAsync(flow.Id);
+            var index = await App.HeldIndexAsync(flow.Id);
             var url = $"/api/intercept/held/{flow.Id}/{index}";
             using var start = new SemaphoreSlim(0);
             var decisions = Enumerable.Range(0, 24).Select(async i =>

@@ -18,11 +18,7 @@ public sealed class InterceptTimeoutTests(InterceptTimeoutTests.Host host) : ICl
 
     private WsWebApp App => host.App;
 
-    public async Task InitializeAsync()
-    {
-        await App.ResetAsync();
-        App.DropAllHeld();
-    }
+    public Task InitializeAsync() => App.ResetAndDropHeldAsync();
 
     public Task DisposeAsync() => App.ResetAsync();
 

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using Microsoft.Playwright;
-using WsWeb.Intercept;
 using WsWeb.Tests.Infrastructure;
 using static Microsoft.Playwright.Assertions;
 
@@ -13,26 +12,17 @@ public sealed class FlowPageInterceptTests(DashboardBrowser browser) : IClassFix
 {
     private WsWebApp App => browser.App;
 
-    public Task InitializeAsync() => ResetAsync();
-
-    public Task DisposeAsync() => ResetAsync();
-
     // Each test counts the held messages: none may be left from another test of the class.
-    private async Task ResetAsync()
-    {
-        await App.ResetAsync();
-        App.DropAllHeld();
-    }
+    public Task InitializeAsync() => App.ResetAndDropHeldAsync();
+
+    public Task DisposeAsync() => App.ResetAndDropHeldAsync();
 
     private async Task<long> HoldOneAsync(ClientPeer client, string flowId)
     {
         var state = await App.Api.PutAsJsonAsync(new Uri("/api/intercept", UriKind.Relative), new { filter = "~wq & ~b hold" });
         Assert.Equal(HttpStatusCode.OK, state.StatusCode);
         await client.SendTextAsync("hold me");
-        var intercept = App.Services.GetRequiredService<InterceptService>();
-        HeldMessage? held = null;
-        await Eventually.AssertAsync(() => (held = intercept.Snapshot().FirstOrDefault(h => h.Flow.Id == flowId)) is not null, "the message is held");
-        return held!.Message.Index;
+        return await App.HeldIndexAsync(flowId);
     }
 
     private async Task<IPage> OpenFlowAsync(string flowId)

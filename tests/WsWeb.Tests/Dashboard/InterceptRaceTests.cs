@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using Microsoft.Playwright;
-using WsWeb.Intercept;
 using WsWeb.Tests.Infrastructure;
 using static Microsoft.Playwright.Assertions;
 
@@ -19,29 +18,15 @@ public sealed class InterceptRaceTests(DashboardBrowser browser) : IClassFixture
 
     private WsWebApp App => browser.App;
 
-    public Task InitializeAsync() => ResetAsync();
-
-    public Task DisposeAsync() => ResetAsync();
-
     // Each test counts the held messages: none may be left from another test of the class.
-    private async Task ResetAsync()
-    {
-        await App.ResetAsync();
-        App.DropAllHeld();
-    }
+    public Task InitializeAsync() => App.ResetAndDropHeldAsync();
+
+    public Task DisposeAsync() => App.ResetAndDropHeldAsync();
 
     private async Task HoldClientMessagesAsync()
     {
         var state = await App.Api.PutAsJsonAsync(new Uri("/api/intercept", UriKind.Relative), new { filter = "~wq" });
         Assert.Equal(HttpStatusCode.OK, state.StatusCode);
-    }
-
-    private async Task<long> HeldIndexAsync(string flowId)
-    {
-        var intercept = App.Services.GetRequiredService<InterceptService>();
-        HeldMessage? held = null;
-        await Eventually.AssertAsync(() => (held = intercept.Snapshot().FirstOrDefault(h => h.Flow.Id == flowId)) is not null, "the message is held");
-        return held!.Message.Index;
     }
 
     private async Task<IPage> OpenInterceptAsync(int cards)
@@ -62,9 +47,9 @@ public sealed class InterceptRaceTests(DashboardBrowser browser) : IClassFixture
         var (client2, _, flow2) = await App.ConnectAsync();
         await using var c2 = client2;
         await client1.SendTextAsync("first");
-        var index1 = await HeldIndexAsync(flow1.Id);
+        var index1 = await App.HeldIndexAsync(flow1.Id);
         await client2.SendTextAsync("second");
-        await HeldIndexAsync(flow2.Id);
+        await App.HeldIndexAsync(flow2.Id);
 
         var page = await OpenInterceptAsync(cards: 2);
         var first = page.Locator($".held-card[data-key='{flow1.Id}/{index1}']");
@@ -108,7 +93,7 @@ public sealed class InterceptRaceTests(DashboardBrowser browser) : IClassFixture
         var (client1, server1, flow1) = await App.ConnectAsync();
         await using var c1 = client1;
         await client1.SendTextAsync("contested");
-        var index1 = await HeldIndexAsync(flow1.Id);
+        var index1 = await App.HeldIndexAsync(flow1.Id);
         var page = await OpenInterceptAsync(cards: 1);
         var card = page.Locator($".held-card[data-key='{flow1.Id}/{index1}']");
 

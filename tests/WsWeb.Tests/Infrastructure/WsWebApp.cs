@@ -96,6 +96,25 @@ public sealed class WsWebApp : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// <see cref="ResetAsync"/>, and <see cref="DropAllHeld"/> for tests that count held messages: a message a previous
+    /// test left held (its flow's teardown is asynchronous) would be counted.
+    /// </summary>
+    public async Task ResetAndDropHeldAsync()
+    {
+        await ResetAsync();
+        DropAllHeld();
+    }
+
+    /// <summary>Waits until a message of <paramref name="flowId"/> is held by intercept; its index.</summary>
+    public async Task<long> HeldIndexAsync(string flowId)
+    {
+        var intercept = Services.GetRequiredService<WsWeb.Intercept.InterceptService>();
+        WsWeb.Intercept.HeldMessage? held = null;
+        await Eventually.AssertAsync(() => (held = intercept.Snapshot().FirstOrDefault(h => h.Flow.Id == flowId)) is not null, "a message of the flow is held");
+        return held!.Message.Index;
+    }
+
     public async Task DisposeAsync()
     {
         Api?.Dispose();
