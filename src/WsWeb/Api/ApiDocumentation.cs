@@ -21,7 +21,10 @@ internal static class ApiDocumentation
                 return Task.CompletedTask;
             });
             options.AddOperationTransformer(AddRequestExample);
-            options.AddSchemaTransformer(OpenOnlyRequestBodies);
+            // The endpoints are all mapped before the first document is asked for: their body types are found once.
+            HashSet<Type>? requestBodyTypes = null;
+            options.AddSchemaTransformer((schema, context, cancellationToken) =>
+                OpenOnlyRequestBodies(schema, context, requestBodyTypes ??= RequestBodyTypes(context.ApplicationServices)));
         });
 
     public static WebApplication MapApiDocumentation(this WebApplication app)
@@ -42,9 +45,9 @@ internal static class ApiDocumentation
     /// details carry extensions (errors, currentVersion, current), and answers may gain fields. Only the types read from
     /// a request body, and the objects in them, keep "additionalProperties": false.
     /// </summary>
-    private static Task OpenOnlyRequestBodies(OpenApiSchema schema, OpenApiSchemaTransformerContext context, CancellationToken cancellationToken)
+    private static Task OpenOnlyRequestBodies(OpenApiSchema schema, OpenApiSchemaTransformerContext context, HashSet<Type> requestBodyTypes)
     {
-        if (!schema.AdditionalPropertiesAllowed && !RequestBodyTypes(context.ApplicationServices).Contains(context.JsonTypeInfo.Type))
+        if (!schema.AdditionalPropertiesAllowed && !requestBodyTypes.Contains(context.JsonTypeInfo.Type))
         {
             schema.AdditionalPropertiesAllowed = true;
         }
