@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Diagnostics;
@@ -14,7 +15,7 @@ namespace WsWeb.Api;
 /// into validation problems that name the field, like the API's own checks do. Without this, minimal
 /// APIs answer a bare 400 with no body.
 /// </summary>
-internal static class BadRequestProblems
+internal static partial class BadRequestProblems
 {
     public static IServiceCollection AddApiProblemDetails(this IServiceCollection services)
     {
@@ -102,19 +103,47 @@ internal static class BadRequestProblems
             return JsonBodyErrors.Describe(json, BodyType(context));
         }
 
-        // "Failed to bind parameter "int limit" from "x"." names a query or route parameter.
-        var message = badRequest.Message;
-        var start = message.IndexOf('"', StringComparison.Ordinal);
-        var end = start < 0 ? -1 : message.IndexOf('"', start + 1);
-        if (end > start)
+        // "Failed to bind parameter "int? limit" from "x"." names a query or route parameter, and the handler's C# type.
+        if (FailedBinding().Match(badRequest.Message) is { Success: true } failed)
         {
-            var parameter = message[(start + 1)..end];
-            var space = parameter.LastIndexOf(' ');
-            return (space >= 0 ? parameter[(space + 1)..] : parameter, message);
+            return (failed.Groups["name"].Value, NotA(failed.Groups["type"].Value, failed.Groups["value"].Value));
         }
 
-        return (JsonBodyErrors.BodyField, message);
+        if (MissingParameter().Match(badRequest.Message) is { Success: true } missing)
+        {
+            return (missing.Groups["name"].Value, $"'{missing.Groups["name"].Value}' is required.");
+        }
+
+        return (JsonBodyErrors.BodyField, badRequest.Message);
     }
+
+    /// <summary>What a query or route value should have been, in the API's words rather than .NET's type names.</summary>
+    private static string NotA(string type, string value)
+    {
+        const int MaxQuoted = 64;
+        var quoted = value.Length > MaxQuoted ? string.Concat(value.AsSpan(0, MaxQuoted), "…") : value;
+        // The framework writes the type as C# would ("int", "long?") or as its runtime name ("Nullable<Double>").
+        var name = type.TrimEnd('?');
+        if (name.StartsWith("Nullable<", StringComparison.Ordinal) && name.EndsWith('>'))
+        {
+            name = name["Nullable<".Length..^1];
+        }
+
+        return name.ToLowerInvariant() switch
+        {
+            "int" or "int32" => $"'{quoted}' is not an integer from {int.MinValue} to {int.MaxValue}.",
+            "long" or "int64" => $"'{quoted}' is not an integer from {long.MinValue} to {long.MaxValue}.",
+            "double" => $"'{quoted}' is not a number.",
+            "bool" or "boolean" => $"'{quoted}' is not true or false.",
+            _ => $"'{quoted}' is not a valid value here.",
+        };
+    }
+
+    [GeneratedRegex("""^Failed to bind parameter "(?<type>\S+) (?<name>[^"\s]+)" from "(?<value>.*)"\.$""", RegexOptions.Singleline | RegexOptions.CultureInvariant)]
+    private static partial Regex FailedBinding();
+
+    [GeneratedRegex("""^Required parameter "(?<type>\S+) (?<name>[^"\s]+)" was not provided from [^"]+\.$""", RegexOptions.CultureInvariant)]
+    private static partial Regex MissingParameter();
 
     /// <summary>
     /// What the failed endpoint reads its body as, so the answer can name the expected type and the known fields. The

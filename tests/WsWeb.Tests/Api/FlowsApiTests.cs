@@ -237,7 +237,36 @@ public sealed class FlowsApiTests(WsWebApp app) : IClassFixture<WsWebApp>
     {
         // The route used to constrain it, and a constraint that fails is the framework's bare 404.
         var message = await ApiAssert.InvalidFieldAsync(await app.Api.GetAsync(url), "index");
-        Assert.Contains("index", message, StringComparison.Ordinal);
+        Assert.EndsWith($"is not an integer from {long.MinValue} to {long.MaxValue}.", message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("/api/flows?limit=ten", "limit", "'ten' is not an integer from -2147483648 to 2147483647.")]
+    [InlineData("/api/flows?skip=1.5", "skip", "'1.5' is not an integer from -2147483648 to 2147483647.")]
+    [InlineData("/api/flows/any/messages?after=x", "after", "'x' is not an integer from -9223372036854775808 to 9223372036854775807.")]
+    [InlineData("/api/flows/any/messages/0/content?original=maybe", "original", "'maybe' is not true or false.")]
+    [InlineData("/api/intercept/held?preview=perhaps", "preview", "'perhaps' is not true or false.")]
+    [InlineData("/ui/flows/any/messages?before=yesterday", "before", "'yesterday' is not an integer from -9223372036854775808 to 9223372036854775807.")]
+    public async Task A_query_value_of_the_wrong_kind_is_a_400_naming_it_in_the_APIs_words(string url, string field, string expected)
+    {
+        // The framework's "Failed to bind parameter "int? limit" from "ten"." names the handler's C# type.
+        var message = await ApiAssert.InvalidFieldAsync(await app.Api.GetAsync(url), field);
+        Assert.Equal(expected, message);
+    }
+
+    [Fact]
+    public async Task A_wait_that_is_not_a_number_is_a_400_naming_it()
+    {
+        var message = await ApiAssert.InvalidFieldAsync(
+            await app.Api.PostJsonAsync("/api/flows/any/messages?wait=soon", new { toClient = true, content = "x" }), "wait");
+        Assert.Equal("'soon' is not a number.", message);
+    }
+
+    [Fact]
+    public async Task A_long_bad_query_value_is_quoted_shortened()
+    {
+        var message = await ApiAssert.InvalidFieldAsync(await app.Api.GetAsync($"/api/flows?limit={new string('9', 500)}"), "limit");
+        Assert.Equal($"'{new string('9', 64)}…' is not an integer from -2147483648 to 2147483647.", message);
     }
 
     [Theory]
