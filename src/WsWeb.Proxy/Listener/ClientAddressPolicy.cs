@@ -83,13 +83,19 @@ internal sealed partial class ClientAddressPolicy(bool blockGlobal, bool blockPr
             return;
         }
 
-        if (blockGlobal)
+        // Each sentence says what the two options together let through, so "--block-private" alone does not read as
+        // closed, nor both together as open to other machines.
+        switch (blockGlobal, blockPrivate)
         {
-            LogExposed(logger, listenHost, blockPrivate ? "only loopback clients are served (--block-private)" : "clients from public internet addresses are refused (--block-global)");
-        }
-        else
-        {
-            LogOpen(logger, listenHost);
+            case (true, true):
+                LogServed(logger, listenHost, "only loopback clients (and 100.64.0.0/10, which is neither private nor global); other machines are refused (--block-global, --block-private)");
+                break;
+            case (true, false):
+                LogServed(logger, listenHost, "loopback and private-network clients; clients from public internet addresses are refused (--block-global)");
+                break;
+            default:
+                LogOpen(logger, listenHost, blockPrivate ? "; only private-network clients are refused (--block-private)" : "");
+                break;
         }
     }
 
@@ -103,9 +109,9 @@ internal sealed partial class ClientAddressPolicy(bool blockGlobal, bool blockPr
     internal static bool IsGlobal(IPAddress address, bool isPrivate) =>
         !isPrivate && !(address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && SharedV4.Contains(address));
 
-    [LoggerMessage(10, LogLevel.Information, "The proxy on {ListenHost} accepts clients from other machines; {Who}.")]
-    private static partial void LogExposed(ILogger logger, string listenHost, string who);
+    [LoggerMessage(10, LogLevel.Information, "The proxy on {ListenHost} serves {Who}.")]
+    private static partial void LogServed(ILogger logger, string listenHost, string who);
 
-    [LoggerMessage(11, LogLevel.Warning, "The proxy on {ListenHost} accepts clients from any address, public ones included (--block-global false): anyone who reaches it can use it to reach this machine's loopback services.")]
-    private static partial void LogOpen(ILogger logger, string listenHost);
+    [LoggerMessage(11, LogLevel.Warning, "The proxy on {ListenHost} accepts clients from any public address (--block-global false){PrivateNetworks}: anyone who reaches it can use it to reach this machine's loopback services.")]
+    private static partial void LogOpen(ILogger logger, string listenHost, string privateNetworks);
 }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using WsWeb.Proxy.Listener;
 using WsWeb.Proxy.Tests.Infrastructure;
 using WsWeb.Tests.Shared;
@@ -63,6 +64,38 @@ public sealed class ClientAddressPolicyTests
         var policy = new ClientAddressPolicy(blockGlobal, blockPrivate);
 
         Assert.Equal(expected, policy.Refusal(new IPEndPoint(IPAddress.Parse(client), 50_000)));
+    }
+
+    [Theory]
+    [InlineData(true, true, "serves only loopback clients", "other machines are refused (--block-global, --block-private)")]
+    [InlineData(true, false, "serves loopback and private-network clients", "public internet addresses are refused (--block-global)")]
+    [InlineData(false, true, "accepts clients from any public address (--block-global false); only private-network clients are refused (--block-private)", "reach this machine's loopback services")]
+    [InlineData(false, false, "accepts clients from any public address (--block-global false):", "reach this machine's loopback services")]
+    public void TheStartLogSaysWhoAProxyBeyondLoopbackServes_AsTheTwoOptionsTogetherDecide(bool blockGlobal, bool blockPrivate, string says, string andSays)
+    {
+        using var logs = new LogCapture();
+        new ClientAddressPolicy(blockGlobal, blockPrivate).LogExposure(logs.CreateLogger("start"), "0.0.0.0");
+
+        var (_, level, message) = Assert.Single(logs.Entries);
+        Assert.Contains(says, message, StringComparison.Ordinal);
+        Assert.Contains(andSays, message, StringComparison.Ordinal);
+        Assert.Equal(blockGlobal ? LogLevel.Information : LogLevel.Warning, level);
+
+        // What the sentence promises is what the policy does with a LAN client and a public one.
+        Assert.Equal(blockPrivate, policyRefuses("192.168.1.20"));
+        Assert.Equal(blockGlobal, policyRefuses("8.8.8.8"));
+
+        bool policyRefuses(string client) =>
+            new ClientAddressPolicy(blockGlobal, blockPrivate).Refusal(new IPEndPoint(IPAddress.Parse(client), 50_000)) is not null;
+    }
+
+    [Fact]
+    public void ALoopbackProxySaysNothingAboutWhoItServes()
+    {
+        using var logs = new LogCapture();
+        new ClientAddressPolicy(blockGlobal: false, blockPrivate: false).LogExposure(logs.CreateLogger("start"), "127.0.0.1");
+
+        Assert.Empty(logs.Entries);
     }
 
     [RequiresNonLoopbackAddressFact]
