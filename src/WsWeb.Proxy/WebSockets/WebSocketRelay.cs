@@ -835,7 +835,9 @@ internal sealed partial class WebSocketRelay
 
     private async Task FailAsync(RelayLeg offender, RelayLeg other, int code, string reason)
     {
-        _flow.Error ??= $"{offender.Name} violated the WebSocket protocol: {reason}";
+        // A message over the size limit breaks no rule of RFC 6455, only this proxy's limit: say which it was.
+        var tooBig = code == WebSocketCloseCodes.MessageTooBig;
+        _flow.Error ??= tooBig ? $"{offender.Name} sent a message too big to relay: {reason}" : $"{offender.Name} violated the WebSocket protocol: {reason}";
         _ws.TryClose(offender.IsClient, code, reason, Timestamps.Now(_time), byProxy: true);
         LogProtocolError(_flow.Id, offender.Name, code, reason);
 
@@ -844,7 +846,7 @@ internal sealed partial class WebSocketRelay
         // The error code belongs to the offender only; the innocent peer just loses its counterpart.
         await Task.WhenAll(
             SendCloseToOffenderAsync(offender, code, reason),
-            SendCloseWithinTimeoutAsync(other, WebSocketCloseCodes.GoingAway, $"the {offender.Name} broke the WebSocket protocol", _settings.CloseTimeout));
+            SendCloseWithinTimeoutAsync(other, WebSocketCloseCodes.GoingAway, tooBig ? $"the {offender.Name} sent a message too big to relay" : $"the {offender.Name} broke the WebSocket protocol", _settings.CloseTimeout));
     }
 
     /// <summary>
@@ -1033,7 +1035,7 @@ internal sealed partial class WebSocketRelay
     [LoggerMessage(Level = LogLevel.Debug, Message = "Flow {FlowId}: {Peer} went away: {Why}")]
     private partial void LogPeerGone(string flowId, string peer, string why);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Flow {FlowId}: {Peer} violated the WebSocket protocol, closing with {Code}: {Reason}")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Flow {FlowId}: {Peer} is closed with {Code}: {Reason}")]
     private partial void LogProtocolError(string flowId, string peer, int code, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Flow {FlowId}: {Peer} did not take its close after its protocol error (it is not reading); its TCP connection is dropped")]
