@@ -261,33 +261,51 @@ public class MessageFilterTests
             "~json $.type == \"pong\" ~json $.items[*].name ~= ^Ban ~json $.esc ~= é !~c 200");
         var big = TestFlows.Text("{\"type\":\"pong\",\"pad\":\"" + new string('x', 4000) + "\"}", fromClient: false);
 
+        using var source = new CancellationTokenSource();
         for (var i = 0; i < 50; i++)
         {
             Assert.True(filter.Matches(flow, message));
             filter.Matches(flow, big);
-        }
-
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < 1000; i++)
-        {
-            filter.Matches(flow, message);
-            filter.Matches(flow, big);
-        }
-
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.True(allocated < 1024, $"allocated {allocated} bytes for 2000 evaluations");
-
-        // Queries pass a mode and a real token down the tree: still nothing allocated.
-        using var source = new CancellationTokenSource();
-        before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < 1000; i++)
-        {
-            filter.Matches(flow, message, FilterMode.Query, source.Token);
+            Assert.True(filter.Matches(flow, message, FilterMode.Query, source.Token));
             filter.Matches(flow, big, FilterMode.Query, source.Token);
         }
 
-        allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        var allocated = LeastAllocated(() =>
+        {
+            filter.Matches(flow, message);
+            filter.Matches(flow, big);
+        });
+        Assert.True(allocated < 1024, $"allocated {allocated} bytes for 2000 evaluations");
+
+        // Queries pass a mode and a real token down the tree: still nothing allocated.
+        allocated = LeastAllocated(() =>
+        {
+            filter.Matches(flow, message, FilterMode.Query, source.Token);
+            filter.Matches(flow, big, FilterMode.Query, source.Token);
+        });
         Assert.True(allocated < 1024, $"allocated {allocated} bytes for 2000 query evaluations");
+    }
+
+    /// <summary>
+    /// The fewest bytes a thousand runs of <paramref name="evaluate"/> allocated, over three tries. The text decoding
+    /// rents from ArrayPool.Shared, which frees its arrays on any gen-2 collection (other tests in this process cause
+    /// them), so one try may rent anew; allocating on every message would show in all three.
+    /// </summary>
+    private static long LeastAllocated(Action evaluate)
+    {
+        var least = long.MaxValue;
+        for (var attempt = 0; attempt < 3 && least >= 1024; attempt++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 1000; i++)
+            {
+                evaluate();
+            }
+
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+
+        return least;
     }
 
     [Fact]
