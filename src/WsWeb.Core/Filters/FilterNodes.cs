@@ -137,9 +137,11 @@ internal enum FlowCondition
     Error,
     Marked,
     Asset,
+    Live,
+    Imported,
 }
 
-/// <summary>The argument-less flow operators: ~all, ~websocket, ~q, ~s, ~e, ~marked, ~a…</summary>
+/// <summary>The argument-less flow operators: ~all, ~websocket, ~q, ~s, ~e, ~marked, ~a, ~live, ~imported…</summary>
 internal sealed class FlowConditionNode(FlowCondition condition) : FlowNode
 {
     internal FlowCondition Condition => condition;
@@ -153,6 +155,8 @@ internal sealed class FlowConditionNode(FlowCondition condition) : FlowNode
         FlowCondition.Error => flow.Error is not null,
         FlowCondition.Marked => !string.IsNullOrEmpty(flow.Marked),
         FlowCondition.Asset => flow.Response is { } response && IsAsset(response.Headers),
+        FlowCondition.Live => flow.IsLive,
+        FlowCondition.Imported => flow.IsImported,
         _ => false,
     };
 

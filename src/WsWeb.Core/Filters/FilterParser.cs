@@ -229,6 +229,10 @@ internal sealed class FilterParser
             "s" => new FlowConditionNode(FlowCondition.HasResponse),
             "e" => new FlowConditionNode(FlowCondition.Error),
             "marked" => new FlowConditionNode(FlowCondition.Marked),
+
+            // WsWeb's flow operators.
+            "live" => new FlowConditionNode(FlowCondition.Live),
+            "imported" => new FlowConditionNode(FlowCondition.Imported),
             "a" => new FlowConditionNode(FlowCondition.Asset),
 
             // Regex operators; only ~u, ~d and ~m ignore case, as in mitmproxy ≥ 10.2.

@@ -57,6 +57,8 @@ internal sealed class LiveRelays : IWebSocketControl
         Find(flow) is { IsRunning: true } relay
             ? relay
             : throw new InvalidOperationException(flow.IsWebSocket
-                ? $"Flow {flow.Id} is closed; its WebSocket is no longer relayed."
+                ? flow.IsImported
+                    ? $"Flow {flow.Id} was imported from a file; it has no connection to act on."
+                    : $"Flow {flow.Id} is closed; its WebSocket is no longer relayed."
                 : $"Flow {flow.Id} is not a WebSocket flow.");
 }

@@ -35,6 +35,9 @@ public sealed record FlowSummary(
     /// <summary>Bytes of the response body, or null before a response arrived.</summary>
     public long? ResponseContentLength { get; init; }
 
+    /// <summary>True for a flow read from a file (import) rather than captured here; it is never live.</summary>
+    public bool Imported { get; init; }
+
     internal static FlowSummary From(HttpFlow flow)
     {
         // Counted over retained messages, so the counts match the list the API can show.
@@ -56,13 +59,15 @@ public sealed record FlowSummary(
             ws?.CloseReason,
             ws?.ClosedByClient,
             flow.TimestampCreated,
-            ws?.TimestampEnd ?? flow.Response?.TimestampEnd ?? flow.Request.TimestampEnd,
+            // A live flow has not ended, even when its 101 (or its request) has: it ends with its WebSocket or response.
+            flow.IsLive ? null : ws?.TimestampEnd ?? flow.Response?.TimestampEnd ?? flow.Request.TimestampEnd,
             flow.Error)
         {
             Client = flow.ClientConn.PeerName,
             Subprotocol = flow.Response?.Headers["Sec-WebSocket-Protocol"],
             RequestContentLength = flow.Request.ContentLength,
             ResponseContentLength = flow.Response?.ContentLength,
+            Imported = flow.IsImported,
         };
     }
 }

@@ -323,7 +323,9 @@ internal static class FlowsApi
     };
 
     private static string NotLive(HttpFlow flow) => flow.IsWebSocket
-        ? $"Flow {flow.Id} is closed; its WebSocket is no longer relayed."
+        ? flow.IsImported
+                    ? $"Flow {flow.Id} was imported from a file; it has no connection to act on."
+                    : $"Flow {flow.Id} is closed; its WebSocket is no longer relayed."
         : $"Flow {flow.Id} is not a WebSocket flow.";
 
     private static ValidationProblem? ValidatePaging(int? skip, int? limit)

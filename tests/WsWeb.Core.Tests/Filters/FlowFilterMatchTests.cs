@@ -182,6 +182,27 @@ public class FlowFilterMatchTests
         Assert.True(filter.Matches(flow), flow.Request.Url);
     }
 
+    [Theory]
+    [InlineData("~live", true, false, true)]
+    [InlineData("~live", false, false, false)]
+    [InlineData("~imported", false, true, true)]
+    [InlineData("~imported", false, false, false)]
+    [InlineData("~websocket & ~live", true, false, true)]
+    [InlineData("!~imported", false, true, false)]
+    public void Live_and_imported_tell_flows_being_relayed_from_flows_read_from_a_file(string expression, bool live, bool imported, bool expected)
+    {
+        var captured = TestFlows.WebSocket();
+        var flow = new HttpFlow(captured.Request, captured.TimestampCreated)
+        {
+            IsImported = imported,
+            Response = captured.Response,
+            WebSocket = captured.WebSocket,
+            IsLive = live,
+        };
+
+        Assert.Equal(expected, FlowFilter.Parse(expression).Matches(flow));
+    }
+
     [Fact]
     public void Domain_also_matches_the_host_header_without_port()
     {

@@ -60,10 +60,30 @@ public sealed class ExportApiTests(WsWebApp app) : IClassFixture<WsWebApp>
         Assert.Equal("bye", imported.WebSocket.CloseReason);
         Assert.True(imported.WebSocket.ClosedByClient);
 
-        // Imported flows are not live: inject and close answer 409.
-        await ApiAssert.ProblemAsync(await other.Api.PostJsonAsync($"/api/flows/{importedId}/messages", new { toClient = true, type = "text", content = "x" }), HttpStatusCode.Conflict);
-        await ApiAssert.ProblemAsync(await other.Api.PostJsonAsync($"/api/flows/{importedId}/close", new { target = "both", code = 1000 }), HttpStatusCode.Conflict);
+        // What a user sees: the API marks it imported and not live, and ~imported / ~live tell it from captured flows.
+        var summary = await ApiAssert.JsonAsync(await other.Api.GetAsync($"/api/flows/{importedId}"));
+        Assert.True(summary.GetProperty("summary").GetProperty("imported").GetBoolean());
+        Assert.False(summary.GetProperty("summary").GetProperty("isLive").GetBoolean());
+        Assert.False((await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{id}"))).GetProperty("summary").GetProperty("imported").GetBoolean());
+        Assert.Equal([importedId], await FlowIdsAsync(other, "~imported"));
+        Assert.Empty(await FlowIdsAsync(other, "~live"));
+        Assert.DoesNotContain(id, await FlowIdsAsync(app, "~imported"));
+
+        // Imported flows are not live: inject and close answer 409, saying why.
+        var inject = await ApiAssert.ProblemAsync(await other.Api.PostJsonAsync($"/api/flows/{importedId}/messages", new { toClient = true, type = "text", content = "x" }), HttpStatusCode.Conflict);
+        var close = await ApiAssert.ProblemAsync(await other.Api.PostJsonAsync($"/api/flows/{importedId}/close", new { target = "both", code = 1000 }), HttpStatusCode.Conflict);
+        Assert.Equal($"Flow {importedId} was imported from a file; it has no connection to act on.", inject.GetProperty("detail").GetString());
+        Assert.Equal(inject.GetProperty("detail").GetString(), close.GetProperty("detail").GetString());
+
+        // The dashboard's list row and flow header say so too.
+        var rows = await other.Api.GetStringAsync($"/ui/flows/rows?filter={Uri.EscapeDataString("~imported")}");
+        Assert.Contains(">imported</span>", rows, StringComparison.Ordinal);
+        Assert.Contains("id=\"flow-imported\"", await other.Api.GetStringAsync($"/ui/flows/{importedId}/header"), StringComparison.Ordinal);
+        Assert.DoesNotContain(">imported</span>", await app.Api.GetStringAsync($"/ui/flows/{id}/header"), StringComparison.Ordinal);
     }
+
+    private static async Task<string[]> FlowIdsAsync(WsWebApp on, string filter) =>
+        [.. (await ApiAssert.JsonAsync(await on.Api.GetAsync($"/api/flows?filter={Uri.EscapeDataString(filter)}"))).GetProperty("flows").EnumerateArray().Select(f => f.GetProperty("id").GetString()!)];
 
     [Fact]
     public async Task ExportAllHonoursTheFilterAndReimportIsIdempotent()

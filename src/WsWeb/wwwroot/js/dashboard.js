@@ -111,7 +111,8 @@ function flowRow(f) {
     `<td class="c-client font-monospace text-truncate" title="${escapeHtml(f.client)}">${escapeHtml(f.client)}</td>` +
     `<td class="c-url text-truncate"><a class="font-monospace" href="/flows/${encodeURIComponent(f.id)}" title="${escapeHtml(f.url)}">${escapeHtml(f.url)}</a></td>` +
     `<td class="c-proto text-truncate" title="${escapeHtml(f.subprotocol)}">${escapeHtml(f.subprotocol)}</td>` +
-    `<td class="c-state"><span class="badge ${css}" title="${escapeHtml(stateTitle)}">${escapeHtml(state)}</span></td>` +
+    `<td class="c-state"><span class="badge ${css}" title="${escapeHtml(stateTitle)}">${escapeHtml(state)}</span>` +
+    `${f.imported ? '<span class="badge text-bg-light border ms-1 imported" title="read from a file, not captured here">imported</span>' : ""}</td>` +
     `<td class="c-num" title="messages client → server">${f.messagesFromClient}</td>` +
     `<td class="c-num" title="messages server → client">${f.messagesFromServer}</td>` +
     `<td class="c-bytes" title="${bytesTitle}">${formatBytes(up + down)}</td></tr>`;
