@@ -51,6 +51,12 @@ internal sealed class RelayLeg(
     /// </summary>
     public SemaphoreSlim Sequence { get; } = new(1, 1);
 
+    /// <summary>
+    /// True while a hook holds a message this peer sent (intercept): the pump then passes on the pings and pongs it
+    /// sends meanwhile. Touched only by the pump reading this peer.
+    /// </summary>
+    public bool HoldingMessage { get; set; }
+
     /// <summary>Decompresses what this peer sends, when permessage-deflate was negotiated on this leg.</summary>
     public MessageInflater? Inflater { get; } = inflater;
 

@@ -242,11 +242,19 @@ internal sealed partial class WebSocketRelay
         var reader = from.Input;
         var state = new MessageAssembler(from.IsClient, _settings.MaxMessageSize) { AllowCompression = from.Inflater is not null };
         var pendingFlush = false;
+        Task<ReadResult>? handedOver = null;
         try
         {
             while (true)
             {
-                if (!reader.TryRead(out var result))
+                ReadResult result;
+                if (handedOver is not null)
+                {
+                    // A read begun while a message was held: it is this pump's next read.
+                    result = await handedOver;
+                    handedOver = null;
+                }
+                else if (!reader.TryRead(out result))
                 {
                     // Flush what earlier messages wrote only when no more input is waiting: one write per batch.
                     if (pendingFlush)
@@ -263,9 +271,17 @@ internal sealed partial class WebSocketRelay
                     return PumpEnd.Cancelled;
                 }
 
-                var (consumed, closed, handled) = await WatchingAsync(from, ProcessAsync(from, to, state, result.Buffer, cancellationToken));
-                reader.AdvanceTo(consumed, result.Buffer.End);
+                var (consumed, closed, handled, held) = await WatchingAsync(from, ProcessAsync(from, to, state, result.Buffer, cancellationToken));
                 pendingFlush |= handled;
+                if (held is not null)
+                {
+                    // What follows the held message stays unexamined, so the pass below and the pump see it first.
+                    reader.AdvanceTo(consumed);
+                    handedOver = await PassControlWhileHeldAsync(from, to, reader, held, cancellationToken);
+                    continue;
+                }
+
+                reader.AdvanceTo(consumed, result.Buffer.End);
                 if (closed)
                 {
                     return PumpEnd.Closed;
@@ -293,9 +309,13 @@ internal sealed partial class WebSocketRelay
                         return OnPeerGone(from, "closed the TCP connection in the middle of a frame");
                     }
 
-                    (_, closed, handled) = await WatchingAsync(from, ProcessAsync(from, to, state, ReadOnlySequence<byte>.Empty, cancellationToken));
+                    (_, closed, handled, held) = await WatchingAsync(from, ProcessAsync(from, to, state, ReadOnlySequence<byte>.Empty, cancellationToken));
                     pendingFlush |= handled;
-                    if (closed)
+                    if (held is not null)
+                    {
+                        handedOver = await PassControlWhileHeldAsync(from, to, reader, held, cancellationToken);
+                    }
+                    else if (closed)
                     {
                         return PumpEnd.Closed;
                     }
@@ -335,8 +355,11 @@ internal sealed partial class WebSocketRelay
     }
 
     /// <summary>Feeds <paramref name="buffer"/> to the assembler and handles every frame and message it completes.</summary>
-    /// <returns>Where the assembler stopped, whether the peer closed, and whether anything was written.</returns>
-    private async ValueTask<(SequencePosition Consumed, bool Closed, bool Handled)> ProcessAsync(
+    /// <returns>
+    /// Where the assembler stopped, whether the peer closed, whether anything was written, and the handling of a
+    /// message a hook holds (intercept), which stops the feeding until it ends.
+    /// </returns>
+    private async ValueTask<(SequencePosition Consumed, bool Closed, bool Handled, Task? Held)> ProcessAsync(
         RelayLeg from, RelayLeg to, MessageAssembler state, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
     {
         var handled = false;
@@ -345,7 +368,7 @@ internal sealed partial class WebSocketRelay
             var step = state.Read(ref buffer);
             if (step == AssemblerStep.NeedMoreData)
             {
-                return (buffer.Start, false, handled);
+                return (buffer.Start, false, handled, null);
             }
 
             handled = true;
@@ -353,12 +376,18 @@ internal sealed partial class WebSocketRelay
             {
                 if (await HandleControlAsync(from, to, state, cancellationToken))
                 {
-                    return (buffer.Start, true, handled);
+                    return (buffer.Start, true, handled, null);
                 }
             }
             else
             {
-                await HandleMessageAsync(from, to, state, cancellationToken);
+                var handling = HandleMessageAsync(from, to, state, cancellationToken);
+                if (!handling.IsCompleted && from.HoldingMessage)
+                {
+                    return (buffer.Start, false, handled, handling.AsTask());
+                }
+
+                await handling;
             }
         }
     }
@@ -422,14 +451,135 @@ internal sealed partial class WebSocketRelay
             return true;
         }
 
+        await ForwardControlAsync(from, to, opcode, state.ControlPayload.ToArray(), flush: false, cancellationToken);
+        return false;
+    }
+
+    /// <summary>Counts a ping or pong and passes it on, unless the other peer was sent a close.</summary>
+    private async ValueTask ForwardControlAsync(RelayLeg from, RelayLeg to, Opcode opcode, byte[] payload, bool flush, CancellationToken cancellationToken)
+    {
         _ws.CountControl(opcode, from.IsClient);
         if (!to.CloseSent)
         {
-            var payload = state.ControlPayload.ToArray();
-            await WriteAsync(to, (Opcode: opcode, Payload: payload), static (leg, f) => WriteFrame(leg, true, false, f.Opcode, f.Payload), flush: false, ignoreClosed: false, cancellationToken);
+            await WriteAsync(to, (Opcode: opcode, Payload: payload), static (leg, f) => WriteFrame(leg, true, false, f.Opcode, f.Payload), flush, ignoreClosed: false, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// While a hook holds a message <paramref name="from"/> sent (intercept), passes on the pings and pongs that peer
+    /// sends after it. A client library answering its server's keepalive pings would otherwise have its pongs held
+    /// behind the message, and the server drop the connection at its ping timeout (RFC 6455 §5.5 lets control frames
+    /// go between data frames). Reading stops at the first frame of any other kind (data, a close, or one that is not
+    /// valid), which waits for the held message to go first as before; the peer's socket is watched meanwhile.
+    /// </summary>
+    /// <returns>A read still under way when the hold ended, which is the pump's next read.</returns>
+    private async Task<Task<ReadResult>?> PassControlWhileHeldAsync(RelayLeg from, RelayLeg to, PipeReader reader, Task held, CancellationToken cancellationToken)
+    {
+        while (!held.IsCompleted)
+        {
+            var reading = reader.ReadAsync(cancellationToken);
+            if (!reading.IsCompleted)
+            {
+                var pending = reading.AsTask();
+                if (await Task.WhenAny(held, pending) == held)
+                {
+                    try
+                    {
+                        await FinishHoldAsync(to, held, cancellationToken);
+                    }
+                    catch
+                    {
+                        // The pump ends on this; the read it leaves behind ends with the relay's pipes.
+                        _ = pending.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                        throw;
+                    }
+
+                    return pending;
+                }
+
+                reading = new ValueTask<ReadResult>(pending);
+            }
+
+            var result = await reading;
+            var buffer = result.Buffer;
+            var stop = result.IsCanceled;
+            while (!stop && TryTakeControl(from.IsClient, ref buffer, out var opcode, out var payload, out stop))
+            {
+                await ForwardControlAsync(from, to, opcode, payload, flush: true, cancellationToken);
+            }
+
+            // A frame that is not passed on is left unexamined, for the pump to read once the hold ends.
+            reader.AdvanceTo(buffer.Start, stop ? buffer.Start : result.Buffer.End);
+            if (result.IsCompleted)
+            {
+                // The peer left; the pump reports it once the hold ends.
+                await AfterPeerLeftAsync(from, held);
+                break;
+            }
+
+            if (stop)
+            {
+                break;
+            }
         }
 
-        return false;
+        await WatchingAsync(from, new ValueTask(held));
+        await FinishHoldAsync(to, held, cancellationToken);
+        return null;
+    }
+
+    /// <summary>The released message may sit in the pipe unflushed, and the next read may not come soon.</summary>
+    private static async Task FinishHoldAsync(RelayLeg to, Task held, CancellationToken cancellationToken)
+    {
+        await held;
+        if (!to.CloseSent)
+        {
+            await FlushAsync(to, cancellationToken);
+        }
+    }
+
+    /// <summary>Takes a whole, valid ping or pong from the start of <paramref name="buffer"/>, unmasked.</summary>
+    /// <param name="stop">Set when the next frame is of another kind, or not valid: nothing more may be taken.</param>
+    /// <returns>False when nothing was taken: <paramref name="stop"/>, or more bytes are needed.</returns>
+    private static bool TryTakeControl(bool fromClient, ref ReadOnlySequence<byte> buffer, out Opcode opcode, out byte[] payload, out bool stop)
+    {
+        (opcode, payload, stop) = (default, [], false);
+        FrameHeader header;
+        try
+        {
+            if (!FrameCodec.TryReadHeader(buffer, out header))
+            {
+                return false;
+            }
+        }
+        catch (WebSocketProtocolException)
+        {
+            // The pump reports it, in its turn.
+            stop = true;
+            return false;
+        }
+
+        if (header.Opcode is not (Opcode.Ping or Opcode.Pong) || !header.Fin || header.Rsv1 || header.Rsv2 || header.Rsv3
+            || header.Masked != fromClient || header.PayloadLength > FrameCodec.MaxControlPayload)
+        {
+            stop = true;
+            return false;
+        }
+
+        if (buffer.Length < header.HeaderLength + header.PayloadLength)
+        {
+            return false;
+        }
+
+        payload = buffer.Slice(header.HeaderLength, header.PayloadLength).ToArray();
+        if (header.Masked)
+        {
+            FrameCodec.ApplyMask(payload, header.MaskKey, 0);
+        }
+
+        buffer = buffer.Slice(header.HeaderLength + header.PayloadLength);
+        opcode = header.Opcode;
+        return true;
     }
 
     private async ValueTask HandleMessageAsync(RelayLeg from, RelayLeg to, MessageAssembler state, CancellationToken cancellationToken)
@@ -479,10 +629,23 @@ internal sealed partial class WebSocketRelay
         {
             // A hook holds this message (intercept): what earlier messages wrote is waiting for the pump's
             // batched flush, and must not wait for someone to decide on this one.
-            await FlushAsync(to, cancellationToken);
+            var from = message.FromClient ? _client : _server;
+            from.HoldingMessage = true;
+            try
+            {
+                await FlushAsync(to, cancellationToken);
+                await hooks;
+            }
+            finally
+            {
+                from.HoldingMessage = false;
+            }
+        }
+        else
+        {
+            await hooks;
         }
 
-        await hooks;
         if (message.Dropped || message.IsModified)
         {
             _store.MessageChanged(_flow, message);
@@ -735,8 +898,23 @@ internal sealed partial class WebSocketRelay
     {
         using var watching = new CancellationTokenSource();
         var left = PeerWatch.LeftAsync(socket, _time, watching.Token);
-        if (await Task.WhenAny(pending, left) == left && await left
-            && await Task.WhenAny(pending, Task.Delay(_settings.CloseTimeout, _time, watching.Token)) != pending)
+        if (await Task.WhenAny(pending, left) == left && await left)
+        {
+            await AfterPeerLeftAsync(from, pending);
+        }
+
+        await watching.CancelAsync();
+        await pending;
+    }
+
+    /// <summary>
+    /// <paramref name="from"/> left while <paramref name="pending"/> waited: it gets the close timeout to finish, so
+    /// what the peer sent before leaving still goes out; after that the relay ends with 1006.
+    /// </summary>
+    private async Task AfterPeerLeftAsync(RelayLeg from, Task pending)
+    {
+        using var waiting = new CancellationTokenSource();
+        if (await Task.WhenAny(pending, Task.Delay(_settings.CloseTimeout, _time, waiting.Token)) != pending)
         {
             if (_ws.TryClose(from.IsClient, WebSocketCloseCodes.AbnormalClosure, null, Timestamps.Now(_time)))
             {
@@ -748,8 +926,7 @@ internal sealed partial class WebSocketRelay
             _stop.Cancel();
         }
 
-        await watching.CancelAsync();
-        await pending;
+        await waiting.CancelAsync();
     }
 
     /// <summary>Writes a whole message as one frame, compressed when the leg negotiated permessage-deflate.</summary>

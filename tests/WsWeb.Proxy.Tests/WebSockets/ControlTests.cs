@@ -67,6 +67,60 @@ public sealed class ControlTests
         Assert.True(toServer[0].Index < injected.Index);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task PingsAndPongsPassWhileAMessageIsHeld_SoKeepalivesDoNotTimeOut(bool holdClientMessage)
+    {
+        // A client library answers its server's keepalive pings by itself; were its pong held behind a message the
+        // user is still deciding on, the server would drop the connection at its ping timeout. Either direction.
+        var hold = new HoldFirstMessage(fromClient: holdClientMessage);
+        await using var server = RawWebSocketServer.Start();
+        await using var proxy = await ProxyServer.StartAsync(services: services => services.AddWebSocketAddon(hold));
+        var connecting = ProxyClients.ConnectRawAsync(proxy, server.WsUri());
+        await using var upstream = await server.AcceptAsync();
+        await using var client = await connecting;
+        var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
+        var (holder, other) = holdClientMessage ? (client, upstream.Socket) : (upstream.Socket, client);
+
+        await holder.SendTextAsync("held");
+        await hold.Holding.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // The other peer pings; the ping reaches the holder, and the holder's pong comes back while the message waits.
+        await other.SendAsync(Opcode.Ping, "keepalive"u8);
+        var ping = await holder.ReadRequiredFrameAsync();
+        Assert.Equal((Opcode.Ping, "keepalive"), (ping.Opcode, ping.Text));
+        await holder.SendAsync(Opcode.Pong, "keepalive"u8);
+        var pong = await other.ReadRequiredFrameAsync();
+        Assert.Equal((Opcode.Pong, "keepalive"), (pong.Opcode, pong.Text));
+        Assert.Equal(holdClientMessage, pong.Masked);
+
+        // The holder's own ping goes through too, and its answer comes back.
+        await holder.SendAsync(Opcode.Ping, "are you there"u8);
+        Assert.Equal((Opcode.Ping, "are you there"), (await other.ReadRequiredFrameAsync()) is var p ? (p.Opcode, p.Text) : default);
+        await other.SendAsync(Opcode.Pong, "are you there"u8);
+        Assert.Equal(Opcode.Pong, (await holder.ReadRequiredFrameAsync()).Opcode);
+
+        // A data message after the held one still waits for it, and so does what follows it, pings included: the
+        // proxy does not read past a message it may not pass on yet.
+        await holder.SendTextAsync("after");
+        await holder.SendAsync(Opcode.Ping, "behind"u8);
+        await Task.Delay(300);
+
+        // Passed on early, "behind" would arrive first.
+        hold.Release.SetResult();
+        Assert.Equal("held", (await other.ReadRequiredFrameAsync()).Text);
+        Assert.Equal("after", (await other.ReadRequiredFrameAsync()).Text);
+        Assert.Equal((Opcode.Ping, "behind"), (await other.ReadRequiredFrameAsync()) is var b ? (b.Opcode, b.Text) : default);
+
+        var ws = flow.WebSocket!;
+        await Eventually.AssertAsync(() => ws.Messages.Count == 2, "the held message and the one after it recorded");
+        Assert.Equal(["held", "after"], ws.Messages.Select(m => m.Text));
+        Assert.Equal((2, 1), holdClientMessage ? (ws.ClientPings, ws.ServerPings) : (ws.ServerPings, ws.ClientPings));
+        Assert.Equal((1, 1), (ws.ClientPongs, ws.ServerPongs));
+        Assert.True(flow.IsLive);
+    }
+
     [Fact]
     public async Task InjectCloseAndKillFailClearlyOnAClosedFlow()
     {
