@@ -958,6 +958,9 @@ internal sealed partial class WebSocketRelay
                     await to.Sequence.WaitAsync(cancellationToken);
                     try
                     {
+                        // Its time is when it takes its place in the flow, not when it was queued: behind a held
+                        // message that can be long after, and the flow's times would run backwards.
+                        message.Timestamp = Timestamps.Now(_time);
                         _store.AddMessage(_flow, message);
                         recorded = true;
                         await _addons.WebSocketMessageAsync(_flow, message, cancellationToken);

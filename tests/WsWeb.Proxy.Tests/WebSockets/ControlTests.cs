@@ -53,6 +53,7 @@ public sealed class ControlTests
         Assert.Empty(echo.Frames);
         Assert.False(injecting.IsCompleted);
 
+        var released = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
         hold.Release.SetResult();
         var injected = await injecting.WaitAsync(TimeSpan.FromSeconds(10));
         var first = await ProxyClients.ReceiveMessageAsync(client);
@@ -65,6 +66,9 @@ public sealed class ControlTests
         Assert.Equal(["held", "injected"], toServer.Select(m => m.Text));
         Assert.Same(injected, toServer[1]);
         Assert.True(toServer[0].Index < injected.Index);
+
+        // Its time is when it went out behind the held one, not when it was queued: the flow's times do not run backwards.
+        Assert.True(injected.Timestamp >= released - 0.001, $"injected at {injected.Timestamp}, after the release at {released}");
     }
 
     [Theory]
