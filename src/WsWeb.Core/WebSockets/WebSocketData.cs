@@ -173,7 +173,9 @@ public sealed class WebSocketData
         lock (_gate)
         {
             message.Index = _firstIndex + _messages.Count;
-            message.RecordedLength = message.ContentLength;
+            // What the peer sent: a message recorded already edited (an imported one) counts its original, as it was
+            // counted when it was captured, so a flow's byte totals survive export and import.
+            message.RecordedLength = message.OriginalContent?.Length ?? message.ContentLength;
             _messages.Add(message);
             Count(message, +1);
             var before = _retainedBytes - message.RecordedLength;

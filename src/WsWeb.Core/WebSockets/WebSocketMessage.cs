@@ -101,7 +101,10 @@ public sealed class WebSocketMessage
     /// <summary>Position of the message in its flow (0-based), assigned when it is recorded.</summary>
     public long Index { get; internal set; } = -1;
 
-    /// <summary>Content length when recorded; retention accounting uses it because edits change <see cref="Content"/> later.</summary>
+    /// <summary>
+    /// What the peer sent, counted when recorded (the original's length for a message recorded already edited);
+    /// totals and retention accounting use it because edits change <see cref="Content"/> later.
+    /// </summary>
     internal int RecordedLength { get; set; }
 
     public bool IsText => _type == Opcode.Text;
