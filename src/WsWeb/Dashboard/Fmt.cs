@@ -46,8 +46,8 @@ public static class Fmt
     };
 
     /// <summary>Time of day (UTC; the page script rewrites it to the browser's zone from <c>data-ts</c>).</summary>
-    public static string Clock(double timestamp) =>
-        DateTimeOffset.FromUnixTimeMilliseconds((long)(timestamp * 1000)).ToString("HH:mm:ss", CultureInfo.InvariantCulture);
+    public static string Clock(double timestamp, bool milliseconds = false) =>
+        DateTimeOffset.FromUnixTimeMilliseconds((long)(timestamp * 1000)).ToString(milliseconds ? "HH:mm:ss.fff" : "HH:mm:ss", CultureInfo.InvariantCulture);
 
     public static string Iso(double timestamp) =>
         DateTimeOffset.FromUnixTimeMilliseconds((long)(timestamp * 1000)).ToString("yyyy-MM-dd HH:mm:ss.fff 'UTC'", CultureInfo.InvariantCulture);

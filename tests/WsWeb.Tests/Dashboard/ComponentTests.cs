@@ -196,6 +196,33 @@ public sealed class ComponentTests
     }
 
     [Fact]
+    public async Task Times_a_person_reads_are_time_elements_the_page_script_localizes_with_utc_in_the_title()
+    {
+        static void AssertTime(AngleSharp.Dom.IElement? time, double timestamp, string clock)
+        {
+            Assert.NotNull(time);
+            Assert.Equal(timestamp.ToString(System.Globalization.CultureInfo.InvariantCulture), time.GetAttribute("data-ts"));
+            Assert.Equal(Fmt.Iso(timestamp), time.GetAttribute("title"));
+            Assert.Equal(clock, time.TextContent);
+        }
+
+        var header = await RenderAsync<FlowHeader>(new() { ["Flow"] = TestData.Detail(live: false) });
+        AssertTime(header.QuerySelector("#close-info time"), TestData.Start + 5, "22:13:25.000");
+        Assert.DoesNotContain("UTC", header.QuerySelector("#close-info")!.TextContent, StringComparison.Ordinal);
+
+        var content = await RenderAsync<MessageContent>(new() { ["FlowId"] = "f1", ["Message"] = TestData.Text(3, "hi") });
+        AssertTime(content.QuerySelector(".message-content time"), TestData.Start + 4.5, "22:13:24.500");
+        Assert.DoesNotContain("UTC", content.QuerySelector(".message-content")!.TextContent, StringComparison.Ordinal);
+
+        var connection = await RenderAsync<ConnectionDetails>(new() { ["Title"] = "Client", ["Connection"] = TestData.Detail().ClientConn });
+        AssertTime(connection.QuerySelector("time"), TestData.Start, "22:13:20.000");
+
+        var held = await RenderAsync<HeldList>(new() { ["Held"] = new List<HeldView> { new("f1", "ws://echo.example/a", 4, TestData.Start + 1, TestData.Start + 31, TestData.Text(4, "x")) } });
+        Assert.All(held.QuerySelectorAll("time"), t => Assert.Equal(Fmt.Iso(double.Parse(t.GetAttribute("data-ts")!, System.Globalization.CultureInfo.InvariantCulture)), t.GetAttribute("title")));
+        Assert.Equal(2, held.QuerySelectorAll("time").Length);
+    }
+
+    [Fact]
     public async Task Flow_actions_post_to_the_rest_api_and_are_disabled_when_not_live()
     {
         var live = await RenderAsync<FlowActions>(new() { ["FlowId"] = "f1", ["Live"] = true });
@@ -297,6 +324,9 @@ public sealed class ComponentTests
         var snippets = string.Join("\n", doc.QuerySelectorAll("pre.snippet").Select(p => p.TextContent));
         Assert.Contains("--proxy-server=http://127.0.0.1:8080", snippets, StringComparison.Ordinal);
         Assert.Contains("certutil -d sql:$HOME/.pki/nssdb -A -t \"C,,\"", snippets, StringComparison.Ordinal);
+        // Saved under the name the next lines use (the download's own name), not as "pem" (curl -O takes the URL's).
+        Assert.Contains("curl -o wsweb-ca-cert.pem http://", snippets, StringComparison.Ordinal);
+        Assert.DoesNotContain("curl -O", snippets, StringComparison.Ordinal);
         Assert.Contains("curl --proxy http://127.0.0.1:8080 --cacert wsweb-ca-cert.pem", snippets, StringComparison.Ordinal);
         Assert.Contains("NODE_EXTRA_CA_CERTS=wsweb-ca-cert.pem", snippets, StringComparison.Ordinal);
         Assert.Contains("new WebProxy(\"http://127.0.0.1:8080\")", snippets, StringComparison.Ordinal);

@@ -65,14 +65,17 @@ public sealed class DashboardBrowser : IAsyncLifetime
     }
 
     /// <summary>A fresh page at 1366×768, the smallest laptop screen the dashboard must fit.</summary>
-    public async Task<IPage> NewPageAsync()
+    public Task<IPage> NewPageAsync() => NewPageAsync(timezoneId: null);
+
+    /// <summary>A fresh page as <see cref="NewPageAsync()"/>, in the given IANA time zone (null: the machine's).</summary>
+    public async Task<IPage> NewPageAsync(string? timezoneId)
     {
         if (Browser is null)
         {
             throw new InvalidOperationException($"Chromium is required at {RequiresChromiumFactAttribute.ChromiumPath} (apt-get install chromium).");
         }
 
-        var context = await Browser.NewContextAsync(new() { ViewportSize = new() { Width = 1366, Height = 768 } });
+        var context = await Browser.NewContextAsync(new() { ViewportSize = new() { Width = 1366, Height = 768 }, TimezoneId = timezoneId });
         var page = await context.NewPageAsync();
         page.SetDefaultTimeout((float)Wait.TotalMilliseconds);
         return page;

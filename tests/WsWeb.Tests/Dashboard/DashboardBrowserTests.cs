@@ -747,4 +747,152 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
             await App.ResetAsync();
         }
     }
+
+    [RequiresChromiumFact]
+    public async Task Editing_or_cancelling_after_a_refused_rule_clears_its_errors()
+    {
+        await App.ResetAsync();
+        try
+        {
+            await ApiAssert.JsonAsync(await App.Api.PostJsonAsync("/api/rules", new { name = "slow down", filter = "~ws", action = "delay", delayMs = 10 }), System.Net.HttpStatusCode.Created);
+            var page = await browser.NewPageAsync();
+            await page.GotoAsync(browser.BaseUrl + "/rules");
+            await Expect(page.Locator("tr.rule-row")).ToHaveCountAsync(1);
+            var filter = page.Locator("#rule-filter");
+            var feedback = page.Locator("#rule-form .filter-feedback");
+            var problem = page.Locator("#rule-form .problem");
+
+            async Task RefuseAsync()
+            {
+                await filter.FillAsync("~ws & (");
+                await Expect(feedback).ToContainTextAsync("missing ')' opened at position 6");
+                await page.ClickAsync("#rule-submit");
+                await Expect(problem.Locator(".alert-danger")).ToBeVisibleAsync();
+                await Expect(filter).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("is-invalid"));
+            }
+
+            async Task ExpectNoErrorAsync(string value)
+            {
+                await Expect(filter).ToHaveValueAsync(value);
+                await Expect(filter).Not.ToHaveClassAsync(new System.Text.RegularExpressions.Regex("is-invalid"));
+                await Expect(feedback).ToBeEmptyAsync();
+                await Expect(problem).ToBeEmptyAsync();
+            }
+
+            // A refused add, then Edit on the existing rule: the form shows the rule, not the add's errors.
+            await RefuseAsync();
+            await page.ClickAsync("tr.rule-row .rule-edit");
+            await Expect(page.Locator("#rule-submit")).ToHaveTextAsync("Save");
+            await ExpectNoErrorAsync("~ws");
+
+            // A refused save, then Cancel edit: back to an empty new rule.
+            await RefuseAsync();
+            await page.ClickAsync("#rule-cancel");
+            await Expect(page.Locator("#rule-submit")).ToHaveTextAsync("Add rule");
+            await ExpectNoErrorAsync("");
+        }
+        finally
+        {
+            await App.ResetAsync();
+        }
+    }
+
+    [RequiresChromiumFact]
+    public async Task The_encoding_of_a_held_message_converts_its_content_and_keeps_text_it_cannot_convert()
+    {
+        await App.ResetAsync();
+        var (client, server, _) = await App.ConnectAsync();
+        await using var c = client;
+        try
+        {
+            await ApiAssert.JsonAsync(await App.Api.PutAsJsonAsync(new Uri("/api/intercept", UriKind.Relative), new { filter = "~wq & ~b secret" }));
+            var page = await browser.NewPageAsync();
+            await page.GotoAsync(browser.BaseUrl + "/intercept");
+            await client.SendTextAsync("secret X é");
+            var card = page.Locator(".held-card");
+            var content = card.Locator("textarea");
+            var encoding = card.Locator("select[name=encoding]");
+            await Expect(content).ToHaveValueAsync("secret X é");
+
+            // UTF-8 ⇄ hex ⇄ base64, byte for byte.
+            await encoding.SelectOptionAsync("hex");
+            await Expect(content).ToHaveValueAsync("73 65 63 72 65 74 20 58 20 c3 a9");
+            await encoding.SelectOptionAsync("base64");
+            await Expect(content).ToHaveValueAsync("c2VjcmV0IFggw6k=");
+            await encoding.SelectOptionAsync("utf8");
+            await Expect(content).ToHaveValueAsync("secret X é");
+
+            // Text that is not valid in the encoding shown stays as typed, in that encoding, and the box says why.
+            await encoding.SelectOptionAsync("hex");
+            await content.FillAsync("73 65 63 72 65 74 20 5");
+            await encoding.SelectOptionAsync("base64");
+            await Expect(encoding).ToHaveValueAsync("hex");
+            await Expect(content).ToHaveValueAsync("73 65 63 72 65 74 20 5");
+            await Expect(card.Locator(".encoding-error")).ToContainTextAsync("not valid hex");
+
+            // Bytes that are not UTF-8 stay hex too.
+            await content.FillAsync("ff fe");
+            await encoding.SelectOptionAsync("utf8");
+            await Expect(encoding).ToHaveValueAsync("hex");
+            await Expect(content).ToHaveValueAsync("ff fe");
+            await Expect(card.Locator(".encoding-error")).ToContainTextAsync("not valid UTF-8");
+
+            // An edit made in hex is released as those bytes.
+            await content.FillAsync("73 65 63 72 65 74 20 59");
+            await encoding.SelectOptionAsync("base64");
+            await Expect(content).ToHaveValueAsync("c2VjcmV0IFk=");
+            await Expect(card.Locator(".encoding-error")).ToHaveCountAsync(0);
+            await card.Locator("button[type=submit]").ClickAsync();
+            await Eventually.AssertAsync(() => server.Texts.Contains("secret Y"), "the echo peer got the edited message");
+            await Expect(page.Locator(".held-card")).ToHaveCountAsync(0);
+        }
+        finally
+        {
+            await App.ResetAsync();
+        }
+    }
+
+    [RequiresChromiumFact]
+    public async Task Message_and_close_times_are_local_like_the_flow_list_with_utc_in_the_title()
+    {
+        await App.ResetAsync();
+        var (client, _, flow) = await App.ConnectAsync();
+        await using (client)
+        {
+            await client.SendTextAsync("what time is it");
+            await client.ReceiveTextAsync();
+            await client.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, "bye");
+        }
+
+        // India is UTC+05:30 all year: no time of day there reads the same as in UTC.
+        var page = await browser.NewPageAsync("Asia/Kolkata");
+        static string Local(string ts, string format) =>
+            DateTimeOffset.FromUnixTimeMilliseconds((long)(double.Parse(ts, System.Globalization.CultureInfo.InvariantCulture) * 1000))
+                .ToOffset(TimeSpan.FromHours(5.5)).ToString(format, System.Globalization.CultureInfo.InvariantCulture);
+
+        async Task ExpectLocalAsync(ILocator time, string format)
+        {
+            var ts = await time.GetAttributeAsync("data-ts");
+            Assert.NotNull(ts);
+            await Expect(time).ToHaveTextAsync(Local(ts, format));
+            await Expect(time).ToHaveAttributeAsync("title", new System.Text.RegularExpressions.Regex(@"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC$"));
+        }
+
+        await page.GotoAsync(browser.BaseUrl + "/");
+        await ExpectLocalAsync(page.Locator($"tr.flow-row[data-id='{flow.Id}'] time"), "HH:mm:ss");
+
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
+        await Expect(page.Locator("#close-info")).ToBeVisibleAsync();
+        Assert.DoesNotContain("UTC", await page.Locator("#close-info").InnerTextAsync(), StringComparison.Ordinal);
+        await ExpectLocalAsync(page.Locator("#close-info time"), "HH:mm:ss.fff");
+
+        await page.ClickAsync("#message-rows tr[data-index='0']");
+        var header = page.Locator("#message-view .message-content time");
+        await Expect(header).ToHaveCountAsync(1);
+        Assert.DoesNotContain("UTC", await page.Locator("#message-view .message-content").InnerTextAsync(), StringComparison.Ordinal);
+        await ExpectLocalAsync(header, "HH:mm:ss.fff");
+
+        await page.ClickAsync("#tab-connection");
+        await ExpectLocalAsync(page.Locator("#pane-connection time").First, "HH:mm:ss.fff");
+    }
 }

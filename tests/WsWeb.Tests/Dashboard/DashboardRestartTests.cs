@@ -100,4 +100,47 @@ public sealed class DashboardRestartTests
             await browser.DisposeAsync();
         }
     }
+
+    [RequiresChromiumFact]
+    public async Task A_flow_page_backs_off_while_WsWeb_is_stopped_and_recovers_when_it_returns()
+    {
+        var browser = new DashboardBrowser();
+        await browser.InitializeAsync();
+        try
+        {
+            var (client, _, flow) = await browser.App.ConnectAsync();
+            await using var c = client;
+            var page = await browser.NewPageAsync();
+            var status = page.Locator("#live-status");
+            await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
+            await Expect(status).ToHaveTextAsync("live");
+
+            var requests = 0;
+            page.Request += (_, request) =>
+            {
+                if (request.Url.StartsWith(browser.BaseUrl, StringComparison.Ordinal))
+                {
+                    Interlocked.Increment(ref requests);
+                }
+            };
+
+            // Stopped: one schedule of tries that backs off (1 s, 2 s, 5 s, …), not a 1 s poll beside retries of its
+            // own (seen: two requests a second, then more with the hub's reconnects).
+            await browser.StopAppAsync();
+            await Expect(status).ToHaveTextAsync("offline");
+            var before = Volatile.Read(ref requests);
+            await page.WaitForTimeoutAsync(7000);
+            var tries = Volatile.Read(ref requests) - before;
+            Assert.InRange(tries, 1, 4);
+
+            // Back: the next try finds it (the flow is gone in the new process) and the page stops asking.
+            await browser.StartAppAsync();
+            await Expect(page.Locator("#flow-gone")).ToContainTextAsync("This flow no longer exists");
+            await Expect(status).ToHaveTextAsync("not live");
+        }
+        finally
+        {
+            await browser.DisposeAsync();
+        }
+    }
 }

@@ -35,11 +35,14 @@ function formatBytes(bytes) {
 }
 
 const iso = (ts) => new Date(ts * 1000).toISOString().replace("T", " ").replace("Z", " UTC");
-const clock = (ts) => new Date(ts * 1000).toLocaleTimeString([], { hour12: false });
+const clock = (ts, ms = false) => new Date(ts * 1000).toLocaleTimeString([], ms
+  ? { hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit", fractionalSecondDigits: 3 }
+  : { hour12: false });
 const relative = (ts, t0) => `+${Math.max(0, ts - t0).toFixed(3)}`;
 
+// Times a person reads are in the browser's zone (LocalTime.razor renders UTC, with the full UTC time as the title).
 function localizeTimes(root = document) {
-  for (const t of root.querySelectorAll("time[data-ts]")) t.textContent = clock(parseFloat(t.dataset.ts));
+  for (const t of root.querySelectorAll("time[data-ts]")) t.textContent = clock(parseFloat(t.dataset.ts), t.hasAttribute("data-ms"));
 }
 
 function base64Bytes(b64) {
@@ -348,19 +351,25 @@ function showHeldCount(n) {
 
 // Waits between attempts to reach the hub again while polling: soon at first, then every 15 s.
 const RECONNECT_MS = [1000, 2000, 5000, 10_000, 15_000];
+// Waits between polls while they fail (WsWeb is stopped or unreachable): soon at first, then every 10 s.
+const OFFLINE_POLL_MS = [1000, 2000, 5000, 10_000];
 
 /**
- * Connects to the hub with the page's handlers and keeps it connected. While the hub cannot be reached (WsWeb
- * stopped or restarting, a proxy in the way), the page polls the REST API so it stays current, and tries the hub
- * again with backoff (RECONNECT_MS), and at once when a poll succeeds after failing (WsWeb is back). Polling stops
+ * Connects to the hub with the page's handlers and keeps it connected. While the hub cannot be reached (a proxy in
+ * the way), the page polls the REST API every POLL_MS so it stays current, and tries the hub again with backoff
+ * (RECONNECT_MS). While the polls fail too (WsWeb stopped or restarting: "offline"), they are the only thing that
+ * runs, backing off (OFFLINE_POLL_MS), and the hub is tried at once when one succeeds (WsWeb is back). Polling stops
  * once connected. onConnected subscribes and catches up after every (re)connect; the badge says "live" only when
- * it has completed (if it fails, the connection is dropped and the page starts over). Returns { stop }, which ends
- * all of it (the page has nothing left to follow).
+ * it has completed (if it fails, the connection is dropped and the page starts over). Returns { stop, connected },
+ * stop ending all of it (the page has nothing left to follow), connected saying whether the hub is followed.
  */
 function goLive({ handlers, onConnected, poll, quiet = false }) {
   // The badge speaks for the page's content: a page that follows only the nav's held count leaves it hidden.
   const show = quiet ? () => {} : setLive;
   let pollTimer = null;
+  let polling = false;
+  let pollRun = 0; // which run of polling a poll belongs to: one stopped meanwhile schedules no more
+  let pollFailures = 0;
   let retryTimer = null;
   let attempt = 0;
   let connecting = false;
@@ -369,31 +378,46 @@ function goLive({ handlers, onConnected, poll, quiet = false }) {
   let lastPollOk = true;
   let connection = null;
 
-  // A poll that fails (the server is gone) shows "offline" until one succeeds again.
-  const pollOnce = async () => {
+  // A poll that fails (the server is gone) shows "offline" until one succeeds again. One poll at a time, each
+  // scheduling the next: every POLL_MS while they succeed, backing off while they fail.
+  const pollOnce = async (run) => {
+    pollTimer = null;
     let ok;
     try { ok = (await poll()) !== false; } catch { ok = false; }
-    if (stopped || connected || !pollTimer) return;
+    if (stopped || connected || !polling || run !== pollRun) return;
     show(ok ? "polling" : "offline");
-    if (ok && !lastPollOk) connect();
+    if (ok) {
+      pollFailures = 0;
+      if (!lastPollOk) connect();
+    } else {
+      pollFailures++;
+      // Offline, the polls are the one schedule: the first that succeeds tries the hub.
+      clearTimeout(retryTimer);
+      retryTimer = null;
+    }
     lastPollOk = ok;
+    if (polling && run === pollRun && !connected && !pollTimer) {
+      const wait = ok ? POLL_MS : OFFLINE_POLL_MS[Math.min(pollFailures - 1, OFFLINE_POLL_MS.length - 1)];
+      pollTimer = setTimeout(() => pollOnce(run), wait);
+    }
   };
+  // Polls now, and on from there.
   const startPolling = () => {
-    if (!pollTimer) pollTimer = setInterval(pollOnce, POLL_MS);
+    if (polling) return;
+    polling = true;
+    pollOnce(++pollRun);
   };
-  const stopPolling = () => { clearInterval(pollTimer); pollTimer = null; };
+  const stopPolling = () => { polling = false; pollRun++; clearTimeout(pollTimer); pollTimer = null; };
   const scheduleRetry = () => {
-    if (stopped || retryTimer || !connection) return;
+    if (stopped || retryTimer || !connection || !lastPollOk) return;
     retryTimer = setTimeout(() => { retryTimer = null; connect(); }, RECONNECT_MS[Math.min(attempt, RECONNECT_MS.length - 1)]);
     attempt++;
   };
-  // Not connected: poll now and every POLL_MS, and try the hub again later.
+  // Not connected: poll now and on from there, and try the hub again later (unless the polls fail too).
   const fallBack = (state) => {
     if (stopped) return;
     show(state);
-    const first = !pollTimer;
     startPolling();
-    if (first) pollOnce();
     scheduleRetry();
   };
 
@@ -430,7 +454,7 @@ function goLive({ handlers, onConnected, poll, quiet = false }) {
   show("connecting");
   if (!window.signalR) {
     fallBack("polling");
-    return { stop() { stopped = true; stopPolling(); } };
+    return { stop() { stopped = true; stopPolling(); }, connected: () => false };
   }
   connection = new signalR.HubConnectionBuilder()
     .withUrl(HUB_URL)
@@ -455,6 +479,7 @@ function goLive({ handlers, onConnected, poll, quiet = false }) {
       retryTimer = null;
       connection.stop();
     },
+    connected: () => connected,
   };
 }
 
@@ -711,6 +736,7 @@ function flowPage(root) {
     if (response?.status === 404) flowGone();
     if (!response?.ok) return;
     $("#flow-header").innerHTML = await response.text();
+    localizeTimes($("#flow-header"));
     const header = $(".flow-header");
     if (header?.dataset.live === "false" && live) setNotLive();
   }, 1000);
@@ -825,8 +851,11 @@ function flowPage(root) {
       // The hole stays open from where this got to.
       catchFrom = Math.min(catchFrom, after);
       catchAgain = true;
-      if (!retryTimer && !gone) {
-        retryTimer = setTimeout(() => { retryTimer = null; if (catchAgain) catchUp(); }, retryDelay);
+      // Live on the hub, nothing else would ask again (a gap with no traffic after it): retry, backing off. Not
+      // connected, the polls (goLive) are what ask again, on their own backoff: a second schedule beside them
+      // doubled the requests to a stopped WsWeb.
+      if (!retryTimer && !gone && liveUpdates?.connected()) {
+        retryTimer = setTimeout(() => { retryTimer = null; if (catchAgain && liveUpdates?.connected()) catchUp(); }, retryDelay);
         retryDelay = Math.min(retryDelay * 2, 30_000);
       }
       return false;
@@ -896,6 +925,7 @@ function flowPage(root) {
     const chosen = views.get(index) ?? "";
     const response = await fetch(`/ui/flows/${encodeURIComponent(flowId)}/messages/${index}/view?view=${chosen}`);
     view.innerHTML = response.ok ? await response.text() : `<div class="empty-state">Message ${index} is no longer available.</div>`;
+    localizeTimes(view);
     bootstrap.Tab.getOrCreateInstance($("#tab-message")).show();
   };
 
@@ -1016,6 +1046,79 @@ function bytesBase64(bytes) {
   return btoa(raw);
 }
 
+// ---------- content encodings (a held message's editor) ----------
+
+const ENCODING_NAMES = { utf8: "UTF-8", hex: "hex", base64: "base64" };
+
+/** The bytes a content stands for in an encoding (as the API reads it: ContentCodec), or an Error saying why not. */
+function contentBytes(text, encoding) {
+  if (encoding === "utf8") return new TextEncoder().encode(text);
+  const compact = text.replace(/\s+/g, "");
+  if (encoding === "hex") {
+    if (!/^(?:[0-9a-fA-F]{2})*$/.test(compact)) throw new Error("the text is not valid hex (an even number of 0-9a-f digits)");
+    const bytes = new Uint8Array(compact.length / 2);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(compact.substr(i * 2, 2), 16);
+    return bytes;
+  }
+  if (encoding === "base64") {
+    try { return base64Bytes(compact); } catch { throw new Error("the text is not valid base64"); }
+  }
+  throw new Error(`unknown encoding ${encoding}`);
+}
+
+/** Bytes as a content in an encoding; UTF-8 only when they are valid UTF-8 (nothing is replaced). */
+function contentText(bytes, encoding) {
+  if (encoding === "hex") return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
+  if (encoding === "base64") return bytesBase64(bytes);
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new Error("its bytes are not valid UTF-8 text");
+  }
+}
+
+/**
+ * A select[data-convert] (a held message's encoding) converts the content in its form's textarea when it changes:
+ * the same bytes in the new encoding. Text that is not valid in the old encoding (or bytes that are not UTF-8) stay
+ * as they are, with the old encoding still selected, and the reason next to the box.
+ */
+document.addEventListener("change", (event) => {
+  const select = event.target.closest?.("select[data-convert]");
+  if (!select) return;
+  const form = select.closest("form");
+  const textarea = $("textarea[name=content]", form);
+  if (!textarea) return;
+  const original = Array.from(select.options).find((o) => o.defaultSelected)?.value;
+  const from = select.dataset.current ?? original;
+  const to = select.value;
+  $(".encoding-error", form)?.remove();
+  textarea.classList.remove("is-invalid");
+  if (from === to) return;
+  // Unedited, the markup's text is the message as caught, carriage returns included (the textarea's value has none).
+  const text = from === original && isUnchanged(textarea) ? textarea.defaultValue : textarea.value;
+  try {
+    textarea.value = contentText(contentBytes(text, from), to);
+    select.dataset.current = to;
+  } catch (error) {
+    select.value = from;
+    textarea.classList.add("is-invalid");
+    const note = document.createElement("div");
+    note.className = "small text-danger mb-1 encoding-error";
+    note.setAttribute("role", "alert");
+    note.textContent = `Still ${ENCODING_NAMES[from] ?? from}: ${error.message}, so it cannot be shown as ${ENCODING_NAMES[to] ?? to}.`;
+    textarea.after(note);
+  }
+});
+
+// What the user types clears a conversion's complaint: it was about the text before.
+document.addEventListener("input", (event) => {
+  const textarea = event.target.closest?.("textarea[name=content]");
+  const form = textarea?.form;
+  if (!form || !$("select[data-convert]", form)) return;
+  $(".encoding-error", form)?.remove();
+  textarea.classList.remove("is-invalid");
+});
+
 /**
  * The held list carries previews (HeldView.truncated): a card whose content was cut loads the whole content
  * from the REST API once, then becomes editable and releasable. Until then Release stays disabled, because
@@ -1044,6 +1147,8 @@ async function loadWholeContent(card) {
     }
     textarea.removeAttribute("data-content-url");
     textarea.readOnly = false;
+    const encoding = $("select[name=encoding]", card);
+    if (encoding) encoding.disabled = false;
     const release = $("button[type=submit]", card);
     if (release) release.disabled = false;
     $(".held-loading", card)?.remove();
@@ -1299,6 +1404,19 @@ function rulesPage() {
   action.addEventListener("change", showOptions);
   showOptions();
 
+  // Editing another rule or starting over: nothing the last submit or filter check said applies any more. Called
+  // once the form holds its new values.
+  const clearErrors = () => {
+    const filter = form.elements.filter;
+    problem.innerHTML = "";
+    for (const feedback of $$(".filter-feedback", form)) feedback.innerHTML = "";
+    for (const el of $$(".is-invalid", form)) el.classList.remove("is-invalid");
+    // A check still in flight would bring its verdict back. And the box's check (htmx, "input changed") goes on
+    // from the value now in it: typed again, the refused filter is checked again.
+    if (window.htmx) htmx.trigger(filter, "htmx:abort");
+    filter.dispatchEvent(new Event("input", { bubbles: true }));
+  };
+
   const reset = () => {
     form.reset();
     form.dataset.api = "/api/rules";
@@ -1310,6 +1428,7 @@ function rulesPage() {
     $("#rule-submit").textContent = "Add rule";
     $("#rule-cancel").classList.add("d-none");
     showOptions();
+    clearErrors();
   };
   $("#rule-cancel").addEventListener("click", reset);
 
@@ -1332,6 +1451,7 @@ function rulesPage() {
     $("#rule-submit").textContent = "Save";
     $("#rule-cancel").classList.remove("d-none");
     showOptions();
+    clearErrors();
   };
   const describe = (rule) => `<code>${escapeHtml(rule.filter)}</code> → ${escapeHtml(rule.action)} ${escapeHtml(ruleDetails(rule))}` +
     ` (${rule.enabled ? "on" : "off"}, version ${rule.version})`;
