@@ -72,6 +72,9 @@ public sealed record FlowSummary(
     }
 }
 
+/// <summary>What <c>DELETE /api/flows</c> removed, and how many matching flows stayed because they are live.</summary>
+public sealed record FlowsCleared(int Removed, int Live);
+
 public sealed record FlowPage(IReadOnlyList<FlowSummary> Flows, int Skip, int Limit);
 
 public sealed record HeaderField(string Name, string Value);

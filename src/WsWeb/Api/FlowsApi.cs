@@ -64,7 +64,69 @@ internal static class FlowsApi
             .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Abort both TCP connections of a live WebSocket at once (mitmproxy's kill).")
             .WithDescription("No close frames are sent; the flow records 1006 and the error \"Connection killed.\" (after a close still under way, it keeps that close's code). Example: `POST /api/flows/{id}/kill`.");
+        group.MapDelete("/{id}", Delete)
+            .WithName("DeleteFlow")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithSummary("Remove a finished flow from the store (mitmweb's delete).")
+            .WithDescription("A live flow is a 409: close or kill it first, so a delete never cuts a connection. Dashboards are told through the hub's `FlowsRemoved`. Example: `DELETE /api/flows/{id}`.");
+        group.MapDelete("/", Clear)
+            .WithName("ClearFlows")
+            .WithSummary("Remove every finished flow, or those matching `filter` (mitmweb's clear).")
+            .WithDescription("Live flows stay and are counted in `live`. A regex in `filter` that times out is a 400 naming `filter`, and nothing is removed. Example: `DELETE /api/flows?filter=~websocket%20%26%20~d%20example.com`.");
         return app;
+    }
+
+    private static Results<NoContent, ProblemHttpResult> Delete(FlowStore store, string id)
+    {
+        if (store.Get(id) is not { } flow)
+        {
+            return ApiProblems.FlowNotFound(id);
+        }
+
+        if (flow.IsLive)
+        {
+            return ApiProblems.Conflict($"Flow {flow.Id} is live; close or kill it first, then delete it.");
+        }
+
+        // Gone meanwhile (eviction, another delete): what was asked for is done all the same.
+        store.Remove(flow.Id);
+        return TypedResults.NoContent();
+    }
+
+    private static Results<Ok<FlowsCleared>, ValidationProblem> Clear(FlowStore store, string? filter, CancellationToken cancellationToken)
+    {
+        FlowFilter? parsed = null;
+        if (!string.IsNullOrWhiteSpace(filter) && !FlowFilter.TryParse(filter, out parsed, out var error))
+        {
+            return ApiProblems.Invalid("filter", error.Message);
+        }
+
+        List<HttpFlow> matching;
+        try
+        {
+            // Every flow is matched before any is removed, so a filter that times out part way removes nothing.
+            matching = store.Query(parsed is null ? null : flow => parsed.Matches(flow, FilterMode.Query, cancellationToken));
+        }
+        catch (FilterTimeoutException e)
+        {
+            return ApiProblems.FilterTooSlow(e);
+        }
+
+        var (removed, live) = (0, 0);
+        foreach (var flow in matching)
+        {
+            if (flow.IsLive)
+            {
+                live++;
+            }
+            else if (store.Remove(flow.Id))
+            {
+                removed++;
+            }
+        }
+
+        return TypedResults.Ok(new FlowsCleared(removed, live));
     }
 
     private static Results<Ok<FlowPage>, ValidationProblem> ListFlows(FlowStore store, string? filter, int? skip, int? limit, CancellationToken cancellationToken)

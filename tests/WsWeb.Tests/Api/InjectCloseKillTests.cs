@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.WebSockets;
 using System.Text;
+using WsWeb.Core.Flows;
 using WsWeb.Tests.Infrastructure;
 
 namespace WsWeb.Tests.Api;
@@ -101,6 +102,66 @@ public sealed class InjectCloseKillTests(WsWebApp app) : IClassFixture<WsWebApp>
         }
 
         await ApiAssert.ProblemAsync(await app.Api.PostJsonAsync($"/api/flows/{flow.Id}/messages", new { toClient = true, content = "x" }), HttpStatusCode.Conflict);
+    }
+
+    [Fact]
+    public async Task Delete_removes_a_finished_flow_and_refuses_a_live_one()
+    {
+        var (client, server, flow) = await app.ConnectAsync();
+        await using (client)
+        {
+            // A delete never cuts a connection: the flow stays, and so does the WebSocket.
+            var live = await ApiAssert.ProblemAsync(await app.Api.DeleteAsync(new Uri($"/api/flows/{flow.Id}", UriKind.Relative)), HttpStatusCode.Conflict);
+            Assert.Equal($"Flow {flow.Id} is live; close or kill it first, then delete it.", live.GetProperty("detail").GetString());
+            await client.SendTextAsync("still here");
+            Assert.Equal("still here", await client.ReceiveTextAsync());
+
+            await client.CloseAsync(WebSocketCloseStatus.NormalClosure, null);
+            await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended");
+        }
+
+        using var deleted = await app.Api.DeleteAsync(new Uri($"/api/flows/{flow.Id}", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        Assert.Null(app.Store.Get(flow.Id));
+        await ApiAssert.ProblemAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}"), HttpStatusCode.NotFound);
+        await ApiAssert.ProblemAsync(await app.Api.DeleteAsync(new Uri($"/api/flows/{flow.Id}", UriKind.Relative)), HttpStatusCode.NotFound);
+        Assert.Single(server.Texts);
+    }
+
+    [Fact]
+    public async Task Clear_removes_the_finished_flows_its_filter_matches_and_keeps_live_ones()
+    {
+        var (first, _, closedFirst) = await app.ConnectAsync();
+        var (second, _, closedSecond) = await app.ConnectAsync();
+        var (open, _, live) = await app.ConnectAsync();
+        await using var o = open;
+        foreach (var (client, flow) in new[] { (first, closedFirst), (second, closedSecond) })
+        {
+            await using (client)
+            {
+                await client.CloseAsync(WebSocketCloseStatus.NormalClosure, null);
+                await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended");
+            }
+        }
+
+        // The flows' paths carry their own tags, so the filters below reach only this test's flows.
+        var tag = (HttpFlow f) => f.Request.Path[(f.Request.Path.IndexOf("c=", StringComparison.Ordinal) + 2)..];
+        var cleared = await ApiAssert.JsonAsync(await app.Api.DeleteAsync(new Uri($"/api/flows?filter={Uri.EscapeDataString($"~u {tag(closedFirst)}")}", UriKind.Relative)));
+        Assert.Equal((1, 0), (cleared.GetProperty("removed").GetInt32(), cleared.GetProperty("live").GetInt32()));
+        Assert.Null(app.Store.Get(closedFirst.Id));
+        Assert.NotNull(app.Store.Get(closedSecond.Id));
+
+        var filter = Uri.EscapeDataString($"~u {tag(closedSecond)} | ~u {tag(live)}");
+        cleared = await ApiAssert.JsonAsync(await app.Api.DeleteAsync(new Uri($"/api/flows?filter={filter}", UriKind.Relative)));
+        Assert.Equal((1, 1), (cleared.GetProperty("removed").GetInt32(), cleared.GetProperty("live").GetInt32()));
+        Assert.Null(app.Store.Get(closedSecond.Id));
+        Assert.Same(live, app.Store.Get(live.Id));
+        await open.SendTextAsync("untouched");
+        Assert.Equal("untouched", await open.ReceiveTextAsync());
+
+        // A filter that does not parse removes nothing and says where it is wrong.
+        await ApiAssert.InvalidFieldAsync(await app.Api.DeleteAsync(new Uri("/api/flows?filter=~zz", UriKind.Relative)), "filter");
+        Assert.Same(live, app.Store.Get(live.Id));
     }
 
     [Fact]
