@@ -475,52 +475,63 @@ internal sealed partial class WebSocketRelay
     /// <returns>A read still under way when the hold ended, which is the pump's next read.</returns>
     private async Task<Task<ReadResult>?> PassControlWhileHeldAsync(RelayLeg from, RelayLeg to, PipeReader reader, Task held, CancellationToken cancellationToken)
     {
-        while (!held.IsCompleted)
+        try
         {
-            var reading = reader.ReadAsync(cancellationToken);
-            if (!reading.IsCompleted)
+            while (!held.IsCompleted)
             {
-                var pending = reading.AsTask();
-                if (await Task.WhenAny(held, pending) == held)
+                var reading = reader.ReadAsync(cancellationToken);
+                if (!reading.IsCompleted)
                 {
-                    try
+                    var pending = reading.AsTask();
+                    if (await Task.WhenAny(held, pending) == held)
                     {
-                        await FinishHoldAsync(to, held, cancellationToken);
-                    }
-                    catch
-                    {
-                        // The pump ends on this; the read it leaves behind ends with the relay's pipes.
-                        _ = pending.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-                        throw;
+                        try
+                        {
+                            await FinishHoldAsync(to, held, cancellationToken);
+                        }
+                        catch
+                        {
+                            // The pump ends on this; the read it leaves behind ends with the relay's pipes.
+                            _ = pending.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                            throw;
+                        }
+
+                        return pending;
                     }
 
-                    return pending;
+                    reading = new ValueTask<ReadResult>(pending);
                 }
 
-                reading = new ValueTask<ReadResult>(pending);
+                var result = await reading;
+                var buffer = result.Buffer;
+                var stop = result.IsCanceled;
+                while (!stop && TryTakeControl(from.IsClient, ref buffer, out var opcode, out var payload, out stop))
+                {
+                    await ForwardControlAsync(from, to, opcode, payload, flush: true, cancellationToken);
+                }
+
+                // A frame that is not passed on is left unexamined, for the pump to read once the hold ends.
+                reader.AdvanceTo(buffer.Start, stop ? buffer.Start : result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    // The peer left; the pump reports it once the hold ends.
+                    await AfterPeerLeftAsync(from, held);
+                    break;
+                }
+
+                if (stop)
+                {
+                    break;
+                }
             }
 
-            var result = await reading;
-            var buffer = result.Buffer;
-            var stop = result.IsCanceled;
-            while (!stop && TryTakeControl(from.IsClient, ref buffer, out var opcode, out var payload, out stop))
-            {
-                await ForwardControlAsync(from, to, opcode, payload, flush: true, cancellationToken);
-            }
-
-            // A frame that is not passed on is left unexamined, for the pump to read once the hold ends.
-            reader.AdvanceTo(buffer.Start, stop ? buffer.Start : result.Buffer.End);
-            if (result.IsCompleted)
-            {
-                // The peer left; the pump reports it once the hold ends.
-                await AfterPeerLeftAsync(from, held);
-                break;
-            }
-
-            if (stop)
-            {
-                break;
-            }
+        }
+        catch
+        {
+            // The held message's handling still uses the assembler's buffers, so the pump may end only after it
+            // (the relay's ending cancels the hooks, which ends a hold).
+            await held.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            throw;
         }
 
         await WatchingAsync(from, new ValueTask(held));
