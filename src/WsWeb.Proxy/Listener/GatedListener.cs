@@ -67,7 +67,7 @@ internal sealed class GatedListener(IConnectionListener inner, ConnectionLimiter
 internal sealed class WebEndPoint(IPAddress address, int port) : IPEndPoint(address, port);
 
 /// <summary>Kestrel's socket transport for the web listener, gated by the web listener's <see cref="ConnectionLimiter"/>.</summary>
-internal sealed class WebTransportFactory(IOptions<SocketTransportOptions> options, ILoggerFactory loggers, ConnectionLimiters limiters)
+internal sealed class WebTransportFactory(IOptions<SocketTransportOptions> options, ILoggerFactory loggers, ConnectionLimiters limiters, OwnEndpoints own)
     : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
     private readonly SocketTransportFactory _sockets = new(options, loggers);
@@ -77,6 +77,11 @@ internal sealed class WebTransportFactory(IOptions<SocketTransportOptions> optio
     public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
         var listener = await _sockets.BindAsync(endpoint, cancellationToken);
+        if (listener.EndPoint is IPEndPoint bound)
+        {
+            own.Bound(bound, proxy: false);
+        }
+
         return limiters.Web is { } limiter ? new GatedListener(listener, limiter) : listener;
     }
 }

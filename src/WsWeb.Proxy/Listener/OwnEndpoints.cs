@@ -14,9 +14,31 @@ internal sealed class OwnEndpoints
     private ImmutableArray<IPEndPoint> _endpoints = [];
     private readonly Lazy<HashSet<IPAddress>> _localAddresses = new(LoadLocalAddresses);
 
+    private ImmutableArray<IPEndPoint> _proxy = [];
+    private ImmutableArray<IPEndPoint> _web = [];
+
     public void Set(IEnumerable<IPEndPoint> endpoints) => _endpoints = [.. endpoints];
 
     public IReadOnlyList<IPEndPoint> Endpoints => _endpoints;
+
+    /// <summary>Where the proxy listener bound, as its transport reported it (port 0 picks a free port).</summary>
+    public IReadOnlyList<IPEndPoint> Proxy => _proxy;
+
+    /// <summary>Where the dashboard and REST API listener bound.</summary>
+    public IReadOnlyList<IPEndPoint> Web => _web;
+
+    /// <summary>Told by a transport once it has bound one of the two listeners.</summary>
+    public void Bound(IPEndPoint endpoint, bool proxy)
+    {
+        if (proxy)
+        {
+            ImmutableInterlocked.Update(ref _proxy, static (list, e) => list.Add(e), endpoint);
+        }
+        else
+        {
+            ImmutableInterlocked.Update(ref _web, static (list, e) => list.Add(e), endpoint);
+        }
+    }
 
     /// <summary>True if connecting to <paramref name="address"/>:<paramref name="port"/> would reach one of our listeners.</summary>
     public bool IsOwn(IPAddress address, int port)

@@ -24,6 +24,7 @@ internal sealed partial class ProxyTransportFactory : IConnectionListenerFactory
     internal static readonly TimeSpan DescriptorBackoff = TimeSpan.FromMilliseconds(100);
 
     private readonly TimeProvider _time;
+    private readonly OwnEndpoints? _own;
     private readonly ILogger _logger;
     private readonly ConnectionLimiter? _limiter;
     private long _accepted;
@@ -47,9 +48,10 @@ internal sealed partial class ProxyTransportFactory : IConnectionListenerFactory
         _limiter = limiter;
     }
 
-    public ProxyTransportFactory(TimeProvider time, ILogger<ProxyTransportFactory> logger, ConnectionLimiters limiters)
+    public ProxyTransportFactory(TimeProvider time, ILogger<ProxyTransportFactory> logger, ConnectionLimiters limiters, OwnEndpoints own)
         : this(time, logger, limiters?.Proxy)
     {
+        _own = own;
     }
 
     /// <summary>Takes the next connection off a listening socket (a seam: tests stand in for the kernel running out of descriptors).</summary>
@@ -86,6 +88,7 @@ internal sealed partial class ProxyTransportFactory : IConnectionListenerFactory
         }
 
         var bound = (IPEndPoint)socket.LocalEndPoint!;
+        _own?.Bound(bound, proxy: true);
         IConnectionListener listener = new Listener(this, socket, new ProxyEndPoint(bound.Address, bound.Port));
         return ValueTask.FromResult(_limiter is null ? listener : new GatedListener(listener, _limiter));
     }

@@ -1,5 +1,6 @@
 using WsWeb.Core.Flows;
 using WsWeb.Proxy;
+using WsWeb.Proxy.Listener;
 using WsWeb.Proxy.WebSockets;
 
 namespace WsWeb.Health;
@@ -10,8 +11,10 @@ internal static class HealthApi
 
     public static IEndpointRouteBuilder MapHealth(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/healthz", (FlowStore store, LiveRelays live, ProxyOptions options) =>
-            TypedResults.Ok(new HealthReport("ok", store.Count, live.Count, options.ListenPort, options.WebPort)))
+        // The ports bound, which differ from the options' when those are 0 (a free port picked at start).
+        app.MapGet("/healthz", (FlowStore store, LiveRelays live, ProxyOptions options, OwnEndpoints own) =>
+            TypedResults.Ok(new HealthReport("ok", store.Count, live.Count,
+                own.Proxy.FirstOrDefault()?.Port ?? options.ListenPort, own.Web.FirstOrDefault()?.Port ?? options.WebPort)))
             .WithName("Health")
             .WithSummary("Liveness: the host is up and the proxy engine is running.");
         return app;

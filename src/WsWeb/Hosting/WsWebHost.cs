@@ -80,6 +80,14 @@ public static partial class WsWebHost
         app.Services.GetRequiredService<WsWeb.Proxy.WebSockets.LiveRelays>().Stopping.Register(
             () => app.Services.GetRequiredService<InterceptService>().DropAllForShutdown());
 
+        // Kestrel's own "Now listening on" lines do not say which listener is which.
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            var own = app.Services.GetRequiredService<WsWeb.Proxy.Listener.OwnEndpoints>();
+            LogReady(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(WsWebHost)),
+                string.Join(", ", own.Proxy.Select(e => e.ToString())), string.Join(", ", own.Web.Select(e => $"http://{e}/")));
+        });
+
         // Load or create the CA now, so a broken CA file stops the start with a message, not the first TLS client.
         app.Services.GetRequiredService<WsWeb.Proxy.Certificates.CertificateAuthority>();
         // First, always: every request on the proxy listener is forwarded here and never reaches the
@@ -148,6 +156,9 @@ public static partial class WsWebHost
             return ex.Message;
         }
     }
+
+    [LoggerMessage(2, LogLevel.Information, "WsWeb is ready. Proxy: {Proxy} (set it as the HTTP proxy of WebSocket clients and browsers). Dashboard and REST API: {Web}")]
+    private static partial void LogReady(ILogger logger, string proxy, string web);
 
     [LoggerMessage(1, LogLevel.Warning, "The dashboard's data-protection keys cannot be kept in {KeysDirectory} ({Reason}); they are kept in memory for this run, so a dashboard form left open across a restart must be reloaded. Make the directory writable, or choose another --data-dir.")]
     private static partial void LogKeysNotKept(ILogger logger, string keysDirectory, string reason);

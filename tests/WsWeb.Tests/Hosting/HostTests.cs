@@ -21,9 +21,9 @@ public sealed class HostTests : IAsyncLifetime
     {
         _app = WsWebHost.Build(new ProxyOptions { ListenPort = 0, WebPort = 0, DataDirectory = _dataDirectory });
         await _app.StartAsync();
-        var endpoints = _app.Services.GetRequiredService<OwnEndpoints>().Endpoints;
-        _proxyPort = endpoints[0].Port;
-        _webPort = endpoints[1].Port;
+        var own = _app.Services.GetRequiredService<OwnEndpoints>();
+        _proxyPort = Assert.Single(own.Proxy).Port;
+        _webPort = Assert.Single(own.Web).Port;
     }
 
     public async Task DisposeAsync()
@@ -44,6 +44,9 @@ public sealed class HostTests : IAsyncLifetime
         var p12 = await http.GetByteArrayAsync("/cert/p12");
 
         Assert.Contains("\"status\":\"ok\"", health, StringComparison.Ordinal);
+
+        // Started with port 0 for both: the report gives the ports picked, not 0.
+        Assert.Contains($"\"proxyPort\":{_proxyPort},\"webPort\":{_webPort}", health, StringComparison.Ordinal);
         var fromPem = X509Certificate2.CreateFromPem(pem);
         var fromCer = X509CertificateLoader.LoadCertificate(cer);
         Assert.Equal(fromPem.Thumbprint, fromCer.Thumbprint);
@@ -51,6 +54,24 @@ public sealed class HostTests : IAsyncLifetime
         Assert.Equal(fromPem.Thumbprint, Assert.Single(fromP12).Thumbprint);
         Assert.False(fromP12[0].HasPrivateKey);
         Assert.True(fromPem.Extensions.OfType<X509BasicConstraintsExtension>().Single().CertificateAuthority);
+    }
+
+    [Fact]
+    public async Task TheStartLogSaysWhichPortIsTheProxyAndWhichTheDashboard()
+    {
+        var dataDirectory = Path.Combine(Path.GetTempPath(), "wsweb-ready-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using var wsweb = await WsWebProcess.StartAsync(["--listen-port", "0", "--web-port", "0", "--data-dir", dataDirectory]);
+            var ready = await wsweb.WaitForLineAsync(line => line.Contains("WsWeb is ready.", StringComparison.Ordinal), "the ready line");
+
+            Assert.Contains($"Proxy: 127.0.0.1:{wsweb.ProxyPort} (", ready, StringComparison.Ordinal);
+            Assert.Contains($"Dashboard and REST API: http://127.0.0.1:{wsweb.WebPort}/", ready, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dataDirectory, recursive: true);
+        }
     }
 
     [Fact]
