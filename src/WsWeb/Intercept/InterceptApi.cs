@@ -70,6 +70,14 @@ public sealed record ReleaseRequest(
     [property: Description("New content in the given encoding; omit to release unchanged.")] string? Content,
     [property: Description("\"utf8\" (default), \"base64\" or \"hex\".")] string? Encoding);
 
+/// <summary>Answer of POST /api/intercept/held/release.</summary>
+/// <param name="Released">How many held messages this call released; those someone else decided meanwhile are not counted.</param>
+public sealed record HeldReleased(int Released);
+
+/// <summary>Answer of POST /api/intercept/held/drop.</summary>
+/// <param name="Dropped">How many held messages this call dropped; those someone else decided meanwhile are not counted.</param>
+public sealed record HeldDropped(int Dropped);
+
 /// <summary>Intercept: hold matching messages before they are forwarded, then release, edit or drop them.</summary>
 internal static class InterceptApi
 {
@@ -98,6 +106,14 @@ internal static class InterceptApi
             .WithName("ListHeld")
             .WithSummary("Held messages in the order they were caught.")
             .WithDescription("Contents are whole unless `preview=true`, which cuts each content to its first 4096 bytes (the shape the hub's HeldChanged sends) and sets `truncated` on the items that were cut; read those with `GET /api/flows/{flowId}/messages/{index}/content`. Example: `GET /api/intercept/held` → `[{\"flowId\": \"…\", \"index\": 4, \"message\": {…}, \"truncated\": false}]`.");
+        group.MapPost("/held/release", ReleaseAll)
+            .WithName("ReleaseAllHeld")
+            .WithSummary("Forward every held message unchanged, or those matching `filter` (mitmweb's resume all).")
+            .WithDescription("Messages go on in the order they were caught, so each flow's keep their order. Only messages held when the call runs are released: with intercept still on, a later message that matches is held in turn. A message someone else decided meanwhile (a user, a script, the timeout, its flow's end) is not counted, nor one whose peer was already sent a close (it could not be delivered: it stays held, for a drop). A regex in `filter` that times out is a 400 naming `filter`, and nothing is released. Example: `POST /api/intercept/held/release?filter=~wq%20%26%20~d%20example.com` → `{\"released\": 3}`.");
+        group.MapPost("/held/drop", DropAll)
+            .WithName("DropAllHeld")
+            .WithSummary("Drop every held message, or those matching `filter`: none reaches its peer.")
+            .WithDescription("Each stays in its flow with `dropped: true` and resolution `dropped`. A message someone else decided meanwhile is not counted. A regex in `filter` that times out is a 400 naming `filter`, and nothing is dropped. Example: `POST /api/intercept/held/drop?filter=~b%20password` → `{\"dropped\": 2}`.");
         group.MapPost("/held/{flowId}/{index}/release", ReleaseAsync)
             .WithName("ReleaseHeld")
             .ProducesProblem(StatusCodes.Status404NotFound)
@@ -247,6 +263,67 @@ internal static class InterceptApi
         }
 
         return TypedResults.Ok(MessageView.From(held.Message, resolutions.Get(held.Message)));
+    }
+
+    private static Results<Ok<HeldReleased>, ValidationProblem> ReleaseAll(InterceptService intercept, LiveRelays live, string? filter, CancellationToken cancellationToken)
+    {
+        if (!TryMatchHeld(intercept, filter, cancellationToken, out var matching, out var problem))
+        {
+            return problem;
+        }
+
+        var released = 0;
+        foreach (var held in matching)
+        {
+            // Released now it would be dropped on the floor (see ReleaseAsync): it stays held for the user to drop.
+            if (!live.CloseSentTo(held.Flow, !held.Message.FromClient) && intercept.TryResolve(held, drop: false, newContent: null, HoldResolutions.Released))
+            {
+                released++;
+            }
+        }
+
+        return TypedResults.Ok(new HeldReleased(released));
+    }
+
+    private static Results<Ok<HeldDropped>, ValidationProblem> DropAll(InterceptService intercept, string? filter, CancellationToken cancellationToken)
+    {
+        if (!TryMatchHeld(intercept, filter, cancellationToken, out var matching, out var problem))
+        {
+            return problem;
+        }
+
+        var dropped = matching.Count(held => intercept.TryResolve(held, drop: true, newContent: null, HoldResolutions.Dropped));
+        return TypedResults.Ok(new HeldDropped(dropped));
+    }
+
+    /// <summary>
+    /// The held messages (in hold order) that <paramref name="filter"/> matches, all of them without one. Every message
+    /// is matched before any is decided, so a filter that is invalid or times out part way decides nothing.
+    /// </summary>
+    private static bool TryMatchHeld(InterceptService intercept, string? filter, CancellationToken cancellationToken, out List<HeldMessage> matching, out ValidationProblem problem)
+    {
+        matching = [];
+        problem = null!;
+        FlowFilter? parsed = null;
+        if (!string.IsNullOrWhiteSpace(filter) && !FlowFilter.TryParse(filter, out parsed, out var error))
+        {
+            problem = ApiProblems.Invalid("filter", error.Message);
+            return false;
+        }
+
+        try
+        {
+            matching = parsed is null
+                ? intercept.Snapshot()
+                : [.. intercept.Snapshot().Where(held => parsed.Matches(held.Flow, held.Message, FilterMode.Query, cancellationToken))];
+        }
+        catch (FilterTimeoutException e)
+        {
+            problem = ApiProblems.FilterTooSlow(e);
+            return false;
+        }
+
+        return true;
     }
 
     // The winner's resolution as its claim recorded it: HoldResolutions may still say "held" at this point.
