@@ -1198,7 +1198,7 @@ async function readResolution(key) {
  * a note saying what happened instead (read from REST), and a Dismiss button. Its problem box keeps any 409 the
  * user's own click got.
  */
-function markGone(card) {
+function markGone(card, bulkResolution = null) {
   const edited = cardEdited(card);
   card.classList.add("held-gone");
   const textarea = $("textarea", card);
@@ -1218,7 +1218,10 @@ function markGone(card) {
   dismiss.textContent = "Dismiss";
   const row = $(".action-result", card)?.parentElement ?? $(".held-form", card);
   row.append(note, dismiss);
-  readResolution(card.dataset.key).then((resolution) => { note.textContent = goneText(resolution, edited); });
+  readResolution(card.dataset.key).then((resolution) => {
+    // Decided by this page's Release all / Drop all (bulkResolution): say so, not "elsewhere".
+    note.textContent = resolution && resolution === bulkResolution && edited ? BULK_GONE_TEXT[resolution] : goneText(resolution, edited);
+  });
 }
 
 /** The held list's empty state, as HeldList.razor renders it. */
@@ -1240,7 +1243,7 @@ function trimTombstones(list) {
  * The intercept page's settings form and badge, kept current from InterceptChanged (and polls): the badge always
  * shows what is in force; the form follows too unless the user is editing it, who is told instead (showChanged).
  */
-function interceptSettings() {
+function interceptSettings(onChange) {
   const form = $("#intercept-form");
   const badge = $("#intercept-state");
   const notice = $("#intercept-notice");
@@ -1252,6 +1255,8 @@ function interceptSettings() {
   const showBadge = (s) => {
     badge.className = `badge ${s.enabled ? "text-bg-warning" : "text-bg-secondary"}`;
     badge.innerHTML = s.enabled ? `holding <code class="text-reset">${escapeHtml(s.filter)}</code>` : "off";
+    badge.dataset.enabled = String(s.enabled);
+    onChange();
   };
   // Values and defaults both: "unchanged" (isUnchanged) means "as loaded" from now on.
   const load = (s) => {
@@ -1285,15 +1290,45 @@ function interceptSettings() {
   return { apply, poll: async () => apply(await api("GET", "/api/intercept")) };
 }
 
+// Mirrors InterceptPage.razor's OffNotice.
+const offNotice = (n) => `Intercept is off; ${n} ${n === 1 ? "message is" : "messages are"} still held — release or drop them.`;
+
+// What a card decided by this page's Release all / Drop all says when the user had edited it (the edit was not sent).
+const BULK_GONE_TEXT = {
+  released: "Released by Release all — your edit was not sent.",
+  dropped: "Dropped by Drop all — your edit was not sent.",
+};
+
 function interceptPage() {
-  const settings = interceptSettings();
   const list = $("#held-list");
   const count = $("#held-count");
+  const releaseAll = $("#held-release-all");
+  const dropAll = $("#held-drop-all");
+  const bulkActions = $("#held-actions");
+  const bulkProblem = $("#held-bulk-problem");
+  const offNote = $("#held-off-notice");
+  let heldCount = Number(count?.textContent ?? 0);
+  let bulkRunning = false;
+  // Turning intercept off leaves held messages held (as mitmproxy does): say so while any are, rather than silently.
+  const showHeldState = () => {
+    const off = $("#intercept-state")?.dataset.enabled === "false";
+    if (offNote) {
+      offNote.hidden = !off || heldCount === 0;
+      offNote.textContent = offNote.hidden ? "" : offNotice(heldCount);
+    }
+    if (releaseAll) releaseAll.disabled = bulkRunning || heldCount === 0;
+    if (dropAll) dropAll.disabled = bulkRunning || heldCount === 0;
+  };
+  const settings = interceptSettings(showHeldState);
   const isGone = (card) => card.classList.contains("held-gone");
   const loadCut = () => { for (const card of $$(".held-card", list)) if (!isGone(card)) loadWholeContent(card); };
   // Messages this page released or dropped itself: their cards go at once (the user saw the outcome), and a list read
   // before the decision that still shows them must not bring them back.
   const decidedHere = new Set();
+  // Cards a Release all / Drop all of this page is deciding: a list read meanwhile leaves them as they are (the
+  // answer decides), as it does a card whose own decision is in flight.
+  const bulkPending = new Set();
+  let lastHeld = new Set();
 
   const showEmpty = () => {
     if ($(".held-card", list)) $("#held-empty", list)?.remove();
@@ -1313,7 +1348,7 @@ function interceptPage() {
     const shown = new Set();
     for (const card of $$(".held-card", list)) {
       shown.add(card.dataset.key);
-      if (!held.has(card.dataset.key) && !isGone(card) && !busy(null, $(".held-form", card))) markGone(card);
+      if (!held.has(card.dataset.key) && !isGone(card) && !busy(null, $(".held-form", card)) && !bulkPending.has(card.dataset.key)) markGone(card);
     }
     for (const card of fresh) {
       if (!shown.has(card.dataset.key) && !decidedHere.has(card.dataset.key)) list.append(card);
@@ -1323,9 +1358,57 @@ function interceptPage() {
     localizeTimes(list);
     if (count) count.textContent = fresh.length;
     showHeldCount(fresh.length);
+    lastHeld = held;
+    heldCount = fresh.length;
+    showHeldState();
     loadCut();
   });
   loadCut();
+  showHeldState();
+
+  // Release all / Drop all: every message held when clicked, unchanged (mitmweb's resume all, Burp's forward all).
+  // The cards they decided go, as a card's own Release does; one the user had edited stays as a tombstone saying its
+  // edit was not sent. Those decided elsewhere meanwhile become tombstones as usual.
+  const bulk = async (action) => {
+    if (bulkRunning) return;
+    const live = $$(".held-card", list).filter((card) => !isGone(card) && !busy(null, $(".held-form", card)));
+    const edited = live.filter(cardEdited).length;
+    if (action === "drop") {
+      if (!confirm(`Drop all ${heldCount} held message${heldCount === 1 ? "" : "s"}? None of them will reach its peer.`)) return;
+    } else if (edited > 0 && !confirm(`${edited} held message${edited === 1 ? " has an edit" : "s have edits"} that Release all does not send: every message goes on as it was caught. Release all?`)) {
+      return;
+    }
+    bulkRunning = true;
+    showHeldState();
+    bulkProblem.innerHTML = "";
+    showResult(bulkActions, "", true);
+    for (const card of live) bulkPending.add(card.dataset.key);
+    try {
+      const answer = await api("POST", `/api/intercept/held/${action}`);
+      const n = action === "drop" ? answer.dropped : answer.released;
+      await refresh();
+      for (const card of live) {
+        if (lastHeld.has(card.dataset.key) || isGone(card) || !card.isConnected) continue;
+        if (cardEdited(card)) {
+          markGone(card, action === "drop" ? "dropped" : "released");
+        } else {
+          decidedHere.add(card.dataset.key);
+          card.remove();
+        }
+      }
+      showEmpty();
+      showResult(bulkActions, `${action === "drop" ? "Dropped" : "Released"} ${n} message${n === 1 ? "" : "s"}`);
+    } catch (error) {
+      bulkProblem.innerHTML = problemHtml(error);
+    } finally {
+      bulkPending.clear();
+      bulkRunning = false;
+      showHeldState();
+      refresh();
+    }
+  };
+  releaseAll?.addEventListener("click", () => bulk("release"));
+  dropAll?.addEventListener("click", () => bulk("drop"));
 
   // A tombstone's form sends nothing, however it is submitted.
   list.addEventListener("submit", (event) => {
