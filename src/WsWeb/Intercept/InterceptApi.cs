@@ -101,7 +101,7 @@ internal static class InterceptApi
             .WithName("ClearIntercept")
             .ProducesProblem(StatusCodes.Status412PreconditionFailed)
             .WithSummary("Stop holding new messages.")
-            .WithDescription("Messages already held stay held until released, dropped or timed out, or until their flow ends. " + PreconditionHelp + " Example: `DELETE /api/intercept`.");
+            .WithDescription("Messages already held stay held until released, dropped or timed out, or until their flow ends (all at once: `POST /api/intercept/held/release` or `/held/drop`). " + PreconditionHelp + " Example: `DELETE /api/intercept`.");
         group.MapGet("/held", ListHeld)
             .WithName("ListHeld")
             .WithSummary("Held messages in the order they were caught.")
