@@ -196,6 +196,17 @@ public sealed class ComponentTests
     }
 
     [Fact]
+    public async Task Flow_header_offers_delete_for_a_finished_flow_and_says_why_not_for_a_live_one()
+    {
+        var finished = await RenderAsync<FlowHeader>(new() { ["Flow"] = TestData.Detail(live: false) });
+        Assert.False(finished.QuerySelector("#flow-delete")!.HasAttribute("disabled"));
+
+        var live = await RenderAsync<FlowHeader>(new() { ["Flow"] = TestData.Detail(live: true) });
+        Assert.True(live.QuerySelector("#flow-delete")!.HasAttribute("disabled"));
+        Assert.Contains("close or kill it first", live.QuerySelector("#flow-delete-wrap")!.GetAttribute("title"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Times_a_person_reads_are_time_elements_the_page_script_localizes_with_utc_in_the_title()
     {
         static void AssertTime(AngleSharp.Dom.IElement? time, double timestamp, string clock)

@@ -603,6 +603,28 @@ function flowsPage(root) {
     if (row && !event.target.closest("a")) location.href = `/flows/${encodeURIComponent(row.dataset.id)}`;
   });
 
+  // Clear: removes the finished flows the page's filter shows (every finished flow without one); live ones stay.
+  // The hub's FlowsRemoved takes the rows away; a page that only polls reads the list again.
+  const clear = $("#flows-clear");
+  const clearProblem = $("#flows-clear-problem");
+  clear?.addEventListener("click", async () => {
+    const question = filter
+      ? "Remove the finished flows this filter shows? Live ones stay."
+      : "Remove every finished flow? Live ones stay.";
+    if (!confirm(question)) return;
+    clear.disabled = true;
+    clearProblem.innerHTML = "";
+    try {
+      const { removed, live } = await api("DELETE", `/api/flows?filter=${encodeURIComponent(filter)}`);
+      showResult(clear.parentElement, `Removed ${removed}${live ? ` · ${live} live kept` : ""}`);
+      if (document.body.dataset.live !== "hub") refetch();
+    } catch (error) {
+      clearProblem.innerHTML = problemHtml(error);
+    } finally {
+      clear.disabled = false;
+    }
+  });
+
   goLive({
     handlers: {
       FlowsChanged: (flows) => {
@@ -771,9 +793,10 @@ function flowPage(root) {
   // The flow is not in WsWeb any more (it restarted, or retention removed the flow): say so, keep what is shown,
   // and stop following (no hub subscription to make, nothing to poll).
   let gone = false;
+  let deleting = false; // deleted here: on the way back to the list, not "gone"
   let liveUpdates = null;
   const flowGone = () => {
-    if (gone) return;
+    if (gone || deleting) return;
     gone = true;
     setNotLive();
     clearTimeout(retryTimer);
@@ -970,6 +993,25 @@ function flowPage(root) {
     if (!atBottom() && follow.checked && scroller.dataset.auto !== "1") follow.checked = false;
     else if (atBottom()) follow.checked = true;
   }, { passive: true });
+  // Delete (in the header, which is re-rendered as the flow changes): a finished flow only; back to the list after.
+  const deleteProblem = $("#flow-delete-problem");
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest("#flow-delete");
+    if (!button || button.disabled) return;
+    if (!confirm("Delete this flow from WsWeb? Its messages go with it.")) return;
+    button.disabled = true;
+    deleteProblem.innerHTML = "";
+    deleting = true; // the hub's FlowsRemoved may come before the answer
+    try {
+      await api("DELETE", `/api/flows/${encodeURIComponent(flowId)}`);
+      location.assign("/flows");
+    } catch (error) {
+      deleting = false;
+      deleteProblem.innerHTML = problemHtml(error);
+      button.disabled = false;
+    }
+  });
+
   document.addEventListener("wsweb:done", (event) => {
     if (event.detail.form?.id === "kill-form" || event.detail.form?.id === "close-form") refreshHeader();
     if (event.detail.form?.id === "inject-form") catchUp();

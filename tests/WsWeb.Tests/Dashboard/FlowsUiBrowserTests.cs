@@ -1,0 +1,133 @@
+using System.Net.WebSockets;
+using Microsoft.Playwright;
+using WsWeb.Tests.Infrastructure;
+using static Microsoft.Playwright.Assertions;
+
+namespace WsWeb.Tests.Dashboard;
+
+/// <summary>The flow list and flow page's own controls: clear, delete, catch-up, the status badge, "N new".</summary>
+[Collection("dashboard-browser")]
+public sealed class FlowsUiBrowserTests(DashboardBrowser browser) : IClassFixture<DashboardBrowser>
+{
+    private WsWebApp App => browser.App;
+
+    /// <summary>Plain proxy and an empty store: these tests count flows.</summary>
+    private async Task ResetAsync()
+    {
+        await App.ResetAsync();
+        foreach (var flow in App.Store.Query(null))
+        {
+            App.Store.Remove(flow.Id);
+        }
+    }
+
+    /// <summary>A flow that ran one round trip and closed.</summary>
+    private async Task<WsWeb.Core.Flows.HttpFlow> FinishedFlowAsync()
+    {
+        var (client, _, flow) = await App.ConnectAsync();
+        await using (client)
+        {
+            await client.SendTextAsync("done");
+            await client.ReceiveTextAsync();
+            await client.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye");
+        }
+
+        await Eventually.AssertAsync(() => !flow.IsLive, "the flow finished");
+        return flow;
+    }
+
+    [RequiresChromiumFact]
+    public async Task Clear_asks_first_then_removes_the_finished_flows_and_keeps_the_live_ones()
+    {
+        await ResetAsync();
+        var finished = await FinishedFlowAsync();
+        var (client, _, live) = await App.ConnectAsync();
+        await using var c = client;
+
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(browser.BaseUrl + "/");
+        await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub");
+        await Expect(page.Locator("tr.flow-row")).ToHaveCountAsync(2);
+
+        // Dismissed: nothing is removed.
+        string? question = null;
+        void Dismiss(object? sender, IDialog dialog) { question = dialog.Message; _ = dialog.DismissAsync(); }
+        page.Dialog += Dismiss;
+        await page.ClickAsync("#flows-clear");
+        await Eventually.AssertAsync(() => question is not null, "the page asked first");
+        Assert.Equal("Remove every finished flow? Live ones stay.", question);
+        Assert.NotNull(App.Store.Get(finished.Id));
+        page.Dialog -= Dismiss;
+
+        page.Dialog += (_, dialog) => _ = dialog.AcceptAsync();
+        await page.ClickAsync("#flows-clear");
+        await Expect(page.Locator("#flows-clear-result")).ToHaveTextAsync("Removed 1 · 1 live kept");
+        await Expect(page.Locator($"tr.flow-row[data-id='{finished.Id}']")).ToHaveCountAsync(0);
+        await Expect(page.Locator($"tr.flow-row[data-id='{live.Id}']")).ToBeVisibleAsync();
+        Assert.Null(App.Store.Get(finished.Id));
+        await Expect(page.Locator("#flows-clear-problem")).ToBeEmptyAsync();
+    }
+
+    [RequiresChromiumFact]
+    public async Task Clear_on_a_filtered_list_removes_only_what_the_filter_shows()
+    {
+        await ResetAsync();
+        var first = await FinishedFlowAsync();
+        var second = await FinishedFlowAsync();
+
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{browser.BaseUrl}/flows?filter={Uri.EscapeDataString($"~u {second.Request.Path.Split('=')[^1]}")}");
+        await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub");
+        string? question = null;
+        page.Dialog += (_, dialog) => { question = dialog.Message; _ = dialog.AcceptAsync(); };
+        await page.ClickAsync("#flows-clear");
+        await Expect(page.Locator("#flows-clear-result")).ToHaveTextAsync("Removed 1");
+        Assert.Equal("Remove the finished flows this filter shows? Live ones stay.", question);
+        Assert.NotNull(App.Store.Get(first.Id));
+        Assert.Null(App.Store.Get(second.Id));
+    }
+
+    [RequiresChromiumFact]
+    public async Task A_finished_flow_is_deleted_from_its_page_which_goes_back_to_the_list()
+    {
+        await ResetAsync();
+        var (client, _, live) = await App.ConnectAsync();
+        await using var c = client;
+        var finished = await FinishedFlowAsync();
+
+        // Live: disabled, and the title says why.
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{live.Id}");
+        await Expect(page.Locator("#flow-delete")).ToBeDisabledAsync();
+        await Expect(page.Locator("#flow-delete-wrap")).ToHaveAttributeAsync("title", new System.Text.RegularExpressions.Regex("close or kill it first"));
+
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{finished.Id}");
+        await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub");
+        page.Dialog += (_, dialog) => _ = dialog.AcceptAsync();
+        await page.ClickAsync("#flow-delete");
+        await page.WaitForURLAsync(browser.BaseUrl + "/flows");
+        await Expect(page.Locator($"tr.flow-row[data-id='{live.Id}']")).ToBeVisibleAsync();
+        await Expect(page.Locator($"tr.flow-row[data-id='{finished.Id}']")).ToHaveCountAsync(0);
+        Assert.Null(App.Store.Get(finished.Id));
+    }
+
+    [RequiresChromiumFact]
+    public async Task A_refused_delete_shows_the_problem_on_the_flow_page()
+    {
+        await ResetAsync();
+        var (client, _, live) = await App.ConnectAsync();
+        await using var c = client;
+
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{live.Id}");
+        await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub");
+
+        // The button as a stale page would have it: the API refuses, and the page says why.
+        await page.EvalOnSelectorAsync("#flow-delete", "b => b.disabled = false");
+        page.Dialog += (_, dialog) => _ = dialog.AcceptAsync();
+        await page.ClickAsync("#flow-delete");
+        await Expect(page.Locator("#flow-delete-problem .alert-danger")).ToContainTextAsync("close or kill it first");
+        Assert.NotNull(App.Store.Get(live.Id));
+        Assert.EndsWith($"/flows/{live.Id}", page.Url, StringComparison.Ordinal);
+    }
+}
