@@ -273,6 +273,8 @@ public sealed class FlowDetailGapTests(GapDashboardBrowser fixture) : IClassFixt
         var first = indices[0];
         var holes = indices.Select((index, i) => (index, expected: first + i)).Where(p => p.index != p.expected).Take(3).ToList();
         Assert.True(holes.Count == 0, $"the list has a hole: rows {first}–{indices[^1]}, first mismatches {string.Join(", ", holes.Select(h => $"{h.index} where {h.expected} belongs"))}");
-        Assert.True(indices.Length >= 1000, $"only {indices.Length} rows are shown");
+        // A page further behind than it keeps rows for jumps to the newest page (older ones load on scroll-up): at
+        // least that page is shown.
+        Assert.True(indices.Length >= 200, $"only {indices.Length} rows are shown");
     }
 }

@@ -130,4 +130,48 @@ public sealed class FlowsUiBrowserTests(DashboardBrowser browser) : IClassFixtur
         Assert.NotNull(App.Store.Get(live.Id));
         Assert.EndsWith($"/flows/{live.Id}", page.Url, StringComparison.Ordinal);
     }
+
+    [RequiresChromiumFact]
+    public async Task A_page_far_behind_a_busy_flow_jumps_to_the_newest_messages_instead_of_reading_them_all()
+    {
+        await ResetAsync();
+        var (client, _, flow) = await App.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("first");
+        await client.ReceiveTextAsync();
+
+        // The page's catch-up after subscribing is held until a burst of 40,000 messages is recorded.
+        var page = await browser.NewPageAsync();
+        var reads = 0;
+        page.Request += (_, request) =>
+        {
+            if (request.Url.Contains($"/ui/flows/{flow.Id}/messages?after=", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref reads);
+            }
+        };
+        var held = new TaskCompletionSource<IRoute>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await page.RouteAsync(new System.Text.RegularExpressions.Regex($"/ui/flows/{flow.Id}/messages\\?after="), route =>
+            held.TrySetResult(route) ? Task.CompletedTask : route.ContinueAsync());
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
+        var route = await held.Task.WaitAsync(DashboardBrowser.Wait);
+
+        const int Burst = 40_000;
+        var content = System.Text.Encoding.UTF8.GetBytes("burst");
+        for (var i = 0; i < Burst; i++)
+        {
+            App.Store.AddMessage(flow, new WsWeb.Core.WebSockets.WebSocketMessage(WsWeb.Core.WebSockets.Opcode.Text, i % 2 == 0, content));
+        }
+
+        var last = flow.WebSocket!.TotalCount - 1;
+        await route.ContinueAsync();
+        await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub");
+        await Expect(page.Locator("#message-rows tr.msg-row").Last).ToHaveAttributeAsync("data-index", $"{last}");
+
+        // The newest page, not 200 pages of 200: and the older ones are there to scroll up to.
+        Assert.True(reads < 20, $"the page read {reads} pages after its cursor");
+        Assert.True(await page.Locator("#message-rows tr.msg-row").CountAsync() <= 2000, "the page holds more rows than it keeps");
+        await Expect(page.Locator("#older")).ToBeVisibleAsync();
+        Assert.True(await page.IsCheckedAsync("#follow"), "follow went off");
+    }
 }

@@ -826,6 +826,28 @@ function flowPage(root) {
   let retryTimer = null;
   let retryDelay = POLL_MS;
 
+  // The newest page of messages, the one the page renders first, when the page is further behind than it keeps
+  // (TRIM_TO): it replaces the rows shown, and reading goes on from its cursor. Resolves to the cursor read to (the
+  // one given when it was close enough to read on), or null when the flow is gone.
+  const CATCH_UP_PAGE = 200; // MessagePaging.PageSize
+  const jumpToNewest = async (after) => {
+    const response = await fetch(`/ui/flows/${encodeURIComponent(flowId)}/messages?filter=${encodeURIComponent(filter)}`);
+    if (response.status === 404) { flowGone(); return null; }
+    if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+    const newest = parseInt(response.headers.get("X-Cursor") ?? "-1", 10);
+    if (newest - after <= TRIM_TO) return after;
+    const rows = parseRows(await response.text());
+    for (const row of rows) if (row.dataset.index === String(selected)) row.classList.add("selected");
+    tbody.replaceChildren(...rows);
+    lastRendered = rows.length ? parseInt(rows[rows.length - 1].dataset.index, 10) : newest;
+    cursor = Math.max(cursor, newest);
+    setMoreBefore(response.headers.get("X-More-Before") === "1" && rows.length > 0);
+    empty.classList.toggle("d-none", rows.length > 0);
+    ensureTabStop();
+    scrollToEnd();
+    return newest;
+  };
+
   const messagesUrl = (after) => `/ui/flows/${encodeURIComponent(flowId)}/messages?after=${after}&filter=${encodeURIComponent(filter)}`;
 
   const holdAdds = (messages) => {
@@ -852,7 +874,7 @@ function flowPage(root) {
         catchAgain = false;
         after = Math.min(catchFrom, cursor);
         catchFrom = Infinity;
-        for (;;) {
+        for (let pages = 1; ; pages++) {
           const response = await fetch(messagesUrl(after));
           if (response.status === 404) { flowGone(); return false; }
           if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
@@ -861,6 +883,14 @@ function flowPage(root) {
           appendRows(rows, true);
           if (rows.length === 0 || next <= after) break;
           after = next;
+          // A full page: there may be far more (a burst, a long disconnect). Following, the page keeps only the newest
+          // rows, so reading all of them would throw most away: past what it keeps, jump to the newest page (older ones
+          // load on scroll-up). Asked after the first full page and every few after it (a burst that goes on).
+          if (rows.length >= CATCH_UP_PAGE && follow.checked && (pages === 1 || pages % 8 === 0)) {
+            const jumped = await jumpToNewest(after);
+            if (jumped === null) return false;
+            after = Math.max(after, jumped);
+          }
         }
         cursor = Math.max(cursor, after);
         // Adds left out of held (too many while this ran) are in the store: read on to them.
