@@ -174,4 +174,58 @@ public sealed class FlowsUiBrowserTests(DashboardBrowser browser) : IClassFixtur
         await Expect(page.Locator("#older")).ToBeVisibleAsync();
         Assert.True(await page.IsCheckedAsync("#follow"), "follow went off");
     }
+
+    [RequiresChromiumFact]
+    public async Task The_status_badge_is_amber_while_connecting_red_offline_and_green_live_with_a_title_saying_why()
+    {
+        await ResetAsync();
+        var page = await browser.NewPageAsync();
+        var status = page.Locator("#live-status");
+
+        // Connecting: the hub's answer is held.
+        var negotiate = new TaskCompletionSource<IRoute>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await page.RouteAsync("**/hubs/flows/negotiate*", route => negotiate.TrySetResult(route) ? Task.CompletedTask : route.ContinueAsync());
+        await page.GotoAsync(browser.BaseUrl + "/");
+        var held = await negotiate.Task.WaitAsync(DashboardBrowser.Wait);
+        await Expect(status).ToHaveTextAsync("connecting");
+        await Expect(status).ToHaveClassAsync(new System.Text.RegularExpressions.Regex(@"\btext-bg-warning\b"));
+        await Expect(status).ToHaveAttributeAsync("title", new System.Text.RegularExpressions.Regex("Connecting"));
+        await held.ContinueAsync();
+        await Expect(status).ToHaveTextAsync("live");
+        await Expect(status).ToHaveClassAsync(new System.Text.RegularExpressions.Regex(@"\btext-bg-success\b"));
+        await Expect(status).ToHaveAttributeAsync("title", new System.Text.RegularExpressions.Regex("^Live"));
+
+        // Offline: neither the hub nor the list can be read.
+        var offline = await browser.NewPageAsync();
+        await offline.RouteAsync("**/hubs/flows/negotiate*", route => route.AbortAsync());
+        await offline.RouteAsync("**/ui/flows/rows*", route => route.AbortAsync());
+        await offline.GotoAsync(browser.BaseUrl + "/");
+        var offlineStatus = offline.Locator("#live-status");
+        await Expect(offlineStatus).ToHaveTextAsync("offline");
+        await Expect(offlineStatus).ToHaveClassAsync(new System.Text.RegularExpressions.Regex(@"\btext-bg-danger\b"));
+        await Expect(offlineStatus).ToHaveAttributeAsync("title", new System.Text.RegularExpressions.Regex("cannot be reached"));
+    }
+
+    [RequiresChromiumFact]
+    public async Task An_offline_page_tries_again_at_least_every_5_seconds()
+    {
+        await ResetAsync();
+        var page = await browser.NewPageAsync();
+        var polls = new System.Collections.Concurrent.ConcurrentQueue<DateTime>();
+        await page.RouteAsync("**/hubs/flows/negotiate*", route => route.AbortAsync());
+        await page.RouteAsync("**/ui/flows/rows*", route =>
+        {
+            polls.Enqueue(DateTime.UtcNow);
+            return route.AbortAsync();
+        });
+        await page.GotoAsync(browser.BaseUrl + "/");
+
+        // Waits of 1, 2 and 5 s, then 5 s on (it was 10): the fifth poll comes about 5 s after the fourth.
+        await Eventually.AssertAsync(() => polls.Count >= 5, "five polls were made", TimeSpan.FromSeconds(40));
+        var times = polls.ToArray();
+        var wait = times[4] - times[3];
+        Assert.True(wait < TimeSpan.FromSeconds(8), $"the fifth poll came {wait.TotalSeconds:0.0} s after the fourth");
+        await Expect(page.Locator("#live-status")).ToHaveTextAsync("offline");
+    }
 }
+

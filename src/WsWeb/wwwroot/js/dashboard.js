@@ -334,11 +334,24 @@ document.addEventListener("htmx:afterSwap", (event) => {
 
 const status = $("#live-status");
 
+// The nav badge per state: its text, its colour (green: live; amber: on the way there, or current by polling; red:
+// WsWeb cannot be reached; grey: nothing to follow) and a title saying what it means.
+const LIVE_STATES = {
+  hub: ["live", "text-bg-success", "Live: changes arrive as they happen."],
+  polling: ["polling", "text-bg-warning", "The live connection cannot be made (a proxy in the way?): the page reads changes every second and tries again."],
+  connecting: ["connecting", "text-bg-warning", "Connecting for live updates…"],
+  reconnecting: ["reconnecting", "text-bg-warning", "The live connection dropped: reconnecting. What is shown may be behind until then."],
+  offline: ["offline", "text-bg-danger", "WsWeb cannot be reached (stopped or restarting): trying again every few seconds. What is shown may be out of date."],
+  gone: ["not live", "text-bg-secondary", "This flow no longer exists in WsWeb: there is nothing left to follow."],
+};
+
 function setLive(state) {
   document.body.dataset.live = state;
   if (!status) return;
-  status.textContent = { hub: "live", polling: "polling", connecting: "connecting", reconnecting: "reconnecting", offline: "offline", gone: "not live" }[state] ?? state;
-  status.className = `badge rounded-pill ${state === "hub" ? "text-bg-success" : state === "polling" ? "text-bg-warning" : "text-bg-secondary"}`;
+  const [text, css, title] = LIVE_STATES[state] ?? [state, "text-bg-secondary", ""];
+  status.textContent = text;
+  status.className = `badge rounded-pill ${css}`;
+  status.title = title;
 }
 
 /** The nav's held-message count (MainLayout.razor renders it at load): hidden when nothing is held. */
@@ -351,8 +364,9 @@ function showHeldCount(n) {
 
 // Waits between attempts to reach the hub again while polling: soon at first, then every 15 s.
 const RECONNECT_MS = [1000, 2000, 5000, 10_000, 15_000];
-// Waits between polls while they fail (WsWeb is stopped or unreachable): soon at first, then every 10 s.
-const OFFLINE_POLL_MS = [1000, 2000, 5000, 10_000];
+// Waits between polls while they fail (WsWeb is stopped or unreachable): soon at first, then every 5 s, so a
+// restarted WsWeb is picked up within about 5 s.
+const OFFLINE_POLL_MS = [1000, 2000, 5000];
 
 /**
  * Connects to the hub with the page's handlers and keeps it connected. While the hub cannot be reached (a proxy in
