@@ -227,5 +227,48 @@ public sealed class FlowsUiBrowserTests(DashboardBrowser browser) : IClassFixtur
         Assert.True(wait < TimeSpan.FromSeconds(8), $"the fifth poll came {wait.TotalSeconds:0.0} s after the fourth");
         await Expect(page.Locator("#live-status")).ToHaveTextAsync("offline");
     }
+
+    [RequiresChromiumFact]
+    public async Task With_follow_off_new_messages_below_show_a_button_that_goes_to_them_and_follows_again()
+    {
+        await ResetAsync();
+        var (client, _, flow) = await App.ConnectAsync();
+        await using var c = client;
+        for (var i = 0; i < 40; i++)
+        {
+            await client.SendTextAsync($"m{i}");
+            await client.ReceiveTextAsync();
+        }
+
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
+        await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub");
+        await Expect(page.Locator("#message-rows tr.msg-row")).ToHaveCountAsync(80);
+        var button = page.Locator("#new-messages");
+        await Expect(button).ToBeHiddenAsync();
+
+        // Reading further up: follow goes off, and what arrives below is counted, not scrolled to.
+        await page.EvalOnSelectorAsync("#messages-scroll", "s => s.scrollTop = 0");
+        await Expect(page.Locator("#follow")).Not.ToBeCheckedAsync();
+        await client.SendTextAsync("new one");
+        await client.ReceiveTextAsync();
+        await client.SendTextAsync("new two");
+        await client.ReceiveTextAsync();
+        await Expect(button).ToHaveTextAsync("4 new ↓");
+        await Expect(button).ToBeInViewportAsync();
+        Assert.Equal(0, await page.EvalOnSelectorAsync<int>("#messages-scroll", "s => s.scrollTop"));
+        await DashboardBrowser.ScreenshotAsync(page, "flow-new-messages");
+
+        await button.ClickAsync();
+        await Expect(page.Locator("#follow")).ToBeCheckedAsync();
+        await Expect(button).ToBeHiddenAsync();
+        await Expect(page.Locator("#message-rows tr[data-index='83']")).ToBeInViewportAsync();
+
+        // Following again: the next message is scrolled to, with no button.
+        await client.SendTextAsync("after");
+        await client.ReceiveTextAsync();
+        await Expect(page.Locator("#message-rows tr[data-index='85']")).ToBeInViewportAsync();
+        await Expect(button).ToBeHiddenAsync();
+    }
 }
 

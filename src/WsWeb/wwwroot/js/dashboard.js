@@ -706,6 +706,15 @@ function flowPage(root) {
 
   const atBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 24;
   const scrollToEnd = () => { scroller.scrollTop = scroller.scrollHeight; };
+  // "N new ↓": rows added below while follow is off (the user is reading further up). Going to them follows again.
+  const newButton = $("#new-messages");
+  let newBelow = 0;
+  const showNewBelow = (n) => {
+    newBelow = n;
+    if (!newButton) return;
+    newButton.textContent = `${n} new ↓`;
+    newButton.classList.toggle("d-none", n === 0);
+  };
   const setMoreBefore = (value) => { moreBefore = value; older.classList.toggle("d-none", !value); };
 
   // Roving tab stop: exactly one row is in the tab order (the selected one, else the newest); the arrow keys move it.
@@ -756,6 +765,7 @@ function flowPage(root) {
       }
     }
     if (!added) return;
+    const below = fragment.childNodes.length;
     tbody.append(fragment);
     empty.classList.add("d-none");
     if (stick && tbody.rows.length > MAX_MESSAGE_ROWS) {
@@ -765,6 +775,7 @@ function flowPage(root) {
     }
     ensureTabStop();
     if (stick) scrollToEnd();
+    else if (below) showNewBelow(newBelow + below);
   };
 
   const refreshHeader = throttle(async () => {
@@ -1035,8 +1046,18 @@ function flowPage(root) {
   scroller.addEventListener("scroll", () => {
     if (scroller.scrollTop < 60) loadOlder();
     if (!atBottom() && follow.checked && scroller.dataset.auto !== "1") follow.checked = false;
-    else if (atBottom()) follow.checked = true;
+    else if (atBottom()) { follow.checked = true; showNewBelow(0); }
   }, { passive: true });
+  newButton?.addEventListener("click", () => {
+    follow.checked = true;
+    showNewBelow(0);
+    scrollToEnd();
+  });
+  follow.addEventListener("change", () => {
+    if (!follow.checked) return;
+    showNewBelow(0);
+    scrollToEnd();
+  });
   // Delete (in the header, which is re-rendered as the flow changes): a finished flow only; back to the list after.
   const deleteProblem = $("#flow-delete-problem");
   document.addEventListener("click", async (event) => {
