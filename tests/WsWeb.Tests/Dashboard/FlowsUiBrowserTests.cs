@@ -270,5 +270,29 @@ public sealed class FlowsUiBrowserTests(DashboardBrowser browser) : IClassFixtur
         await Expect(page.Locator("#message-rows tr[data-index='85']")).ToBeInViewportAsync();
         await Expect(button).ToBeHiddenAsync();
     }
+
+    [RequiresChromiumFact]
+    public async Task A_message_filter_that_does_not_parse_lists_no_message_as_the_flow_list_lists_no_flow()
+    {
+        await ResetAsync();
+        var (client, _, flow) = await App.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("hello");
+        await client.ReceiveTextAsync();
+
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}?filter={Uri.EscapeDataString("~text & ~zz")}");
+        await Expect(page.Locator("#message-filter")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex(@"\bis-invalid\b"));
+        await Expect(page.Locator("#message-filter-form .filter-error")).ToContainTextAsync("~zz");
+        await Expect(page.Locator("#message-rows tr")).ToHaveCountAsync(0);
+        await Expect(page.Locator("#messages-empty")).ToContainTextAsync("The filter is not valid");
+        await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub");
+
+        // Live messages do not fill the list either, while the header keeps counting them.
+        await client.SendTextAsync("more");
+        await client.ReceiveTextAsync();
+        await Expect(page.Locator("#count-out")).ToHaveTextAsync("2");
+        await Expect(page.Locator("#message-rows tr")).ToHaveCountAsync(0);
+    }
 }
 

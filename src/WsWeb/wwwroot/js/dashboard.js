@@ -686,6 +686,7 @@ function flowPage(root) {
   const flowId = root.dataset.flowId;
   const t0 = parseFloat(root.dataset.t0);
   const filter = root.dataset.filter ?? "";
+  const filterInvalid = !!root.dataset.filterInvalid;
   const scroller = $("#messages-scroll");
   const tbody = $("#message-rows");
   const older = $("#older");
@@ -959,6 +960,8 @@ function flowPage(root) {
   /** Catches up after `after` (default: the frontier). Resolves to whether the page is complete up to the store's end. */
   const catchUp = (after = cursor) => {
     if (gone) return Promise.resolve(false);
+    // A filter that does not parse lists no message (as on the flow list): there is nothing to read, only the header.
+    if (filterInvalid) { refreshHeader(); return Promise.resolve(true); }
     catchFrom = Math.min(catchFrom, after);
     catchAgain = true;
     holding = true;
@@ -1088,7 +1091,7 @@ function flowPage(root) {
     handlers: {
       MessagesAdded: (id, messages) => {
         if (id !== flowId) return;
-        if (filter) { catchUp(); return; }
+        if (filter || filterInvalid) { catchUp(); return; }
         if (holding) { holdAdds(messages); return; }
         // A hole the hub will say nothing more about: read it first, these adds follow on from it.
         if (jumpAt(messages) >= 0) { catchUp(); holdAdds(messages); return; }
