@@ -207,6 +207,40 @@ public sealed class ComponentTests
     }
 
     [Fact]
+    public async Task A_plain_http_flow_shows_its_request_and_response_with_bodies_and_counts_body_bytes_in_the_header()
+    {
+        var flow = new HttpFlow(
+            new HttpRequestData
+            {
+                Method = "POST", Scheme = "http", Host = "api.example", Port = 80, Path = "/login",
+                Headers = [new("Content-Type", "application/json")],
+                Content = "{\"user\":\"alice\"}"u8.ToArray(), ContentLength = 16,
+            },
+            TestData.Start)
+        {
+            Response = new HttpResponseData
+            {
+                StatusCode = 403, Reason = "Forbidden", Headers = [new("Content-Type", "application/octet-stream")],
+                Content = [0xde, 0xad, 0xbe, 0xef, 0xff], ContentLength = 5,
+            },
+        };
+        var detail = FlowDetail.From(flow);
+
+        var doc = await RenderAsync<HttpExchange>(new() { ["Flow"] = flow, ["Detail"] = detail });
+        Assert.Equal("POST /login HTTP/1.1", doc.QuerySelector("#http-request-line")!.TextContent);
+        Assert.Contains("application/json", doc.QuerySelector("#http-exchange table")!.TextContent, StringComparison.Ordinal);
+        Assert.Equal("{\"user\":\"alice\"}", doc.QuerySelector("#http-request-body pre.payload-text")!.TextContent);
+        Assert.Equal("HTTP/1.1 403 Forbidden", doc.QuerySelector("#http-status-line")!.TextContent);
+        Assert.Contains("de ad be ef ff", doc.QuerySelector("#http-response-body pre.payload-hex")!.TextContent, StringComparison.Ordinal);
+        Assert.Contains("binary", doc.QuerySelector("#http-response-body")!.TextContent, StringComparison.Ordinal);
+
+        var header = await RenderAsync<FlowHeader>(new() { ["Flow"] = detail });
+        Assert.Equal("16 B", header.QuerySelector("#body-out")!.TextContent);
+        Assert.Equal("5 B", header.QuerySelector("#body-in")!.TextContent);
+        Assert.Null(header.QuerySelector("#count-out"));
+    }
+
+    [Fact]
     public async Task Times_a_person_reads_are_time_elements_the_page_script_localizes_with_utc_in_the_title()
     {
         static void AssertTime(AngleSharp.Dom.IElement? time, double timestamp, string clock)

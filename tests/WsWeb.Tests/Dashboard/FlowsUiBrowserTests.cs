@@ -294,5 +294,38 @@ public sealed class FlowsUiBrowserTests(DashboardBrowser browser) : IClassFixtur
         await Expect(page.Locator("#count-out")).ToHaveTextAsync("2");
         await Expect(page.Locator("#message-rows tr")).ToHaveCountAsync(0);
     }
+
+    [RequiresChromiumFact]
+    public async Task A_refused_upgrade_shows_its_response_not_an_empty_message_table()
+    {
+        await ResetAsync();
+        var flow = new WsWeb.Core.Flows.HttpFlow(
+            new WsWeb.Core.Flows.HttpRequestData { Method = "GET", Scheme = "http", Host = "ws.example", Port = 80, Path = "/socket", Headers = [new("Upgrade", "websocket")] },
+            TestData.Start)
+        {
+            Response = new WsWeb.Core.Flows.HttpResponseData
+            {
+                StatusCode = 426, Reason = "Upgrade Required", Headers = [new("Content-Type", "text/plain")],
+                Content = "use protocol v2"u8.ToArray(), ContentLength = 15,
+            },
+        };
+        App.Store.Add(flow);
+
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
+        await Expect(page.Locator("#http-status-line")).ToHaveTextAsync("HTTP/1.1 426 Upgrade Required");
+        await Expect(page.Locator("#http-response-body pre")).ToHaveTextAsync("use protocol v2");
+        await Expect(page.Locator("#body-in")).ToHaveTextAsync("15 B");
+        await DashboardBrowser.ScreenshotAsync(page, "flow-http");
+        foreach (var gone in new[] { "#message-rows", "#follow", "#message-filter", "#tab-actions" })
+        {
+            await Expect(page.Locator(gone)).ToHaveCountAsync(0);
+        }
+
+        page.Dialog += (_, dialog) => _ = dialog.AcceptAsync();
+        await page.ClickAsync("#flow-delete");
+        await page.WaitForURLAsync(browser.BaseUrl + "/flows");
+        Assert.Null(App.Store.Get(flow.Id));
+    }
 }
 

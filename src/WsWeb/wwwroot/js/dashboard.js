@@ -682,6 +682,53 @@ function showNotLiveNotice(actions) {
   actions.prepend(notice);
 }
 
+/**
+ * The flow header's Delete (the header is re-rendered as the flow changes): a finished flow only; back to the list
+ * after. setDeleting(true) while the delete is under way: the hub's FlowsRemoved for it may come before its answer.
+ */
+function flowDelete(flowId, setDeleting = () => {}) {
+  const problem = $("#flow-delete-problem");
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest("#flow-delete");
+    if (!button || button.disabled) return;
+    if (!confirm("Delete this flow from WsWeb? Its messages go with it.")) return;
+    button.disabled = true;
+    problem.innerHTML = "";
+    setDeleting(true);
+    try {
+      await api("DELETE", `/api/flows/${encodeURIComponent(flowId)}`);
+      location.assign("/flows");
+    } catch (error) {
+      setDeleting(false);
+      problem.innerHTML = problemHtml(error);
+      button.disabled = false;
+    }
+  });
+}
+
+/**
+ * The page of a flow that is not a WebSocket: its request and response as rendered, and Delete. One still waiting for
+ * its response is read again once it has ended (the flow list's FlowsChanged says so; polling reads its header).
+ */
+function httpFlowPage(root) {
+  const flowId = root.dataset.flowId;
+  flowDelete(flowId);
+  if (root.dataset.live !== "true") return;
+  const check = async () => {
+    const response = await fetch(`/ui/flows/${encodeURIComponent(flowId)}/header`);
+    if (response.ok && (await response.text()).includes('data-live="false"')) location.reload();
+    return response.ok;
+  };
+  goLive({
+    handlers: { FlowsChanged: (flows) => { if (flows.some((f) => f.id === flowId && !f.isLive)) location.reload(); } },
+    onConnected: async (connection) => {
+      await connection.invoke("SubscribeFlows");
+      if (!(await check())) throw new Error("The flow could not be read after subscribing.");
+    },
+    poll: check,
+  });
+}
+
 function flowPage(root) {
   const flowId = root.dataset.flowId;
   const t0 = parseFloat(root.dataset.t0);
@@ -1061,24 +1108,7 @@ function flowPage(root) {
     showNewBelow(0);
     scrollToEnd();
   });
-  // Delete (in the header, which is re-rendered as the flow changes): a finished flow only; back to the list after.
-  const deleteProblem = $("#flow-delete-problem");
-  document.addEventListener("click", async (event) => {
-    const button = event.target.closest("#flow-delete");
-    if (!button || button.disabled) return;
-    if (!confirm("Delete this flow from WsWeb? Its messages go with it.")) return;
-    button.disabled = true;
-    deleteProblem.innerHTML = "";
-    deleting = true; // the hub's FlowsRemoved may come before the answer
-    try {
-      await api("DELETE", `/api/flows/${encodeURIComponent(flowId)}`);
-      location.assign("/flows");
-    } catch (error) {
-      deleting = false;
-      deleteProblem.innerHTML = problemHtml(error);
-      button.disabled = false;
-    }
-  });
+  flowDelete(flowId, (value) => { deleting = value; });
 
   document.addEventListener("wsweb:done", (event) => {
     if (event.detail.form?.id === "kill-form" || event.detail.form?.id === "close-form") refreshHeader();
@@ -1771,7 +1801,7 @@ localizeTimes();
 const root = $("[data-page]");
 switch (root?.dataset.page) {
   case "flows": flowsPage(root); break;
-  case "flow": flowPage(root); break;
+  case "flow": if (root.dataset.http) httpFlowPage(root); else flowPage(root); break;
   case "intercept": interceptPage(root); break;
   case "rules": rulesPage(root); break;
   case "export": exportPage(root); followHeldCount(); break;
