@@ -105,7 +105,10 @@ public sealed class FlowsUiBrowserTests(DashboardBrowser browser) : IClassFixtur
         await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub");
         page.Dialog += (_, dialog) => _ = dialog.AcceptAsync();
         await page.ClickAsync("#flow-delete");
-        await page.WaitForURLAsync(browser.BaseUrl + "/flows");
+
+        // The delete first, then the way back: a failure says which of the two did not happen (and the URL it saw).
+        await Eventually.AssertAsync(() => App.Store.Get(finished.Id) is null, "the flow deleted", DashboardBrowser.Wait);
+        await Expect(page).ToHaveURLAsync(browser.BaseUrl + "/flows");
         await Expect(page.Locator($"tr.flow-row[data-id='{live.Id}']")).ToBeVisibleAsync();
         await Expect(page.Locator($"tr.flow-row[data-id='{finished.Id}']")).ToHaveCountAsync(0);
         Assert.Null(App.Store.Get(finished.Id));
@@ -324,8 +327,8 @@ public sealed class FlowsUiBrowserTests(DashboardBrowser browser) : IClassFixtur
 
         page.Dialog += (_, dialog) => _ = dialog.AcceptAsync();
         await page.ClickAsync("#flow-delete");
-        await page.WaitForURLAsync(browser.BaseUrl + "/flows");
-        Assert.Null(App.Store.Get(flow.Id));
+        await Eventually.AssertAsync(() => App.Store.Get(flow.Id) is null, "the flow deleted", DashboardBrowser.Wait);
+        await Expect(page).ToHaveURLAsync(browser.BaseUrl + "/flows");
     }
 }
 
