@@ -25,20 +25,8 @@ public sealed class InterceptBulkApiTests(WsWebApp app) : IClassFixture<WsWebApp
         (await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flowId}/messages?after={index - 1}&limit=1"))).GetProperty("messages")[0];
 
     /// <summary>Two flows, each with a held message ("hold …") and a later one waiting behind it.</summary>
-    private async Task<(ClientPeer Client, PeerConnection Server, string FlowId, long Index)[]> HoldTwoAsync()
-    {
-        await SetInterceptAsync("~wq & ~b hold");
-        var flows = new List<(ClientPeer, PeerConnection, string, long)>();
-        foreach (var name in new[] { "a", "b" })
-        {
-            var (client, server, flow) = await app.ConnectAsync();
-            await client.SendTextAsync($"hold {name}1");
-            await client.SendTextAsync($"{name}2");
-            flows.Add((client, server, flow.Id, await app.HeldIndexAsync(flow.Id)));
-        }
-
-        return [.. flows];
-    }
+    private Task<(ClientPeer Client, PeerConnection Server, string FlowId, long Index)[]> HoldTwoAsync() =>
+        app.HoldOnePerFlowAsync("~wq & ~b hold", ["a", "b"], name => [$"hold {name}1", $"{name}2"]);
 
     [Fact]
     public async Task Release_all_forwards_every_held_message_unchanged_in_order_and_answers_the_count()

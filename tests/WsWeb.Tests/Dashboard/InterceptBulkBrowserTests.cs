@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
 using Microsoft.Playwright;
 using WsWeb.Tests.Infrastructure;
 using static Microsoft.Playwright.Assertions;
@@ -18,20 +16,8 @@ public sealed class InterceptBulkBrowserTests(DashboardBrowser browser) : IClass
     public Task DisposeAsync() => App.ResetAndDropHeldAsync();
 
     /// <summary>Two flows with one held client message each ("hold a", "hold b").</summary>
-    private async Task<(ClientPeer Client, PeerConnection Server, string FlowId, long Index)[]> HoldTwoAsync()
-    {
-        var state = await App.Api.PutAsJsonAsync(new Uri("/api/intercept", UriKind.Relative), new { filter = "~wq" });
-        Assert.Equal(HttpStatusCode.OK, state.StatusCode);
-        var flows = new List<(ClientPeer, PeerConnection, string, long)>();
-        foreach (var name in new[] { "a", "b" })
-        {
-            var (client, server, flow) = await App.ConnectAsync();
-            await client.SendTextAsync($"hold {name}");
-            flows.Add((client, server, flow.Id, await App.HeldIndexAsync(flow.Id)));
-        }
-
-        return [.. flows];
-    }
+    private Task<(ClientPeer Client, PeerConnection Server, string FlowId, long Index)[]> HoldTwoAsync() =>
+        App.HoldOnePerFlowAsync("~wq", ["a", "b"], name => [$"hold {name}"]);
 
     private async Task<IPage> OpenInterceptAsync(int cards)
     {

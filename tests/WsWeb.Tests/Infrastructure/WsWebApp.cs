@@ -106,6 +106,30 @@ public sealed class WsWebApp : IAsyncLifetime
         DropAllHeld();
     }
 
+    /// <summary>
+    /// Turns intercept on with <paramref name="filter"/> and opens a WebSocket per name in <paramref name="names"/>, each
+    /// sending what <paramref name="sends"/> gives for its name; waits until each has a message held.
+    /// </summary>
+    internal async Task<(ClientPeer Client, PeerConnection Server, string FlowId, long Index)[]> HoldOnePerFlowAsync(
+        string filter, string[] names, Func<string, string[]> sends)
+    {
+        using var intercept = await Api.PutAsJsonAsync(new Uri("/api/intercept", UriKind.Relative), new { filter });
+        Assert.Equal(System.Net.HttpStatusCode.OK, intercept.StatusCode);
+        var flows = new List<(ClientPeer, PeerConnection, string, long)>();
+        foreach (var name in names)
+        {
+            var (client, server, flow) = await ConnectAsync();
+            foreach (var text in sends(name))
+            {
+                await client.SendTextAsync(text);
+            }
+
+            flows.Add((client, server, flow.Id, await HeldIndexAsync(flow.Id)));
+        }
+
+        return [.. flows];
+    }
+
     /// <summary>Waits until a message of <paramref name="flowId"/> is held by intercept; its index.</summary>
     public async Task<long> HeldIndexAsync(string flowId)
     {
