@@ -104,7 +104,10 @@ public sealed class FlowsUiBrowserTests(DashboardBrowser browser) : IClassFixtur
         await page.GotoAsync($"{browser.BaseUrl}/flows/{finished.Id}");
         await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub");
         page.Dialog += (_, dialog) => _ = dialog.AcceptAsync();
-        await page.ClickAsync("#flow-delete");
+
+        // Found and clicked in one step: the page re-renders its header (a new button) once its hub connects, and a
+        // click on the replaced one would reach no handler.
+        await page.EvalOnSelectorAsync("#flow-delete", "b => b.click()");
 
         // The delete first, then the way back: a failure says which of the two did not happen (and the URL it saw).
         await Eventually.AssertAsync(() => App.Store.Get(finished.Id) is null, "the flow deleted", DashboardBrowser.Wait);
@@ -125,10 +128,10 @@ public sealed class FlowsUiBrowserTests(DashboardBrowser browser) : IClassFixtur
         await page.GotoAsync($"{browser.BaseUrl}/flows/{live.Id}");
         await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub");
 
-        // The button as a stale page would have it: the API refuses, and the page says why.
-        await page.EvalOnSelectorAsync("#flow-delete", "b => b.disabled = false");
+        // The button as a stale page would have it: the API refuses, and the page says why. Enabled and clicked in one
+        // step: the page re-renders its header (a new, disabled button) once its hub connects.
         page.Dialog += (_, dialog) => _ = dialog.AcceptAsync();
-        await page.ClickAsync("#flow-delete");
+        await page.EvalOnSelectorAsync("#flow-delete", "b => { b.disabled = false; b.click(); }");
         await Expect(page.Locator("#flow-delete-problem .alert-danger")).ToContainTextAsync("close or kill it first");
         Assert.NotNull(App.Store.Get(live.Id));
         Assert.EndsWith($"/flows/{live.Id}", page.Url, StringComparison.Ordinal);
