@@ -101,16 +101,37 @@ public sealed class FlowsUiBrowserTests(DashboardBrowser browser) : IClassFixtur
         await Expect(page.Locator("#flow-delete")).ToBeDisabledAsync();
         await Expect(page.Locator("#flow-delete-wrap")).ToHaveAttributeAsync("title", new System.Text.RegularExpressions.Regex("close or kill it first"));
 
+        // What the page said and did, for a failure's message.
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        page.Console += (_, message) => seen.Enqueue($"console {message.Type}: {message.Text}");
+        page.PageError += (_, error) => seen.Enqueue($"page error: {error}");
+        page.Request += (_, request) => { if (request.Method == "DELETE") seen.Enqueue($"request {request.Method} {request.Url}"); };
+        page.Response += (_, response) => { if (response.Request.Method == "DELETE") seen.Enqueue($"response {response.Status} {response.Url}"); };
+        page.Dialog += (_, dialog) =>
+        {
+            seen.Enqueue($"dialog {dialog.Type}: {dialog.Message}");
+            _ = dialog.AcceptAsync();
+        };
+
         await page.GotoAsync($"{browser.BaseUrl}/flows/{finished.Id}");
         await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub");
-        page.Dialog += (_, dialog) => _ = dialog.AcceptAsync();
+        await Expect(page.Locator("#flow-delete")).ToBeEnabledAsync();
 
         // Found and clicked in one step: the page re-renders its header (a new button) once its hub connects, and a
         // click on the replaced one would reach no handler.
         await page.EvalOnSelectorAsync("#flow-delete", "b => b.click()");
 
         // The delete first, then the way back: a failure says which of the two did not happen (and the URL it saw).
-        await Eventually.AssertAsync(() => App.Store.Get(finished.Id) is null, "the flow deleted", DashboardBrowser.Wait);
+        try
+        {
+            await Eventually.AssertAsync(() => App.Store.Get(finished.Id) is null, "the flow deleted", DashboardBrowser.Wait);
+        }
+        catch (TimeoutException ex)
+        {
+            var state = await page.EvaluateAsync<string>(
+                "() => `url ${location.href}; button ${document.querySelector('#flow-delete')?.outerHTML}; problem ${document.querySelector('#flow-delete-problem')?.innerText}`");
+            throw new TimeoutException($"{ex.Message}. Page: {state}. Seen: {string.Join(" | ", seen)}", ex);
+        }
         await Expect(page).ToHaveURLAsync(browser.BaseUrl + "/flows");
         await Expect(page.Locator($"tr.flow-row[data-id='{live.Id}']")).ToBeVisibleAsync();
         await Expect(page.Locator($"tr.flow-row[data-id='{finished.Id}']")).ToHaveCountAsync(0);
