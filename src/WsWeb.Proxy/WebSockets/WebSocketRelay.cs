@@ -524,7 +524,6 @@ internal sealed partial class WebSocketRelay
                     break;
                 }
             }
-
         }
         catch
         {

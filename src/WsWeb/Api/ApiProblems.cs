@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.AspNetCore.Http.HttpResults;
 using WsWeb.Core.Filters;
 
@@ -17,6 +18,22 @@ internal static class ApiProblems
     /// and the message says which regex and where.
     /// </summary>
     public static ValidationProblem FilterTooSlow(FilterTimeoutException exception) => Invalid("filter", exception.Message);
+
+    /// <summary>
+    /// Reads the optional <c>filter</c> query of an endpoint: none (absent or blank) is <c>null</c>, and one that does not
+    /// parse is the 400 naming <c>filter</c> with where it is wrong.
+    /// </summary>
+    public static bool TryParseFilter(string? filter, out FlowFilter? parsed, [NotNullWhen(false)] out ValidationProblem? problem)
+    {
+        (parsed, problem) = (null, null);
+        if (string.IsNullOrWhiteSpace(filter) || FlowFilter.TryParse(filter, out parsed, out var error))
+        {
+            return true;
+        }
+
+        problem = Invalid("filter", error.Message);
+        return false;
+    }
 
     /// <summary>
     /// A 413 shaped like a validation problem (errors names the field), as the exception handler answers a body past

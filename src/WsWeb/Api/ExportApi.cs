@@ -48,10 +48,9 @@ internal static class ExportApi
             return formatProblem;
         }
 
-        FlowFilter? compiled = null;
-        if (!string.IsNullOrWhiteSpace(filter) && !FlowFilter.TryParse(filter, out compiled, out var error))
+        if (!ApiProblems.TryParseFilter(filter, out var compiled, out var filterProblem))
         {
-            return ApiProblems.Invalid("filter", error.Message);
+            return filterProblem;
         }
 
         // Filtered before anything is written, so a regex that times out leaves no half-written file behind.

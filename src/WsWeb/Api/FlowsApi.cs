@@ -96,10 +96,9 @@ internal static class FlowsApi
 
     private static Results<Ok<FlowsCleared>, ValidationProblem> Clear(FlowStore store, string? filter, CancellationToken cancellationToken)
     {
-        FlowFilter? parsed = null;
-        if (!string.IsNullOrWhiteSpace(filter) && !FlowFilter.TryParse(filter, out parsed, out var error))
+        if (!ApiProblems.TryParseFilter(filter, out var parsed, out var filterProblem))
         {
-            return ApiProblems.Invalid("filter", error.Message);
+            return filterProblem;
         }
 
         List<HttpFlow> matching;
@@ -136,10 +135,9 @@ internal static class FlowsApi
             return pagingProblem;
         }
 
-        FlowFilter? parsed = null;
-        if (!string.IsNullOrWhiteSpace(filter) && !FlowFilter.TryParse(filter, out parsed, out var error))
+        if (!ApiProblems.TryParseFilter(filter, out var parsed, out var filterProblem))
         {
-            return ApiProblems.Invalid("filter", error.Message);
+            return filterProblem;
         }
 
         var take = limit ?? DefaultLimit;
@@ -177,10 +175,9 @@ internal static class FlowsApi
             return ApiProblems.Invalid("after", "after must be -1 or a message index.");
         }
 
-        FlowFilter? parsed = null;
-        if (!string.IsNullOrWhiteSpace(filter) && !FlowFilter.TryParse(filter, out parsed, out var error))
+        if (!ApiProblems.TryParseFilter(filter, out var parsed, out var filterProblem))
         {
-            return ApiProblems.Invalid("filter", error.Message);
+            return filterProblem;
         }
 
         if (!flow.IsWebSocket)

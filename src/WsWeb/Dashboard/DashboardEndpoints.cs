@@ -77,12 +77,11 @@ internal static class DashboardEndpoints
                 return TypedResults.NotFound();
             }
 
-            FlowFilter? parsed = null;
-            if (!string.IsNullOrWhiteSpace(filter) && !FlowFilter.TryParse(filter, out parsed, out var error))
+            // The page only ever asks with a filter that parses (it applies no other); whoever else asks gets the
+            // problem /ui/flows/rows and the API answer, not a bare string.
+            if (!ApiProblems.TryParseFilter(filter, out var parsed, out var filterProblem))
             {
-                // The page only ever asks with a filter that parses (it applies no other); whoever else asks gets the
-                // problem /ui/flows/rows and the API answer, not a bare string.
-                return ApiProblems.Invalid("filter", error.Message);
+                return filterProblem;
             }
 
             MessageWindow window;

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.AspNetCore.Http.HttpResults;
 using WsWeb.Api;
 using WsWeb.Core.Filters;
@@ -300,14 +301,11 @@ internal static class InterceptApi
     /// The held messages (in hold order) that <paramref name="filter"/> matches, all of them without one. Every message
     /// is matched before any is decided, so a filter that is invalid or times out part way decides nothing.
     /// </summary>
-    private static bool TryMatchHeld(InterceptService intercept, string? filter, CancellationToken cancellationToken, out List<HeldMessage> matching, out ValidationProblem problem)
+    private static bool TryMatchHeld(InterceptService intercept, string? filter, CancellationToken cancellationToken, out List<HeldMessage> matching, [NotNullWhen(false)] out ValidationProblem? problem)
     {
         matching = [];
-        problem = null!;
-        FlowFilter? parsed = null;
-        if (!string.IsNullOrWhiteSpace(filter) && !FlowFilter.TryParse(filter, out parsed, out var error))
+        if (!ApiProblems.TryParseFilter(filter, out var parsed, out problem))
         {
-            problem = ApiProblems.Invalid("filter", error.Message);
             return false;
         }
 
