@@ -46,6 +46,15 @@ public sealed class HttpFlow
     /// <summary>True for flows read from a file rather than captured by this process.</summary>
     public bool IsImported { get; init; }
 
+    /// <summary>
+    /// "request" for a flow whose request WsWeb sent again (a replay), as mitmproxy's <c>is_replay</c>; mitmproxy also
+    /// knows "response" (server replay), which WsWeb does not do but keeps when it imports such a flow.
+    /// </summary>
+    public string? IsReplay { get; init; }
+
+    /// <summary>The id of the flow this one replays, when <see cref="IsReplay"/> is "request" and the original was known.</summary>
+    public string? ReplayOf { get; init; }
+
     /// <summary>Free-form user marker, as mitmproxy's <c>marked</c>.</summary>
     public string Marked { get; set; } = "";
 
