@@ -494,7 +494,7 @@ internal sealed partial class ProxyRequestHandler(
     }
 
     /// <returns>The answer for the client, and whether the client (not the server) is at fault.</returns>
-    private static (int Status, string Text, bool ClientFault) Describe(Exception ex, ProxyTarget target)
+    internal static (int Status, string Text, bool ClientFault) Describe(Exception ex, ProxyTarget target)
     {
         var self = Find<SelfTargetException>(ex);
         if (self is not null)

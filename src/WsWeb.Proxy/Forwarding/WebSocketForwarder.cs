@@ -128,12 +128,19 @@ internal sealed partial class WebSocketForwarder(
         using var client = context.Features.Get<ProxyConnectionFeature>()?.Raw is { } raw
             ? CreateLeg("client", isClient: true, raw, ownsPipes: false, context.Abort, clientDeflate?.Parameters, context.Features.Get<ProxyConnectionFeature>()?.Connection?.Socket)
             : CreateLeg("client", isClient: true, clientStream, context.Abort, clientDeflate?.Parameters);
-        using var server = CreateLeg("server", isClient: false, upstreamStream, upstreamStream.Dispose, upstreamDeflate, upstreamSocket.Value);
+        using var server = CreateServerLeg(upstreamStream, upstreamDeflate, upstreamSocket.Value);
+        await RelayAsync(flow, client, server, context.RequestAborted);
+    }
+
+    /// <summary>Relays <paramref name="flow"/> between its two legs until it ends, as one of the live relays.</summary>
+    /// <param name="clientGone">Fires when the client's connection is gone (Kestrel's RequestAborted for a proxied client).</param>
+    internal async Task RelayAsync(HttpFlow flow, RelayLeg client, RelayLeg server, CancellationToken clientGone)
+    {
         var relay = new WebSocketRelay(flow, client, server, store, addons, time, _settings, logger);
         live.Add(relay);
         try
         {
-            await relay.RunAsync(context.RequestAborted);
+            await relay.RunAsync(clientGone);
         }
         finally
         {
@@ -143,6 +150,10 @@ internal sealed partial class WebSocketForwarder(
             flow.ServerConn.TimestampEnd = Timestamps.Now(time);
         }
     }
+
+    /// <summary>The server leg over an upgraded upstream connection, which the leg disposes when dropped.</summary>
+    internal RelayLeg CreateServerLeg(Stream upstreamStream, DeflateParameters? deflate, System.Net.Sockets.Socket? socket) =>
+        CreateLeg("server", isClient: false, upstreamStream, upstreamStream.Dispose, deflate, socket);
 
     /// <summary>A leg over pipes of its own on <paramref name="stream"/>, completed with the leg.</summary>
     private RelayLeg CreateLeg(string name, bool isClient, Stream stream, Action abort, DeflateParameters? deflate, System.Net.Sockets.Socket? socket = null) =>

@@ -38,6 +38,12 @@ public sealed record FlowSummary(
     /// <summary>True for a flow read from a file (import) rather than captured here; it is never live.</summary>
     public bool Imported { get; init; }
 
+    /// <summary>"request" for a flow whose handshake WsWeb sent again (a replay), as mitmproxy's <c>is_replay</c>; otherwise null.</summary>
+    public string? Replay { get; init; }
+
+    /// <summary>The id of the flow this one replays, when it is a replay made here.</summary>
+    public string? ReplayOf { get; init; }
+
     internal static FlowSummary From(HttpFlow flow)
     {
         // Counted over retained messages, so the counts match the list the API can show.
@@ -68,6 +74,8 @@ public sealed record FlowSummary(
             RequestContentLength = flow.Request.ContentLength,
             ResponseContentLength = flow.Response?.ContentLength,
             Imported = flow.IsImported,
+            Replay = flow.IsReplay,
+            ReplayOf = flow.ReplayOf,
         };
     }
 }

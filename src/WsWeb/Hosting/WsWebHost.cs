@@ -102,6 +102,7 @@ public static partial class WsWebHost
         app.MapHealth();
         app.MapSignIn();
         app.MapFlowsApi();
+        app.MapReplayApi();
         app.MapExportApi();
         app.MapInterceptApi();
         app.MapRulesApi();

@@ -1,0 +1,451 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.WebSockets;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using WsWeb.Core;
+using WsWeb.Core.Flows;
+using WsWeb.Core.WebSockets;
+using WsWeb.Proxy.Listener;
+using WsWeb.Proxy.WebSockets;
+
+namespace WsWeb.Proxy.Forwarding;
+
+/// <summary>A flow WsWeb will not replay, and why (not a WebSocket handshake, shutting down…).</summary>
+internal sealed class ReplayRefusedException(string message) : Exception(message);
+
+/// <summary>
+/// Replays a WebSocket flow, as Burp's Repeater reconnects: WsWeb opens a new connection to the flow's server with
+/// the recorded handshake (a fresh key) and stands in for the client. The replay is a flow of its own, live like any
+/// other: what the server sends is recorded, messages are injected toward the server through the usual API, and
+/// rules, intercept and addons see it all. Its client is WsWeb: a WebSocket over in-memory pipes that answers a
+/// close and reads everything else away.
+/// </summary>
+/// <remarks>mitmproxy's client replay refuses WebSocket flows; its <c>is_replay = "request"</c> marks the new flow.</remarks>
+internal sealed partial class WebSocketReplay(
+    UpstreamConnector upstream,
+    WebSocketForwarder forwarder,
+    FlowStore store,
+    LiveRelays live,
+    ProxyOptions options,
+    IHostApplicationLifetime lifetime,
+    TimeProvider time,
+    ILogger<WebSocketReplay> logger)
+{
+    private const string AcceptGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+    /// <summary>
+    /// Sends <paramref name="original"/>'s handshake again and, on 101, starts relaying the new flow in the background.
+    /// </summary>
+    /// <param name="resendClientMessages">
+    /// Also sends, in order, what the server got from the client side of the original (its messages not dropped, as
+    /// they went out: edited ones edited, injected ones included), as far as the store still holds them.
+    /// </param>
+    /// <returns>The new flow: live on 101; otherwise finished, with the server's answer or the error.</returns>
+    /// <exception cref="ReplayRefusedException">The flow is no WebSocket handshake, or WsWeb is shutting down.</exception>
+    public async Task<HttpFlow> StartAsync(HttpFlow original, bool resendClientMessages, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(original);
+        var target = TargetOf(original);
+        if (live.ShuttingDown)
+        {
+            throw new ReplayRefusedException("WsWeb is shutting down; no new WebSocket is opened.");
+        }
+
+        // Copied now: the original's messages may be trimmed or the flow deleted while the handshake is under way.
+        var resend = resendClientMessages ? ClientSide(original) : [];
+        var key = original.Request.Headers["Sec-WebSocket-Key"] is null ? null : NewKey();
+        var offers = PerMessageDeflateNegotiation.ParseOffers(original.Request.Headers.GetJoined("Sec-WebSocket-Extensions"));
+        var offer = PerMessageDeflateNegotiation.BuildUpstreamOffer(offers);
+        var flow = NewFlow(original, target, key, offer);
+        flow.IsLive = true; // before Add, as for a proxied flow: a flow the store sees as finished may be evicted
+        store.Add(flow);
+        LogStarted(flow.Id, original.Id, target.Host, target.Port);
+
+        var started = false;
+        try
+        {
+            using var exchange = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
+            using var request = UpstreamRequest(flow, target, offer, out var upstreamSocket);
+            HttpResponseMessage response;
+            try
+            {
+                response = await upstream.SendAsync(request, target.UseTls, exchange.Token);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or System.Net.Sockets.SocketException or SelfTargetException
+                or System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException)
+            {
+                flow.Error = ex is OperationCanceledException && !exchange.IsCancellationRequested
+                    ? $"{target.Host}:{target.Port} did not answer in time."
+                    : ex is OperationCanceledException
+                        ? "The replay was cancelled before the server answered."
+                        : ProxyRequestHandler.Describe(ex, target).Text;
+                LogFailed(flow.Id, flow.Error);
+                return flow;
+            }
+
+            // On 101 the response's content is the connection: the relay owns it from then on.
+            var owned = response;
+            try
+            {
+                var now = Timestamps.Now(time);
+                flow.Request.TimestampEnd = now;
+                var recorded = Headers.RecordResponse(response, now);
+                flow.Response = recorded;
+                if (response.StatusCode != HttpStatusCode.SwitchingProtocols)
+                {
+                    await RecordRefusalAsync(flow, response, recorded, exchange.Token);
+                    return flow;
+                }
+
+                var upstreamStream = await response.Content.ReadAsStreamAsync(exchange.Token);
+                var serverExtensions = response.Headers.TryGetValues("Sec-WebSocket-Extensions", out var values) ? string.Join(", ", values) : null;
+                if (HandshakeError(response, key) is { } handshakeError
+                    || !PerMessageDeflateNegotiation.TryParseResponse(serverExtensions, PerMessageDeflateNegotiation.ParseOffers(offer), out var deflate, out handshakeError))
+                {
+                    // As a client must (RFC 6455 §4.1): a 101 that does not answer our handshake is no WebSocket.
+                    await upstreamStream.DisposeAsync();
+                    flow.Error = $"The server's 101 does not complete the WebSocket handshake: {handshakeError}";
+                    recorded.TimestampEnd = Timestamps.Now(time);
+                    LogFailed(flow.Id, flow.Error);
+                    return flow;
+                }
+
+                recorded.TimestampEnd = Timestamps.Now(time);
+                flow.WebSocket = store.CreateWebSocketData();
+                store.FlowUpdated(flow);
+                var server = forwarder.CreateServerLeg(upstreamStream, deflate, upstreamSocket.Value);
+                _ = RelayAsync(flow, response, server, resend);
+                owned = null;
+                started = true;
+                return flow;
+            }
+            finally
+            {
+                owned?.Dispose();
+            }
+        }
+        finally
+        {
+            if (!started)
+            {
+                flow.Request.TimestampEnd ??= Timestamps.Now(time);
+                flow.IsLive = false;
+                store.FlowEnded(flow);
+            }
+        }
+    }
+
+    /// <summary>Where the original went, or a refusal saying why it cannot be replayed.</summary>
+    private static ProxyTarget TargetOf(HttpFlow original)
+    {
+        var request = original.Request;
+        if (Headers.WebSocketUpgradeToken(request.Headers.GetJoined("Upgrade")) is null)
+        {
+            throw new ReplayRefusedException($"Flow {original.Id} is not a WebSocket handshake (its request has no 'Upgrade: websocket'); WsWeb replays WebSocket flows.");
+        }
+
+        var scheme = request.Scheme.ToLowerInvariant() switch
+        {
+            "https" or "wss" => "https",
+            "http" or "ws" => "http",
+            _ => throw new ReplayRefusedException($"Flow {original.Id} has the scheme '{request.Scheme}'; a WebSocket is replayed over http or https."),
+        };
+        if (string.IsNullOrEmpty(request.Host) || request.Port is < 1 or > 65535)
+        {
+            throw new ReplayRefusedException($"Flow {original.Id} names no server to connect to ('{request.Host}:{request.Port}').");
+        }
+
+        // The name the original's TLS asked for, when it was not the host dialled (see ProxyTarget.TlsName).
+        var sni = original.ServerConn.Sni;
+        var tlsName = scheme == "https" && sni is not null && !string.Equals(sni, request.Host, StringComparison.OrdinalIgnoreCase) ? sni : null;
+        return new ProxyTarget(scheme, request.Host, request.Port, string.IsNullOrEmpty(request.Path) ? "/" : request.Path, tlsName);
+    }
+
+    private HttpFlow NewFlow(HttpFlow original, ProxyTarget target, string? key, string? offer)
+    {
+        var now = Timestamps.Now(time);
+        var source = original.Request;
+
+        // The record shows what goes out: the original's headers with a key of our own and the extensions we offer.
+        var headers = new HeaderList();
+        foreach (var (name, value) in source.Headers)
+        {
+            if (name.Equals("Sec-WebSocket-Extensions", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            headers.Add(name, name.Equals("Sec-WebSocket-Key", StringComparison.OrdinalIgnoreCase) ? key! : value);
+        }
+
+        if (offer is not null)
+        {
+            headers.Add("Sec-WebSocket-Extensions", offer);
+        }
+
+        var request = new HttpRequestData
+        {
+            Method = source.Method,
+            Scheme = target.Scheme,
+            Host = target.Host,
+            Port = target.Port,
+            Path = target.PathAndQuery,
+            HttpVersion = "HTTP/1.1",
+            Headers = headers,
+            TimestampStart = now,
+        };
+        return new HttpFlow(request, now)
+        {
+            ServerConn = new WsWeb.Core.Flows.ConnectionInfo { Address = $"{target.Host}:{target.Port}" },
+            IsReplay = "request",
+            ReplayOf = original.Id,
+        };
+    }
+
+    private static HttpRequestMessage UpstreamRequest(HttpFlow flow, ProxyTarget target, string? offer, out StrongBox<System.Net.Sockets.Socket?> socket)
+    {
+        var request = new HttpRequestMessage(new HttpMethod(flow.Request.Method), target.ConnectUri)
+        {
+            Version = HttpVersion.Version11,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        IHeaderDictionary recorded = new HeaderDictionary();
+        foreach (var (name, value) in flow.Request.Headers)
+        {
+            recorded.Append(name, value);
+        }
+
+        // As the forwarder sends a handshake: hop-by-hop fields stay behind, Connection and Upgrade are ours.
+        Headers.CopyRequest(recorded, request, content: null, skip: static name => name.Equals("Sec-WebSocket-Extensions", StringComparison.OrdinalIgnoreCase));
+        request.Headers.Connection.Add("Upgrade");
+        request.Headers.TryAddWithoutValidation("Upgrade", Headers.WebSocketUpgradeToken(recorded.Upgrade));
+        if (offer is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Sec-WebSocket-Extensions", offer);
+        }
+
+        request.Options.Set(UpstreamConnector.ServerConnKey, flow.ServerConn);
+        target.Describe(request);
+        socket = new StrongBox<System.Net.Sockets.Socket?>();
+        request.Options.Set(UpstreamConnector.SocketKey, socket);
+        return request;
+    }
+
+    /// <summary>Why a 101 does not answer our handshake, or null when it does (RFC 6455 §4.1, the client's checks).</summary>
+    private static string? HandshakeError(HttpResponseMessage response, string? key)
+    {
+        if (Headers.WebSocketUpgradeToken(response.Headers.NonValidated.TryGetValues("Upgrade", out var upgrade) ? string.Join(", ", upgrade) : null) is null)
+        {
+            return "it has no 'Upgrade: websocket'.";
+        }
+
+        if (key is null)
+        {
+            return null;
+        }
+
+        var expected = Convert.ToBase64String(SHA1.HashData(Encoding.ASCII.GetBytes(key + AcceptGuid)));
+        var accept = response.Headers.NonValidated.TryGetValues("Sec-WebSocket-Accept", out var accepts) ? string.Join(", ", accepts) : null;
+        return accept == expected ? null : $"its Sec-WebSocket-Accept is '{accept}', not '{expected}'.";
+    }
+
+    private async Task RecordRefusalAsync(HttpFlow flow, HttpResponseMessage response, HttpResponseData recorded, CancellationToken cancellationToken)
+    {
+        LogRefused(flow.Id, (int)response.StatusCode);
+        var recorder = new BodyRecorder(options.BodyCaptureLimit);
+        try
+        {
+            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+            await ProxyRequestHandler.CopyAsync(body, Stream.Null, recorder, cancellationToken);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException)
+        {
+            flow.Error = $"{flow.Request.Host}:{flow.Request.Port} refused the replay with {(int)response.StatusCode}, and its body ended early: {ex.Message}";
+        }
+
+        recorder.ApplyTo(recorded);
+        recorded.TimestampEnd = Timestamps.Now(time);
+    }
+
+    private static List<(bool IsText, byte[] Content)> ClientSide(HttpFlow original)
+    {
+        var sent = new List<(bool, byte[])>();
+        if (original.WebSocket is not { } ws)
+        {
+            return sent;
+        }
+
+        foreach (var message in ws.Snapshot())
+        {
+            if (!message.FromClient || message.Dropped)
+            {
+                continue;
+            }
+
+            try
+            {
+                sent.Add((message.Type == Opcode.Text, [.. message.Content]));
+            }
+            catch (InvalidOperationException)
+            {
+                // Trimmed by retention since the snapshot: nothing left to send.
+            }
+        }
+
+        return sent;
+    }
+
+    private static string NewKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
+
+    /// <summary>Runs the relay with WsWeb as its client until the flow ends.</summary>
+    private async Task RelayAsync(HttpFlow flow, HttpResponseMessage response, RelayLeg server, List<(bool IsText, byte[] Content)> resend)
+    {
+        using var upgraded = response;
+        var toRelay = new Pipe();
+        var toClient = new Pipe();
+        using var gone = new CancellationTokenSource();
+        using var socket = WebSocket.CreateFromStream(
+            new DuplexPipeStream(new DuplexPipe(toClient.Reader, toRelay.Writer)),
+            new WebSocketCreationOptions { IsServer = false, KeepAliveInterval = Timeout.InfiniteTimeSpan });
+        using var client = new RelayLeg("client", isClient: true, toRelay.Reader, toClient.Writer, abort: () => Cancel(gone));
+        var peer = RunClientAsync(flow, socket, resend, gone.Token);
+        try
+        {
+            using (server)
+            {
+                await forwarder.RelayAsync(flow, client, server, gone.Token);
+            }
+        }
+        catch (Exception ex)
+        {
+            LogUnexpected(flow.Id, ex);
+        }
+        finally
+        {
+            Cancel(gone);
+            await peer;
+            await toRelay.Writer.CompleteAsync();
+            await toClient.Reader.CompleteAsync();
+            LogEnded(flow.Id, flow.WebSocket?.CloseCode ?? 0);
+        }
+    }
+
+    private static void Cancel(CancellationTokenSource source)
+    {
+        try
+        {
+            source.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The relay is over already.
+        }
+    }
+
+    /// <summary>
+    /// WsWeb's side as the replay's client: sends what it was asked to resend, reads away whatever the server sends,
+    /// and answers a close with the same code, as a client that has nothing more to say.
+    /// </summary>
+    private async Task RunClientAsync(HttpFlow flow, WebSocket socket, List<(bool IsText, byte[] Content)> resend, CancellationToken gone)
+    {
+        // One send at a time (WebSocket's rule): the close reply waits for the message being sent.
+        using var sending = new SemaphoreSlim(1, 1);
+        var closing = 0;
+        var sender = SendAllAsync();
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            while (true)
+            {
+                var result = await socket.ReceiveAsync(buffer.AsMemory(), gone);
+                if (result.MessageType != WebSocketMessageType.Close)
+                {
+                    continue;
+                }
+
+                Volatile.Write(ref closing, 1);
+                await sending.WaitAsync(gone);
+                try
+                {
+                    if (socket.State == WebSocketState.CloseReceived)
+                    {
+                        await socket.CloseOutputAsync(socket.CloseStatus ?? WebSocketCloseStatus.Empty, socket.CloseStatusDescription, gone);
+                    }
+                }
+                finally
+                {
+                    sending.Release();
+                }
+
+                break;
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The relay ended (or was killed) first: nothing left to answer.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            socket.Abort();
+            await sender;
+        }
+
+        async Task SendAllAsync()
+        {
+            try
+            {
+                foreach (var (isText, content) in resend)
+                {
+                    await sending.WaitAsync(gone);
+                    try
+                    {
+                        if (Volatile.Read(ref closing) == 1 || socket.State != WebSocketState.Open)
+                        {
+                            return;
+                        }
+
+                        await socket.SendAsync(content, isText ? WebSocketMessageType.Text : WebSocketMessageType.Binary, endOfMessage: true, gone);
+                    }
+                    finally
+                    {
+                        sending.Release();
+                    }
+                }
+
+                if (resend.Count > 0)
+                {
+                    LogResent(flow.Id, resend.Count);
+                }
+            }
+            catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
+            {
+                // The flow ended before everything went out; what did go out is in its messages.
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Flow {FlowId}: replaying flow {OriginalId} to {Host}:{Port}")]
+    private partial void LogStarted(string flowId, string originalId, string host, int port);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Flow {FlowId}: the replay failed: {Reason}")]
+    private partial void LogFailed(string flowId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Flow {FlowId}: the server refused the replayed handshake with {Status}")]
+    private partial void LogRefused(string flowId, int status);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Flow {FlowId}: resent {Count} client messages")]
+    private partial void LogResent(string flowId, int count);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Flow {FlowId}: the replay ended with {CloseCode}")]
+    private partial void LogEnded(string flowId, int closeCode);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Flow {FlowId}: the replay's relay failed")]
+    private partial void LogUnexpected(string flowId, Exception exception);
+}

@@ -1,0 +1,46 @@
+using System.ComponentModel;
+using Microsoft.AspNetCore.Http.HttpResults;
+using WsWeb.Core.Flows;
+using WsWeb.Proxy.Forwarding;
+
+namespace WsWeb.Api;
+
+/// <summary>Replaying a WebSocket flow (Burp's Repeater "reconnect"; mitmproxy's client replay does not do WebSockets).</summary>
+internal static class ReplayApi
+{
+    public static IEndpointRouteBuilder MapReplayApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGroup("/api/flows").WithTags("Flows").RejectRepeatedQuery()
+            .MapPost("/{id}/replay", ReplayAsync)
+            .WithName("ReplayFlow")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .WithSummary("Open a new WebSocket to a flow's server with its recorded handshake; WsWeb is the new flow's client.")
+            .WithDescription("Answers 201 with the new flow (`replay: \"request\"`, `replayOf` the original) once the server answered: live on 101, so messages are injected toward the server with POST /{newId}/messages and it is closed with /close; a refusal (e.g. 403) or an unreachable server is recorded on the new flow as for any other. The handshake goes as recorded (cookies and all) with a fresh Sec-WebSocket-Key. `resend: true` also sends what the server got from the original's client, in order, as far as WsWeb still holds it. Works for live, finished and imported flows. Example body: `{\"resend\": true}` (the body is optional).")
+            .WithMetadata(new RequestExample("""{"resend": true}"""));
+        return app;
+    }
+
+    private static async Task<Results<Created<FlowSummary>, ProblemHttpResult>> ReplayAsync(
+        FlowStore store, WebSocketReplay replay, string id, ReplayRequest? request, CancellationToken cancellationToken)
+    {
+        if (store.Get(id) is not { } original)
+        {
+            return ApiProblems.FlowNotFound(id);
+        }
+
+        try
+        {
+            var flow = await replay.StartAsync(original, request?.Resend ?? false, cancellationToken);
+            return TypedResults.Created($"/api/flows/{flow.Id}", FlowSummary.From(flow));
+        }
+        catch (ReplayRefusedException ex)
+        {
+            return ApiProblems.Conflict(ex.Message);
+        }
+    }
+}
+
+/// <summary>How to replay a flow.</summary>
+public sealed record ReplayRequest(
+    [property: Description("true also sends the original's client messages again, in order; default false.")] bool? Resend);
