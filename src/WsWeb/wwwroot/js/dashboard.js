@@ -260,15 +260,21 @@ function showChanged(notice, what, { load, keep }) {
 /** Whether an action of this form (or of this button outside a form) is running: a second one must wait for it. */
 const busy = (source, form) => (form ?? source).getAttribute("aria-busy") === "true";
 
+/**
+ * Runs a form[data-api] or a button[data-api] (in the form it acts for, or on its own). A destructive one asks first
+ * (data-confirm: Cancel sends nothing). A button on its own names the box for its problem (data-problem, a selector):
+ * the box sits outside what re-renders the button, so a problem outlives the re-render.
+ */
 async function runAction(source, form, body) {
   // One action per form at a time: its buttons are disabled meanwhile (a second click on Import imported the file
   // twice), and a submit that gets through anyway (Enter, a script) is ignored.
   const scope = form ?? source;
   if (busy(source, form)) return;
+  if (source.dataset.confirm && !confirm(source.dataset.confirm)) return;
   scope.setAttribute("aria-busy", "true");
   const disabled = (form ? $$("button", form) : [source]).filter((b) => !b.disabled);
   for (const button of disabled) button.disabled = true;
-  const problem = form ? $(".problem", form) : null;
+  const problem = form ? $(".problem", form) : source.dataset.problem ? $(source.dataset.problem) : null;
   if (problem) problem.innerHTML = "";
   showResult(form, "", true);
   document.dispatchEvent(new CustomEvent("wsweb:start", { detail: { source, form } }));
@@ -319,7 +325,8 @@ document.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-api]");
   if (!button || button.type === "submit") return;
   event.preventDefault();
-  runAction(button, button.closest("form"), undefined);
+  // A button in a page's GET form (the flow list's Clear, beside the filter) does not act for that form.
+  runAction(button, button.closest("form[data-api]"), undefined);
 });
 
 // Filter boxes: htmx swaps the server's verdict under the input; mark the input invalid with it.
@@ -617,26 +624,11 @@ function flowsPage(root) {
     if (row && !event.target.closest("a")) location.href = `/flows/${encodeURIComponent(row.dataset.id)}`;
   });
 
-  // Clear: removes the finished flows the page's filter shows (every finished flow without one); live ones stay.
-  // The hub's FlowsRemoved takes the rows away; a page that only polls reads the list again.
-  const clear = $("#flows-clear");
-  const clearProblem = $("#flows-clear-problem");
-  clear?.addEventListener("click", async () => {
-    const question = filter
-      ? "Remove the finished flows this filter shows? Live ones stay."
-      : "Remove every finished flow? Live ones stay.";
-    if (!confirm(question)) return;
-    clear.disabled = true;
-    clearProblem.innerHTML = "";
-    try {
-      const { removed, live } = await api("DELETE", `/api/flows?filter=${encodeURIComponent(filter)}`);
-      showResult(clear.parentElement, `Removed ${removed}${live ? ` · ${live} live kept` : ""}`);
-      if (document.body.dataset.live !== "hub") refetch();
-    } catch (error) {
-      clearProblem.innerHTML = problemHtml(error);
-    } finally {
-      clear.disabled = false;
-    }
+  // Clear (FlowsPage.razor): the hub's FlowsRemoved takes the rows away; a page that only polls reads the list again.
+  document.addEventListener("wsweb:done", ({ detail: { source, data } }) => {
+    if (source.id !== "flows-clear") return;
+    showResult(source.parentElement, `Removed ${data.removed}${data.live ? ` · ${data.live} live kept` : ""}`);
+    if (document.body.dataset.live !== "hub") refetch();
   });
 
   goLive({
@@ -683,27 +675,14 @@ function showNotLiveNotice(actions) {
 }
 
 /**
- * The flow header's Delete (the header is re-rendered as the flow changes): a finished flow only; back to the list
+ * The flow header's Delete (a data-api button; the header is re-rendered as the flow changes): back to the list
  * after. setDeleting(true) while the delete is under way: the hub's FlowsRemoved for it may come before its answer.
  */
-function flowDelete(flowId, setDeleting = () => {}) {
-  const problem = $("#flow-delete-problem");
-  document.addEventListener("click", async (event) => {
-    const button = event.target.closest("#flow-delete");
-    if (!button || button.disabled) return;
-    if (!confirm("Delete this flow from WsWeb? Its messages go with it.")) return;
-    button.disabled = true;
-    problem.innerHTML = "";
-    setDeleting(true);
-    try {
-      await api("DELETE", `/api/flows/${encodeURIComponent(flowId)}`);
-      location.assign("/flows");
-    } catch (error) {
-      setDeleting(false);
-      problem.innerHTML = problemHtml(error);
-      button.disabled = false;
-    }
-  });
+function flowDelete(setDeleting = () => {}) {
+  const on = (type, then) => document.addEventListener(type, ({ detail }) => { if (detail.source.id === "flow-delete") then(); });
+  on("wsweb:start", () => setDeleting(true));
+  on("wsweb:done", () => location.assign("/flows"));
+  on("wsweb:failed", () => setDeleting(false));
 }
 
 /**
@@ -712,7 +691,7 @@ function flowDelete(flowId, setDeleting = () => {}) {
  */
 function httpFlowPage(root) {
   const flowId = root.dataset.flowId;
-  flowDelete(flowId);
+  flowDelete();
   if (root.dataset.live !== "true") return;
   const check = async () => {
     const response = await fetch(`/ui/flows/${encodeURIComponent(flowId)}/header`);
@@ -1108,7 +1087,7 @@ function flowPage(root) {
     showNewBelow(0);
     scrollToEnd();
   });
-  flowDelete(flowId, (value) => { deleting = value; });
+  flowDelete((value) => { deleting = value; });
 
   document.addEventListener("wsweb:done", (event) => {
     if (event.detail.form?.id === "kill-form" || event.detail.form?.id === "close-form") refreshHeader();
