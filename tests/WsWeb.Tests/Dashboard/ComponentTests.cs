@@ -199,7 +199,11 @@ public sealed class ComponentTests
     public async Task Flow_header_offers_delete_for_a_finished_flow_and_says_why_not_for_a_live_one()
     {
         var finished = await RenderAsync<FlowHeader>(new() { ["Flow"] = TestData.Detail(live: false) });
-        Assert.False(finished.QuerySelector("#flow-delete")!.HasAttribute("disabled"));
+        var delete = finished.QuerySelector("#flow-delete")!;
+        Assert.False(delete.HasAttribute("disabled"));
+        Assert.Equal("/api/flows/f1", delete.GetAttribute("data-api"));
+        Assert.Equal("DELETE", delete.GetAttribute("data-method"));
+        Assert.Equal("Delete this flow from WsWeb? Its messages go with it.", delete.GetAttribute("data-confirm"));
 
         var live = await RenderAsync<FlowHeader>(new() { ["Flow"] = TestData.Detail(live: true) });
         Assert.True(live.QuerySelector("#flow-delete")!.HasAttribute("disabled"));

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.WebSockets;
 using Microsoft.Playwright;
 using WsWeb.Tests.Infrastructure;
@@ -153,6 +154,35 @@ public sealed class FlowsUiBrowserTests(DashboardBrowser browser) : IClassFixtur
         await Expect(page.Locator("#flow-delete-problem .alert-danger")).ToContainTextAsync("close or kill it first");
         Assert.NotNull(App.Store.Get(live.Id));
         Assert.EndsWith($"/flows/{live.Id}", page.Url, StringComparison.Ordinal);
+    }
+
+    [RequiresChromiumFact]
+    public async Task A_delete_answered_Cancel_sends_nothing_and_one_answered_OK_deletes()
+    {
+        await ResetAsync();
+        var finished = await FinishedFlowAsync();
+
+        var page = await browser.NewPageAsync();
+        var deletes = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        page.Request += (_, request) => { if (request.Method == "DELETE") deletes.Enqueue(request.Url); };
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{finished.Id}");
+        await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub");
+
+        // Answered in the page and clicked in the same step, as in the delete tests above. The question comes before
+        // anything is sent, within the click.
+        var question = await page.EvalOnSelectorAsync<string?>(
+            "#flow-delete", "b => { let asked = null; window.confirm = (q) => { asked = q; return false; }; b.click(); return asked; }");
+        Assert.Equal("Delete this flow from WsWeb? Its messages go with it.", question);
+        Assert.Equal(HttpStatusCode.OK, (await App.Api.GetAsync($"/api/flows/{finished.Id}")).StatusCode);
+        await Expect(page.Locator("#flow-delete")).ToBeEnabledAsync();
+        await Expect(page.Locator("#flow-delete-problem")).ToBeEmptyAsync();
+        Assert.EndsWith($"/flows/{finished.Id}", page.Url, StringComparison.Ordinal);
+
+        await page.EvalOnSelectorAsync("#flow-delete", "b => { window.confirm = () => true; b.click(); }");
+        await Expect(page).ToHaveURLAsync(browser.BaseUrl + "/flows");
+        Assert.Equal(HttpStatusCode.NotFound, (await App.Api.GetAsync($"/api/flows/{finished.Id}")).StatusCode);
+        // The one DELETE is OK's: Cancel's click, done before it, sent none.
+        Assert.Equal([$"{browser.BaseUrl}/api/flows/{finished.Id}"], deletes);
     }
 
     [RequiresChromiumFact]
