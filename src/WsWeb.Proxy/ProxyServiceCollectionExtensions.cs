@@ -52,7 +52,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<LiveRelays>();
         services.AddSingleton<IWebSocketControl>(sp => sp.GetRequiredService<LiveRelays>());
         services.AddSingleton<WebSocketForwarder>();
-        services.AddSingleton<WebSocketReplay>();
+        services.AddSingleton<FlowReplay>();
         services.AddSingleton<ProxyRequestHandler>();
         services.AddSingleton<ProxyConnectionMiddleware>();
         services.AddSingleton<ProxyRequestGate>();

@@ -5,7 +5,7 @@ using WsWeb.Proxy.Forwarding;
 
 namespace WsWeb.Api;
 
-/// <summary>Replaying a WebSocket flow (Burp's Repeater "reconnect"; mitmproxy's client replay does not do WebSockets).</summary>
+/// <summary>Replaying a flow: mitmproxy's client replay, and for a WebSocket Burp's Repeater "reconnect" (mitmproxy does not replay those).</summary>
 internal static class ReplayApi
 {
     public static IEndpointRouteBuilder MapReplayApi(this IEndpointRouteBuilder app)
@@ -15,14 +15,14 @@ internal static class ReplayApi
             .WithName("ReplayFlow")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
-            .WithSummary("Open a new WebSocket to a flow's server with its recorded handshake; WsWeb is the new flow's client.")
-            .WithDescription("Answers 201 with the new flow (`replay: \"request\"`, `replayOf` the original) once the server answered: live on 101, so messages are injected toward the server with POST /{newId}/messages and it is closed with /close; a refusal (e.g. 403) or an unreachable server is recorded on the new flow as for any other. The handshake goes as recorded (cookies and all) with a fresh Sec-WebSocket-Key. `resend: true` also sends what the server got from the original's client, in order, as far as WsWeb still holds it. Works for live, finished and imported flows. Example body: `{\"resend\": true}` (the body is optional).")
+            .WithSummary("Send a flow's request again as a new flow; for a WebSocket, open a new connection with WsWeb as its client.")
+            .WithDescription("Answers 201 with the new flow (`replay: \"request\"`, `replayOf` the original) once the server's answer began. A WebSocket handshake goes as recorded (cookies and all) with a fresh Sec-WebSocket-Key; on 101 the new flow is live, so messages are injected toward the server with POST /{newId}/messages and it is closed with /close. `resend: true` also sends what the server got from the original's client, in order, as far as WsWeb still holds it. A plain request goes with its recorded body, and its new flow is live until the response body has arrived. A refusal (e.g. 403) or an unreachable server is recorded on the new flow as for any other. Works for live, finished and imported flows. 409: a CONNECT, a request body recorded only in part, `resend` for a plain request, or WsWeb shutting down. Example body: `{\"resend\": true}` (the body is optional).")
             .WithMetadata(new RequestExample("""{"resend": true}"""));
         return app;
     }
 
     private static async Task<Results<Created<FlowSummary>, ProblemHttpResult>> ReplayAsync(
-        FlowStore store, WebSocketReplay replay, string id, ReplayRequest? request, CancellationToken cancellationToken)
+        FlowStore store, FlowReplay replay, string id, ReplayRequest? request, CancellationToken cancellationToken)
     {
         if (store.Get(id) is not { } original)
         {

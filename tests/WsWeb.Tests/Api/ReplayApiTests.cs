@@ -148,12 +148,12 @@ public sealed class ReplayApiTests(WsWebApp app) : IClassFixture<WsWebApp>
     }
 
     [Fact]
-    public async Task A_plain_http_flow_is_a_409_and_an_unknown_id_a_404()
+    public async Task Resend_for_a_plain_http_flow_is_a_409_and_an_unknown_id_a_404()
     {
         var flow = new HttpFlow(new HttpRequestData { Method = "GET", Scheme = "http", Host = "127.0.0.1", Port = app.Echo.Port, Path = "/", Headers = [] }, Timestamps.Now(TimeProvider.System));
         app.Store.Add(flow);
-        var problem = await ApiAssert.ProblemAsync(await app.Api.PostJsonAsync($"/api/flows/{flow.Id}/replay", new { }), HttpStatusCode.Conflict);
-        Assert.Contains("not a WebSocket handshake", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        var problem = await ApiAssert.ProblemAsync(await app.Api.PostJsonAsync($"/api/flows/{flow.Id}/replay", new { resend = true }), HttpStatusCode.Conflict);
+        Assert.Contains("not a WebSocket handshake; resend sends a WebSocket's messages again", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
 
         await ApiAssert.ProblemAsync(await app.Api.PostJsonAsync("/api/flows/nope/replay", new { }), HttpStatusCode.NotFound);
     }

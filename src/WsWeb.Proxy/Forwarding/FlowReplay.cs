@@ -16,18 +16,18 @@ using WsWeb.Proxy.WebSockets;
 
 namespace WsWeb.Proxy.Forwarding;
 
-/// <summary>A flow WsWeb will not replay, and why (not a WebSocket handshake, shutting down…).</summary>
+/// <summary>A flow WsWeb will not replay, and why (a body it holds only in part, shutting down…).</summary>
 internal sealed class ReplayRefusedException(string message) : Exception(message);
 
 /// <summary>
-/// Replays a WebSocket flow, as Burp's Repeater reconnects: WsWeb opens a new connection to the flow's server with
-/// the recorded handshake (a fresh key) and stands in for the client. The replay is a flow of its own, live like any
-/// other: what the server sends is recorded, messages are injected toward the server through the usual API, and
-/// rules, intercept and addons see it all. Its client is WsWeb: a WebSocket over in-memory pipes that answers a
-/// close and reads everything else away.
+/// Sends a recorded request again as a new flow (mitmproxy's client replay), WebSocket handshakes included, as Burp's
+/// Repeater reconnects: WsWeb opens a new connection to the flow's server with the recorded handshake (a fresh key)
+/// and stands in for the client. A replayed WebSocket is live like any other flow: what the server sends is recorded,
+/// messages are injected toward the server through the usual API, and rules, intercept and addons see it all. Its
+/// client is WsWeb: a WebSocket over in-memory pipes that answers a close and reads everything else away.
 /// </summary>
 /// <remarks>mitmproxy's client replay refuses WebSocket flows; its <c>is_replay = "request"</c> marks the new flow.</remarks>
-internal sealed partial class WebSocketReplay(
+internal sealed partial class FlowReplay(
     UpstreamConnector upstream,
     WebSocketForwarder forwarder,
     FlowStore store,
@@ -35,43 +35,44 @@ internal sealed partial class WebSocketReplay(
     ProxyOptions options,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
-    ILogger<WebSocketReplay> logger)
+    ILogger<FlowReplay> logger)
 {
     private const string AcceptGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
     /// <summary>
-    /// Sends <paramref name="original"/>'s handshake again and, on 101, starts relaying the new flow in the background.
+    /// Sends <paramref name="original"/>'s request again as a new flow, and returns it once the server's answer began:
+    /// a WebSocket relay or the rest of the response body goes on in the background.
     /// </summary>
     /// <param name="resendClientMessages">
-    /// Also sends, in order, what the server got from the client side of the original (its messages not dropped, as
-    /// they went out: edited ones edited, injected ones included), as far as the store still holds them.
+    /// For a WebSocket: also sends, in order, what the server got from the client side of the original (its messages
+    /// not dropped, as they went out: edited ones edited, injected ones included), as far as the store still holds them.
     /// </param>
-    /// <returns>The new flow: live on 101; otherwise finished, with the server's answer or the error.</returns>
-    /// <exception cref="ReplayRefusedException">The flow is no WebSocket handshake, or WsWeb is shutting down.</exception>
+    /// <returns>The new flow: live on 101 or while the response body arrives; otherwise finished, with the error.</returns>
+    /// <exception cref="ReplayRefusedException">The request cannot be sent again as recorded, or WsWeb is shutting down.</exception>
     public async Task<HttpFlow> StartAsync(HttpFlow original, bool resendClientMessages, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(original);
-        var target = TargetOf(original);
+        var webSocket = Headers.WebSocketUpgradeToken(original.Request.Headers.GetJoined("Upgrade")) is not null;
+        var target = TargetOf(original, webSocket, resendClientMessages);
         if (live.ShuttingDown)
         {
-            throw new ReplayRefusedException("WsWeb is shutting down; no new WebSocket is opened.");
+            throw new ReplayRefusedException("WsWeb is shutting down; it sends no new request.");
         }
 
         // Copied now: the original's messages may be trimmed or the flow deleted while the handshake is under way.
         var resend = resendClientMessages ? ClientSide(original) : [];
-        var key = original.Request.Headers["Sec-WebSocket-Key"] is null ? null : NewKey();
-        var offers = PerMessageDeflateNegotiation.ParseOffers(original.Request.Headers.GetJoined("Sec-WebSocket-Extensions"));
-        var offer = PerMessageDeflateNegotiation.BuildUpstreamOffer(offers);
-        var flow = NewFlow(original, target, key, offer);
+        var key = webSocket && original.Request.Headers["Sec-WebSocket-Key"] is not null ? NewKey() : null;
+        var offer = webSocket ? PerMessageDeflateNegotiation.BuildUpstreamOffer(PerMessageDeflateNegotiation.ParseOffers(original.Request.Headers.GetJoined("Sec-WebSocket-Extensions"))) : null;
+        var flow = NewFlow(original, target, webSocket, key, offer);
         flow.IsLive = true; // before Add, as for a proxied flow: a flow the store sees as finished may be evicted
         store.Add(flow);
         LogStarted(flow.Id, original.Id, target.Host, target.Port);
 
-        var started = false;
+        var handedOver = false;
         try
         {
             using var exchange = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
-            using var request = UpstreamRequest(flow, target, offer, out var upstreamSocket);
+            using var request = UpstreamRequest(flow, target, webSocket, offer, out var upstreamSocket);
             HttpResponseMessage response;
             try
             {
@@ -80,16 +81,15 @@ internal sealed partial class WebSocketReplay(
             catch (Exception ex) when (ex is HttpRequestException or System.Net.Sockets.SocketException or SelfTargetException
                 or System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException)
             {
-                flow.Error = ex is OperationCanceledException && !exchange.IsCancellationRequested
-                    ? $"{target.Host}:{target.Port} did not answer in time."
-                    : ex is OperationCanceledException
-                        ? "The replay was cancelled before the server answered."
-                        : ProxyRequestHandler.Describe(ex, target).Text;
+                flow.Error = ex is not OperationCanceledException ? ProxyRequestHandler.Describe(ex, target).Text
+                    : lifetime.ApplicationStopping.IsCancellationRequested ? "WsWeb shut down before the server answered the replay."
+                    : cancellationToken.IsCancellationRequested ? "The replay was cancelled before the server answered."
+                    : $"{target.Host}:{target.Port} did not answer in time.";
                 LogFailed(flow.Id, flow.Error);
                 return flow;
             }
 
-            // On 101 the response's content is the connection: the relay owns it from then on.
+            // The response's content is the rest of the body, or on 101 the connection: whoever reads it owns it.
             var owned = response;
             try
             {
@@ -97,9 +97,16 @@ internal sealed partial class WebSocketReplay(
                 flow.Request.TimestampEnd = now;
                 var recorded = Headers.RecordResponse(response, now);
                 flow.Response = recorded;
-                if (response.StatusCode != HttpStatusCode.SwitchingProtocols)
+                if (response.StatusCode != HttpStatusCode.SwitchingProtocols || !webSocket)
                 {
-                    await RecordRefusalAsync(flow, response, recorded, exchange.Token);
+                    if (webSocket)
+                    {
+                        LogRefused(flow.Id, (int)response.StatusCode);
+                    }
+
+                    store.FlowUpdated(flow);
+                    _ = RecordBodyAsync(flow, response, recorded);
+                    (owned, handedOver) = (null, true);
                     return flow;
                 }
 
@@ -121,8 +128,7 @@ internal sealed partial class WebSocketReplay(
                 store.FlowUpdated(flow);
                 var server = forwarder.CreateServerLeg(upstreamStream, deflate, upstreamSocket.Value);
                 _ = RelayAsync(flow, response, server, resend);
-                owned = null;
-                started = true;
+                (owned, handedOver) = (null, true);
                 return flow;
             }
             finally
@@ -132,29 +138,45 @@ internal sealed partial class WebSocketReplay(
         }
         finally
         {
-            if (!started)
+            if (!handedOver)
             {
-                flow.Request.TimestampEnd ??= Timestamps.Now(time);
-                flow.IsLive = false;
-                store.FlowEnded(flow);
+                End(flow);
             }
         }
     }
 
-    /// <summary>Where the original went, or a refusal saying why it cannot be replayed.</summary>
-    private static ProxyTarget TargetOf(HttpFlow original)
+    private void End(HttpFlow flow)
+    {
+        flow.Request.TimestampEnd ??= Timestamps.Now(time);
+        flow.IsLive = false;
+        store.FlowEnded(flow);
+    }
+
+    /// <summary>Where the original went, or a refusal saying why it cannot be sent again as recorded.</summary>
+    private static ProxyTarget TargetOf(HttpFlow original, bool webSocket, bool resend)
     {
         var request = original.Request;
-        if (Headers.WebSocketUpgradeToken(request.Headers.GetJoined("Upgrade")) is null)
+        if (request.Method.Equals("CONNECT", StringComparison.OrdinalIgnoreCase))
         {
-            throw new ReplayRefusedException($"Flow {original.Id} is not a WebSocket handshake (its request has no 'Upgrade: websocket'); WsWeb replays WebSocket flows.");
+            throw new ReplayRefusedException($"Flow {original.Id} is a CONNECT; WsWeb replays the requests that went through a tunnel, not the tunnel.");
+        }
+
+        if (!webSocket && resend)
+        {
+            throw new ReplayRefusedException($"Flow {original.Id} is not a WebSocket handshake; resend sends a WebSocket's messages again.");
+        }
+
+        // As mitmproxy: a request is sent again only as it was, and a body known in part is not that.
+        if (!webSocket && (request.ContentTruncated || (request.Content is null && request.ContentLength > 0) || request.Content?.Length < request.ContentLength))
+        {
+            throw new ReplayRefusedException($"Flow {original.Id}'s request body was recorded only in part ({request.Content?.Length ?? 0} of {request.ContentLength} bytes; see --body-capture-limit), so it cannot be sent again as it was.");
         }
 
         var scheme = request.Scheme.ToLowerInvariant() switch
         {
             "https" or "wss" => "https",
             "http" or "ws" => "http",
-            _ => throw new ReplayRefusedException($"Flow {original.Id} has the scheme '{request.Scheme}'; a WebSocket is replayed over http or https."),
+            _ => throw new ReplayRefusedException($"Flow {original.Id} has the scheme '{request.Scheme}'; WsWeb replays over http or https."),
         };
         if (string.IsNullOrEmpty(request.Host) || request.Port is < 1 or > 65535)
         {
@@ -167,21 +189,22 @@ internal sealed partial class WebSocketReplay(
         return new ProxyTarget(scheme, request.Host, request.Port, string.IsNullOrEmpty(request.Path) ? "/" : request.Path, tlsName);
     }
 
-    private HttpFlow NewFlow(HttpFlow original, ProxyTarget target, string? key, string? offer)
+    private HttpFlow NewFlow(HttpFlow original, ProxyTarget target, bool webSocket, string? key, string? offer)
     {
         var now = Timestamps.Now(time);
         var source = original.Request;
 
-        // The record shows what goes out: the original's headers with a key of our own and the extensions we offer.
+        // The record shows what goes out: for a handshake, the original's headers with a key of our own and the
+        // extensions we offer.
         var headers = new HeaderList();
         foreach (var (name, value) in source.Headers)
         {
-            if (name.Equals("Sec-WebSocket-Extensions", StringComparison.OrdinalIgnoreCase))
+            if (webSocket && name.Equals("Sec-WebSocket-Extensions", StringComparison.OrdinalIgnoreCase))
             {
                 continue;
             }
 
-            headers.Add(name, name.Equals("Sec-WebSocket-Key", StringComparison.OrdinalIgnoreCase) ? key! : value);
+            headers.Add(name, key is not null && name.Equals("Sec-WebSocket-Key", StringComparison.OrdinalIgnoreCase) ? key : value);
         }
 
         if (offer is not null)
@@ -198,6 +221,8 @@ internal sealed partial class WebSocketReplay(
             Path = target.PathAndQuery,
             HttpVersion = "HTTP/1.1",
             Headers = headers,
+            Content = webSocket ? null : source.Content ?? [],
+            ContentLength = webSocket ? 0 : source.Content?.Length ?? 0,
             TimestampStart = now,
         };
         return new HttpFlow(request, now)
@@ -208,26 +233,34 @@ internal sealed partial class WebSocketReplay(
         };
     }
 
-    private static HttpRequestMessage UpstreamRequest(HttpFlow flow, ProxyTarget target, string? offer, out StrongBox<System.Net.Sockets.Socket?> socket)
+    private static HttpRequestMessage UpstreamRequest(HttpFlow flow, ProxyTarget target, bool webSocket, string? offer, out StrongBox<System.Net.Sockets.Socket?> socket)
     {
-        var request = new HttpRequestMessage(new HttpMethod(flow.Request.Method), target.ConnectUri)
-        {
-            Version = HttpVersion.Version11,
-            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-        };
         IHeaderDictionary recorded = new HeaderDictionary();
         foreach (var (name, value) in flow.Request.Headers)
         {
             recorded.Append(name, value);
         }
 
-        // As the forwarder sends a handshake: hop-by-hop fields stay behind, Connection and Upgrade are ours.
-        Headers.CopyRequest(recorded, request, content: null, skip: static name => name.Equals("Sec-WebSocket-Extensions", StringComparison.OrdinalIgnoreCase));
-        request.Headers.Connection.Add("Upgrade");
-        request.Headers.TryAddWithoutValidation("Upgrade", Headers.WebSocketUpgradeToken(recorded.Upgrade));
-        if (offer is not null)
+        var body = flow.Request.Content;
+        var request = new HttpRequestMessage(new HttpMethod(flow.Request.Method), target.ConnectUri)
         {
-            request.Headers.TryAddWithoutValidation("Sec-WebSocket-Extensions", offer);
+            Version = HttpVersion.Version11,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = body is { Length: > 0 } || Headers.HasContentHeaders(recorded) ? new ByteArrayContent(body ?? []) : null,
+        };
+
+        // As the forwarder sends a request: hop-by-hop fields stay behind (the body goes with a Content-Length), and
+        // Expect is for the hop that is no more. A handshake's Connection and Upgrade are ours.
+        Headers.CopyRequest(recorded, request, request.Content, skip: static name =>
+            name.Equals("Sec-WebSocket-Extensions", StringComparison.OrdinalIgnoreCase) || name.Equals("Expect", StringComparison.OrdinalIgnoreCase));
+        if (webSocket)
+        {
+            request.Headers.Connection.Add("Upgrade");
+            request.Headers.TryAddWithoutValidation("Upgrade", Headers.WebSocketUpgradeToken(recorded.Upgrade));
+            if (offer is not null)
+            {
+                request.Headers.TryAddWithoutValidation("Sec-WebSocket-Extensions", offer);
+            }
         }
 
         request.Options.Set(UpstreamConnector.ServerConnKey, flow.ServerConn);
@@ -255,22 +288,35 @@ internal sealed partial class WebSocketReplay(
         return accept == expected ? null : $"its Sec-WebSocket-Accept is '{accept}', not '{expected}'.";
     }
 
-    private async Task RecordRefusalAsync(HttpFlow flow, HttpResponseMessage response, HttpResponseData recorded, CancellationToken cancellationToken)
+    /// <summary>Reads the response body to its end, keeping what the capture limit allows, and ends the flow.</summary>
+    private async Task RecordBodyAsync(HttpFlow flow, HttpResponseMessage response, HttpResponseData recorded)
     {
-        LogRefused(flow.Id, (int)response.StatusCode);
         var recorder = new BodyRecorder(options.BodyCaptureLimit);
         try
         {
-            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
-            await ProxyRequestHandler.CopyAsync(body, Stream.Null, recorder, cancellationToken);
+            using (response)
+            {
+                await using var body = await response.Content.ReadAsStreamAsync(lifetime.ApplicationStopping);
+                await ProxyRequestHandler.CopyAsync(body, Stream.Null, recorder, lifetime.ApplicationStopping);
+            }
         }
-        catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException)
+        catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException or UpstreamBodyException)
         {
-            flow.Error = $"{flow.Request.Host}:{flow.Request.Port} refused the replay with {(int)response.StatusCode}, and its body ended early: {ex.Message}";
+            flow.Error = lifetime.ApplicationStopping.IsCancellationRequested
+                ? "WsWeb shut down while the replay's response body arrived."
+                : $"{flow.Request.Host}:{flow.Request.Port} ended the replay's response body early: {ex.Message}";
         }
-
-        recorder.ApplyTo(recorded);
-        recorded.TimestampEnd = Timestamps.Now(time);
+        catch (Exception ex)
+        {
+            LogUnexpected(flow.Id, ex);
+            flow.Error = $"Reading the replay's response failed: {ex.Message}";
+        }
+        finally
+        {
+            recorder.ApplyTo(recorded);
+            recorded.TimestampEnd = Timestamps.Now(time);
+            End(flow);
+        }
     }
 
     private static List<(bool IsText, byte[] Content)> ClientSide(HttpFlow original)
@@ -446,6 +492,6 @@ internal sealed partial class WebSocketReplay(
     [LoggerMessage(Level = LogLevel.Information, Message = "Flow {FlowId}: the replay ended with {CloseCode}")]
     private partial void LogEnded(string flowId, int closeCode);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Flow {FlowId}: the replay's relay failed")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "Flow {FlowId}: the replay failed unexpectedly")]
     private partial void LogUnexpected(string flowId, Exception exception);
 }

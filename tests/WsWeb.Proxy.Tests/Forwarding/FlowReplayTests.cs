@@ -9,9 +9,58 @@ using WsWeb.Proxy.Tests.Infrastructure;
 
 namespace WsWeb.Proxy.Tests.Forwarding;
 
-/// <summary>Replaying a WebSocket flow with WsWeb as the client, against real servers: Kestrel over TLS with deflate, and Python.</summary>
-public sealed class WebSocketReplayTests
+/// <summary>
+/// Replaying flows against real servers: a WebSocket with WsWeb as its client (Kestrel over TLS with deflate, and
+/// Python), and a plain request with its body.
+/// </summary>
+public sealed class FlowReplayTests
 {
+    [Fact]
+    public async Task A_post_over_https_is_sent_again_with_its_body_and_the_answer_recorded()
+    {
+        using var upstreamCa = WsWeb.Proxy.Certificates.CertificateAuthority.LoadOrCreate(Path.Combine(Path.GetTempPath(), "wsweb-up-" + Guid.NewGuid().ToString("N")), TimeProvider.System);
+        await using var upstream = await HttpUpstream.StartAsync(upstreamCa.IssueLeaf("localhost"));
+        await using var proxy = await ProxyServer.StartAsync();
+        using (var client = new HttpClient(new SocketsHttpHandler { Proxy = new WebProxy(proxy.ProxyUri), SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true } }))
+        {
+            using var content = new StringContent("body to send again", Encoding.UTF8, "text/plain");
+            using var answer = await client.PostAsync(upstream.Url("/echo", "https", "localhost"), content);
+            Assert.Equal("body to send again", await answer.Content.ReadAsStringAsync());
+        }
+
+        var original = await proxy.WaitForFlowAsync(f => f.Request.Method == "POST" && !f.IsLive);
+        var replay = await proxy.Services.GetRequiredService<FlowReplay>().StartAsync(original, resendClientMessages: false, CancellationToken.None);
+
+        await Eventually.AssertAsync(() => !replay.IsLive, "the replay's response body arrives");
+        Assert.Null(replay.Error);
+        Assert.Equal("request", replay.IsReplay);
+        Assert.Equal(original.Id, replay.ReplayOf);
+        Assert.True(replay.ServerConn.TlsEstablished);
+        Assert.Equal("body to send again", Encoding.UTF8.GetString(replay.Request.Content!));
+        Assert.Equal(200, replay.Response!.StatusCode);
+        Assert.Equal("body to send again", Encoding.UTF8.GetString(replay.Response.Content!));
+        Assert.Equal("text/plain; charset=utf-8", replay.Request.Headers["Content-Type"]);
+    }
+
+    [Fact]
+    public async Task A_request_whose_body_was_recorded_in_part_is_refused()
+    {
+        await using var upstream = await HttpUpstream.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync(o => o with { BodyCaptureLimit = 4 });
+        using (var client = new HttpClient(new SocketsHttpHandler { Proxy = new WebProxy(proxy.ProxyUri) }))
+        {
+            using var content = new StringContent("longer than four bytes");
+            using var answer = await client.PostAsync(upstream.Url("/echo"), content);
+            answer.EnsureSuccessStatusCode();
+        }
+
+        var original = await proxy.WaitForFlowAsync(f => f.Request.Method == "POST" && !f.IsLive);
+        var refused = await Assert.ThrowsAsync<ReplayRefusedException>(() =>
+            proxy.Services.GetRequiredService<FlowReplay>().StartAsync(original, resendClientMessages: false, CancellationToken.None));
+        Assert.Contains("recorded only in part (4 of 22 bytes", refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(proxy.Store.Snapshot(), f => f.ReplayOf == original.Id);
+    }
+
     [Fact]
     public async Task A_wss_flow_with_deflate_replays_over_tls_with_deflate_and_resends_its_client_messages()
     {
@@ -33,7 +82,7 @@ public sealed class WebSocketReplayTests
         var original = await proxy.WaitForFlowAsync(f => f.IsWebSocket && !f.IsLive);
         echo.Frames.Clear();
 
-        var replay = await proxy.Services.GetRequiredService<WebSocketReplay>().StartAsync(original, resendClientMessages: true, CancellationToken.None);
+        var replay = await proxy.Services.GetRequiredService<FlowReplay>().StartAsync(original, resendClientMessages: true, CancellationToken.None);
 
         Assert.True(replay.IsLive);
         Assert.Equal("https", replay.Request.Scheme);
@@ -83,7 +132,7 @@ public sealed class WebSocketReplayTests
         }
 
         var original = await proxy.WaitForFlowAsync(f => f.IsWebSocket && !f.IsLive);
-        var replay = await proxy.Services.GetRequiredService<WebSocketReplay>().StartAsync(original, resendClientMessages: true, CancellationToken.None);
+        var replay = await proxy.Services.GetRequiredService<FlowReplay>().StartAsync(original, resendClientMessages: true, CancellationToken.None);
         await Eventually.AssertAsync(() => replay.WebSocket!.Messages.Count == 2, "hello and its echo");
 
         await proxy.Control.InjectAsync(replay, toClient: false, "close me"u8.ToArray(), isText: true);
@@ -107,7 +156,7 @@ public sealed class WebSocketReplayTests
         }
 
         var original = await proxy.WaitForFlowAsync(f => f.IsWebSocket && !f.IsLive);
-        var replay = await proxy.Services.GetRequiredService<WebSocketReplay>().StartAsync(original, resendClientMessages: false, CancellationToken.None);
+        var replay = await proxy.Services.GetRequiredService<FlowReplay>().StartAsync(original, resendClientMessages: false, CancellationToken.None);
         Assert.True(replay.IsLive);
 
         await proxy.DisposeAsync();
@@ -131,7 +180,7 @@ public sealed class WebSocketReplayTests
         proxy.Services.GetRequiredService<WsWeb.Proxy.WebSockets.LiveRelays>().BeginShutdown();
 
         var refused = await Assert.ThrowsAsync<ReplayRefusedException>(() =>
-            proxy.Services.GetRequiredService<WebSocketReplay>().StartAsync(original, resendClientMessages: false, CancellationToken.None));
+            proxy.Services.GetRequiredService<FlowReplay>().StartAsync(original, resendClientMessages: false, CancellationToken.None));
         Assert.Contains("shutting down", refused.Message, StringComparison.Ordinal);
     }
 }
