@@ -139,9 +139,12 @@ internal enum FlowCondition
     Asset,
     Live,
     Imported,
+    Replay,
+    ReplayRequest,
+    ReplayResponse,
 }
 
-/// <summary>The argument-less flow operators: ~all, ~websocket, ~q, ~s, ~e, ~marked, ~a, ~live, ~imported…</summary>
+/// <summary>The argument-less flow operators: ~all, ~websocket, ~q, ~s, ~e, ~marked, ~a, ~replay, ~live, ~imported…</summary>
 internal sealed class FlowConditionNode(FlowCondition condition) : FlowNode
 {
     internal FlowCondition Condition => condition;
@@ -157,6 +160,11 @@ internal sealed class FlowConditionNode(FlowCondition condition) : FlowNode
         FlowCondition.Asset => flow.Response is { } response && IsAsset(response.Headers),
         FlowCondition.Live => flow.IsLive,
         FlowCondition.Imported => flow.IsImported,
+
+        // As mitmproxy: ~replay is any is_replay at all, not only the two kinds the others name.
+        FlowCondition.Replay => flow.IsReplay is not null,
+        FlowCondition.ReplayRequest => flow.IsReplay == "request",
+        FlowCondition.ReplayResponse => flow.IsReplay == "response",
         _ => false,
     };
 

@@ -229,6 +229,9 @@ internal sealed class FilterParser
             "s" => new FlowConditionNode(FlowCondition.HasResponse),
             "e" => new FlowConditionNode(FlowCondition.Error),
             "marked" => new FlowConditionNode(FlowCondition.Marked),
+            "replay" => new FlowConditionNode(FlowCondition.Replay),
+            "replayq" => new FlowConditionNode(FlowCondition.ReplayRequest),
+            "replays" => new FlowConditionNode(FlowCondition.ReplayResponse),
 
             // WsWeb's flow operators.
             "live" => new FlowConditionNode(FlowCondition.Live),

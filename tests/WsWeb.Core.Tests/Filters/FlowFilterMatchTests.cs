@@ -203,6 +203,32 @@ public class FlowFilterMatchTests
         Assert.Equal(expected, FlowFilter.Parse(expression).Matches(flow));
     }
 
+    [Theory]
+    [InlineData("~replay", "request", true)]
+    [InlineData("~replay", "response", true)]
+    [InlineData("~replay", null, false)]
+    [InlineData("~replayq", "request", true)]
+    [InlineData("~replayq", "response", false)]
+    [InlineData("~replayq", null, false)]
+    [InlineData("~replays", "response", true)]
+    [InlineData("~replays", "request", false)]
+    [InlineData("~replays", null, false)]
+    [InlineData("~websocket & ~replayq", "request", true)]
+    [InlineData("!~replay", null, true)]
+    [InlineData("!~replay", "request", false)]
+    public void Replay_operators_tell_replayed_requests_from_replayed_responses_as_mitmproxy(string expression, string? isReplay, bool expected)
+    {
+        var captured = TestFlows.WebSocket();
+        var flow = new HttpFlow(captured.Request, captured.TimestampCreated)
+        {
+            IsReplay = isReplay,
+            Response = captured.Response,
+            WebSocket = captured.WebSocket,
+        };
+
+        Assert.Equal(expected, FlowFilter.Parse(expression).Matches(flow));
+    }
+
     [Fact]
     public void Domain_also_matches_the_host_header_without_port()
     {

@@ -71,6 +71,20 @@ public class MessageFilterTests
     public void Flow_operators_test_the_message_flow(string expression, string expected) => Assert.Equal(expected, MatchingMessages(expression));
 
     [Theory]
+    [InlineData("~replayq & ~wq", "request", "0,3,4")]
+    [InlineData("~replay & ~binary", "response", "2")]
+    [InlineData("~replays | ~dropped", "request", "4")]
+    [InlineData("~replay & ~wq", null, "")]
+    public void Replay_operators_test_the_message_flow(string expression, string? isReplay, string expected)
+    {
+        var captured = TestFlows.WebSocket();
+        var flow = new HttpFlow(captured.Request, captured.TimestampCreated) { IsReplay = isReplay, Response = captured.Response, WebSocket = captured.WebSocket };
+        var filter = FlowFilter.Parse(expression);
+
+        Assert.Equal(expected, string.Join(",", Enumerable.Range(0, flow.WebSocket!.Messages.Count).Where(i => filter.Matches(flow, TestFlows.Message(flow, i)))));
+    }
+
+    [Theory]
     [InlineData("~json $", "0,1")]
     [InlineData("~json $.type", "0,1")]
     [InlineData("~json $.type == \"pong\"", "1")]
@@ -258,7 +272,7 @@ public class MessageFilterTests
         var message = TestFlows.Message(flow, 1);
         var filter = FlowFilter.Parse(
             "~websocket & ~ws ~d chat ~u socket ~h \"^Upgrade: websocket$\" ~b pong ~size >10 " +
-            "~json $.type == \"pong\" ~json $.items[*].name ~= ^Ban ~json $.esc ~= é !~c 200");
+            "~json $.type == \"pong\" ~json $.items[*].name ~= ^Ban ~json $.esc ~= é !~c 200 !~replay !~replayq !~replays");
         var big = TestFlows.Text("{\"type\":\"pong\",\"pad\":\"" + new string('x', 4000) + "\"}", fromClient: false);
 
         using var source = new CancellationTokenSource();
