@@ -13,7 +13,7 @@ namespace WsWeb.Core.Formats;
 /// "websocket"</c> and <c>_webSocketMessages: [{type, time, opcode, data}]</c>.
 /// </summary>
 /// <remarks>
-/// HAR has no place for close codes, dropped/injected flags, edits, ping counts, exact timestamps or
+/// HAR has no place for close codes, dropped/injected flags, edits, ping counts, exact timestamps, replays or
 /// connection details, so each entry and each message carries a <c>_wsweb</c> object with them; other tools
 /// ignore underscore fields, and our import restores them exactly. Without <c>_wsweb</c> (Chrome, mitmproxy)
 /// the import rebuilds what the standard fields say: timings give the request and response times, and
@@ -202,6 +202,8 @@ internal static partial class HarFlowFormat
         WriteNumber(w, "timestampCreated", flow.TimestampCreated);
         w.WriteString("marked", flow.Marked);
         WriteString(w, "error", flow.Error);
+        WriteString(w, "isReplay", flow.IsReplay);
+        WriteString(w, "replayOf", flow.ReplayOf);
         w.WriteStartObject("request");
         w.WriteString("scheme", r.Scheme);
         w.WriteString("host", r.Host);
@@ -335,12 +337,14 @@ internal static partial class HarFlowFormat
             ClientConn = JsonFlowFormat.ReadConnection(extras is { } x3 ? Get(x3, "clientConn") : null, Child(extrasPath, "clientConn")),
             ServerConn = JsonFlowFormat.ReadConnection(extras is { } x4 ? Get(x4, "serverConn") : null, Child(extrasPath, "serverConn")),
             IsImported = true,
+            IsReplay = extras is { } x5 ? JsonFlowFormat.ReadIsReplay(x5, extrasPath) : null,
+            ReplayOf = extras is { } x6 ? JsonFlowFormat.ReadReplayOf(x6, extrasPath) : null,
         };
         flow.IsLive = false;
-        if (extras is { } x5)
+        if (extras is { } x7)
         {
-            flow.Marked = String(x5, "marked", extrasPath) ?? "";
-            flow.Error = String(x5, "error", extrasPath);
+            flow.Marked = String(x7, "marked", extrasPath) ?? "";
+            flow.Error = String(x7, "error", extrasPath);
         }
         else if (String(e, "serverIPAddress", path) is { Length: > 0 } ip)
         {
@@ -366,7 +370,7 @@ internal static partial class HarFlowFormat
             // The model keeps bodies as they crossed the wire; HAR holds them decoded.
             response.Content = response.Content is { } body ? ContentEncodings.EncodeUnlessEncoded(response.Headers["Content-Encoding"], body) : null;
             response.ContentLength = response.Content?.Length ?? 0;
-            if (extras is { } x6 && OptionalObject(x6, "response", extrasPath) is { } sx)
+            if (extras is { } x8 && OptionalObject(x8, "response", extrasPath) is { } sx)
             {
                 var sxPath = Child(extrasPath, "response");
                 response.TimestampStart = Number(sx, "timestampStart", sxPath) ?? response.TimestampStart;
@@ -389,7 +393,7 @@ internal static partial class HarFlowFormat
         var frames = OptionalArray(e, "_webSocketMessages", path);
         if (status == 101
             || frames is { } sent && sent.GetArrayLength() > 0
-            || extras is { } x7 && OptionalObject(x7, "webSocket", extrasPath) is not null)
+            || extras is { } x9 && OptionalObject(x9, "webSocket", extrasPath) is not null)
         {
             flow.WebSocket = ReadWebSocket(frames, extras, path, options, ref ignoredFrames);
         }

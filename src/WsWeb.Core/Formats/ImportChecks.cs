@@ -92,5 +92,13 @@ internal static class ImportChecks
         ? $"{code.ToString(CultureInfo.InvariantCulture)} is not a close code: a close frame carries 0 to 65535"
         : null;
 
+    /// <summary>
+    /// Why <paramref name="isReplay"/> cannot be a flow's <c>is_replay</c>, or null. mitmproxy sets only these two
+    /// (or none), and <c>~replayq</c>/<c>~replays</c> tell them apart; any other text would be a replay of neither side.
+    /// </summary>
+    public static string? ReplayProblem(string isReplay) => isReplay is "request" or "response"
+        ? null
+        : $"\"{Shorten(isReplay)}\" is neither \"request\" (a replayed request) nor \"response\" (a replayed response); null means no replay";
+
     private static string Shorten(string id) => id.Length <= 40 ? id : id[..40] + "…";
 }

@@ -84,6 +84,8 @@ internal static class JsonFlowFormat
         WriteNumber(w, "timestampCreated", flow.TimestampCreated);
         w.WriteString("marked", flow.Marked);
         WriteString(w, "error", flow.Error);
+        WriteString(w, "isReplay", flow.IsReplay);
+        WriteString(w, "replayOf", flow.ReplayOf);
 
         var r = flow.Request;
         w.WriteStartObject("request");
@@ -408,6 +410,8 @@ internal static class JsonFlowFormat
             ClientConn = ReadConnection(Get(o, "clientConn"), Child(path, "clientConn")),
             ServerConn = ReadConnection(Get(o, "serverConn"), Child(path, "serverConn")),
             IsImported = true,
+            IsReplay = ReadIsReplay(o, path),
+            ReplayOf = ReadReplayOf(o, path),
         };
         flow.IsLive = false;
         flow.Marked = String(o, "marked", path) ?? "";
@@ -448,6 +452,20 @@ internal static class JsonFlowFormat
         }
 
         return ImportChecks.IdProblem(id) is { } problem ? throw Error(Child(path, "id"), problem) : id;
+    }
+
+    /// <summary>mitmproxy's <c>is_replay</c>: "request", "response" or null; other text is refused.</summary>
+    internal static string? ReadIsReplay(JsonElement o, string path)
+    {
+        var isReplay = String(o, "isReplay", path);
+        return isReplay is not null && ImportChecks.ReplayProblem(isReplay) is { } problem ? throw Error(Child(path, "isReplay"), problem) : isReplay;
+    }
+
+    /// <summary>The id of the flow a replay repeated; one the REST routes cannot address is refused, as it would be a dead link.</summary>
+    internal static string? ReadReplayOf(JsonElement o, string path)
+    {
+        var id = String(o, "replayOf", path);
+        return id is not null && ImportChecks.IdProblem(id) is { } problem ? throw Error(Child(path, "replayOf"), problem) : id;
     }
 
     /// <summary>Reads a trimmed count, refusing one that would put message indices past what the dashboard can hold.</summary>

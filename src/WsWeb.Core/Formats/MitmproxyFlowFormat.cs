@@ -14,8 +14,9 @@ namespace WsWeb.Core.Formats;
 /// 17–21: the keys renamed on the way (client <c>address</c>→<c>peername</c>, server <c>ip_address</c>→<c>peername</c>,
 /// <c>source_address</c>→<c>sockname</c>, <c>cipher_name</c>→<c>cipher</c>, <c>via2</c>→<c>via</c>; <c>tls_established</c>,
 /// <c>tls_extensions</c> and <c>state</c> dropped) are read under either name. What mitmproxy has no field for
-/// (ping counts, edited originals, truncation, trimmed count) travels in <c>metadata["wsweb"]</c>, which
-/// mitmproxy keeps as it is when it rewrites a file. Non-HTTP flows (tcp, udp, dns) are skipped and counted.
+/// (ping counts, edited originals, truncation, trimmed count, the id of the flow a replay repeated) travels in
+/// <c>metadata["wsweb"]</c>, which mitmproxy keeps as it is when it rewrites a file. Non-HTTP flows (tcp, udp,
+/// dns) are skipped and counted.
 /// </remarks>
 internal static class MitmproxyFlowFormat
 {
@@ -36,6 +37,12 @@ internal static class MitmproxyFlowFormat
         ArgumentNullException.ThrowIfNull(flow);
         var ws = flow.WebSocket;
         var extras = new TnetDict();
+        if (flow.ReplayOf is not null)
+        {
+            // mitmproxy replays a flow in place, under its own id, so it has no key for the original's id.
+            extras.Set("replay_of", TnetValue.From(flow.ReplayOf));
+        }
+
         var state = new TnetDict()
             .Set("id", TnetValue.From(flow.Id))
             .Set("error", flow.Error is null ? TnetNull.Instance : new TnetDict()
@@ -44,7 +51,7 @@ internal static class MitmproxyFlowFormat
             .Set("client_conn", ClientState(flow.ClientConn, flow.TimestampCreated, extras))
             .Set("server_conn", ServerState(flow.ServerConn, extras))
             .Set("intercepted", TnetValue.From(false))
-            .Set("is_replay", TnetNull.Instance)
+            .Set("is_replay", TnetValue.From(flow.IsReplay))
             .Set("marked", TnetValue.From(flow.Marked))
             .Set("metadata", new TnetDict())
             .Set("comment", TnetValue.From(""))
@@ -358,6 +365,8 @@ internal static class MitmproxyFlowFormat
             ClientConn = ReadConnection(r.OptionalDict(state, "client_conn", "client_conn"), "client_conn", r, x, client: true),
             ServerConn = ReadConnection(r.OptionalDict(state, "server_conn", "server_conn"), "server_conn", r, x, client: false),
             IsImported = true,
+            IsReplay = ReadIsReplay(state, r),
+            ReplayOf = ReadReplayOf(x, r),
         };
         flow.IsLive = false;
         flow.Marked = r.Text(state, "marked", "marked") ?? "";
@@ -400,6 +409,20 @@ internal static class MitmproxyFlowFormat
         }
 
         return ImportChecks.IdProblem(id) is { } problem ? throw r.Error($"id: {problem}") : id;
+    }
+
+    /// <summary>"request" (client replay), "response" (server replay) or null; other text is refused.</summary>
+    private static string? ReadIsReplay(TnetDict state, StateReader r)
+    {
+        var isReplay = r.Text(state, "is_replay", "is_replay");
+        return isReplay is not null && ImportChecks.ReplayProblem(isReplay) is { } problem ? throw r.Error($"is_replay: {problem}") : isReplay;
+    }
+
+    /// <summary>The id of the flow a WsWeb replay repeated; one the REST routes cannot address is refused, as it would be a dead link.</summary>
+    private static string? ReadReplayOf(Extras x, StateReader r)
+    {
+        var id = x.Text("replay_of");
+        return id is not null && ImportChecks.IdProblem(id) is { } problem ? throw r.Error($"metadata.wsweb.replay_of: {problem}") : id;
     }
 
     private static ConnectionInfo ReadConnection(TnetDict? c, string path, StateReader r, Extras x, bool client)

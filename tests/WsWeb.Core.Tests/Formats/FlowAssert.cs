@@ -19,6 +19,8 @@ internal static class FlowAssert
         Same("TimestampCreated", expected.TimestampCreated, actual.TimestampCreated);
         Same("Marked", expected.Marked, actual.Marked);
         Same("Error", expected.Error, actual.Error);
+        Same("IsReplay", expected.IsReplay, actual.IsReplay);
+        Same("ReplayOf", expected.ReplayOf, actual.ReplayOf);
         Request(expected.Request, actual.Request);
         if (expected.Response is null)
         {

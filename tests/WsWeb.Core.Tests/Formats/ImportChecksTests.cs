@@ -6,7 +6,7 @@ namespace WsWeb.Core.Tests.Formats;
 
 /// <summary>
 /// Every format refuses what the rest of WsWeb cannot handle: flow ids the REST routes cannot address,
-/// message indices past JavaScript's safe integer, close codes a close frame cannot carry.
+/// message indices past JavaScript's safe integer, close codes a close frame cannot carry, replays of neither side.
 /// </summary>
 public class ImportChecksTests
 {
@@ -31,6 +31,13 @@ public class ImportChecksTests
         return Tnetstring.Serialize(state);
     }
 
+    private static byte[] Json(Action<JsonObject> change)
+    {
+        var json = JsonNode.Parse(RoundTripTests.Export([SampleFlows.WebSocket(withCertificate: false)], FlowFormat.Json))!.AsObject();
+        change(json["flows"]![0]!.AsObject());
+        return Encoding.UTF8.GetBytes(json.ToJsonString());
+    }
+
     private static TnetDict Extras(TnetDict state) => (TnetDict)((TnetDict)state["metadata"]!)["wsweb"]!;
 
     [Theory]
@@ -50,6 +57,60 @@ public class ImportChecksTests
 
         var mitm = ImportFails(Mitmproxy(state => state.Set("id", TnetValue.From(id))), FlowFormat.Mitmproxy);
         Assert.StartsWith("mitmproxy flow 1 (byte 0): id: ", mitm, StringComparison.Ordinal);
+        Assert.Contains(expected, mitm, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("Request")]
+    [InlineData("client")]
+    [InlineData("true")]
+    public void A_replay_that_is_neither_of_a_request_nor_of_a_response_is_refused_in_every_format(string isReplay)
+    {
+        // ~replayq and ~replays tell the two apart; anything else would be a replay of neither side.
+        var expected = $"\"{isReplay}\" is neither \"request\" (a replayed request) nor \"response\" (a replayed response)";
+
+        var json = ImportFails(Json(flow => flow["isReplay"] = isReplay), FlowFormat.Json);
+        Assert.StartsWith($"$.flows[0].isReplay: {expected}", json, StringComparison.Ordinal);
+
+        var har = ImportFails(Har(entry => entry["_wsweb"]!["isReplay"] = isReplay), FlowFormat.Har);
+        Assert.StartsWith($"$.log.entries[0]._wsweb.isReplay: {expected}", har, StringComparison.Ordinal);
+
+        var mitm = ImportFails(Mitmproxy(state => state.Set("is_replay", TnetValue.From(isReplay))), FlowFormat.Mitmproxy);
+        Assert.StartsWith($"mitmproxy flow 1 (byte 0): is_replay: {expected}", mitm, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_replay_that_is_not_a_string_is_refused_in_every_format()
+    {
+        Assert.Equal(
+            "$.flows[0].isReplay: expected a string, found a boolean",
+            ImportFails(Json(flow => flow["isReplay"] = true), FlowFormat.Json));
+        Assert.Equal(
+            "$.log.entries[0]._wsweb.isReplay: expected a string, found a number",
+            ImportFails(Har(entry => entry["_wsweb"]!["isReplay"] = 1), FlowFormat.Har));
+        Assert.Matches(
+            @"^mitmproxy flow 1 \(byte 0\): is_replay \(byte \d+\) is a bool, expected a string$",
+            ImportFails(Mitmproxy(state => state.Set("is_replay", TnetBool.True)), FlowFormat.Mitmproxy));
+    }
+
+    [Theory]
+    [InlineData("", "must not be empty")]
+    [InlineData("export", "is a route of its own")]
+    [InlineData("a/b", "only A-Z")]
+    [InlineData("..", "dot-segment")]
+    public void A_replayed_flow_id_the_routes_cannot_address_is_refused_in_every_format(string id, string expected)
+    {
+        var json = ImportFails(Json(flow => flow["replayOf"] = id), FlowFormat.Json);
+        Assert.StartsWith("$.flows[0].replayOf: ", json, StringComparison.Ordinal);
+        Assert.Contains(expected, json, StringComparison.Ordinal);
+
+        var har = ImportFails(Har(entry => entry["_wsweb"]!["replayOf"] = id), FlowFormat.Har);
+        Assert.StartsWith("$.log.entries[0]._wsweb.replayOf: ", har, StringComparison.Ordinal);
+        Assert.Contains(expected, har, StringComparison.Ordinal);
+
+        var mitm = ImportFails(Mitmproxy(state => Extras(state).Set("replay_of", TnetValue.From(id))), FlowFormat.Mitmproxy);
+        Assert.StartsWith("mitmproxy flow 1 (byte 0): metadata.wsweb.replay_of: ", mitm, StringComparison.Ordinal);
         Assert.Contains(expected, mitm, StringComparison.Ordinal);
     }
 

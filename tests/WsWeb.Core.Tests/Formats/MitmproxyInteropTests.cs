@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using WsWeb.Core.Filters;
 using WsWeb.Core.Flows;
 using WsWeb.Core.Formats;
 using WsWeb.Core.WebSockets;
@@ -53,7 +54,7 @@ public sealed class MitmproxyInteropTests(ITestOutputHelper output) : IDisposabl
             result = []
             for f in seen.values():
                 d = {
-                    "id": f.id, "marked": f.marked, "timestamp_created": repr(f.timestamp_created),
+                    "id": f.id, "marked": f.marked, "is_replay": f.is_replay, "timestamp_created": repr(f.timestamp_created),
                     "error": f.error.msg if f.error else None,
                     "method": f.request.method, "scheme": f.request.scheme, "host": f.request.host,
                     "port": f.request.port, "path": f.request.path, "http_version": f.request.http_version,
@@ -122,6 +123,7 @@ public sealed class MitmproxyInteropTests(ITestOutputHelper output) : IDisposabl
             Assert.Equal(PythonFloat.Repr(flow.Request.TimestampStart), d.GetProperty("request_timestamp_start").GetString());
             Assert.Equal(PythonFloat.Repr(flow.TimestampCreated), d.GetProperty("timestamp_created").GetString());
             Assert.Equal(flow.Marked, d.GetProperty("marked").GetString());
+            Assert.Equal(flow.IsReplay, d.GetProperty("is_replay").GetString());
             Assert.Equal(flow.Error, d.GetProperty("error").GetString());
             Assert.Equal(flow.Response?.StatusCode, d.GetProperty("status").ValueKind == JsonValueKind.Null ? null : d.GetProperty("status").GetInt32());
             Assert.Equal(flow.ClientConn.Id, d.GetProperty("client").GetProperty("id").GetString());
@@ -165,6 +167,81 @@ public sealed class MitmproxyInteropTests(ITestOutputHelper output) : IDisposabl
             Assert.Equal(["echo.example", "8443"], d.GetProperty("server_address").EnumerateArray().Select(e => e.ToString()));
             Assert.Equal(["echo.example"], server.GetProperty("certificate_cns").EnumerateArray().Select(e => e.GetString()));
             Assert.True(d.GetProperty("metadata").GetProperty("wsweb").TryGetProperty("originals", out _));
+            Assert.Equal(flow.ReplayOf, d.GetProperty("metadata").GetProperty("wsweb").GetProperty("replay_of").GetString());
+        }
+    }
+
+    [RequiresToolFact(ExternalTools.Mitmdump)]
+    public async Task A_client_replay_by_mitmdump_imports_as_a_replayed_request()
+    {
+        var serverScript = WriteScript("server.py", """
+            import http.server
+
+            class Handler(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    body = b"answer to " + self.path.encode()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+
+                def log_message(self, *args):
+                    pass
+
+            server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+            print(server.server_address[1], flush=True)
+            server.serve_forever()
+            """);
+        using var server = Start(ExternalTools.PythonPath, [serverScript]);
+        try
+        {
+            var portLine = await server.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.True(int.TryParse(portLine, out var port), $"server said '{portLine}': {await ReadAvailableError(server)}");
+
+            // A recorded request of ours, sent again by mitmdump -C; it leaves once the replay is done.
+            var recorded = new HttpFlow(
+                new HttpRequestData
+                {
+                    Method = "GET",
+                    Scheme = "http",
+                    Host = "127.0.0.1",
+                    Port = port,
+                    Path = "/again?n=1",
+                    Headers = [new("Host", $"127.0.0.1:{port}")],
+                    Content = [],
+                    TimestampStart = SampleFlows.T0,
+                    TimestampEnd = SampleFlows.T0,
+                },
+                SampleFlows.T0)
+            {
+                Id = "a1b2c3d4-0000-4000-8000-00000000000c",
+            };
+            var input = Path.Combine(_dir.FullName, "recorded.mitm");
+            var replayed = Path.Combine(_dir.FullName, "replayed.mitm");
+            await File.WriteAllBytesAsync(input, RoundTripTests.Export([recorded], FlowFormat.Mitmproxy));
+            var (exit, stdout, stderr) = await RunAsync(
+                ExternalTools.MitmdumpPath!,
+                ["-n", "--set", $"confdir={_dir.FullName}", "-C", input, "-w", replayed]);
+            Assert.True(exit == 0, $"mitmdump exited with {exit}\n{stdout}\n{stderr}");
+
+            var result = RoundTripTests.Import(await File.ReadAllBytesAsync(replayed));
+
+            // mitmproxy replays a flow in place: same id, is_replay "request", and no record of an original.
+            var flow = Assert.Single(result.Flows);
+            Assert.Equal(recorded.Id, flow.Id);
+            Assert.Equal("request", flow.IsReplay);
+            Assert.Null(flow.ReplayOf);
+            Assert.Equal(200, flow.Response!.StatusCode);
+            Assert.Equal("answer to /again?n=1", Encoding.UTF8.GetString(flow.Response.Content!));
+            Assert.True(FlowFilter.Parse("~replay & ~replayq & !~replays").Matches(flow));
+            foreach (var format in new[] { FlowFormat.Json, FlowFormat.Har, FlowFormat.Mitmproxy })
+            {
+                FlowAssert.Equal(flow, RoundTripTests.Import(RoundTripTests.Export([flow], format)).Flows[0]);
+            }
+        }
+        finally
+        {
+            KillIfRunning(server);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using WsWeb.Core.Flows;
 using WsWeb.Core.Formats;
 using WsWeb.Core.WebSockets;
@@ -52,6 +53,78 @@ public class RoundTripTests
 
         // And the import writes the same bytes again.
         Assert.Equal(data, Export(result.Flows, format));
+    }
+
+    [Theory]
+    [MemberData(nameof(Formats))]
+    public void A_replay_stays_a_replay_of_the_same_flow(FlowFormat format)
+    {
+        var flows = SampleFlows.All();
+
+        var imported = Import(Export(flows, format)).Flows;
+
+        Assert.Equal(["request", "response", null], imported.Select(f => f.IsReplay));
+        Assert.Equal([flows[0].ReplayOf, null, null], imported.Select(f => f.ReplayOf));
+    }
+
+    [Theory]
+    [MemberData(nameof(Formats))]
+    public void A_file_from_before_replays_imports_flows_that_are_no_replay(FlowFormat format)
+    {
+        var data = WithoutReplayFields(Export(SampleFlows.All(), format), format);
+
+        var imported = Import(data, format).Flows;
+
+        Assert.Equal(3, imported.Count);
+        Assert.All(imported, f => Assert.Null(f.IsReplay));
+        Assert.All(imported, f => Assert.Null(f.ReplayOf));
+    }
+
+    /// <summary>An export as WsWeb wrote it before flows had IsReplay and ReplayOf: no such fields at all.</summary>
+    private static byte[] WithoutReplayFields(byte[] data, FlowFormat format)
+    {
+        if (format == FlowFormat.Mitmproxy)
+        {
+            using var output = new MemoryStream();
+            var position = 0;
+            while (position < data.Length)
+            {
+                var state = (TnetDict)Tnetstring.ReadNext(data, ref position);
+                var extras = ((TnetDict)state["metadata"]!)["wsweb"] as TnetDict;
+                var old = Without(state, "is_replay");
+                if (extras is not null)
+                {
+                    ((TnetDict)old["metadata"]!).Set("wsweb", Without(extras, "replay_of"));
+                }
+
+                Tnetstring.Write(old, output);
+            }
+
+            return output.ToArray();
+        }
+
+        var root = JsonNode.Parse(data)!;
+        var flows = format == FlowFormat.Json
+            ? root["flows"]!.AsArray().Select(f => f!.AsObject())
+            : root["log"]!["entries"]!.AsArray().Select(e => e!["_wsweb"]!.AsObject());
+        foreach (var flow in flows)
+        {
+            Assert.True(flow.Remove("isReplay"));
+            Assert.True(flow.Remove("replayOf"));
+        }
+
+        return Encoding.UTF8.GetBytes(root.ToJsonString());
+
+        static TnetDict Without(TnetDict dict, string key)
+        {
+            var copy = new TnetDict();
+            foreach (var (name, value) in dict.Entries.Where(e => e.Key != key))
+            {
+                copy.Set(name, value);
+            }
+
+            return copy;
+        }
     }
 
     [Theory]

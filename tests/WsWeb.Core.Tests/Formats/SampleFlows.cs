@@ -6,7 +6,10 @@ using WsWeb.Core.WebSockets;
 
 namespace WsWeb.Core.Tests.Formats;
 
-/// <summary>Flows with every field set the way the proxy would set it, for round trips and interop.</summary>
+/// <summary>
+/// Flows with every field set the way the proxy would set it, for round trips and interop: a replayed WebSocket,
+/// a POST whose response mitmproxy replayed, and a failed request.
+/// </summary>
 internal static class SampleFlows
 {
     public const double T0 = 1_700_000_000.123456;
@@ -85,6 +88,8 @@ internal static class SampleFlows
             },
             IsLive = true,
             Marked = ":star:",
+            IsReplay = "request",
+            ReplayOf = "0b1c2d3e-4f50-6172-8394-000000000001",
         };
         flow.Response = new HttpResponseData
         {
@@ -131,6 +136,9 @@ internal static class SampleFlows
         T0 + 20)
     {
         Id = "11111111-2222-4333-8444-555555555555",
+
+        // mitmproxy's server replay, which WsWeb does not do but keeps from an imported file.
+        IsReplay = "response",
         Response = new HttpResponseData
         {
             StatusCode = 200,
