@@ -53,7 +53,7 @@ internal sealed partial class FlowReplay(
     {
         ArgumentNullException.ThrowIfNull(original);
         var webSocket = Headers.WebSocketUpgradeToken(original.Request.Headers.GetJoined("Upgrade")) is not null;
-        var target = TargetOf(original, webSocket, resendClientMessages);
+        var target = TargetOf(original, webSocket, resendClientMessages, options.BodyCaptureLimit);
         if (live.ShuttingDown)
         {
             throw new ReplayRefusedException("WsWeb is shutting down; it sends no new request.");
@@ -153,7 +153,7 @@ internal sealed partial class FlowReplay(
     }
 
     /// <summary>Where the original went, or a refusal saying why it cannot be sent again as recorded.</summary>
-    private static ProxyTarget TargetOf(HttpFlow original, bool webSocket, bool resend)
+    private static ProxyTarget TargetOf(HttpFlow original, bool webSocket, bool resend, int captureLimit)
     {
         var request = original.Request;
         if (request.Method.Equals("CONNECT", StringComparison.OrdinalIgnoreCase))
@@ -169,7 +169,7 @@ internal sealed partial class FlowReplay(
         // As mitmproxy: a request is sent again only as it was, and a body known in part is not that.
         if (!webSocket && (request.ContentTruncated || (request.Content is null && request.ContentLength > 0) || request.Content?.Length < request.ContentLength))
         {
-            throw new ReplayRefusedException($"Flow {original.Id}'s request body was recorded only in part ({request.Content?.Length ?? 0} of {request.ContentLength} bytes; see --body-capture-limit), so it cannot be sent again as it was.");
+            throw new ReplayRefusedException($"Flow {original.Id}'s request body was recorded only in part ({request.Content?.Length ?? 0} of {request.ContentLength} bytes: a flow keeps the first {captureLimit} bytes of a body), so it cannot be sent again as it was.");
         }
 
         var scheme = request.Scheme.ToLowerInvariant() switch
