@@ -87,7 +87,10 @@ public static class ProxyServiceCollectionExtensions
         kestrel.AllowHostHeaderOverride = true;
 
         // Header bytes pass through unchanged (UTF-8 or not), and responses carry no Server header the upstream did not send.
-        kestrel.RequestHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
+        // Not Content-Length: Kestrel decodes a custom-encoded one into a fixed 20-character buffer, and a longer value
+        // (leading zeros are valid) threw and closed the connection without an answer.
+        kestrel.RequestHeaderEncodingSelector = static name =>
+            string.Equals(name, Microsoft.Net.Http.Headers.HeaderNames.ContentLength, StringComparison.OrdinalIgnoreCase) ? null : System.Text.Encoding.Latin1;
         kestrel.ResponseHeaderEncodingSelector = static _ => System.Text.Encoding.Latin1;
         kestrel.AddServerHeader = false;
         // Heads as large as real clients send (a 9 KB URL, a 40 KB Cookie, 101 fields) are forwarded, as mitmproxy does,

@@ -11,6 +11,8 @@ internal readonly record struct HostName(string Name, IPAddress? Address)
     private const int MaxNameLength = 253;
     private const int MaxLabelLength = 63;
 
+    private static readonly System.Globalization.IdnMapping Idn = new();
+
     public bool IsAddress => Address is not null;
 
     /// <summary>Normalises a SNI name, a CONNECT host or an IP literal (IPv6 with or without brackets).</summary>
@@ -49,6 +51,20 @@ internal readonly record struct HostName(string Name, IPAddress? Address)
             return new HostName(host, v4);
         }
 
+        if (!System.Text.Ascii.IsValid(host))
+        {
+            // SNI goes on the wire as A-labels (RFC 6066), but SslStream hands the server the name decoded to Unicode
+            // ("bücher.example" for xn--bcher-kva.example): the certificate needs the A-label form back.
+            try
+            {
+                host = Idn.GetAscii(host);
+            }
+            catch (ArgumentException)
+            {
+                throw new ArgumentException($"'{hostOrIp}' is not a valid host name or IP address.", nameof(hostOrIp));
+            }
+        }
+
         host = host.ToLowerInvariant();
         if (!IsValidDnsName(host))
         {
@@ -58,9 +74,8 @@ internal readonly record struct HostName(string Name, IPAddress? Address)
         return new HostName(host, null);
     }
 
-    // SNI carries A-labels (RFC 6066), so non-ASCII input is rejected rather than IDN-mapped. Wildcards
-    // are rejected too: every leaf names exactly one host. Underscores are allowed because real
-    // hosts use them and browsers accept them.
+    // Only A-labels here (Parse maps Unicode names to them first). Wildcards are rejected: every leaf names exactly
+    // one host. Underscores are allowed because real hosts use them and browsers accept them.
     private static bool IsValidDnsName(string name)
     {
         if (name.Length is 0 or > MaxNameLength)

@@ -65,8 +65,9 @@ internal sealed partial class ProxyConnectionMiddleware(
             {
                 result = await input.ReadAsync(handshake);
             }
-            catch (OperationCanceledException)
+            catch (Exception ex) when (ex is OperationCanceledException or IOException)
             {
+                // Timed out, shut down, or reset by the client: nobody is left to answer.
                 return;
             }
 
@@ -115,8 +116,9 @@ internal sealed partial class ProxyConnectionMiddleware(
         {
             startsWithTls = await StartsWithTlsAsync(input, handshake);
         }
-        catch (OperationCanceledException)
+        catch (Exception ex) when (ex is OperationCanceledException or IOException)
         {
+            // A client that resets right after our 200 (a port scanner, a client giving up) is not WsWeb's error.
             return;
         }
 

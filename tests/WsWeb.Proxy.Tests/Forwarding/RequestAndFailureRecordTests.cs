@@ -137,6 +137,28 @@ public sealed class RequestAndFailureRecordTests
         Assert.Contains("port", body, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task AContentLengthWithLeadingZerosIsForwarded_OnBothListeners()
+    {
+        // Longer than Kestrel's 20-character buffer for a custom-decoded Content-Length, and valid all the same.
+        await using var upstream = await HttpUpstream.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+
+        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy,
+            $"POST http://127.0.0.1:{upstream.Port}/echo HTTP/1.1\r\nHost: 127.0.0.1:{upstream.Port}\r\nContent-Length: 00000000000000000000002\r\n\r\nhi");
+
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+        Assert.Equal("hi", body);
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Method == "POST" && !f.IsLive);
+        Assert.Equal(2, flow.Request.ContentLength);
+
+        using var web = new System.Net.Sockets.TcpClient();
+        await web.ConnectAsync(System.Net.IPAddress.Loopback, proxy.WebPort);
+        var stream = web.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST /healthz HTTP/1.1\r\nHost: 127.0.0.1:{proxy.WebPort}\r\nContent-Length: 00000000000000000000002\r\n\r\nhi"));
+        Assert.Matches("^HTTP/1.1 [1-5][0-9][0-9] ", await ProxyClients.ReadHeadAsync(stream));
+    }
+
     [Theory]
     [InlineData("Content-Length: 2\r\nContent-Length: 3\r\n", "200")]
     [InlineData("X-Bad: a\u0001b\r\nContent-Length: 0\r\n", "200")]

@@ -52,4 +52,23 @@ public sealed class ConnectTlsTests
         await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "example.test" });
         Assert.True(tls.IsAuthenticated);
     }
+
+    [Fact]
+    public async Task AnIdnSniGetsALeafForItsALabelName()
+    {
+        // SslStream hands the server the SNI decoded to Unicode; the leaf must name the A-label the client sent.
+        await using var proxy = await ProxyServer.StartAsync();
+        await using var stream = await ConnectAsync(proxy, "127.0.0.1:443");
+        X509Certificate? presented = null;
+        await using var tls = new SslStream(stream, false, (_, certificate, _, _) =>
+        {
+            presented = certificate;
+            return true;
+        });
+
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "xn--bcher-kva.example" });
+
+        var leaf = X509CertificateLoader.LoadCertificate(presented!.GetRawCertData());
+        Assert.Equal(["xn--bcher-kva.example"], leaf.Extensions.OfType<X509SubjectAlternativeNameExtension>().Single().EnumerateDnsNames());
+    }
 }

@@ -34,6 +34,36 @@ public sealed class HostTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_client_that_resets_right_after_the_connect_answer_is_no_error_in_the_log()
+    {
+        // The real process: its console shows what an operator would see (Kestrel's "fail: … Unhandled exception").
+        var dataDirectory = Path.Combine(Path.GetTempPath(), "wsweb-reset-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using var wsweb = await WsWebProcess.StartAsync(["--listen-port", "0", "--web-port", "0", "--data-dir", dataDirectory]);
+            await wsweb.WaitForLineAsync(line => line.Contains("WsWeb is ready.", StringComparison.Ordinal), "the ready line");
+            for (var i = 0; i < 3; i++)
+            {
+                using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                await socket.ConnectAsync(System.Net.IPAddress.Loopback, wsweb.ProxyPort);
+                await socket.SendAsync("CONNECT 127.0.0.1:9 HTTP/1.1\r\n\r\n"u8.ToArray());
+                var answer = new byte[99];
+                Assert.True(await socket.ReceiveAsync(answer) > 0);
+                socket.LingerState = new System.Net.Sockets.LingerOption(true, 0);   // close with a reset
+                socket.Close();
+            }
+
+            // The old code logged each reset at once; a second is plenty to see one.
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            Assert.DoesNotContain(wsweb.Lines, line => line.Contains("fail:", StringComparison.Ordinal) || line.Contains("Unhandled exception", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(dataDirectory, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task HealthAndCaDownloadsAreServedOnTheWebPort()
     {
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_webPort}") };
