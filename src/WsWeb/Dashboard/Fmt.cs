@@ -19,6 +19,12 @@ public static class Fmt
     /// <summary>Largest content shown in full by the content view; the rest is offered as a download.</summary>
     public const int MaxViewBytes = 256 * 1024;
 
+    /// <summary>
+    /// Most bytes an HTTP body is decoded to for its view (gzip, br…): enough to give most bodies' decoded size, while a
+    /// bomb (a small gzip of gigabytes) costs each page view no more than this.
+    /// </summary>
+    public const int MaxDecodedBytes = 4 * 1024 * 1024;
+
     private static readonly JsonSerializerOptions Indented = new()
     {
         WriteIndented = true,
@@ -198,6 +204,39 @@ public static class Fmt
         {
             return false;
         }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="bytes"/> are UTF-8 text. With <paramref name="cut"/> they are the start of a longer body,
+    /// and a character split by the cut does not make them binary.
+    /// </summary>
+    public static bool IsUtf8(ReadOnlySpan<byte> bytes, bool cut)
+    {
+        if (System.Text.Unicode.Utf8.IsValid(bytes))
+        {
+            return true;
+        }
+
+        if (!cut)
+        {
+            return false;
+        }
+
+        // The last character's lead byte is at most 3 bytes from the end; the bytes before it decide, if it is short.
+        var start = bytes.Length - 1;
+        while (start > 0 && bytes.Length - start < 4 && (bytes[start] & 0xC0) == 0x80)
+        {
+            start--;
+        }
+
+        var needs = bytes[start] switch
+        {
+            >= 0xC2 and < 0xE0 => 2,
+            >= 0xE0 and < 0xF0 => 3,
+            >= 0xF0 and <= 0xF4 => 4,
+            _ => 1, // not a lead byte: nothing is split
+        };
+        return bytes.Length - start < needs && System.Text.Unicode.Utf8.IsValid(bytes[..start]);
     }
 
     /// <summary>Classic hex dump: offset, 16 bytes in two groups of 8, printable ASCII.</summary>
