@@ -97,6 +97,46 @@ public sealed class HttpBodyBrowserTests(DashboardBrowser browser) : IClassFixtu
         Assert.Equal(Fmt.MaxViewBytes, (await body.Locator(":scope > pre.payload-text").TextContentAsync())!.Length);
     }
 
+    [RequiresChromiumFact]
+    public Task A_pending_flow_page_shows_the_response_head_when_it_arrives_and_the_body_once_it_has() => PendingFlowPageAsync(polling: false);
+
+    [RequiresChromiumFact]
+    public Task A_pending_flow_page_that_polls_shows_the_response_head_when_it_arrives_and_the_body_once_it_has() => PendingFlowPageAsync(polling: true);
+
+    private async Task PendingFlowPageAsync(bool polling)
+    {
+        var text = Encoding.UTF8.GetBytes(Page);
+        await using var upstream = await CodedServer.StartAsync();
+        upstream.Slow = ("gzip", Gzip(text));
+
+        using var client = ProxiedClient();
+        var tag = Guid.NewGuid().ToString("N");
+        var exchange = client.GetByteArrayAsync(new Uri($"http://127.0.0.1:{upstream.Port}/slow?t={tag}"));
+        HttpFlow? flow = null;
+        await Eventually.AssertAsync(() => (flow = App.Store.Query(f => f.Request.Path.Contains(tag, StringComparison.Ordinal), take: 1).FirstOrDefault()) is not null, "the flow is recorded");
+
+        var page = await browser.NewPageAsync();
+        if (polling)
+        {
+            // The hub cannot be reached (as behind a proxy that refuses it): the page reads the flow's header instead.
+            await page.RouteAsync("**/hubs/flows/negotiate*", route => route.AbortAsync());
+        }
+
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow!.Id}");
+        await Expect(page.Locator("#http-no-response")).ToHaveTextAsync("No response yet.");
+        await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", polling ? "polling" : "hub");
+
+        upstream.SendHead.SetResult();
+        await Expect(page.Locator("#http-status-line")).ToHaveTextAsync("HTTP/1.1 200 OK");
+        await Expect(page.Locator("#http-response-body")).ToContainTextAsync("Not recorded yet: bodies are, once they have gone through.");
+        Assert.True(flow.IsLive);
+
+        upstream.SendBody.SetResult();
+        await exchange.WaitAsync(DashboardBrowser.Wait);
+        await Expect(page.Locator("#http-response-body .http-body-decoded")).ToContainTextAsync("gzip-decoded");
+        Assert.Equal(Page, await page.Locator("#http-response-body > pre.payload-text").TextContentAsync());
+    }
+
     private HttpClient ProxiedClient() =>
         new(new HttpClientHandler { Proxy = new WebProxy(App.ProxyUri), UseProxy = true, AutomaticDecompression = DecompressionMethods.None })
         {
@@ -130,7 +170,8 @@ public sealed class HttpBodyBrowserTests(DashboardBrowser browser) : IClassFixtu
     }
 
     /// <summary>
-    /// A real HTTP server (Kestrel) that answers /body/{name} with the bytes and Content-Encoding a test set.
+    /// A real HTTP server (Kestrel) that answers /body/{name} with the bytes and Content-Encoding a test set, and /slow
+    /// with a head once <see cref="SendHead"/> is set and its body once <see cref="SendBody"/> is.
     /// </summary>
     private sealed class CodedServer : IAsyncDisposable
     {
@@ -141,6 +182,12 @@ public sealed class HttpBodyBrowserTests(DashboardBrowser browser) : IClassFixtu
         public int Port { get; private set; }
 
         public System.Collections.Concurrent.ConcurrentDictionary<string, (string Coding, byte[] Body)> Bodies { get; } = new();
+
+        public (string Coding, byte[] Body) Slow { get; set; }
+
+        public TaskCompletionSource SendHead { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource SendBody { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public static async Task<CodedServer> StartAsync()
         {
@@ -157,6 +204,18 @@ public sealed class HttpBodyBrowserTests(DashboardBrowser browser) : IClassFixtu
                 context.Response.ContentLength = body.Length;
                 await context.Response.Body.WriteAsync(body);
             });
+            app.MapGet("/slow", async (HttpContext context) =>
+            {
+                var (coding, body) = server.Slow;
+                await server.SendHead.Task.WaitAsync(DashboardBrowser.Wait);
+                context.Response.Headers.ContentEncoding = coding;
+                context.Response.ContentType = "text/html; charset=utf-8";
+                context.Response.ContentLength = body.Length;
+                await context.Response.StartAsync();
+                await context.Response.Body.FlushAsync();
+                await server.SendBody.Task.WaitAsync(DashboardBrowser.Wait);
+                await context.Response.Body.WriteAsync(body);
+            });
             await app.StartAsync();
             server.Port = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
             return server;
@@ -164,6 +223,8 @@ public sealed class HttpBodyBrowserTests(DashboardBrowser browser) : IClassFixtu
 
         public async ValueTask DisposeAsync()
         {
+            SendHead.TrySetResult();
+            SendBody.TrySetResult();
             await _app.StopAsync();
             await _app.DisposeAsync();
         }

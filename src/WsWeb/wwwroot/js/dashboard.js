@@ -686,20 +686,29 @@ function flowDelete(setDeleting = () => {}) {
 }
 
 /**
- * The page of a flow that is not a WebSocket: its request and response as rendered, and Delete. One still waiting for
- * its response is read again once it has ended (the flow list's FlowsChanged says so; polling reads its header).
+ * The page of a flow that is not a WebSocket: its request and response as rendered, and Delete. One still running is
+ * read again once its response head has arrived (a slow or streamed body can take long after it) and once it has
+ * ended: the flow list's FlowsChanged says so; polling reads its header, whose response bytes read "—" before then.
  */
 function httpFlowPage(root) {
   const flowId = root.dataset.flowId;
   flowDelete();
   if (root.dataset.live !== "true") return;
+  const answered = !$("#http-no-response");
   const check = async () => {
     const response = await fetch(`/ui/flows/${encodeURIComponent(flowId)}/header`);
-    if (response.ok && (await response.text()).includes('data-live="false"')) location.reload();
+    if (response.ok) {
+      const header = document.createElement("template");
+      header.innerHTML = await response.text();
+      const ended = header.content.querySelector(".flow-header")?.dataset.live === "false";
+      const down = header.content.querySelector("#body-in")?.textContent;
+      if (ended || (!answered && down != null && down !== "—")) location.reload();
+    }
     return response.ok;
   };
+  const changed = (f) => f.id === flowId && (!f.isLive || (!answered && f.status != null));
   goLive({
-    handlers: { FlowsChanged: (flows) => { if (flows.some((f) => f.id === flowId && !f.isLive)) location.reload(); } },
+    handlers: { FlowsChanged: (flows) => { if (flows.some(changed)) location.reload(); } },
     onConnected: async (connection) => {
       await connection.invoke("SubscribeFlows");
       if (!(await check())) throw new Error("The flow could not be read after subscribing.");
