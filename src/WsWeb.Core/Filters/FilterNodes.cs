@@ -253,13 +253,13 @@ internal sealed class BodyNode(Side side, FilterRegex regex) : FilterNode
     {
         // As mitmproxy: empty bodies are not searched (so ~b ^$ does not match them), others are searched decoded.
         if ((side & Side.Request) != 0 && flow.Request.Content is { Length: > 0 } requestBody
-            && TextMatching.IsMatchContent(regex, ContentEncodings.DecodeOrRaw(flow.Request.Headers["Content-Encoding"], requestBody), evaluation))
+            && TextMatching.IsMatchContent(regex, ContentEncodings.DecodeForSearch(flow.Request.Headers["Content-Encoding"], requestBody), evaluation))
         {
             return true;
         }
 
         if ((side & Side.Response) != 0 && flow.Response is { Content: { Length: > 0 } responseBody } response
-            && TextMatching.IsMatchContent(regex, ContentEncodings.DecodeOrRaw(response.Headers["Content-Encoding"], responseBody), evaluation))
+            && TextMatching.IsMatchContent(regex, ContentEncodings.DecodeForSearch(response.Headers["Content-Encoding"], responseBody), evaluation))
         {
             return true;
         }

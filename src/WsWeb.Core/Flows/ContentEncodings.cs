@@ -26,6 +26,20 @@ public static class ContentEncodings
         return decoded.Cut || decoded.Problem is not null ? raw : decoded.Content;
     }
 
+    /// <summary>How much of a decoded body a filter searches (<c>~b</c>): the page shows no more either.</summary>
+    public const int MaxSearchedLength = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// What <c>~b</c> searches: the first <see cref="MaxSearchedLength"/> bytes of the body decoded, or the raw body when
+    /// it does not decode. A query runs this for every flow each time, and a small gzip that expands to hundreds of
+    /// MiB must cost what the bound costs, not what the bomb would.
+    /// </summary>
+    public static byte[] DecodeForSearch(string? contentEncoding, byte[] raw)
+    {
+        var decoded = Decode(contentEncoding, raw, MaxSearchedLength, complete: false);
+        return decoded.Problem is null ? decoded.Content : raw;
+    }
+
     /// <summary>
     /// The body with every coding of <paramref name="contentEncoding"/> undone (last applied, first undone), for
     /// showing it: at most <paramref name="maxLength"/> bytes of it, or the raw body and why not.

@@ -348,6 +348,43 @@ public class FlowFilterMatchTests
     }
 
     [Fact]
+    public void A_body_that_expands_without_bound_is_searched_in_its_first_4_MiB_decoded_at_that_cost()
+    {
+        // 256 MiB of zeros with a marker at the start and one past the bound: a gzip of about 256 KiB.
+        var flow = TestFlows.Http();
+        using (var compressed = new MemoryStream())
+        {
+            using (var gzip = new System.IO.Compression.GZipStream(compressed, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+            {
+                gzip.Write("start-marker"u8);
+                var zeros = new byte[1024 * 1024];
+                for (var i = 0; i < 8; i++)
+                {
+                    gzip.Write(zeros);
+                }
+
+                gzip.Write("late-marker"u8);
+                for (var i = 0; i < 248; i++)
+                {
+                    gzip.Write(zeros);
+                }
+            }
+
+            flow.Response = new HttpResponseData { StatusCode = 200, Headers = [new("Content-Encoding", "gzip")], Content = compressed.ToArray() };
+        }
+
+        var start = FlowFilter.Parse("~bs start-marker");
+        var late = FlowFilter.Parse("~bs late-marker");
+        Assert.True(start.Matches(flow));   // warm-up as well
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Assert.False(late.Matches(flow));
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        // The bound and its buffers, not the 256 MiB a full decode would take (nor the 64 MiB export's bound).
+        Assert.True(allocated < 32L * 1024 * 1024, $"one search allocated {allocated:N0} bytes");
+    }
+
+    [Fact]
     public void Empty_bodies_are_not_searched_and_an_empty_error_is_still_an_error()
     {
         var flow = new HttpFlow(new HttpRequestData { Method = "GET", Scheme = "http", Host = "h", Port = 80, Path = "/", Content = [] }, 0)
