@@ -19,9 +19,11 @@ internal static class CommandLine
     private static readonly Option<string> WebPort = new("--web-port") { Description = "Dashboard and REST API port (default 8081)." };
     private static readonly Option<string> WebPassword = new("--web-password") { Description = "Secret for the dashboard and REST API (Authorization: Bearer, or the sign-in page). Without it a --web-host other than loopback gets a random one at each start, printed with a sign-in link." };
     private static readonly Option<string> DataDirectory = new("--data-dir", "--confdir") { Description = "Directory for the CA and stored state (default ~/.wsweb)." };
-    private static readonly Option<bool> BlockGlobal = new("--block-global") { Description = "Refuse proxy clients from public internet addresses (default true; --block-global false turns it off)." };
-    private static readonly Option<bool> BlockPrivate = new("--block-private") { Description = "Refuse proxy clients from private (LAN) addresses too; loopback is always allowed." };
-    private static readonly Option<bool> SslInsecure = new("--ssl-insecure", "-k") { Description = "Do not verify upstream server certificates." };
+    // Switches take an optional true/false as strings, not Option<bool>: System.CommandLine leaves a value it cannot read
+    // as a bool ("--block-global maybe") as a stray argument, and the error then named neither the option nor the fault.
+    private static readonly Option<string> BlockGlobal = Switch("--block-global", "Refuse proxy clients from public internet addresses (default true; --block-global false turns it off).");
+    private static readonly Option<string> BlockPrivate = Switch("--block-private", "Refuse proxy clients from private (LAN) addresses too; loopback is always allowed.");
+    private static readonly Option<string> SslInsecure = Switch("--ssl-insecure", "Do not verify upstream server certificates.", "-k");
     private static readonly Option<string> UpstreamTrustBundle = new("--upstream-trust-bundle") { Description = "PEM file with extra CA certificates trusted for upstream TLS." };
     private static readonly Option<string> MaxMessageSize = new("--max-message-size") { Description = "Largest WebSocket message, e.g. 64MiB (default); larger ones are closed with 1009." };
     private static readonly Option<string> MaxFlows = new("--max-flows") { Description = "Flows kept in memory before the oldest finished ones are evicted (default 10000)." };
@@ -45,6 +47,11 @@ internal static class CommandLine
         (MaxMessagesPerFlow, nameof(ProxyOptions.MaxMessagesPerFlow)),
         (MaxConnections, nameof(ProxyOptions.MaxConnections)),
     ];
+
+    private static Option<string> Switch(string name, string description, params string[] aliases) =>
+        new(name, aliases) { Description = description, Arity = ArgumentArity.ZeroOrOne, HelpName = "true|false" };
+
+    private static bool IsSwitch(Option option) => option == BlockGlobal || option == BlockPrivate || option == SslInsecure;
 
     private static readonly string[] HostSwitches = ["--environment=", "--contentRoot=", "--applicationName="];
 
@@ -105,7 +112,8 @@ internal static class CommandLine
 
             if (result?.GetResult(option) is { Implicit: false } given)
             {
-                var text = option is Option<bool> flag ? result.GetValue(flag).ToString() : given.Tokens.Count > 0 ? given.Tokens[^1].Value : "";
+                // A switch given alone is on.
+                var text = given.Tokens.Count > 0 ? given.Tokens[^1].Value : IsSwitch(option) ? "true" : "";
                 values[key] = (text, option.Name);
             }
         }

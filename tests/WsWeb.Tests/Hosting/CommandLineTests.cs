@@ -55,6 +55,33 @@ public sealed class CommandLineTests
         Assert.False(fromEnvironment.BlockGlobal);
     }
 
+    [Theory]
+    [InlineData(new[] { "--block-global", "maybe" }, "--block-global: 'maybe' is not true or false.")]
+    [InlineData(new[] { "--block-global=maybe" }, "--block-global: 'maybe' is not true or false.")]
+    [InlineData(new[] { "-k", "maybe" }, "--ssl-insecure: 'maybe' is not true or false.")]
+    [InlineData(new[] { "--block-private", "yes" }, "--block-private: 'yes' is not true or false.")]
+    public void A_switch_with_a_value_that_is_not_true_or_false_is_refused_naming_it(string[] args, string expected)
+    {
+        var root = CommandLine.Create((_, _) => Task.FromResult(0));
+        Assert.Empty(root.Parse(args).Errors);
+
+        var (ok, _, error) = Build(args);
+        Assert.False(ok);
+        Assert.Equal(expected, error);
+    }
+
+    [Theory]
+    [InlineData(new[] { "-k" }, true)]
+    [InlineData(new[] { "--ssl-insecure", "true" }, true)]
+    [InlineData(new[] { "--ssl-insecure=false" }, false)]
+    [InlineData(new[] { "-k", "--listen-port", "9000" }, true)]
+    public void A_switch_alone_is_on_and_takes_true_or_false(string[] args, bool insecure)
+    {
+        var (ok, options, error) = Build(args);
+        Assert.True(ok, error);
+        Assert.Equal(insecure, options.SslInsecure);
+    }
+
     [Fact]
     public void CommandLineBeatsEnvironmentWhichBeatsAppSettings()
     {
