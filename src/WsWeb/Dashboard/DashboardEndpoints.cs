@@ -66,7 +66,12 @@ internal static class DashboardEndpoints
 
         ui.MapGet("/flows/{id}/header", Results<RazorComponentResult<FlowHeader>, NotFound> (FlowStore store, string id) =>
             store.Get(id) is { } flow
-                ? new RazorComponentResult<FlowHeader>(new Dictionary<string, object?> { [nameof(FlowHeader.Flow)] = Api.FlowDetail.From(flow) })
+                ? new RazorComponentResult<FlowHeader>(new Dictionary<string, object?>
+                {
+                    [nameof(FlowHeader.Flow)] = Api.FlowDetail.From(flow),
+                    [nameof(FlowHeader.ReplayRefused)] = FlowHeader.RefusesReplay(flow),
+                    [nameof(FlowHeader.OriginalKept)] = flow.ReplayOf is { } original && store.Get(original) is not null,
+                })
                 : TypedResults.NotFound());
 
         ui.MapGet("/flows/{id}/messages", Results<RazorComponentResult<MessageRows>, NotFound, ValidationProblem> (

@@ -93,6 +93,14 @@ public static class Fmt
         return (flow.Status is { } status ? status.ToString(CultureInfo.InvariantCulture) : "—", flow.Status >= 400 ? "text-bg-danger" : "text-bg-light");
     }
 
+    /// <summary>
+    /// The title of a flow's "replay" badge, by mitmproxy's <c>is_replay</c>: "request" is WsWeb's replay (or mitmproxy's
+    /// client replay, imported); "response" only comes imported, from mitmproxy's server replay.
+    /// </summary>
+    public static string ReplayTitle(string replay) => replay == "response"
+        ? "its response was played back from a recording (mitmproxy's server replay)"
+        : "its request was sent again (a replay)";
+
     /// <summary>Who closed: "client", "server" or "proxy".</summary>
     public static string? ClosedBy(bool? closedByClient, bool closedByProxy = false) =>
         closedByProxy ? "proxy" : closedByClient switch { true => "client", false => "server", null => null };

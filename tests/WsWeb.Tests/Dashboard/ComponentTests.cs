@@ -211,6 +211,111 @@ public sealed class ComponentTests
     }
 
     [Fact]
+    public async Task Flow_header_offers_replay_with_resend_for_a_websocket_and_plain_replay_for_a_request()
+    {
+        var ws = await RenderAsync<FlowHeader>(new() { ["Flow"] = TestData.Detail(live: false) });
+        var form = ws.QuerySelector("#flow-replay-form")!;
+        Assert.Equal("/api/flows/f1/replay", form.GetAttribute("data-api"));
+        Assert.Equal("POST", form.GetAttribute("data-method"));
+        Assert.Equal("#flow-replay-problem", form.GetAttribute("data-problem"));
+        Assert.Equal("submit", ws.QuerySelector("#flow-replay")!.GetAttribute("type"));
+        Assert.False(ws.QuerySelector("#flow-replay")!.HasAttribute("disabled"));
+        var resend = (AngleSharp.Html.Dom.IHtmlInputElement)ws.QuerySelector("#flow-replay-resend")!;
+        Assert.Equal(("checkbox", "resend", false), (resend.Type, resend.Name, resend.IsChecked));
+        Assert.Same(form, resend.Form);
+
+        // A live flow replays too (a second connection with the same handshake).
+        var live = await RenderAsync<FlowHeader>(new() { ["Flow"] = TestData.Detail(live: true) });
+        Assert.False(live.QuerySelector("#flow-replay")!.HasAttribute("disabled"));
+
+        Assert.Equal("Send this handshake again on a new connection, WsWeb as its client (a new flow)", ws.QuerySelector("#flow-replay-form")!.GetAttribute("title"));
+
+        // An upgrade the server refused goes again as a handshake, but has no client messages to resend; nor has a
+        // plain request.
+        var refused = TestData.Detail(live: false) with { WebSocket = null, Summary = TestData.Flow(live: false) with { IsWebSocket = false, Status = 426 } };
+        var upgrade = await RenderAsync<FlowHeader>(new() { ["Flow"] = refused });
+        Assert.NotNull(upgrade.QuerySelector("#flow-replay"));
+        Assert.Null(upgrade.QuerySelector("#flow-replay-resend"));
+        Assert.StartsWith("Send this handshake again", upgrade.QuerySelector("#flow-replay-form")!.GetAttribute("title"), StringComparison.Ordinal);
+        var plain = await RenderAsync<FlowHeader>(new() { ["Flow"] = refused with { Request = refused.Request with { Headers = [new("Host", "echo.example")] } } });
+        Assert.Null(plain.QuerySelector("#flow-replay-resend"));
+        Assert.Equal("Send this request again as a new flow", plain.QuerySelector("#flow-replay-form")!.GetAttribute("title"));
+
+        // A CONNECT is the tunnel, not a request to send again: no Replay.
+        var connect = await RenderAsync<FlowHeader>(new() { ["Flow"] = TestData.Detail(live: false) with { WebSocket = null, Summary = TestData.Flow(live: false) with { Method = "CONNECT", IsWebSocket = false } } });
+        Assert.Null(connect.QuerySelector("#flow-replay-form"));
+        Assert.NotNull(connect.QuerySelector("#flow-delete"));
+    }
+
+    [Fact]
+    public async Task Replay_is_disabled_with_the_reason_for_a_request_whose_body_was_recorded_only_in_part()
+    {
+        static HttpFlow Post(byte[] content, long length, bool truncated, bool handshake = false) => new(
+            new HttpRequestData
+            {
+                Method = "POST", Scheme = "http", Host = "api.example", Port = 80, Path = "/upload",
+                Headers = handshake ? [new("Upgrade", "WebSocket")] : [],
+                Content = content, ContentLength = length, ContentTruncated = truncated,
+            },
+            TestData.Start);
+
+        var truncated = Post([1, 2, 3], 5000, truncated: true);
+        var refusal = FlowHeader.RefusesReplay(truncated);
+        Assert.Equal("This request's body was recorded only in part (3 of 5000 bytes): WsWeb sends a request again only as it was, so it cannot be replayed.", refusal);
+        var doc = await RenderAsync<FlowHeader>(new() { ["Flow"] = FlowDetail.From(truncated), ["ReplayRefused"] = refusal });
+        Assert.True(doc.QuerySelector("#flow-replay")!.HasAttribute("disabled"));
+        Assert.Equal(refusal, doc.QuerySelector("#flow-replay-form")!.GetAttribute("title"));
+
+        // Shorter than its length without the flag is the same (an import that lost the rest); a whole body is not.
+        Assert.NotNull(FlowHeader.RefusesReplay(Post([1, 2, 3], 4, truncated: false)));
+        Assert.Null(FlowHeader.RefusesReplay(Post([1, 2, 3], 3, truncated: false)));
+        Assert.Null(FlowHeader.RefusesReplay(Post([], 0, truncated: false)));
+        // A handshake's body is not sent again, so it does not matter (as the replay API).
+        Assert.Null(FlowHeader.RefusesReplay(Post([1], 10, truncated: true, handshake: true)));
+    }
+
+    [Fact]
+    public async Task A_replay_shows_its_badge_and_links_to_its_original_while_that_is_kept()
+    {
+        var replay = TestData.Detail(live: true) with { Summary = TestData.Flow("r1") with { Replay = "request", ReplayOf = "orig-1" } };
+
+        var kept = await RenderAsync<FlowHeader>(new() { ["Flow"] = replay, ["OriginalKept"] = true });
+        Assert.Equal("replay", kept.QuerySelector("#flow-replay-badge")!.TextContent);
+        Assert.Equal("its request was sent again (a replay)", kept.QuerySelector("#flow-replay-badge")!.GetAttribute("title"));
+        var link = kept.QuerySelector("#flow-replay-of a")!;
+        Assert.Equal("/flows/orig-1", link.GetAttribute("href"));
+        Assert.Equal("orig-1", link.TextContent);
+        Assert.Equal("Replay of orig-1", Normalize(kept.QuerySelector("#flow-replay-of")!.TextContent));
+
+        var gone = await RenderAsync<FlowHeader>(new() { ["Flow"] = replay, ["OriginalKept"] = false });
+        Assert.Null(gone.QuerySelector("#flow-replay-of a"));
+        Assert.Equal("Replay of orig-1 (no longer here)", Normalize(gone.QuerySelector("#flow-replay-of")!.TextContent));
+
+        // mitmproxy's server replay, imported: a replay with no original here.
+        var served = await RenderAsync<FlowHeader>(new() { ["Flow"] = replay with { Summary = replay.Summary with { Replay = "response", ReplayOf = null } } });
+        Assert.Contains("server replay", served.QuerySelector("#flow-replay-badge")!.GetAttribute("title"), StringComparison.Ordinal);
+        Assert.Null(served.QuerySelector("#flow-replay-of"));
+
+        var plain = await RenderAsync<FlowHeader>(new() { ["Flow"] = TestData.Detail(live: false) });
+        Assert.Null(plain.QuerySelector("#flow-replay-badge"));
+        Assert.Null(plain.QuerySelector("#flow-replay-of"));
+
+        static string Normalize(string text) => System.Text.RegularExpressions.Regex.Replace(text, @"\s+", " ").Trim();
+    }
+
+    [Fact]
+    public async Task Flow_rows_mark_replays()
+    {
+        var doc = await RenderRowsAsync<FlowRows>(new() { ["Flows"] = new List<FlowSummary> { TestData.Flow("r") with { Replay = "request", ReplayOf = "a" }, TestData.Flow("a") } });
+        var rows = doc.QuerySelectorAll("tr.flow-row");
+
+        var badge = rows[0].QuerySelector(".c-state .badge.replay")!;
+        Assert.Equal("replay", badge.TextContent);
+        Assert.Equal("its request was sent again (a replay)", badge.GetAttribute("title"));
+        Assert.Null(rows[1].QuerySelector(".badge.replay"));
+    }
+
+    [Fact]
     public async Task A_plain_http_flow_shows_its_request_and_response_with_bodies_and_counts_body_bytes_in_the_header()
     {
         var flow = new HttpFlow(

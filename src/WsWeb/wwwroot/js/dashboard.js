@@ -101,6 +101,11 @@ function flowState(f) {
   return [f.status != null ? String(f.status) : "—", f.status >= 400 ? "text-bg-danger" : "text-bg-light"];
 }
 
+// Mirrors Fmt.ReplayTitle.
+const replayTitle = (replay) => (replay === "response"
+  ? "its response was played back from a recording (mitmproxy's server replay)"
+  : "its request was sent again (a replay)");
+
 function flowRow(f) {
   const [state, css] = flowState(f);
   const by = f.closedByClient === true ? "client" : f.closedByClient === false ? "server" : "?";
@@ -115,7 +120,8 @@ function flowRow(f) {
     `<td class="c-url text-truncate"><a class="font-monospace" href="/flows/${encodeURIComponent(f.id)}" title="${escapeHtml(f.url)}">${escapeHtml(f.url)}</a></td>` +
     `<td class="c-proto text-truncate" title="${escapeHtml(f.subprotocol)}">${escapeHtml(f.subprotocol)}</td>` +
     `<td class="c-state"><span class="badge ${css}" title="${escapeHtml(stateTitle)}">${escapeHtml(state)}</span>` +
-    `${f.imported ? '<span class="badge text-bg-light border ms-1 imported" title="read from a file, not captured here">imported</span>' : ""}</td>` +
+    `${f.imported ? '<span class="badge text-bg-light border ms-1 imported" title="read from a file, not captured here">imported</span>' : ""}` +
+    `${f.replay ? `<span class="badge text-bg-light border ms-1 replay" title="${escapeHtml(replayTitle(f.replay))}">replay</span>` : ""}</td>` +
     `<td class="c-num" title="messages client → server">${f.messagesFromClient}</td>` +
     `<td class="c-num" title="messages server → client">${f.messagesFromServer}</td>` +
     `<td class="c-bytes" title="${bytesTitle}">${formatBytes(up + down)}</td></tr>`;
@@ -262,8 +268,8 @@ const busy = (source, form) => (form ?? source).getAttribute("aria-busy") === "t
 
 /**
  * Runs a form[data-api] or a button[data-api] (in the form it acts for, or on its own). A destructive one asks first
- * (data-confirm: Cancel sends nothing). A button on its own names the box for its problem (data-problem, a selector):
- * the box sits outside what re-renders the button, so a problem outlives the re-render.
+ * (data-confirm: Cancel sends nothing). A button on its own, or a form, names the box for its problem (data-problem, a
+ * selector): the box sits outside what re-renders the button, or where the form has no room for it (the flow header).
  */
 async function runAction(source, form, body) {
   // One action per form at a time: its buttons are disabled meanwhile (a second click on Import imported the file
@@ -274,7 +280,8 @@ async function runAction(source, form, body) {
   scope.setAttribute("aria-busy", "true");
   const disabled = (form ? $$("button", form) : [source]).filter((b) => !b.disabled);
   for (const button of disabled) button.disabled = true;
-  const problem = form ? $(".problem", form) : source.dataset.problem ? $(source.dataset.problem) : null;
+  const problemBox = source.dataset.problem ?? form?.dataset.problem;
+  const problem = problemBox ? $(problemBox) : form ? $(".problem", form) : null;
   if (problem) problem.innerHTML = "";
   showResult(form, "", true);
   document.dispatchEvent(new CustomEvent("wsweb:start", { detail: { source, form } }));
@@ -685,14 +692,22 @@ function flowDelete(setDeleting = () => {}) {
   on("wsweb:failed", () => setDeleting(false));
 }
 
+/** The flow header's Replay (FlowHeader.razor): on to the new flow's page, where it is followed like any other. */
+function flowReplay() {
+  document.addEventListener("wsweb:done", ({ detail: { form, data } }) => {
+    if (form?.id === "flow-replay-form") location.assign(`/flows/${encodeURIComponent(data.id)}`);
+  });
+}
+
 /**
- * The page of a flow that is not a WebSocket: its request and response as rendered, and Delete. One still running is
- * read again once its response head has arrived (a slow or streamed body can take long after it) and once it has
- * ended: the flow list's FlowsChanged says so; polling reads its header, whose response bytes read "—" before then.
+ * The page of a flow that is not a WebSocket: its request and response as rendered, Delete and Replay. One still
+ * running is read again once its response head has arrived (a slow or streamed body can take long after it) and once it
+ * has ended: the flow list's FlowsChanged says so; polling reads its header, whose response bytes read "—" before then.
  */
 function httpFlowPage(root) {
   const flowId = root.dataset.flowId;
   flowDelete();
+  flowReplay();
   if (root.dataset.live !== "true") return;
   const answered = !$("#http-no-response");
   const check = async () => {
@@ -818,7 +833,10 @@ function flowPage(root) {
     const response = await fetch(`/ui/flows/${encodeURIComponent(flowId)}/header`).catch(() => null);
     if (response?.status === 404) flowGone();
     if (!response?.ok) return;
+    const replay = $("#flow-replay-form");
     $("#flow-header").innerHTML = await response.text();
+    // The replay form is the same for the flow's whole life: the one shown stays, with its tick and a replay under way.
+    if (replay) $("#flow-replay-form")?.replaceWith(replay);
     localizeTimes($("#flow-header"));
     const header = $(".flow-header");
     if (header?.dataset.live === "false" && live) setNotLive();
@@ -1097,6 +1115,7 @@ function flowPage(root) {
     scrollToEnd();
   });
   flowDelete((value) => { deleting = value; });
+  flowReplay();
 
   document.addEventListener("wsweb:done", (event) => {
     if (event.detail.form?.id === "kill-form" || event.detail.form?.id === "close-form") refreshHeader();
