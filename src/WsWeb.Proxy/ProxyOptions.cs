@@ -9,6 +9,12 @@ public sealed record ProxyOptions
     /// <summary>Port of the proxy (mitmproxy's <c>--listen-port</c>); 0 picks a free one.</summary>
     public int ListenPort { get; init; } = 8080;
 
+    /// <summary>
+    /// Reverse-proxy mode (mitmproxy's <c>--mode reverse:URL</c>): requests in origin form go to this server, so a
+    /// client that cannot use a proxy connects to WsWeb as if it were the server. Null: a regular proxy only.
+    /// </summary>
+    public ReverseTarget? Reverse { get; init; }
+
     /// <summary>Address of the dashboard, REST API and hub (mitmweb's <c>--web-host</c>).</summary>
     public string WebHost { get; init; } = "127.0.0.1";
 

@@ -35,10 +35,16 @@ internal sealed partial class ProxyRequestHandler(
             return;
         }
 
-        if (!ProxyTarget.TryResolve(context, connection, out var target, out var error))
+        if (!ProxyTarget.TryResolve(context, connection, options.Reverse, out var target, out var error))
         {
             await WritePlainAsync(context.Response, StatusCodes.Status400BadRequest, error!);
             return;
+        }
+
+        if (target.Reverse)
+        {
+            // The client addressed WsWeb; the server is told it was addressed (mitmproxy's default, keep_host_header off).
+            context.Request.Headers.Host = options.Reverse!.Authority;
         }
 
         if (target.Port == 0)

@@ -10,7 +10,8 @@ namespace WsWeb.Proxy.Forwarding;
 /// resolved the name itself tunnels to an IP. As mitmproxy does, the server gets that name as SNI and its
 /// certificate is checked against it, so name-based virtual hosts answer as they would without the proxy.
 /// </param>
-internal readonly record struct ProxyTarget(string Scheme, string Host, int Port, string PathAndQuery, string? TlsName = null)
+/// <param name="Reverse">The request came in origin form to a reverse proxy (<see cref="ReverseTarget"/>): it addressed WsWeb, not the server.</param>
+internal readonly record struct ProxyTarget(string Scheme, string Host, int Port, string PathAndQuery, string? TlsName = null, bool Reverse = false)
 {
     public bool UseTls => Scheme == "https";
 
@@ -63,7 +64,8 @@ internal readonly record struct ProxyTarget(string Scheme, string Host, int Port
         }
     }
 
-    public static bool TryResolve(HttpContext context, ProxyConnectionFeature connection, out ProxyTarget target, out string? error)
+    /// <param name="reverse">The server of reverse mode, which origin-form requests outside a tunnel go to; null in regular mode.</param>
+    public static bool TryResolve(HttpContext context, ProxyConnectionFeature connection, ReverseTarget? reverse, out ProxyTarget target, out string? error)
     {
         var rawTarget = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "/";
         error = null;
@@ -82,6 +84,12 @@ internal readonly record struct ProxyTarget(string Scheme, string Host, int Port
         {
             var scheme = uri.Scheme is "https" or "wss" ? "https" : "http";
             target = new ProxyTarget(scheme, uri.IdnHost.Trim('[', ']'), uri.Port, uri.PathAndQuery);
+            return true;
+        }
+
+        if (reverse is not null && rawTarget.StartsWith('/'))
+        {
+            target = new ProxyTarget(reverse.Scheme, reverse.Host, reverse.Port, rawTarget, Reverse: true);
             return true;
         }
 

@@ -24,6 +24,7 @@ internal sealed partial class ProxyConnectionMiddleware(
     CertificateAuthority authority,
     OwnEndpoints ownEndpoints,
     ClientAddressPolicy clientPolicy,
+    ProxyOptions options,
     FlowStore store,
     TimeProvider time,
     ILogger<ProxyConnectionMiddleware> logger)
@@ -72,6 +73,14 @@ internal sealed partial class ProxyConnectionMiddleware(
             }
 
             var buffer = result.Buffer;
+            if (options.Reverse is { } reverse && !buffer.IsEmpty && buffer.FirstSpan[0] == 0x16)
+            {
+                // A client of the reverse proxy speaking TLS to it (wss://, https://), as it would to the server.
+                input.AdvanceTo(buffer.Start);
+                await InterceptTlsAsync(context, next, feature, reverse.Host, handshake);
+                return;
+            }
+
             var status = ConnectRequest.TryParse(buffer, out host, out port, out var consumed, out var error);
             if (status == ConnectParseStatus.NotConnect)
             {
@@ -128,6 +137,15 @@ internal sealed partial class ProxyConnectionMiddleware(
             return;
         }
 
+        await InterceptTlsAsync(context, next, feature, host, handshake);
+    }
+
+    /// <summary>
+    /// Terminates the client's TLS with a leaf from our CA (for its SNI, or <paramref name="host"/>) and hands the
+    /// decrypted connection to Kestrel.
+    /// </summary>
+    private async Task InterceptTlsAsync(ConnectionContext context, ConnectionDelegate next, ProxyConnectionFeature feature, string host, CancellationToken handshake)
+    {
         await using var tls = new SslStream(new DuplexPipeStream(context.Transport), leaveInnerStreamOpen: true);
         try
         {

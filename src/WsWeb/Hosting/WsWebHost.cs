@@ -84,8 +84,11 @@ public static partial class WsWebHost
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             var own = app.Services.GetRequiredService<WsWeb.Proxy.Listener.OwnEndpoints>();
-            LogReady(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(WsWebHost)),
-                string.Join(", ", own.Proxy.Select(e => e.ToString())), string.Join(", ", own.Web.Select(e => $"http://{e}/")));
+            var proxy = string.Join(", ", own.Proxy.Select(e => e.ToString()));
+            var use = options.Reverse is { } reverse
+                ? $"a reverse proxy to {reverse}: point clients at it instead of the server; also an HTTP proxy"
+                : "set it as the HTTP proxy of WebSocket clients and browsers";
+            LogReady(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(WsWebHost)), proxy, use, string.Join(", ", own.Web.Select(e => $"http://{e}/")));
         });
 
         // Load or create the CA now, so a broken CA file stops the start with a message, not the first TLS client.
@@ -158,8 +161,8 @@ public static partial class WsWebHost
         }
     }
 
-    [LoggerMessage(2, LogLevel.Information, "WsWeb is ready. Proxy: {Proxy} (set it as the HTTP proxy of WebSocket clients and browsers). Dashboard and REST API: {Web}")]
-    private static partial void LogReady(ILogger logger, string proxy, string web);
+    [LoggerMessage(2, LogLevel.Information, "WsWeb is ready. Proxy: {Proxy} ({Use}). Dashboard and REST API: {Web}")]
+    private static partial void LogReady(ILogger logger, string proxy, string use, string web);
 
     [LoggerMessage(1, LogLevel.Warning, "The dashboard's data-protection keys cannot be kept in {KeysDirectory} ({Reason}); they are kept in memory for this run, so a dashboard form left open across a restart must be reloaded. Make the directory writable, or choose another --data-dir.")]
     private static partial void LogKeysNotKept(ILogger logger, string keysDirectory, string reason);

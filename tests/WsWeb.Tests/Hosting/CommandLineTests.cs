@@ -82,6 +82,34 @@ public sealed class CommandLineTests
         Assert.Equal(insecure, options.SslInsecure);
     }
 
+    [Theory]
+    [InlineData("reverse:wss://echo.example", "https", "echo.example", 443)]
+    [InlineData("reverse:http://127.0.0.1:9000", "http", "127.0.0.1", 9000)]
+    [InlineData("reverse:ws://[::1]:81/", "http", "::1", 81)]
+    [InlineData("REVERSE:https://Example.COM:8443", "https", "example.com", 8443)]
+    public void Reverse_mode_names_its_server(string mode, string scheme, string host, int port)
+    {
+        var (ok, options, error) = Build(["--mode", mode]);
+        Assert.True(ok, error);
+        Assert.Equal(new WsWeb.Proxy.ReverseTarget(scheme, host, port), options.Reverse);
+
+        Assert.Null(Build([]).Options.Reverse);
+        Assert.Null(Build(["-m", "regular"]).Options.Reverse);
+        Assert.Equal(port, Build([], new() { ["WSWEB_MODE"] = mode }).Options.Reverse?.Port);
+    }
+
+    [Theory]
+    [InlineData("upstream:http://proxy:3128", "--mode: 'upstream:http://proxy:3128' is not a mode of WsWeb's: 'regular' (the default) or 'reverse:URL'")]
+    [InlineData("reverse:", "--mode: '' is not a server URL")]
+    [InlineData("reverse:ftp://example.com", "--mode: 'ftp://example.com' is not a server URL")]
+    [InlineData("reverse:https://example.com/api", "--mode: 'https://example.com/api' has more than a scheme, host and port")]
+    public void A_mode_WsWeb_does_not_have_is_refused_naming_the_option(string mode, string expected)
+    {
+        var (ok, _, error) = Build(["--mode", mode]);
+        Assert.False(ok);
+        Assert.StartsWith(expected, error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void CommandLineBeatsEnvironmentWhichBeatsAppSettings()
     {
@@ -170,7 +198,7 @@ public sealed class CommandLineTests
         await result.InvokeAsync();
 
         var help = output.ToString();
-        foreach (var option in new[] { "--listen-host", "--listen-port", "--web-host", "--web-port", "--data-dir", "--block-global", "--block-private", "--ssl-insecure", "--upstream-trust-bundle", "--max-message-size", "--max-flows", "--max-messages-per-flow", "--max-connections" })
+        foreach (var option in new[] { "--listen-host", "--listen-port", "--mode", "--web-host", "--web-port", "--data-dir", "--block-global", "--block-private", "--ssl-insecure", "--upstream-trust-bundle", "--max-message-size", "--max-flows", "--max-messages-per-flow", "--max-connections" })
         {
             Assert.Contains(option, help, StringComparison.Ordinal);
         }

@@ -34,6 +34,23 @@ public sealed class HostTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_ready_line_of_a_reverse_proxy_says_where_it_sends_clients()
+    {
+        var dataDirectory = Path.Combine(Path.GetTempPath(), "wsweb-reverse-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using var wsweb = await WsWebProcess.StartAsync(["--listen-port", "0", "--web-port", "0", "--data-dir", dataDirectory, "--mode", "reverse:wss://echo.example"]);
+            var ready = await wsweb.WaitForLineAsync(line => line.Contains("WsWeb is ready.", StringComparison.Ordinal), "the ready line");
+
+            Assert.Contains($"Proxy: 127.0.0.1:{wsweb.ProxyPort} (a reverse proxy to https://echo.example: point clients at it instead of the server; also an HTTP proxy)", ready, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dataDirectory, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_client_that_resets_right_after_the_connect_answer_is_no_error_in_the_log()
     {
         // The real process: its console shows what an operator would see (Kestrel's "fail: … Unhandled exception").
