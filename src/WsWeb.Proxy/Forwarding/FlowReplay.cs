@@ -52,7 +52,7 @@ internal sealed partial class FlowReplay(
     public async Task<HttpFlow> StartAsync(HttpFlow original, bool resendClientMessages, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(original);
-        var webSocket = Headers.WebSocketUpgradeToken(original.Request.Headers.GetJoined("Upgrade")) is not null;
+        var webSocket = IsHandshake(original.Request);
         var target = TargetOf(original, webSocket, resendClientMessages, options.BodyCaptureLimit);
         if (live.ShuttingDown)
         {
@@ -145,6 +145,13 @@ internal sealed partial class FlowReplay(
         }
     }
 
+    /// <summary>Whether the request asks for a WebSocket (a refused upgrade too): replayed as a handshake.</summary>
+    internal static bool IsHandshake(HttpRequestData request) => Headers.WebSocketUpgradeToken(request.Headers.GetJoined("Upgrade")) is not null;
+
+    /// <summary>Whether only part of the request's body was recorded, so it cannot go again as it was.</summary>
+    internal static bool BodyRecordedInPart(HttpRequestData request) =>
+        request.ContentTruncated || (request.Content is null && request.ContentLength > 0) || request.Content?.Length < request.ContentLength;
+
     private void End(HttpFlow flow)
     {
         flow.Request.TimestampEnd ??= Timestamps.Now(time);
@@ -167,7 +174,7 @@ internal sealed partial class FlowReplay(
         }
 
         // As mitmproxy: a request is sent again only as it was, and a body known in part is not that.
-        if (!webSocket && (request.ContentTruncated || (request.Content is null && request.ContentLength > 0) || request.Content?.Length < request.ContentLength))
+        if (!webSocket && BodyRecordedInPart(request))
         {
             throw new ReplayRefusedException($"Flow {original.Id}'s request body was recorded only in part ({request.Content?.Length ?? 0} of {request.ContentLength} bytes: a flow keeps the first {captureLimit} bytes of a body), so it cannot be sent again as it was.");
         }
