@@ -33,6 +33,9 @@ internal sealed class Rule
     /// <summary>Text replace: a regex over the message text.</summary>
     public Regex? Pattern { get; init; }
 
+    /// <summary>Text replace: what a match of <see cref="Pattern"/> becomes, parsed against it.</summary>
+    public ReplacementTemplate? Replacement { get; init; }
+
     /// <summary>Binary replace: the byte sequence to find and what to put instead.</summary>
     public byte[]? BytePattern { get; init; }
 
@@ -66,6 +69,7 @@ internal sealed class Rule
             Action = Action,
             Replace = Replace,
             Pattern = Pattern,
+            Replacement = Replacement,
             BytePattern = BytePattern,
             ByteReplacement = ByteReplacement,
             DelayMs = DelayMs,

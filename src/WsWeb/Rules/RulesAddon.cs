@@ -2,7 +2,6 @@ using System.Text;
 using System.Text.RegularExpressions;
 using WsWeb.Core.Addons;
 using WsWeb.Core.Flows;
-using WsWeb.Core.Formats;
 using WsWeb.Core.WebSockets;
 using WsWeb.Intercept;
 using WsWeb.Proxy;
@@ -80,13 +79,16 @@ internal sealed partial class RulesAddon(RuleStore rules, InterceptService inter
     /// </returns>
     private bool TryReplace(HttpFlow flow, Rule rule, WebSocketMessage message)
     {
-        byte[] result;
+        // A result can be no larger than a message may be; it is given up as soon as it would be larger, before it
+        // takes the memory.
+        var maxBytes = (int)Math.Min(options.MaxMessageSize, Array.MaxLength);
+        byte[]? result;
+        bool fits;
         if (rule.Pattern is { } pattern && message.IsText)
         {
-            string text;
             try
             {
-                text = pattern.Replace(message.Text, rule.Replace!.Replacement ?? "");
+                fits = rule.Replacement!.TryReplace(pattern, message.Text, maxBytes, out result);
             }
             catch (RegexMatchTimeoutException)
             {
@@ -100,11 +102,6 @@ internal sealed partial class RulesAddon(RuleStore rules, InterceptService inter
                 LogReplaceRefused(flow.Id, message.Index, rule.Name, "the message is not valid UTF-8 text");
                 return false;
             }
-
-            try
-            {
-                result = FlowText.StrictUtf8.GetBytes(text);
-            }
             catch (EncoderFallbackException)
             {
                 // .NET regexes see UTF-16: "." can take half of an emoji, leaving text that is not Unicode.
@@ -114,20 +111,20 @@ internal sealed partial class RulesAddon(RuleStore rules, InterceptService inter
         }
         else if (rule.BytePattern is { } bytes && !message.IsText)
         {
-            result = ReplaceBytes(message.Content, bytes, rule.ByteReplacement!);
+            fits = TryReplaceBytes(message.Content, bytes, rule.ByteReplacement!, maxBytes, out result);
         }
         else
         {
             return false;
         }
 
-        if (result.Length > options.MaxMessageSize)
+        if (!fits)
         {
-            LogReplaceRefused(flow.Id, message.Index, rule.Name, $"the result is {result.Length} bytes, more than the maximum message size ({options.MaxMessageSize})");
+            LogReplaceRefused(flow.Id, message.Index, rule.Name, $"the result would be more than the maximum message size ({options.MaxMessageSize} bytes)");
             return false;
         }
 
-        if (!result.AsSpan().SequenceEqual(message.Content))
+        if (result is not null && !result.AsSpan().SequenceEqual(message.Content))
         {
             message.Content = result;
         }
@@ -135,26 +132,38 @@ internal sealed partial class RulesAddon(RuleStore rules, InterceptService inter
         return true;
     }
 
-    internal static byte[] ReplaceBytes(byte[] content, byte[] pattern, byte[] replacement)
+    /// <param name="result">The content with every occurrence of <paramref name="pattern"/> replaced; null if there was none.</param>
+    /// <returns>False if the result would be more than <paramref name="maxBytes"/>; then nothing was built.</returns>
+    internal static bool TryReplaceBytes(byte[] content, byte[] pattern, byte[] replacement, int maxBytes, out byte[]? result)
     {
-        var first = content.AsSpan().IndexOf(pattern);
+        result = null;
+        var rest = content.AsSpan();
+        var first = rest.IndexOf(pattern);
         if (first < 0)
         {
-            return content;
+            return true;
         }
 
-        using var output = new MemoryStream(content.Length);
-        var rest = content.AsSpan();
+        // Counting first tells the size exactly: a result too large costs no memory, one that fits is written once.
+        var length = content.Length + ((long)rest[first..].Count(pattern) * (replacement.Length - pattern.Length));
+        if (length > maxBytes)
+        {
+            return false;
+        }
+
+        result = GC.AllocateUninitializedArray<byte>((int)length);
+        var output = result.AsSpan();
         int at;
         while ((at = rest.IndexOf(pattern)) >= 0)
         {
-            output.Write(rest[..at]);
-            output.Write(replacement);
+            rest[..at].CopyTo(output);
+            replacement.CopyTo(output[at..]);
+            output = output[(at + replacement.Length)..];
             rest = rest[(at + pattern.Length)..];
         }
 
-        output.Write(rest);
-        return output.ToArray();
+        rest.CopyTo(output);
+        return true;
     }
 
     [LoggerMessage(2, LogLevel.Warning, "Rule '{Rule}': a regex of its filter '{Filter}' timed out (100 ms) on a message, which then counted as no match; the rules page counts how often. Simplify the regex.")]

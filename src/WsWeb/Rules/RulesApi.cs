@@ -215,6 +215,7 @@ internal static class RulesApi
         }
 
         Regex? pattern = null;
+        ReplacementTemplate? replacement = null;
         byte[]? bytePattern = null, byteReplacement = null;
         if (action == RuleAction.Replace)
         {
@@ -273,6 +274,8 @@ internal static class RulesApi
                     problem = ApiProblems.Invalid("replace.pattern", $"invalid regex: {ex.Message}");
                     return false;
                 }
+
+                replacement = ReplacementTemplate.Parse(pattern, replace.Replacement);
             }
         }
 
@@ -290,6 +293,7 @@ internal static class RulesApi
             Action = action.Value,
             Replace = action == RuleAction.Replace ? request.Replace : null,
             Pattern = pattern,
+            Replacement = replacement,
             BytePattern = bytePattern,
             ByteReplacement = byteReplacement,
             DelayMs = action == RuleAction.Delay ? request.DelayMs : null,
