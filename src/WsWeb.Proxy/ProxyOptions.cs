@@ -15,6 +15,15 @@ public sealed record ProxyOptions
     /// </summary>
     public ReverseTarget? Reverse { get; init; }
 
+    /// <summary>
+    /// Regular expressions searched in a CONNECT's <c>host:port</c>: matching tunnels are passed through without
+    /// interception or recording (mitmproxy's <c>ignore_hosts</c>), for clients that pin their server's certificate.
+    /// </summary>
+    public IReadOnlyList<string> IgnoreHosts { get; init; } = [];
+
+    /// <summary>The inverse of <see cref="IgnoreHosts"/> (mitmproxy's <c>allow_hosts</c>): only matching tunnels are intercepted.</summary>
+    public IReadOnlyList<string> AllowHosts { get; init; } = [];
+
     /// <summary>Address of the dashboard, REST API and hub (mitmweb's <c>--web-host</c>).</summary>
     public string WebHost { get; init; } = "127.0.0.1";
 

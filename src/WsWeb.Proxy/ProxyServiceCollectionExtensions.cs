@@ -37,6 +37,7 @@ public static class ProxyServiceCollectionExtensions
         }));
         services.AddSingleton<OwnEndpoints>();
         services.AddSingleton(new ClientAddressPolicy(options));
+        services.AddSingleton(new HostPassthrough(options));
         services.AddSingleton(ConnectionLimits.For(options, ConnectionLimits.ReadOpenFileLimit()));
         services.AddSingleton<ConnectionLimiters>();
         services.AddSingleton(sp => CertificateAuthority.LoadOrCreate(

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Security;
+using System.Net.Sockets;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
@@ -24,6 +25,7 @@ internal sealed partial class ProxyConnectionMiddleware(
     CertificateAuthority authority,
     OwnEndpoints ownEndpoints,
     ClientAddressPolicy clientPolicy,
+    HostPassthrough passthrough,
     ProxyOptions options,
     FlowStore store,
     TimeProvider time,
@@ -116,6 +118,12 @@ internal sealed partial class ProxyConnectionMiddleware(
             return;
         }
 
+        if (passthrough.PassesThrough(host, port))
+        {
+            await PassThroughAsync(context, feature, host, port, handshake);
+            return;
+        }
+
         feature.TunnelHost = host;
         feature.TunnelPort = port;
         await context.Transport.Output.WriteAsync("HTTP/1.1 200 Connection established\r\n\r\n"u8.ToArray(), context.ConnectionClosed);
@@ -138,6 +146,72 @@ internal sealed partial class ProxyConnectionMiddleware(
         }
 
         await InterceptTlsAsync(context, next, feature, host, handshake);
+    }
+
+    /// <summary>
+    /// Relays a tunnel's bytes to its server and back untouched (--ignore-hosts): no TLS interception, no flow. A
+    /// server that cannot be reached is a 502, as for an intercepted tunnel's first request.
+    /// </summary>
+    private async Task PassThroughAsync(ConnectionContext context, ProxyConnectionFeature feature, string host, int port, CancellationToken handshake)
+    {
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            var addresses = IPAddress.TryParse(host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, handshake);
+            if (addresses.Any(address => ownEndpoints.IsOwn(address, port)))
+            {
+                RecordRefusal(feature, host, port);
+                await RespondAsync(context, 403, "Forbidden", $"WsWeb does not proxy to its own listener {host}:{port}.");
+                return;
+            }
+
+            await socket.ConnectAsync(addresses, port, handshake);
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ArgumentException)
+        {
+            LogPassthroughFailed(host, port, ex.Message);
+            await RespondAsync(context, 502, "Bad Gateway", $"WsWeb could not reach {host}:{port} (passed through, --ignore-hosts): {ex.Message}");
+            return;
+        }
+
+        LogPassthrough(host, port);
+        await context.Transport.Output.WriteAsync("HTTP/1.1 200 Connection established\r\n\r\n"u8.ToArray(), context.ConnectionClosed);
+        await using var server = new NetworkStream(socket, ownsSocket: false);
+        var toServer = RelayAsync(context.Transport.Input, server, () => socket.Shutdown(SocketShutdown.Send), context.ConnectionClosed);
+        var toClient = RelayAsync(server, context.Transport.Output, context.ConnectionClosed);
+        if (await Task.WhenAny(toServer, toClient) == toClient)
+        {
+            // The server closed: nothing more can reach it, so the client's side is not read on.
+            context.Transport.Input.CancelPendingRead();
+        }
+
+        // The client finished sending (its FIN went on to the server), and the server may still answer until it closes.
+        await Task.WhenAll(toServer, toClient);
+    }
+
+    private static async Task RelayAsync(PipeReader from, Stream to, Action ended, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await from.CopyToAsync(to, cancellationToken);
+            ended();
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+            // One side went away: the relay ends with it.
+        }
+    }
+
+    private static async Task RelayAsync(Stream from, PipeWriter to, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await from.CopyToAsync(to, cancellationToken);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+            // One side went away: the relay ends with it.
+        }
     }
 
     /// <summary>
@@ -262,6 +336,12 @@ internal sealed partial class ProxyConnectionMiddleware(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Connection {ConnectionId}: TLS handshake for {Host} failed (does the client trust the WsWeb CA?): {Reason}")]
     private partial void LogTlsFailed(string connectionId, string host, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Passing the tunnel to {Host}:{Port} through untouched (--ignore-hosts / --allow-hosts)")]
+    private partial void LogPassthrough(string host, int port);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "A tunnel to {Host}:{Port} passed through could not reach its server: {Reason}")]
+    private partial void LogPassthroughFailed(string host, int port, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Closed the proxy connection from {Client}: clients from that address are refused ({Option}).")]
     private partial void LogClientRefused(string client, string option);

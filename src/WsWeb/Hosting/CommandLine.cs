@@ -25,6 +25,8 @@ internal static class CommandLine
     private static readonly Option<string> BlockGlobal = Switch("--block-global", "Refuse proxy clients from public internet addresses (default true; --block-global false turns it off).");
     private static readonly Option<string> BlockPrivate = Switch("--block-private", "Refuse proxy clients from private (LAN) addresses too; loopback is always allowed.");
     private static readonly Option<string> SslInsecure = Switch("--ssl-insecure", "Do not verify upstream server certificates.", "-k");
+    private static readonly Option<string[]> IgnoreHosts = new("--ignore-hosts") { Description = "Regular expression searched in a CONNECT's host:port: matching tunnels pass through untouched (no interception, no flow), e.g. for apps that pin certificates. Repeat it for several.", HelpName = "regex" };
+    private static readonly Option<string[]> AllowHosts = new("--allow-hosts") { Description = "The inverse of --ignore-hosts: only tunnels whose host:port matches are intercepted; the others pass through. Repeat it for several.", HelpName = "regex" };
     private static readonly Option<string> UpstreamTrustBundle = new("--upstream-trust-bundle") { Description = "PEM file with extra CA certificates trusted for upstream TLS." };
     private static readonly Option<string> MaxMessageSize = new("--max-message-size") { Description = "Largest WebSocket message, e.g. 64MiB (default); larger ones are closed with 1009." };
     private static readonly Option<string> MaxFlows = new("--max-flows") { Description = "Flows kept in memory before the oldest finished ones are evicted (default 10000)." };
@@ -43,6 +45,8 @@ internal static class CommandLine
         (BlockGlobal, nameof(ProxyOptions.BlockGlobal)),
         (BlockPrivate, nameof(ProxyOptions.BlockPrivate)),
         (SslInsecure, nameof(ProxyOptions.SslInsecure)),
+        (IgnoreHosts, nameof(ProxyOptions.IgnoreHosts)),
+        (AllowHosts, nameof(ProxyOptions.AllowHosts)),
         (UpstreamTrustBundle, nameof(ProxyOptions.UpstreamTrustBundle)),
         (MaxMessageSize, nameof(ProxyOptions.MaxMessageSize)),
         (MaxFlows, nameof(ProxyOptions.MaxFlows)),
@@ -114,8 +118,10 @@ internal static class CommandLine
 
             if (result?.GetResult(option) is { Implicit: false } given)
             {
-                // A switch given alone is on.
-                var text = given.Tokens.Count > 0 ? given.Tokens[^1].Value : IsSwitch(option) ? "true" : "";
+                // A switch given alone is on; a list option keeps every value it was given, one per line.
+                var text = option is Option<string[]> ? string.Join('\n', given.Tokens.Select(static t => t.Value))
+                    : given.Tokens.Count > 0 ? given.Tokens[^1].Value
+                    : IsSwitch(option) ? "true" : "";
                 values[key] = (text, option.Name);
             }
         }
@@ -136,12 +142,20 @@ internal static class CommandLine
                 BlockGlobal = Bool(values, nameof(ProxyOptions.BlockGlobal), defaults.BlockGlobal),
                 BlockPrivate = Bool(values, nameof(ProxyOptions.BlockPrivate), defaults.BlockPrivate),
                 SslInsecure = Bool(values, nameof(ProxyOptions.SslInsecure), defaults.SslInsecure),
+                IgnoreHosts = Patterns(values, nameof(ProxyOptions.IgnoreHosts)),
+                AllowHosts = Patterns(values, nameof(ProxyOptions.AllowHosts)),
                 UpstreamTrustBundle = ExistingFile(values, nameof(ProxyOptions.UpstreamTrustBundle)),
                 MaxMessageSize = Size(values, nameof(ProxyOptions.MaxMessageSize), defaults.MaxMessageSize),
                 MaxFlows = Count(values, nameof(ProxyOptions.MaxFlows), defaults.MaxFlows),
                 MaxMessagesPerFlow = Count(values, nameof(ProxyOptions.MaxMessagesPerFlow), defaults.MaxMessagesPerFlow),
                 MaxConnections = values.ContainsKey(nameof(ProxyOptions.MaxConnections)) ? Count(values, nameof(ProxyOptions.MaxConnections), 0) : defaults.MaxConnections,
             };
+            if (options.IgnoreHosts.Count > 0 && options.AllowHosts.Count > 0)
+            {
+                // As mitmproxy: one says what passes through, the other what does not; both at once would contradict.
+                throw new OptionException(values[nameof(ProxyOptions.AllowHosts)].Source, "--ignore-hosts and --allow-hosts cannot be used together: give the tunnels to pass through, or those to intercept.");
+            }
+
             if (options.ListenPort != 0 && options.ListenPort == options.WebPort && Overlap(options.ListenHost, options.WebHost))
             {
                 throw new OptionException("--web-port", $"{options.WebPort} is also the proxy port (--listen-port); pick two different ports.");
@@ -154,6 +168,31 @@ internal static class CommandLine
             error = ex.Message;
             return false;
         }
+    }
+
+    /// <summary>Regular expressions, one per line (the command line's repeats) or one from the environment or appsettings.</summary>
+    private static string[] Patterns(Dictionary<string, (string Value, string Source)> values, string key)
+    {
+        if (!values.TryGetValue(key, out var entry))
+        {
+            return [];
+        }
+
+        var patterns = entry.Value.Split('\n');
+        foreach (var pattern in patterns)
+        {
+            if (string.IsNullOrEmpty(pattern))
+            {
+                throw new OptionException(entry.Source, "an empty pattern would match every host; give a regular expression.");
+            }
+
+            if (WsWeb.Proxy.Listener.HostPassthrough.Problem(pattern) is { } problem)
+            {
+                throw new OptionException(entry.Source, problem);
+            }
+        }
+
+        return patterns;
     }
 
     private static ReverseTarget? Reverse(Dictionary<string, (string Value, string Source)> values, string key)

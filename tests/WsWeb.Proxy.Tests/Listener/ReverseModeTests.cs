@@ -47,7 +47,8 @@ public sealed class ReverseModeTests
         using var client = new ClientWebSocket();
         client.Options.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
         {
-            presented = certificate;
+            // A copy: the handshake disposes the certificate it shows the callback.
+            presented = certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
             return true;
         };
         await client.ConnectAsync(new Uri($"wss://localhost:{proxy.ProxyPort}/echo"), CancellationToken.None);

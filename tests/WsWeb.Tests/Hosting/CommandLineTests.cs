@@ -111,6 +111,20 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public void Ignore_hosts_takes_every_pattern_it_is_given_and_refuses_a_bad_one_or_both_lists()
+    {
+        var (ok, options, error) = Build(["--ignore-hosts", "^pinned\\.example:", "--ignore-hosts", ":8443$"]);
+        Assert.True(ok, error);
+        Assert.Equal(["^pinned\\.example:", ":8443$"], options.IgnoreHosts);
+        Assert.Equal(["bank"], Build([], new() { ["WSWEB_ALLOW_HOSTS"] = "bank" }).Options.AllowHosts);
+
+        Assert.StartsWith("--ignore-hosts: '(' is not a regular expression:", Build(["--ignore-hosts", "("]).Error, StringComparison.Ordinal);
+        Assert.Equal("--ignore-hosts: an empty pattern would match every host; give a regular expression.", Build(["--ignore-hosts", ""]).Error);
+        Assert.Equal("--allow-hosts: --ignore-hosts and --allow-hosts cannot be used together: give the tunnels to pass through, or those to intercept.",
+            Build(["--ignore-hosts", "a", "--allow-hosts", "b"]).Error);
+    }
+
+    [Fact]
     public void CommandLineBeatsEnvironmentWhichBeatsAppSettings()
     {
         var configuration = new Dictionary<string, string?>
@@ -198,7 +212,7 @@ public sealed class CommandLineTests
         await result.InvokeAsync();
 
         var help = output.ToString();
-        foreach (var option in new[] { "--listen-host", "--listen-port", "--mode", "--web-host", "--web-port", "--data-dir", "--block-global", "--block-private", "--ssl-insecure", "--upstream-trust-bundle", "--max-message-size", "--max-flows", "--max-messages-per-flow", "--max-connections" })
+        foreach (var option in new[] { "--listen-host", "--listen-port", "--mode", "--web-host", "--web-port", "--data-dir", "--block-global", "--block-private", "--ssl-insecure", "--ignore-hosts", "--allow-hosts", "--upstream-trust-bundle", "--max-message-size", "--max-flows", "--max-messages-per-flow", "--max-connections" })
         {
             Assert.Contains(option, help, StringComparison.Ordinal);
         }
