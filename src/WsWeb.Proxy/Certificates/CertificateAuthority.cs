@@ -26,6 +26,7 @@ internal sealed class CertificateAuthority : IDisposable
     private const UnixFileMode PrivateFileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
     private const UnixFileMode PublicFileMode = PrivateFileMode | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
     private const UnixFileMode DirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    private const UnixFileMode WritableByOthers = UnixFileMode.GroupWrite | UnixFileMode.OtherWrite;
 
     private static readonly TimeSpan CaLifetime = TimeSpan.FromDays(3650);
 
@@ -112,15 +113,76 @@ internal sealed class CertificateAuthority : IDisposable
         }
     }
 
+    /// <summary>
+    /// Refuses a data directory that another local user may write: they could plant a CA key of their own there (or
+    /// replace ours), and every client that trusts this install's CA would trust theirs. The rule is ssh's for ~/.ssh:
+    /// no write permission for group or others, owned by this user or root. A directory that does not exist yet passes
+    /// (it is made owner-only). On Windows, whose ACLs this does not read, nothing is checked.
+    /// </summary>
+    /// <exception cref="CertificateFileException">The directory is writable by group or others, or another user owns it.</exception>
+    internal static void CheckDataDirectory(string dataDirectory)
+    {
+        dataDirectory = Path.GetFullPath(dataDirectory);
+        if (OperatingSystem.IsWindows() || !Directory.Exists(dataDirectory))
+        {
+            return;
+        }
+
+        // The sticky bit (a data directory in /tmp itself) does not help: others may still create the CA files first.
+        var mode = File.GetUnixFileMode(dataDirectory);
+        if ((mode & WritableByOthers) != 0)
+        {
+            throw new CertificateFileException(
+                $"--data-dir: {dataDirectory} can be written by other users (mode {Octal(mode)}), so any of them could put a CA key of their own in it. Run chmod 700 {dataDirectory}, or choose another --data-dir.",
+                dataDirectory);
+        }
+
+        CheckOwner(dataDirectory, $"--data-dir: {dataDirectory} belongs to", "so that user could put a CA key of their own in it", "choose another --data-dir");
+    }
+
+    /// <summary>The key file's counterpart of <see cref="CheckDataDirectory"/>: another user who can write it can swap the CA.</summary>
+    private static void CheckKeyFile(string pemPath)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        var mode = File.GetUnixFileMode(pemPath);
+        if ((mode & WritableByOthers) != 0)
+        {
+            throw new CertificateFileException(
+                $"{pemPath} holds the CA private key but can be written by other users (mode {Octal(mode)}), so any of them could replace the CA. Run chmod 600 {pemPath}.",
+                pemPath);
+        }
+
+        CheckOwner(pemPath, $"{pemPath} holds the CA private key but belongs to", "so that user could replace the CA", "delete the wsweb-ca* files to generate a new CA (clients must then trust it again)");
+    }
+
+    /// <summary>Owned by this user or by root (who could change it anyway), as ssh wants; unknown owners pass.</summary>
+    private static void CheckOwner(string path, string subject, string consequence, string alternative)
+    {
+        if (UnixOwner.OwnerOf(path) is { } owner && UnixOwner.EffectiveUserId is { } self && owner != self && owner != 0)
+        {
+            throw new CertificateFileException(
+                $"{subject} uid {owner}, not to uid {self} that WsWeb runs as, {consequence}. Make it yours (as root: chown {self} {path}), or {alternative}.",
+                path);
+        }
+    }
+
+    private static string Octal(UnixFileMode mode) => Convert.ToString((int)mode, 8);
+
     private static CertificateAuthority LoadOrCreateIn(string dataDirectory, TimeProvider time, ILogger logger, int leafCacheSize)
     {
         CreateDirectory(dataDirectory);
+        CheckDataDirectory(dataDirectory);
 
         var pemPath = Path.Combine(dataDirectory, PemFileName);
         X509Certificate2 ca;
         var created = false;
         if (File.Exists(pemPath))
         {
+            CheckKeyFile(pemPath);
             ca = LoadCa(pemPath, time, logger);
         }
         else
@@ -371,7 +433,7 @@ internal sealed class CertificateAuthority : IDisposable
             if (!OperatingSystem.IsWindows()
                 && (File.GetUnixFileMode(pemPath) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead)) != 0)
             {
-                CertificateLog.KeyFileTooOpen(logger, pemPath, Convert.ToString((int)File.GetUnixFileMode(pemPath), 8));
+                CertificateLog.KeyFileTooOpen(logger, pemPath, Octal(File.GetUnixFileMode(pemPath)));
             }
 
             return ca;

@@ -31,6 +31,9 @@ public static partial class WsWebHost
         builder.Services.AddApiDocumentation();
         builder.Services.AddFlowsHub();
         builder.Services.AddDashboard();
+        // The CA refuses a data directory others may write; say so before keys/ below writes anything into it.
+        WsWeb.Proxy.Certificates.CertificateAuthority.CheckDataDirectory(options.DataDirectory);
+
         // The dashboard's antiforgery tokens are sealed with these keys. Kept beside the CA (owner-only), not in
         // ~/.aspnet where the data directory's owner would not look; at rest they are as plain as the CA key, so
         // the framework's "no XML encryptor" warning says nothing the README does not.

@@ -205,6 +205,120 @@ public sealed class CertificateAuthorityTests : IDisposable
     }
 
     [Theory]
+    [InlineData(0b111_111_111)]     // mkdir -m 777
+    [InlineData(0b111_111_000)]     // group-writable, as a umask of 002 makes directories
+    [InlineData(0b1_111_111_111)]   // like /tmp: the sticky bit does not stop others from creating the CA files first
+    public void A_data_directory_others_can_write_is_refused_with_the_chmod_that_fixes_it(int mode)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        var dataDir = _temp.Combine("open");
+        Directory.CreateDirectory(dataDir);
+        File.SetUnixFileMode(dataDir, (UnixFileMode)mode);
+
+        var error = Assert.Throws<CertificateFileException>(() => CertificateAuthority.LoadOrCreate(dataDir, TimeProvider.System));
+
+        Assert.Equal(dataDir, error.FilePath);
+        Assert.StartsWith($"--data-dir: {dataDir} can be written by other users (mode {Convert.ToString(mode, 8)})", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"Run chmod 700 {dataDir}", error.Message, StringComparison.Ordinal);
+        // Nothing was written into it, and its mode is left for the user to fix.
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dataDir));
+        Assert.Equal((UnixFileMode)mode, File.GetUnixFileMode(dataDir));
+
+        File.SetUnixFileMode(dataDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        using var ca = CertificateAuthority.LoadOrCreate(dataDir, TimeProvider.System);
+        Assert.True(File.Exists(ca.PemPath));
+    }
+
+    [Theory]
+    [InlineData(0b110_110_000)]   // chmod g+w
+    [InlineData(0b110_000_010)]   // chmod o+w
+    public void A_key_file_others_can_write_is_refused_with_the_chmod_that_fixes_it(int mode)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        string thumbprint;
+        using (var created = CertificateAuthority.LoadOrCreate(_temp.Root, TimeProvider.System))
+        {
+            thumbprint = created.Certificate.Thumbprint;
+        }
+
+        var pemPath = _temp.Combine("wsweb-ca.pem");
+        var key = File.ReadAllBytes(pemPath);
+        File.SetUnixFileMode(pemPath, (UnixFileMode)mode);
+
+        var error = Assert.Throws<CertificateFileException>(() => CertificateAuthority.LoadOrCreate(_temp.Root, TimeProvider.System));
+
+        Assert.Equal(pemPath, error.FilePath);
+        Assert.Equal(
+            $"{pemPath} holds the CA private key but can be written by other users (mode {Convert.ToString(mode, 8)}), so any of them could replace the CA. Run chmod 600 {pemPath}.",
+            error.Message);
+        Assert.Equal(key, File.ReadAllBytes(pemPath));
+
+        File.SetUnixFileMode(pemPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        using var ca = CertificateAuthority.LoadOrCreate(_temp.Root, TimeProvider.System);
+        Assert.Equal(thumbprint, ca.Certificate.Thumbprint);
+    }
+
+    [Fact]
+    public void The_owner_read_for_a_file_is_the_user_that_made_it()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        var file = _temp.Combine("mine");
+        File.WriteAllText(file, "");
+
+        Assert.NotNull(UnixOwner.EffectiveUserId);
+        Assert.Equal(Environment.IsPrivilegedProcess, UnixOwner.EffectiveUserId == 0);
+        Assert.Equal(UnixOwner.EffectiveUserId, UnixOwner.OwnerOf(file));
+        Assert.Null(UnixOwner.OwnerOf(_temp.Combine("missing")));
+    }
+
+    [RequiresRootOnLinuxFact]
+    public void A_key_file_that_belongs_to_another_user_is_refused()
+    {
+        using (CertificateAuthority.LoadOrCreate(_temp.Root, TimeProvider.System))
+        {
+        }
+
+        var pemPath = _temp.Combine("wsweb-ca.pem");
+        UnixUsers.Chown(pemPath, UnixUsers.Nobody);
+        Assert.Equal((uint)UnixUsers.Nobody, UnixOwner.OwnerOf(pemPath));
+
+        var error = Assert.Throws<CertificateFileException>(() => CertificateAuthority.LoadOrCreate(_temp.Root, TimeProvider.System));
+
+        Assert.Equal(pemPath, error.FilePath);
+        Assert.StartsWith($"{pemPath} holds the CA private key but belongs to uid 65534, not to uid 0 that WsWeb runs as, so that user could replace the CA.", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"chown 0 {pemPath}", error.Message, StringComparison.Ordinal);
+
+        UnixUsers.Chown(pemPath, 0);
+        using var ca = CertificateAuthority.LoadOrCreate(_temp.Root, TimeProvider.System);
+    }
+
+    [RequiresRootOnLinuxFact]
+    public void A_data_directory_that_belongs_to_another_user_is_refused()
+    {
+        var dataDir = UnixUsers.CreatePrivateDirectory(_temp.Combine("theirs"));
+        UnixUsers.Chown(dataDir, UnixUsers.Nobody);
+
+        var error = Assert.Throws<CertificateFileException>(() => CertificateAuthority.LoadOrCreate(dataDir, TimeProvider.System));
+
+        Assert.Equal(dataDir, error.FilePath);
+        Assert.StartsWith($"--data-dir: {dataDir} belongs to uid 65534, not to uid 0 that WsWeb runs as", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"chown 0 {dataDir}", error.Message, StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dataDir));
+    }
+
+    [Theory]
     [InlineData(true)]
     [InlineData(false)]   // a CA made without a Subject Key Identifier (openssl -addext subjectKeyIdentifier=none)
     public void User_supplied_RSA_CA_is_loaded_and_signs_leaves(bool withSubjectKeyIdentifier)
@@ -220,8 +334,12 @@ public sealed class CertificateAuthorityTests : IDisposable
             }
 
             using var corp = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(5));
-            // The RSA PRIVATE KEY block mitmproxy writes.
+            // The RSA PRIVATE KEY block mitmproxy writes, owner-only as it writes it (a umask of 002 would leave it group-writable).
             File.WriteAllText(_temp.Combine("wsweb-ca.pem"), rsa.ExportRSAPrivateKeyPem() + "\n" + corp.ExportCertificatePem() + "\n");
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(_temp.Combine("wsweb-ca.pem"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
         }
 
         using var ca = CertificateAuthority.LoadOrCreate(_temp.Root, TimeProvider.System);

@@ -10,8 +10,8 @@ internal sealed class TempDirectory : IDisposable
 {
     public TempDirectory()
     {
-        Root = Path.Combine(Path.GetTempPath(), "wsweb-certs-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Root);
+        // Owner-only, as WsWeb wants a data directory: under a umask of 002 a plain one would be refused.
+        Root = UnixUsers.CreatePrivateDirectory(Path.Combine(Path.GetTempPath(), "wsweb-certs-" + Guid.NewGuid().ToString("N")));
     }
 
     public string Root { get; }

@@ -34,15 +34,16 @@ public sealed class KeysDirectoryTests
         }
 
         // The data directory is WsWeb's to write (its CA goes there), keys/ is not. Root may write anywhere, so as root
-        // WsWeb runs as nobody (setpriv, util-linux); otherwise keys/ is made read-only for this user.
+        // WsWeb runs as nobody (setpriv, util-linux), in a data directory given to nobody (one others may write is
+        // refused) with root's keys/ in it; otherwise keys/ is made read-only for this user.
         var dataDirectory = NewDirectory();
         var keys = Directory.CreateDirectory(Path.Combine(dataDirectory, "keys")).FullName;
         string? wrapper = null;
         if (Environment.UserName == "root")
         {
-            File.SetUnixFileMode(dataDirectory, (UnixFileMode)0b111_111_111);
+            UnixUsers.Chown(dataDirectory, UnixUsers.Nobody);
             File.SetUnixFileMode(keys, (UnixFileMode)0b111_101_101);
-            wrapper = $"HOME='{dataDirectory}' exec setpriv --reuid=65534 --regid=65534 --clear-groups \"$@\"";
+            wrapper = $"HOME='{dataDirectory}' exec setpriv --reuid={UnixUsers.Nobody} --regid={UnixUsers.Nobody} --clear-groups \"$@\"";
         }
         else
         {
@@ -82,5 +83,5 @@ public sealed class KeysDirectoryTests
     }
 
     private static string NewDirectory() =>
-        Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "wsweb-keys-" + Guid.NewGuid().ToString("N"))).FullName;
+        UnixUsers.CreatePrivateDirectory(Path.Combine(Path.GetTempPath(), "wsweb-keys-" + Guid.NewGuid().ToString("N")));
 }
