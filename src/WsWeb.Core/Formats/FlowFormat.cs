@@ -47,4 +47,19 @@ public sealed record FlowImportResult(
     int MessageCount,
     int Skipped,
     FlowFormat Format,
-    IReadOnlyList<string> Warnings);
+    IReadOnlyList<string> Warnings)
+{
+    /// <summary>
+    /// The flows whose oldest messages the import trimmed under <see cref="FlowImportOptions.MaxMessagesPerFlow"/> or
+    /// <see cref="FlowImportOptions.MaxBytesPerFlow"/>, in file order. Left out of <see cref="Warnings"/>: the caller
+    /// knows what its bounds are called.
+    /// </summary>
+    public IReadOnlyList<TrimmedOnImport> Trimmed { get; init; } = [];
+}
+
+/// <summary>A flow whose oldest WebSocket messages an import trimmed, as a capture would have, to keep it within the per-flow bounds.</summary>
+/// <param name="Trimmed">The file's messages left out, its oldest.</param>
+/// <param name="InFile">The messages the file held for the flow (not counting any it said were trimmed before it was written).</param>
+/// <param name="ByMaxMessages">The flow held more than <see cref="FlowImportOptions.MaxMessagesPerFlow"/> messages.</param>
+/// <param name="ByMaxBytes">The flow held more than <see cref="FlowImportOptions.MaxBytesPerFlow"/> bytes of content.</param>
+public sealed record TrimmedOnImport(HttpFlow Flow, long Trimmed, long InFile, bool ByMaxMessages, bool ByMaxBytes);

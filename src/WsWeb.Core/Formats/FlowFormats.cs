@@ -62,18 +62,34 @@ public static class FlowFormats
         var detected = format ?? Detect(data.Span[..Math.Min(data.Length, DetectLength)]);
         try
         {
-            return detected switch
+            var result = detected switch
             {
                 FlowFormat.Json => JsonFlowFormat.Read(data, options),
                 FlowFormat.Har => HarFlowFormat.Read(data, options),
                 _ => MitmproxyFlowFormat.Read(data.Span, options),
             };
+            return result with { Trimmed = TrimmedOnImport(result.Flows) };
         }
         catch (Exception e) when (e is not FlowFormatException and not OutOfMemoryException)
         {
             // A reader bug must not surface as a 500 with a stack trace; report it as bad input instead.
             throw new FlowFormatException($"cannot read the {Name(detected)} file: {e.Message}", e);
         }
+    }
+
+    private static List<TrimmedOnImport> TrimmedOnImport(IReadOnlyList<HttpFlow> flows)
+    {
+        var trimmed = new List<TrimmedOnImport>();
+        foreach (var flow in flows)
+        {
+            if (flow.WebSocket is { TrimmedHere: > 0 and var count } ws)
+            {
+                var (byMaxMessages, byMaxBytes) = ws.BoundsCrossed;
+                trimmed.Add(new TrimmedOnImport(flow, count, count + ws.Messages.Count, byMaxMessages, byMaxBytes));
+            }
+        }
+
+        return trimmed;
     }
 
     /// <summary>Guesses the format from the first bytes of a file (see <see cref="DetectLength"/>).</summary>

@@ -150,7 +150,27 @@ public sealed class WebSocketData
             }
 
             _firstIndex = trimmedCount;
+            _restoredTrimmedCount = trimmedCount;
         }
+    }
+
+    private long _restoredTrimmedCount;
+    private bool _crossedMaxMessages;
+    private bool _crossedMaxBytes;
+
+    /// <summary>
+    /// How many messages this list trimmed itself, leaving out those <see cref="SetTrimmedCount"/> said were gone before:
+    /// an import reports what its own bounds cut from a flow, not what the capture it reads had already lost.
+    /// </summary>
+    internal long TrimmedHere
+    {
+        get { lock (_gate) { return _firstIndex - _restoredTrimmedCount; } }
+    }
+
+    /// <summary>Whether <see cref="MaxMessages"/>, and whether <see cref="MaxBytes"/>, ever made <see cref="Add"/> trim: which bound to name.</summary>
+    internal (bool MaxMessages, bool MaxBytes) BoundsCrossed
+    {
+        get { lock (_gate) { return (_crossedMaxMessages, _crossedMaxBytes); } }
     }
 
     /// <summary>Counts and content bytes of the retained messages by direction, kept as messages come and go.</summary>
@@ -184,6 +204,8 @@ public sealed class WebSocketData
                 // Trim a tenth of whichever bound was crossed at once, so trimming stays amortised O(1) per message.
                 var excess = _messages.Count > MaxMessages ? Math.Max(_messages.Count - MaxMessages, MaxMessages / 10) : 0;
                 var bytesTarget = _retainedBytes > MaxBytes ? MaxBytes - MaxBytes / 10 : long.MaxValue;
+                _crossedMaxMessages |= excess > 0;
+                _crossedMaxBytes |= bytesTarget != long.MaxValue;
                 EvictOldestLocked(excess, bytesTarget);
             }
 

@@ -314,12 +314,59 @@ internal static class ExportApi
             warnings.Add($"{displaced.Count} flow{(displaced.Count == 1 ? " that was" : "s that were")} already in the store (captured or imported before) {(displaced.Count == 1 ? "was" : "were")} evicted to make room under the store's bounds ({bounds}), oldest finished first: {shown}{more}.");
         }
 
+        warnings.AddRange(TrimmedWarnings(result.Trimmed, kept, store.Options));
         var messages = kept.Sum(flow => flow.WebSocket?.Messages.Count ?? 0);
         var report = new ImportReport(result.Format.ToString().ToLowerInvariant(), kept.Count, messages, result.Skipped, alreadyPresent, [.. kept.Select(flow => flow.Id)], warnings);
         return TypedResults.Created("/api/flows", report);
     }
 
     private const int MaxIdsInWarning = 20;
+
+    /// <summary>
+    /// What the per-flow bounds cut from the flows this import kept: one warning a flow, or, past
+    /// <see cref="MaxIdsInWarning"/> of them, one for all, so that a file of many long flows does not make a report of
+    /// thousands of lines. Flows that were not kept (already present, evicted again) have their own warnings, or none.
+    /// </summary>
+    private static IEnumerable<string> TrimmedWarnings(IReadOnlyList<TrimmedOnImport> trimmed, List<HttpFlow> kept, FlowStoreOptions bounds)
+    {
+        var keptSet = kept.ToHashSet(ReferenceEqualityComparer.Instance);
+        var affected = trimmed.Where(t => keptSet.Contains(t.Flow)).ToList();
+        if (affected.Count == 0)
+        {
+            yield break;
+        }
+
+        if (affected.Count <= MaxIdsInWarning)
+        {
+            foreach (var t in affected)
+            {
+                yield return string.Create(CultureInfo.InvariantCulture,
+                    $"Flow {t.Flow.Id} keeps the newest {t.InFile - t.Trimmed} of its {t.InFile} messages in the file: the oldest {t.Trimmed} were trimmed to stay within {Bounds(t.ByMaxMessages, t.ByMaxBytes, bounds)}, as in a capture (its trimmedMessages counts them).");
+            }
+
+            yield break;
+        }
+
+        var shown = string.Join(", ", affected.Take(MaxIdsInWarning).Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Flow.Id} ({t.Trimmed} of {t.InFile})")));
+        var total = affected.Sum(t => t.Trimmed);
+        yield return string.Create(CultureInfo.InvariantCulture,
+            $"{affected.Count} imported flows keep only their newest messages: {total} of the file's messages were trimmed, the oldest of each flow, to stay within {Bounds(affected.Any(t => t.ByMaxMessages), affected.Any(t => t.ByMaxBytes), bounds)}, as in a capture (each flow's trimmedMessages counts its own): {shown} and {affected.Count - MaxIdsInWarning} more.");
+    }
+
+    private static string Bounds(bool byMaxMessages, bool byMaxBytes, FlowStoreOptions bounds)
+    {
+        // The content bound has no option of its own: say how much it is.
+        var messages = string.Create(CultureInfo.InvariantCulture, $"--max-messages-per-flow ({bounds.MaxMessagesPerFlow} messages)");
+        var bytes = bounds.MaxBytesPerFlow % (1024 * 1024) == 0
+            ? string.Create(CultureInfo.InvariantCulture, $"the {bounds.MaxBytesPerFlow / (1024 * 1024)} MiB of message content a flow keeps")
+            : string.Create(CultureInfo.InvariantCulture, $"the {bounds.MaxBytesPerFlow} bytes of message content a flow keeps");
+        return (byMaxMessages, byMaxBytes) switch
+        {
+            (true, true) => $"{messages} and {bytes}",
+            (false, true) => bytes,
+            _ => messages,
+        };
+    }
 
     private static ProblemHttpResult TooLarge(long limit) =>
         ApiProblems.TooLarge("body", $"The file is larger than the {limit / (1024 * 1024)} MiB an import may be.");

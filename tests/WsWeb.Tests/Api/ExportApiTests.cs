@@ -82,6 +82,43 @@ public sealed class ExportApiTests(WsWebApp app) : IClassFixture<WsWebApp>
         Assert.DoesNotContain(">imported</span>", await app.Api.GetStringAsync($"/ui/flows/{id}/header"), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("json")]
+    [InlineData("har")]
+    [InlineData("mitmproxy")]
+    public async Task MessagesAnImportTrimsPastMaxMessagesPerFlowAreAWarning(string format)
+    {
+        // 10 messages, exported from an instance that kept them all, into one that keeps 4 a flow.
+        var (client, _, flow) = await app.ConnectAsync();
+        await using (client)
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                await client.SendTextAsync($"m{i}");
+                await client.ReceiveTextAsync();
+            }
+
+            await client.CloseAsync(WebSocketCloseStatus.NormalClosure, "done");
+        }
+
+        await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended");
+        var file = await app.Api.GetByteArrayAsync(new Uri($"/api/flows/{flow.Id}/export?format={format}", UriKind.Relative));
+
+        await using var small = new WsWebApp(options => options with { MaxMessagesPerFlow = 4 });
+        await small.InitializeAsync();
+        using var content = new ByteArrayContent(file);
+        var report = await ApiAssert.JsonAsync(await small.Api.PostAsync(new Uri("/api/flows/import", UriKind.Relative), content), HttpStatusCode.Created);
+
+        var id = report.GetProperty("flowIds")[0].GetString()!;
+        Assert.Equal(4, report.GetProperty("messages").GetInt32());
+        var warning = Assert.Single(report.GetProperty("warnings").EnumerateArray()).GetString();
+        Assert.Equal(
+            $"Flow {id} keeps the newest 4 of its 10 messages in the file: the oldest 6 were trimmed to stay within --max-messages-per-flow (4 messages), as in a capture (its trimmedMessages counts them).",
+            warning);
+        var imported = await ApiAssert.JsonAsync(await small.Api.GetAsync($"/api/flows/{id}"));
+        Assert.Equal(6, imported.GetProperty("webSocket").GetProperty("trimmedMessages").GetInt64());
+    }
+
     private static async Task<string[]> FlowIdsAsync(WsWebApp on, string filter) =>
         [.. (await ApiAssert.JsonAsync(await on.Api.GetAsync($"/api/flows?filter={Uri.EscapeDataString(filter)}"))).GetProperty("flows").EnumerateArray().Select(f => f.GetProperty("id").GetString()!)];
 
@@ -311,6 +348,30 @@ public sealed class BoundedImportTests(SmallStoreWsWebApp host) : IClassFixture<
         Assert.Equal(["m6", "m7", "m8", "m9"], flow.WebSocket!.Messages.Select(m => m.Text));
         Assert.Equal(6, flow.WebSocket.TrimmedCount);
         Assert.Equal(6, flow.WebSocket.Messages[0].Index);
+        Assert.Equal(4, report.GetProperty("messages").GetInt32());
+        Assert.Equal(
+            [$"Flow {flow.Id} keeps the newest 4 of its 10 messages in the file: the oldest 6 were trimmed to stay within --max-messages-per-flow (4 messages), as in a capture (its trimmedMessages counts them)."],
+            TrimWarnings(report));
+    }
+
+    /// <summary>The report's warnings about trimmed messages; this small store also evicts the other tests' flows, and says so.</summary>
+    private static List<string> TrimWarnings(JsonElement report) =>
+        [.. report.GetProperty("warnings").EnumerateArray().Select(w => w.GetString()!).Where(w => w.Contains("trimmed", StringComparison.Ordinal))];
+
+    [Fact]
+    public async Task Messages_trimmed_before_the_file_was_written_are_not_the_imports_to_report()
+    {
+        // A capture that had lost 100 messages: the file says so, and what it holds fits.
+        var fits = await ImportAsync(ExportApiTests.FlowJson(ExportApiTests.NewIdJson(), $$"""{"trimmedCount":100,"messages":{{ExportApiTests.Messages("a", "b", "c")}}}"""));
+        Assert.Empty(TrimWarnings(fits));
+        Assert.Equal(100, host.App.Store.Get(fits.GetProperty("flowIds")[0].GetString()!)!.WebSocket!.TrimmedCount);
+
+        // What it holds does not fit: the warning counts what the import trimmed, of what the file held.
+        var texts = Enumerable.Range(0, 10).Select(i => $"m{i}").ToArray();
+        var over = await ImportAsync(ExportApiTests.FlowJson(ExportApiTests.NewIdJson(), $$"""{"trimmedCount":100,"messages":{{ExportApiTests.Messages(texts)}}}"""));
+        var id = over.GetProperty("flowIds")[0].GetString()!;
+        Assert.StartsWith($"Flow {id} keeps the newest 4 of its 10 messages in the file: the oldest 6 were trimmed", Assert.Single(TrimWarnings(over)), StringComparison.Ordinal);
+        Assert.Equal(106, host.App.Store.Get(id)!.WebSocket!.TrimmedCount);
     }
 
     [Fact]

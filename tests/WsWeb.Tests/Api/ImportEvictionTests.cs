@@ -8,7 +8,8 @@ namespace WsWeb.Tests.Api;
 
 /// <summary>
 /// An import makes room under --max-flows as a capture does, by evicting the oldest finished flows; the report
-/// must say which flows that were already there it pushed out, and a live flow is never one of them.
+/// must say which flows that were already there it pushed out, and a live flow is never one of them. It trims a flow's
+/// oldest messages under the per-flow bounds as a capture does too, and the report says that as well.
 /// </summary>
 public sealed class ImportEvictionTests
 {
@@ -62,6 +63,42 @@ public sealed class ImportEvictionTests
         var warning = Assert.Single(report.GetProperty("warnings").EnumerateArray()).GetString()!;
         Assert.StartsWith("2 flows that were already in the store (captured or imported before) were evicted to make room", warning, StringComparison.Ordinal);
         Assert.EndsWith($"oldest finished first: {first}, {second}.", warning, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Many_flows_trimmed_on_import_make_one_warning_naming_the_first_20()
+    {
+        await using var app = new WsWebApp(options => options with { MaxMessagesPerFlow = 2 });
+        await app.InitializeAsync();
+        var ids = Enumerable.Range(0, 25).Select(_ => Guid.NewGuid().ToString()).ToList();
+        var flows = ids.Select(id => ExportApiTests.FlowJson(JsonSerializer.Serialize(id), $$"""{"messages":{{ExportApiTests.Messages("a", "b", "c")}}}"""));
+
+        var report = await ImportAsync(app, $$"""{"format":"wsweb-flows","version":1,"flows":[{{string.Join(",", flows)}}]}""");
+
+        Assert.Equal(25, report.GetProperty("flows").GetInt32());
+        Assert.Equal(50, report.GetProperty("messages").GetInt32());
+        var warning = Assert.Single(report.GetProperty("warnings").EnumerateArray()).GetString()!;
+        Assert.Equal(
+            "25 imported flows keep only their newest messages: 25 of the file's messages were trimmed, the oldest of each flow, to stay within --max-messages-per-flow (2 messages), "
+            + $"as in a capture (each flow's trimmedMessages counts its own): {string.Join(", ", ids.Take(20).Select(id => $"{id} (1 of 3)"))} and 5 more.",
+            warning);
+    }
+
+    [Fact]
+    public async Task Messages_an_import_trims_for_the_content_bound_are_a_warning_that_says_so()
+    {
+        await using var app = new WsWebApp(options => options with { MaxBytesPerFlow = 100 });
+        await app.InitializeAsync();
+        var forty = new string('x', 40);
+
+        // 40, 80, then 120 bytes: each message past the second takes the oldest out, down to 90 bytes or less.
+        var report = await ImportAsync(app, ExportApiTests.OneFlowJson(ExportApiTests.NewIdJson(), $$"""{"messages":{{ExportApiTests.Messages(forty, forty, forty, forty, forty)}}}"""));
+
+        var id = report.GetProperty("flowIds")[0].GetString()!;
+        Assert.Equal(2, app.Store.Get(id)!.WebSocket!.Messages.Count);
+        Assert.Equal(
+            [$"Flow {id} keeps the newest 2 of its 5 messages in the file: the oldest 3 were trimmed to stay within the 100 bytes of message content a flow keeps, as in a capture (its trimmedMessages counts them)."],
+            report.GetProperty("warnings").EnumerateArray().Select(w => w.GetString()));
     }
 
     [Fact]
