@@ -21,12 +21,15 @@ internal static partial class BadRequestProblems
     {
         // A field the endpoint does not know, or one sent twice, is refused rather than ignored (or the last one taken):
         // {"enable": false} for "enabled" would otherwise make an active rule, {"encodng": "base64"} send the base64 text.
+        // A number in quotes is refused as a boolean in quotes is: the web defaults read "1000" as 1000, which the API
+        // never promised and its OpenAPI document then advertised (as integer or string, with a pattern).
         // These options only bind request bodies: answers write the same JSON as before, and SignalR and the
         // import/export formats have serializer options of their own.
         services.ConfigureHttpJsonOptions(options =>
         {
             options.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
             options.SerializerOptions.AllowDuplicateProperties = false;
+            options.SerializerOptions.NumberHandling = JsonNumberHandling.Strict;
         });
 
         // Binding failures throw, so the exception handler below can describe them.

@@ -65,6 +65,50 @@ public sealed class JsonBodyTests(WsWebApp app) : IClassFixture<WsWebApp>
     }
 
     [Fact]
+    public async Task A_number_in_quotes_is_a_400_naming_the_field_as_a_boolean_in_quotes_is()
+    {
+        await app.ResetAsync();
+
+        // The review's repro: "1000" closed the flow with 1000.
+        var (client, _, flow) = await app.ConnectAsync();
+        await using (client)
+        {
+            var code = await ApiAssert.InvalidFieldAsync(await SendAsync(HttpMethod.Post, $"/api/flows/{flow.Id}/close", """{"target": "both", "code": "1000"}"""), "code");
+            Assert.Equal("The value of code must be a whole number from -2147483648 to 2147483647 at line 1, byte 34.", code);
+            Assert.True(flow.IsLive);
+            await client.SendTextAsync("still open");
+            Assert.Equal("still open", await client.ReceiveTextAsync());
+        }
+
+        var delay = await ApiAssert.InvalidFieldAsync(await SendAsync(HttpMethod.Post, "/api/rules", """{"filter": "~q", "action": "delay", "delayMs": "500"}"""), "delayMs");
+        Assert.Equal("The value of delayMs must be a whole number from -2147483648 to 2147483647 at line 1, byte 53.", delay);
+        Assert.Empty((await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/rules"))).EnumerateArray());
+
+        var timeout = await ApiAssert.InvalidFieldAsync(await SendAsync(HttpMethod.Put, "/api/intercept", """{"filter": "~q", "timeoutSeconds": "5"}"""), "timeoutSeconds");
+        Assert.Equal("The value of timeoutSeconds must be a number at line 1, byte 39.", timeout);
+        Assert.False((await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/intercept"))).GetProperty("enabled").GetBoolean());
+
+        // Numbers as numbers still do.
+        Assert.Equal(HttpStatusCode.Created, (await SendAsync(HttpMethod.Post, "/api/rules", """{"filter": "~q", "action": "delay", "delayMs": 500}""")).StatusCode);
+        await app.ResetAsync();
+    }
+
+    [Fact]
+    public async Task The_openapi_document_says_numbers_are_numbers_and_nothing_else()
+    {
+        var schemas = (await ApiAssert.JsonAsync(await app.Api.GetAsync("/openapi/v1.json"))).GetProperty("components").GetProperty("schemas");
+
+        foreach (var (schema, field) in new[] { ("CloseRequest", "code"), ("RuleRequest", "delayMs"), ("InterceptRequest", "timeoutSeconds"), ("RuleView", "hits") })
+        {
+            var property = schemas.GetProperty(schema).GetProperty("properties").GetProperty(field);
+            var types = property.GetProperty("type");
+            var names = types.ValueKind == JsonValueKind.Array ? types.EnumerateArray().Select(t => t.GetString()).ToList() : [types.GetString()];
+            Assert.DoesNotContain("string", names);
+            Assert.False(property.TryGetProperty("pattern", out _), $"{schema}.{field} has a pattern for numbers written as strings");
+        }
+    }
+
+    [Fact]
     public async Task A_misspelt_field_is_refused_and_no_rule_is_made()
     {
         await app.ResetAsync();
