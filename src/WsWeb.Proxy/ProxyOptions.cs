@@ -16,6 +16,12 @@ public sealed record ProxyOptions
     public ReverseTarget? Reverse { get; init; }
 
     /// <summary>
+    /// Upstream mode (mitmproxy's <c>--mode upstream:URL</c>): every server connection goes through this proxy as a
+    /// CONNECT tunnel. Null: WsWeb connects to servers itself.
+    /// </summary>
+    public UpstreamProxy? Upstream { get; init; }
+
+    /// <summary>
     /// Regular expressions searched in a CONNECT's <c>host:port</c>: matching tunnels are passed through without
     /// interception or recording (mitmproxy's <c>ignore_hosts</c>), for clients that pin their server's certificate.
     /// </summary>

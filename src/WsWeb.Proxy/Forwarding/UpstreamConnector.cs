@@ -33,17 +33,22 @@ internal sealed class UpstreamConnector : IDisposable
     /// <summary>The host to dial and the TLS name to ask for, when the request URI's host is a pool key (<see cref="PoolHost"/>).</summary>
     public static readonly HttpRequestOptionsKey<(string Host, string TlsName)> DialKey = new("wsweb.dial");
 
+    private static readonly TimeSpan TunnelTimeout = TimeSpan.FromSeconds(15);
+    private const int MaxTunnelAnswer = 16 * 1024;
+
     private readonly OwnEndpoints _own;
     private readonly UpstreamTlsPolicy _tlsPolicy;
     private readonly TimeProvider _time;
+    private readonly UpstreamProxy? _via;
     private readonly HttpMessageInvoker _plain;
     private readonly HttpMessageInvoker _tls;
 
-    public UpstreamConnector(OwnEndpoints own, UpstreamTlsPolicy tlsPolicy, TimeProvider time)
+    public UpstreamConnector(OwnEndpoints own, UpstreamTlsPolicy tlsPolicy, ProxyOptions options, TimeProvider time)
     {
         _own = own;
         _tlsPolicy = tlsPolicy;
         _time = time;
+        _via = options.Upstream;
         _plain = new HttpMessageInvoker(CreateHandler(useTls: false));
         _tls = new HttpMessageInvoker(CreateHandler(useTls: true));
     }
@@ -123,27 +128,102 @@ internal sealed class UpstreamConnector : IDisposable
         }
     }
 
-    private async ValueTask<Stream> ConnectAsync(string host, int port, string tlsName, bool useTls, ConnectionInfo info, CancellationToken cancellationToken)
+    /// <summary>
+    /// A plain TCP connection to <paramref name="host"/>:<paramref name="port"/> (through the upstream proxy in upstream
+    /// mode), for a tunnel WsWeb passes through untouched; WsWeb's own listeners are refused as for any request.
+    /// </summary>
+    /// <returns>The connection, and its socket (to the upstream proxy in upstream mode), for half-closing.</returns>
+    public async Task<(Stream Stream, Socket Socket)> OpenTunnelAsync(string host, int port, CancellationToken cancellationToken)
     {
-        var addresses = IPAddress.TryParse(host, out var literal)
+        var (socket, stream) = await OpenAsync(host, port, new ConnectionInfo(), cancellationToken);
+        return (stream, socket);
+    }
+
+    /// <summary>TCP to the server, or in upstream mode to the proxy and a CONNECT through it; own listeners refused.</summary>
+    private async Task<(Socket Socket, NetworkStream Stream)> OpenAsync(string host, int port, ConnectionInfo info, CancellationToken cancellationToken)
+    {
+        var (dialHost, dialPort) = _via is { } via ? (via.Host, via.Port) : (host, port);
+        if (_via is not null && _own.IsOwn(host, port))
+        {
+            // The proxy resolves the name; what can be told here (a literal or localhost) is refused here.
+            throw new SelfTargetException($"{host}:{port} is one of WsWeb's own listeners.");
+        }
+
+        var addresses = IPAddress.TryParse(dialHost, out var literal)
             ? [literal]
-            : await Dns.GetHostAddressesAsync(host, cancellationToken);
+            : await Dns.GetHostAddressesAsync(dialHost, cancellationToken);
         foreach (var address in addresses)
         {
-            if (_own.IsOwn(address, port))
+            if (_own.IsOwn(address, dialPort))
             {
-                throw new SelfTargetException($"{host}:{port} is one of WsWeb's own listeners.");
+                throw new SelfTargetException(_via is null
+                    ? $"{host}:{port} is one of WsWeb's own listeners."
+                    : $"the upstream proxy {_via} is one of WsWeb's own listeners (--mode upstream:).");
             }
         }
 
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            await socket.ConnectAsync(addresses, port, cancellationToken);
+            await socket.ConnectAsync(addresses, dialPort, cancellationToken);
             info.PeerName = socket.RemoteEndPoint?.ToString();
             info.SockName = socket.LocalEndPoint?.ToString();
             info.TimestampTcpSetup = Timestamps.Now(_time);
             var network = new NetworkStream(socket, ownsSocket: true);
+            if (_via is { } proxy)
+            {
+                await TunnelAsync(network, proxy, host, port, cancellationToken);
+            }
+
+            return (socket, network);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Asks the upstream proxy for a tunnel to the server; anything but a 2xx is the exchange's failure.</summary>
+    private async Task TunnelAsync(NetworkStream network, UpstreamProxy proxy, string host, int port, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TunnelTimeout);
+        var authority = host.Contains(':', StringComparison.Ordinal) ? $"[{host}]:{port}" : $"{host}:{port}";
+        var request = new System.Text.StringBuilder($"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+        if (proxy.Credentials is { } credentials)
+        {
+            request.Append("Proxy-Authorization: Basic ").Append(Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(credentials))).Append("\r\n");
+        }
+
+        await network.WriteAsync(System.Text.Encoding.UTF8.GetBytes(request.Append("\r\n").ToString()), timeout.Token);
+
+        // Byte by byte up to the blank line: what follows is the server's, and must stay in the stream.
+        var head = new List<byte>(256);
+        var one = new byte[1];
+        while (head.Count < 4 || head[^4] != '\r' || head[^3] != '\n' || head[^2] != '\r' || head[^1] != '\n')
+        {
+            if (head.Count >= MaxTunnelAnswer || await network.ReadAsync(one, timeout.Token) == 0)
+            {
+                throw new IOException($"the upstream proxy {proxy} closed the connection before answering the CONNECT to {authority}.");
+            }
+
+            head.Add(one[0]);
+        }
+
+        var statusLine = System.Text.Encoding.Latin1.GetString([.. head]).Split("\r\n", 2)[0];
+        var parts = statusLine.Split(' ', 3);
+        if (parts.Length < 2 || !parts[0].StartsWith("HTTP/1.", StringComparison.Ordinal) || parts[1].Length != 3 || parts[1][0] != '2')
+        {
+            throw new IOException($"the upstream proxy {proxy} answered the CONNECT to {authority} with '{statusLine}'.");
+        }
+    }
+
+    private async ValueTask<Stream> ConnectAsync(string host, int port, string tlsName, bool useTls, ConnectionInfo info, CancellationToken cancellationToken)
+    {
+        var (socket, network) = await OpenAsync(host, port, info, cancellationToken);
+        try
+        {
             if (!useTls)
             {
                 return new RecordedConnectionStream(network, info, socket);

@@ -26,6 +26,7 @@ internal sealed partial class ProxyConnectionMiddleware(
     OwnEndpoints ownEndpoints,
     ClientAddressPolicy clientPolicy,
     HostPassthrough passthrough,
+    WsWeb.Proxy.Forwarding.UpstreamConnector upstream,
     ProxyOptions options,
     FlowStore store,
     TimeProvider time,
@@ -154,20 +155,19 @@ internal sealed partial class ProxyConnectionMiddleware(
     /// </summary>
     private async Task PassThroughAsync(ConnectionContext context, ProxyConnectionFeature feature, string host, int port, CancellationToken handshake)
     {
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Stream server;
+        Socket socket;
         try
         {
-            var addresses = IPAddress.TryParse(host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, handshake);
-            if (addresses.Any(address => ownEndpoints.IsOwn(address, port)))
-            {
-                RecordRefusal(feature, host, port);
-                await RespondAsync(context, 403, "Forbidden", $"WsWeb does not proxy to its own listener {host}:{port}.");
-                return;
-            }
-
-            await socket.ConnectAsync(addresses, port, handshake);
+            (server, socket) = await upstream.OpenTunnelAsync(host, port, handshake);
         }
-        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ArgumentException)
+        catch (WsWeb.Proxy.Forwarding.SelfTargetException)
+        {
+            RecordRefusal(feature, host, port);
+            await RespondAsync(context, 403, "Forbidden", $"WsWeb does not proxy to its own listener {host}:{port}.");
+            return;
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or ArgumentException)
         {
             LogPassthroughFailed(host, port, ex.Message);
             await RespondAsync(context, 502, "Bad Gateway", $"WsWeb could not reach {host}:{port} (passed through, --ignore-hosts): {ex.Message}");
@@ -176,7 +176,7 @@ internal sealed partial class ProxyConnectionMiddleware(
 
         LogPassthrough(host, port);
         await context.Transport.Output.WriteAsync("HTTP/1.1 200 Connection established\r\n\r\n"u8.ToArray(), context.ConnectionClosed);
-        await using var server = new NetworkStream(socket, ownsSocket: false);
+        await using var serverLease = server;
         var toServer = RelayAsync(context.Transport.Input, server, () => socket.Shutdown(SocketShutdown.Send), context.ConnectionClosed);
         var toClient = RelayAsync(server, context.Transport.Output, context.ConnectionClosed);
         if (await Task.WhenAny(toServer, toClient) == toClient)

@@ -15,7 +15,7 @@ internal static class CommandLine
 {
     private static readonly Option<string> ListenHost = new("--listen-host") { Description = "Address the proxy listens on (default 127.0.0.1; use 0.0.0.0 to expose it)." };
     private static readonly Option<string> ListenPort = new("--listen-port", "-p") { Description = "Proxy port (default 8080; 0 picks a free port)." };
-    private static readonly Option<string> Mode = new("--mode", "-m") { Description = "regular (default): an HTTP proxy. reverse:URL: a reverse proxy to that server as well, e.g. reverse:wss://example.com: a request sent to WsWeb as to a server (GET /chat) goes there.", HelpName = "regular|reverse:URL" };
+    private static readonly Option<string> Mode = new("--mode", "-m") { Description = "regular (default): an HTTP proxy. reverse:URL: a reverse proxy to that server as well, e.g. reverse:wss://example.com: a request sent to WsWeb as to a server (GET /chat) goes there. upstream:URL: reach every server through that HTTP proxy, e.g. upstream:http://user:secret@proxy.example:3128.", HelpName = "regular|reverse:URL|upstream:URL" };
     private static readonly Option<string> WebHost = new("--web-host") { Description = "Address of the dashboard and REST API (default 127.0.0.1)." };
     private static readonly Option<string> WebPort = new("--web-port") { Description = "Dashboard and REST API port (default 8081)." };
     private static readonly Option<string> WebPassword = new("--web-password") { Description = "Secret for the dashboard and REST API (Authorization: Bearer, or the sign-in page). Without it a --web-host other than loopback gets a random one at each start, printed with a sign-in link." };
@@ -135,6 +135,7 @@ internal static class CommandLine
                 ListenHost = Host(values, nameof(ProxyOptions.ListenHost), defaults.ListenHost),
                 ListenPort = Port(values, nameof(ProxyOptions.ListenPort), defaults.ListenPort),
                 Reverse = Reverse(values, "Mode"),
+                Upstream = Upstream(values, "Mode"),
                 WebHost = Host(values, nameof(ProxyOptions.WebHost), defaults.WebHost),
                 WebPort = Port(values, nameof(ProxyOptions.WebPort), defaults.WebPort),
                 WebPassword = Password(values, nameof(ProxyOptions.WebPassword)),
@@ -202,14 +203,31 @@ internal static class CommandLine
             return null;
         }
 
+        if (entry.Value.StartsWith("upstream:", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
         if (!entry.Value.StartsWith("reverse:", StringComparison.OrdinalIgnoreCase))
         {
-            throw new OptionException(entry.Source, $"'{entry.Value}' is not a mode of WsWeb's: 'regular' (the default) or 'reverse:URL', e.g. reverse:wss://example.com. "
-                + "mitmproxy's other modes (upstream, transparent, socks5, …) are not supported.");
+            throw new OptionException(entry.Source, $"'{entry.Value}' is not a mode of WsWeb's: 'regular' (the default), 'reverse:URL', e.g. reverse:wss://example.com, "
+                + "or 'upstream:URL', e.g. upstream:http://proxy.example:3128. mitmproxy's other modes (transparent, socks5, …) are not supported.");
         }
 
         return ReverseTarget.TryParse(entry.Value["reverse:".Length..], out var target, out var error)
             ? target
+            : throw new OptionException(entry.Source, error);
+    }
+
+    private static UpstreamProxy? Upstream(Dictionary<string, (string Value, string Source)> values, string key)
+    {
+        if (!values.TryGetValue(key, out var entry) || !entry.Value.StartsWith("upstream:", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        return UpstreamProxy.TryParse(entry.Value["upstream:".Length..], out var proxy, out var error)
+            ? proxy
             : throw new OptionException(entry.Source, error);
     }
 

@@ -91,6 +91,10 @@ public static partial class WsWebHost
             var use = options.Reverse is { } reverse
                 ? $"a reverse proxy to {reverse}: point clients at it instead of the server; also an HTTP proxy"
                 : "set it as the HTTP proxy of WebSocket clients and browsers";
+            if (options.Upstream is { } via)
+            {
+                use += $"; servers are reached through the upstream proxy {via}";
+            }
             LogReady(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(WsWebHost)), proxy, use, string.Join(", ", own.Web.Select(e => $"http://{e}/")));
         });
 

@@ -98,8 +98,22 @@ public sealed class CommandLineTests
         Assert.Equal(port, Build([], new() { ["WSWEB_MODE"] = mode }).Options.Reverse?.Port);
     }
 
+    [Fact]
+    public void Upstream_mode_names_its_proxy_and_credentials()
+    {
+        var (ok, options, error) = Build(["--mode", "upstream:http://al%40ice:s3cret@proxy.example:3128"]);
+        Assert.True(ok, error);
+        Assert.Equal(new WsWeb.Proxy.UpstreamProxy("proxy.example", 3128, "al@ice:s3cret"), options.Upstream);
+        Assert.Null(options.Reverse);
+        Assert.Equal("http://proxy.example:3128", options.Upstream!.ToString());
+        Assert.Null(Build(["--mode", "reverse:ws://a"]).Options.Upstream);
+    }
+
     [Theory]
-    [InlineData("upstream:http://proxy:3128", "--mode: 'upstream:http://proxy:3128' is not a mode of WsWeb's: 'regular' (the default) or 'reverse:URL'")]
+    [InlineData("socks5", "--mode: 'socks5' is not a mode of WsWeb's: 'regular' (the default), 'reverse:URL'")]
+    [InlineData("upstream:https://proxy:3128", "--mode: 'https://proxy:3128' asks for TLS to the upstream proxy")]
+    [InlineData("upstream:http://proxy:3128/x", "--mode: 'http://proxy:3128/x' has more than a host and port")]
+    [InlineData("upstream:proxy", "--mode: 'proxy' is not a proxy URL")]
     [InlineData("reverse:", "--mode: '' is not a server URL")]
     [InlineData("reverse:ftp://example.com", "--mode: 'ftp://example.com' is not a server URL")]
     [InlineData("reverse:https://example.com/api", "--mode: 'https://example.com/api' has more than a scheme, host and port")]
