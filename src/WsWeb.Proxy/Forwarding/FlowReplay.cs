@@ -40,6 +40,12 @@ internal sealed partial class FlowReplay(
     private const string AcceptGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
     /// <summary>
+    /// How long the server has to begin its answer. A REST call waits for it, and a server that never answers would
+    /// hold the call (and the replay's flow) open without end.
+    /// </summary>
+    internal static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// Sends <paramref name="original"/>'s request again as a new flow, and returns it once the server's answer began:
     /// a WebSocket relay or the rest of the response body goes on in the background.
     /// </summary>
@@ -71,7 +77,8 @@ internal sealed partial class FlowReplay(
         var handedOver = false;
         try
         {
-            using var exchange = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
+            using var answerTimeout = new CancellationTokenSource(AnswerTimeout, time);
+            using var exchange = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping, answerTimeout.Token);
             using var request = UpstreamRequest(flow, target, webSocket, offer, out var upstreamSocket);
             HttpResponseMessage response;
             try
@@ -84,7 +91,7 @@ internal sealed partial class FlowReplay(
                 flow.Error = ex is not OperationCanceledException ? ProxyRequestHandler.Describe(ex, target).Text
                     : lifetime.ApplicationStopping.IsCancellationRequested ? "WsWeb shut down before the server answered the replay."
                     : cancellationToken.IsCancellationRequested ? "The replay was cancelled before the server answered."
-                    : $"{target.Host}:{target.Port} did not answer in time.";
+                    : $"{target.Host}:{target.Port} did not answer the replay within {AnswerTimeout.TotalSeconds:0} s.";
                 LogFailed(flow.Id, flow.Error);
                 return flow;
             }

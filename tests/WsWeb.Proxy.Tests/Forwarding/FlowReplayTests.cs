@@ -43,6 +43,33 @@ public sealed class FlowReplayTests
     }
 
     [Fact]
+    public async Task A_server_that_never_answers_ends_the_replay_with_an_error_at_the_answer_timeout()
+    {
+        using var silent = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        var port = ((IPEndPoint)silent.LocalEndpoint).Port;
+        var timers = new ManualTimers();
+        await using var proxy = await ProxyServer.StartAsync(services: s => s.AddSingleton<TimeProvider>(timers));
+        var original = new HttpFlow(new HttpRequestData { Method = "GET", Scheme = "http", Host = "127.0.0.1", Port = port, Path = "/", Headers = [new("Host", $"127.0.0.1:{port}")], Content = [] }, 0);
+        proxy.Store.Add(original);
+
+        var replaying = proxy.Services.GetRequiredService<FlowReplay>().StartAsync(original, resendClientMessages: false, CancellationToken.None);
+        using var accepted = await silent.AcceptTcpClientAsync();
+        await ProxyClients.ReadHeadAsync(accepted.GetStream());   // the request arrived; no answer ever comes
+        Assert.False(replaying.IsCompleted);
+
+        while (!replaying.IsCompleted)
+        {
+            timers.FireAll();
+            await Task.WhenAny(replaying, Task.Delay(50));
+        }
+
+        var replay = await replaying;
+        Assert.False(replay.IsLive);
+        Assert.Equal($"127.0.0.1:{port} did not answer the replay within 30 s.", replay.Error);
+    }
+
+    [Fact]
     public async Task A_request_whose_body_was_recorded_in_part_is_refused()
     {
         await using var upstream = await HttpUpstream.StartAsync();
