@@ -117,6 +117,13 @@ internal sealed partial class FlowReplay(
                     return flow;
                 }
 
+                if (lifetime.ApplicationStopping.IsCancellationRequested)
+                {
+                    // A relay started now would miss RelayShutdown's 1001s (as in WebSocketForwarder).
+                    flow.Error = "WsWeb shut down before the replay's WebSocket could start.";
+                    return flow;
+                }
+
                 var upstreamStream = await response.Content.ReadAsStreamAsync(exchange.Token);
                 var serverExtensions = response.Headers.TryGetValues("Sec-WebSocket-Extensions", out var values) ? string.Join(", ", values) : null;
                 if (HandshakeError(response, key) is { } handshakeError
