@@ -1774,6 +1774,13 @@ function exportPage() {
     location.href = `${filtered.action}?${query}`;
   });
 
+  // What did not fit (flows evicted, messages trimmed, a file cut short) is told only by the report's warnings: the
+  // counts alone read as if the whole file came in. They belong to one import, so the next one, whatever its outcome,
+  // starts without them.
+  const importWarnings = $("#import-form .import-warnings");
+  document.addEventListener("wsweb:start", (event) => {
+    if (event.detail.form?.id === "import-form" && importWarnings) importWarnings.innerHTML = "";
+  });
   document.addEventListener("wsweb:done", (event) => {
     const report = event.detail.data;
     if (event.detail.form?.id === "import-form" && report) {
@@ -1781,8 +1788,17 @@ function exportPage() {
         `Imported ${report.flows} flows (${report.messages} messages) from ${report.format}` +
         (report.alreadyPresent ? `, ${report.alreadyPresent} already present` : "") + (report.skipped ? `, ${report.skipped} skipped` : "") + ".",
         true);
+      if (importWarnings) importWarnings.innerHTML = importWarningsHtml(report.warnings);
     }
   });
+}
+
+/** An import report's warnings as one warning box, a line each (the API bounds them to a few dozen); none: nothing. */
+function importWarningsHtml(warnings) {
+  if (!warnings?.length) return "";
+  const items = warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join("");
+  return `<div class="alert alert-warning py-1 px-2 small mt-2 mb-0 text-break"><strong>${warnings.length === 1 ? "1 warning" : `${warnings.length} warnings`}</strong>` +
+    `<ul class="mb-0 ps-3">${items}</ul></div>`;
 }
 
 /**
