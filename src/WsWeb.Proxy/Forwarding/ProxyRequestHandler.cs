@@ -544,7 +544,7 @@ internal sealed partial class ProxyRequestHandler(
         }
 
         var socket = Find<SocketException>(ex);
-        if (socket is not null && Find<HttpRequestException>(ex) is null or { HttpRequestError: HttpRequestError.ConnectionError })
+        if (socket is not null && Find<HttpRequestException>(ex) is null or { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError })
         {
             return (StatusCodes.Status502BadGateway, $"WsWeb could not reach {target.Host}:{target.Port}: {socket.Message} ({socket.SocketErrorCode}).");
         }

@@ -28,6 +28,7 @@ internal sealed partial class ProxyConnectionMiddleware(
     HostPassthrough passthrough,
     WsWeb.Proxy.Forwarding.UpstreamConnector upstream,
     ProxyOptions options,
+    Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime,
     FlowStore store,
     TimeProvider time,
     ILogger<ProxyConnectionMiddleware> logger)
@@ -76,11 +77,15 @@ internal sealed partial class ProxyConnectionMiddleware(
             }
 
             var buffer = result.Buffer;
-            if (options.Reverse is { } reverse && !buffer.IsEmpty && buffer.FirstSpan[0] == 0x16)
+            if (options.Reverse is not null && !buffer.IsEmpty && buffer.FirstSpan[0] == 0x16)
             {
-                // A client of the reverse proxy speaking TLS to it (wss://, https://), as it would to the server.
+                // A client of the reverse proxy speaking TLS to it (wss://, https://), as it would to the server. One
+                // that sends no SNI addressed WsWeb by IP (clients send none for an address): its leaf names that address.
                 input.AdvanceTo(buffer.Start);
-                await InterceptTlsAsync(context, next, feature, reverse.Host, handshake);
+                var addressed = context.LocalEndPoint is IPEndPoint { Address: var local }
+                    ? (local.IsIPv4MappedToIPv6 ? local.MapToIPv4() : local).ToString()
+                    : options.Reverse.Host;
+                await InterceptTlsAsync(context, next, feature, addressed, handshake);
                 return;
             }
 
@@ -177,8 +182,11 @@ internal sealed partial class ProxyConnectionMiddleware(
         LogPassthrough(host, port);
         await context.Transport.Output.WriteAsync("HTTP/1.1 200 Connection established\r\n\r\n"u8.ToArray(), context.ConnectionClosed);
         await using var serverLease = server;
-        var toServer = RelayAsync(context.Transport.Input, server, () => socket.Shutdown(SocketShutdown.Send), context.ConnectionClosed);
-        var toClient = RelayAsync(server, context.Transport.Output, context.ConnectionClosed);
+
+        // Shutdown ends the tunnel at once: Kestrel would otherwise wait its 30 s for a connection nothing here closes.
+        using var relaying = CancellationTokenSource.CreateLinkedTokenSource(context.ConnectionClosed, lifetime.ApplicationStopping);
+        var toServer = RelayAsync(context.Transport.Input, server, () => socket.Shutdown(SocketShutdown.Send), relaying.Token);
+        var toClient = RelayAsync(server, context.Transport.Output, relaying.Token);
         if (await Task.WhenAny(toServer, toClient) == toClient)
         {
             // The server closed: nothing more can reach it, so the client's side is not read on.

@@ -157,6 +157,13 @@ internal static class CommandLine
                 throw new OptionException(values[nameof(ProxyOptions.AllowHosts)].Source, "--ignore-hosts and --allow-hosts cannot be used together: give the tunnels to pass through, or those to intercept.");
             }
 
+            if (options.Reverse is { } reverse
+                && ((reverse.Port == options.ListenPort && Overlap(reverse.Host, options.ListenHost)) || (reverse.Port == options.WebPort && Overlap(reverse.Host, options.WebHost))))
+            {
+                // It would refuse every request (the proxy never forwards to its own listeners): say so at start.
+                throw new OptionException(values["Mode"].Source, $"{reverse} is WsWeb's own {(reverse.Port == options.ListenPort ? "proxy" : "web")} listener; a reverse proxy needs another server.");
+            }
+
             if (options.ListenPort != 0 && options.ListenPort == options.WebPort && Overlap(options.ListenHost, options.WebHost))
             {
                 throw new OptionException("--web-port", $"{options.WebPort} is also the proxy port (--listen-port); pick two different ports.");

@@ -138,6 +138,18 @@ public sealed class RequestAndFailureRecordTests
     }
 
     [Fact]
+    public async Task AHostThatDoesNotResolveIsOneWsWebCouldNotReach()
+    {
+        await using var proxy = await ProxyServer.StartAsync();
+
+        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, "GET http://nosuchhost.invalid/ HTTP/1.1\r\nHost: nosuchhost.invalid\r\n\r\n");
+
+        // Not "closed the connection before its answer was complete": no connection was ever made.
+        Assert.StartsWith("HTTP/1.1 502", head, StringComparison.Ordinal);
+        Assert.StartsWith("WsWeb could not reach nosuchhost.invalid:80:", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AContentLengthWithLeadingZerosIsForwarded_OnBothListeners()
     {
         // Longer than Kestrel's 20-character buffer for a custom-decoded Content-Length, and valid all the same.

@@ -82,6 +82,36 @@ public sealed class HostPassthroughTests : IDisposable
     }
 
     [Fact]
+    public async Task Shutdown_ends_an_open_passthrough_tunnel_instead_of_waiting_for_kestrels_timeout()
+    {
+        using var server = new TcpListener(IPAddress.Loopback, 0);
+        server.Start();
+        var proxy = await ProxyServer.StartAsync(o => o with { IgnoreHosts = ["."] });
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(IPAddress.Loopback, proxy.ProxyPort);
+        var stream = tcp.GetStream();
+        var port = ((IPEndPoint)server.LocalEndpoint).Port;
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"));
+        Assert.StartsWith("HTTP/1.1 200", await ProxyClients.ReadHeadAsync(stream), StringComparison.Ordinal);
+        using var accepted = await server.AcceptTcpClientAsync();   // open, silent both ways
+
+        // Kestrel's shutdown gives connections 30 s; a tunnel nothing closes used to take all of it.
+        var stopping = proxy.DisposeAsync().AsTask();
+        Assert.Same(stopping, await Task.WhenAny(stopping, Task.Delay(TimeSpan.FromSeconds(15))));
+        await stopping;
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            Assert.Equal(0, await stream.ReadAsync(new byte[1], cts.Token));
+        }
+        catch (IOException)
+        {
+            // A reset says the same: the tunnel is gone.
+        }
+    }
+
+    [Fact]
     public async Task When_the_server_closes_the_client_hears_it_at_once()
     {
         using var server = new TcpListener(IPAddress.Loopback, 0);

@@ -66,6 +66,26 @@ public sealed class ReverseModeTests
     }
 
     [Fact]
+    public async Task A_client_that_addresses_wsweb_by_ip_gets_a_leaf_for_that_address()
+    {
+        // No SNI for an address (RFC 6066): the leaf must name the address the client connected to, not the server's name.
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = await ReverseToAsync($"ws://localhost:{echo.Port}");
+        X509Certificate? presented = null;
+        using var client = new ClientWebSocket();
+        client.Options.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+        {
+            presented = certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+            return true;
+        };
+        await client.ConnectAsync(new Uri($"wss://127.0.0.1:{proxy.ProxyPort}/echo"), CancellationToken.None);
+
+        var leaf = X509CertificateLoader.LoadCertificate(presented!.GetRawCertData());
+        Assert.Equal([IPAddress.Loopback], leaf.Extensions.OfType<X509SubjectAlternativeNameExtension>().Single().EnumerateIPAddresses());
+        await client.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
+    }
+
+    [Fact]
     public async Task A_plain_client_reaches_an_https_server_and_plain_http_is_relayed_too()
     {
         using var upstreamCa = WsWeb.Proxy.Certificates.CertificateAuthority.LoadOrCreate(Path.Combine(Path.GetTempPath(), "wsweb-up-" + Guid.NewGuid().ToString("N")), TimeProvider.System);

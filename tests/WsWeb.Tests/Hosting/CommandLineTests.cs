@@ -114,6 +114,8 @@ public sealed class CommandLineTests
     [InlineData("upstream:https://proxy:3128", "--mode: 'https://proxy:3128' asks for TLS to the upstream proxy")]
     [InlineData("upstream:http://proxy:3128/x", "--mode: 'http://proxy:3128/x' has more than a host and port")]
     [InlineData("upstream:proxy", "--mode: 'proxy' is not a proxy URL")]
+    [InlineData("reverse:ws://localhost:8080", "--mode: http://localhost:8080 is WsWeb's own proxy listener; a reverse proxy needs another server.")]
+    [InlineData("reverse:http://127.0.0.1:8081", "--mode: http://127.0.0.1:8081 is WsWeb's own web listener; a reverse proxy needs another server.")]
     [InlineData("reverse:", "--mode: '' is not a server URL")]
     [InlineData("reverse:ftp://example.com", "--mode: 'ftp://example.com' is not a server URL")]
     [InlineData("reverse:https://example.com/api", "--mode: 'https://example.com/api' has more than a scheme, host and port")]
