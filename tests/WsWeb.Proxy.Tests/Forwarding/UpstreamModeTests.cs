@@ -84,20 +84,16 @@ public sealed class UpstreamModeTests
         await using var echo = await EchoServer.StartAsync(serverCa.IssueLeaf("localhost"));
         await using var outer = await ProxyServer.StartAsync();
         await using var proxy = await ThroughAsync(outer.ProxyPort, ignoreHosts: ["."]);
-        X509Certificate? presented = null;
+        var presented = new System.Runtime.CompilerServices.StrongBox<X509Certificate2?>();
         using var client = new ClientWebSocket();
         client.Options.Proxy = new WebProxy(proxy.ProxyUri);
-        client.Options.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
-        {
-            presented = certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-            return true;
-        };
+        client.Options.RemoteCertificateValidationCallback = ProxyClients.KeepPresented(presented);
         await client.ConnectAsync(echo.WssUri(), CancellationToken.None);
         await client.SendAsync("hi"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
         await ProxyClients.ReceiveMessageAsync(client);
 
         // Untouched by this WsWeb (nothing recorded), intercepted by the outer one, whose certificate the client saw.
-        Assert.True(ProxyClients.ChainsTo(presented, outer.CaCertificate));
+        Assert.True(ProxyClients.ChainsTo(presented.Value, outer.CaCertificate));
         Assert.Empty(proxy.Store.Snapshot());
         await outer.WaitForFlowAsync(f => f.IsWebSocket);
     }

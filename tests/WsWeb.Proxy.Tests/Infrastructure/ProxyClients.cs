@@ -190,6 +190,14 @@ internal static class ProxyClients
         return Encoding.Latin1.GetString(bytes.ToArray());
     }
 
+    /// <summary>A validation callback that accepts any certificate and keeps a copy of the one shown (the handshake disposes its own).</summary>
+    public static RemoteCertificateValidationCallback KeepPresented(System.Runtime.CompilerServices.StrongBox<X509Certificate2?> presented) =>
+        (_, certificate, _, _) =>
+        {
+            presented.Value = certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+            return true;
+        };
+
     public static bool ChainsTo(X509Certificate? certificate, X509Certificate2 root)
     {
         if (certificate is null)

@@ -23,15 +23,10 @@ public sealed class HostPassthroughTests : IDisposable
     {
         await using var echo = await EchoServer.StartAsync(_serverCa.IssueLeaf("localhost"));
         await using var proxy = await ProxyServer.StartAsync(o => o with { IgnoreHosts = ignore, AllowHosts = allow });
-        X509Certificate? presented = null;
+        var presented = new System.Runtime.CompilerServices.StrongBox<X509Certificate2?>();
         using var client = new ClientWebSocket();
         client.Options.Proxy = new WebProxy(proxy.ProxyUri);
-        client.Options.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
-        {
-            // A copy: the handshake disposes the certificate it shows the callback.
-            presented = certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-            return true;
-        };
+        client.Options.RemoteCertificateValidationCallback = ProxyClients.KeepPresented(presented);
         await client.ConnectAsync(echo.WssUri(), CancellationToken.None);
 
         await client.SendAsync("untouched"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
@@ -39,8 +34,8 @@ public sealed class HostPassthroughTests : IDisposable
         await client.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
 
         // The server's own certificate, not a leaf of WsWeb's CA: the client's pin would hold.
-        Assert.True(ProxyClients.ChainsTo(presented, _serverCa.Certificate));
-        Assert.False(ProxyClients.ChainsTo(presented, proxy.CaCertificate));
+        Assert.True(ProxyClients.ChainsTo(presented.Value, _serverCa.Certificate));
+        Assert.False(ProxyClients.ChainsTo(presented.Value, proxy.CaCertificate));
         Assert.Equal("done", Assert.Single(echo.ClosesReceived).Reason);
         Assert.Empty(proxy.Store.Snapshot());
     }
@@ -88,11 +83,7 @@ public sealed class HostPassthroughTests : IDisposable
         server.Start();
         var proxy = await ProxyServer.StartAsync(o => o with { IgnoreHosts = ["."] });
         using var tcp = new TcpClient();
-        await tcp.ConnectAsync(IPAddress.Loopback, proxy.ProxyPort);
-        var stream = tcp.GetStream();
-        var port = ((IPEndPoint)server.LocalEndpoint).Port;
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"));
-        Assert.StartsWith("HTTP/1.1 200", await ProxyClients.ReadHeadAsync(stream), StringComparison.Ordinal);
+        var stream = await OpenTunnelAsync(tcp, proxy, server);
         using var accepted = await server.AcceptTcpClientAsync();   // open, silent both ways
 
         // Kestrel's shutdown gives connections 30 s; a tunnel nothing closes used to take all of it.
@@ -118,11 +109,7 @@ public sealed class HostPassthroughTests : IDisposable
         server.Start();
         await using var proxy = await ProxyServer.StartAsync(o => o with { IgnoreHosts = ["."] });
         using var tcp = new TcpClient();
-        await tcp.ConnectAsync(IPAddress.Loopback, proxy.ProxyPort);
-        var stream = tcp.GetStream();
-        var port = ((IPEndPoint)server.LocalEndpoint).Port;
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"));
-        Assert.StartsWith("HTTP/1.1 200", await ProxyClients.ReadHeadAsync(stream), StringComparison.Ordinal);
+        var stream = await OpenTunnelAsync(tcp, proxy, server);
 
         using (var accepted = await server.AcceptTcpClientAsync())
         {
@@ -140,5 +127,16 @@ public sealed class HostPassthroughTests : IDisposable
         }
 
         Assert.Equal("bye", Encoding.ASCII.GetString(received.ToArray()));
+    }
+
+    /// <summary>A CONNECT through <paramref name="proxy"/> to <paramref name="server"/>, passed through; the tunnel's stream.</summary>
+    private static async Task<NetworkStream> OpenTunnelAsync(TcpClient tcp, ProxyServer proxy, TcpListener server)
+    {
+        await tcp.ConnectAsync(IPAddress.Loopback, proxy.ProxyPort);
+        var stream = tcp.GetStream();
+        var port = ((IPEndPoint)server.LocalEndpoint).Port;
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"));
+        Assert.StartsWith("HTTP/1.1 200", await ProxyClients.ReadHeadAsync(stream), StringComparison.Ordinal);
+        return stream;
     }
 }

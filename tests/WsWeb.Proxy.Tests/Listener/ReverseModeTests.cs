@@ -43,19 +43,14 @@ public sealed class ReverseModeTests
         using var upstreamCa = WsWeb.Proxy.Certificates.CertificateAuthority.LoadOrCreate(Path.Combine(Path.GetTempPath(), "wsweb-up-" + Guid.NewGuid().ToString("N")), TimeProvider.System);
         await using var echo = await EchoServer.StartAsync(upstreamCa.IssueLeaf("localhost"));
         await using var proxy = await ReverseToAsync($"wss://localhost:{echo.Port}");
-        X509Certificate? presented = null;
+        var presented = new System.Runtime.CompilerServices.StrongBox<X509Certificate2?>();
         using var client = new ClientWebSocket();
-        client.Options.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
-        {
-            // A copy: the handshake disposes the certificate it shows the callback.
-            presented = certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-            return true;
-        };
+        client.Options.RemoteCertificateValidationCallback = ProxyClients.KeepPresented(presented);
         await client.ConnectAsync(new Uri($"wss://localhost:{proxy.ProxyPort}/echo"), CancellationToken.None);
 
         await client.SendAsync("tls both ways"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
         Assert.Equal("tls both ways", Encoding.UTF8.GetString((await ProxyClients.ReceiveMessageAsync(client)).Data));
-        Assert.True(ProxyClients.ChainsTo(presented, proxy.CaCertificate));
+        Assert.True(ProxyClients.ChainsTo(presented.Value, proxy.CaCertificate));
 
         var flow = await proxy.WaitForFlowAsync(f => f.IsWebSocket);
         Assert.True(flow.ClientConn.TlsEstablished);
@@ -71,16 +66,12 @@ public sealed class ReverseModeTests
         // No SNI for an address (RFC 6066): the leaf must name the address the client connected to, not the server's name.
         await using var echo = await EchoServer.StartAsync();
         await using var proxy = await ReverseToAsync($"ws://localhost:{echo.Port}");
-        X509Certificate? presented = null;
+        var presented = new System.Runtime.CompilerServices.StrongBox<X509Certificate2?>();
         using var client = new ClientWebSocket();
-        client.Options.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
-        {
-            presented = certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-            return true;
-        };
+        client.Options.RemoteCertificateValidationCallback = ProxyClients.KeepPresented(presented);
         await client.ConnectAsync(new Uri($"wss://127.0.0.1:{proxy.ProxyPort}/echo"), CancellationToken.None);
 
-        var leaf = X509CertificateLoader.LoadCertificate(presented!.GetRawCertData());
+        var leaf = presented.Value!;
         Assert.Equal([IPAddress.Loopback], leaf.Extensions.OfType<X509SubjectAlternativeNameExtension>().Single().EnumerateIPAddresses());
         await client.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
     }
