@@ -46,8 +46,10 @@ public interface IWebSocketControl
     /// <summary>Aborts both TCP connections at once, as mitmproxy's <c>kill</c>.</summary>
     /// <remarks>
     /// The flow records 1006 "killed", or, when a close was already under way, keeps that close and gets the error
-    /// "Connection killed.".
+    /// "Connection killed.". A live flow that is no relayed WebSocket (a plain HTTP exchange under way, a handshake
+    /// waiting for its answer) has its connection aborted and the error "Connection killed." too.
     /// </remarks>
+    /// <exception cref="InvalidOperationException">The flow is not live.</exception>
     void Kill(HttpFlow flow);
 
     /// <summary>True if the flow is relayed right now.</summary>

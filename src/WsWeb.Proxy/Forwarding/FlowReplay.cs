@@ -78,7 +78,9 @@ internal sealed partial class FlowReplay(
         try
         {
             using var answerTimeout = new CancellationTokenSource(AnswerTimeout, time);
-            using var exchange = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping, answerTimeout.Token);
+            using var killed = new CancellationTokenSource();
+            using var killable = live.TrackExchange(flow, () => Cancel(killed));
+            using var exchange = CancellationTokenSource.CreateLinkedTokenSource([cancellationToken, lifetime.ApplicationStopping, answerTimeout.Token, killed.Token]);
             using var request = UpstreamRequest(flow, target, webSocket, offer, out var upstreamSocket);
             HttpResponseMessage response;
             try
@@ -88,7 +90,8 @@ internal sealed partial class FlowReplay(
             catch (Exception ex) when (ex is HttpRequestException or System.Net.Sockets.SocketException or SelfTargetException
                 or System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException)
             {
-                flow.Error = ex is not OperationCanceledException ? ProxyRequestHandler.Describe(ex, target).Text
+                flow.Error = killed.IsCancellationRequested ? "Connection killed."
+                    : ex is not OperationCanceledException ? ProxyRequestHandler.Describe(ex, target).Text
                     : lifetime.ApplicationStopping.IsCancellationRequested ? "WsWeb shut down before the server answered the replay."
                     : cancellationToken.IsCancellationRequested ? "The replay was cancelled before the server answered."
                     : $"{target.Host}:{target.Port} did not answer the replay within {AnswerTimeout.TotalSeconds:0} s.";
@@ -313,17 +316,20 @@ internal sealed partial class FlowReplay(
     private async Task RecordBodyAsync(HttpFlow flow, HttpResponseMessage response, HttpResponseData recorded)
     {
         var recorder = new BodyRecorder(options.BodyCaptureLimit);
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStopping);
+        using var killable = live.TrackExchange(flow, () => Cancel(reading));
         try
         {
             using (response)
             {
-                await using var body = await response.Content.ReadAsStreamAsync(lifetime.ApplicationStopping);
-                await ProxyRequestHandler.CopyAsync(body, Stream.Null, recorder, lifetime.ApplicationStopping);
+                await using var body = await response.Content.ReadAsStreamAsync(reading.Token);
+                await ProxyRequestHandler.CopyAsync(body, Stream.Null, recorder, reading.Token);
             }
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException or UpstreamBodyException)
         {
-            flow.Error = lifetime.ApplicationStopping.IsCancellationRequested
+            // A kill set its own error ("Connection killed.").
+            flow.Error ??= lifetime.ApplicationStopping.IsCancellationRequested
                 ? "WsWeb shut down while the replay's response body arrived."
                 : $"{flow.Request.Host}:{flow.Request.Port} ended the replay's response body early: {ex.Message}";
         }

@@ -19,6 +19,7 @@ namespace WsWeb.Proxy.Forwarding;
 internal sealed partial class ProxyRequestHandler(
     UpstreamConnector upstream,
     WebSocketForwarder webSockets,
+    WsWeb.Proxy.WebSockets.LiveRelays live,
     FlowStore store,
     OwnEndpoints ownEndpoints,
     ProxyOptions options,
@@ -65,6 +66,7 @@ internal sealed partial class ProxyRequestHandler(
         var flow = CreateFlow(context, connection, target);
         flow.IsLive = true; // before Add: the store reads it under its lock, and a flow it sees as finished may be evicted to make room
         store.Add(flow);
+        using var killable = live.TrackExchange(flow, context.Abort);
         try
         {
             if (ownEndpoints.IsOwn(target.Host, target.Port))

@@ -42,7 +42,37 @@ internal sealed class LiveRelays : IWebSocketControl
     public Task CloseAsync(HttpFlow flow, CloseTarget target, int code, string? reason, CancellationToken cancellationToken = default) =>
         Require(flow).CloseAsync(target, code, reason, cancellationToken);
 
-    public void Kill(HttpFlow flow) => Require(flow).Kill();
+    /// <summary>
+    /// Kills a live WebSocket's relay or, for a flow still under way that is no relayed WebSocket (a plain exchange, a
+    /// handshake waiting for its answer, a replay's response arriving), aborts its connection, as mitmproxy kills any
+    /// live flow.
+    /// </summary>
+    public void Kill(HttpFlow flow)
+    {
+        if (Find(flow) is not { IsRunning: true } && flow.IsLive && _exchanges.TryGetValue(flow.Id, out var abort))
+        {
+            flow.Error ??= "Connection killed.";
+            abort();
+            return;
+        }
+
+        Require(flow).Kill();
+    }
+
+    private readonly ConcurrentDictionary<string, Action> _exchanges = new(StringComparer.Ordinal);
+
+    /// <summary>Lets <see cref="Kill"/> end <paramref name="flow"/>'s exchange by <paramref name="abort"/> until disposed.</summary>
+    public IDisposable TrackExchange(HttpFlow flow, Action abort)
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        _exchanges[flow.Id] = abort;
+        return new Tracked(this, new KeyValuePair<string, Action>(flow.Id, abort));
+    }
+
+    private sealed class Tracked(LiveRelays owner, KeyValuePair<string, Action> entry) : IDisposable
+    {
+        public void Dispose() => owner._exchanges.TryRemove(entry);
+    }
 
     /// <summary>True once the flow's client (or server) was sent a close, or the flow is not live.</summary>
     public bool CloseSentTo(HttpFlow flow, bool toClient) => Find(flow) is not { IsRunning: true } relay || relay.CloseSentTo(toClient);

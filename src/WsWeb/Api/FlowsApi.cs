@@ -62,8 +62,8 @@ internal static class FlowsApi
             .WithName("KillFlow")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
-            .WithSummary("Abort both TCP connections of a live WebSocket at once (mitmproxy's kill).")
-            .WithDescription("No close frames are sent; the flow records 1006 and the error \"Connection killed.\" (after a close still under way, it keeps that close's code). Example: `POST /api/flows/{id}/kill`.");
+            .WithSummary("Abort the connections of a live flow at once (mitmproxy's kill).")
+            .WithDescription("A WebSocket gets no close frames; the flow records 1006 and the error \"Connection killed.\" (after a close still under way, it keeps that close's code). A plain HTTP exchange still under way (a long poll, a stalled upload, a replay's response) or a handshake waiting for its answer has its connection aborted, with the same error. A flow that is not live is a 409. Example: `POST /api/flows/{id}/kill`.");
         group.MapDelete("/{id}", Delete)
             .WithName("DeleteFlow")
             .ProducesProblem(StatusCodes.Status404NotFound)
@@ -348,9 +348,10 @@ internal static class FlowsApi
             return ApiProblems.FlowNotFound(id);
         }
 
-        if (!flow.IsWebSocket || !control.IsLive(flow))
+        // Any live flow, as in mitmproxy: a plain exchange or a handshake under way has its connection aborted.
+        if (!flow.IsLive)
         {
-            return ApiProblems.Conflict(NotLive(flow));
+            return ApiProblems.Conflict(flow.IsWebSocket || flow.IsImported ? NotLive(flow) : $"Flow {flow.Id} has ended; it has no connection left to kill.");
         }
 
         try

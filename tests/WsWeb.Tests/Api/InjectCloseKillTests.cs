@@ -287,4 +287,59 @@ public sealed class InjectCloseKillTests(WsWebApp app) : IClassFixture<WsWebApp>
         await ApiAssert.ProblemAsync(await app.Api.PostAsync(new Uri($"/api/flows/{flow.Id}/kill", UriKind.Relative), null), HttpStatusCode.Conflict);
         await ApiAssert.ProblemAsync(await app.Api.PostAsync(new Uri("/api/flows/unknown/kill", UriKind.Relative), null), HttpStatusCode.NotFound);
     }
+
+    [Fact]
+    public async Task Kill_aborts_a_plain_http_exchange_still_under_way()
+    {
+        // A server that takes the request and never answers: a long poll, as far as the client can tell.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+        // A raw client: HttpClient would send the request again on a new connection once this one is cut.
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(System.Net.IPAddress.Loopback, app.ProxyPort);
+        var stream = client.GetStream();
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"GET http://127.0.0.1:{port}/poll HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"));
+        using var accepted = await silent.AcceptTcpClientAsync();
+        HttpFlow? flow = null;
+        await Eventually.AssertAsync(() => (flow = app.Store.Snapshot().FirstOrDefault(f => f.Request.Port == port && f.IsLive)) is not null, "the exchange is live");
+
+        var kill = await app.Api.PostAsync(new Uri($"/api/flows/{flow!.Id}/kill", UriKind.Relative), null);
+
+        Assert.Equal(HttpStatusCode.NoContent, kill.StatusCode);
+        await Eventually.AssertAsync(() => !flow.IsLive, "the killed exchange ends");
+        Assert.Equal("Connection killed.", flow.Error);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            Assert.Equal(0, await stream.ReadAsync(new byte[1], cts.Token));   // cut, with no answer
+        }
+        catch (IOException)
+        {
+            // A reset says the same.
+        }
+
+        var again = await ApiAssert.ProblemAsync(await app.Api.PostAsync(new Uri($"/api/flows/{flow.Id}/kill", UriKind.Relative), null), HttpStatusCode.Conflict);
+        Assert.Equal($"Flow {flow.Id} has ended; it has no connection left to kill.", again.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task Kill_ends_a_replay_that_waits_for_its_server()
+    {
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+        var original = new HttpFlow(new HttpRequestData { Method = "GET", Scheme = "http", Host = "127.0.0.1", Port = port, Path = "/", Headers = [new("Host", $"127.0.0.1:{port}")], Content = [] }, 0);
+        app.Store.Add(original);
+
+        var replaying = app.Api.PostJsonAsync($"/api/flows/{original.Id}/replay", new { });
+        using var accepted = await silent.AcceptTcpClientAsync();
+        HttpFlow? replay = null;
+        await Eventually.AssertAsync(() => (replay = app.Store.Snapshot().FirstOrDefault(f => f.ReplayOf == original.Id)) is not null, "the replay is recorded");
+        Assert.Equal(HttpStatusCode.NoContent, (await app.Api.PostAsync(new Uri($"/api/flows/{replay!.Id}/kill", UriKind.Relative), null)).StatusCode);
+
+        var summary = await ApiAssert.JsonAsync(await replaying, HttpStatusCode.Created);
+        Assert.Equal("Connection killed.", summary.GetProperty("error").GetString());
+        Assert.False(replay.IsLive);
+    }
 }

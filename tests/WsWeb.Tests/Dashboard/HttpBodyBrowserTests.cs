@@ -137,6 +137,28 @@ public sealed class HttpBodyBrowserTests(DashboardBrowser browser) : IClassFixtu
         Assert.Equal(Page, await page.Locator("#http-response-body > pre.payload-text").TextContentAsync());
     }
 
+    [RequiresChromiumFact]
+    public async Task A_pending_exchange_is_killed_from_its_page_and_the_page_shows_why_it_ended()
+    {
+        await using var upstream = await CodedServer.StartAsync();
+        upstream.Slow = ("gzip", Gzip(Encoding.UTF8.GetBytes(Page)));   // its head never comes: SendHead is not set
+        using var client = ProxiedClient();
+        var tag = Guid.NewGuid().ToString("N");
+        var exchange = client.GetByteArrayAsync(new Uri($"http://127.0.0.1:{upstream.Port}/slow?t={tag}"));
+        HttpFlow? flow = null;
+        await Eventually.AssertAsync(() => (flow = App.Store.Query(f => f.Request.Path.Contains(tag, StringComparison.Ordinal), take: 1).FirstOrDefault()) is not null, "the flow is recorded");
+
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow!.Id}");
+        await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub");
+        await page.Locator("#kill-form button[type=submit]").ClickAsync();
+
+        await Expect(page.Locator("#http-no-response")).ToHaveTextAsync("No response: Connection killed.");
+        await Expect(page.Locator("#kill-form")).ToHaveCountAsync(0);
+        Assert.False(flow.IsLive);
+        await Assert.ThrowsAnyAsync<Exception>(() => exchange);
+    }
+
     private HttpClient ProxiedClient() =>
         new(new HttpClientHandler { Proxy = new WebProxy(App.ProxyUri), UseProxy = true, AutomaticDecompression = DecompressionMethods.None })
         {
