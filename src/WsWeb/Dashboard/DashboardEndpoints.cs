@@ -113,7 +113,7 @@ internal static class DashboardEndpoints
         ui.MapGet("/flows/{id}/messages/{index:long}/view", Results<RazorComponentResult<MessageContent>, NotFound> (
             FlowStore store, HoldResolutions resolutions, string id, long index, string? view) =>
         {
-            if (store.Get(id)?.WebSocket?.Find(index) is not { } message)
+            if (store.Get(id) is not { } flow || flow.WebSocket?.Find(index) is not { } message)
             {
                 return TypedResults.NotFound();
             }
@@ -123,6 +123,7 @@ internal static class DashboardEndpoints
                 [nameof(MessageContent.FlowId)] = id,
                 [nameof(MessageContent.Message)] = Api.MessageView.From(message, resolutions.Get(message)),
                 [nameof(MessageContent.View)] = view,
+                [nameof(MessageContent.Live)] = flow.IsLive,
             });
         });
 

@@ -379,7 +379,7 @@ public sealed class ComponentTests
     [Fact]
     public async Task Flow_actions_post_to_the_rest_api_and_are_disabled_when_not_live()
     {
-        var live = await RenderAsync<FlowActions>(new() { ["FlowId"] = "f1", ["Live"] = true });
+        var live = await RenderAsync<FlowActions>(new() { ["FlowId"] = "f1", ["Live"] = true }, FlowActionsServices());
         Assert.False(live.QuerySelector("fieldset#flow-actions")!.HasAttribute("disabled"));
         // The page says what a waiting injection waits for, so it waits the most the API allows before a 202.
         Assert.Equal($"/api/flows/f1/messages?wait={WsWeb.Api.FlowsApi.MaxInjectWaitSeconds}", live.QuerySelector("#inject-form")!.GetAttribute("data-api"));
@@ -390,8 +390,49 @@ public sealed class ComponentTests
         Assert.NotNull(live.QuerySelector("#close-form input[name=code][data-type=int]"));
         Assert.NotNull(live.QuerySelector("#close-form input[name=reason]"));
 
-        var closed = await RenderAsync<FlowActions>(new() { ["FlowId"] = "f1", ["Live"] = false });
+        var closed = await RenderAsync<FlowActions>(new() { ["FlowId"] = "f1", ["Live"] = false }, FlowActionsServices());
         Assert.True(closed.QuerySelector("fieldset#flow-actions")!.HasAttribute("disabled"));
+    }
+
+    private static Action<IServiceCollection> FlowActionsServices(long maxMessageSize = 1024 * 1024, long? serverBodyLimit = 30_000_000) => services =>
+    {
+        services.AddSingleton(new WsWeb.Proxy.ProxyOptions { MaxMessageSize = maxMessageSize });
+        services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(kestrel => kestrel.Limits.MaxRequestBodySize = serverBodyLimit);
+    };
+
+    [Fact]
+    public async Task Inject_form_carries_the_limits_a_resent_message_must_fit()
+    {
+        // What the API takes: the largest message, in a body of at least the server's limit, room for it in base64 past that.
+        var small = await RenderAsync<FlowActions>(new() { ["FlowId"] = "f1", ["Live"] = true }, FlowActionsServices());
+        Assert.Equal("1048576", small.QuerySelector("#inject-form")!.GetAttribute("data-max-message-size"));
+        Assert.Equal("30000000", small.QuerySelector("#inject-form")!.GetAttribute("data-max-body"));
+
+        var large = await RenderAsync<FlowActions>(new() { ["FlowId"] = "f1", ["Live"] = true }, FlowActionsServices(maxMessageSize: 64 * 1024 * 1024));
+        Assert.Equal(((64L * 1024 * 1024 + 2) / 3 * 4 + 64 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture), large.QuerySelector("#inject-form")!.GetAttribute("data-max-body"));
+
+        var unlimited = await RenderAsync<FlowActions>(new() { ["FlowId"] = "f1", ["Live"] = true }, FlowActionsServices(serverBodyLimit: null));
+        Assert.False(unlimited.QuerySelector("#inject-form")!.HasAttribute("data-max-body"));
+    }
+
+    [Fact]
+    public async Task Message_content_offers_resend_with_the_message_direction_and_type_and_disables_it_on_a_closed_flow()
+    {
+        var live = await RenderAsync<MessageContent>(new() { ["FlowId"] = "f1", ["Message"] = TestData.Binary(5, [1, 2, 3], fromClient: false), ["Live"] = true });
+        var button = live.QuerySelector("#message-resend")!;
+        Assert.False(button.HasAttribute("disabled"));
+        Assert.Equal("button", button.GetAttribute("type")); // not a submit: it sends nothing
+        Assert.Equal("5", button.GetAttribute("data-index"));
+        Assert.Equal("false", button.GetAttribute("data-from-client"));
+        Assert.Equal("binary", button.GetAttribute("data-type"));
+        Assert.Equal("3", button.GetAttribute("data-length"));
+        Assert.Equal(MessageContent.ResendTitle, live.QuerySelector("#message-resend-wrap")!.GetAttribute("title"));
+        Assert.NotNull(live.QuerySelector("#resend-problem.problem"));
+
+        var closed = await RenderAsync<MessageContent>(new() { ["FlowId"] = "f1", ["Message"] = TestData.Text(2, "hi") });
+        Assert.True(closed.QuerySelector("#message-resend")!.HasAttribute("disabled"));
+        Assert.Equal("true", closed.QuerySelector("#message-resend")!.GetAttribute("data-from-client"));
+        Assert.Equal(MessageContent.ClosedTitle, closed.QuerySelector("#message-resend-wrap")!.GetAttribute("title"));
     }
 
     [Fact]

@@ -848,6 +848,15 @@ function flowPage(root) {
     const actions = $("#flow-actions");
     if (actions) actions.disabled = true;
     showNotLiveNotice(actions);
+    closeResend();
+  };
+
+  // The shown message's Resend, as MessageContent.razor renders it for a closed flow.
+  const closeResend = () => {
+    const button = $("#message-resend", view);
+    if (!button) return;
+    button.disabled = true;
+    $("#message-resend-wrap", view).title = RESEND_CLOSED_TITLE;
   };
 
   // An injection waits behind a held message of its direction (the relay forwards each direction in order), for as
@@ -1059,8 +1068,54 @@ function flowPage(root) {
     const chosen = views.get(index) ?? "";
     const response = await fetch(`/ui/flows/${encodeURIComponent(flowId)}/messages/${index}/view?view=${chosen}`);
     view.innerHTML = response.ok ? await response.text() : `<div class="empty-state">Message ${index} is no longer available.</div>`;
+    if (!live) closeResend(); // rendered before the flow ended
     localizeTimes(view);
     bootstrap.Tab.getOrCreateInstance($("#tab-message")).show();
+  };
+
+  // Resend (the message view's button, or "e" on a row): the Inject form gets the message the same way round (a
+  // client's goes to the server again), with its type and its whole content, for the user to edit and send; nothing
+  // goes out from here. The content is read from the REST API: the view shows it rendered (pretty JSON, a hex dump),
+  // and only its first 256 KiB. Only the latest Resend fills the form.
+  let resendRun = 0;
+  const resend = async (button) => {
+    const run = ++resendRun;
+    const index = button.dataset.index;
+    const toClient = button.dataset.fromClient !== "true";
+    const type = button.dataset.type;
+    const maxMessage = Number(injectForm.dataset.maxMessageSize);
+    const maxBody = injectForm.dataset.maxBody ? Number(injectForm.dataset.maxBody) : Infinity;
+    const tooLarge = (length) => new Error(`Message #${index} is ${formatBytes(length)}: more than an injection can carry ` +
+      `(${formatBytes(maxMessage)} a message).`);
+    const problem = $("#resend-problem", view);
+    if (problem) problem.innerHTML = "";
+    try {
+      if (Number(button.dataset.length) > maxMessage) throw tooLarge(Number(button.dataset.length));
+      const response = await fetch(`/api/flows/${encodeURIComponent(flowId)}/messages/${index}/content`);
+      if (!response.ok) throw responseError(response, await response.text());
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      if (run !== resendRun) return;
+      if (!live) throw new Error("The flow closed meanwhile: nothing can be sent on it.");
+      const bodySize = (encoding, content) => new TextEncoder().encode(JSON.stringify({ toClient, type, encoding, content })).length;
+      let [encoding, content, why] = resendContent(bytes, type === "text");
+      // Escaped text, or hex at three characters a byte, can outgrow the body limit where base64 cannot (the limit
+      // leaves room for a message of the maximum size in base64).
+      if (encoding !== "base64" && bodySize(encoding, content) > maxBody) [encoding, content, why] = ["base64", bytesBase64(bytes), ""];
+      if (bytes.length > maxMessage || bodySize(encoding, content) > maxBody) throw tooLarge(bytes.length);
+      const fields = injectForm.elements;
+      fields.toClient.value = String(toClient);
+      fields.type.value = type;
+      fields.encoding.value = encoding;
+      fields.content.value = content;
+      $(".problem", injectForm).innerHTML = "";
+      showResult(injectForm, `Message #${index}${why ? ` in ${ENCODING_NAMES[encoding]}: ${why}` : ""}. Edit it, then Inject.`, true);
+      bootstrap.Tab.getOrCreateInstance($("#tab-actions")).show();
+      injectForm.scrollIntoView({ block: "nearest" });
+      fields.content.focus();
+    } catch (error) {
+      // In the view the Resend was pressed in, if it is still the one shown.
+      if (run === resendRun && problem?.isConnected) problem.innerHTML = problemHtml(error);
+    }
   };
 
   tbody.addEventListener("click", (event) => {
@@ -1079,6 +1134,15 @@ function flowPage(root) {
       event.preventDefault(); // Space would scroll the list
       showMessage(parseInt(row.dataset.index, 10));
       return;
+    } else if (event.key === "e" || event.key === "E") {
+      // Edit and resend: the message is shown, then its Resend acts (on a closed flow it stays disabled, saying why).
+      event.preventDefault();
+      const index = parseInt(row.dataset.index, 10);
+      showMessage(index).then(() => {
+        const button = $("#message-resend", view);
+        if (selected === index && button?.dataset.index === String(index) && !button.disabled) resend(button);
+      });
+      return;
     } else return;
     event.preventDefault();
     if (!next) {
@@ -1094,6 +1158,8 @@ function flowPage(root) {
     if (row) setTabStop(row);
   });
   view.addEventListener("click", (event) => {
+    const resendButton = event.target.closest("#message-resend");
+    if (resendButton) { resend(resendButton); return; }
     const button = event.target.closest("button[data-view]");
     if (!button || selected == null) return;
     views.set(selected, button.dataset.view);
@@ -1193,7 +1259,7 @@ function bytesBase64(bytes) {
   return btoa(raw);
 }
 
-// ---------- content encodings (a held message's editor) ----------
+// ---------- content encodings (a held message's editor, a message resent from its flow's page) ----------
 
 const ENCODING_NAMES = { utf8: "UTF-8", hex: "hex", base64: "base64" };
 
@@ -1211,6 +1277,33 @@ function contentBytes(text, encoding) {
     try { return base64Bytes(compact); } catch { throw new Error("the text is not valid base64"); }
   }
   throw new Error(`unknown encoding ${encoding}`);
+}
+
+// MessageContent.ClosedTitle, for a flow that ends while its page is open.
+const RESEND_CLOSED_TITLE = "This flow is closed: nothing can be sent on it. Replay it (header) for a new live flow";
+
+// Past this many bytes a message the Inject form gets as bytes is in base64: hex takes three characters a byte, and is
+// no easier to edit at that size.
+const RESEND_HEX_MAX = 64 * 1024;
+
+/**
+ * A message's bytes as the Inject form's content, in an encoding its textarea gives back unchanged: UTF-8 for text
+ * (not for text with carriage returns: a textarea's value has none), else hex, or base64 when large.
+ * [encoding, content, why text is not in UTF-8].
+ */
+function resendContent(bytes, isText) {
+  let why = "";
+  if (isText) {
+    try {
+      const text = contentText(bytes, "utf8");
+      if (!text.includes("\r")) return ["utf8", text, ""];
+      why = "its carriage returns would not survive the box as text";
+    } catch (error) {
+      why = error.message;
+    }
+  }
+  const encoding = bytes.length <= RESEND_HEX_MAX ? "hex" : "base64";
+  return [encoding, contentText(bytes, encoding), why];
 }
 
 /** Bytes as a content in an encoding; UTF-8 only when they are valid UTF-8 (nothing is replaced). */
