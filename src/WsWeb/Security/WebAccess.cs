@@ -22,7 +22,7 @@ internal sealed partial class WebAccess
     /// <summary>The query parameter of the printed sign-in link.</summary>
     public const string TokenParameter = "token";
 
-    /// <summary>Attempts with a secret one client address (an IPv6 /64) may make per minute before it must wait.</summary>
+    /// <summary>Wrong secrets one client address (an IPv6 /64) may send in a minute; one more, and it must wait.</summary>
     internal const int AttemptsPerMinute = 10;
 
     private const int MaxTrackedAddresses = 10_000;
@@ -77,10 +77,13 @@ internal sealed partial class WebAccess
     }
 
     /// <summary>
-    /// Takes one attempt from the address's allowance for this minute, atomically, so parallel requests get no
-    /// more than the allowance between them; false once it is used up.
+    /// Takes one check from the address's allowance for this minute, atomically, so parallel requests get no
+    /// more checks than the allowance between them: <see cref="AttemptsPerMinute"/> wrong secrets, and one more
+    /// check after them (a right secret still gets in after exactly that many typos; one more wrong one is the
+    /// last checked). Null once it is used up; a refusal takes nothing, so it does not hold the address off for
+    /// longer. Otherwise the start of the window the check was taken from, to give it back to.
     /// </summary>
-    private bool TryTakeAttempt(IPAddress key)
+    private DateTimeOffset? TryTakeAttempt(IPAddress key)
     {
         var now = _time.GetUtcNow();
         if (_attempts.Count > MaxTrackedAddresses)
@@ -99,13 +102,45 @@ internal sealed partial class WebAccess
             }
         }
 
-        var taken = _attempts.AddOrUpdate(key, (1, now), (_, entry) => now - entry.Since >= AttemptWindow ? (1, now) : (entry.Count + 1, entry.Since));
-        return taken.Count <= AttemptsPerMinute;
+        while (true)
+        {
+            if (!_attempts.TryGetValue(key, out var entry))
+            {
+                if (_attempts.TryAdd(key, (1, now)))
+                {
+                    return now;
+                }
+
+                continue;
+            }
+
+            var taken = now - entry.Since >= AttemptWindow ? (Count: 1, Since: now) : (Count: entry.Count + 1, entry.Since);
+            if (taken.Count > AttemptsPerMinute + 1)
+            {
+                return null;
+            }
+
+            if (_attempts.TryUpdate(key, taken, entry))
+            {
+                return taken.Since;
+            }
+        }
     }
 
-    /// <summary>A right secret gives its attempt back: only wrong ones use up the allowance.</summary>
-    private void GiveBackAttempt(IPAddress key) =>
-        _attempts.AddOrUpdate(key, (0, _time.GetUtcNow()), (_, entry) => (Math.Max(0, entry.Count - 1), entry.Since));
+    /// <summary>
+    /// A right secret gives its check back: only wrong ones use up the allowance. Not to a later window, which
+    /// started counting afresh without it.
+    /// </summary>
+    private void GiveBackAttempt(IPAddress key, DateTimeOffset window)
+    {
+        while (_attempts.TryGetValue(key, out var entry) && entry.Since == window)
+        {
+            if (_attempts.TryUpdate(key, (Math.Max(0, entry.Count - 1), entry.Since), entry))
+            {
+                return;
+            }
+        }
+    }
 
     /// <summary>Addresses are counted per host, IPv6 per /64: one machine has a whole /64 to pick from.</summary>
     private static IPAddress? AttemptKey(IPAddress? client)
@@ -141,13 +176,19 @@ internal sealed partial class WebAccess
 
     /// <summary>
     /// Checks a presented password or token; a wrong one counts against the client's address, and an address
-    /// with too many wrong ones in the last minute is not checked at all until the minute is over. (Everyone
-    /// behind that address waits too; a browser already signed in keeps its cookie.)
+    /// with more than <see cref="AttemptsPerMinute"/> wrong ones in the last minute is not checked at all until
+    /// the minute is over. (Everyone behind that address waits too; a browser already signed in keeps its cookie.)
     /// </summary>
     public SecretCheck Check(string presented, IPAddress? client)
     {
+        // Every check takes from the allowance before the secret is looked at, the right one too, and only a right
+        // one gives it back afterwards. Looking first would make the throttle an oracle: a 429 for wrong guesses but
+        // an answer for the right one tells a guesser which of its parallel guesses hit. The price is that a right
+        // secret checked while wrong ones (or other right ones) are in flight shares what is left of the allowance
+        // with them: a script firing many requests at once after a few typos sees some of them refused with 429.
         var key = AttemptKey(client);
-        if (key is not null && !TryTakeAttempt(key))
+        DateTimeOffset? window = null;
+        if (key is not null && (window = TryTakeAttempt(key)) is null)
         {
             return SecretCheck.Throttled;
         }
@@ -157,9 +198,9 @@ internal sealed partial class WebAccess
             return SecretCheck.Wrong;
         }
 
-        if (key is not null)
+        if (window is { } taken)
         {
-            GiveBackAttempt(key);
+            GiveBackAttempt(key!, taken);
         }
 
         return SecretCheck.Accepted;

@@ -332,14 +332,36 @@ public sealed class WebAccessOptionsTests
 
         var results = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => Task.Run(() => access.Check($"guess {i}", guesser))));
 
-        Assert.Equal(WebAccess.AttemptsPerMinute, results.Count(r => r == SecretCheck.Wrong));
+        Assert.Equal(WebAccess.AttemptsPerMinute + 1, results.Count(r => r == SecretCheck.Wrong));
+    }
+
+    [Fact]
+    public async Task Refused_checks_do_not_use_up_the_allowance()
+    {
+        // The review's repro: 9 typos, then a script's burst of right-bearer requests. Some are refused while the
+        // others are checked (no oracle), but once the burst is over the address has exactly its 2 checks left.
+        var access = WebAccess.Create(new ProxyOptions { WebPassword = "a long secret" });
+        var script = IPAddress.Parse("192.0.2.10");
+        for (var i = 0; i < WebAccess.AttemptsPerMinute - 1; i++)
+        {
+            Assert.Equal(SecretCheck.Wrong, access.Check($"typo {i}", script));
+        }
+
+        var burst = await Task.WhenAll(Enumerable.Range(0, 800).Select(_ => Task.Run(() => access.Check("a long secret", script))));
+
+        Assert.DoesNotContain(SecretCheck.Wrong, burst);
+        Assert.Contains(SecretCheck.Accepted, burst);
+        Assert.Equal(SecretCheck.Accepted, access.Check("a long secret", script));
+        Assert.Equal(SecretCheck.Wrong, access.Check("typo 10", script));
+        Assert.Equal(SecretCheck.Wrong, access.Check("typo 11", script));
+        Assert.Equal(SecretCheck.Throttled, access.Check("a long secret", script));
     }
 
     [Fact]
     public void An_IPv6_guesser_cannot_step_around_the_limit_inside_its_own_64()
     {
         var access = WebAccess.Create(new ProxyOptions { WebPassword = "a long secret" });
-        for (var i = 0; i < WebAccess.AttemptsPerMinute; i++)
+        for (var i = 0; i <= WebAccess.AttemptsPerMinute; i++)
         {
             Assert.Equal(SecretCheck.Wrong, access.Check("guess", IPAddress.Parse($"2001:db8:1:2::{i + 1:x}")));
         }
@@ -383,6 +405,13 @@ public sealed class WebAccessOptionsTests
             Assert.Equal(SecretCheck.Wrong, access.Check($"guess {i}", guesser));
         }
 
+        // Exactly the allowance of typos: the right secret still gets in, and gives its check back.
+        Assert.Equal(SecretCheck.Accepted, access.Check("a long secret", guesser));
+        Assert.Equal(SecretCheck.Accepted, access.Check("a long secret", guesser));
+
+        // One more wrong one is the last checked.
+        Assert.Equal(SecretCheck.Wrong, access.Check("guess 10", guesser));
+
         // Locked: not even the right secret is checked, so guessing gains nothing. Other addresses are unaffected.
         Assert.Equal(SecretCheck.Throttled, access.Check("a long secret", guesser));
         Assert.Equal(SecretCheck.Accepted, access.Check("a long secret", colleague));
@@ -401,8 +430,17 @@ public sealed class WebAccessThrottleTests(SharedWsWebApp shared) : IClassFixtur
     public async Task A_guessing_client_gets_429_with_Retry_After_on_the_API_and_the_sign_in_form()
     {
         var http = shared.Http;
-        for (var i = 0; i < WebAccess.AttemptsPerMinute; i++)
+        for (var i = 0; i <= WebAccess.AttemptsPerMinute; i++)
         {
+            if (i == WebAccess.AttemptsPerMinute)
+            {
+                // README: more than 10 wrong secrets are answered 429; 10 typos still leave room for the right one.
+                using var right = new HttpRequestMessage(HttpMethod.Get, "/api/flows");
+                right.Headers.Authorization = new AuthenticationHeaderValue("Bearer", SharedWsWebApp.Password);
+                using var accepted = await http.SendAsync(right);
+                Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
+            }
+
             using var request = new HttpRequestMessage(HttpMethod.Get, "/api/flows");
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", $"guess number {i}");
             using var wrong = await http.SendAsync(request);
