@@ -72,6 +72,18 @@ internal static partial class WebAccessEndpoints
                         context.Response.Redirect(withoutToken);
                         return;
                     }
+
+                    // Most often a link printed before the last restart: the page says so, or it looks as if
+                    // the link just forgot to sign the user in.
+                    if (check == SecretCheck.Wrong)
+                    {
+                        context.Response.Redirect(QueryHelpers.AddQueryString(SignInPath, new Dictionary<string, string?>
+                        {
+                            ["returnUrl"] = withoutToken,
+                            [NoticeParameter] = StaleLinkNotice,
+                        }));
+                        return;
+                    }
                 }
             }
 
@@ -109,7 +121,7 @@ internal static partial class WebAccessEndpoints
     public static IEndpointRouteBuilder MapSignIn(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup(SignInPath).ExcludeFromDescription();
-        group.MapGet("/", (string? returnUrl) => Page(LocalUrl(returnUrl), error: null, StatusCodes.Status200OK));
+        group.MapGet("/", (string? returnUrl, string? notice) => Page(LocalUrl(returnUrl), error: null, StatusCodes.Status200OK, NoticeText(notice)));
 
         // Read by hand rather than bound with [FromForm]: the page has no antiforgery token to send, and a
         // cross-site post is refused ahead of here by the web listener guard (a foreign Origin).
@@ -145,8 +157,24 @@ internal static partial class WebAccessEndpoints
             title: "Too many wrong secrets",
             detail: $"More than {WebAccess.AttemptsPerMinute} wrong passwords or tokens came from your address in the last minute; wait a minute before trying again.");
 
-    private static RazorComponentResult<SignInPage> Page(string returnUrl, string? error, int status) =>
-        new(new Dictionary<string, object?> { [nameof(SignInPage.ReturnUrl)] = returnUrl, [nameof(SignInPage.Error)] = error }) { StatusCode = status };
+    private const string NoticeParameter = "notice";
+
+    private const string StaleLinkNotice = "stale-link";
+
+    /// <summary>The page's notice for a <see cref="NoticeParameter"/> value; a name, so a crafted link cannot put its own words on the page.</summary>
+    private static string? NoticeText(string? notice) => notice switch
+    {
+        StaleLinkNotice => "This sign-in link is no longer valid (WsWeb makes a new one at each start). Ask for the current link, or sign in with the password.",
+        _ => null,
+    };
+
+    private static RazorComponentResult<SignInPage> Page(string returnUrl, string? error, int status, string? notice = null) =>
+        new(new Dictionary<string, object?>
+        {
+            [nameof(SignInPage.ReturnUrl)] = returnUrl,
+            [nameof(SignInPage.Error)] = error,
+            [nameof(SignInPage.Notice)] = notice,
+        }) { StatusCode = status };
 
     private static void SignIn(HttpContext context, WebAccess access) =>
         context.Response.Cookies.Append(access.CookieName, access.CookieValue, new CookieOptions

@@ -174,13 +174,26 @@ public sealed class WebAccessTests(SharedWsWebApp shared) : IClassFixture<Shared
     }
 
     [Fact]
-    public async Task A_wrong_token_in_the_link_signs_nobody_in()
+    public async Task A_stale_or_wrong_link_signs_nobody_in_and_the_sign_in_page_says_why()
     {
-        using var response = await Http.SendAsync(Get("/?token=guess"));
+        using var response = await Http.SendAsync(Get("/rules?token=from-before-the-restart&keep=1"));
 
         Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
-        Assert.StartsWith("/signin", response.Headers.Location?.OriginalString, StringComparison.Ordinal);
         Assert.False(response.Headers.Contains("Set-Cookie"));
+        var location = response.Headers.Location?.OriginalString;
+        Assert.Equal("/signin?returnUrl=%2Frules%3Fkeep%3D1&notice=stale-link", location);
+
+        using var page = await Http.SendAsync(Get(location!));
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        var html = await page.Content.ReadAsStringAsync();
+        Assert.Contains("This sign-in link is no longer valid (WsWeb makes a new one at each start)", html, StringComparison.Ordinal);
+        Assert.Contains("value=\"/rules?keep=1\"", html, StringComparison.Ordinal);
+
+        // Reached otherwise, the page has nothing to explain; and a link cannot make it say something else.
+        using var plain = await Http.SendAsync(Get("/signin?notice=Your+session+expired%2C+enter+your+password+at+evil.example"));
+        var plainHtml = await plain.Content.ReadAsStringAsync();
+        Assert.DoesNotContain("signin-notice", plainHtml, StringComparison.Ordinal);
+        Assert.DoesNotContain("evil.example", plainHtml, StringComparison.Ordinal);
     }
 
     [Fact]
