@@ -10,12 +10,15 @@ internal static partial class WebAccessEndpoints
 {
     public const string SignInPath = "/signin";
 
+    public const string SignOutPath = "/signout";
+
     /// <summary>Set on a 401 so the dashboard's script knows to send the user to the sign-in page.</summary>
     public const string SignInHeader = "X-WsWeb-Sign-In";
 
     // What a browser without the secret may still load: the sign-in page, its styles, liveness and the public CA
-    // certificate (a teammate's phone needs it before it can do anything else).
-    private static readonly string[] OpenPaths = [SignInPath, "/healthz", "/cert", "/css", "/lib"];
+    // certificate (a teammate's phone needs it before it can do anything else). Signing out too: a cookie from
+    // before a restart is no longer good, and its browser should still be able to drop it.
+    private static readonly string[] OpenPaths = [SignInPath, SignOutPath, "/healthz", "/cert", "/css", "/lib"];
 
     // Answered with 401 and a problem detail: scripts, the hub, the dashboard's fragments and the API description.
     private static readonly string[] ApiPaths = ["/api", "/hubs", "/ui", "/openapi"];
@@ -146,6 +149,15 @@ internal static partial class WebAccessEndpoints
             SignIn(context, access);
             return TypedResults.Redirect(returnUrl);
         });
+
+        // A form post, never a GET (a link or a prefetch must not sign anyone out), refused from another site's page
+        // by the web listener guard like every write. The cookie is the same for every browser (one value per run),
+        // so this only makes this browser forget it: the others stay signed in until WsWeb restarts.
+        app.MapPost(SignOutPath, (HttpContext context, WebAccess access) =>
+        {
+            context.Response.Cookies.Delete(access.CookieName, CookieOptions(context));
+            return TypedResults.Redirect(SignInPath);
+        }).ExcludeFromDescription();
         return app;
     }
 
@@ -176,15 +188,20 @@ internal static partial class WebAccessEndpoints
             [nameof(SignInPage.Notice)] = notice,
         }) { StatusCode = status };
 
-    private static void SignIn(HttpContext context, WebAccess access) =>
-        context.Response.Cookies.Append(access.CookieName, access.CookieValue, new CookieOptions
-        {
-            HttpOnly = true,
-            SameSite = SameSiteMode.Strict,
-            Secure = context.Request.IsHttps,
-            Path = "/",
-            MaxAge = TimeSpan.FromDays(30),
-        });
+    private static void SignIn(HttpContext context, WebAccess access)
+    {
+        var options = CookieOptions(context);
+        options.MaxAge = TimeSpan.FromDays(30);
+        context.Response.Cookies.Append(access.CookieName, access.CookieValue, options);
+    }
+
+    private static CookieOptions CookieOptions(HttpContext context) => new()
+    {
+        HttpOnly = true,
+        SameSite = SameSiteMode.Strict,
+        Secure = context.Request.IsHttps,
+        Path = "/",
+    };
 
     /// <summary>Only paths on this site: a sign-in link must not bounce the user to somebody else's page.</summary>
     internal static string LocalUrl(string? url) =>

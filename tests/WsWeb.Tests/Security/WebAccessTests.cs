@@ -213,6 +213,42 @@ public sealed class WebAccessTests(SharedWsWebApp shared) : IClassFixture<Shared
     }
 
     [Fact]
+    public async Task Signing_out_drops_the_cookie_and_only_a_browser_with_the_cookie_is_offered_it()
+    {
+        var cookie = await SignInAsync();
+        using var withCookie = await Http.SendAsync(Get("/rules", cookie: cookie));
+        Assert.Contains("id=\"sign-out\"", await withCookie.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        using var withBearer = await Http.SendAsync(Get("/rules", bearer: SharedWsWebApp.Password));
+        Assert.Equal(HttpStatusCode.OK, withBearer.StatusCode);
+        Assert.DoesNotContain("id=\"sign-out\"", await withBearer.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        // Another site's page cannot sign the user out (a foreign Origin on a write).
+        using var crossSite = new HttpRequestMessage(HttpMethod.Post, "/signout");
+        crossSite.Headers.Add("Cookie", cookie);
+        crossSite.Headers.Add("Origin", "http://evil.example");
+        using var refused = await Http.SendAsync(crossSite);
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        Assert.False(refused.Headers.Contains("Set-Cookie"));
+
+        using var signOut = new HttpRequestMessage(HttpMethod.Post, "/signout");
+        signOut.Headers.Add("Cookie", cookie);
+        signOut.Headers.Add("Origin", Http.BaseAddress!.GetLeftPart(UriPartial.Authority));
+        using var response = await Http.SendAsync(signOut);
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Equal("/signin", response.Headers.Location?.OriginalString);
+        var deleted = Assert.Single(response.Headers.GetValues("Set-Cookie"));
+        Assert.StartsWith(cookie[..(cookie.IndexOf('=', StringComparison.Ordinal) + 1)] + ";", deleted, StringComparison.Ordinal);
+        Assert.Contains("expires=Thu, 01 Jan 1970", deleted, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("path=/", deleted, StringComparison.OrdinalIgnoreCase);
+
+        // A cookie from before a restart is no longer good; its browser can still drop it, rather than get a 401.
+        using var stale = new HttpRequestMessage(HttpMethod.Post, "/signout");
+        stale.Headers.Add("Cookie", cookie[..(cookie.IndexOf('=', StringComparison.Ordinal) + 1)] + "from-the-last-run");
+        using var staleResponse = await Http.SendAsync(stale);
+        Assert.Equal(HttpStatusCode.Redirect, staleResponse.StatusCode);
+    }
+
+    [Fact]
     public async Task A_wrong_password_shows_the_form_again_with_the_error()
     {
         using var response = await Http.PostAsync(new Uri("/signin", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string>
@@ -291,6 +327,27 @@ public sealed class WebAccessBrowserTests(PasswordDashboardBrowser fixture) : IC
         var (client, _, flow) = await fixture.Browser.App.ConnectAsync();
         await using var c = client;
         await Expect(page.Locator($"tr.flow-row[data-id='{flow.Id}']")).ToBeVisibleAsync();
+    }
+
+    [RequiresChromiumFact]
+    public async Task A_browser_signs_out_and_the_dashboard_sends_it_to_sign_in_again()
+    {
+        var page = await fixture.Browser.NewPageAsync();
+        var baseUrl = fixture.Browser.BaseUrl;
+        await page.GotoAsync(baseUrl + "/rules");
+        await page.FillAsync("#password", SharedWsWebApp.Password);
+        await page.ClickAsync("button[type=submit]");
+        await page.WaitForURLAsync(baseUrl + "/rules");
+        await DashboardBrowser.ScreenshotAsync(page, "signed-in-nav");
+
+        await Expect(page.Locator("#sign-out")).ToHaveCSSAsync("color", "rgba(255, 255, 255, 0.55)");
+        await page.ClickAsync("#sign-out");
+        await page.WaitForURLAsync(baseUrl + "/signin");
+        Assert.DoesNotContain(await page.Context.CookiesAsync(), c => c.Name.StartsWith(WebAccess.CookiePrefix, StringComparison.Ordinal));
+
+        await page.GotoAsync(baseUrl + "/rules");
+        Assert.Equal(baseUrl + "/signin?returnUrl=%2Frules", page.Url);
+        await Expect(page.Locator("#password")).ToBeVisibleAsync();
     }
 }
 
