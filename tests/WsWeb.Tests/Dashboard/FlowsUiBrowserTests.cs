@@ -157,6 +157,23 @@ public sealed class FlowsUiBrowserTests(DashboardBrowser browser) : IClassFixtur
     }
 
     [RequiresChromiumFact]
+    public async Task A_flow_a_teammate_deletes_is_said_to_be_gone_on_an_open_flow_page()
+    {
+        await ResetAsync();
+        var flow = await FinishedFlowAsync();
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
+        await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub");
+
+        using var deleted = await App.Api.DeleteAsync(new Uri($"/api/flows/{flow.Id}", UriKind.Relative));
+        Assert.True(deleted.IsSuccessStatusCode);
+
+        // On a shared instance a teammate's delete is the likeliest cause: the notice must not blame only a restart.
+        await Expect(page.Locator("#flow-gone")).ToContainTextAsync("This flow no longer exists: someone deleted it, WsWeb restarted, or retention removed it.");
+        await Expect(page.Locator("#message-rows tr.msg-row")).ToHaveCountAsync(2);
+    }
+
+    [RequiresChromiumFact]
     public async Task A_delete_answered_Cancel_sends_nothing_and_one_answered_OK_deletes()
     {
         await ResetAsync();

@@ -878,8 +878,8 @@ function flowPage(root) {
     showInjectWait();
   });
 
-  // The flow is not in WsWeb any more (it restarted, or retention removed the flow): say so, keep what is shown,
-  // and stop following (no hub subscription to make, nothing to poll).
+  // The flow is not in WsWeb any more (a teammate deleted it, WsWeb restarted, or retention removed it): say so,
+  // keep what is shown, and stop following (no hub subscription to make, nothing to poll).
   let gone = false;
   let deleting = false; // deleted here: on the way back to the list, not "gone"
   let liveUpdates = null;
@@ -894,7 +894,7 @@ function flowPage(root) {
     notice.id = "flow-gone";
     notice.className = "alert alert-warning py-1 px-2 mb-2 small";
     notice.setAttribute("role", "status");
-    notice.innerHTML = "This flow no longer exists: WsWeb restarted, or retention removed it. The messages below are what this page had read. <a href=\"/\">Back to flows</a>";
+    notice.innerHTML = "This flow no longer exists: someone deleted it, WsWeb restarted, or retention removed it. The messages below are what this page had read. <a href=\"/\">Back to flows</a>";
     $("#flow-header").before(notice);
   };
 
