@@ -81,13 +81,14 @@ internal sealed class IfMatch
 
     /// <summary>
     /// 412 naming If-Match and the version in force, with <paramref name="current"/> (what is there now), so a client
-    /// can show it or retry against it without another read.
+    /// can show it or retry against it without another read. <paramref name="plural"/>: <paramref name="what"/> takes
+    /// "were" (the intercept settings).
     /// </summary>
-    public ProblemHttpResult Failed(HttpResponse response, string what, long currentVersion, object current)
+    public ProblemHttpResult Failed(HttpResponse response, string what, long currentVersion, object current, bool plural = false)
     {
         response.Headers.ETag = ETag(currentVersion);
         return TypedResults.Problem(
-            detail: $"{what} was changed by someone else since you read it: it is at version {currentVersion} (ETag {ETag(currentVersion)}), and If-Match asked for {Header}. Nothing was changed. Read it again and make your change to what it is now, or leave out If-Match to overwrite it.",
+            detail: $"{what} {(plural ? "were" : "was")} changed by someone else since you read it: it is at version {currentVersion} (ETag {ETag(currentVersion)}), and If-Match asked for {Header}. Nothing was changed. Read it again and make your change to what it is now, or leave out If-Match to overwrite it.",
             statusCode: StatusCodes.Status412PreconditionFailed,
             title: "Precondition Failed",
             extensions: new Dictionary<string, object?>

@@ -198,7 +198,7 @@ internal static class InterceptApi
         if (!settings.TrySet(next, ifMatch, out var version))
         {
             var current = settings.Current;
-            return ifMatch!.Failed(response, "The intercept settings", current.Version, State(intercept, current));
+            return ifMatch!.Failed(response, "The intercept settings", current.Version, State(intercept, current), plural: true);
         }
 
         // The state as written, with its version, even if another write follows at once: the ETag must match the body.

@@ -59,6 +59,7 @@ public sealed class SharedSettingsConcurrencyTests(WsWebApp app) : IClassFixture
         Assert.True(problem.GetProperty("errors").TryGetProperty("If-Match", out _), problem.ToString());
         Assert.Equal(2, problem.GetProperty("currentVersion").GetInt64());
         Assert.Equal("~wq & ~b important", problem.GetProperty("current").GetProperty("filter").GetString());
+        Assert.StartsWith($"Rule '{id}' was changed by someone else since you read it", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.Equal("\"2\"", stale.Headers.ETag?.ToString());
         var now = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/rules/{id}"));
         Assert.Equal("~wq & ~b important", now.GetProperty("filter").GetString());
@@ -140,6 +141,7 @@ public sealed class SharedSettingsConcurrencyTests(WsWebApp app) : IClassFixture
         var problem = await ApiAssert.ProblemAsync(stale, HttpStatusCode.PreconditionFailed);
         Assert.True(problem.GetProperty("errors").TryGetProperty("If-Match", out _), problem.ToString());
         Assert.Equal("~ws", problem.GetProperty("current").GetProperty("filter").GetString());
+        Assert.StartsWith("The intercept settings were changed by someone else since you read it", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.Equal(afterA.GetProperty("version").GetInt64(), problem.GetProperty("currentVersion").GetInt64());
         await ApiAssert.ProblemAsync(await SendAsync(HttpMethod.Delete, "/api/intercept", ifMatch: etag), HttpStatusCode.PreconditionFailed);
         Assert.Equal("~ws", (await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/intercept"))).GetProperty("filter").GetString());

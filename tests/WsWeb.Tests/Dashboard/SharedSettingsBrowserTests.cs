@@ -157,4 +157,28 @@ public sealed class SharedSettingsBrowserTests(DashboardBrowser browser) : IClas
         await Expect(a.Locator("#intercept-state")).ToHaveTextAsync("off");
         await Expect(b.Locator("#intercept-state")).ToHaveTextAsync("off");
     }
+
+    [RequiresChromiumFact]
+    public async Task A_refused_set_stops_showing_its_412_once_newer_settings_arrive()
+    {
+        await App.ResetAsync();
+        var page = await OpenLiveAsync("/intercept");
+        async Task SetByScriptAsync(string filter) =>
+            await ApiAssert.JsonAsync(await App.Api.PutAsJsonAsync("/api/intercept", new { filter }));
+
+        // The user is editing when a script changes the filter, and sets anyway: a 412 under the notice.
+        await page.FillAsync("#intercept-filter", "~wq & ~b mine");
+        await page.FillAsync("input[name=timeoutSeconds]", "30");
+        await SetByScriptAsync("~wq & ~b one");
+        await Expect(page.Locator("#intercept-notice")).ToContainTextAsync("~wq & ~b one");
+        await page.ClickAsync("#intercept-form button[type=submit]");
+        var problem = page.Locator("#intercept-form .problem");
+        await Expect(problem).ToContainTextAsync("The intercept settings were changed by someone else");
+
+        // The settings move on: the notice says what is in force now, and the 412's version would only mislead.
+        await SetByScriptAsync("~wq & ~b two");
+        await Expect(page.Locator("#intercept-notice")).ToContainTextAsync("~wq & ~b two");
+        await Expect(problem).ToBeEmptyAsync();
+        await Expect(page.Locator("input[name=timeoutSeconds]")).ToHaveValueAsync("30");
+    }
 }

@@ -1487,6 +1487,10 @@ function interceptSettings(onChange) {
   const form = $("#intercept-form");
   const badge = $("#intercept-state");
   const notice = $("#intercept-notice");
+  const problem = $(".problem", form);
+  // The version a 412 in the problem box reports as current: once newer settings arrive, its version and its advice
+  // are out of date, and the notice above it (showChanged) already says what is in force now.
+  let refusedAt = null;
   const { filter, timeoutSeconds, timeoutAction } = form.elements;
   const version = () => Number(form.dataset.ifMatch);
   const describe = (s) => (s.enabled
@@ -1512,6 +1516,10 @@ function interceptSettings(onChange) {
 
   const apply = (s) => {
     if (s.version < version()) return; // an answer overtaken by a newer one
+    if (refusedAt !== null && s.version > refusedAt) {
+      problem.innerHTML = "";
+      refusedAt = null;
+    }
     showBadge(s);
     if (s.version === version()) return;
     if (editing()) changed(s);
@@ -1519,11 +1527,15 @@ function interceptSettings(onChange) {
   };
   document.addEventListener("wsweb:done", ({ detail }) => {
     if (detail.form !== form || !detail.data) return;
+    refusedAt = null;
     load(detail.data);
     showBadge(detail.data);
   });
   document.addEventListener("wsweb:failed", ({ detail: { form: failed, error } }) => {
-    if (failed !== form || error.status !== 412 || !error.problem.current) return;
+    if (failed !== form) return;
+    refusedAt = null; // another failure's box (a bad filter) stays until the next Set
+    if (error.status !== 412 || !error.problem.current) return;
+    refusedAt = error.problem.current.version;
     showBadge(error.problem.current);
     changed(error.problem.current);
   });
