@@ -79,18 +79,21 @@ public sealed class StopWhileWaitingTests
             using var upstream = await stalling.AcceptTcpClientAsync().WaitAsync(Generous);
             await upstream.GetStream().WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nthe first part"u8.ToArray());
             var flow = await WaitForFlowAsync(app, "/stalls");
-            await Eventually.AssertAsync(() => flow.Response is not null, "the head relayed");
+
+            // The flow records the head before Kestrel writes it: wait until the client has it, or the stop would
+            // rightly answer 503 to a client that had nothing yet.
+            var received = await ReadUntilAsync(client.GetStream(), "the first part");
 
             var stop = app.DisposeAsync();
             stopped = true;
             string answer;
             try
             {
-                answer = await ReadToEndAsync(client.GetStream());
+                answer = received + await ReadToEndAsync(client.GetStream());
             }
             catch (IOException)
             {
-                answer = "(reset)";
+                answer = received + "(reset)";
             }
 
             // The head went out already: the client can only see its body end early.
@@ -169,6 +172,21 @@ public sealed class StopWhileWaitingTests
         HttpFlow? flow = null;
         await Eventually.AssertAsync(() => (flow = app.Store.Query(f => f.Request.Path == path && f.IsLive, take: 1).FirstOrDefault()) is not null, $"the flow of {path} is live");
         return flow!;
+    }
+
+    private static async Task<string> ReadUntilAsync(NetworkStream stream, string expected)
+    {
+        using var timeout = new CancellationTokenSource(Generous);
+        var received = new StringBuilder();
+        var buffer = new byte[256];
+        while (!received.ToString().Contains(expected, StringComparison.Ordinal))
+        {
+            var read = await stream.ReadAsync(buffer, timeout.Token);
+            Assert.True(read > 0, $"the connection ended before '{expected}' arrived; it got: {received}");
+            received.Append(Encoding.UTF8.GetString(buffer, 0, read));
+        }
+
+        return received.ToString();
     }
 
     private static async Task<string> ReadToEndAsync(NetworkStream stream)
