@@ -105,15 +105,9 @@ public sealed class HttpBodyBrowserTests(DashboardBrowser browser) : IClassFixtu
 
     private async Task PendingFlowPageAsync(bool polling)
     {
-        var text = Encoding.UTF8.GetBytes(Page);
         await using var upstream = await CodedServer.StartAsync();
-        upstream.Slow = ("gzip", Gzip(text));
-
         using var client = ProxiedClient();
-        var tag = Guid.NewGuid().ToString("N");
-        var exchange = client.GetByteArrayAsync(new Uri($"http://127.0.0.1:{upstream.Port}/slow?t={tag}"));
-        HttpFlow? flow = null;
-        await Eventually.AssertAsync(() => (flow = App.Store.Query(f => f.Request.Path.Contains(tag, StringComparison.Ordinal), take: 1).FirstOrDefault()) is not null, "the flow is recorded");
+        var (exchange, flow) = await SlowExchangeAsync(upstream, client);
 
         var page = await browser.NewPageAsync();
         if (polling)
@@ -122,7 +116,7 @@ public sealed class HttpBodyBrowserTests(DashboardBrowser browser) : IClassFixtu
             await page.RouteAsync("**/hubs/flows/negotiate*", route => route.AbortAsync());
         }
 
-        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow!.Id}");
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
         await Expect(page.Locator("#http-no-response")).ToHaveTextAsync("No response yet.");
         await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", polling ? "polling" : "hub");
 
@@ -141,15 +135,11 @@ public sealed class HttpBodyBrowserTests(DashboardBrowser browser) : IClassFixtu
     public async Task A_pending_exchange_is_killed_from_its_page_and_the_page_shows_why_it_ended()
     {
         await using var upstream = await CodedServer.StartAsync();
-        upstream.Slow = ("gzip", Gzip(Encoding.UTF8.GetBytes(Page)));   // its head never comes: SendHead is not set
         using var client = ProxiedClient();
-        var tag = Guid.NewGuid().ToString("N");
-        var exchange = client.GetByteArrayAsync(new Uri($"http://127.0.0.1:{upstream.Port}/slow?t={tag}"));
-        HttpFlow? flow = null;
-        await Eventually.AssertAsync(() => (flow = App.Store.Query(f => f.Request.Path.Contains(tag, StringComparison.Ordinal), take: 1).FirstOrDefault()) is not null, "the flow is recorded");
+        var (exchange, flow) = await SlowExchangeAsync(upstream, client);   // its head never comes: SendHead is not set
 
         var page = await browser.NewPageAsync();
-        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow!.Id}");
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
         await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub");
         await page.Locator("#kill-form button[type=submit]").ClickAsync();
 
@@ -157,6 +147,17 @@ public sealed class HttpBodyBrowserTests(DashboardBrowser browser) : IClassFixtu
         await Expect(page.Locator("#kill-form")).ToHaveCountAsync(0);
         Assert.False(flow.IsLive);
         await Assert.ThrowsAnyAsync<Exception>(() => exchange);
+    }
+
+    /// <summary>Starts a GET of /slow (a gzip page) through the proxy; the exchange under way and its recorded flow.</summary>
+    private async Task<(Task<byte[]> Exchange, HttpFlow Flow)> SlowExchangeAsync(CodedServer upstream, HttpClient client)
+    {
+        upstream.Slow = ("gzip", Gzip(Encoding.UTF8.GetBytes(Page)));
+        var tag = Guid.NewGuid().ToString("N");
+        var exchange = client.GetByteArrayAsync(new Uri($"http://127.0.0.1:{upstream.Port}/slow?t={tag}"));
+        HttpFlow? flow = null;
+        await Eventually.AssertAsync(() => (flow = App.Store.Query(f => f.Request.Path.Contains(tag, StringComparison.Ordinal), take: 1).FirstOrDefault()) is not null, "the flow is recorded");
+        return (exchange, flow!);
     }
 
     private HttpClient ProxiedClient() =>
@@ -176,20 +177,9 @@ public sealed class HttpBodyBrowserTests(DashboardBrowser browser) : IClassFixtu
         return (flow!, received);
     }
 
-    private static byte[] Gzip(byte[] data) => Compress(data, static s => new GZipStream(s, CompressionLevel.Fastest, leaveOpen: true));
+    private static byte[] Gzip(byte[] data) => Compression.Gzip(data, CompressionLevel.Fastest);
 
-    private static byte[] Brotli(byte[] data) => Compress(data, static s => new BrotliStream(s, CompressionLevel.Optimal, leaveOpen: true));
-
-    private static byte[] Compress(byte[] data, Func<Stream, Stream> encoder)
-    {
-        using var output = new MemoryStream();
-        using (var encoding = encoder(output))
-        {
-            encoding.Write(data);
-        }
-
-        return output.ToArray();
-    }
+    private static byte[] Brotli(byte[] data) => Compression.Brotli(data);
 
     /// <summary>
     /// A real HTTP server (Kestrel) that answers /body/{name} with the bytes and Content-Encoding a test set, and /slow

@@ -7,6 +7,8 @@ using WsWeb.Core.Flows;
 using WsWeb.Dashboard;
 using static WsWeb.Tests.Dashboard.ComponentRenderer;
 
+using WsWeb.Tests.Infrastructure;
+
 namespace WsWeb.Tests.Dashboard;
 
 /// <summary>An HTTP body's view: decoded as mitmweb shows it, with the recorded bytes still there, and why when it cannot be.</summary>
@@ -148,18 +150,7 @@ public sealed class HttpBodyComponentTests
         return doc.QuerySelector("#body")!;
     }
 
-    private static byte[] Gzip(byte[] data) => Compress(data, static s => new GZipStream(s, CompressionLevel.Optimal, leaveOpen: true));
+    private static byte[] Gzip(byte[] data) => Compression.Gzip(data, CompressionLevel.Optimal);
 
-    private static byte[] Brotli(byte[] data) => Compress(data, static s => new BrotliStream(s, CompressionLevel.Optimal, leaveOpen: true));
-
-    private static byte[] Compress(byte[] data, Func<Stream, Stream> encoder)
-    {
-        using var output = new MemoryStream();
-        using (var encoding = encoder(output))
-        {
-            encoding.Write(data);
-        }
-
-        return output.ToArray();
-    }
+    private static byte[] Brotli(byte[] data) => Compression.Brotli(data);
 }
