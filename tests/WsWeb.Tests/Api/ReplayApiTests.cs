@@ -41,10 +41,11 @@ public sealed class ReplayApiTests(WsWebApp app) : IClassFixture<WsWebApp>
         await ApiAssert.JsonAsync(
             await app.Api.PostJsonAsync($"/api/flows/{id}/messages", new { toClient = false, content = "again" }),
             HttpStatusCode.Created);
-        Assert.Equal("again", Assert.Single(server.Texts));
 
-        // The server's echo is recorded on the replay (its client, WsWeb, reads it away).
+        // The server's echo is recorded on the replay (its client, WsWeb, reads it away); the 201 says only that the
+        // message went out, so the server's record is read once the echo is back.
         await Eventually.AssertAsync(() => replay.WebSocket!.Snapshot().Any(m => !m.FromClient && m.Text == "again"), "the echo is recorded");
+        Assert.Equal("again", Assert.Single(server.Texts));
 
         using var close = await app.Api.PostJsonAsync($"/api/flows/{id}/close", new { target = "both", code = 4000, reason = "done" });
         Assert.Equal(HttpStatusCode.NoContent, close.StatusCode);
