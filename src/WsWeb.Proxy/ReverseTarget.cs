@@ -10,14 +10,7 @@ namespace WsWeb.Proxy;
 public sealed record ReverseTarget(string Scheme, string Host, int Port)
 {
     /// <summary>host:port as a Host header writes it: IPv6 in brackets, the scheme's default port left out.</summary>
-    public string Authority
-    {
-        get
-        {
-            var host = Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]" : Host;
-            return (Scheme, Port) is ("http", 80) or ("https", 443) ? host : $"{host}:{Port}";
-        }
-    }
+    public string Authority => WsWeb.Core.Flows.HttpRequestData.AuthorityOf(Scheme, Host, Port);
 
     public override string ToString() => $"{Scheme}://{Authority}";
 

@@ -10,7 +10,7 @@ namespace WsWeb.Proxy;
 public sealed record UpstreamProxy(string Host, int Port, string? Credentials)
 {
     /// <summary>host:port as a CONNECT target writes it: IPv6 in brackets.</summary>
-    public string Authority => $"{(Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]" : Host)}:{Port}";
+    public string Authority => $"{WsWeb.Core.Flows.HttpRequestData.HostForUrl(Host)}:{Port}";
 
     /// <summary>Without the credentials, for logs and errors.</summary>
     public override string ToString() => $"http://{Authority}";

@@ -31,14 +31,18 @@ public sealed class HttpRequestData
     public double? TimestampEnd { get; set; }
 
     /// <summary>Authority as used in URLs: the default port is left out.</summary>
-    public string Authority => (Scheme, Port) is ("http", 80) or ("https", 443) || Port == 0
-        ? FormatHost(Host)
-        : $"{FormatHost(Host)}:{Port}";
+    public string Authority => AuthorityOf(Scheme, Host, Port);
 
     public string Url => $"{Scheme}://{Authority}{Path}";
 
     /// <summary>The URL with ws/wss schemes, for WebSocket flows.</summary>
     public string WebSocketUrl => $"{(Scheme == "https" ? "wss" : "ws")}://{Authority}{Path}";
 
-    private static string FormatHost(string host) => host.Contains(':', StringComparison.Ordinal) && !host.StartsWith('[') ? $"[{host}]" : host;
+    /// <summary>host:port as a URL or Host header writes it: IPv6 in brackets, the scheme's default port (or none) left out.</summary>
+    internal static string AuthorityOf(string scheme, string host, int port) => (scheme, port) is ("http", 80) or ("https", 443) || port == 0
+        ? HostForUrl(host)
+        : $"{HostForUrl(host)}:{port}";
+
+    /// <summary>A host as it stands in a URL or an authority: an IPv6 literal in brackets.</summary>
+    internal static string HostForUrl(string host) => host.Contains(':', StringComparison.Ordinal) && !host.StartsWith('[') ? $"[{host}]" : host;
 }

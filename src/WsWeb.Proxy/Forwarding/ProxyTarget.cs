@@ -33,7 +33,7 @@ internal readonly record struct ProxyTarget(string Scheme, string Host, int Port
         get
         {
             var host = TlsName is null ? Host : UpstreamConnector.PoolHost(Host, TlsName);
-            return new($"http://{(host.Contains(':', StringComparison.Ordinal) ? $"[{host}]" : host)}:{Port}{PathAndQuery}", AsSent);
+            return new($"http://{WsWeb.Core.Flows.HttpRequestData.HostForUrl(host)}:{Port}{PathAndQuery}", AsSent);
         }
     }
 
@@ -55,14 +55,7 @@ internal readonly record struct ProxyTarget(string Scheme, string Host, int Port
     }
 
     /// <summary>host:port as a Host header writes it: IPv6 in brackets, the scheme's default port left out.</summary>
-    private string Authority
-    {
-        get
-        {
-            var host = Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]" : Host;
-            return (Scheme, Port) is ("http", 80) or ("https", 443) ? host : $"{host}:{Port}";
-        }
-    }
+    private string Authority => WsWeb.Core.Flows.HttpRequestData.AuthorityOf(Scheme, Host, Port);
 
     /// <param name="reverse">The server of reverse mode, which origin-form requests outside a tunnel go to; null in regular mode.</param>
     public static bool TryResolve(HttpContext context, ProxyConnectionFeature connection, ReverseTarget? reverse, out ProxyTarget target, out string? error)

@@ -189,7 +189,7 @@ internal sealed class UpstreamConnector : IDisposable
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TunnelTimeout);
-        var authority = host.Contains(':', StringComparison.Ordinal) ? $"[{host}]:{port}" : $"{host}:{port}";
+        var authority = $"{HttpRequestData.HostForUrl(host)}:{port}";
         var request = new System.Text.StringBuilder($"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
         if (proxy.Credentials is { } credentials)
         {

@@ -185,8 +185,8 @@ internal sealed partial class ProxyConnectionMiddleware(
 
         // Shutdown ends the tunnel at once: Kestrel would otherwise wait its 30 s for a connection nothing here closes.
         using var relaying = CancellationTokenSource.CreateLinkedTokenSource(context.ConnectionClosed, lifetime.ApplicationStopping);
-        var toServer = RelayAsync(context.Transport.Input, server, () => socket.Shutdown(SocketShutdown.Send), relaying.Token);
-        var toClient = RelayAsync(server, context.Transport.Output, relaying.Token);
+        var toServer = RelayAsync(() => context.Transport.Input.CopyToAsync(server, relaying.Token), then: () => socket.Shutdown(SocketShutdown.Send));
+        var toClient = RelayAsync(() => server.CopyToAsync(context.Transport.Output, relaying.Token));
         if (await Task.WhenAny(toServer, toClient) == toClient)
         {
             // The server closed: nothing more can reach it, so the client's side is not read on.
@@ -197,24 +197,13 @@ internal sealed partial class ProxyConnectionMiddleware(
         await Task.WhenAll(toServer, toClient);
     }
 
-    private static async Task RelayAsync(PipeReader from, Stream to, Action ended, CancellationToken cancellationToken)
+    /// <summary>One direction of a passed-through tunnel, and <paramref name="then"/> once it ended cleanly.</summary>
+    private static async Task RelayAsync(Func<Task> copy, Action? then = null)
     {
         try
         {
-            await from.CopyToAsync(to, cancellationToken);
-            ended();
-        }
-        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
-        {
-            // One side went away: the relay ends with it.
-        }
-    }
-
-    private static async Task RelayAsync(Stream from, PipeWriter to, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await from.CopyToAsync(to, cancellationToken);
+            await copy();
+            then?.Invoke();
         }
         catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
         {

@@ -130,12 +130,13 @@ internal static class CommandLine
         error = null;
         try
         {
+            var mode = ModeOf(values, "Mode");
             options = new ProxyOptions
             {
                 ListenHost = Host(values, nameof(ProxyOptions.ListenHost), defaults.ListenHost),
                 ListenPort = Port(values, nameof(ProxyOptions.ListenPort), defaults.ListenPort),
-                Reverse = Reverse(values, "Mode"),
-                Upstream = Upstream(values, "Mode"),
+                Reverse = mode.Reverse,
+                Upstream = mode.Upstream,
                 WebHost = Host(values, nameof(ProxyOptions.WebHost), defaults.WebHost),
                 WebPort = Port(values, nameof(ProxyOptions.WebPort), defaults.WebPort),
                 WebPassword = Password(values, nameof(ProxyOptions.WebPassword)),
@@ -203,39 +204,30 @@ internal static class CommandLine
         return patterns;
     }
 
-    private static ReverseTarget? Reverse(Dictionary<string, (string Value, string Source)> values, string key)
+    /// <summary>mitmproxy's --mode: regular (nothing to set), reverse:URL or upstream:URL.</summary>
+    private static (ReverseTarget? Reverse, UpstreamProxy? Upstream) ModeOf(Dictionary<string, (string Value, string Source)> values, string key)
     {
         if (!values.TryGetValue(key, out var entry) || string.Equals(entry.Value, "regular", StringComparison.OrdinalIgnoreCase))
         {
-            return null;
+            return (null, null);
+        }
+
+        if (entry.Value.StartsWith("reverse:", StringComparison.OrdinalIgnoreCase))
+        {
+            return ReverseTarget.TryParse(entry.Value["reverse:".Length..], out var target, out var error)
+                ? (target, null)
+                : throw new OptionException(entry.Source, error);
         }
 
         if (entry.Value.StartsWith("upstream:", StringComparison.OrdinalIgnoreCase))
         {
-            return null;
+            return UpstreamProxy.TryParse(entry.Value["upstream:".Length..], out var proxy, out var error)
+                ? (null, proxy)
+                : throw new OptionException(entry.Source, error);
         }
 
-        if (!entry.Value.StartsWith("reverse:", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new OptionException(entry.Source, $"'{entry.Value}' is not a mode of WsWeb's: 'regular' (the default), 'reverse:URL', e.g. reverse:wss://example.com, "
-                + "or 'upstream:URL', e.g. upstream:http://proxy.example:3128. mitmproxy's other modes (transparent, socks5, …) are not supported.");
-        }
-
-        return ReverseTarget.TryParse(entry.Value["reverse:".Length..], out var target, out var error)
-            ? target
-            : throw new OptionException(entry.Source, error);
-    }
-
-    private static UpstreamProxy? Upstream(Dictionary<string, (string Value, string Source)> values, string key)
-    {
-        if (!values.TryGetValue(key, out var entry) || !entry.Value.StartsWith("upstream:", StringComparison.OrdinalIgnoreCase))
-        {
-            return null;
-        }
-
-        return UpstreamProxy.TryParse(entry.Value["upstream:".Length..], out var proxy, out var error)
-            ? proxy
-            : throw new OptionException(entry.Source, error);
+        throw new OptionException(entry.Source, $"'{entry.Value}' is not a mode of WsWeb's: 'regular' (the default), 'reverse:URL', e.g. reverse:wss://example.com, "
+            + "or 'upstream:URL', e.g. upstream:http://proxy.example:3128. mitmproxy's other modes (transparent, socks5, …) are not supported.");
     }
 
     private static string Host(Dictionary<string, (string Value, string Source)> values, string key, string fallback)
