@@ -24,17 +24,13 @@ public sealed class ConnectTlsTests
     {
         await using var proxy = await ProxyServer.StartAsync();
         await using var stream = await ConnectAsync(proxy, "example.test:443");
-        X509Certificate? presented = null;
-        await using var tls = new SslStream(stream, false, (_, certificate, _, _) =>
-        {
-            presented = certificate;
-            return true;
-        });
+        var presented = new System.Runtime.CompilerServices.StrongBox<X509Certificate2?>();
+        await using var tls = new SslStream(stream, false, ProxyClients.KeepPresented(presented));
 
         await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "bad_name!" });
 
-        Assert.NotNull(presented);
-        var leaf = X509CertificateLoader.LoadCertificate(presented!.GetRawCertData());
+        Assert.NotNull(presented.Value);
+        var leaf = presented.Value;
         Assert.Contains("example.test", leaf.Extensions.OfType<X509SubjectAlternativeNameExtension>().Single().EnumerateDnsNames());
     }
 
@@ -59,16 +55,12 @@ public sealed class ConnectTlsTests
         // SslStream hands the server the SNI decoded to Unicode; the leaf must name the A-label the client sent.
         await using var proxy = await ProxyServer.StartAsync();
         await using var stream = await ConnectAsync(proxy, "127.0.0.1:443");
-        X509Certificate? presented = null;
-        await using var tls = new SslStream(stream, false, (_, certificate, _, _) =>
-        {
-            presented = certificate;
-            return true;
-        });
+        var presented = new System.Runtime.CompilerServices.StrongBox<X509Certificate2?>();
+        await using var tls = new SslStream(stream, false, ProxyClients.KeepPresented(presented));
 
         await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "xn--bcher-kva.example" });
 
-        var leaf = X509CertificateLoader.LoadCertificate(presented!.GetRawCertData());
+        var leaf = presented.Value!;
         Assert.Equal(["xn--bcher-kva.example"], leaf.Extensions.OfType<X509SubjectAlternativeNameExtension>().Single().EnumerateDnsNames());
     }
 }
