@@ -80,6 +80,13 @@ internal sealed partial class ProxyRequestHandler(
                 return;
             }
 
+            if (connection.Heads?.HeadContentLengthMalformed == true)
+            {
+                await RefuseFramingAsync(context, flow, "WsWeb refuses a request whose Content-Length is not a plain decimal number: "
+                    + "RFC 9110 §8.6 allows digits only, and a sign or other characters could make the server read the body's length differently.");
+                return;
+            }
+
             if (Headers.ReadTransferCoding(context.Request.Headers.TransferEncoding) is TransferCoding.Unsupported or TransferCoding.UntilClose)
             {
                 // Kestrel took chunked off the end already; what is left, mitmproxy refuses too (400, connection closed).

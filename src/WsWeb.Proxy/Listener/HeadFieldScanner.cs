@@ -13,6 +13,9 @@ namespace WsWeb.Proxy.Listener;
 /// <c>upgrade</c>) when it lists one of them, dropping the names of other hop-by-hop fields the client listed
 /// (RFC 9110 §7.6.1), which the proxy must not forward.</item>
 /// </list>
+/// It also checks each Content-Length value is digits alone (RFC 9110 §8.6): Kestrel reads <c>+7</c> and <c>-0</c> as
+/// numbers, and a proxy that forwards a length its client wrote in a form the server may read differently, or not at
+/// all, is how bodies get smuggled.
 /// A field name ends at its colon (Kestrel refuses whitespace before it) and is compared without regard to case, as
 /// Kestrel does. Nothing is allocated unless the head has a Connection field line.
 /// </summary>
@@ -35,7 +38,23 @@ internal struct HeadFieldScanner
     private int _lineValueStart;
     private int _beforeSeparator;
 
+    /// <summary>The current line is a Content-Length field, and its value is being checked.</summary>
+    private bool _inContentLengthValue;
+
+    /// <summary>Where the current Content-Length value is: before its digits, in them, or after them.</summary>
+    private ValuePart _contentLengthPart;
+
+    private enum ValuePart : byte
+    {
+        Before,
+        Digits,
+        After,
+    }
+
     public bool HasContentLength { get; private set; }
+
+    /// <summary>A Content-Length field line's value was not digits alone (whitespace around them aside).</summary>
+    public bool ContentLengthMalformed { get; private set; }
 
     /// <summary>The head's Connection field value as the client sent it (several lines joined with ", "), or null without one.</summary>
     public readonly string? Connection =>
@@ -59,6 +78,12 @@ internal struct HeadFieldScanner
         while (i < span.Length)
         {
             var lineFeed = -1;
+            if (_inContentLengthValue)
+            {
+                i = CheckContentLength(span, i);
+                continue;
+            }
+
             if (_inConnectionValue || (_contentLength < 0 && _connection < 0))
             {
                 // The rest of a line: kept when it is a Connection value, skipped in bulk otherwise.
@@ -96,6 +121,8 @@ internal struct HeadFieldScanner
             {
                 HasContentLength = true;
                 _contentLength = -1;
+                _inContentLengthValue = true;
+                _contentLengthPart = ValuePart.Before;
             }
 
             _connection = Match(_connection, b, ConnectionName);
@@ -107,11 +134,48 @@ internal struct HeadFieldScanner
         }
     }
 
+    /// <summary>Checks a Content-Length value's bytes from <paramref name="i"/> to the line's end; returns where it stopped.</summary>
+    private int CheckContentLength(ReadOnlySpan<byte> span, int i)
+    {
+        for (; i < span.Length; i++)
+        {
+            var b = span[i];
+            if (b == (byte)'\n')
+            {
+                EndLine();
+                return i + 1;
+            }
+
+            if (b is >= (byte)'0' and <= (byte)'9')
+            {
+                ContentLengthMalformed |= _contentLengthPart == ValuePart.After;
+                _contentLengthPart = ValuePart.Digits;
+            }
+            else if (b is (byte)' ' or (byte)'\t' or (byte)'\r')
+            {
+                // A CR is only ever allowed before the LF, and Kestrel refuses one elsewhere.
+                _contentLengthPart = _contentLengthPart == ValuePart.Before ? ValuePart.Before : ValuePart.After;
+            }
+            else
+            {
+                ContentLengthMalformed = true;
+            }
+        }
+
+        return i;
+    }
+
     private static int Match(int matched, byte b, ReadOnlySpan<byte> name) =>
         matched < 0 || b != name[matched] ? -1 : matched + 1;
 
     private void EndLine()
     {
+        if (_inContentLengthValue)
+        {
+            ContentLengthMalformed |= _contentLengthPart == ValuePart.Before;
+            _inContentLengthValue = false;
+        }
+
         if (_inConnectionValue)
         {
             // Whitespace around the value is not part of it (RFC 9112 §5.1); an empty value leaves no separator behind.

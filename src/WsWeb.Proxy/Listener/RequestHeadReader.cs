@@ -65,6 +65,9 @@ internal sealed class RequestHeadReader(PipeReader inner) : PipeReader
     /// </summary>
     public string? HeadConnection { get; private set; }
 
+    /// <summary>The head of the request the application is handling had a Content-Length that is not digits alone (see <see cref="HeadFieldScanner"/>).</summary>
+    public bool HeadContentLengthMalformed { get; private set; }
+
     /// <summary>Kestrel is reading (or waits for) a request head, as far as this reader follows the connection: not a body, an upgraded stream, or bytes it no longer follows.</summary>
     public bool ReadingHead => _mode == Mode.Head;
 
@@ -74,6 +77,7 @@ internal sealed class RequestHeadReader(PipeReader inner) : PipeReader
         var tracked = _mode == Mode.Head && _headTracked && _prefix.IsEmpty;
         HeadHadContentLength = tracked ? _headFields.HasContentLength : null;
         HeadConnection = tracked ? _headFields.Connection : null;
+        HeadContentLengthMalformed = tracked && _headFields.ContentLengthMalformed;
         _headFields = default;
         if (_mode != Mode.Head || !_prefix.IsEmpty)
         {

@@ -34,6 +34,28 @@ public sealed class RequestAndFailureRecordTests
         Assert.Null(flow.Request.Headers["X-Content-Length"]);
     }
 
+    [Theory]
+    [InlineData("+5")]
+    [InlineData("-0")]
+    public async Task ARequestWhoseContentLengthIsNotDigitsAloneIsRefusedWith400AndNotForwarded(string contentLength)
+    {
+        // Kestrel reads both as numbers; a server behind the proxy may not, and the body's end would differ.
+        await using var proxy = await ProxyServer.StartAsync();
+        using var upstream = RawHttpUpstream.Start();
+        var authority = $"127.0.0.1:{upstream.Port}";
+
+        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy,
+            $"POST http://{authority}/signed HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {contentLength}\r\n\r\n" + (contentLength == "+5" ? "hello" : ""));
+
+        Assert.StartsWith("HTTP/1.1 400", head, StringComparison.Ordinal);
+        Assert.Contains("Content-Length is not a plain decimal number", body, StringComparison.Ordinal);
+        Assert.Equal("close", RawWebSocketServer.HeaderValue(head, "Connection"));
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Path == "/signed" && !f.IsLive);
+        Assert.Equal(400, flow.Response!.StatusCode);
+        Assert.Contains("RFC 9110", flow.Error, StringComparison.Ordinal);
+        Assert.False(upstream.HasPendingConnection);
+    }
+
     [Fact]
     public async Task AClientsOwnXContentLengthHeaderIsForwarded()
     {

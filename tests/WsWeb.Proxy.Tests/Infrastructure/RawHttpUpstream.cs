@@ -16,6 +16,9 @@ internal sealed class RawHttpUpstream : IDisposable
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
+    /// <summary>Whether a connection waits to be accepted: the proxy connected and nothing answered it yet.</summary>
+    public bool HasPendingConnection => _listener.Pending();
+
     public static RawHttpUpstream Start()
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);

@@ -27,4 +27,30 @@ public sealed class HeadFieldScannerTests
             Assert.Equal(contentLength, scanner.HasContentLength);
         }
     }
+
+    [Theory]
+    [InlineData("7", false)]
+    [InlineData(" \t 12 \t", false)]
+    [InlineData("0", false)]
+    [InlineData("+7", true)]
+    [InlineData("-0", true)]
+    [InlineData("7 7", true)]
+    [InlineData("0x7", true)]
+    [InlineData("7,7", true)]
+    [InlineData("", true)]
+    public void SaysWhetherAContentLengthIsDigitsAlone_HoweverTheHeadIsSplit(string value, bool malformed)
+    {
+        var bytes = Encoding.Latin1.GetBytes($"POST / HTTP/1.1\r\nContent-Length: {value}\r\nX-Next: +1\r\n\r\n");
+        foreach (var size in new[] { 1, 3, bytes.Length })
+        {
+            var scanner = default(HeadFieldScanner);
+            for (var at = 0; at < bytes.Length; at += size)
+            {
+                scanner.Feed(new ReadOnlySequence<byte>(bytes, at, Math.Min(size, bytes.Length - at)));
+            }
+
+            Assert.True(scanner.HasContentLength);
+            Assert.Equal(malformed, scanner.ContentLengthMalformed);
+        }
+    }
 }
