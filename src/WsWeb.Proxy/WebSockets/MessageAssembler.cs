@@ -218,56 +218,70 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
         }
     }
 
-    private void Validate(in FrameHeader frame)
+    /// <summary>
+    /// What is wrong with <paramref name="frame"/> whatever frames came before it, or null. The relay asks this of a ping
+    /// or pong it passes on ahead of the assembler while a message is held, so both read the protocol alike.
+    /// </summary>
+    internal static string? FrameProblem(in FrameHeader frame, bool fromClient, bool allowCompression)
     {
         if (frame.Rsv2 || frame.Rsv3)
         {
-            throw Protocol("Reserved bits RSV2/RSV3 are set.");
+            return "Reserved bits RSV2/RSV3 are set.";
         }
 
         // Before RSV1: a reserved control opcode with RSV1 set is wrong for its opcode, not for a misplaced RSV1.
         if (frame.Opcode is not (Opcode.Continuation or Opcode.Text or Opcode.Binary or Opcode.Close or Opcode.Ping or Opcode.Pong))
         {
-            throw Protocol($"Reserved opcode 0x{(byte)frame.Opcode:X}.");
+            return $"Reserved opcode 0x{(byte)frame.Opcode:X}.";
         }
 
         if (frame.Rsv1)
         {
             // With permessage-deflate, RSV1 marks a compressed message on its first frame only (RFC 7692 §6): the
             // reason names what was wrong with this frame, since the extension itself was negotiated.
-            if (!AllowCompression)
+            if (!allowCompression)
             {
-                throw Protocol("Reserved bit RSV1 is set without a negotiated extension for it.");
+                return "Reserved bit RSV1 is set without a negotiated extension for it.";
             }
 
             if (frame.IsControl)
             {
-                throw Protocol($"RSV1 is set on a {frame.Opcode switch { Opcode.Close => "close", Opcode.Ping => "ping", _ => "pong" }} frame: permessage-deflate sets it on a message's first frame only (RFC 7692 §6).");
+                return $"RSV1 is set on a {frame.Opcode switch { Opcode.Close => "close", Opcode.Ping => "ping", _ => "pong" }} frame: permessage-deflate sets it on a message's first frame only (RFC 7692 §6).";
             }
 
             if (frame.Opcode == Opcode.Continuation)
             {
-                throw Protocol("RSV1 is set on a continuation frame: permessage-deflate sets it on a message's first frame only (RFC 7692 §6).");
+                return "RSV1 is set on a continuation frame: permessage-deflate sets it on a message's first frame only (RFC 7692 §6).";
             }
         }
 
         if (frame.Masked != fromClient)
         {
-            throw Protocol(fromClient ? "Client frames must be masked." : "Server frames must not be masked.");
+            return fromClient ? "Client frames must be masked." : "Server frames must not be masked.";
+        }
+
+        if (frame.IsControl && !frame.Fin)
+        {
+            return "Control frames must not be fragmented.";
+        }
+
+        if (frame.IsControl && frame.PayloadLength > FrameCodec.MaxControlPayload)
+        {
+            return "Control frame payload is longer than 125 bytes.";
+        }
+
+        return null;
+    }
+
+    private void Validate(in FrameHeader frame)
+    {
+        if (FrameProblem(frame, fromClient, AllowCompression) is { } problem)
+        {
+            throw Protocol(problem);
         }
 
         if (frame.IsControl)
         {
-            if (!frame.Fin)
-            {
-                throw Protocol("Control frames must not be fragmented.");
-            }
-
-            if (frame.PayloadLength > FrameCodec.MaxControlPayload)
-            {
-                throw Protocol("Control frame payload is longer than 125 bytes.");
-            }
-
             return;
         }
 

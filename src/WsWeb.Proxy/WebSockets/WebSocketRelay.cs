@@ -569,8 +569,7 @@ internal sealed partial class WebSocketRelay
             return false;
         }
 
-        if (header.Opcode is not (Opcode.Ping or Opcode.Pong) || !header.Fin || header.Rsv1 || header.Rsv2 || header.Rsv3
-            || header.Masked != fromClient || header.PayloadLength > FrameCodec.MaxControlPayload)
+        if (header.Opcode is not (Opcode.Ping or Opcode.Pong) || MessageAssembler.FrameProblem(header, fromClient, allowCompression: false) is not null)
         {
             stop = true;
             return false;
