@@ -61,6 +61,8 @@ public static partial class WsWebHost
         builder.Services.AddSingleton<InterceptService>();
         builder.Services.AddSingleton<InterceptSettingsStore>();
         builder.Services.AddSingleton<RuleStore>();
+        builder.Services.AddSingleton<RuleFile>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<RuleFile>());
         builder.Services.AddWebSocketAddon<RulesAddon>();
         builder.Services.AddWebSocketAddon<InterceptAddon>();
         // Proxied connections are busy: skip the zero-byte wait-for-data receive before every read,

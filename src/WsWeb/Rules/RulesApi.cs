@@ -178,7 +178,8 @@ internal static class RulesApi
         };
     }
 
-    private static bool TryCompile(string id, RuleRequest request, out Rule rule, out ValidationProblem problem)
+    /// <summary>Checks and compiles a rule as the API receives it; <see cref="RuleFile"/> loads saved rules through it too.</summary>
+    internal static bool TryCompile(string id, RuleRequest request, out Rule rule, out ValidationProblem problem)
     {
         rule = null!;
         problem = null!;

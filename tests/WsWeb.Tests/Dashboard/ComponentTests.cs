@@ -541,10 +541,27 @@ public sealed class ComponentTests
         Assert.Equal("/api/flows/import", doc.QuerySelector("#import-form")!.GetAttribute("data-api"));
         Assert.NotNull(doc.QuerySelector("#import-form input[type=file]"));
     }
+    private static void RulesPageServices(IServiceCollection services)
+    {
+        services.AddSingleton(new RuleStore());
+        services.AddSingleton(new WsWeb.Proxy.ProxyOptions { DataDirectory = "/data/wsweb" });
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<RuleFile>();
+    }
+
+    [Fact]
+    public async Task The_rules_page_says_where_the_rules_are_kept()
+    {
+        var doc = await RenderAsync<RulesPage>(services: RulesPageServices);
+
+        Assert.Contains("/data/wsweb/rules.json", doc.QuerySelector("#rules-kept")!.TextContent, StringComparison.Ordinal);
+        Assert.Null(doc.QuerySelector("#rules-not-kept"));
+    }
+
     [Fact]
     public async Task Rule_form_fields_carry_the_lengths_the_rules_api_accepts()
     {
-        var doc = await RenderAsync<RulesPage>(services: s => s.AddSingleton(new RuleStore()));
+        var doc = await RenderAsync<RulesPage>(services: RulesPageServices);
         var form = doc.QuerySelector("#rule-form")!;
         string? MaxLength(string name) => form.QuerySelector($"input[name='{name}']")!.GetAttribute("maxlength");
         Assert.Equal($"{RulesApi.MaxNameLength}", MaxLength("name"));

@@ -153,6 +153,7 @@ public sealed class WsWebApp : IAsyncLifetime
         if (_echo is not null)
         {
             await _echo.DisposeAsync();
+            _echo = null;
         }
 
         try
