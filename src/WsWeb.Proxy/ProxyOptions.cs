@@ -75,6 +75,21 @@ public sealed record ProxyOptions
     /// </summary>
     public int? MaxConnections { get; init; }
 
+    /// <summary>A flow file (WsWeb JSON, HAR or mitmproxy) whose flows are loaded at start (mitmproxy's <c>-r</c>/<c>rfile</c>).</summary>
+    public string? ReadFile { get; init; }
+
+    /// <summary>
+    /// A mitmproxy flow file every flow is written to as it ends (mitmproxy's <c>-w</c>/<c>save_stream_file</c>); the
+    /// file is made anew at start unless <see cref="SaveStreamAppend"/>.
+    /// </summary>
+    public string? SaveStreamFile { get; init; }
+
+    /// <summary>Add to <see cref="SaveStreamFile"/> instead of starting it anew (mitmproxy's <c>+</c> before the path).</summary>
+    public bool SaveStreamAppend { get; init; }
+
+    /// <summary>Only flows matching this filter expression are written to <see cref="SaveStreamFile"/> (mitmproxy's <c>save_stream_filter</c>).</summary>
+    public string? SaveStreamFilter { get; init; }
+
     /// <summary>Content bytes kept per WebSocket flow before its oldest messages are trimmed.</summary>
     public long MaxBytesPerFlow { get; init; } = 256L * 1024 * 1024;
 

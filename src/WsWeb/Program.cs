@@ -15,7 +15,7 @@ var root = CommandLine.Create(async (options, _) =>
     {
         app = WsWebHost.Build(options, hostArgs, services => services.AddLogging(logging => logging.AddFilter(StartupLog.HostCategory, starting.Allows)));
     }
-    catch (WsWeb.Proxy.Certificates.CertificateFileException ex)
+    catch (Exception ex) when (ex is WsWeb.Proxy.Certificates.CertificateFileException or WsWeb.Recording.FlowFileException)
     {
         await Console.Error.WriteLineAsync($"error: {ex.Message}");
         return 1;
@@ -26,6 +26,11 @@ var root = CommandLine.Create(async (options, _) =>
         try
         {
             await app.StartAsync();
+        }
+        catch (WsWeb.Recording.FlowFileException ex)
+        {
+            await Console.Error.WriteLineAsync($"error: {ex.Message}");
+            return 1;
         }
         catch (IOException ex) when (ex.InnerException is AddressInUseException)
         {

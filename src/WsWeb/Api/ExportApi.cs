@@ -249,20 +249,26 @@ internal static class ExportApi
 
     private static Results<Created<ImportReport>, ValidationProblem, ProblemHttpResult> Import(ReadOnlyMemory<byte> data, FlowStore store, FlowFormat? given)
     {
-        FlowImportResult result;
         try
         {
-            // Imported flows are kept under the same bounds as captured ones.
-            result = FlowFormats.Import(data, given, FlowImportOptions.Default with
-            {
-                MaxMessagesPerFlow = store.Options.MaxMessagesPerFlow,
-                MaxBytesPerFlow = store.Options.MaxBytesPerFlow,
-            });
+            return TypedResults.Created("/api/flows", ImportInto(store, data, given));
         }
         catch (FlowFormatException ex)
         {
             return ApiProblems.Invalid("body", ex.Message);
         }
+    }
+
+    /// <summary>Adds a flow file's flows to the store as finished flows, as the import endpoint and --rfile do.</summary>
+    /// <exception cref="FlowFormatException">The file is not one WsWeb reads; nothing was added.</exception>
+    internal static ImportReport ImportInto(FlowStore store, ReadOnlyMemory<byte> data, FlowFormat? given)
+    {
+        // Imported flows are kept under the same bounds as captured ones.
+        var result = FlowFormats.Import(data, given, FlowImportOptions.Default with
+        {
+            MaxMessagesPerFlow = store.Options.MaxMessagesPerFlow,
+            MaxBytesPerFlow = store.Options.MaxBytesPerFlow,
+        });
 
         var ids = new List<string>(result.Flows.Count);
         var added = new HashSet<HttpFlow>(ReferenceEqualityComparer.Instance);
@@ -316,8 +322,7 @@ internal static class ExportApi
 
         warnings.AddRange(TrimmedWarnings(result.Trimmed, kept, store.Options));
         var messages = kept.Sum(flow => flow.WebSocket?.Messages.Count ?? 0);
-        var report = new ImportReport(result.Format.ToString().ToLowerInvariant(), kept.Count, messages, result.Skipped, alreadyPresent, [.. kept.Select(flow => flow.Id)], warnings);
-        return TypedResults.Created("/api/flows", report);
+        return new ImportReport(result.Format.ToString().ToLowerInvariant(), kept.Count, messages, result.Skipped, alreadyPresent, [.. kept.Select(flow => flow.Id)], warnings);
     }
 
     private const int MaxIdsInWarning = 20;

@@ -31,6 +31,9 @@ internal static class CommandLine
     private static readonly Option<string> MaxMessageSize = new("--max-message-size") { Description = "Largest WebSocket message, e.g. 64MiB (default); larger ones are closed with 1009." };
     private static readonly Option<string> MaxFlows = new("--max-flows") { Description = "Flows kept in memory before the oldest finished ones are evicted (default 10000)." };
     private static readonly Option<string> MaxConnections = new("--max-connections") { Description = "Client connections the proxy keeps open at once; more are answered 503 and closed (default: from the open-file limit, ulimit -n)." };
+    private static readonly Option<string> ReadFile = new("--rfile", "-r") { Description = "Load the flows of this file at start: a mitmproxy flow file, or WsWeb's JSON or HAR export.", HelpName = "path" };
+    private static readonly Option<string> SaveStreamFile = new("--save-stream-file", "-w") { Description = "Write every flow to this mitmproxy flow file as it ends (mitmproxy opens it; so does --rfile). The file is started anew; put + before the path to add to it instead.", HelpName = "[+]path" };
+    private static readonly Option<string> SaveStreamFilter = new("--save-stream-filter") { Description = "Write only the flows that match this filter expression to --save-stream-file, e.g. \"~websocket & ~d example.com\".", HelpName = "filter" };
     private static readonly Option<string> MaxMessagesPerFlow = new("--max-messages-per-flow") { Description = "Messages kept per WebSocket flow before the oldest are trimmed (default 100000)." };
 
     private static readonly (Option Option, string Key)[] Settings =
@@ -52,6 +55,9 @@ internal static class CommandLine
         (MaxFlows, nameof(ProxyOptions.MaxFlows)),
         (MaxMessagesPerFlow, nameof(ProxyOptions.MaxMessagesPerFlow)),
         (MaxConnections, nameof(ProxyOptions.MaxConnections)),
+        (ReadFile, nameof(ProxyOptions.ReadFile)),
+        (SaveStreamFile, nameof(ProxyOptions.SaveStreamFile)),
+        (SaveStreamFilter, nameof(ProxyOptions.SaveStreamFilter)),
     ];
 
     private static Option<string> Switch(string name, string description, params string[] aliases) =>
@@ -131,6 +137,7 @@ internal static class CommandLine
         try
         {
             var mode = ModeOf(values, "Mode");
+            var (saveStreamFile, saveStreamAppend) = StreamFile(values, nameof(ProxyOptions.SaveStreamFile));
             options = new ProxyOptions
             {
                 ListenHost = Host(values, nameof(ProxyOptions.ListenHost), defaults.ListenHost),
@@ -151,6 +158,10 @@ internal static class CommandLine
                 MaxFlows = Count(values, nameof(ProxyOptions.MaxFlows), defaults.MaxFlows),
                 MaxMessagesPerFlow = Count(values, nameof(ProxyOptions.MaxMessagesPerFlow), defaults.MaxMessagesPerFlow),
                 MaxConnections = values.ContainsKey(nameof(ProxyOptions.MaxConnections)) ? Count(values, nameof(ProxyOptions.MaxConnections), 0) : defaults.MaxConnections,
+                ReadFile = ExistingFile(values, nameof(ProxyOptions.ReadFile)),
+                SaveStreamFile = saveStreamFile,
+                SaveStreamAppend = saveStreamAppend,
+                SaveStreamFilter = StreamFilter(values, nameof(ProxyOptions.SaveStreamFilter), saveStreamFile),
             };
             if (options.IgnoreHosts.Count > 0 && options.AllowHosts.Count > 0)
             {
@@ -341,6 +352,46 @@ internal static class CommandLine
         return path.Length > 0 && !File.Exists(path)
             ? Path.GetFullPath(path)
             : throw new OptionException(entry.Source, $"'{entry.Value}' is not a usable directory path.");
+    }
+
+    /// <summary>mitmproxy's save_stream_file: a path to start anew, or with + before it, one to add to.</summary>
+    private static (string? Path, bool Append) StreamFile(Dictionary<string, (string Value, string Source)> values, string key)
+    {
+        if (!values.TryGetValue(key, out var entry) || entry.Value.Length == 0)
+        {
+            return (null, false);
+        }
+
+        var append = entry.Value.StartsWith('+');
+        var path = append ? entry.Value[1..] : entry.Value;
+        if (path.StartsWith("~/", StringComparison.Ordinal))
+        {
+            path = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), path[2..]);
+        }
+
+        if (path.Length == 0 || System.IO.Directory.Exists(path) || path.EndsWith('/') || path.EndsWith(Path.DirectorySeparatorChar))
+        {
+            throw new OptionException(entry.Source, $"'{entry.Value}' is not a file path: give the file the flows are written to, e.g. flows.mitm (+flows.mitm adds to it).");
+        }
+
+        return (Path.GetFullPath(path), append);
+    }
+
+    private static string? StreamFilter(Dictionary<string, (string Value, string Source)> values, string key, string? streamFile)
+    {
+        if (!values.TryGetValue(key, out var entry) || entry.Value.Length == 0)
+        {
+            return null;
+        }
+
+        if (streamFile is null)
+        {
+            throw new OptionException(entry.Source, "it chooses the flows --save-stream-file writes, and no --save-stream-file is given.");
+        }
+
+        return WsWeb.Core.Filters.FlowFilter.TryParse(entry.Value, out _, out var error)
+            ? entry.Value
+            : throw new OptionException(entry.Source, error.Message);
     }
 
     private static string? ExistingFile(Dictionary<string, (string Value, string Source)> values, string key)

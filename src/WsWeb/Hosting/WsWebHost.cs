@@ -63,6 +63,8 @@ public static partial class WsWebHost
         builder.Services.AddSingleton<RuleStore>();
         builder.Services.AddSingleton<RuleFile>();
         builder.Services.AddHostedService(services => services.GetRequiredService<RuleFile>());
+        builder.Services.AddSingleton<WsWeb.Recording.FlowFiles>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<WsWeb.Recording.FlowFiles>());
         builder.Services.AddWebSocketAddon<RulesAddon>();
         builder.Services.AddWebSocketAddon<InterceptAddon>();
         // Proxied connections are busy: skip the zero-byte wait-for-data receive before every read,
@@ -102,6 +104,8 @@ public static partial class WsWebHost
 
         // Load or create the CA now, so a broken CA file stops the start with a message, not the first TLS client.
         app.Services.GetRequiredService<WsWeb.Proxy.Certificates.CertificateAuthority>();
+        // --rfile's flows are in the store before the first client, and before --save-stream-file starts its file anew.
+        app.Services.GetRequiredService<WsWeb.Recording.FlowFiles>().LoadReadFile();
         // First, always: every request on the proxy listener is forwarded here and never reaches the
         // routes below, so the API cannot be reached (or shadowed) through the proxy port.
         app.UseWsWebProxy();

@@ -31,6 +31,41 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public void FlowFilesTakeMitmproxysNames_AndAPlusBeforeTheStreamFileAppends()
+    {
+        var existing = Path.GetTempFileName();
+        try
+        {
+            var (ok, options, _) = Build(["-r", existing, "-w", "+flows/capture.mitm", "--save-stream-filter", "~websocket"]);
+
+            Assert.True(ok);
+            Assert.Equal(existing, options.ReadFile);
+            Assert.Equal(Path.GetFullPath("flows/capture.mitm"), options.SaveStreamFile);
+            Assert.True(options.SaveStreamAppend);
+            Assert.Equal("~websocket", options.SaveStreamFilter);
+            Assert.False(Build(["--save-stream-file", "capture.mitm"]).Options.SaveStreamAppend);
+        }
+        finally
+        {
+            File.Delete(existing);
+        }
+    }
+
+    [Theory]
+    [InlineData(new[] { "--rfile", "/nonexistent/flows.mitm" }, "--rfile: file '/nonexistent/flows.mitm' does not exist.")]
+    [InlineData(new[] { "-w", "/tmp" }, "--save-stream-file: '/tmp' is not a file path: give the file the flows are written to, e.g. flows.mitm (+flows.mitm adds to it).")]
+    [InlineData(new[] { "-w", "+" }, "--save-stream-file: '+' is not a file path: give the file the flows are written to, e.g. flows.mitm (+flows.mitm adds to it).")]
+    [InlineData(new[] { "--save-stream-filter", "~websocket" }, "--save-stream-filter: it chooses the flows --save-stream-file writes, and no --save-stream-file is given.")]
+    [InlineData(new[] { "-w", "x.mitm", "--save-stream-filter", "~websocket & ~zz" }, "--save-stream-filter: unknown operator '~zz' at position 13")]
+    public void FlowFileOptionsThatCannotWorkAreRefusedNamingTheOption(string[] args, string expected)
+    {
+        var (ok, _, error) = Build(args);
+
+        Assert.False(ok);
+        Assert.StartsWith(expected, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void MaxConnectionsIsDerivedUnlessGiven_AndMustBeAPositiveCount()
     {
         Assert.Null(Build([]).Options.MaxConnections);
@@ -228,7 +263,7 @@ public sealed class CommandLineTests
         await result.InvokeAsync();
 
         var help = output.ToString();
-        foreach (var option in new[] { "--listen-host", "--listen-port", "--mode", "--web-host", "--web-port", "--data-dir", "--block-global", "--block-private", "--ssl-insecure", "--ignore-hosts", "--allow-hosts", "--upstream-trust-bundle", "--max-message-size", "--max-flows", "--max-messages-per-flow", "--max-connections" })
+        foreach (var option in new[] { "--listen-host", "--listen-port", "--mode", "--web-host", "--web-port", "--data-dir", "--block-global", "--block-private", "--ssl-insecure", "--ignore-hosts", "--allow-hosts", "--upstream-trust-bundle", "--max-message-size", "--max-flows", "--max-messages-per-flow", "--max-connections", "--rfile", "--save-stream-file", "--save-stream-filter" })
         {
             Assert.Contains(option, help, StringComparison.Ordinal);
         }
