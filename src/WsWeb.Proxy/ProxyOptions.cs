@@ -75,6 +75,18 @@ public sealed record ProxyOptions
     /// </summary>
     public int? MaxConnections { get; init; }
 
+    /// <summary>
+    /// URL rewrites in mitmproxy's map_remote syntax, <c>[/flow-filter]/url-regex/replacement</c>: a matching request
+    /// (a WebSocket handshake too) goes to the rewritten URL, e.g. <c>|wss://example.com/|ws://127.0.0.1:3000/</c>.
+    /// </summary>
+    public IReadOnlyList<string> MapRemote { get; init; } = [];
+
+    /// <summary>Headers set (or, with an empty value, removed) in mitmproxy's modify_headers syntax, <c>[/flow-filter]/name/value</c>.</summary>
+    public IReadOnlyList<string> ModifyHeaders { get; init; } = [];
+
+    /// <summary>Requests answered by WsWeb instead of forwarded, in mitmproxy's block_list syntax, <c>/flow-filter/status</c> (444: closed without an answer).</summary>
+    public IReadOnlyList<string> BlockList { get; init; } = [];
+
     /// <summary>A flow file (WsWeb JSON, HAR or mitmproxy) whose flows are loaded at start (mitmproxy's <c>-r</c>/<c>rfile</c>).</summary>
     public string? ReadFile { get; init; }
 

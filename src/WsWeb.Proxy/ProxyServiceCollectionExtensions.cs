@@ -55,6 +55,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<WebSocketForwarder>();
         services.AddSingleton<FlowReplay>();
         services.AddSingleton<ProxyRequestHandler>();
+        services.AddSingleton<Rewriting.RequestRewrites>();
         services.AddSingleton<ProxyConnectionMiddleware>();
         services.AddSingleton<ProxyRequestGate>();
         services.AddSingleton<KestrelRefusals>();

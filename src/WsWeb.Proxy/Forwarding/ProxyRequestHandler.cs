@@ -22,6 +22,7 @@ internal sealed partial class ProxyRequestHandler(
     WsWeb.Proxy.WebSockets.LiveRelays live,
     FlowStore store,
     OwnEndpoints ownEndpoints,
+    Rewriting.RequestRewrites rewrites,
     ProxyOptions options,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
@@ -64,11 +65,37 @@ internal sealed partial class ProxyRequestHandler(
         }
 
         var flow = CreateFlow(context, connection, target);
+
+        // --block-list, --map-remote and --modify-headers, in mitmproxy's order, before the flow is shown: its record
+        // says where the request really went and what it carried.
+        var blockStatus = rewrites.BlockStatus(flow);
+        string? rewriteError = null;
+        try
+        {
+            target = blockStatus is null ? rewrites.Apply(flow, context.Request.Headers, target) : target;
+        }
+        catch (Rewriting.RewriteException ex)
+        {
+            rewriteError = ex.Message;
+        }
+
         flow.IsLive = true; // before Add: the store reads it under its lock, and a flow it sees as finished may be evicted to make room
         store.Add(flow);
         using var killable = live.TrackExchange(flow, context.Abort);
         try
         {
+            if (blockStatus is { } status)
+            {
+                await BlockAsync(context, flow, status);
+                return;
+            }
+
+            if (rewriteError is not null)
+            {
+                await RefuseAsync(context, flow, StatusCodes.Status502BadGateway, rewriteError);
+                return;
+            }
+
             if (ownEndpoints.IsOwn(target.Host, target.Port))
             {
                 throw new SelfTargetException($"{target.Host}:{target.Port} is one of WsWeb's own listeners.");
@@ -239,16 +266,52 @@ internal sealed partial class ProxyRequestHandler(
         return RefuseFramingAsync(context, flow, "WsWeb refuses a request with both Content-Length and Transfer-Encoding: the two would frame its body differently (RFC 9112 §6.3).");
     }
 
+    /// <summary>
+    /// Answers a request --block-list matched, as mitmproxy does: with the status and an empty body, or for 444 by
+    /// closing the connection without a word. Nothing reaches the server.
+    /// </summary>
+    private async Task BlockAsync(HttpContext context, HttpFlow flow, int status)
+    {
+        if (status == Rewriting.BlockSpec.NoResponse)
+        {
+            flow.Error = "Blocked by --block-list: the connection was closed without an answer (444).";
+            LogClientFailed(flow.Id, flow.Error);
+            context.Abort();
+            return;
+        }
+
+        // The request's body is not read, so the connection cannot carry another request.
+        context.Response.Headers.Connection = "close";
+        context.Response.StatusCode = status;
+        context.Response.ContentLength = 0;
+        await context.Response.CompleteAsync();
+        var now = Timestamps.Now(time);
+        flow.Response = new HttpResponseData
+        {
+            StatusCode = status,
+            Reason = Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status),
+            Headers = [new("Content-Length", "0"), new("Connection", "close")],
+            Content = [],
+            TimestampStart = now,
+            TimestampEnd = now,
+        };
+        store.FlowUpdated(flow);
+    }
+
     /// <summary>Answers a request whose body framing WsWeb will not relay with 400, and closes the connection, as mitmproxy does.</summary>
-    private async Task RefuseFramingAsync(HttpContext context, HttpFlow flow, string text)
+    private Task RefuseFramingAsync(HttpContext context, HttpFlow flow, string text) =>
+        RefuseAsync(context, flow, StatusCodes.Status400BadRequest, text);
+
+    /// <summary>Answers a request WsWeb will not forward with <paramref name="status"/> and why, records both, and closes the connection.</summary>
+    private async Task RefuseAsync(HttpContext context, HttpFlow flow, int status, string text)
     {
         flow.Error = text;
         LogClientFailed(flow.Id, text);
 
-        // The body's end is unknown, so the connection cannot carry another request.
+        // The body is left unread, and its end may be unknown: the connection cannot carry another request.
         context.Response.Headers.Connection = "close";
-        await WritePlainAsync(context.Response, StatusCodes.Status400BadRequest, text);
-        flow.Response = OwnAnswer(StatusCodes.Status400BadRequest, text, time);
+        await WritePlainAsync(context.Response, status, text);
+        flow.Response = OwnAnswer(status, text, time);
         store.FlowUpdated(flow);
     }
 
@@ -354,6 +417,7 @@ internal sealed partial class ProxyRequestHandler(
         }
 
         flow.Response = recorded;
+        rewrites.ApplyToResponse(flow, context.Response.Headers);
         store.FlowUpdated(flow);
         var responseRecorder = new BodyRecorder(options.BodyCaptureLimit);
         try

@@ -22,6 +22,7 @@ internal sealed partial class WebSocketForwarder(
     FlowStore store,
     AddonPipeline addons,
     LiveRelays live,
+    Rewriting.RequestRewrites rewrites,
     ProxyOptions options,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
@@ -117,6 +118,7 @@ internal sealed partial class WebSocketForwarder(
         }
 
         flow.Response = recorded;
+        rewrites.ApplyToResponse(flow, context.Response.Headers);
         var clientStream = await context.Features.Get<IHttpUpgradeFeature>()!.UpgradeAsync();
 
         recorded.TimestampEnd = Timestamps.Now(time);
@@ -185,6 +187,7 @@ internal sealed partial class WebSocketForwarder(
         context.Response.StatusCode = (int)response.StatusCode;
         Headers.CopyResponse(response, context.Response);
         flow.Response = recorded;
+        rewrites.ApplyToResponse(flow, context.Response.Headers);
         var recorder = new BodyRecorder(options.BodyCaptureLimit);
         await using (var body = await response.Content.ReadAsStreamAsync(cancellationToken))
         {

@@ -31,6 +31,9 @@ internal static class CommandLine
     private static readonly Option<string> MaxMessageSize = new("--max-message-size") { Description = "Largest WebSocket message, e.g. 64MiB (default); larger ones are closed with 1009." };
     private static readonly Option<string> MaxFlows = new("--max-flows") { Description = "Flows kept in memory before the oldest finished ones are evicted (default 10000)." };
     private static readonly Option<string> MaxConnections = new("--max-connections") { Description = "Client connections the proxy keeps open at once; more are answered 503 and closed (default: from the open-file limit, ulimit -n)." };
+    private static readonly Option<string[]> MapRemote = new("--map-remote", "-M") { Description = "Send matching requests (WebSocket handshakes too) to another URL: [/flow-filter]/url-regex/replacement, e.g. \"|wss://example.com/|ws://127.0.0.1:3000/\" ($1 for groups). The URL matched is the http(s) form the flow shows. Repeat it for several.", HelpName = "spec" };
+    private static readonly Option<string[]> ModifyHeaders = new("--modify-headers", "-H") { Description = "Set a header on matching requests and responses, or remove it with an empty value: [/flow-filter]/name/value, e.g. \"/~q/Origin/https://example.com\". Repeat it for several.", HelpName = "spec" };
+    private static readonly Option<string[]> BlockList = new("--block-list") { Description = "Answer matching requests with a status instead of forwarding them: /flow-filter/status, e.g. \"/~websocket & ~d example.com/503\"; 444 closes the connection without an answer. Repeat it for several.", HelpName = "spec" };
     private static readonly Option<string> ReadFile = new("--rfile", "-r") { Description = "Load the flows of this file at start: a mitmproxy flow file, or WsWeb's JSON or HAR export.", HelpName = "path" };
     private static readonly Option<string> SaveStreamFile = new("--save-stream-file", "-w") { Description = "Write every flow to this mitmproxy flow file as it ends (mitmproxy opens it; so does --rfile). The file is started anew; put + before the path to add to it instead.", HelpName = "[+]path" };
     private static readonly Option<string> SaveStreamFilter = new("--save-stream-filter") { Description = "Write only the flows that match this filter expression to --save-stream-file, e.g. \"~websocket & ~d example.com\".", HelpName = "filter" };
@@ -55,6 +58,9 @@ internal static class CommandLine
         (MaxFlows, nameof(ProxyOptions.MaxFlows)),
         (MaxMessagesPerFlow, nameof(ProxyOptions.MaxMessagesPerFlow)),
         (MaxConnections, nameof(ProxyOptions.MaxConnections)),
+        (MapRemote, nameof(ProxyOptions.MapRemote)),
+        (ModifyHeaders, nameof(ProxyOptions.ModifyHeaders)),
+        (BlockList, nameof(ProxyOptions.BlockList)),
         (ReadFile, nameof(ProxyOptions.ReadFile)),
         (SaveStreamFile, nameof(ProxyOptions.SaveStreamFile)),
         (SaveStreamFilter, nameof(ProxyOptions.SaveStreamFilter)),
@@ -158,6 +164,9 @@ internal static class CommandLine
                 MaxFlows = Count(values, nameof(ProxyOptions.MaxFlows), defaults.MaxFlows),
                 MaxMessagesPerFlow = Count(values, nameof(ProxyOptions.MaxMessagesPerFlow), defaults.MaxMessagesPerFlow),
                 MaxConnections = values.ContainsKey(nameof(ProxyOptions.MaxConnections)) ? Count(values, nameof(ProxyOptions.MaxConnections), 0) : defaults.MaxConnections,
+                MapRemote = Specs(values, nameof(ProxyOptions.MapRemote), WsWeb.Proxy.Rewriting.RewriteSpec.MapRemote),
+                ModifyHeaders = Specs(values, nameof(ProxyOptions.ModifyHeaders), WsWeb.Proxy.Rewriting.RewriteSpec.ModifyHeader),
+                BlockList = Specs(values, nameof(ProxyOptions.BlockList), WsWeb.Proxy.Rewriting.RewriteSpec.Block),
                 ReadFile = ExistingFile(values, nameof(ProxyOptions.ReadFile)),
                 SaveStreamFile = saveStreamFile,
                 SaveStreamAppend = saveStreamAppend,
@@ -213,6 +222,30 @@ internal static class CommandLine
         }
 
         return patterns;
+    }
+
+    /// <summary>mitmproxy-style specs, one per line (the command line's repeats) or one from the environment or appsettings, each checked by <paramref name="parse"/>.</summary>
+    private static string[] Specs<T>(Dictionary<string, (string Value, string Source)> values, string key, Func<string, T> parse)
+    {
+        if (!values.TryGetValue(key, out var entry))
+        {
+            return [];
+        }
+
+        var specs = entry.Value.Split('\n');
+        foreach (var spec in specs)
+        {
+            try
+            {
+                parse(spec);
+            }
+            catch (FormatException ex)
+            {
+                throw new OptionException(entry.Source, $"'{spec}': {ex.Message}");
+            }
+        }
+
+        return specs;
     }
 
     /// <summary>mitmproxy's --mode: regular (nothing to set), reverse:URL or upstream:URL.</summary>

@@ -66,6 +66,30 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public void RewriteSpecsRepeatAndKeepTheirOrder()
+    {
+        var (ok, options, _) = Build(["-M", "|https://a.example/|http://127.0.0.1:3000/", "--map-remote", "|~d b|b|c", "-H", "/~q/Origin/https://x", "--block-list", "|~u ads|404"]);
+
+        Assert.True(ok);
+        Assert.Equal(["|https://a.example/|http://127.0.0.1:3000/", "|~d b|b|c"], options.MapRemote);
+        Assert.Equal(["/~q/Origin/https://x"], options.ModifyHeaders);
+        Assert.Equal(["|~u ads|404"], options.BlockList);
+    }
+
+    [Theory]
+    [InlineData(new[] { "--map-remote", "|a" }, "--map-remote: '|a': it has 1 part after its separator '|', and needs 2 or 3: ")]
+    [InlineData(new[] { "-H", "/Bad Name/x" }, "--modify-headers: '/Bad Name/x': 'Bad Name' is not a header name")]
+    [InlineData(new[] { "--block-list", "|~u ads|299" }, "--block-list: '|~u ads|299': '299' is not an HTTP status")]
+    [InlineData(new[] { "--block-list", "/~u /ads/404" }, "--block-list: '/~u /ads/404': it has 3 parts after its separator '/'")]
+    public void RewriteSpecsThatCannotWorkAreRefusedNamingTheOption(string[] args, string expected)
+    {
+        var (ok, _, error) = Build(args);
+
+        Assert.False(ok);
+        Assert.StartsWith(expected, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void MaxConnectionsIsDerivedUnlessGiven_AndMustBeAPositiveCount()
     {
         Assert.Null(Build([]).Options.MaxConnections);
@@ -263,7 +287,7 @@ public sealed class CommandLineTests
         await result.InvokeAsync();
 
         var help = output.ToString();
-        foreach (var option in new[] { "--listen-host", "--listen-port", "--mode", "--web-host", "--web-port", "--data-dir", "--block-global", "--block-private", "--ssl-insecure", "--ignore-hosts", "--allow-hosts", "--upstream-trust-bundle", "--max-message-size", "--max-flows", "--max-messages-per-flow", "--max-connections", "--rfile", "--save-stream-file", "--save-stream-filter" })
+        foreach (var option in new[] { "--listen-host", "--listen-port", "--mode", "--web-host", "--web-port", "--data-dir", "--block-global", "--block-private", "--ssl-insecure", "--ignore-hosts", "--allow-hosts", "--upstream-trust-bundle", "--max-message-size", "--max-flows", "--max-messages-per-flow", "--max-connections", "--rfile", "--save-stream-file", "--save-stream-filter", "--map-remote", "--modify-headers", "--block-list" })
         {
             Assert.Contains(option, help, StringComparison.Ordinal);
         }
