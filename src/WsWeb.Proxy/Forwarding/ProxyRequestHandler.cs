@@ -349,6 +349,10 @@ internal sealed partial class ProxyRequestHandler(
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
             Content = hasBody ? new RecordingStreamContent(request.Body, requestRecorder)
                 : Headers.HasContentHeaders(request.Headers) ? new ByteArrayContent([])   // an empty body keeps its Content-Type and friends
+                // SocketsHttpHandler sends a request without content again, on a new connection, when a reused one closes
+                // before answering; a proxy must not repeat a POST on its own (RFC 9112 §9.3.1), as mitmproxy does not.
+                // Empty content ("Content-Length: 0", which .NET writes for a bodiless POST anyway) is never resent.
+                : !IsIdempotent(request.Method) ? new ByteArrayContent([])
                 : null,
         };
         if (hasBody)
@@ -369,6 +373,8 @@ internal sealed partial class ProxyRequestHandler(
         }
 
         message.Options.Set(UpstreamConnector.ServerConnKey, flow.ServerConn);
+        var upstreamSocket = new System.Runtime.CompilerServices.StrongBox<Socket?>();
+        message.Options.Set(UpstreamConnector.SocketKey, upstreamSocket);
         target.Describe(message);
 
         HttpResponseMessage? sent;
@@ -403,37 +409,15 @@ internal sealed partial class ProxyRequestHandler(
             responseFeature.ReasonPhrase = response.ReasonPhrase;
         }
 
-        var framing = ResponseFraming(request, response);
-
         // Recorded once it can be passed on: a head the client never gets (a 502 instead) is not the flow's response.
-        Headers.CopyResponse(response, context.Response);
-        ChunkedFraming? chunks = null;
-        if (framing is TransferCoding.CodedThenChunked or TransferCoding.UntilClose)
-        {
-            // The body is still coded: it goes out with the server's Transfer-Encoding, as mitmproxy relays it. Kestrel
-            // then leaves chunked framing to us, and without chunked it closes the connection after the body.
-            context.Response.Headers.TransferEncoding = Headers.JoinCodings(Headers.ResponseTransferEncoding(response));
-            chunks = framing == TransferCoding.CodedThenChunked ? new ChunkedFraming(context.Response.BodyWriter) : null;
-        }
-
+        var framing = CopyResponseHead(request, response, context.Response, upstreamSocket);
         flow.Response = recorded;
         rewrites.ApplyToResponse(flow, context.Response.Headers);
         store.FlowUpdated(flow);
         var responseRecorder = new BodyRecorder(options.BodyCaptureLimit);
         try
         {
-            await using var body = await response.Content.ReadAsStreamAsync(exchange.Token);
-            if (chunks is not null)
-            {
-                // Kestrel's body writer hands out no buffer before the response has started when the framing is the application's.
-                await context.Response.StartAsync(exchange.Token);
-            }
-
-            await CopyAsync(body, (Stream?)chunks ?? context.Response.Body, responseRecorder, exchange.Token, connection);
-            if (chunks is not null)
-            {
-                await chunks.EndAsync(exchange.Token);
-            }
+            await RelayBodyAsync(response, framing, context.Response, responseRecorder, exchange.Token, connection);
         }
         finally
         {
@@ -452,10 +436,37 @@ internal sealed partial class ProxyRequestHandler(
     private static TransferCoding ResponseFraming(HttpRequest request, HttpResponseMessage response)
     {
         var status = (int)response.StatusCode;
-        if (HttpMethods.IsHead(request.Method) || status is 204 or 304 || !response.Headers.NonValidated.TryGetValues(Microsoft.Net.Http.Headers.HeaderNames.TransferEncoding, out _))
+        if (HttpMethods.IsHead(request.Method) || status is 204 or 304)
         {
             // No body to frame (RFC 9110 §6.4.1): as before, the Transfer-Encoding is hop-by-hop and goes no further.
             return TransferCoding.None;
+        }
+
+        var hasLength = response.Content.Headers.NonValidated.TryGetValues(Microsoft.Net.Http.Headers.HeaderNames.ContentLength, out var lengths);
+        if (!response.Headers.NonValidated.TryGetValues(Microsoft.Net.Http.Headers.HeaderNames.TransferEncoding, out _))
+        {
+            if (hasLength && response.Content.Headers.ContentLength is null)
+            {
+                // SocketsHttpHandler could not read it ("5, 5" on one line), so it reads the body until the server closes,
+                // while the client would be told a length: the exchange would hang on a server that keeps its connection.
+                throw new UpstreamResponseException($"the server's {status} response cannot be forwarded: its Content-Length '{string.Join(", ", lengths)}' is not one number, "
+                    + "so where its body ends is unclear (RFC 9112 §6.3); mitmproxy refuses it too.");
+            }
+
+            return TransferCoding.None;
+        }
+
+        if (hasLength)
+        {
+            // Anything between WsWeb and the server that frames by the Content-Length would read another response than
+            // WsWeb does: the start of response-queue poisoning on a pooled connection (RFC 9112 §6.3, §11.2).
+            throw new UpstreamResponseException($"the server's {status} response cannot be forwarded: it has both Content-Length and Transfer-Encoding, "
+                + "which frame its body differently (RFC 9112 §6.3).");
+        }
+
+        if (response.Version == System.Net.HttpVersion.Version10)
+        {
+            throw new UpstreamResponseException($"the server's {status} response cannot be forwarded: it is HTTP/1.0 and has a Transfer-Encoding, which HTTP/1.0 does not have (RFC 9112 §6.1).");
         }
 
         var transferEncoding = Headers.ResponseTransferEncoding(response);
@@ -466,14 +477,59 @@ internal sealed partial class ProxyRequestHandler(
                 + "(as mitmproxy, it relays a body that is chunked, alone or after one of gzip, deflate and compress, and one of those codings alone until the server closes).");
         }
 
-        if (framing == TransferCoding.UntilClose && response.Content.Headers.ContentLength is not null)
-        {
-            throw new UpstreamResponseException($"the server's {status} response cannot be forwarded: it has both Content-Length and Transfer-Encoding '{Headers.JoinCodings(transferEncoding)}', "
-                + "which frame its body differently (RFC 9112 §6.3).");
-        }
-
         return framing;
     }
+
+    /// <summary>
+    /// Checks how the server framed its response and copies its head to the client's response (not sent yet). A response
+    /// WsWeb refuses (<see cref="UpstreamResponseException"/>, a 502) also closes its server connection, so the pool never
+    /// hands a connection whose next bytes are in doubt to another client's request.
+    /// </summary>
+    /// <returns>How the body goes to the client (see <see cref="RelayBodyAsync"/>).</returns>
+    internal static TransferCoding CopyResponseHead(HttpRequest request, HttpResponseMessage response, HttpResponse target, System.Runtime.CompilerServices.StrongBox<Socket?> upstreamSocket)
+    {
+        try
+        {
+            var framing = ResponseFraming(request, response);
+            Headers.CopyResponse(response, target);
+            if (framing is TransferCoding.CodedThenChunked or TransferCoding.UntilClose)
+            {
+                // The body is still coded: it goes out with the server's Transfer-Encoding, as mitmproxy relays it. Kestrel
+                // then leaves chunked framing to us, and without chunked it closes the connection after the body.
+                target.Headers.TransferEncoding = Headers.JoinCodings(Headers.ResponseTransferEncoding(response));
+            }
+
+            return framing;
+        }
+        catch (UpstreamResponseException)
+        {
+            upstreamSocket.Value?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Relays the response body as <see cref="CopyResponseHead"/> framed it, recording it as it goes.</summary>
+    internal static async Task RelayBodyAsync(HttpResponseMessage response, TransferCoding framing, HttpResponse target, BodyRecorder recorder, CancellationToken cancellationToken, ProxyConnectionFeature? client = null)
+    {
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+        var chunks = framing == TransferCoding.CodedThenChunked ? new ChunkedFraming(target.BodyWriter) : null;
+        if (chunks is not null)
+        {
+            // Kestrel's body writer hands out no buffer before the response has started when the framing is the application's.
+            await target.StartAsync(cancellationToken);
+        }
+
+        await CopyAsync(body, (Stream?)chunks ?? target.Body, recorder, cancellationToken, client);
+        if (chunks is not null)
+        {
+            await chunks.EndAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>GET, HEAD, OPTIONS, TRACE, PUT and DELETE (RFC 9110 §9.2.2): a connection that fails under them may carry them again.</summary>
+    private static bool IsIdempotent(string method) =>
+        HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method) || HttpMethods.IsTrace(method)
+        || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method);
 
     /// <param name="sourceIsClient">Reading the client's request body: its failures are the client's (see <see cref="ClientBodyException"/>).</param>
     internal static async Task CopyAsync(Stream source, Stream destination, BodyRecorder recorder, CancellationToken cancellationToken, ProxyConnectionFeature? client = null, bool sourceIsClient = false)

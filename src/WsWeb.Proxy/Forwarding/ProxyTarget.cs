@@ -57,6 +57,17 @@ internal readonly record struct ProxyTarget(string Scheme, string Host, int Port
     /// <summary>host:port as a Host header writes it: IPv6 in brackets, the scheme's default port left out.</summary>
     private string Authority => WsWeb.Core.Flows.HttpRequestData.AuthorityOf(Scheme, Host, Port);
 
+    /// <summary>
+    /// The request target a server gets for an absolute URL: its path and query as sent, and "/" for an empty path, as
+    /// RFC 9112 §3.2.1 asks and mitmproxy does ("http://a.example?x" is "GET /?x"). Sent empty, "GET  HTTP/1.1" is
+    /// another request to a server than the one recorded.
+    /// </summary>
+    private static string OriginForm(Uri uri)
+    {
+        var pathAndQuery = uri.PathAndQuery;
+        return pathAndQuery.StartsWith('/') ? pathAndQuery : "/" + pathAndQuery;
+    }
+
     /// <param name="reverse">The server of reverse mode, which origin-form requests outside a tunnel go to; null in regular mode.</param>
     public static bool TryResolve(HttpContext context, ProxyConnectionFeature connection, ReverseTarget? reverse, out ProxyTarget target, out string? error)
     {
@@ -65,7 +76,7 @@ internal readonly record struct ProxyTarget(string Scheme, string Host, int Port
         if (connection.TunnelHost is { } host)
         {
             var path = rawTarget.StartsWith('/') ? rawTarget
-                : Uri.TryCreate(rawTarget, AsSent, out var inner) && inner.IsAbsoluteUri ? inner.PathAndQuery
+                : Uri.TryCreate(rawTarget, AsSent, out var inner) && inner.IsAbsoluteUri ? OriginForm(inner)
                 : "/";
             var sni = connection.IsTls ? connection.Client.Sni : null;
             var tlsName = sni is not null && !string.Equals(sni, host, StringComparison.OrdinalIgnoreCase) ? sni : null;
@@ -76,7 +87,7 @@ internal readonly record struct ProxyTarget(string Scheme, string Host, int Port
         if (Uri.TryCreate(rawTarget, AsSent, out var uri) && uri.IsAbsoluteUri && uri.Scheme is "http" or "https" or "ws" or "wss")
         {
             var scheme = uri.Scheme is "https" or "wss" ? "https" : "http";
-            target = new ProxyTarget(scheme, uri.IdnHost.Trim('[', ']'), uri.Port, uri.PathAndQuery);
+            target = new ProxyTarget(scheme, uri.IdnHost.Trim('[', ']'), uri.Port, OriginForm(uri));
             return true;
         }
 

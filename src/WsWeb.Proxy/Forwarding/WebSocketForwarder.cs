@@ -81,7 +81,7 @@ internal sealed partial class WebSocketForwarder(
 
         if (response.StatusCode != HttpStatusCode.SwitchingProtocols)
         {
-            await RelayRefusalAsync(context, flow, response, recorded, exchange.Token);
+            await RelayRefusalAsync(context, flow, response, recorded, upstreamSocket, exchange.Token);
             return;
         }
 
@@ -181,19 +181,16 @@ internal sealed partial class WebSocketForwarder(
         PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 8 * 1024, leaveOpen: true)),
         PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true))));
 
-    private async Task RelayRefusalAsync(HttpContext context, HttpFlow flow, HttpResponseMessage response, HttpResponseData recorded, CancellationToken cancellationToken)
+    /// <summary>A refused handshake's answer goes to the client as a plain HTTP response does: the same framing checks and relay.</summary>
+    private async Task RelayRefusalAsync(HttpContext context, HttpFlow flow, HttpResponseMessage response, HttpResponseData recorded, StrongBox<System.Net.Sockets.Socket?> upstreamSocket, CancellationToken cancellationToken)
     {
         LogRefused(flow.Id, (int)response.StatusCode);
         context.Response.StatusCode = (int)response.StatusCode;
-        Headers.CopyResponse(response, context.Response);
+        var framing = ProxyRequestHandler.CopyResponseHead(context.Request, response, context.Response, upstreamSocket);
         flow.Response = recorded;
         rewrites.ApplyToResponse(flow, context.Response.Headers);
         var recorder = new BodyRecorder(options.BodyCaptureLimit);
-        await using (var body = await response.Content.ReadAsStreamAsync(cancellationToken))
-        {
-            await ProxyRequestHandler.CopyAsync(body, context.Response.Body, recorder, cancellationToken);
-        }
-
+        await ProxyRequestHandler.RelayBodyAsync(response, framing, context.Response, recorder, cancellationToken);
         recorder.ApplyTo(flow.Response!);
         flow.Response!.TimestampEnd = Timestamps.Now(time);
         store.FlowUpdated(flow);

@@ -51,21 +51,6 @@ public sealed class WireFidelityTests
         Assert.Equal("café", flow.Response!.Headers.GetJoined("X-Name"));
     }
 
-    [Fact]
-    public async Task AContentLengthBesideChunkedCodingIsNotForwarded()
-    {
-        await using var proxy = await ProxyServer.StartAsync();
-        using var upstream = RawHttpUpstream.Start();
-        var answering = upstream.AnswerAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
-
-        var (head, body) = await ProxyClients.SendRawRequestAsync(proxy, $"GET http://127.0.0.1:{upstream.Port}/ HTTP/1.1\r\nHost: 127.0.0.1:{upstream.Port}\r\n\r\n", Encoding.Latin1);
-        await answering;
-
-        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
-        Assert.DoesNotContain("Content-Length", head, StringComparison.OrdinalIgnoreCase);
-        Assert.Equal("hello", body);
-    }
-
     [Theory]
     [InlineData("Connection: close, X-Foo\r\nX-Foo: secret\r\n", "close, X-Foo", "X-Foo")]
     [InlineData("Connection: keep-alive, X-Foo\r\nX-Foo: secret\r\n", "keep-alive, X-Foo", "X-Foo")]
@@ -95,10 +80,10 @@ public sealed class WireFidelityTests
 
     [Theory]
     [InlineData("Content-Length: 2\r\nContent-Length: 2\r\n")]
-    [InlineData("Content-Length: 2, 2\r\n")]
     public async Task EqualDuplicateContentLengthsAreCollapsedIntoOne(string headers)
     {
-        // RFC 9110 §8.6: a recipient may take a list of equal lengths for one; browsers and mitmproxy do.
+        // RFC 9110 §8.6: a recipient may take equal field lines for one; browsers and mitmproxy do. A list on one line
+        // ("2, 2") SocketsHttpHandler cannot frame by, and mitmproxy refuses it too: a 502 (below).
         await using var proxy = await ProxyServer.StartAsync();
         using var upstream = RawHttpUpstream.Start();
         var answering = upstream.AnswerAsync(Encoding.Latin1.GetBytes($"HTTP/1.1 200 OK\r\n{headers}\r\nok"));
@@ -115,6 +100,7 @@ public sealed class WireFidelityTests
     [Theory]
     [InlineData("X-Bad: a\u0001b\r\nContent-Length: 0\r\n", "X-Bad")]
     [InlineData("Content-Length: 2\r\nContent-Length: 5\r\n", "Content-Length")]
+    [InlineData("Content-Length: 2, 2\r\n", "Content-Length '2, 2' is not one number")]
     [InlineData("Content-Length: 2\r\n", "status 101", "101 Switching Protocols")]
     [InlineData("Content-Length: 2\r\n", "status 99", "099 Odd")]
     public async Task AResponseHeadKestrelCannotSendGives502NamingTheHeader(string headers, string name, string status = "200 OK")
