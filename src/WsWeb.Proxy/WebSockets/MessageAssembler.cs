@@ -24,6 +24,13 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
     private const int SmallBufferReturnThreshold = 64 * 1024;
 
     /// <summary>
+    /// A single-frame message up to this size gets its exact-size array when its header arrives, and is read straight
+    /// into the array the model keeps. Larger ones grow as their bytes come (<see cref="Reserve"/>) and are copied once
+    /// at the end: what a peer can make WsWeb hold without sending it is this much per connection, not 64 MiB.
+    /// </summary>
+    internal const int EagerAllocationLimit = 1024 * 1024;
+
+    /// <summary>
     /// Most frame boundaries kept for one message. Each boundary costs memory here and a frame header on the way
     /// out while its payload may be empty, so the message-size limit alone would let a peer send empty
     /// continuations without end. 65,536 keeps the boundaries of what real peers send (64 MiB in 4 KiB frames is
@@ -164,15 +171,19 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
     public Memory<byte> PayloadDestination(int max)
     {
         var count = (int)Math.Min(PendingPayload, max);
-        return _single is not null
-            ? _single.AsMemory((int)_frameOffset, count)
-            : _pooled.AsMemory((int)_length, count);
+        if (_single is not null)
+        {
+            return _single.AsMemory((int)_frameOffset, count);
+        }
+
+        Reserve(count);
+        return _pooled.AsMemory((int)_length, count);
     }
 
     /// <summary>Accepts <paramref name="count"/> bytes written into <see cref="PayloadDestination"/>: unmasks them in place.</summary>
     public void CommitPayload(int count)
     {
-        var written = PayloadDestination(count).Span[..count];
+        var written = (_single is not null ? _single.AsSpan((int)_frameOffset, count) : _pooled.AsSpan((int)_length, count));
         if (_frame.Masked)
         {
             FrameCodec.ApplyMask(written, _frame.MaskKey, _frameOffset);
@@ -319,15 +330,14 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
 
             _length = 0;
             _single = null;
-            if (_frame.Fin && !_frame.Rsv1)
+            if (_frame.Fin && !_frame.Rsv1 && _frame.PayloadLength <= EagerAllocationLimit)
             {
                 // The common case: one frame, one message. Copy straight into the array the model keeps.
                 _single = ContentPool.Shared.Rent((int)_frame.PayloadLength);
-                return;
             }
         }
 
-        EnsurePooledCapacity(_length + _frame.PayloadLength);
+        // Anything else grows as its bytes arrive (Reserve), not as its header declares them.
     }
 
     private Span<byte> Destination(int take)
@@ -337,9 +347,36 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
             return _control.AsSpan((int)_frameOffset, take);
         }
 
-        return _single is not null
-            ? _single.AsSpan((int)_frameOffset, take)
-            : _pooled.AsSpan((int)_length, take);
+        if (_single is not null)
+        {
+            return _single.AsSpan((int)_frameOffset, take);
+        }
+
+        Reserve(take);
+        return _pooled.AsSpan((int)_length, take);
+    }
+
+    /// <summary>
+    /// Makes room for <paramref name="count"/> more bytes of the message, doubling as it grows (never past the end of
+    /// a final frame). Memory follows what arrived, not what a frame header declared: a peer that declares 64 MiB and
+    /// sends nothing holds nothing, where an array of the declared size on every such connection would exhaust the
+    /// process (or its container's limit) for a few bytes of traffic.
+    /// </summary>
+    private void Reserve(long count)
+    {
+        var needed = _length + count;
+        if (_pooled is not null && _pooled.Length >= needed)
+        {
+            return;
+        }
+
+        var grown = Math.Max(needed, Math.Max(4096, (_pooled?.Length ?? 0) * 2L));
+        if (_frame.Fin)
+        {
+            grown = Math.Max(needed, Math.Min(grown, _length + (_frame.PayloadLength - _frameOffset)));
+        }
+
+        EnsurePooledCapacity(grown);
     }
 
     private void EnsurePooledCapacity(long needed)
@@ -349,7 +386,7 @@ internal sealed class MessageAssembler(bool fromClient, long maxMessageSize) : I
             return;
         }
 
-        var size = (int)Math.Min(Math.Max(needed, Math.Max(4096, (_pooled?.Length ?? 0) * 2L)), Array.MaxLength);
+        var size = (int)Math.Min(needed, Array.MaxLength);
         var next = ArrayPool<byte>.Shared.Rent(size);
         if (_pooled is not null)
         {

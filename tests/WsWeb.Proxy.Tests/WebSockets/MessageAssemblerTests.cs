@@ -89,4 +89,35 @@ public sealed class MessageAssemblerTests
 
     private static WebSocketProtocolException ReadFails(MessageAssembler assembler, ReadOnlySequence<byte> buffer) =>
         Assert.Throws<WebSocketProtocolException>(() => assembler.Read(ref buffer));
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_large_frame_holds_memory_for_the_bytes_that_arrived_not_for_what_its_header_declared(bool fin)
+    {
+        // 64 MiB declared, 1 KiB sent: a stalled peer costs what it sent, not the declared size (per connection).
+        const int declared = 64 * 1024 * 1024;
+        var frame = RawWebSocket.BuildFrame(fin ? Opcode.Binary : Opcode.Text, new byte[declared], fin, masked: false);
+        using var assembler = new MessageAssembler(fromClient: false, maxMessageSize: 2L * declared);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var start = new ReadOnlySequence<byte>(frame.AsMemory(0, 10 + 1024));
+        Assert.Equal(AssemblerStep.NeedMoreData, assembler.Read(ref start));
+        var held = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.True(held < 256 * 1024, $"{held} bytes were allocated for 1 KiB of payload");
+
+        // The rest arrives in pieces, and the message is whole and exact.
+        for (var at = 10 + 1024; at < frame.Length; at += 1 << 20)
+        {
+            var piece = new ReadOnlySequence<byte>(frame.AsMemory(at, Math.Min(1 << 20, frame.Length - at)));
+            var step = assembler.Read(ref piece);
+            Assert.Equal(at + (1 << 20) >= frame.Length && fin ? AssemblerStep.Message : AssemblerStep.NeedMoreData, step);
+        }
+
+        if (fin)
+        {
+            Assert.Equal(declared, assembler.TakeContent().Length);
+        }
+    }
 }
