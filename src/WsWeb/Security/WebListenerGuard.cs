@@ -20,12 +20,28 @@ internal static class WebListenerGuard
                 ? null   // Bound to every interface on purpose (a shared instance): any name may reach it.
                 : ["localhost", "127.0.0.1", "[::1]", options.WebHost.Contains(':', StringComparison.Ordinal) ? $"[{options.WebHost}]" : options.WebHost]));
 
+    /// <summary>Kestrel's default for request bodies and responses: 240 bytes a second, after a 5 s grace.</summary>
+    internal static readonly Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate WebMinDataRate = new(240, TimeSpan.FromSeconds(5));
+
     /// <summary>Runs after the proxy, which answers every request on its own listener: only the web listener gets here.</summary>
     public static WebApplication UseWebListenerGuard(this WebApplication app)
     {
         var hosts = app.Services.GetRequiredService<WebListenerHosts>().Allowed;
         app.Use(async (context, next) =>
         {
+            // The proxy listener turns Kestrel's data-rate limits off (a relayed body or download goes at the peers'
+            // pace), and Kestrel sets them for the whole server: the web listener takes its defaults back, or a client
+            // that declares a body and never sends it would hold a connection of the web listener's limit for ever.
+            if (context.Features.Get<Microsoft.AspNetCore.Server.Kestrel.Core.Features.IHttpMinRequestBodyDataRateFeature>() is { } bodyRate)
+            {
+                bodyRate.MinDataRate = WebMinDataRate;
+            }
+
+            if (context.Features.Get<Microsoft.AspNetCore.Server.Kestrel.Core.Features.IHttpMinResponseDataRateFeature>() is { } responseRate)
+            {
+                responseRate.MinDataRate = WebMinDataRate;
+            }
+
             var host = context.Request.Host;
             if (hosts is not null && host.HasValue && !HostString.MatchesAny(host.Value, hosts))
             {
