@@ -191,6 +191,12 @@ internal static partial class HarFlowFormat
             w.WriteStartArray("_webSocketMessages");
             foreach (var m in ws.Snapshot())
             {
+                // Out as it goes: a 256 MiB flow must not sit whole in the writer's buffer.
+                if (w.BytesPending > 64 * 1024)
+                {
+                    w.Flush();
+                }
+
                 WriteMessage(w, m);
             }
 

@@ -130,6 +130,12 @@ internal static class JsonFlowFormat
             w.WriteStartArray("messages");
             foreach (var m in ws.Snapshot())
             {
+                // Out as it goes: a 256 MiB flow must not sit whole in the writer's buffer.
+                if (w.BytesPending > 64 * 1024)
+                {
+                    w.Flush();
+                }
+
                 w.WriteStartObject();
                 w.WriteNumber("index", m.Index);
                 w.WriteBoolean("fromClient", m.FromClient);

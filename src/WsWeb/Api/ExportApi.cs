@@ -16,17 +16,21 @@ internal static class ExportApi
     public static IEndpointRouteBuilder MapExportApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/flows").WithTags("Export and import").RejectRepeatedQuery();
-        group.MapGet("/export", ExportAll)
+        // One export slot set per host, as the import's: hosts side by side (tests) must not turn each other's away.
+        var exports = app.ServiceProvider.GetService<ExportSlots>() ?? new ExportSlots();
+        group.MapGet("/export", (FlowStore store, HttpResponse response, string? format, string? filter, CancellationToken cancellationToken) => ExportAllAsync(exports, store, response, format, filter, cancellationToken))
             .WithName("ExportFlows")
             .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .WithSummary("Download flows as WsWeb JSON, HAR 1.2 (with WebSocket messages) or a mitmproxy flow file.")
-            .WithDescription("`format` is json (default), har or mitmproxy; optional `filter` selects flows (docs/filters.md). Flows are written oldest first. mitmproxy files are format version 17, which mitmproxy 8.1 and 11/12 both open. Example: `curl -OJ 'http://127.0.0.1:8081/api/flows/export?format=mitmproxy&filter=~websocket'`.");
-        group.MapGet("/{id}/export", ExportOne)
+            .WithDescription($"`format` is json (default), har or mitmproxy; optional `filter` selects flows (docs/filters.md). Flows are written oldest first. mitmproxy files are format version 17, which mitmproxy 8.1 and 11/12 both open. {ExportSlots.Help} Example: `curl -OJ 'http://127.0.0.1:8081/api/flows/export?format=mitmproxy&filter=~websocket'`.");
+        group.MapGet("/{id}/export", (FlowStore store, HttpResponse response, string id, string? format, CancellationToken cancellationToken) => ExportOneAsync(exports, store, response, id, format, cancellationToken))
             .WithName("ExportFlow")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .WithSummary("Download one flow in the chosen format.")
-            .WithDescription("Example: `curl -OJ 'http://127.0.0.1:8081/api/flows/{id}/export?format=har'`.");
+            .WithDescription($"{ExportSlots.Help} Example: `curl -OJ 'http://127.0.0.1:8081/api/flows/{{id}}/export?format=har'`.");
         // One slot per host, not per process: hosts side by side (tests) must not turn each other's imports away.
         var slot = app.ServiceProvider.GetService<ImportSlot>() ?? new ImportSlot();
         group.MapPost("/import", (HttpContext context, FlowStore store, IHostApplicationLifetime lifetime, string? format) => ImportAsync(slot, context, store, lifetime, format))
@@ -41,7 +45,8 @@ internal static class ExportApi
         return app;
     }
 
-    private static Results<FileStreamHttpResult, ValidationProblem> ExportAll(FlowStore store, string? format, string? filter, CancellationToken cancellationToken)
+    private static async Task<Results<FileStreamHttpResult, ValidationProblem, ProblemHttpResult>> ExportAllAsync(
+        ExportSlots slots, FlowStore store, HttpResponse response, string? format, string? filter, CancellationToken cancellationToken)
     {
         if (!TryFormat(format, out var flowFormat, out var formatProblem))
         {
@@ -53,37 +58,76 @@ internal static class ExportApi
             return filterProblem;
         }
 
-        // Filtered before anything is written, so a regex that times out leaves no half-written file behind.
-        List<HttpFlow> flows;
+        if (!await slots.Gate.WaitAsync(slots.Wait, cancellationToken))
+        {
+            return ExportsBusy(response, slots);
+        }
+
         try
         {
-            flows = [.. store.Snapshot().Where(f => compiled is null || compiled.Matches(f, FilterMode.Query, cancellationToken))];
-        }
-        catch (FilterTimeoutException e)
-        {
-            return ApiProblems.FilterTooSlow(e);
-        }
+            // Filtered before anything is written, so a regex that times out leaves no half-written file behind.
+            List<HttpFlow> flows;
+            try
+            {
+                flows = [.. store.Snapshot().Where(f => compiled is null || compiled.Matches(f, FilterMode.Query, cancellationToken))];
+            }
+            catch (FilterTimeoutException e)
+            {
+                return ApiProblems.FilterTooSlow(e);
+            }
 
-        return Write(flows, flowFormat, "wsweb-flows");
+            return await WriteAsync(flows, flowFormat, "wsweb-flows", cancellationToken);
+        }
+        finally
+        {
+            slots.Gate.Release();
+        }
     }
 
-    private static Results<FileStreamHttpResult, ValidationProblem, ProblemHttpResult> ExportOne(FlowStore store, string id, string? format)
+    private static async Task<Results<FileStreamHttpResult, ValidationProblem, ProblemHttpResult>> ExportOneAsync(
+        ExportSlots slots, FlowStore store, HttpResponse response, string id, string? format, CancellationToken cancellationToken)
     {
         if (!TryFormat(format, out var flowFormat, out var formatProblem))
         {
             return formatProblem;
         }
 
-        return store.Get(id) is { } flow
-            ? Write([flow], flowFormat, "wsweb-flow-" + id)
-            : ApiProblems.FlowNotFound(id);
+        if (store.Get(id) is not { } flow)
+        {
+            return ApiProblems.FlowNotFound(id);
+        }
+
+        if (!await slots.Gate.WaitAsync(slots.Wait, cancellationToken))
+        {
+            return ExportsBusy(response, slots);
+        }
+
+        try
+        {
+            return await WriteAsync([flow], flowFormat, "wsweb-flow-" + id, cancellationToken);
+        }
+        finally
+        {
+            slots.Gate.Release();
+        }
+    }
+
+    private static ProblemHttpResult ExportsBusy(HttpResponse response, ExportSlots slots)
+    {
+        var seconds = Math.Max(1, (int)Math.Ceiling(slots.Wait.TotalSeconds));
+        response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        return TypedResults.Problem(
+            statusCode: StatusCodes.Status429TooManyRequests,
+            title: "Other exports are being written",
+            detail: $"WsWeb writes at most {slots.Count} export{(slots.Count == 1 ? "" : "s")} at a time, and none of them finished within {seconds} s of this one's arrival. Nothing was written; ask again later (Retry-After).");
     }
 
     /// <summary>
-    /// Writes to a temporary file that deletes itself once sent: the formats write synchronously, which
-    /// Kestrel forbids on the response, and a large export must not sit in memory.
+    /// Writes to a temporary file that deletes itself once sent: the formats write synchronously, which Kestrel forbids
+    /// on the response, and a large export must not sit in memory. The writing runs on a thread of its own, so a long
+    /// export does not hold a thread-pool thread the relays need.
     /// </summary>
-    private static FileStreamHttpResult Write(IEnumerable<HttpFlow> flows, FlowFormat format, string baseName)
+    private static async Task<FileStreamHttpResult> WriteAsync(IEnumerable<HttpFlow> flows, FlowFormat format, string baseName, CancellationToken cancellationToken)
     {
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.ReadWrite, Options = FileOptions.DeleteOnClose };
         if (!OperatingSystem.IsWindows())
@@ -95,11 +139,11 @@ internal static class ExportApi
         var file = new FileStream(Path.Combine(Path.GetTempPath(), "wsweb-export-" + Guid.NewGuid().ToString("N")), options);
         try
         {
-            FlowFormats.Export(flows, format, file);
+            await Task.Factory.StartNew(() => FlowFormats.Export(flows, format, file), cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         }
         catch
         {
-            file.Dispose();
+            await file.DisposeAsync();
             throw;
         }
 
@@ -431,6 +475,32 @@ internal static class ExportApi
                 return false;
         }
     }
+}
+
+/// <summary>
+/// The exports that may be written at a time, and how long another waits before it is turned away (429): each holds a
+/// thread and, while it is written, a temporary file as large as the export. Registered in the services only to change
+/// them (tests); otherwise each host makes its own.
+/// </summary>
+internal sealed class ExportSlots
+{
+    public const int DefaultCount = 2;
+
+    public static readonly TimeSpan DefaultWait = TimeSpan.FromSeconds(10);
+
+    public static readonly string Help = $"At most {DefaultCount} exports are written at a time: another waits up to {DefaultWait.TotalSeconds:0} s for one to finish, then is a `429` with `Retry-After`.";
+
+    public ExportSlots(int count = DefaultCount)
+    {
+        Count = count;
+        Gate = new SemaphoreSlim(count, count);
+    }
+
+    public int Count { get; }
+
+    public TimeSpan Wait { get; init; } = DefaultWait;
+
+    public SemaphoreSlim Gate { get; }
 }
 
 /// <summary>
