@@ -19,6 +19,9 @@ namespace WsWeb.Proxy.Forwarding;
 /// <summary>A flow WsWeb will not replay, and why (a body it holds only in part, shutting down…).</summary>
 internal sealed class ReplayRefusedException(string message) : Exception(message);
 
+/// <summary>As many replays as WsWeb keeps live at once are live already; this one was not sent.</summary>
+internal sealed class ReplayLimitException(string message) : Exception(message);
+
 /// <summary>
 /// Sends a recorded request again as a new flow (mitmproxy's client replay), WebSocket handshakes included, as Burp's
 /// Repeater reconnects: WsWeb opens a new connection to the flow's server with the recorded handshake (a fresh key)
@@ -46,6 +49,13 @@ internal sealed partial class FlowReplay(
     internal static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>
+    /// Replays live at once. Each holds a server connection (and a WebSocket replay an in-memory client) outside the
+    /// proxy listener's connection limit: a script replaying in a loop must not spend the process's file descriptors,
+    /// which the proxy needs to accept its clients. People replay a few at a time; load generation is another tool's job.
+    /// </summary>
+    internal const int MaxLiveReplays = 100;
+
+    /// <summary>
     /// Sends <paramref name="original"/>'s request again as a new flow, and returns it once the server's answer began:
     /// a WebSocket relay or the rest of the response body goes on in the background.
     /// </summary>
@@ -63,6 +73,14 @@ internal sealed partial class FlowReplay(
         if (live.ShuttingDown)
         {
             throw new ReplayRefusedException("WsWeb is shutting down; it sends no new request.");
+        }
+
+        // Counted from the store rather than kept in step with every way a replay ends; two calls at once may both pass
+        // at the limit, which bounds nothing less.
+        var liveReplays = store.Query(static f => f.IsReplay is not null && f.IsLive).Count;
+        if (liveReplays >= MaxLiveReplays)
+        {
+            throw new ReplayLimitException($"{liveReplays} replays are live, and WsWeb keeps at most {MaxLiveReplays} at once: close or kill some (filter ~replay & ~live) before replaying again.");
         }
 
         // Copied now: the original's messages may be trimmed or the flow deleted while the handshake is under way.

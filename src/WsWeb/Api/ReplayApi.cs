@@ -15,8 +15,9 @@ internal static class ReplayApi
             .WithName("ReplayFlow")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .WithSummary("Send a flow's request again as a new flow; for a WebSocket, open a new connection with WsWeb as its client.")
-            .WithDescription("Answers 201 with the new flow (`replay: \"request\"`, `replayOf` the original) once the server's answer began. A WebSocket handshake goes as recorded (cookies and all) with a fresh Sec-WebSocket-Key; on 101 the new flow is live, so messages are injected toward the server with POST /{newId}/messages and it is closed with /close. `resend: true` also sends what the server got from the original's client, in order, as far as WsWeb still holds it. A plain request goes with its recorded body, and its new flow is live until the response body has arrived. A refusal (e.g. 403), an unreachable server or one that has not begun its answer within 30 s is recorded on the new flow as for any other. Works for live, finished and imported flows. 409: a CONNECT, a request body recorded only in part, `resend` for a plain request, or WsWeb shutting down. Example body: `{\"resend\": true}` (the body is optional).")
+            .WithDescription($"Answers 201 with the new flow (`replay: \"request\"`, `replayOf` the original) once the server's answer began. A WebSocket handshake goes as recorded (cookies and all) with a fresh Sec-WebSocket-Key; on 101 the new flow is live, so messages are injected toward the server with POST /{{newId}}/messages and it is closed with /close. `resend: true` also sends what the server got from the original's client, in order, as far as WsWeb still holds it. A plain request goes with its recorded body, and its new flow is live until the response body has arrived. A refusal (e.g. 403), an unreachable server or one that has not begun its answer within 30 s is recorded on the new flow as for any other. Works for live, finished and imported flows. 409: a CONNECT, a request body recorded only in part, `resend` for a plain request, or WsWeb shutting down. 429: as many replays as WsWeb keeps live at once ({FlowReplay.MaxLiveReplays}) are live. Example body: `{{\"resend\": true}}` (the body is optional).")
             .WithMetadata(new RequestExample("""{"resend": true}"""));
         return app;
     }
@@ -37,6 +38,10 @@ internal static class ReplayApi
         catch (ReplayRefusedException ex)
         {
             return ApiProblems.Conflict(ex.Message);
+        }
+        catch (ReplayLimitException ex)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many live replays", detail: ex.Message);
         }
     }
 }
