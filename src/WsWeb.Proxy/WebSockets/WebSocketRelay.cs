@@ -49,6 +49,17 @@ internal sealed partial class WebSocketRelay
     private readonly CancellationTokenSource _stop = new();
     private readonly Channel<Injection> _toClient = Channel.CreateUnbounded<Injection>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Channel<Injection> _toServer = Channel.CreateUnbounded<Injection>(new UnboundedChannelOptions { SingleReader = true });
+
+    /// <summary>Content bytes injected toward each peer and not yet taken off its queue (see <see cref="MaxQueuedInjectionBytes"/>).</summary>
+    private long _queuedToClient;
+    private long _queuedToServer;
+
+    /// <summary>
+    /// How much injected content may wait to go out toward one peer: twice the maximum message size. A peer that stops
+    /// reading leaves what is injected toward it queued, and a script injecting in a loop (with ?wait=0, or from an addon)
+    /// would otherwise queue without end outside the store's memory budget.
+    /// </summary>
+    private long MaxQueuedInjectionBytes => _settings.MaxMessageSize * 2;
     private int _finished;
 
     public WebSocketRelay(
@@ -130,8 +141,17 @@ internal sealed partial class WebSocketRelay
             throw new InvalidOperationException($"Flow {_flow.Id}: the {target.Name} was already sent a close; nothing more can be sent to it.");
         }
 
+        ref var queued = ref toClient ? ref _queuedToClient : ref _queuedToServer;
+        if (Interlocked.Add(ref queued, content.Length) > MaxQueuedInjectionBytes)
+        {
+            var waiting = Interlocked.Add(ref queued, -content.Length);
+            throw new InjectionQueueFullException($"Flow {_flow.Id}: {waiting} bytes injected toward the {target.Name} are still waiting to go out (it is not reading, or a message ahead of them is held), "
+                + $"and at most {MaxQueuedInjectionBytes} may wait; nothing was queued. Inject again once they went out.");
+        }
+
         if (!IsRunning || !(toClient ? _toClient : _toServer).Writer.TryWrite(injection))
         {
+            Interlocked.Add(ref queued, -content.Length);
             throw new InvalidOperationException($"Flow {_flow.Id} is closed; nothing can be injected.");
         }
 
@@ -961,6 +981,7 @@ internal sealed partial class WebSocketRelay
             await foreach (var injection in queue.ReadAllAsync(cancellationToken))
             {
                 var message = injection.Message;
+                Interlocked.Add(ref to.IsClient ? ref _queuedToClient : ref _queuedToServer, -message.Content.Length);
                 var (recorded, sent, closeSent) = (false, false, false);
                 try
                 {
@@ -1263,3 +1284,6 @@ internal sealed partial class WebSocketRelay
         Faulted,
     }
 }
+
+/// <summary>Too much injected content already waits to go out toward that peer; the message was not queued.</summary>
+internal sealed class InjectionQueueFullException(string message) : InvalidOperationException(message);

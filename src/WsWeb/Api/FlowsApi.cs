@@ -45,9 +45,10 @@ internal static class FlowsApi
             .WithName("InjectMessage")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .WithSummary("Inject a text or binary message toward the client or the server of a live flow.")
             .Produces<InjectQueued>(StatusCodes.Status202Accepted)
-            .WithDescription("Answers 201 once the message is recorded and forwarded, with the recorded message. One that has not gone out within `wait` seconds (default 10, at most 300) answers 202: it is queued behind a held message of its direction, or for a peer that is not reading, and goes out in its turn. Injected messages pass through rules and intercept like any other. Send large binary content as base64: the body may be the maximum message size in base64 plus 64 KiB (413 above). Example body: `{\"toClient\": true, \"type\": \"text\", \"content\": \"hello\", \"encoding\": \"utf8\"}`.")
+            .WithDescription("Answers 201 once the message is recorded and forwarded, with the recorded message. One that has not gone out within `wait` seconds (default 10, at most 300) answers 202: it is queued behind a held message of its direction, or for a peer that is not reading, and goes out in its turn. Injected messages pass through rules and intercept like any other. Send large binary content as base64: the body may be the maximum message size in base64 plus 64 KiB (413 above). Toward each peer at most twice the maximum message size of injected content may wait to go out (a peer that is not reading): past it a `429`, and nothing is queued. Example body: `{\"toClient\": true, \"type\": \"text\", \"content\": \"hello\", \"encoding\": \"utf8\"}`.")
             .WithMetadata(new RequestExample("""{"toClient": true, "type": "text", "content": "{\"type\":\"ping\"}", "encoding": "utf8"}"""))
             .WithMetadata(new MessageBodySizeLimit(app.ServiceProvider))
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
@@ -273,6 +274,10 @@ internal static class FlowsApi
             var sending = control.InjectAsync(flow, toClient, bytes, isText, CancellationToken.None);
             _ = sending.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             message = await sending.WaitAsync(wait is { } w ? TimeSpan.FromSeconds(w) : DefaultInjectWait, time, cancellationToken);
+        }
+        catch (WsWeb.Proxy.WebSockets.InjectionQueueFullException ex)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Injection queue full", detail: ex.Message);
         }
         catch (InvalidOperationException ex)
         {
