@@ -39,6 +39,7 @@ internal sealed partial class ClientFeed
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
+    private Action _abort = static () => { };
 
     // One pending wake-up at most: the writer only needs "look again", never a count.
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(
@@ -141,7 +142,12 @@ internal sealed partial class ClientFeed
 
     public long GapsSent => Interlocked.Read(ref _gapsSent);
 
-    public void Start(IFlowsClient client) => _run = Task.Run(() => RunAsync(client, _stop.Token));
+    /// <param name="abort">Closes the connection, for a client that stopped reading (see <see cref="FlowsHubOptions.StalledSendTimeout"/>).</param>
+    public void Start(IFlowsClient client, Action abort)
+    {
+        _abort = abort;
+        _run = Task.Run(() => RunAsync(client, _stop.Token));
+    }
 
     /// <summary>Stops the sender; a send stuck on a full transport is abandoned, not awaited.</summary>
     public Task StopAsync()
@@ -502,6 +508,10 @@ internal sealed partial class ClientFeed
                 {
                     await SendAsync(client, batch, cancellationToken);
                 }
+                catch (TimeoutException)
+                {
+                    // Invoke closed the stalled connection and said so; its disconnect stops this loop.
+                }
                 catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
                 {
                     Log.SendFailed(_logger, ex, ConnectionId);
@@ -732,19 +742,33 @@ internal sealed partial class ClientFeed
         return Invoke(client.Gap(scope, flowId, cursor), cancellationToken);
     }
 
-    private Task Invoke(Task send, CancellationToken cancellationToken)
+    private async Task Invoke(Task send, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _invocations);
 
         // The send itself cannot be cancelled (the typed client has no token); WaitAsync lets a
         // disconnect or shutdown stop waiting for a transport that never drains.
-        return send.WaitAsync(cancellationToken);
+        try
+        {
+            await send.WaitAsync(_options.StalledSendTimeout, _time, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            // The client has not read for that long: its connection goes, and its queue with it (it reconnects and
+            // catches up over REST, as after a gap).
+            Log.Stalled(_logger, ConnectionId, _options.StalledSendTimeout.TotalSeconds);
+            _abort();
+            throw;
+        }
     }
 
     private static partial class Log
     {
         [LoggerMessage(1, LogLevel.Debug, "Hub connection {ConnectionId} fell behind: discarded {Scope} events of flow {FlowId}; catch up from cursor {Cursor}.")]
         public static partial void FellBehind(ILogger logger, string connectionId, string scope, string? flowId, long cursor);
+
+        [LoggerMessage(3, LogLevel.Information, "Hub connection {ConnectionId} has not read for {Seconds} s; it is closed (a dashboard reconnects and catches up).")]
+        public static partial void Stalled(ILogger logger, string connectionId, double seconds);
 
         [LoggerMessage(2, LogLevel.Warning, "Sending a batch to hub connection {ConnectionId} failed.")]
         public static partial void SendFailed(ILogger logger, Exception exception, string connectionId);

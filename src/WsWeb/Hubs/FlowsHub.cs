@@ -12,7 +12,7 @@ internal sealed class FlowsHub(FlowsHubRouter router, IHostApplicationLifetime l
 
     public override Task OnConnectedAsync()
     {
-        router.Connect(Context.ConnectionId);
+        router.Connect(Context.ConnectionId, Context.Abort);
 
         // A dashboard tab holds its connection open, and a stopping host waits for open connections up to its
         // shutdown timeout (30 s): close them once it stops, and at once for a tab that reconnects meanwhile. The

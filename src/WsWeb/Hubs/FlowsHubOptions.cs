@@ -21,6 +21,13 @@ public sealed record FlowsHubOptions
     /// </summary>
     public long QueueByteLimit { get; init; } = 16L * 1024 * 1024;
 
+    /// <summary>
+    /// How long one send to a connection may wait for its client to read before the connection is closed. A tab that
+    /// stopped reading (a frozen page, a script that subscribed and went away) otherwise holds its full queue, some
+    /// 20 MB with large messages, for as long as its TCP connection lives; closed, it reconnects and catches up over REST.
+    /// </summary>
+    public TimeSpan StalledSendTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Flows one connection may subscribe to at once; keeps the per-connection state small.</summary>
     public int MaxFlowSubscriptions { get; init; } = 64;
 }

@@ -62,12 +62,13 @@ internal sealed class FlowsHubRouter : IAsyncDisposable
     /// <summary>The live connections' feeds (tests read their queue metrics).</summary>
     public ICollection<ClientFeed> Feeds => _feeds.Values;
 
-    public void Connect(string connectionId)
+    /// <param name="abort">Closes the connection (its <c>HubCallerContext.Abort</c>).</param>
+    public void Connect(string connectionId, Action abort)
     {
         var feed = new ClientFeed(connectionId, _options, _resolutions, _intercept, _interceptSettings, _rules, _time, _logger);
         if (_feeds.TryAdd(connectionId, feed))
         {
-            feed.Start(_hub.Clients.Client(connectionId));
+            feed.Start(_hub.Clients.Client(connectionId), abort);
         }
     }
 
