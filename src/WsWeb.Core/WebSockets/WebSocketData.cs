@@ -39,10 +39,17 @@ public sealed class WebSocketData
     /// <summary>The retention bound of this connection's message list.</summary>
     public int MaxMessages { get; }
 
-    /// <summary>The retention bound on the content bytes kept; the newest message is always kept.</summary>
+    /// <summary>The retention bound on the bytes kept (<see cref="RetainedBytes"/>); the newest message is always kept.</summary>
     public long MaxBytes { get; }
 
-    /// <summary>Content bytes of the retained messages (as recorded).</summary>
+    /// <summary>
+    /// What each retained message costs beyond its content: the message object, its array's header and its place in
+    /// the list, about 110–160 bytes as measured. Counted into <see cref="RetainedBytes"/>, so the memory bounds hold for
+    /// a peer that floods empty or tiny messages (10 million of them held 1.1 GB while the content bytes were 0).
+    /// </summary>
+    public const int MessageOverhead = 128;
+
+    /// <summary>Bytes of the retained messages as the memory bounds count them: content (as recorded) plus <see cref="MessageOverhead"/> each.</summary>
     public long RetainedBytes
     {
         get { lock (_gate) { return _retainedBytes; } }
@@ -198,7 +205,7 @@ public sealed class WebSocketData
             message.RecordedLength = message.OriginalContent?.Length ?? message.ContentLength;
             _messages.Add(message);
             Count(message, +1);
-            var before = _retainedBytes - message.RecordedLength;
+            var before = _retainedBytes - message.RecordedLength - MessageOverhead;
             if (_messages.Count > MaxMessages || _retainedBytes > MaxBytes)
             {
                 // Trim a tenth of whichever bound was crossed at once, so trimming stays amortised O(1) per message.
@@ -267,7 +274,7 @@ public sealed class WebSocketData
     private void Count(WebSocketMessage message, int sign)
     {
         var length = (long)message.RecordedLength * sign;
-        _retainedBytes += length;
+        _retainedBytes += length + ((long)MessageOverhead * sign);
         _totals = message.FromClient
             ? _totals with { FromClient = _totals.FromClient + sign, BytesFromClient = _totals.BytesFromClient + length }
             : _totals with { FromServer = _totals.FromServer + sign, BytesFromServer = _totals.BytesFromServer + length };

@@ -404,11 +404,11 @@ internal static class ExportApi
 
     private static string Bounds(bool byMaxMessages, bool byMaxBytes, FlowStoreOptions bounds)
     {
-        // The content bound has no option of its own: say how much it is.
+        // The byte bound has no option of its own: say how much it is, and what it counts.
         var messages = string.Create(CultureInfo.InvariantCulture, $"--max-messages-per-flow ({bounds.MaxMessagesPerFlow} messages)");
         var bytes = bounds.MaxBytesPerFlow % (1024 * 1024) == 0
-            ? string.Create(CultureInfo.InvariantCulture, $"the {bounds.MaxBytesPerFlow / (1024 * 1024)} MiB of message content a flow keeps")
-            : string.Create(CultureInfo.InvariantCulture, $"the {bounds.MaxBytesPerFlow} bytes of message content a flow keeps");
+            ? string.Create(CultureInfo.InvariantCulture, $"the {bounds.MaxBytesPerFlow / (1024 * 1024)} MiB of messages a flow keeps (content, and 128 bytes a message)")
+            : string.Create(CultureInfo.InvariantCulture, $"the {bounds.MaxBytesPerFlow} bytes of messages a flow keeps (content, and 128 bytes a message)");
         return (byMaxMessages, byMaxBytes) switch
         {
             (true, true) => $"{messages} and {bytes}",

@@ -23,7 +23,23 @@ public sealed class RetentionBytesTests
         var huge = Binary(5000);
         data.Add(huge);
         Assert.Same(huge, Assert.Single(data.Messages));
-        Assert.Equal(5000, data.RetainedBytes);
+        Assert.Equal(5000 + WebSocketData.MessageOverhead, data.RetainedBytes);
+    }
+
+    [Fact]
+    public void EmptyMessagesCountTowardTheByteBound_SoAFloodOfThemIsTrimmed()
+    {
+        // Each message costs memory beyond its content; a bound on content alone let 10 million empty ones through.
+        var data = new WebSocketData(maxMessages: 1_000_000, maxBytes: 1000L * WebSocketData.MessageOverhead);
+        for (var i = 0; i < 10_000; i++)
+        {
+            data.Add(new WebSocketMessage(Opcode.Text, true, [], 1.0));
+        }
+
+        Assert.InRange(data.Messages.Count, 900, 1000);
+        Assert.Equal(data.Messages.Count * (long)WebSocketData.MessageOverhead, data.RetainedBytes);
+        Assert.Equal(10_000, data.TotalCount);
+        Assert.Equal(0, data.Totals.BytesFromClient);
     }
 
     [Fact]
@@ -40,7 +56,7 @@ public sealed class RetentionBytesTests
 
         Assert.Null(store.Get(finished.Id));
         Assert.Same(live, store.Get(live.Id));
-        Assert.Equal(6000, store.RetainedBytes);
+        Assert.Equal(6000 + WebSocketData.MessageOverhead, store.RetainedBytes);
     }
 
     [Fact]
@@ -56,7 +72,7 @@ public sealed class RetentionBytesTests
         }
 
         var ws = flow.WebSocket!;
-        Assert.Equal(ws.Messages.Count * 10, ws.RetainedBytes);
+        Assert.Equal(ws.Messages.Count * (10 + WebSocketData.MessageOverhead), ws.RetainedBytes);
         Assert.Equal(ws.RetainedBytes, store.RetainedBytes);
         Assert.Equal(ws.Messages.Count, ws.Totals.FromClient);
         Assert.True(store.Remove(flow.Id));
@@ -171,7 +187,7 @@ public sealed class RetentionBytesTests
         store.AddMessage(flow, huge);
 
         Assert.Same(huge, Assert.Single(flow.WebSocket!.Messages));
-        Assert.Equal(5000, store.RetainedBytes);
+        Assert.Equal(5000 + WebSocketData.MessageOverhead, store.RetainedBytes);
     }
 
     private static List<HttpFlow> Stored(FlowStore store) => store.Snapshot();

@@ -186,16 +186,17 @@ public sealed class ContentPoolTests
     [Fact]
     public void ByteRetention_TrimsATenthOfTheBound_NotTheWholeList()
     {
-        // 100-byte messages under a 1,000-byte bound: the eleventh message trims the oldest two
-        // (back under 900 bytes), not everything but the newest.
-        var data = new WebSocketData(maxMessages: 100_000, maxBytes: 1000);
+        // 100-byte messages (each counted with its overhead) under a bound of ten of them: the eleventh message trims
+        // the oldest two (back under nine tenths of the bound), not everything but the newest.
+        const int each = 100 + WebSocketData.MessageOverhead;
+        var data = new WebSocketData(maxMessages: 100_000, maxBytes: 10 * each);
         for (var i = 0; i < 11; i++)
         {
             data.Add(new WebSocketMessage(Opcode.Binary, true, new byte[100], timestamp: i));
         }
 
         Assert.Equal(9, data.Messages.Count);
-        Assert.Equal(900, data.RetainedBytes);
+        Assert.Equal(9 * each, data.RetainedBytes);
         Assert.Equal(2, data.TrimmedCount);
     }
 

@@ -87,17 +87,18 @@ public sealed class ImportEvictionTests
     [Fact]
     public async Task Messages_an_import_trims_for_the_content_bound_are_a_warning_that_says_so()
     {
-        await using var app = new WsWebApp(options => options with { MaxBytesPerFlow = 100 });
+        await using var app = new WsWebApp(options => options with { MaxBytesPerFlow = 400 });
         await app.InitializeAsync();
         var forty = new string('x', 40);
 
-        // 40, 80, then 120 bytes: each message past the second takes the oldest out, down to 90 bytes or less.
+        // Each message counts 40 + 128 bytes: 168, 336, then 504, so each past the second takes the oldest out, down to
+        // 360 bytes or less.
         var report = await ImportAsync(app, ExportApiTests.OneFlowJson(ExportApiTests.NewIdJson(), $$"""{"messages":{{ExportApiTests.Messages(forty, forty, forty, forty, forty)}}}"""));
 
         var id = report.GetProperty("flowIds")[0].GetString()!;
         Assert.Equal(2, app.Store.Get(id)!.WebSocket!.Messages.Count);
         Assert.Equal(
-            [$"Flow {id} keeps the newest 2 of its 5 messages in the file: the oldest 3 were trimmed to stay within the 100 bytes of message content a flow keeps, as in a capture (its trimmedMessages counts them)."],
+            [$"Flow {id} keeps the newest 2 of its 5 messages in the file: the oldest 3 were trimmed to stay within the 400 bytes of messages a flow keeps (content, and 128 bytes a message), as in a capture (its trimmedMessages counts them)."],
             report.GetProperty("warnings").EnumerateArray().Select(w => w.GetString()));
     }
 
