@@ -90,8 +90,16 @@ public static class Fmt
             return ("error", "text-bg-danger");
         }
 
-        return (flow.Status is { } status ? status.ToString(CultureInfo.InvariantCulture) : "—", flow.Status >= 400 ? "text-bg-danger" : "text-bg-light");
+        return (flow.Status is { } status ? status.ToString(CultureInfo.InvariantCulture) : "—", StatusCss(flow.Status));
     }
+
+    /// <summary>A finished exchange's badge colour by status: errors red, success outlined green (white on white said nothing), others outlined.</summary>
+    public static string StatusCss(int? status) => status switch
+    {
+        >= 400 => "text-bg-danger",
+        >= 200 and < 300 => "text-bg-light border border-success text-success",
+        _ => "text-bg-light border",
+    };
 
     /// <summary>
     /// The title of a flow's "replay" badge, by mitmproxy's <c>is_replay</c>: "request" is WsWeb's replay (or mitmproxy's

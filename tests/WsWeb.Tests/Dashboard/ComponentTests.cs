@@ -491,6 +491,13 @@ public sealed class ComponentTests
         Assert.Equal("off", rows[1].QuerySelector(".rule-toggle")!.TextContent);
         Assert.Equal("500 ms", rows[1].QuerySelectorAll("td")[3].TextContent);
         Assert.NotNull(rows[0].QuerySelector("button.rule-delete"));
+
+        // Each button names its rule for a screen reader; the toggle is a switch that says its state.
+        var toggle = rows[1].QuerySelector(".rule-toggle")!;
+        Assert.Equal("switch", toggle.GetAttribute("role"));
+        Assert.Equal("false", toggle.GetAttribute("aria-checked"));
+        Assert.StartsWith("Rule ", toggle.GetAttribute("aria-label"), StringComparison.Ordinal);
+        Assert.StartsWith("Delete rule ", rows[0].QuerySelector(".rule-delete")!.GetAttribute("aria-label"), StringComparison.Ordinal);
         using var json = System.Text.Json.JsonDocument.Parse(rows[0].GetAttribute("data-rule")!);
         Assert.Equal("alice", json.RootElement.GetProperty("replace").GetProperty("pattern").GetString());
 

@@ -475,10 +475,19 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
         await page.FillAsync("#rule-filter", "~nope");
         await page.ClickAsync("#rule-submit");
         await Expect(page.Locator("#rule-form .problem .alert-danger")).ToContainTextAsync("filter");
+        await Expect(page.Locator("#rule-form .problem .alert-danger")).ToContainTextAsync("Not accepted: fix what is listed below");
 
         await page.ClickAsync("tr.rule-row .rule-toggle");
         await Expect(page.Locator("tr.rule-row .rule-toggle")).ToHaveTextAsync("off");
+        await Expect(page.Locator("tr.rule-row .rule-toggle")).ToHaveAttributeAsync("aria-checked", "false");
         await DashboardBrowser.ScreenshotAsync(page, "rules");
+
+        // Delete asks first, as Clear flows does: declined, nothing is sent; agreed, the rule goes.
+        await page.EvaluateAsync("() => { window.confirm = () => false; document.querySelector('tr.rule-row .rule-delete').click(); }");
+        Assert.Single(App.Services.GetRequiredService<WsWeb.Rules.RuleStore>().Rules);
+        await page.EvaluateAsync("() => { window.confirm = () => true; document.querySelector('tr.rule-row .rule-delete').click(); }");
+        await Expect(page.Locator("tr.rule-row")).ToHaveCountAsync(0);
+        Assert.Empty(App.Services.GetRequiredService<WsWeb.Rules.RuleStore>().Rules);
         await App.ResetAsync();
 
         await page.GotoAsync(browser.BaseUrl + "/export");
@@ -506,6 +515,10 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
 
         await page.GotoAsync(browser.BaseUrl + "/onboarding");
         await Expect(page.Locator("#ca-sha256")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^([0-9A-F]{2}:){31}[0-9A-F]{2}$"));
+
+        // The snippets name the ports WsWeb is bound to, which the options leave at 0 here ("pick a free port").
+        await Expect(page.Locator("#proxy-address")).ToHaveTextAsync($"127.0.0.1:{browser.App.ProxyPort}");
+        await Expect(page.Locator("body")).ToContainTextAsync($"http://127.0.0.1:{browser.App.WebPort}/cert/pem");
         var pem = await page.APIRequest.GetAsync(browser.BaseUrl + "/cert/pem");
         Assert.Contains("BEGIN CERTIFICATE", await pem.TextAsync(), StringComparison.Ordinal);
         await DashboardBrowser.ScreenshotAsync(page, "onboarding");
@@ -557,6 +570,9 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
         await page.Keyboard.PressAsync("ArrowDown");
         await page.Keyboard.PressAsync("ArrowDown");
         await Expect(row(2)).ToBeFocusedAsync();
+
+        // The message follows the arrows once they rest, as in a browser's network panel; Space shows it at once.
+        await Expect(page.Locator("#message-view .message-content")).ToHaveAttributeAsync("data-index", "2");
         await page.Keyboard.PressAsync(" ");
         await Expect(page.Locator("#message-view .message-content")).ToHaveAttributeAsync("data-index", "2");
         await Expect(page.Locator("#message-view pre.payload")).ToHaveTextAsync("second");
@@ -567,6 +583,11 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
         await page.Keyboard.PressAsync("Shift+Tab");
         await Expect(row(2)).ToBeFocusedAsync();
         Assert.Equal(1, await page.Locator("#message-rows tr[tabindex='0']").CountAsync());
+
+        // "/" goes to the message filter from the list.
+        await page.Keyboard.PressAsync("/");
+        await Expect(page.Locator("#message-filter")).ToBeFocusedAsync();
+        await Expect(page.Locator("#keys-hint")).ToContainTextAsync("/ filter");
 
         // Live rows join the list out of the tab order.
         await client.SendTextAsync("third");

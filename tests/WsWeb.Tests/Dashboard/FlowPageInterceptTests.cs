@@ -61,15 +61,27 @@ public sealed class FlowPageInterceptTests(DashboardBrowser browser) : IClassFix
         var page = await OpenFlowAsync(flow.Id);
         await Expect(page.Locator("#nav-held")).ToBeHiddenAsync();
 
+        await Expect(page.Locator("#nav-intercepting")).ToBeHiddenAsync();
         var index = await HoldOneAsync(client, flow.Id);
         await Expect(page.Locator("#nav-held")).ToHaveTextAsync("1");
         await Expect(page.Locator("#nav-held")).ToBeVisibleAsync();
+
+        // Intercept being on shows in the nav on every live page, with its filter, held messages or not.
+        await Expect(page.Locator("#nav-intercepting")).ToBeVisibleAsync();
+        await Expect(page.Locator("#nav-intercepting")).ToHaveAttributeAsync("title", "Intercept is on: messages matching ~wq & ~b hold are held");
         var row = page.Locator($"#message-rows tr[data-index='{index}']");
         await Expect(row.Locator(".badge")).ToHaveTextAsync("held");
 
         await ReleaseAsync(flow.Id, index);
         await Expect(row.Locator(".badge")).ToHaveTextAsync("released");
         await Expect(page.Locator("#nav-held")).ToBeHiddenAsync();
+        await Expect(page.Locator("#nav-intercepting")).ToBeVisibleAsync();
+        using (var off = await App.Api.DeleteAsync(new Uri("/api/intercept", UriKind.Relative)))
+        {
+            Assert.True(off.IsSuccessStatusCode);
+        }
+
+        await Expect(page.Locator("#nav-intercepting")).ToBeHiddenAsync();
 
         // As rendered by the server, on a page opened now.
         var fresh = await OpenFlowAsync(flow.Id);

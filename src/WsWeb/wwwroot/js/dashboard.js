@@ -98,7 +98,13 @@ function flowState(f) {
     return [`closed${f.closeCode != null ? ` ${f.closeCode}` : ""}`, [1000, 1001, 1005].includes(f.closeCode) ? "text-bg-secondary" : "text-bg-warning"];
   }
   if (f.error) return ["error", "text-bg-danger"];
-  return [f.status != null ? String(f.status) : "—", f.status >= 400 ? "text-bg-danger" : "text-bg-light"];
+  return [f.status != null ? String(f.status) : "—", statusCss(f.status)];
+}
+
+// Mirrors Fmt.StatusCss.
+function statusCss(status) {
+  if (status >= 400) return "text-bg-danger";
+  return status >= 200 && status < 300 ? "text-bg-light border border-success text-success" : "text-bg-light border";
 }
 
 // Mirrors Fmt.ReplayTitle.
@@ -186,13 +192,17 @@ function upload(url, body, onProgress, onUploaded) {
 
 function problemHtml(error) {
   const p = error.problem ?? { title: error.message };
-  let html = `<div class="alert alert-danger" role="alert"><strong>${escapeHtml(p.title ?? "Request failed")}</strong>`;
+  // ASP.NET's title for a 400 with field errors says nothing the list below does not: say what it means instead.
+  const title = p.errors && /^One or more validation errors occurred/.test(p.title ?? "") ? "Not accepted: fix what is listed below" : p.title;
+  let html = `<div class="alert alert-danger" role="alert"><strong>${escapeHtml(title ?? "Request failed")}</strong>`;
   if (p.status) html += ` <span class="text-body-secondary">(${p.status})</span>`;
   if (p.detail) html += `<div>${escapeHtml(p.detail)}</div>`;
   if (p.errors) {
     html += "<ul class=\"mb-0 ps-3\">";
     for (const [field, messages] of Object.entries(p.errors)) {
-      for (const message of [].concat(messages)) html += `<li><code>${escapeHtml(field)}</code>: ${escapeHtml(message)}</li>`;
+      // The field as the form labels it ("replace.pattern" is the pattern box); the API's name stays in the tooltip.
+      const label = field.split(".").pop();
+      for (const message of [].concat(messages)) html += `<li><span class="fw-semibold" title="${escapeHtml(field)}">${escapeHtml(label)}</span>: ${escapeHtml(message)}</li>`;
     }
     html += "</ul>";
   }
@@ -311,6 +321,8 @@ async function runAction(source, form, body) {
     document.dispatchEvent(new CustomEvent("wsweb:done", { detail: { source, form, data } }));
   } catch (error) {
     showResult(form, "", true);
+    // A full bar beside the error would say the import went through.
+    if (form) $("progress", form)?.classList.add("d-none");
     if (problem) problem.innerHTML = problemHtml(error);
     else alert(error.message);
     document.dispatchEvent(new CustomEvent("wsweb:failed", { detail: { source, form, error } }));
@@ -334,6 +346,17 @@ document.addEventListener("click", (event) => {
   event.preventDefault();
   // A button in a page's GET form (the flow list's Clear, beside the filter) does not act for that form.
   runAction(button, button.closest("form[data-api]"), undefined);
+});
+
+// "/" goes to the page's filter, as in many web tools; not while typing somewhere.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "/" || event.altKey || event.ctrlKey || event.metaKey) return;
+  if (event.target.closest?.("input, textarea, select, [contenteditable]")) return;
+  const filter = $("#message-filter") ?? $("#flow-filter");
+  if (!filter) return;
+  event.preventDefault();
+  filter.focus();
+  filter.select();
 });
 
 // Filter boxes: htmx swaps the server's verdict under the input; mark the input invalid with it.
@@ -374,6 +397,14 @@ function showHeldCount(n) {
   if (!badge) return;
   badge.textContent = n;
   badge.classList.toggle("d-none", n === 0);
+}
+
+/** The nav's "on" next to Intercept (MainLayout.razor renders it at load), from an InterceptChanged or GET /api/intercept. */
+function showIntercepting(state) {
+  const badge = $("#nav-intercepting");
+  if (!badge) return;
+  badge.classList.toggle("d-none", !state.enabled);
+  badge.title = state.enabled ? `Intercept is on: messages matching ${state.filter} are held` : "";
 }
 
 // Waits between attempts to reach the hub again while polling: soon at first, then every 15 s.
@@ -491,6 +522,7 @@ function goLive({ handlers, onConnected, poll, quiet = false }) {
   for (const [name, handler] of Object.entries(handlers)) connection.on(name, handler);
   // Every live page keeps the nav's held count current: held messages stall their flows, wherever the user is.
   connection.on("HeldChanged", (held) => showHeldCount(held.length));
+  connection.on("InterceptChanged", showIntercepting);
   connection.onclose(() => {
     const wasConnected = connected;
     connected = false;
@@ -1122,6 +1154,7 @@ function flowPage(root) {
     const row = event.target.closest("tr[data-index]");
     if (row) showMessage(parseInt(row.dataset.index, 10));
   });
+  let arrowShow = 0;
   tbody.addEventListener("keydown", (event) => {
     const row = event.target.closest("tr[data-index]");
     if (!row || event.altKey || event.ctrlKey || event.metaKey) return;
@@ -1151,6 +1184,10 @@ function flowPage(root) {
     }
     setTabStop(next);
     next.focus();
+    // As in a browser's network panel, the message follows the arrows; once they rest, so a held-down key is not a
+    // fetch per row.
+    clearTimeout(arrowShow);
+    arrowShow = setTimeout(() => { if (document.activeElement === next) showMessage(parseInt(next.dataset.index, 10)); }, 150);
   });
   // A row focused by the mouse or a screen reader becomes the tab stop too.
   tbody.addEventListener("focusin", (event) => {
@@ -1719,9 +1756,10 @@ function ruleRow(rule) {
   row.innerHTML = `<td class="c-name">${escapeHtml(rule.name)}</td><td class="c-filter font-monospace">${escapeHtml(rule.filter)}</td>` +
     `<td><span class="badge text-bg-light border">${escapeHtml(rule.action)}</span></td><td class="font-monospace small">${escapeHtml(ruleDetails(rule))}</td>` +
     `<td class="text-end c-counters">${ruleCounters(rule)}</td>` +
-    `<td><button type="button" class="btn btn-sm py-0 ${rule.enabled ? "btn-success" : "btn-outline-secondary"} rule-toggle">${rule.enabled ? "on" : "off"}</button></td>` +
-    '<td class="text-end text-nowrap"><button type="button" class="btn btn-sm btn-outline-primary py-0 rule-edit">Edit</button> ' +
-    '<button type="button" class="btn btn-sm btn-outline-danger py-0 rule-delete">Delete</button></td>';
+    `<td><button type="button" class="btn btn-sm py-0 ${rule.enabled ? "btn-success" : "btn-outline-secondary"} rule-toggle" role="switch" ` +
+    `aria-checked="${rule.enabled}" aria-label="Rule ${escapeHtml(rule.name)} enabled">${rule.enabled ? "on" : "off"}</button></td>` +
+    `<td class="text-end text-nowrap"><button type="button" class="btn btn-sm btn-outline-primary py-0 rule-edit" aria-label="Edit rule ${escapeHtml(rule.name)}">Edit</button> ` +
+    `<button type="button" class="btn btn-sm btn-outline-danger py-0 rule-delete" aria-label="Delete rule ${escapeHtml(rule.name)}">Delete</button></td>`;
   return row;
 }
 
@@ -1846,6 +1884,8 @@ function rulesPage() {
         if (shown && JSON.parse(shown.dataset.rule).version <= changed.version) shown.replaceWith(ruleRow(changed));
       }, failed);
     } else if (event.target.closest(".rule-delete")) {
+      // As Clear flows and a flow's Delete: it cannot be undone, and on a shared WsWeb the rule may be a teammate's.
+      if (!confirm(`Delete the rule "${rule.name}"? It stops acting on messages at once, for everyone using this WsWeb.`)) return;
       api("DELETE", url, undefined, ifMatchHeader(rule.version)).then(() => { problem.innerHTML = ""; refresh(); }, failed);
     }
   });
@@ -1911,7 +1951,11 @@ function importWarningsHtml(warnings) {
  * their flows wherever the user is. Subscribed first, then read, so no change falls between the two.
  */
 function followHeldCount() {
-  const read = async () => showHeldCount((await api("GET", "/api/intercept")).held);
+  const read = async () => {
+    const state = await api("GET", "/api/intercept");
+    showHeldCount(state.held);
+    showIntercepting(state);
+  };
   goLive({
     handlers: {},
     onConnected: async (connection) => {
