@@ -536,6 +536,32 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
         """;
 
     [RequiresChromiumFact]
+    public async Task A_flow_page_whose_header_wraps_still_fits_the_window()
+    {
+        // A long URL and a close line make the header two or three lines: the messages give way, the page does not scroll.
+        await App.ResetAsync();
+        var echo = App.Echo.Port;
+        var client = await ClientPeer.ConnectAsync(App.ProxyUri, new Uri($"ws://127.0.0.1:{echo}/echo?{new string('q', 600)}"), "wrap");
+        await client.SendTextAsync("before the close");
+        await client.ReceiveTextAsync();
+        await client.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, "done with a reason long enough to take some room");
+        await client.DisposeAsync();
+        var flow = App.Store.Query(f => f.Request.Path.Contains("qqqq", StringComparison.Ordinal)).Single();
+        await Eventually.AssertAsync(() => !flow.IsLive, "the flow ended");
+
+        var page = await browser.NewPageAsync();
+        foreach (var width in new[] { 1400, 800 })
+        {
+            await page.SetViewportSizeAsync(width, 768);
+            await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
+            await Expect(page.Locator("#message-rows tr.msg-row")).ToHaveCountAsync(2);
+            Assert.True(await page.EvaluateAsync<bool>("() => document.documentElement.scrollHeight <= innerHeight"), $"the flow page scrolls at {width}px");
+            var bottom = await page.EvalOnSelectorAsync<double>("#messages-scroll", "el => el.getBoundingClientRect().bottom");
+            Assert.True(bottom <= 768, $"the messages end at {bottom}px, below the window, at {width}px");
+        }
+    }
+
+    [RequiresChromiumFact]
     public async Task Message_rows_are_reached_moved_and_opened_with_the_keyboard()
     {
         await App.ResetAsync();

@@ -275,6 +275,11 @@ public sealed class FlowsUiBrowserTests(DashboardBrowser browser) : IClassFixtur
         await Expect(offlineStatus).ToHaveTextAsync("offline");
         await Expect(offlineStatus).ToHaveClassAsync(new System.Text.RegularExpressions.Regex(@"\btext-bg-danger\b"));
         await Expect(offlineStatus).ToHaveAttributeAsync("title", new System.Text.RegularExpressions.Regex("cannot be reached"));
+
+        // Across the page too, not only in the badge; a live page has no such bar.
+        await Expect(offline.Locator("#offline-bar")).ToBeVisibleAsync();
+        await Expect(offline.Locator("#offline-bar")).ToContainTextAsync("WsWeb cannot be reached");
+        await Expect(page.Locator("#offline-bar")).ToBeHiddenAsync();
     }
 
     [RequiresChromiumFact]

@@ -384,6 +384,8 @@ const LIVE_STATES = {
 
 function setLive(state) {
   document.body.dataset.live = state;
+  // Offline is the one state a badge is too quiet for: the page looks usable, and nothing on it works.
+  $("#offline-bar")?.classList.toggle("d-none", state !== "offline");
   if (!status) return;
   const [text, css, title] = LIVE_STATES[state] ?? [state, "text-bg-secondary", ""];
   status.textContent = text;
