@@ -34,6 +34,20 @@ public sealed class HttpBodyComponentTests
     }
 
     [Fact]
+    public async Task A_json_body_is_pretty_printed_as_a_message_is_and_a_cut_one_stays_text()
+    {
+        var json = """{"user":{"id":7,"name":"alice"},"ok":true}"""u8.ToArray();
+
+        var whole = await RenderBodyAsync(Gzip(json), "gzip");
+        Assert.Contains("\"name\": \"alice\"", whole.QuerySelector("pre.payload-json")!.TextContent, StringComparison.Ordinal);
+        Assert.EndsWith(", JSON", whole.QuerySelector(".small")!.TextContent.Trim(), StringComparison.Ordinal);
+
+        var cut = await RenderBodyAsync(json[..20], null, length: json.Length, truncated: true);
+        Assert.Null(cut.QuerySelector("pre.payload-json"));
+        Assert.NotNull(cut.QuerySelector("pre.payload-text"));
+    }
+
+    [Fact]
     public async Task A_body_under_two_codings_names_both()
     {
         var body = await RenderBodyAsync(Brotli(Gzip(Page)), "gzip, br");
