@@ -23,6 +23,7 @@ public sealed class ComponentTests
         Assert.Equal("127.0.0.1:50123", open.QuerySelector(".c-client")!.TextContent);
         Assert.Equal("/flows/a", open.QuerySelector(".c-url a")!.GetAttribute("href"));
         Assert.Equal("ws://echo.example/socket?room=1", open.QuerySelector(".c-url a")!.TextContent);
+        Assert.Equal("WS", open.QuerySelector(".c-url .flow-kind")!.TextContent);
         Assert.Equal("chat.v2", open.QuerySelector(".c-proto")!.TextContent);
         Assert.Equal("open", open.QuerySelector(".c-state .badge")!.TextContent);
         Assert.Contains("text-bg-success", open.QuerySelector(".c-state .badge")!.ClassName, StringComparison.Ordinal);
@@ -338,7 +339,7 @@ public sealed class ComponentTests
         var doc = await RenderAsync<HttpExchange>(new() { ["Flow"] = flow, ["Detail"] = detail });
         Assert.Equal("POST /login HTTP/1.1", doc.QuerySelector("#http-request-line")!.TextContent);
         Assert.Contains("application/json", doc.QuerySelector("#http-exchange table")!.TextContent, StringComparison.Ordinal);
-        Assert.Equal("{\"user\":\"alice\"}", doc.QuerySelector("#http-request-body pre.payload-text")!.TextContent);
+        Assert.Contains("\"user\": \"alice\"", doc.QuerySelector("#http-request-body pre.payload-json")!.TextContent, StringComparison.Ordinal);
         Assert.Equal("HTTP/1.1 403 Forbidden", doc.QuerySelector("#http-status-line")!.TextContent);
         Assert.Contains("de ad be ef ff", doc.QuerySelector("#http-response-body pre.payload-hex")!.TextContent, StringComparison.Ordinal);
         Assert.Contains("binary", doc.QuerySelector("#http-response-body")!.TextContent, StringComparison.Ordinal);

@@ -558,7 +558,19 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
             Assert.True(await page.EvaluateAsync<bool>("() => document.documentElement.scrollHeight <= innerHeight"), $"the flow page scrolls at {width}px");
             var bottom = await page.EvalOnSelectorAsync<double>("#messages-scroll", "el => el.getBoundingClientRect().bottom");
             Assert.True(bottom <= 768, $"the messages end at {bottom}px, below the window, at {width}px");
+            await DashboardBrowser.ScreenshotAsync(page, $"flow-wrapped-{width}");
         }
+
+        // Narrow, the message list takes the whole width (the panes stack), and the flow list gives the URL the room
+        // the client and subprotocol columns had.
+        var messagesWidth = await page.EvalOnSelectorAsync<double>("#messages-scroll", "el => el.getBoundingClientRect().width");
+        Assert.True(messagesWidth > 700, $"the messages are {messagesWidth}px wide in an 800px window");
+        await page.GotoAsync(browser.BaseUrl + "/");
+        await Expect(page.Locator("tr.flow-row")).Not.ToHaveCountAsync(0);
+        await Expect(page.Locator("tr.flow-row .c-client").First).ToBeHiddenAsync();
+        var urlShare = await page.EvalOnSelectorAsync<double>("tr.flow-row .c-url", "td => td.offsetWidth / td.closest('table').offsetWidth");
+        Assert.True(urlShare > 0.4, $"the URL column takes {urlShare:P0} of the flow list at 800px");
+        await DashboardBrowser.ScreenshotAsync(page, "flows-800");
     }
 
     [RequiresChromiumFact]
@@ -753,10 +765,10 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
                 const t = document.createElement("template");
                 t.innerHTML = `<table><tbody>${window.wsweb.flowRow(f)}</tbody></table>`;
                 const cell = t.content.querySelector(".c-bytes");
-                return [cell.textContent, cell.title];
+                return [cell.textContent, cell.title, t.content.querySelector(".c-url .flow-kind").textContent];
             }
             """);
-        Assert.Equal(["1.5 kB", "request body 300 B · response body 1200 B"], bytes);
+        Assert.Equal(["1.5 kB", "request body 300 B · response body 1200 B", "GET"], bytes);
     }
 
     [RequiresChromiumFact]

@@ -123,7 +123,8 @@ function flowRow(f) {
   return `<tr class="flow-row${f.isLive ? " live" : ""}" data-id="${escapeHtml(f.id)}">` +
     `<td class="c-time"><time data-ts="${f.timestampCreated}" title="${iso(f.timestampCreated)}">${clock(f.timestampCreated)}</time></td>` +
     `<td class="c-client font-monospace text-truncate" title="${escapeHtml(f.client)}">${escapeHtml(f.client)}</td>` +
-    `<td class="c-url text-truncate"><a class="font-monospace" href="/flows/${encodeURIComponent(f.id)}" title="${escapeHtml(f.url)}">${escapeHtml(f.url)}</a></td>` +
+    `<td class="c-url text-truncate"><span class="flow-kind${f.isWebSocket ? " k-ws" : ""}" title="${f.isWebSocket ? "WebSocket" : `${escapeHtml(f.method)} request`}">` +
+    `${f.isWebSocket ? "WS" : escapeHtml(f.method)}</span><a class="font-monospace" href="/flows/${encodeURIComponent(f.id)}" title="${escapeHtml(f.url)}">${escapeHtml(f.url)}</a></td>` +
     `<td class="c-proto text-truncate" title="${escapeHtml(f.subprotocol)}">${escapeHtml(f.subprotocol)}</td>` +
     `<td class="c-state"><span class="badge ${css}" title="${escapeHtml(stateTitle)}">${escapeHtml(state)}</span>` +
     `${f.imported ? '<span class="badge text-bg-light border ms-1 imported" title="read from a file, not captured here">imported</span>' : ""}` +
