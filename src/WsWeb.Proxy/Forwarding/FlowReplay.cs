@@ -35,6 +35,7 @@ internal sealed partial class FlowReplay(
     WebSocketForwarder forwarder,
     FlowStore store,
     LiveRelays live,
+    Rewriting.RequestRewrites rewrites,
     ProxyOptions options,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
@@ -88,6 +89,20 @@ internal sealed partial class FlowReplay(
         var key = webSocket && original.Request.Headers["Sec-WebSocket-Key"] is not null ? NewKey() : null;
         var offer = webSocket ? PerMessageDeflateNegotiation.BuildUpstreamOffer(PerMessageDeflateNegotiation.ParseOffers(original.Request.Headers.GetJoined("Sec-WebSocket-Extensions"))) : null;
         var flow = NewFlow(original, target, webSocket, key, offer);
+
+        // A replay goes through --block-list, --map-remote and --modify-headers as a proxied request does, as mitmproxy's
+        // replays go through its request hooks: a blocked or mapped server is not reached behind the user's back.
+        var blockStatus = rewrites.BlockStatus(flow);
+        string? rewriteError = null;
+        try
+        {
+            target = blockStatus is null ? rewrites.Apply(flow, new HeaderDictionary(), target) : target;
+        }
+        catch (Rewriting.RewriteException ex)
+        {
+            rewriteError = ex.Message;
+        }
+
         flow.IsLive = true; // before Add, as for a proxied flow: a flow the store sees as finished may be evicted
         store.Add(flow);
         LogStarted(flow.Id, original.Id, target.Host, target.Port);
@@ -95,6 +110,12 @@ internal sealed partial class FlowReplay(
         var handedOver = false;
         try
         {
+            if (blockStatus is not null || rewriteError is not null)
+            {
+                Blocked(flow, blockStatus, rewriteError);
+                return flow;
+            }
+
             using var answerTimeout = new CancellationTokenSource(AnswerTimeout, time);
             using var killed = new CancellationTokenSource();
             using var killable = live.TrackExchange(flow, () => Cancel(killed));
@@ -125,6 +146,7 @@ internal sealed partial class FlowReplay(
                 flow.Request.TimestampEnd = now;
                 var recorded = Headers.RecordResponse(response, now);
                 flow.Response = recorded;
+                rewrites.ApplyToResponse(flow, new HeaderDictionary());
                 if (response.StatusCode != HttpStatusCode.SwitchingProtocols || !webSocket)
                 {
                     if (webSocket)
@@ -178,6 +200,30 @@ internal sealed partial class FlowReplay(
                 End(flow);
             }
         }
+    }
+
+    /// <summary>Records a replay --block-list matched (never sent: its status, or 444's closed connection) or a --map-remote could not send.</summary>
+    private void Blocked(HttpFlow flow, int? status, string? rewriteError)
+    {
+        if (rewriteError is not null || status == Rewriting.BlockSpec.NoResponse)
+        {
+            flow.Error = rewriteError ?? "Blocked by --block-list (444): the replay was not sent.";
+        }
+        else
+        {
+            var now = Timestamps.Now(time);
+            flow.Response = new HttpResponseData
+            {
+                StatusCode = status!.Value,
+                Reason = Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status.Value),
+                Headers = [new("Content-Length", "0")],
+                Content = [],
+                TimestampStart = now,
+                TimestampEnd = now,
+            };
+        }
+
+        LogFailed(flow.Id, flow.Error ?? $"blocked by --block-list ({status})");
     }
 
     /// <summary>Whether the request asks for a WebSocket (a refused upgrade too): replayed as a handshake.</summary>
@@ -288,7 +334,8 @@ internal sealed partial class FlowReplay(
         {
             Version = HttpVersion.Version11,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            Content = body is { Length: > 0 } || Headers.HasContentHeaders(recorded) ? new ByteArrayContent(body ?? []) : null,
+            // A bodiless POST gets empty content, or SocketsHttpHandler could send it twice (see ProxyRequestHandler).
+            Content = body is { Length: > 0 } || Headers.HasContentHeaders(recorded) || !ProxyRequestHandler.IsIdempotent(flow.Request.Method) ? new ByteArrayContent(body ?? []) : null,
         };
 
         // As the forwarder sends a request: hop-by-hop fields stay behind (the body goes with a Content-Length), and

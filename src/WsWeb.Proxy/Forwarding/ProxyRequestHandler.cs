@@ -527,7 +527,7 @@ internal sealed partial class ProxyRequestHandler(
     }
 
     /// <summary>GET, HEAD, OPTIONS, TRACE, PUT and DELETE (RFC 9110 §9.2.2): a connection that fails under them may carry them again.</summary>
-    private static bool IsIdempotent(string method) =>
+    internal static bool IsIdempotent(string method) =>
         HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method) || HttpMethods.IsTrace(method)
         || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method);
 

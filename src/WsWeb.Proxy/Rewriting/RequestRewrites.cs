@@ -13,6 +13,9 @@ namespace WsWeb.Proxy.Rewriting;
 /// </summary>
 internal sealed class RequestRewrites(ProxyOptions options)
 {
+    /// <summary>The path goes on as written: System.Uri would resolve "/a/../b" and decode "%41", as for any proxied request (ProxyTarget).</summary>
+    private static readonly UriCreationOptions AsSent = new() { DangerousDisablePathAndQueryCanonicalization = true };
+
     private readonly BlockSpec[] _blocks = [.. options.BlockList.Select(RewriteSpec.Block)];
     private readonly MapRemoteSpec[] _maps = [.. options.MapRemote.Select(RewriteSpec.MapRemote)];
     private readonly ModifyHeaderSpec[] _headers = [.. options.ModifyHeaders.Select(RewriteSpec.ModifyHeader)];
@@ -56,9 +59,18 @@ internal sealed class RequestRewrites(ProxyOptions options)
     {
         if (_headers.Length > 0 && flow.Response is { } response)
         {
-            ModifyHeaders(flow, response.Headers, sent);
+            ModifyHeaders(flow, response.Headers, sent, response.StatusCode == 101 ? HandshakeHeaders : null);
         }
     }
+
+    /// <summary>
+    /// What a 101 keeps whatever --modify-headers says: the relay negotiated them with both peers (permessage-deflate in
+    /// Sec-WebSocket-Extensions above all), and a client told otherwise fails the connection on the first frame.
+    /// </summary>
+    private static readonly HashSet<string> HandshakeHeaders = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Upgrade", "Connection", "Sec-WebSocket-Accept", "Sec-WebSocket-Extensions",
+    };
 
     private ProxyTarget MapRemote(HttpFlow flow, IHeaderDictionary sent, ProxyTarget target)
     {
@@ -86,7 +98,7 @@ internal sealed class RequestRewrites(ProxyOptions options)
             return target;
         }
 
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var mapped) || mapped.Scheme is not ("http" or "https" or "ws" or "wss") || mapped.IdnHost.Length == 0)
+        if (!Uri.TryCreate(url, AsSent, out var mapped) || !mapped.IsAbsoluteUri || mapped.Scheme is not ("http" or "https" or "ws" or "wss") || mapped.IdnHost.Length == 0)
         {
             throw new RewriteException($"--map-remote turned {flow.Request.Url} into '{url}', which is not an http, https, ws or wss URL; the request was not forwarded.");
         }
@@ -97,7 +109,8 @@ internal sealed class RequestRewrites(ProxyOptions options)
         flow.Request.Scheme = scheme;
         flow.Request.Host = host;
         flow.Request.Port = mapped.Port;
-        flow.Request.Path = mapped.PathAndQuery;
+        var path = mapped.PathAndQuery.StartsWith('/') ? mapped.PathAndQuery : "/" + mapped.PathAndQuery;
+        flow.Request.Path = path;
         flow.ServerConn.Address = $"{host}:{mapped.Port}";
         if (hadHost)
         {
@@ -107,16 +120,16 @@ internal sealed class RequestRewrites(ProxyOptions options)
             sent.Host = authority;
         }
 
-        return new ProxyTarget(scheme, host, mapped.Port, mapped.PathAndQuery);
+        return new ProxyTarget(scheme, host, mapped.Port, path);
     }
 
-    private void ModifyHeaders(HttpFlow flow, HeaderList recorded, IHeaderDictionary sent)
+    private void ModifyHeaders(HttpFlow flow, HeaderList recorded, IHeaderDictionary sent, HashSet<string>? kept = null)
     {
         // As mitmproxy: every filter is asked first, on the flow as it is; then the names are removed; then values are set.
         var matches = new bool[_headers.Length];
         for (var i = 0; i < _headers.Length; i++)
         {
-            matches[i] = _headers[i].Filter.Matches(flow, FilterMode.Relay);
+            matches[i] = kept?.Contains(_headers[i].Name) != true && _headers[i].Filter.Matches(flow, FilterMode.Relay);
         }
 
         for (var i = 0; i < _headers.Length; i++)

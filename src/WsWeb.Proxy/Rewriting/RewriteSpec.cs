@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text.RegularExpressions;
 using WsWeb.Core.Filters;
 
@@ -19,7 +18,7 @@ internal static class RewriteSpec
     /// <exception cref="FormatException">The spec is not <c>[/filter]/regex/replacement</c>; the message says why.</exception>
     public static MapRemoteSpec MapRemote(string spec)
     {
-        var (filter, subject, replacement) = FilterSubjectValue(spec, "[/flow-filter]/url-regex/replacement, e.g. |wss://example.com/|ws://127.0.0.1:3000/");
+        var (filter, subject, replacement) = FilterSubjectValue(spec, "[/flow-filter]/url-regex/replacement, e.g. |https://example\\.com/|http://127.0.0.1:3000/ (the URL matched is the http(s) form)");
         Regex pattern;
         try
         {
@@ -48,9 +47,10 @@ internal static class RewriteSpec
             throw new FormatException($"a value from a file ('{value}') is not supported; give the value itself.");
         }
 
-        if (value.Any(c => c is '\r' or '\n' or '\0'))
+        if (value.Any(c => (c < ' ' && c != '\t') || c == '\x7f'))
         {
-            throw new FormatException("a header value cannot contain CR, LF or NUL.");
+            // RFC 9110 §5.5: Kestrel refuses to send such a value, which would fail every response the spec matches.
+            throw new FormatException("a header value cannot contain control characters (a tab aside).");
         }
 
         return new ModifyHeaderSpec(filter, name, value);
@@ -67,9 +67,9 @@ internal static class RewriteSpec
 
         var filter = Filter(parts[0]);
         if (!int.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var status)
-            || !(status == BlockSpec.NoResponse || (status is >= 200 and <= 599 && Enum.IsDefined((HttpStatusCode)status))))
+            || status is < 200 or > 599)
         {
-            throw new FormatException($"'{parts[1]}' is not an HTTP status WsWeb can answer with (200–599, a known status), or 444 to close the connection without an answer.");
+            throw new FormatException($"'{parts[1]}' is not an HTTP status WsWeb can answer with (200–599), or 444 to close the connection without an answer.");
         }
 
         return new BlockSpec(filter, status);

@@ -43,6 +43,19 @@ public sealed class RequestRewriteTests
     }
 
     [Fact]
+    public async Task Map_remote_sends_the_path_as_written_not_resolved_or_decoded()
+    {
+        using var upstream = RawHttpUpstream.Start();
+        await using var proxy = await ProxyServer.StartAsync(o => o with { MapRemote = [$"|http://mapped\\.test/|http://127.0.0.1:{upstream.Port}/"] });
+        var answering = upstream.AnswerAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+
+        var (head, _) = await ProxyClients.SendRawRequestAsync(proxy, "GET http://mapped.test/a/../b/%2e%2e/c?x=%41 HTTP/1.1\r\nHost: mapped.test\r\n\r\n");
+
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+        Assert.StartsWith("GET /a/../b/%2e%2e/c?x=%41 HTTP/1.1\r\n", await answering, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Modify_headers_sets_and_removes_handshake_headers_both_ways_as_recorded()
     {
         using var upstream = RawHttpUpstream.Start();
@@ -70,6 +83,24 @@ public sealed class RequestRewriteTests
         Assert.Null(flow.Request.Headers["Cookie"]);
         Assert.Null(flow.Response!.Headers["X-Frame-Options"]);
         Assert.Equal("WsWeb", flow.Response.Headers["X-Seen-By"]);
+    }
+
+    [Fact]
+    public async Task Modify_headers_leaves_a_101s_negotiated_extensions_alone_so_compressed_frames_still_make_sense()
+    {
+        await using var echo = await EchoServer.StartAsync(enableCompression: true);
+        await using var proxy = await ProxyServer.StartAsync(o => o with { ModifyHeaders = ["/~s/Sec-WebSocket-Extensions/", "/~s/X-Added/yes"] });
+        using var client = new ClientWebSocket();
+        client.Options.Proxy = new System.Net.WebProxy(proxy.ProxyUri);
+        client.Options.DangerousDeflateOptions = new WebSocketDeflateOptions();
+        client.Options.CollectHttpResponseDetails = true;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await client.ConnectAsync(echo.WsUri(), timeout.Token);
+
+        Assert.Contains("permessage-deflate", client.HttpResponseHeaders!["Sec-WebSocket-Extensions"].Single(), StringComparison.Ordinal);
+        Assert.Equal("yes", client.HttpResponseHeaders["X-Added"].Single());
+        await client.SendAsync(Encoding.UTF8.GetBytes(new string('z', 2000)), WebSocketMessageType.Text, true, timeout.Token);
+        Assert.Equal(new string('z', 2000), Encoding.UTF8.GetString((await ProxyClients.ReceiveMessageAsync(client)).Data));
     }
 
     [Fact]
@@ -132,6 +163,7 @@ public sealed class RequestRewriteTests
     [Theory]
     [InlineData("/Bad Name/x", "is not a header name")]
     [InlineData("/X-Token/@token.txt", "from a file")]
+    [InlineData("/X-Ctl/a\u0001b", "control characters")]
     public void A_bad_modify_headers_spec_says_what_is_wrong(string spec, string expected)
     {
         var refused = Assert.Throws<FormatException>(() => RewriteSpec.ModifyHeader(spec));
@@ -139,7 +171,8 @@ public sealed class RequestRewriteTests
     }
 
     [Theory]
-    [InlineData("/~all/299", "is not an HTTP status")]
+    [InlineData("/~all/199", "is not an HTTP status")]
+    [InlineData("/~all/600", "is not an HTTP status")]
     [InlineData("/~all/abc", "is not an HTTP status")]
     [InlineData("/404", "has 1 part after")]
     public void A_bad_block_list_spec_says_what_is_wrong(string spec, string expected)

@@ -79,7 +79,7 @@ public sealed class CommandLineTests
     [Theory]
     [InlineData(new[] { "--map-remote", "|a" }, "--map-remote: '|a': it has 1 part after its separator '|', and needs 2 or 3: ")]
     [InlineData(new[] { "-H", "/Bad Name/x" }, "--modify-headers: '/Bad Name/x': 'Bad Name' is not a header name")]
-    [InlineData(new[] { "--block-list", "|~u ads|299" }, "--block-list: '|~u ads|299': '299' is not an HTTP status")]
+    [InlineData(new[] { "--block-list", "|~u ads|99" }, "--block-list: '|~u ads|99': '99' is not an HTTP status")]
     [InlineData(new[] { "--block-list", "/~u /ads/404" }, "--block-list: '/~u /ads/404': it has 3 parts after its separator '/'")]
     public void RewriteSpecsThatCannotWorkAreRefusedNamingTheOption(string[] args, string expected)
     {
