@@ -23,8 +23,12 @@ public sealed record FlowImportOptions
     /// <summary>Largest input accepted, in bytes; the input is read into memory up to this size.</summary>
     public long MaxInputBytes { get; init; } = 512L * 1024 * 1024;
 
-    /// <summary>Largest single tnetstring payload accepted in mitmproxy files.</summary>
-    public long MaxTnetstringLength { get; init; } = 256L * 1024 * 1024;
+    /// <summary>
+    /// Largest single tnetstring payload accepted in mitmproxy files: one flow. A flow WsWeb keeps may hold 256 MiB of
+    /// messages plus two 1 MiB bodies, and each message costs its framing in the file, so WsWeb's own largest flow
+    /// (as --save-stream-file writes it) fits with room to spare.
+    /// </summary>
+    public long MaxTnetstringLength { get; init; } = 320L * 1024 * 1024;
 
     /// <summary>Deepest nesting accepted in tnetstrings and JSON.</summary>
     public int MaxDepth { get; init; } = 64;

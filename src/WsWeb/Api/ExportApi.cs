@@ -305,13 +305,15 @@ internal static class ExportApi
 
     /// <summary>Adds a flow file's flows to the store as finished flows, as the import endpoint and --rfile do.</summary>
     /// <exception cref="FlowFormatException">The file is not one WsWeb reads; nothing was added.</exception>
-    internal static ImportReport ImportInto(FlowStore store, ReadOnlyMemory<byte> data, FlowFormat? given)
+    /// <param name="maxInputBytes">Larger than an upload may be for a file named on the command line (--rfile); null: the default.</param>
+    internal static ImportReport ImportInto(FlowStore store, ReadOnlyMemory<byte> data, FlowFormat? given, long? maxInputBytes = null)
     {
         // Imported flows are kept under the same bounds as captured ones.
         var result = FlowFormats.Import(data, given, FlowImportOptions.Default with
         {
             MaxMessagesPerFlow = store.Options.MaxMessagesPerFlow,
             MaxBytesPerFlow = store.Options.MaxBytesPerFlow,
+            MaxInputBytes = maxInputBytes ?? FlowImportOptions.Default.MaxInputBytes,
         });
 
         var ids = new List<string>(result.Flows.Count);

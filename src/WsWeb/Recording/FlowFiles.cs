@@ -60,7 +60,8 @@ internal sealed partial class FlowFiles(FlowStore store, ProxyOptions options, I
         ExportApi.ImportReport report;
         try
         {
-            report = ExportApi.ImportInto(store, File.ReadAllBytes(path), given: null);
+            // A session file written with -w holds as much as the store kept, and more: as large as one array may be.
+            report = ExportApi.ImportInto(store, File.ReadAllBytes(path), given: null, maxInputBytes: Array.MaxLength);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FlowFormatException)
         {
@@ -111,7 +112,7 @@ internal sealed partial class FlowFiles(FlowStore store, ProxyOptions options, I
 
         // The flows already in the store are those --rfile loaded: written first, as mitmproxy saves loaded flows, so
         // "-r session.mitm -w session.mitm" carries a session on instead of emptying its file.
-        foreach (var flow in store.Query(static f => !f.IsLive))
+        foreach (var flow in store.Snapshot().Where(static f => !f.IsLive))
         {
             Take(flow);
         }
@@ -131,7 +132,7 @@ internal sealed partial class FlowFiles(FlowStore store, ProxyOptions options, I
 
         // The web host has stopped by now (it started last), so the relays it ran have ended their flows already.
         _subscription?.Dispose();
-        foreach (var flow in store.Query(static f => f.IsLive))
+        foreach (var flow in store.Snapshot().Where(static f => f.IsLive))
         {
             Take(flow);
         }

@@ -302,4 +302,14 @@ public class HostileInputTests
             }
         }
     }
+
+    [Fact]
+    public void The_largest_flow_WsWeb_keeps_fits_the_default_record_limit_so_its_own_stream_files_read_back()
+    {
+        // A flow may hold MaxBytesPerFlow of messages (each counted with its overhead) and two recorded bodies; its
+        // tnetstring adds framing per message. The limit leaves that and headers room.
+        var store = new WsWeb.Core.Flows.FlowStoreOptions();
+        Assert.True(FlowImportOptions.Default.MaxTnetstringLength >= store.MaxBytesPerFlow + (2L * 1024 * 1024) + (32L * 1024 * 1024),
+            $"{FlowImportOptions.Default.MaxTnetstringLength} leaves no room beside {store.MaxBytesPerFlow} bytes of messages");
+    }
 }

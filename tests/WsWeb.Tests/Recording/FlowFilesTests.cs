@@ -124,6 +124,7 @@ public sealed class FlowFilesTests : IAsyncLifetime
     public async Task Reading_and_writing_one_file_carries_a_session_on_and_plus_appends()
     {
         var before = await StartAsync(o => o with { SaveStreamFile = FlowFile });
+        var older = await ExchangeAsync(before, "first of the first run");
         var old = await ExchangeAsync(before, "from the first run");
         await before.DisposeAsync();
 
@@ -135,13 +136,13 @@ public sealed class FlowFilesTests : IAsyncLifetime
         Assert.Equal("from the first run", loaded.WebSocket!.Messages[0].Text);
         var added = await ExchangeAsync(again, "from the second run");
         await again.DisposeAsync();
-        Assert.Equal([old.Id, added.Id], ReadBack().Select(f => f.Id));
+        Assert.Equal([older.Id, old.Id, added.Id], ReadBack().Select(f => f.Id));   // in their order, not reversed
 
         // +path: the file grows instead of starting anew.
         var third = await StartAsync(o => o with { SaveStreamFile = FlowFile, SaveStreamAppend = true });
         var appended = await ExchangeAsync(third, "from the third run");
         await third.DisposeAsync();
-        Assert.Equal([old.Id, added.Id, appended.Id], ReadBack().Select(f => f.Id));
+        Assert.Equal([older.Id, old.Id, added.Id, appended.Id], ReadBack().Select(f => f.Id));
     }
 
     [RequiresToolFact(ExternalTools.Mitmdump)]
