@@ -22,6 +22,24 @@ internal sealed partial class RuleFile(RuleStore rules, ProxyOptions options, Ti
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
+    /// <summary>
+    /// Each saved rule is read as strictly as the API reads one (an unknown or repeated field, a number in quotes is an
+    /// error), so a hand-edited "enabeld": false is a rule left out with why, not a drop rule that runs.
+    /// </summary>
+    private static readonly JsonSerializerOptions StrictJson = new(JsonSerializerDefaults.Web)
+    {
+        UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
+        AllowDuplicateProperties = false,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict,
+    };
+
+    /// <summary>An id kept from the file must work in a URL as the API's own do (letters, digits, '-' and '_').</summary>
+    private static bool IsUsableId(string? id) =>
+        id is { Length: > 0 and <= 64 } && id.All(static c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
+
+    /// <summary>A rule's name as a log line or the rules page quotes it: a hand-edited file may hold anything.</summary>
+    private static string Quote(string name) => name.Length <= 60 ? name : name[..60] + "…";
+
     private readonly Channel<bool> _changes = Channel.CreateBounded<bool>(
         new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
 
@@ -66,7 +84,8 @@ internal sealed partial class RuleFile(RuleStore rules, ProxyOptions options, Ti
 
     private async Task SaveAsync()
     {
-        var temporary = Path + ".tmp";
+        // Per process: two WsWebs on one data directory must not write one temporary file (the last to save wins rules.json).
+        var temporary = $"{Path}.{Environment.ProcessId}.tmp";
         try
         {
             var bytes = JsonSerializer.SerializeToUtf8Bytes(rules.Rules.Select(r => r.ToView()).ToList(), Json);
@@ -125,10 +144,18 @@ internal sealed partial class RuleFile(RuleStore rules, ProxyOptions options, Ti
             return false;
         }
 
-        List<RuleRequest?>? saved;
+        // An editor's byte order mark is no reason to lose every rule.
+        var json = bytes.AsSpan().StartsWith("\uFEFF"u8) ? bytes.AsSpan(3) : bytes;
+        JsonElement[] saved;
         try
         {
-            saved = JsonSerializer.Deserialize<List<RuleRequest?>>(bytes, Json);
+            using var document = JsonDocument.Parse(json.ToArray());
+            if (document.RootElement.ValueKind != JsonValueKind.Array)
+            {
+                return SetAside([$"it is not a JSON array of rules but a JSON {document.RootElement.ValueKind.ToString().ToLowerInvariant()}"]);
+            }
+
+            saved = [.. document.RootElement.EnumerateArray().Select(static e => e.Clone())];
         }
         catch (JsonException ex)
         {
@@ -137,18 +164,34 @@ internal sealed partial class RuleFile(RuleStore rules, ProxyOptions options, Ti
 
         var problems = new List<string>();
         var ids = new HashSet<string>(StringComparer.Ordinal);
-        for (var i = 0; i < (saved?.Count ?? 0); i++)
+        var renamed = false;
+        for (var i = 0; i < saved.Length; i++)
         {
-            if (saved![i] is not { } request)
+            // One rule at a time: a rule that does not read is left out with why, and the others load.
+            RuleRequest? request;
+            try
+            {
+                request = saved[i].Deserialize<RuleRequest>(StrictJson);
+            }
+            catch (JsonException ex)
+            {
+                problems.Add($"rule {i}: {ex.Message}");
+                continue;
+            }
+
+            if (request is null)
             {
                 problems.Add($"rule {i}: null");
                 continue;
             }
 
-            var which = string.IsNullOrEmpty(request.Name) ? $"rule {i}" : $"rule {i} ('{request.Name}')";
+            var which = string.IsNullOrEmpty(request.Name) ? $"rule {i}" : $"rule {i} ('{Quote(request.Name)}')";
 
-            // A kept id keeps links and scripts that name the rule working; a missing or repeated one gets a new id.
-            var id = request.Id is { Length: > 0 and <= 64 } kept && ids.Add(kept) ? kept : Guid.NewGuid().ToString("N")[..12];
+            // A kept id keeps links and scripts that name the rule working; a missing, unusable or repeated one gets a
+            // new id, which the file then says (it is written back below).
+            var kept = IsUsableId(request.Id) && ids.Add(request.Id!);
+            renamed |= !kept;
+            var id = kept ? request.Id! : Guid.NewGuid().ToString("N")[..12];
             if (!RulesApi.TryCompile(id, request, out var rule, out var problem))
             {
                 var errors = problem.ProblemDetails.Errors.Select(e => $"{e.Key}: {string.Join(" ", e.Value)}");
@@ -163,7 +206,18 @@ internal sealed partial class RuleFile(RuleStore rules, ProxyOptions options, Ti
         }
 
         LogLoaded(logger, rules.Rules.Length, Path);
-        return problems.Count == 0 || SetAside(problems);
+        if (problems.Count > 0)
+        {
+            return SetAside(problems);
+        }
+
+        if (renamed)
+        {
+            // New ids are written back at once, so they are the same after the next start.
+            _changes.Writer.TryWrite(true);
+        }
+
+        return true;
     }
 
     /// <summary>

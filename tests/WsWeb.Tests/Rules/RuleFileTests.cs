@@ -107,6 +107,37 @@ public sealed class RuleFileTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Each_rule_is_read_as_strictly_as_the_api_reads_one_and_the_others_still_load()
+    {
+        MakeDataDirectory();
+        var written = "\uFEFF" + """
+            [
+              {"id": "ok-1", "filter": "~wq", "action": "delay", "delayMs": 5},
+              {"id": "typo", "filter": "~wq", "action": "drop", "enabeld": false},
+              {"id": "quoted", "filter": "~ws", "action": "delay", "delayMs": "500"},
+              {"id": "bad/id", "name": "renamed", "filter": "~ws", "action": "drop", "enabled": "false"},
+              {"id": "a/b", "name": "kept under a new id", "filter": "~ws", "action": "drop", "enabled": false}
+            ]
+            """;
+        await File.WriteAllTextAsync(RulesPath, written);
+
+        var app = await StartAsync();
+
+        // The BOM is no reason to lose the file; a misspelt field or a quoted number leaves out only its rule.
+        var rules = (await app.Api.GetFromJsonAsync<List<JsonElement>>(new Uri("/api/rules", UriKind.Relative)))!;
+        Assert.Equal(2, rules.Count);
+        Assert.Equal("ok-1", rules[0].GetProperty("id").GetString());
+        var renamed = rules[1].GetProperty("id").GetString()!;
+        Assert.NotEqual("a/b", renamed);
+        Assert.Matches("^[0-9a-f]{12}$", renamed);
+        Assert.False(rules[1].GetProperty("enabled").GetBoolean());
+
+        // The new id is written back, so it is the same after the next start; the file as it was is kept aside.
+        await Eventually.AssertAsync(() => File.ReadAllText(RulesPath).Contains(renamed, StringComparison.Ordinal), "the new id is saved");
+        Assert.Single(Directory.GetFiles(_dataDirectory, RuleFile.FileName + ".rejected-*"));
+    }
+
+    [Fact]
     public async Task A_file_that_is_not_json_leaves_no_rules_and_is_kept_aside()
     {
         MakeDataDirectory();
