@@ -18,13 +18,13 @@ internal static class ExportApi
         var group = app.MapGroup("/api/flows").WithTags("Export and import").RejectRepeatedQuery();
         // One export slot set per host, as the import's: hosts side by side (tests) must not turn each other's away.
         var exports = app.ServiceProvider.GetService<ExportSlots>() ?? new ExportSlots();
-        group.MapGet("/export", (FlowStore store, HttpResponse response, string? format, string? filter, CancellationToken cancellationToken) => ExportAllAsync(exports, store, response, format, filter, cancellationToken))
+        group.MapGet("/export", (FlowStore store, HttpContext context, string? format, string? filter, CancellationToken cancellationToken) => ExportAllAsync(exports, store, context, format, filter, cancellationToken))
             .WithName("ExportFlows")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .WithSummary("Download flows as WsWeb JSON, HAR 1.2 (with WebSocket messages) or a mitmproxy flow file.")
             .WithDescription($"`format` is json (default), har or mitmproxy; optional `filter` selects flows (docs/filters.md). Flows are written oldest first. mitmproxy files are format version 17, which mitmproxy 8.1 and 11/12 both open. {ExportSlots.Help} Example: `curl -OJ 'http://127.0.0.1:8081/api/flows/export?format=mitmproxy&filter=~websocket'`.");
-        group.MapGet("/{id}/export", (FlowStore store, HttpResponse response, string id, string? format, CancellationToken cancellationToken) => ExportOneAsync(exports, store, response, id, format, cancellationToken))
+        group.MapGet("/{id}/export", (FlowStore store, HttpContext context, string id, string? format, CancellationToken cancellationToken) => ExportOneAsync(exports, store, context, id, format, cancellationToken))
             .WithName("ExportFlow")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound)
@@ -45,8 +45,8 @@ internal static class ExportApi
         return app;
     }
 
-    private static async Task<Results<FileStreamHttpResult, ValidationProblem, ProblemHttpResult>> ExportAllAsync(
-        ExportSlots slots, FlowStore store, HttpResponse response, string? format, string? filter, CancellationToken cancellationToken)
+    private static async Task<Results<PushStreamHttpResult, ValidationProblem, ProblemHttpResult>> ExportAllAsync(
+        ExportSlots slots, FlowStore store, HttpContext context, string? format, string? filter, CancellationToken cancellationToken)
     {
         if (!TryFormat(format, out var flowFormat, out var formatProblem))
         {
@@ -58,12 +58,7 @@ internal static class ExportApi
             return filterProblem;
         }
 
-        if (!await slots.Gate.WaitAsync(slots.Wait, cancellationToken))
-        {
-            return ExportsBusy(response, slots);
-        }
-
-        try
+        return await InSlotAsync<Results<PushStreamHttpResult, ValidationProblem, ProblemHttpResult>>(slots, context, async handOver =>
         {
             // Filtered before anything is written, so a regex that times out leaves no half-written file behind.
             List<HttpFlow> flows;
@@ -76,16 +71,12 @@ internal static class ExportApi
                 return ApiProblems.FilterTooSlow(e);
             }
 
-            return await WriteAsync(flows, flowFormat, "wsweb-flows", cancellationToken);
-        }
-        finally
-        {
-            slots.Gate.Release();
-        }
+            return handOver(await WriteAsync(flows, flowFormat, cancellationToken), flowFormat, "wsweb-flows");
+        }, static (response, busySlots) => ExportsBusy(response, busySlots));
     }
 
-    private static async Task<Results<FileStreamHttpResult, ValidationProblem, ProblemHttpResult>> ExportOneAsync(
-        ExportSlots slots, FlowStore store, HttpResponse response, string id, string? format, CancellationToken cancellationToken)
+    private static async Task<Results<PushStreamHttpResult, ValidationProblem, ProblemHttpResult>> ExportOneAsync(
+        ExportSlots slots, FlowStore store, HttpContext context, string id, string? format, CancellationToken cancellationToken)
     {
         if (!TryFormat(format, out var flowFormat, out var formatProblem))
         {
@@ -97,19 +88,77 @@ internal static class ExportApi
             return ApiProblems.FlowNotFound(id);
         }
 
-        if (!await slots.Gate.WaitAsync(slots.Wait, cancellationToken))
+        return await InSlotAsync<Results<PushStreamHttpResult, ValidationProblem, ProblemHttpResult>>(
+            slots, context, async handOver => handOver(await WriteAsync([flow], flowFormat, cancellationToken), flowFormat, "wsweb-flow-" + id),
+            static (response, busySlots) => ExportsBusy(response, busySlots));
+    }
+
+    /// <summary>
+    /// Runs <paramref name="export"/> holding one of the export slots until its download has ended (sent, or cut because
+    /// the client took nothing for <see cref="ExportSlots.IdleTimeout"/>): the slot bounds the temporary files as well
+    /// as the writing. <paramref name="export"/> hands its file over with the function it is given; without that (a
+    /// problem instead) the slot is freed at once.
+    /// </summary>
+    private static async Task<T> InSlotAsync<T>(ExportSlots slots, HttpContext context, Func<Func<FileStream, FlowFormat, string, PushStreamHttpResult>, Task<T>> export, Func<HttpResponse, ExportSlots, T> busy)
+        where T : IResult
+    {
+        if (!await slots.Gate.WaitAsync(slots.Wait, context.RequestAborted))
         {
-            return ExportsBusy(response, slots);
+            return busy(context.Response, slots);
         }
 
+        var handedOver = false;
         try
         {
-            return await WriteAsync([flow], flowFormat, "wsweb-flow-" + id, cancellationToken);
+            return await export((file, format, baseName) =>
+            {
+                handedOver = true;
+                return Download(context, file, format, baseName, slots);
+            });
         }
         finally
         {
-            slots.Gate.Release();
+            if (!handedOver)
+            {
+                slots.Gate.Release();
+            }
         }
+    }
+
+    /// <summary>Sends the written file, giving up on a client that takes nothing for a while; then deletes it and frees the slot.</summary>
+    private static PushStreamHttpResult Download(HttpContext context, FileStream file, FlowFormat format, string baseName, ExportSlots slots)
+    {
+        context.Response.ContentLength = file.Length;
+        return TypedResults.Stream(async body =>
+        {
+            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+            try
+            {
+                int read;
+                while ((read = await file.ReadAsync(buffer, context.RequestAborted)) > 0)
+                {
+                    // Kestrel's 240 bytes a second is measured per write: a stalled download of a large export would
+                    // hold its file and slot for hours. Nothing taken for the idle timeout ends it.
+                    using var idle = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+                    idle.CancelAfter(slots.IdleTimeout);
+                    await body.WriteAsync(buffer.AsMemory(0, read), idle.Token);
+                }
+            }
+            catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
+            {
+                context.Abort();
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException)
+            {
+                // The client went away.
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                await file.DisposeAsync();
+                slots.Gate.Release();
+            }
+        }, FlowFormats.ContentType(format), baseName + FlowFormats.FileExtension(format));
     }
 
     private static ProblemHttpResult ExportsBusy(HttpResponse response, ExportSlots slots)
@@ -119,7 +168,7 @@ internal static class ExportApi
         return TypedResults.Problem(
             statusCode: StatusCodes.Status429TooManyRequests,
             title: "Other exports are being written",
-            detail: $"WsWeb writes at most {slots.Count} export{(slots.Count == 1 ? "" : "s")} at a time, and none of them finished within {seconds} s of this one's arrival. Nothing was written; ask again later (Retry-After).");
+            detail: $"WsWeb writes and sends at most {slots.Count} export{(slots.Count == 1 ? "" : "s")} at a time, and none of them finished within {seconds} s of this one's arrival. Nothing was written; ask again later (Retry-After).");
     }
 
     /// <summary>
@@ -127,7 +176,7 @@ internal static class ExportApi
     /// on the response, and a large export must not sit in memory. The writing runs on a thread of its own, so a long
     /// export does not hold a thread-pool thread the relays need.
     /// </summary>
-    private static async Task<FileStreamHttpResult> WriteAsync(IEnumerable<HttpFlow> flows, FlowFormat format, string baseName, CancellationToken cancellationToken)
+    private static async Task<FileStream> WriteAsync(IEnumerable<HttpFlow> flows, FlowFormat format, CancellationToken cancellationToken)
     {
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.ReadWrite, Options = FileOptions.DeleteOnClose };
         if (!OperatingSystem.IsWindows())
@@ -148,7 +197,7 @@ internal static class ExportApi
         }
 
         file.Position = 0;
-        return TypedResults.File(file, FlowFormats.ContentType(format), baseName + FlowFormats.FileExtension(format));
+        return file;
     }
 
     private static async Task<Results<Created<ImportReport>, ValidationProblem, ProblemHttpResult>> ImportAsync(ImportSlot slot, HttpContext context, FlowStore store, IHostApplicationLifetime lifetime, string? format)
@@ -490,7 +539,9 @@ internal sealed class ExportSlots
 
     public static readonly TimeSpan DefaultWait = TimeSpan.FromSeconds(10);
 
-    public static readonly string Help = $"At most {DefaultCount} exports are written at a time: another waits up to {DefaultWait.TotalSeconds:0} s for one to finish, then is a `429` with `Retry-After`.";
+    public static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromSeconds(30);
+
+    public static readonly string Help = $"At most {DefaultCount} exports are written and downloaded at a time: another waits up to {DefaultWait.TotalSeconds:0} s for one to finish, then is a `429` with `Retry-After`. A download that takes nothing for {DefaultIdleTimeout.TotalSeconds:0} s is cut.";
 
     public ExportSlots(int count = DefaultCount)
     {
@@ -501,6 +552,9 @@ internal sealed class ExportSlots
     public int Count { get; }
 
     public TimeSpan Wait { get; init; } = DefaultWait;
+
+    /// <summary>How long a download may take nothing before it is cut and its slot and file freed.</summary>
+    public TimeSpan IdleTimeout { get; init; } = DefaultIdleTimeout;
 
     public SemaphoreSlim Gate { get; }
 }

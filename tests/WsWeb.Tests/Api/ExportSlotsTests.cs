@@ -11,7 +11,7 @@ namespace WsWeb.Tests.Api;
 /// </summary>
 public sealed class ExportSlotsTests : IAsyncLifetime
 {
-    private readonly ExportSlots _slots = new(count: 1) { Wait = TimeSpan.FromMilliseconds(200) };
+    private readonly ExportSlots _slots = new(count: 1) { Wait = TimeSpan.FromMilliseconds(200), IdleTimeout = TimeSpan.FromSeconds(1) };
     private readonly WsWebApp _app;
 
     public ExportSlotsTests() => _app = new WsWebApp(services => services.AddSingleton(_slots));
@@ -52,6 +52,33 @@ public sealed class ExportSlotsTests : IAsyncLifetime
         using var done = await _app.Api.GetAsync(new Uri($"/api/flows/{flow.Id}/export", UriKind.Relative));
         Assert.Equal(HttpStatusCode.OK, done.StatusCode);
         Assert.Contains("exported", await done.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        Assert.Equal(1, _slots.Gate.CurrentCount);
+        await Eventually.AssertAsync(() => _slots.Gate.CurrentCount == 1, "the download freed its slot");
+    }
+
+    [Fact]
+    public async Task A_download_that_takes_nothing_is_cut_and_frees_its_slot()
+    {
+        // Megabytes of capture, so the export outgrows what the sockets' buffers take without the client reading.
+        var (client, _, flow) = await _app.ConnectAsync();
+        await using (client)
+        {
+            var chunk = new string('d', 900 * 1024);
+            for (var i = 0; i < 10; i++)
+            {
+                await client.SendTextAsync(chunk);
+                await client.ReceiveTextAsync();
+            }
+        }
+
+        using var stalled = new System.Net.Sockets.TcpClient { ReceiveBufferSize = 4096 };
+        await stalled.ConnectAsync(IPAddress.Loopback, _app.WebPort);
+        var stream = stalled.GetStream();
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"GET /api/flows/{flow.Id}/export HTTP/1.1\r\nHost: 127.0.0.1:{_app.WebPort}\r\n\r\n"));
+
+        // It holds the one slot while it is sent, and loses it (and its connection) once it has taken nothing for 1 s.
+        await Eventually.AssertAsync(() => _slots.Gate.CurrentCount == 0, "the stalled download holds the slot");
+        await Eventually.AssertAsync(() => _slots.Gate.CurrentCount == 1, "the stalled download was cut", TimeSpan.FromSeconds(15));
+        using var next = await _app.Api.GetAsync(new Uri($"/api/flows/{flow.Id}/export?format=har", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
     }
 }
