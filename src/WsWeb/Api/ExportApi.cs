@@ -41,7 +41,7 @@ internal static class ExportApi
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .WithSummary("Upload a WsWeb JSON, HAR or mitmproxy file; its flows join the store as imported (not live).")
-            .WithDescription($"Send the file as the request body with any Content-Type but multipart/form-data, or as the first file of a multipart/form-data form. The format is detected unless `format` is given. Imported flows cannot be injected into or closed (409). A file over {FlowImportOptions.Default.MaxInputBytes / (1024 * 1024)} MiB is a `413` naming `body`. One import runs at a time: another waits up to {ImportSlot.DefaultWait.TotalSeconds:0} s for it, then is a `429` with `Retry-After`; an upload during which nothing arrives for {ImportSlot.DefaultIdleTimeout.TotalSeconds:0} s is a `408`. Example: `curl --data-binary @capture.mitm http://127.0.0.1:8081/api/flows/import`.");
+            .WithDescription($"Send the file as the request body with any Content-Type but multipart/form-data, or as the first file of a multipart/form-data form. The format is detected unless `format` is given. Imported flows cannot be injected into or closed (409). A file over {FlowImportOptions.Default.MaxInputBytes / (1024 * 1024)} MiB is a `413` naming `body`. One import runs at a time: another waits up to {ImportSlot.DefaultWait.TotalSeconds:0} s for it, then is a `429` with `Retry-After`; an upload during which nothing arrives for {ImportSlot.DefaultIdleTimeout.TotalSeconds:0} s, or that takes longer than {ImportSlot.DefaultMaxUploadTime.TotalMinutes:0} min in all, is a `408`. Example: `curl --data-binary @capture.mitm http://127.0.0.1:8081/api/flows/import`.");
         return app;
     }
 
@@ -267,8 +267,21 @@ internal static class ExportApi
             // Kestrel's minimum body data rate is off server-wide (relayed bodies may pause), and would not do here
             // anyway: it averages over the whole upload, so a client that sent 100 MB and then vanished without a reset
             // (a laptop shut, a link gone) would keep the slot, and every import out, for days. A pause is what counts.
-            context.Request.Body = new IdleTimeoutStream(context.Request.Body, slot.IdleTimeout);
+            context.Request.Body = new IdleTimeoutStream(context.Request.Body, slot.IdleTimeout, slot.MaxUploadTime);
             return await ReadAndImportInSlotAsync(context, store, given, limit, multipart, boundary, cancellationToken);
+        }
+        catch (UploadTooLongException ex)
+        {
+            return TypedResults.Problem(
+                statusCode: StatusCodes.Status408RequestTimeout,
+                title: "Upload too slow",
+                extensions: new Dictionary<string, object?>
+                {
+                    ["errors"] = new Dictionary<string, string[]>
+                    {
+                        ["body"] = [string.Create(CultureInfo.InvariantCulture, $"The upload took longer than {ex.Total.TotalMinutes:0.###} min, while other imports waited for the one slot; it was not imported. Send the file from a faster link, or import it with --rfile at start.")],
+                    },
+                });
         }
         catch (TimeoutException)
         {
@@ -573,6 +586,11 @@ internal sealed class ImportSlot
 
     /// <summary>How long the upload holding the slot may send nothing before it is cut (408) and the slot freed.</summary>
     public TimeSpan IdleTimeout { get; init; } = DefaultIdleTimeout;
+
+    public static readonly TimeSpan DefaultMaxUploadTime = TimeSpan.FromMinutes(15);
+
+    /// <summary>How long the upload holding the slot may take in all (a trickle too) before it is cut (408) and the slot freed.</summary>
+    public TimeSpan MaxUploadTime { get; init; } = DefaultMaxUploadTime;
 
     public SemaphoreSlim Gate { get; } = new(1, 1);
 }

@@ -72,6 +72,30 @@ public sealed class ImportSlotTests(ShortImportSlotWsWebApp host) : IClassFixtur
     }
 
     [Fact]
+    public async Task An_upload_that_trickles_past_its_time_is_a_408_and_frees_the_slot()
+    {
+        // Never silent for the idle timeout, yet never done: the slot has a bound on the whole upload too.
+        await using var app = new WsWebApp(services => services.AddSingleton(new ImportSlot { Wait = ShortImportSlotWsWebApp.Wait, IdleTimeout = TimeSpan.FromSeconds(4), MaxUploadTime = TimeSpan.FromSeconds(3) }));
+        await app.InitializeAsync();
+        var body = Encoding.UTF8.GetBytes(EmptyCapture());
+        await using var trickle = await RawUpload.StartAsync(app.WebPort, "application/json", body.Length, body[..1]);
+        var answer = trickle.ReadAnswerAsync(TimeSpan.FromSeconds(30));
+        for (var i = 1; i < body.Length - 1 && !answer.IsCompleted; i++)
+        {
+            await Task.Delay(300);
+            await trickle.SendAsync(body[i..(i + 1)]);
+        }
+
+        var (status, text) = await answer;
+        Assert.True(status == 408, $"expected 408, got {status}: {text}");
+        using var problem = JsonDocument.Parse(text);
+        Assert.Contains("took longer than 0.05 min", problem.RootElement.GetProperty("errors").GetProperty("body")[0].GetString(), StringComparison.Ordinal);
+
+        using var next = new StringContent(EmptyCapture(), Encoding.UTF8, "application/json");
+        await ApiAssert.JsonAsync(await app.Api.PostAsync(new Uri("/api/flows/import", UriKind.Relative), next), HttpStatusCode.Created);
+    }
+
+    [Fact]
     public async Task A_multipart_upload_that_goes_silent_is_a_408_too()
     {
         var form = Encoding.UTF8.GetBytes($"--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.json\"\r\nContent-Type: application/json\r\n\r\n{EmptyCapture()}\r\n--XX--\r\n");
@@ -192,6 +216,9 @@ public sealed class ImportSlotTests(ShortImportSlotWsWebApp host) : IClassFixtur
 
             return (status, body.ToString());
         }
+
+        /// <summary>Sends more of the body.</summary>
+        public async Task SendAsync(byte[] more) => await _client.GetStream().WriteAsync(more);
 
         public ValueTask DisposeAsync()
         {
