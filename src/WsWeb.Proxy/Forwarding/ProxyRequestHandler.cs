@@ -84,18 +84,6 @@ internal sealed partial class ProxyRequestHandler(
         using var killable = live.TrackExchange(flow, context.Abort);
         try
         {
-            if (blockStatus is { } status)
-            {
-                await BlockAsync(context, flow, status);
-                return;
-            }
-
-            if (rewriteError is not null)
-            {
-                await RefuseAsync(context, flow, StatusCodes.Status502BadGateway, rewriteError);
-                return;
-            }
-
             if (ownEndpoints.IsOwn(target.Host, target.Port))
             {
                 throw new SelfTargetException($"{target.Host}:{target.Port} is one of WsWeb's own listeners.");
@@ -119,6 +107,19 @@ internal sealed partial class ProxyRequestHandler(
                 // Kestrel took chunked off the end already; what is left, mitmproxy refuses too (400, connection closed).
                 await RefuseFramingAsync(context, flow, $"WsWeb refuses a request with Transfer-Encoding '{Headers.JoinCodings(context.Request.Headers.TransferEncoding)}': "
                     + "as mitmproxy, it relays a request body that is chunked, alone or after one of gzip, deflate and compress.");
+                return;
+            }
+
+            // After the framing checks: a request whose body's end is in doubt gets its 400 whatever the block list says.
+            if (blockStatus is { } status)
+            {
+                await BlockAsync(context, flow, status);
+                return;
+            }
+
+            if (rewriteError is not null)
+            {
+                await RefuseAsync(context, flow, StatusCodes.Status502BadGateway, rewriteError);
                 return;
             }
 

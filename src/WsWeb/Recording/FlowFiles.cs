@@ -45,6 +45,9 @@ internal sealed partial class FlowFiles(FlowStore store, ProxyOptions options, I
     /// <summary>Why flows are no longer being written (the disk failed), or null.</summary>
     public string? Problem => _problem;
 
+    /// <summary>The file flows are written to as they end (--save-stream-file), or null.</summary>
+    public string? StreamFile => _file is null ? null : options.SaveStreamFile;
+
     /// <summary>Flows left out of the file because the disk fell more than <see cref="QueueLimit"/> flows behind.</summary>
     public long LeftOut => Interlocked.Read(ref _leftOut);
 
@@ -84,10 +87,17 @@ internal sealed partial class FlowFiles(FlowStore store, ProxyOptions options, I
 
         try
         {
-            if (Path.GetDirectoryName(path) is { Length: > 0 } directory)
+            if (Path.GetDirectoryName(path) is { Length: > 0 } directory && !Directory.Exists(directory))
             {
-                // As mitmproxy: missing directories are made.
-                Directory.CreateDirectory(directory);
+                // As mitmproxy: missing directories are made; here owner-only, as the file is.
+                if (OperatingSystem.IsWindows())
+                {
+                    Directory.CreateDirectory(directory);
+                }
+                else
+                {
+                    Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                }
             }
 
             var open = new FileStreamOptions
@@ -104,6 +114,11 @@ internal sealed partial class FlowFiles(FlowStore store, ProxyOptions options, I
             }
 
             _file = new FileStream(path, open);
+            if (!options.SaveStreamAppend && !OperatingSystem.IsWindows())
+            {
+                // A file started anew over an older one keeps that one's mode otherwise; one added to is the user's own.
+                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -538,7 +538,8 @@ public sealed class ComponentTests
     [Fact]
     public async Task Export_page_links_every_format_and_posts_imports()
     {
-        var doc = await RenderAsync<ExportPage>(services: s => s.AddSingleton(new FlowStore()));
+        var doc = await RenderAsync<ExportPage>(services: s => s.AddSingleton(new FlowStore()).AddSingleton(new WsWeb.Proxy.ProxyOptions()).AddSingleton<WsWeb.Recording.FlowFiles>());
+        Assert.Null(doc.QuerySelector("#stream-file"));   // no --save-stream-file
         Assert.Equal(
             ["/api/flows/export?format=json", "/api/flows/export?format=har", "/api/flows/export?format=mitmproxy"],
             doc.QuerySelectorAll("#export-all a").Select(a => a.GetAttribute("href")));

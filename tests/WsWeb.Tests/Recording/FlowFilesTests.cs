@@ -81,13 +81,37 @@ public sealed class FlowFilesTests : IAsyncLifetime
         var second = await ExchangeAsync(app, "second one");
         await Eventually.AssertAsync(() => WrittenSoFar().Count == 2, "the second flow follows it");
 
+        // The export page says where the session goes.
+        var exportPage = await app.Api.GetStringAsync(new Uri("/export", UriKind.Relative));
+        Assert.Contains("id=\"stream-file\"", exportPage, StringComparison.Ordinal);
+        Assert.Contains(FlowFile, exportPage, StringComparison.Ordinal);
+
         var written = ReadBack().Single(f => f.Id == second.Id);
         Assert.Equal(["second one", "second one"], written.WebSocket!.Messages.Select(m => m.Text));
         Assert.Equal(4001, written.WebSocket.CloseCode);
         if (!OperatingSystem.IsWindows())
         {
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(FlowFile));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.GetDirectoryName(FlowFile)!));
         }
+    }
+
+    [Fact]
+    public async Task A_stream_file_started_anew_over_an_older_one_is_owner_only_too()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(FlowFile)!);
+        await File.WriteAllTextAsync(FlowFile, "an older session");
+        File.SetUnixFileMode(FlowFile, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+
+        await StartAsync(o => o with { SaveStreamFile = FlowFile });
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(FlowFile));
+        Assert.Equal(0, new FileInfo(FlowFile).Length);
     }
 
     [Fact]
