@@ -129,6 +129,10 @@ public sealed record RuleView(string Id, string Name, string Filter, string Acti
 /// <summary>A rule's counters, as the hub's RuleHits sends them while traffic flows.</summary>
 public sealed record RuleCounters(string Id, long Hits, long FilterTimeouts);
 
+/// <summary>Body of POST /api/rules/{id}/move: where the rule goes in the order rules run in.</summary>
+public sealed record RuleMove(
+    [property: Description("The rule's new place, from 0 (runs first) to the number of rules less one; the others keep their order around it.")] int? Index);
+
 /// <summary>Body of PATCH /api/rules/{id}: switches a rule on or off without sending (and so without undoing) the rest of it.</summary>
 public sealed record RulePatch(
     [property: Description("true to run the rule, false to keep it without running it.")] bool? Enabled);

@@ -94,6 +94,27 @@ internal sealed class RuleStore
         return RuleWrite.Done;
     }
 
+    /// <summary>
+    /// Puts a rule at <paramref name="index"/> in the order rules run in (its definition and version stay as they are);
+    /// false when there is no such rule. The index is within the rules there are (checked by the caller, clamped here).
+    /// </summary>
+    public bool TryMove(string id, int index)
+    {
+        lock (_gate)
+        {
+            if (Get(id) is not { } rule)
+            {
+                return false;
+            }
+
+            var without = _rules.Remove(rule);
+            _rules = without.Insert(Math.Clamp(index, 0, without.Length), rule);
+        }
+
+        Changed?.Invoke();
+        return true;
+    }
+
     /// <summary>Tells the hub a counter moved (see <see cref="CountersChanged"/>).</summary>
     public void CountersMoved() => CountersChanged?.Invoke();
 

@@ -56,6 +56,12 @@ internal static class RulesApi
             .WithSummary("Switch a rule on or off, leaving the rest of its definition as it is now.")
             .WithDescription("Only `enabled` (JSON merge patch: `application/json` or `application/merge-patch+json`). Unlike a PUT of the whole rule as it was read, this cannot undo a change someone else made to its filter or action meanwhile; switching it to what it already is changes nothing (same `version`). " + PreconditionHelp + " Example body: `{\"enabled\": false}`.")
             .WithMetadata(new RequestExample("""{"enabled": false}"""));
+        group.MapPost("/{id}/move", Move)
+            .WithName("MoveRule")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .WithSummary("Change where a rule runs in the order; answers all rules in their new order.")
+            .WithDescription("Rules run on every message in order, so a `drop` before a `replace` decides first. `index` 0 runs first. The rule's definition and `version` stay as they are. Example body: `{\"index\": 0}`.")
+            .WithMetadata(new RequestExample("""{"index": 0}"""));
         group.MapDelete("/{id}", Delete)
             .WithName("DeleteRule")
             .ProducesProblem(StatusCodes.Status404NotFound)
@@ -161,6 +167,22 @@ internal static class RulesApi
                 response.Headers.ETag = IfMatch.ETag(current!.Version);
                 return TypedResults.Ok(current.ToView());
         }
+    }
+
+    private static Results<Ok<List<RuleView>>, ValidationProblem, ProblemHttpResult> Move(RuleStore rules, string id, RuleMove request)
+    {
+        var count = rules.Rules.Length;
+        if (rules.Get(id) is null)
+        {
+            return NoSuchRule(id);
+        }
+
+        if (request.Index is not { } index || index < 0 || index >= count)
+        {
+            return ApiProblems.Invalid("index", $"index is the rule's new place: 0 (runs first) to {count - 1}, as there are {count} rules.");
+        }
+
+        return rules.TryMove(id, index) ? TypedResults.Ok(rules.Rules.Select(r => r.ToView()).ToList()) : NoSuchRule(id);
     }
 
     private static Results<NoContent, ValidationProblem, ProblemHttpResult> Delete(RuleStore rules, HttpContext context, string id)

@@ -276,4 +276,24 @@ public sealed class RulesApiTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyn
         var errors = problem.GetProperty("errors");
         Assert.Equal(["Content-Type"], errors.EnumerateObject().Select(e => e.Name));
     }
+
+    [Fact]
+    public async Task A_rule_moves_in_the_order_rules_run_in_and_a_bad_place_names_index()
+    {
+        var first = (await CreateAsync(new { name = "first", filter = "~wq", action = "delay", delayMs = 1 })).GetProperty("id").GetString()!;
+        var second = (await CreateAsync(new { name = "second", filter = "~wq", action = "delay", delayMs = 1 })).GetProperty("id").GetString()!;
+        var third = (await CreateAsync(new { name = "third", filter = "~wq", action = "delay", delayMs = 1 })).GetProperty("id").GetString()!;
+
+        var moved = await ApiAssert.JsonAsync(await app.Api.PostJsonAsync($"/api/rules/{third}/move", new { index = 0 }));
+        Assert.Equal([third, first, second], moved.EnumerateArray().Select(r => r.GetProperty("id").GetString()));
+        Assert.Equal([third, first, second], app.Services.GetRequiredService<WsWeb.Rules.RuleStore>().Rules.Select(r => r.Id));
+        Assert.Equal(1, moved[0].GetProperty("version").GetInt64());   // where it runs is not its definition
+
+        var last = await ApiAssert.JsonAsync(await app.Api.PostJsonAsync($"/api/rules/{third}/move", new { index = 2 }));
+        Assert.Equal([first, second, third], last.EnumerateArray().Select(r => r.GetProperty("id").GetString()));
+
+        var bad = await ApiAssert.ProblemAsync(await app.Api.PostJsonAsync($"/api/rules/{first}/move", new { index = 3 }), System.Net.HttpStatusCode.BadRequest);
+        Assert.Contains("0 (runs first) to 2", bad.GetProperty("errors").GetProperty("index")[0].GetString(), StringComparison.Ordinal);
+        await ApiAssert.ProblemAsync(await app.Api.PostJsonAsync("/api/rules/nope/move", new { index = 0 }), System.Net.HttpStatusCode.NotFound);
+    }
 }

@@ -484,13 +484,17 @@ public sealed class ComponentTests
         var doc = await RenderAsync<RuleTable>(new() { ["Rules"] = rules });
         var rows = doc.QuerySelectorAll("tr.rule-row");
         Assert.Equal(2, rows.Length);
-        Assert.Equal("alice → bob", rows[0].QuerySelectorAll("td")[3].TextContent);
-        Assert.Equal("12", rows[0].QuerySelectorAll("td")[4].TextContent);
+        Assert.Equal(["1", "2"], rows.Select(r => r.QuerySelector(".c-order")!.TextContent));
+        Assert.Equal("alice → bob", rows[0].QuerySelectorAll("td")[4].TextContent);
+        Assert.Equal("12", rows[0].QuerySelectorAll("td")[5].TextContent);
+        Assert.True(rows[0].QuerySelector(".rule-up")!.HasAttribute("disabled"));
+        Assert.False(rows[0].QuerySelector(".rule-down")!.HasAttribute("disabled"));
+        Assert.True(rows[1].QuerySelector(".rule-down")!.HasAttribute("disabled"));
         Assert.Null(rows[0].QuerySelector(".c-slow"));
         Assert.Equal("3 slow", rows[1].QuerySelector(".c-slow")!.TextContent);
         Assert.Equal("on", rows[0].QuerySelector(".rule-toggle")!.TextContent);
         Assert.Equal("off", rows[1].QuerySelector(".rule-toggle")!.TextContent);
-        Assert.Equal("500 ms", rows[1].QuerySelectorAll("td")[3].TextContent);
+        Assert.Equal("500 ms", rows[1].QuerySelectorAll("td")[4].TextContent);
         Assert.NotNull(rows[0].QuerySelector("button.rule-delete"));
 
         // Each button names its rule for a screen reader; the toggle is a switch that says its state.

@@ -482,6 +482,26 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
         await Expect(page.Locator("tr.rule-row .rule-toggle")).ToHaveAttributeAsync("aria-checked", "false");
         await DashboardBrowser.ScreenshotAsync(page, "rules");
 
+        // Rules are numbered in the order they run; ↓ moves the first after the second, for every open page.
+        using (var second = await App.Api.PostAsJsonAsync(new Uri("/api/rules", UriKind.Relative), new { name = "second", filter = "~ws", action = "drop" }))
+        {
+            second.EnsureSuccessStatusCode();
+        }
+
+        await Expect(page.Locator("tr.rule-row")).ToHaveCountAsync(2);
+        await Expect(page.Locator("tr.rule-row").First.Locator(".rule-up")).ToBeDisabledAsync();
+        await page.Locator("tr.rule-row").First.Locator(".rule-down").ClickAsync();
+        await Expect(page.Locator("tr.rule-row").First.Locator(".c-name")).ToHaveTextAsync("second");
+        await Expect(page.Locator("tr.rule-row").Nth(1).Locator(".c-order")).ToHaveTextAsync("2");
+        await Expect(page.Locator("tr.rule-row").Nth(1).Locator(".rule-down")).ToBeDisabledAsync();
+        Assert.Equal("second", App.Services.GetRequiredService<WsWeb.Rules.RuleStore>().Rules[0].Name);
+        using (var gone = await App.Api.DeleteAsync(new Uri($"/api/rules/{App.Services.GetRequiredService<WsWeb.Rules.RuleStore>().Rules[0].Id}", UriKind.Relative)))
+        {
+            gone.EnsureSuccessStatusCode();
+        }
+
+        await Expect(page.Locator("tr.rule-row")).ToHaveCountAsync(1);
+
         // Delete asks first, as Clear flows does: declined, nothing is sent; agreed, the rule goes.
         await page.EvaluateAsync("() => { window.confirm = () => false; document.querySelector('tr.rule-row .rule-delete').click(); }");
         Assert.Single(App.Services.GetRequiredService<WsWeb.Rules.RuleStore>().Rules);

@@ -1756,12 +1756,14 @@ function ruleRow(rule) {
   row.className = "rule-row";
   row.dataset.id = rule.id;
   row.dataset.rule = JSON.stringify(rule);
-  row.innerHTML = `<td class="c-name">${escapeHtml(rule.name)}</td><td class="c-filter font-monospace">${escapeHtml(rule.filter)}</td>` +
+  row.innerHTML = `<td class="text-end c-order"></td><td class="c-name">${escapeHtml(rule.name)}</td><td class="c-filter font-monospace">${escapeHtml(rule.filter)}</td>` +
     `<td><span class="badge text-bg-light border">${escapeHtml(rule.action)}</span></td><td class="font-monospace small">${escapeHtml(ruleDetails(rule))}</td>` +
     `<td class="text-end c-counters">${ruleCounters(rule)}</td>` +
     `<td><button type="button" class="btn btn-sm py-0 ${rule.enabled ? "btn-success" : "btn-outline-secondary"} rule-toggle" role="switch" ` +
     `aria-checked="${rule.enabled}" aria-label="Rule ${escapeHtml(rule.name)} enabled">${rule.enabled ? "on" : "off"}</button></td>` +
-    `<td class="text-end text-nowrap"><button type="button" class="btn btn-sm btn-outline-primary py-0 rule-edit" aria-label="Edit rule ${escapeHtml(rule.name)}">Edit</button> ` +
+    `<td class="text-end text-nowrap"><button type="button" class="btn btn-sm btn-outline-secondary py-0 px-1 rule-up" aria-label="Move rule ${escapeHtml(rule.name)} up" title="Run earlier">↑</button> ` +
+    `<button type="button" class="btn btn-sm btn-outline-secondary py-0 px-1 rule-down" aria-label="Move rule ${escapeHtml(rule.name)} down" title="Run later">↓</button> ` +
+    `<button type="button" class="btn btn-sm btn-outline-primary py-0 rule-edit" aria-label="Edit rule ${escapeHtml(rule.name)}">Edit</button> ` +
     `<button type="button" class="btn btn-sm btn-outline-danger py-0 rule-delete" aria-label="Delete rule ${escapeHtml(rule.name)}">Delete</button></td>`;
   return row;
 }
@@ -1773,7 +1775,7 @@ function rulesPage() {
   const notice = $("#rule-notice");
   const problem = $(".problem", form);
   const empty = document.createElement("tr");
-  empty.innerHTML = '<td colspan="7" class="empty-state">No rules. Rules drop, rewrite, delay or hold matching messages without you watching.</td>';
+  empty.innerHTML = '<td colspan="8" class="empty-state">No rules. Rules drop, rewrite, delay or hold matching messages without you watching.</td>';
   const showOptions = () => {
     for (const el of $$(".rule-opt", form)) el.classList.toggle("d-none", el.dataset.for !== action.value);
   };
@@ -1849,6 +1851,13 @@ function rulesPage() {
     };
     const rows = rules.map((rule) => (shown.has(rule.id) && same(shown.get(rule.id), rule) ? shown.get(rule.id) : ruleRow(rule)));
     tbody.replaceChildren(...(rows.length ? rows : [empty]));
+    // The order is the rows' places (RuleTable.razor numbers them the same way): kept rows may have moved.
+    rows.forEach((row, i) => {
+      if (row === empty) return;
+      $(".c-order", row).textContent = i + 1;
+      $(".rule-up", row).disabled = i === 0;
+      $(".rule-down", row).disabled = i === rows.length - 1;
+    });
     checkEdited(rules.find((r) => r.id === form.dataset.ruleId));
   };
   const updateCounters = (counters) => {
@@ -1886,6 +1895,9 @@ function rulesPage() {
         const shown = $$("tr.rule-row", tbody).find((r) => r.dataset.id === changed.id);
         if (shown && JSON.parse(shown.dataset.rule).version <= changed.version) shown.replaceWith(ruleRow(changed));
       }, failed);
+    } else if (event.target.closest(".rule-up, .rule-down")) {
+      const place = $$("tr.rule-row", tbody).indexOf(row) + (event.target.closest(".rule-up") ? -1 : 1);
+      api("POST", `${url}/move`, { index: place }).then((rules) => { problem.innerHTML = ""; render(rules); }, failed);
     } else if (event.target.closest(".rule-delete")) {
       // As Clear flows and a flow's Delete: it cannot be undone, and on a shared WsWeb the rule may be a teammate's.
       if (!confirm(`Delete the rule "${rule.name}"? It stops acting on messages at once, for everyone using this WsWeb.`)) return;
