@@ -36,7 +36,7 @@ internal static class DashboardEndpoints
         ui.MapGet("/filter-check", (string? filter) =>
             new RazorComponentResult<FilterCheck>(new Dictionary<string, object?> { [nameof(FilterCheck.Expression)] = filter }));
 
-        ui.MapGet("/flows/rows", Results<RazorComponentResult<FlowRows>, ValidationProblem> (HttpContext context, FlowStore store, string? filter) =>
+        ui.MapGet("/flows/rows", Results<RazorComponentResult<FlowRows>, ValidationProblem> (HttpContext context, FlowStore store, WsWeb.Intercept.InterceptService intercept, string? filter) =>
         {
             List<Api.FlowSummary> flows;
             int total;
@@ -58,7 +58,7 @@ internal static class DashboardEndpoints
             }
 
             context.Response.Headers["X-Total"] = Fmt.Num(total);
-            return new RazorComponentResult<FlowRows>(new Dictionary<string, object?> { [nameof(FlowRows.Flows)] = flows });
+            return new RazorComponentResult<FlowRows>(new Dictionary<string, object?> { [nameof(FlowRows.Flows)] = flows, [nameof(FlowRows.Held)] = intercept.HeldByFlow() });
         });
 
         // Without a filter the total is the store's count, cheap enough to ask after every live batch.

@@ -70,6 +70,10 @@ public static class Fmt
     public static string FlowCount(int shown, int total) =>
         shown < total ? $"newest {Num(shown)} of {Num(total)}" : Num(shown);
 
+    /// <summary>The title of a flow row's "held N" badge (dashboard.js heldTitle mirrors it).</summary>
+    public static string HeldTitle(int held) =>
+        $"{held} message{(held == 1 ? " is" : "s are")} held by intercept: open the flow or Intercept to decide";
+
     /// <summary>Open/closed state of a flow for its badge: text and Bootstrap colour.</summary>
     public static (string Text, string Css) State(FlowSummary flow)
     {

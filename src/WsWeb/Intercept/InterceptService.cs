@@ -66,6 +66,15 @@ internal sealed class InterceptService(FlowStore store, HoldResolutions resoluti
 
     public InterceptSettings? Settings => _settings;
 
+    /// <summary>How many messages are held, by flow id: what the flow list marks.</summary>
+    public Dictionary<string, int> HeldByFlow()
+    {
+        lock (_gate)
+        {
+            return _held.Values.GroupBy(h => h.Flow.Id).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        }
+    }
+
     public int HeldCount
     {
         get { lock (_gate) { return _held.Count; } }

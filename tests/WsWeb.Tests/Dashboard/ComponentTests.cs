@@ -646,7 +646,8 @@ public sealed class ComponentTests
             store.Add(new HttpFlow(new HttpRequestData { Method = "GET", Scheme = "http", Host = "cap.example", Port = 80, Path = $"/{i}" }, TestData.Start + i));
         }
 
-        var doc = await RenderAsync<FlowsPage>(services: s => s.AddSingleton(store));
+        var doc = await RenderAsync<FlowsPage>(services: s => s.AddSingleton(store).AddSingleton<WsWeb.Intercept.HoldResolutions>()
+            .AddSingleton(TimeProvider.System).AddSingleton<WsWeb.Intercept.InterceptService>());
 
         Assert.Equal("newest 500 of 501", doc.QuerySelector("#flow-count")!.TextContent);
         Assert.Equal("501", doc.QuerySelector("#flow-count")!.GetAttribute("data-total"));

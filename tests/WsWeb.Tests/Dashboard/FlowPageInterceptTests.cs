@@ -89,6 +89,31 @@ public sealed class FlowPageInterceptTests(DashboardBrowser browser) : IClassFix
     }
 
     [RequiresChromiumFact]
+    public async Task The_flow_list_marks_a_flow_with_held_messages_live_and_as_rendered()
+    {
+        var (client, _, flow) = await App.ConnectAsync();
+        await using var c = client;
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(browser.BaseUrl + "/");
+        await Expect(page.Locator("#live-status")).ToHaveTextAsync("live");
+        var row = page.Locator($"tr.flow-row[data-id='{flow.Id}']");
+        await Expect(row.Locator(".held")).ToHaveCountAsync(0);
+
+        var index = await HoldOneAsync(client, flow.Id);
+        await Expect(row.Locator(".held")).ToHaveTextAsync("held 1");
+        await Expect(row).ToHaveClassAsync(new System.Text.RegularExpressions.Regex(@"\bhas-held\b"));
+
+        // As the server renders the list for a page opened now.
+        var fresh = await browser.NewPageAsync();
+        await fresh.GotoAsync(browser.BaseUrl + "/");
+        await Expect(fresh.Locator($"tr.flow-row[data-id='{flow.Id}'] .held")).ToHaveTextAsync("held 1");
+
+        await ReleaseAsync(flow.Id, index);
+        await Expect(row.Locator(".held")).ToHaveCountAsync(0);
+        await Expect(row).Not.ToHaveClassAsync(new System.Text.RegularExpressions.Regex(@"\bhas-held\b"));
+    }
+
+    [RequiresChromiumFact]
     public Task The_export_page_keeps_the_nav_held_count_live() => NavHeldCountFollowsAsync("/export");
 
     [RequiresChromiumFact]

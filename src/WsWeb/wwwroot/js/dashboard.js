@@ -580,10 +580,33 @@ function throttle(fn, ms) {
 
 // ---------- Flows page ----------
 
+// Mirrors Fmt.HeldTitle.
+const heldTitle = (n) => `${n} message${n === 1 ? " is" : "s are"} held by intercept: open the flow or Intercept to decide`;
+
 function flowsPage(root) {
   // A filter that does not parse lists nothing (the box says where it is wrong): there are no updates to follow.
   if (root.dataset.filterInvalid) return;
   const tbody = $("#flow-rows");
+  // Messages intercept holds, by flow (HeldChanged): a flow waiting on someone shows it in the list, as the server
+  // renders it (FlowRow.razor). Null until the hub says: the rows as rendered are right until then.
+  let heldByFlow = null;
+  const markHeld = () => {
+    if (!heldByFlow) return;
+    for (const row of tbody.rows) {
+      const n = heldByFlow.get(row.dataset.id) ?? 0;
+      row.classList.toggle("has-held", n > 0);
+      const state = $(".c-state", row);
+      let badge = $(".held", state);
+      if (!n) { badge?.remove(); continue; }
+      if (!badge) {
+        badge = document.createElement("span");
+        badge.className = "badge b-held ms-1 held";
+        state.append(badge);
+      }
+      badge.textContent = `held ${n}`;
+      badge.title = heldTitle(n);
+    }
+  };
   const empty = $("#flows-empty");
   const count = $("#flow-count");
   const filter = root.dataset.filter ?? "";
@@ -650,6 +673,7 @@ function flowsPage(root) {
       else { row.classList.add("flash"); tbody.prepend(row); }
     }
     while (tbody.rows.length > MAX_FLOW_ROWS) tbody.rows[tbody.rows.length - 1].remove();
+    markHeld();
   }
 
   const flush = () => {
@@ -694,6 +718,11 @@ function flowsPage(root) {
         updateCounts();
       },
       Gap: () => refetch(),
+      HeldChanged: (held) => {
+        heldByFlow = new Map();
+        for (const h of held) heldByFlow.set(h.flowId, (heldByFlow.get(h.flowId) ?? 0) + 1);
+        markHeld();
+      },
     },
     onConnected: async (connection) => {
       await connection.invoke("SubscribeFlows");
