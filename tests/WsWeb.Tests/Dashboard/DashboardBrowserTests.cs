@@ -588,7 +588,8 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
         await page.GotoAsync(browser.BaseUrl + "/");
         await Expect(page.Locator("tr.flow-row")).Not.ToHaveCountAsync(0);
         await Expect(page.Locator("tr.flow-row .c-client").First).ToBeHiddenAsync();
-        var urlShare = await page.EvalOnSelectorAsync<double>("tr.flow-row .c-url", "td => td.offsetWidth / td.closest('table').offsetWidth");
+        // Read in one go: a live update may replace a row between finding it and measuring it.
+        var urlShare = await page.EvaluateAsync<double>("() => { const td = document.querySelector('tr.flow-row .c-url'); return td.offsetWidth / td.closest('table').offsetWidth; }");
         Assert.True(urlShare > 0.4, $"the URL column takes {urlShare:P0} of the flow list at 800px");
         await DashboardBrowser.ScreenshotAsync(page, "flows-800");
     }
