@@ -56,6 +56,27 @@ public static class ExternalTools
 
     public static string? MitmdumpPath { get; } = File.Exists("/usr/bin/mitmdump") ? "/usr/bin/mitmdump" : FindOnPath("mitmdump");
 
+    /// <summary>Runs mitmdump with <paramref name="arguments"/> to its end (at most 60 s): its exit code and what it printed.</summary>
+    public static async Task<(int ExitCode, string Output, string Error)> RunMitmdumpAsync(IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var info = new ProcessStartInfo(MitmdumpPath ?? "mitmdump", arguments)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
+        }
+
+        using var process = Process.Start(info)!;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var output = process.StandardOutput.ReadToEndAsync(timeout.Token);
+        var error = process.StandardError.ReadToEndAsync(timeout.Token);
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await output, await error);
+    }
+
     public static bool IsAvailable(string tool) => Checks.TryGetValue(tool, out var check) ? check.Value : FindOnPath(tool) is not null;
 
     private static bool PythonCanImport(string module)

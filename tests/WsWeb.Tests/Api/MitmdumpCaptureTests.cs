@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.WebSockets;
 using System.Text.Json;
 using WsWeb.Core.Formats;
@@ -48,18 +47,9 @@ public sealed class MitmdumpCaptureTests(WsWebApp app) : IClassFixture<WsWebApp>
             await File.WriteAllTextAsync(script, PrintAddon);
             var output = Path.Combine(dir.FullName, "seen.json");
 
-            var info = new ProcessStartInfo(ExternalTools.MitmdumpPath!, ["-n", "-q", "--set", $"confdir={dir.FullName}", "-r", file, "-s", script])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            info.Environment["WSWEB_OUT"] = output;
-            using var process = Process.Start(info)!;
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            var stderr = process.StandardError.ReadToEndAsync(timeout.Token);
-            var stdout = process.StandardOutput.ReadToEndAsync(timeout.Token);
-            await process.WaitForExitAsync(timeout.Token);
-            Assert.True(process.ExitCode == 0, $"mitmdump failed: {await stdout}\n{await stderr}");
+            var (exitCode, stdout, stderr) = await ExternalTools.RunMitmdumpAsync(
+                ["-n", "-q", "--set", $"confdir={dir.FullName}", "-r", file, "-s", script], new Dictionary<string, string> { ["WSWEB_OUT"] = output });
+            Assert.True(exitCode == 0, $"mitmdump failed: {stdout}\n{stderr}");
 
             using var seen = JsonDocument.Parse(await File.ReadAllTextAsync(output));
             var theirs = Assert.Single(seen.RootElement.EnumerateArray());

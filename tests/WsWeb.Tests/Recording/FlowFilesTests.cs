@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.WebSockets;
 using WsWeb.Core.Flows;
 using WsWeb.Core.Formats;
@@ -177,20 +176,11 @@ public sealed class FlowFilesTests : IAsyncLifetime
         await Eventually.AssertAsync(() => WrittenSoFar().Count == 1, "the flow is written");
 
         var confdir = Path.Combine(_directory, "mitmproxy");
-        var info = new ProcessStartInfo(ExternalTools.MitmdumpPath!, ["-n", "--flow-detail", "3", "--set", $"confdir={confdir}", "-r", FlowFile])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(info)!;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var stdout = process.StandardOutput.ReadToEndAsync(timeout.Token);
-        var stderr = process.StandardError.ReadToEndAsync(timeout.Token);
-        await process.WaitForExitAsync(timeout.Token);
+        var (exitCode, stdout, stderr) = await ExternalTools.RunMitmdumpAsync(["-n", "--flow-detail", "3", "--set", $"confdir={confdir}", "-r", FlowFile]);
 
-        Assert.True(process.ExitCode == 0, $"mitmdump failed: {await stdout}\n{await stderr}");
-        Assert.Contains("read by mitmdump", await stdout, StringComparison.Ordinal);
-        Assert.Contains("WebSocket text message", await stdout, StringComparison.Ordinal);
+        Assert.True(exitCode == 0, $"mitmdump failed: {stdout}\n{stderr}");
+        Assert.Contains("read by mitmdump", stdout, StringComparison.Ordinal);
+        Assert.Contains("WebSocket text message", stdout, StringComparison.Ordinal);
     }
 
     [Fact]
