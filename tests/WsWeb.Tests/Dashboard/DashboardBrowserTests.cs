@@ -471,10 +471,23 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
         await Expect(page.Locator("tr.rule-row")).ToHaveCountAsync(1);
         await Expect(page.Locator("tr.rule-row")).ToContainTextAsync("alice → bob");
 
-        // A bad filter is refused inline with the server's problem.
+        // A filter the box has marked wrong is not sent: the box says where, and it gets the focus back.
         await page.FillAsync("#rule-filter", "~nope");
+        await Expect(page.Locator("#rule-form .filter-error")).ToContainTextAsync("~nope");
+        await page.FocusAsync("#rule-submit");
         await page.ClickAsync("#rule-submit");
-        await Expect(page.Locator("#rule-form .problem .alert-danger")).ToContainTextAsync("filter");
+        await Expect(page.Locator("#rule-filter")).ToBeFocusedAsync();
+        await Expect(page.Locator("#rule-form .problem .alert-danger")).ToHaveCountAsync(0);
+        Assert.Single(App.Services.GetRequiredService<WsWeb.Rules.RuleStore>().Rules);
+
+        // What only the server checks is refused inline with its problem, in words: a pattern that is no regex.
+        await page.FillAsync("#rule-filter", "~ws & ~text");
+        await Expect(page.Locator("#rule-form .filter-error")).ToHaveCountAsync(0);
+        await page.SelectOptionAsync("#rule-action", "replace");
+        await page.FillAsync("#rule-form input[name='replace.pattern']", "(unclosed");
+        await page.FillAsync("#rule-form input[name='replace.replacement']", "x");
+        await page.ClickAsync("#rule-submit");
+        await Expect(page.Locator("#rule-form .problem .alert-danger")).ToContainTextAsync("pattern");
         await Expect(page.Locator("#rule-form .problem .alert-danger")).ToContainTextAsync("Not accepted: fix what is listed below");
 
         await page.ClickAsync("tr.rule-row .rule-toggle");
@@ -845,12 +858,18 @@ public sealed class DashboardBrowserTests(DashboardBrowser browser) : IClassFixt
             var feedback = page.Locator("#rule-form .filter-feedback");
             var problem = page.Locator("#rule-form .problem");
 
+            // Both kinds of error at once: the server's refusal (a pattern that is no regex: only it checks that) in the
+            // problem box, then a filter the box marks wrong (a form with one is not sent at all).
             async Task RefuseAsync()
             {
-                await filter.FillAsync("~ws & (");
-                await Expect(feedback).ToContainTextAsync("missing ')' opened at position 6");
+                await filter.FillAsync("~ws");
+                await page.SelectOptionAsync("#rule-action", "replace");
+                await page.FillAsync("#rule-form input[name='replace.pattern']", "(unclosed");
+                await page.FillAsync("#rule-form input[name='replace.replacement']", "x");
                 await page.ClickAsync("#rule-submit");
                 await Expect(problem.Locator(".alert-danger")).ToBeVisibleAsync();
+                await filter.FillAsync("~ws & (");
+                await Expect(feedback).ToContainTextAsync("missing ')' opened at position 6");
                 await Expect(filter).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("is-invalid"));
             }
 

@@ -337,6 +337,12 @@ document.addEventListener("submit", (event) => {
   const form = event.target.closest("form[data-api]");
   if (!form) return;
   event.preventDefault();
+  // The box already says where its filter is wrong: the server would only say so again, further away.
+  const badFilter = $(".filter-box input.is-invalid", form);
+  if (badFilter) {
+    badFilter.focus();
+    return;
+  }
   const body = form.dataset.upload ? new FormData(form) : formJson(form);
   runAction(form, form, body);
 });
