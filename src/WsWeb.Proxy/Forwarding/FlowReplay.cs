@@ -92,16 +92,7 @@ internal sealed partial class FlowReplay(
 
         // A replay goes through --block-list, --map-remote and --modify-headers as a proxied request does, as mitmproxy's
         // replays go through its request hooks: a blocked or mapped server is not reached behind the user's back.
-        var blockStatus = rewrites.BlockStatus(flow);
-        string? rewriteError = null;
-        try
-        {
-            target = blockStatus is null ? rewrites.Apply(flow, new HeaderDictionary(), target) : target;
-        }
-        catch (Rewriting.RewriteException ex)
-        {
-            rewriteError = ex.Message;
-        }
+        var rewritten = rewrites.Rewrite(flow, new HeaderDictionary(), ref target);
 
         flow.IsLive = true; // before Add, as for a proxied flow: a flow the store sees as finished may be evicted
         store.Add(flow);
@@ -110,9 +101,9 @@ internal sealed partial class FlowReplay(
         var handedOver = false;
         try
         {
-            if (blockStatus is not null || rewriteError is not null)
+            if (rewritten != default)
             {
-                Blocked(flow, blockStatus, rewriteError);
+                Blocked(flow, rewritten);
                 return flow;
             }
 
@@ -203,27 +194,18 @@ internal sealed partial class FlowReplay(
     }
 
     /// <summary>Records a replay --block-list matched (never sent: its status, or 444's closed connection) or a --map-remote could not send.</summary>
-    private void Blocked(HttpFlow flow, int? status, string? rewriteError)
+    private void Blocked(HttpFlow flow, Rewriting.RewriteOutcome rewritten)
     {
-        if (rewriteError is not null || status == Rewriting.BlockSpec.NoResponse)
+        if (rewritten.Error is not null || rewritten.BlockStatus == Rewriting.BlockSpec.NoResponse)
         {
-            flow.Error = rewriteError ?? "Blocked by --block-list (444): the replay was not sent.";
+            flow.Error = rewritten.Error ?? "Blocked by --block-list (444): the replay was not sent.";
         }
         else
         {
-            var now = Timestamps.Now(time);
-            flow.Response = new HttpResponseData
-            {
-                StatusCode = status!.Value,
-                Reason = Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status.Value),
-                Headers = [new("Content-Length", "0")],
-                Content = [],
-                TimestampStart = now,
-                TimestampEnd = now,
-            };
+            flow.Response = Rewriting.RequestRewrites.BlockedAnswer(rewritten.BlockStatus!.Value, Timestamps.Now(time), connectionClose: false);
         }
 
-        LogFailed(flow.Id, flow.Error ?? $"blocked by --block-list ({status})");
+        LogFailed(flow.Id, flow.Error ?? $"blocked by --block-list ({rewritten.BlockStatus})");
     }
 
     /// <summary>Whether the request asks for a WebSocket (a refused upgrade too): replayed as a handshake.</summary>

@@ -68,16 +68,7 @@ internal sealed partial class ProxyRequestHandler(
 
         // --block-list, --map-remote and --modify-headers, in mitmproxy's order, before the flow is shown: its record
         // says where the request really went and what it carried.
-        var blockStatus = rewrites.BlockStatus(flow);
-        string? rewriteError = null;
-        try
-        {
-            target = blockStatus is null ? rewrites.Apply(flow, context.Request.Headers, target) : target;
-        }
-        catch (Rewriting.RewriteException ex)
-        {
-            rewriteError = ex.Message;
-        }
+        var rewritten = rewrites.Rewrite(flow, context.Request.Headers, ref target);
 
         flow.IsLive = true; // before Add: the store reads it under its lock, and a flow it sees as finished may be evicted to make room
         store.Add(flow);
@@ -111,13 +102,13 @@ internal sealed partial class ProxyRequestHandler(
             }
 
             // After the framing checks: a request whose body's end is in doubt gets its 400 whatever the block list says.
-            if (blockStatus is { } status)
+            if (rewritten.BlockStatus is { } status)
             {
                 await BlockAsync(context, flow, status);
                 return;
             }
 
-            if (rewriteError is not null)
+            if (rewritten.Error is { } rewriteError)
             {
                 await RefuseAsync(context, flow, StatusCodes.Status502BadGateway, rewriteError);
                 return;
@@ -286,16 +277,7 @@ internal sealed partial class ProxyRequestHandler(
         context.Response.StatusCode = status;
         context.Response.ContentLength = 0;
         await context.Response.CompleteAsync();
-        var now = Timestamps.Now(time);
-        flow.Response = new HttpResponseData
-        {
-            StatusCode = status,
-            Reason = Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status),
-            Headers = [new("Content-Length", "0"), new("Connection", "close")],
-            Content = [],
-            TimestampStart = now,
-            TimestampEnd = now,
-        };
+        flow.Response = Rewriting.RequestRewrites.BlockedAnswer(status, Timestamps.Now(time), connectionClose: true);
         store.FlowUpdated(flow);
     }
 

@@ -68,6 +68,23 @@ internal readonly record struct ProxyTarget(string Scheme, string Host, int Port
         return pathAndQuery.StartsWith('/') ? pathAndQuery : "/" + pathAndQuery;
     }
 
+    /// <summary>
+    /// The target an absolute http, https, ws or wss URL names (ws and wss as http and https), its path and query as
+    /// written: an absolute-form request's, or one --map-remote made.
+    /// </summary>
+    public static bool TryFromUrl(string url, out ProxyTarget target)
+    {
+        if (Uri.TryCreate(url, AsSent, out var uri) && uri.IsAbsoluteUri && uri.Scheme is "http" or "https" or "ws" or "wss")
+        {
+            var scheme = uri.Scheme is "https" or "wss" ? "https" : "http";
+            target = new ProxyTarget(scheme, uri.IdnHost.Trim('[', ']'), uri.Port, OriginForm(uri));
+            return true;
+        }
+
+        target = default;
+        return false;
+    }
+
     /// <param name="reverse">The server of reverse mode, which origin-form requests outside a tunnel go to; null in regular mode.</param>
     public static bool TryResolve(HttpContext context, ProxyConnectionFeature connection, ReverseTarget? reverse, out ProxyTarget target, out string? error)
     {
@@ -84,10 +101,8 @@ internal readonly record struct ProxyTarget(string Scheme, string Host, int Port
             return true;
         }
 
-        if (Uri.TryCreate(rawTarget, AsSent, out var uri) && uri.IsAbsoluteUri && uri.Scheme is "http" or "https" or "ws" or "wss")
+        if (TryFromUrl(rawTarget, out target))
         {
-            var scheme = uri.Scheme is "https" or "wss" ? "https" : "http";
-            target = new ProxyTarget(scheme, uri.IdnHost.Trim('[', ']'), uri.Port, OriginForm(uri));
             return true;
         }
 

@@ -13,15 +13,13 @@ namespace WsWeb.Proxy.Rewriting;
 /// </summary>
 internal sealed class RequestRewrites(ProxyOptions options)
 {
-    /// <summary>The path goes on as written: System.Uri would resolve "/a/../b" and decode "%41", as for any proxied request (ProxyTarget).</summary>
-    private static readonly UriCreationOptions AsSent = new() { DangerousDisablePathAndQueryCanonicalization = true };
 
     private readonly BlockSpec[] _blocks = [.. options.BlockList.Select(RewriteSpec.Block)];
     private readonly MapRemoteSpec[] _maps = [.. options.MapRemote.Select(RewriteSpec.MapRemote)];
     private readonly ModifyHeaderSpec[] _headers = [.. options.ModifyHeaders.Select(RewriteSpec.ModifyHeader)];
 
     /// <summary>The status the first matching block-list entry answers with, or null when the request goes on.</summary>
-    public int? BlockStatus(HttpFlow flow)
+    private int? BlockStatus(HttpFlow flow)
     {
         foreach (var block in _blocks)
         {
@@ -35,11 +33,45 @@ internal sealed class RequestRewrites(ProxyOptions options)
     }
 
     /// <summary>
+    /// All three, as a proxied request and a replay meet them before the flow is shown: a request the block list matches
+    /// is not rewritten (<see cref="RewriteOutcome.BlockStatus"/>), and one map_remote cannot send says why
+    /// (<see cref="RewriteOutcome.Error"/>); otherwise <paramref name="target"/> is where it now goes.
+    /// </summary>
+    public RewriteOutcome Rewrite(HttpFlow flow, IHeaderDictionary sent, ref ProxyTarget target)
+    {
+        if (BlockStatus(flow) is { } status)
+        {
+            return new RewriteOutcome(status, null);
+        }
+
+        try
+        {
+            target = Apply(flow, sent, target);
+            return default;
+        }
+        catch (RewriteException ex)
+        {
+            return new RewriteOutcome(null, ex.Message);
+        }
+    }
+
+    /// <summary>The record of a blocked request's answer: its status and an empty body, as mitmproxy makes one.</summary>
+    public static HttpResponseData BlockedAnswer(int status, double now, bool connectionClose) => new()
+    {
+        StatusCode = status,
+        Reason = Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status),
+        Headers = connectionClose ? [new("Content-Length", "0"), new("Connection", "close")] : [new("Content-Length", "0")],
+        Content = [],
+        TimestampStart = now,
+        TimestampEnd = now,
+    };
+
+    /// <summary>
     /// Applies map_remote and then modify_headers to a request about to be forwarded: the flow's record, the headers
     /// that go out and the target all change together. Returns the target the request now goes to.
     /// </summary>
     /// <exception cref="RewriteException">A rewritten URL is not one a proxy can send a request to.</exception>
-    public ProxyTarget Apply(HttpFlow flow, IHeaderDictionary sent, ProxyTarget target)
+    private ProxyTarget Apply(HttpFlow flow, IHeaderDictionary sent, ProxyTarget target)
     {
         if (_maps.Length > 0)
         {
@@ -98,20 +130,17 @@ internal sealed class RequestRewrites(ProxyOptions options)
             return target;
         }
 
-        if (!Uri.TryCreate(url, AsSent, out var mapped) || !mapped.IsAbsoluteUri || mapped.Scheme is not ("http" or "https" or "ws" or "wss") || mapped.IdnHost.Length == 0)
+        if (!ProxyTarget.TryFromUrl(url, out var mapped) || mapped.Host.Length == 0)
         {
             throw new RewriteException($"--map-remote turned {flow.Request.Url} into '{url}', which is not an http, https, ws or wss URL; the request was not forwarded.");
         }
 
-        var scheme = mapped.Scheme is "https" or "wss" ? "https" : "http";
-        var host = mapped.IdnHost.Trim('[', ']');
         var hadHost = flow.Request.Headers["Host"] is not null;
-        flow.Request.Scheme = scheme;
-        flow.Request.Host = host;
+        flow.Request.Scheme = mapped.Scheme;
+        flow.Request.Host = mapped.Host;
         flow.Request.Port = mapped.Port;
-        var path = mapped.PathAndQuery.StartsWith('/') ? mapped.PathAndQuery : "/" + mapped.PathAndQuery;
-        flow.Request.Path = path;
-        flow.ServerConn.Address = $"{host}:{mapped.Port}";
+        flow.Request.Path = mapped.PathAndQuery;
+        flow.ServerConn.Address = $"{mapped.Host}:{mapped.Port}";
         if (hadHost)
         {
             // As mitmproxy's request.url setter: a Host header follows the new server.
@@ -120,7 +149,7 @@ internal sealed class RequestRewrites(ProxyOptions options)
             sent.Host = authority;
         }
 
-        return new ProxyTarget(scheme, host, mapped.Port, path);
+        return mapped;
     }
 
     private void ModifyHeaders(HttpFlow flow, HeaderList recorded, IHeaderDictionary sent, HashSet<string>? kept = null)
@@ -158,6 +187,9 @@ internal sealed class RequestRewrites(ProxyOptions options)
         headers.Insert(index < 0 ? 0 : Math.Min(index, headers.Count), new(name, value));
     }
 }
+
+/// <summary>What <see cref="RequestRewrites.Rewrite"/> decided: a block-list status, why map_remote could not send, or neither (go on).</summary>
+internal readonly record struct RewriteOutcome(int? BlockStatus, string? Error);
 
 /// <summary>A rewrite made a request that cannot be forwarded; the message says which option and why.</summary>
 internal sealed class RewriteException(string message) : Exception(message);
