@@ -51,4 +51,19 @@ internal static class ApiProblems
         TypedResults.Problem(detail, statusCode: StatusCodes.Status409Conflict, title: "Conflict");
 
     public static ProblemHttpResult FlowNotFound(string id) => NotFound($"No flow with id '{id}'.");
+
+    /// <summary>A 429: what is asked for is bounded, and the bound is reached (replays, queued injections, exports, imports).</summary>
+    public static ProblemHttpResult TooMany(string title, string detail) =>
+        TypedResults.Problem(detail, statusCode: StatusCodes.Status429TooManyRequests, title: title);
+
+    /// <summary>
+    /// A 429 for one that waited <paramref name="waited"/> for its turn and did not get it, with a Retry-After of as many
+    /// whole seconds (at least 1), which <paramref name="detail"/> is given to say.
+    /// </summary>
+    public static ProblemHttpResult TryLater(HttpResponse response, TimeSpan waited, string title, Func<int, string> detail)
+    {
+        var seconds = Math.Max(1, (int)Math.Ceiling(waited.TotalSeconds));
+        response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return TooMany(title, detail(seconds));
+    }
 }

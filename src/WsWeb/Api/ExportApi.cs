@@ -161,15 +161,8 @@ internal static class ExportApi
         }, FlowFormats.ContentType(format), baseName + FlowFormats.FileExtension(format));
     }
 
-    private static ProblemHttpResult ExportsBusy(HttpResponse response, ExportSlots slots)
-    {
-        var seconds = Math.Max(1, (int)Math.Ceiling(slots.Wait.TotalSeconds));
-        response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-        return TypedResults.Problem(
-            statusCode: StatusCodes.Status429TooManyRequests,
-            title: "Other exports are being written",
-            detail: $"WsWeb writes and sends at most {slots.Count} export{(slots.Count == 1 ? "" : "s")} at a time, and none of them finished within {seconds} s of this one's arrival. Nothing was written; ask again later (Retry-After).");
-    }
+    private static ProblemHttpResult ExportsBusy(HttpResponse response, ExportSlots slots) => ApiProblems.TryLater(response, slots.Wait, "Other exports are being written",
+        seconds => $"WsWeb writes and sends at most {slots.Count} export{(slots.Count == 1 ? "" : "s")} at a time, and none of them finished within {seconds} s of this one's arrival. Nothing was written; ask again later (Retry-After).");
 
     /// <summary>
     /// Writes to a temporary file that deletes itself once sent: the formats write synchronously, which Kestrel forbids
@@ -495,15 +488,8 @@ internal static class ExportApi
             },
         });
 
-    private static ProblemHttpResult ImportInProgress(HttpResponse response, TimeSpan waited)
-    {
-        var seconds = Math.Max(1, (int)Math.Ceiling(waited.TotalSeconds));
-        response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-        return TypedResults.Problem(
-            statusCode: StatusCodes.Status429TooManyRequests,
-            title: "Another import is in progress",
-            detail: $"WsWeb imports one file at a time, and another import did not finish within {seconds} s of this one's arrival. Nothing was read or imported; send the file again later (Retry-After).");
-    }
+    private static ProblemHttpResult ImportInProgress(HttpResponse response, TimeSpan waited) => ApiProblems.TryLater(response, waited, "Another import is in progress",
+        seconds => $"WsWeb imports one file at a time, and another import did not finish within {seconds} s of this one's arrival. Nothing was read or imported; send the file again later (Retry-After).");
 
     /// <param name="boundary">The form's boundary, empty when the Content-Type has none.</param>
     private static bool IsMultipart(HttpRequest request, out string boundary)

@@ -277,7 +277,7 @@ internal static class FlowsApi
         }
         catch (WsWeb.Proxy.WebSockets.InjectionQueueFullException ex)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Injection queue full", detail: ex.Message);
+            return ApiProblems.TooMany("Injection queue full", ex.Message);
         }
         catch (InvalidOperationException ex)
         {

@@ -41,7 +41,7 @@ internal static class ReplayApi
         }
         catch (ReplayLimitException ex)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many live replays", detail: ex.Message);
+            return ApiProblems.TooMany("Too many live replays", ex.Message);
         }
     }
 }
