@@ -13,7 +13,7 @@ namespace WsWeb.Tests.Recording;
 public sealed class FlowFilesTests : IAsyncLifetime
 {
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "wsweb-flowfiles-" + Guid.NewGuid().ToString("N"));
-    private readonly List<WsWebApp> _apps = [];
+    private readonly WsWebApps _apps = new();
 
     private string FlowFile => Path.Combine(_directory, "sessions", "capture.mitm");
 
@@ -21,24 +21,14 @@ public sealed class FlowFilesTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        foreach (var app in _apps)
-        {
-            await app.DisposeAsync();
-        }
-
+        await _apps.DisposeAsync();
         if (Directory.Exists(_directory))
         {
             Directory.Delete(_directory, recursive: true);
         }
     }
 
-    private async Task<WsWebApp> StartAsync(Func<WsWeb.Proxy.ProxyOptions, WsWeb.Proxy.ProxyOptions> configure)
-    {
-        var app = new WsWebApp(configure);
-        _apps.Add(app);
-        await app.InitializeAsync();
-        return app;
-    }
+    private Task<WsWebApp> StartAsync(Func<WsWeb.Proxy.ProxyOptions, WsWeb.Proxy.ProxyOptions> configure) => _apps.StartAsync(configure);
 
     /// <summary>A WebSocket through the proxy that sends <paramref name="text"/>, gets its echo and closes; returns its flow once ended.</summary>
     private static async Task<HttpFlow> ExchangeAsync(WsWebApp app, string text)

@@ -13,7 +13,7 @@ namespace WsWeb.Tests.Rules;
 public sealed class RuleFileTests : IAsyncLifetime
 {
     private readonly string _dataDirectory = Path.Combine(Path.GetTempPath(), "wsweb-rules-" + Guid.NewGuid().ToString("N"));
-    private readonly List<WsWebApp> _apps = [];
+    private readonly WsWebApps _apps = new();
 
     private string RulesPath => Path.Combine(_dataDirectory, RuleFile.FileName);
 
@@ -21,22 +21,12 @@ public sealed class RuleFileTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        foreach (var app in _apps)
-        {
-            await app.DisposeAsync();
-        }
-
+        await _apps.DisposeAsync();
         Directory.Delete(_dataDirectory, recursive: true);
     }
 
     /// <summary>A started host on the test's data directory; stopped at the end of the test unless stopped before.</summary>
-    private async Task<WsWebApp> StartAsync()
-    {
-        var app = new WsWebApp(options => options with { DataDirectory = _dataDirectory });
-        _apps.Add(app);
-        await app.InitializeAsync();
-        return app;
-    }
+    private Task<WsWebApp> StartAsync() => _apps.StartAsync(options => options with { DataDirectory = _dataDirectory });
 
     [Fact]
     public async Task Rules_made_over_the_api_run_again_after_a_restart()
