@@ -321,6 +321,30 @@ public sealed class WebSocketData
         }
     }
 
+    /// <summary>
+    /// Copies the <see cref="MessageStamp"/> of each message with <c>Index &gt;= fromIndex</c> into
+    /// <paramref name="destination"/>; returns how many were copied (0 past the end).
+    /// </summary>
+    /// <remarks>
+    /// For overviews that need when and how much, not what: unlike <see cref="Snapshot"/> it hands out no message, so
+    /// none is marked shared and retention can still reuse the arrays of those it evicts.
+    /// </remarks>
+    public int CopyStamps(long fromIndex, Span<MessageStamp> destination)
+    {
+        lock (_gate)
+        {
+            var start = (int)Math.Clamp(fromIndex - _firstIndex, 0, _messages.Count);
+            var count = Math.Min(destination.Length, _messages.Count - start);
+            for (var i = 0; i < count; i++)
+            {
+                var m = _messages[start + i];
+                destination[i] = new MessageStamp(m.Index, m.Timestamp, m.RecordedLength, m.FromClient, m.Dropped, m.Injected);
+            }
+
+            return count;
+        }
+    }
+
     /// <summary>Finds a message by its absolute index, or null if it is unknown or trimmed.</summary>
     public WebSocketMessage? Find(long index)
     {
@@ -363,3 +387,6 @@ public sealed class WebSocketData
 
 /// <summary>Retained messages and their content bytes, by direction.</summary>
 public readonly record struct MessageTotals(long FromClient, long FromServer, long BytesFromClient, long BytesFromServer);
+
+/// <summary>When a message was recorded, which way it went and how large it was as recorded: no content.</summary>
+public readonly record struct MessageStamp(long Index, double Timestamp, int Length, bool FromClient, bool Dropped, bool Injected);

@@ -802,6 +802,78 @@ function httpFlowPage(root) {
   });
 }
 
+// The activity strip of a WebSocket flow: when its messages went, in equal slices of its life (GET .../activity).
+// Client → server above the line, server → client below; a bar's height is its slice's messages, square-root
+// scaled so one message beside a burst still shows; a red mark tops a slice with dropped messages. A slice's title
+// gives its counts and bytes; a click shows its first message. Returns the (throttled) refresh.
+const ACTIVITY_MS = 2000;
+const SVG_NS = "http://www.w3.org/2000/svg";
+function activityStrip(host, flowId, filter, t0, onPick) {
+  const plural = (n, word) => `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
+  const seconds = (s) => (s < 10 ? `${s.toFixed(2)} s` : s < 600 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);
+  const load = async () => {
+    if (!host.isConnected) return;
+    const count = Math.max(20, Math.min(400, Math.floor(host.clientWidth / 5)));
+    const response = await fetch(`/api/flows/${encodeURIComponent(flowId)}/activity?slices=${count}&filter=${encodeURIComponent(filter)}`).catch(() => null);
+    // Gone, unreachable or a filter that does not parse: the strip keeps what it drew (the page says why elsewhere).
+    if (!response?.ok) return;
+    render(await response.json());
+  };
+  const render = (activity) => {
+    const slices = activity.slices;
+    const peak = Math.max(1, ...slices.map((s) => Math.max(s.messagesFromClient, s.messagesFromServer)));
+    const height = (n) => (n ? Math.max(1.5, 18 * Math.sqrt(n / peak)) : 0);
+    const svg = document.createElementNS(SVG_NS, "svg");
+    svg.setAttribute("viewBox", `0 0 ${slices.length} 40`);
+    svg.setAttribute("preserveAspectRatio", "none");
+    svg.setAttribute("role", "img");
+    const span = activity.end - activity.start;
+    svg.setAttribute("aria-label", `${plural(activity.messages, "message")} over ${seconds(span)}`);
+    const rect = (cls, x, y, w, h) => {
+      const r = document.createElementNS(SVG_NS, "rect");
+      r.setAttribute("class", cls);
+      r.setAttribute("x", x);
+      r.setAttribute("y", y);
+      r.setAttribute("width", w);
+      r.setAttribute("height", h);
+      return r;
+    };
+    svg.append(rect("axis", 0, 19.75, slices.length, 0.5));
+    slices.forEach((s, i) => {
+      if (s.firstIndex === null) return;
+      const from = activity.start + i * activity.sliceSeconds;
+      const slice = rect("slice", i, 0, 1, 40);
+      slice.dataset.first = s.firstIndex;
+      const title = document.createElementNS(SVG_NS, "title");
+      title.textContent = `${relative(from, t0)} s – ${relative(from + activity.sliceSeconds, t0)} s\n` +
+        `→ ${plural(s.messagesFromClient, "message")} · ${formatBytes(s.bytesFromClient)}\n` +
+        `← ${plural(s.messagesFromServer, "message")} · ${formatBytes(s.bytesFromServer)}` +
+        (s.dropped ? `\n${s.dropped.toLocaleString()} dropped` : "") + (s.injected ? `\n${s.injected.toLocaleString()} injected` : "") +
+        `\nClick to show message #${s.firstIndex}`;
+      slice.append(title);
+      const out = height(s.messagesFromClient);
+      const into = height(s.messagesFromServer);
+      svg.append(slice);
+      if (out) svg.append(rect("out", i + 0.1, 19.5 - out, 0.8, out));
+      if (into) svg.append(rect("in", i + 0.1, 20.5, 0.8, into));
+      if (s.dropped) svg.append(rect("dropped", i, 0, 1, 1.5));
+    });
+    const caption = document.createElement("div");
+    caption.className = "activity-caption";
+    caption.textContent = `${plural(activity.messages, "message")}${filter ? " matching the filter" : ""} over ${seconds(span)}` +
+      (activity.trimmed ? ` (${activity.trimmed.toLocaleString()} older trimmed)` : "") + " · → above, ← below";
+    host.replaceChildren(svg, caption);
+  };
+  host.addEventListener("click", (event) => {
+    const slice = event.target.closest("[data-first]");
+    if (slice) onPick(parseInt(slice.dataset.first, 10));
+  });
+  // Slices follow the width: observing draws the strip the first time too.
+  const refresh = throttle(load, ACTIVITY_MS);
+  new ResizeObserver(refresh).observe(host);
+  return refresh;
+}
+
 function flowPage(root) {
   const flowId = root.dataset.flowId;
   const t0 = parseFloat(root.dataset.t0);
@@ -899,7 +971,12 @@ function flowPage(root) {
     else if (below) showNewBelow(newBelow + below);
   };
 
+  // Nothing to draw for a filter that does not parse (no message is listed either).
+  const activityHost = $("#activity");
+  const refreshActivity = filterInvalid || !activityHost ? () => {} : activityStrip(activityHost, flowId, filter, t0, (index) => showMessage(index));
+
   const refreshHeader = throttle(async () => {
+    refreshActivity();
     const response = await fetch(`/ui/flows/${encodeURIComponent(flowId)}/header`).catch(() => null);
     if (response?.status === 404) flowGone();
     if (!response?.ok) return;
@@ -1282,6 +1359,7 @@ function flowPage(root) {
       MessagesChanged: (id, messages) => {
         if (id !== flowId) return;
         showInjectWait();
+        refreshActivity();
         const changed = new Map(messages.map((m) => [m.index, m]));
         // Adds not on the page yet take the change too (they would show the state they were added in).
         const update = (list) => list.map((m) => changed.get(m.index) ?? m);
