@@ -28,13 +28,22 @@ public static class ProxyServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(options);
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(options);
-        services.AddSingleton(new FlowStore(new FlowStoreOptions
+        services.AddSingleton(sp =>
         {
-            MaxFlows = options.MaxFlows,
-            MaxMessagesPerFlow = options.MaxMessagesPerFlow,
-            MaxBytesPerFlow = options.MaxBytesPerFlow,
-            MaxTotalBytes = options.MaxTotalBytes,
-        }));
+            // A subscriber that throws (the hub's router, the flow-file writer) misses that event and goes on; the log is
+            // where "the dashboard stopped updating" can be traced back to.
+            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger<FlowStore>();
+            return new FlowStore(new FlowStoreOptions
+            {
+                MaxFlows = options.MaxFlows,
+                MaxMessagesPerFlow = options.MaxMessagesPerFlow,
+                MaxBytesPerFlow = options.MaxBytesPerFlow,
+                MaxTotalBytes = options.MaxTotalBytes,
+            })
+            {
+                SubscriberFailed = ex => FlowStoreLog.SubscriberFailed(logger, ex),
+            };
+        });
         services.AddSingleton<OwnEndpoints>();
         services.AddSingleton(new ClientAddressPolicy(options));
         services.AddSingleton(new HostPassthrough(options));
@@ -229,4 +238,10 @@ public static class ProxyServiceCollectionExtensions
             }
         }
     }
+}
+
+internal static partial class FlowStoreLog
+{
+    [LoggerMessage(1, LogLevel.Error, "A flow store subscriber failed on an event; it missed that event, and the others got it.")]
+    public static partial void SubscriberFailed(ILogger logger, Exception exception);
 }

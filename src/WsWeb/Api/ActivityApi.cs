@@ -1,39 +1,26 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using WsWeb.Core;
 using WsWeb.Core.Filters;
 using WsWeb.Core.Flows;
 using WsWeb.Core.WebSockets;
 
 namespace WsWeb.Api;
 
-/// <summary>
-/// When a WebSocket flow's messages went, in equal slices of its life: what the flow page draws as its activity strip,
-/// and what a script reads to find bursts and silences without paging through every message.
-/// </summary>
-/// <param name="Start">Unix seconds where the first slice starts: the flow's start, or its oldest retained message when retention trimmed older ones.</param>
-/// <param name="End">Unix seconds where the last slice ends: the close, or now while the flow is live.</param>
-/// <param name="SliceSeconds">The length of each slice; slice <c>i</c> starts at <c>Start + i × SliceSeconds</c>.</param>
-/// <param name="Messages">Messages counted (those the filter matched, or all retained ones).</param>
-/// <param name="Trimmed">Older messages retention removed, which no slice counts.</param>
-public sealed record FlowActivity(double Start, double End, double SliceSeconds, long Messages, long Trimmed, IReadOnlyList<ActivitySlice> Slices);
-
-/// <summary>One slice of <see cref="FlowActivity"/>; <see cref="FirstIndex"/> is the index of its first message, null when it has none.</summary>
-public sealed record ActivitySlice(long MessagesFromClient, long BytesFromClient, long MessagesFromServer, long BytesFromServer, long Dropped, long Injected, long? FirstIndex);
-
+/// <summary><c>GET /api/flows/{id}/activity</c>, on the flows group (<see cref="FlowsApi"/>).</summary>
 internal static class ActivityApi
 {
     public const int DefaultSlices = 100;
     public const int MaxSlices = 1000;
 
-    public static IEndpointRouteBuilder MapActivityApi(this IEndpointRouteBuilder app)
+    public static RouteGroupBuilder MapActivity(this RouteGroupBuilder flows)
     {
-        app.MapGroup("/api/flows").WithTags("Flows").RejectRepeatedQuery()
-            .MapGet("/{id}/activity", GetActivity)
+        flows.MapGet("/{id}/activity", GetActivity)
             .WithName("GetFlowActivity")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("When a WebSocket flow's messages went: counts and bytes per direction in equal slices of its life.")
             .WithDescription("`slices` (default 100, at most 1000) cuts the time from the flow's start (or its oldest retained message) to its close (or now, while live) into equal slices; each counts messages and bytes (as recorded) each way, dropped and injected messages, and names its first message's index. `filter` counts only the messages it matches, e.g. `~b error`; a regex in it that times out is a 400 naming `filter`. Example: `GET /api/flows/{id}/activity?slices=60&filter=~wq`.");
-        return app;
+        return flows;
     }
 
     private static Results<Ok<FlowActivity>, ValidationProblem, ProblemHttpResult> GetActivity(
@@ -61,8 +48,7 @@ internal static class ActivityApi
 
         try
         {
-            var now = time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0;
-            return TypedResults.Ok(MessageActivity.Measure(flow, ws, parsed, slices ?? DefaultSlices, now, cancellationToken));
+            return TypedResults.Ok(MessageActivity.Measure(flow, ws, parsed, slices ?? DefaultSlices, Timestamps.Now(time), cancellationToken));
         }
         catch (FilterTimeoutException e)
         {

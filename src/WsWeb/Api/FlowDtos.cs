@@ -276,3 +276,17 @@ public sealed record CloseRequest(
     [property: Description("\"client\", \"server\" or \"both\" (default).")] string? Target,
     [property: Description("Close code 1000-4999 except reserved ones; default 1000.")] int? Code,
     [property: Description("Reason, at most 123 bytes of UTF-8.")] string? Reason);
+
+/// <summary>
+/// When a WebSocket flow's messages went, in equal slices of its life: what the flow page draws as its activity strip,
+/// and what a script reads to find bursts and silences without paging through every message.
+/// </summary>
+/// <param name="Start">Unix seconds where the first slice starts: the flow's start, or its oldest retained message when retention trimmed older ones.</param>
+/// <param name="End">Unix seconds where the last slice ends: the close, or now while the flow is live.</param>
+/// <param name="SliceSeconds">The length of each slice; slice <c>i</c> starts at <c>Start + i × SliceSeconds</c>.</param>
+/// <param name="Messages">Messages counted (those the filter matched, or all retained ones).</param>
+/// <param name="Trimmed">Older messages retention removed, which no slice counts.</param>
+public sealed record FlowActivity(double Start, double End, double SliceSeconds, long Messages, long Trimmed, IReadOnlyList<ActivitySlice> Slices);
+
+/// <summary>One slice of <see cref="FlowActivity"/>; <see cref="FirstIndex"/> is the index of its first message, null when it has none.</summary>
+public sealed record ActivitySlice(long MessagesFromClient, long BytesFromClient, long MessagesFromServer, long BytesFromServer, long Dropped, long Injected, long? FirstIndex);

@@ -41,6 +41,7 @@ internal static class FlowsApi
             .Produces(StatusCodes.Status200OK, contentType: "application/octet-stream", additionalContentTypes: ["text/plain"])
             .WithSummary("Raw bytes of one message: text/plain for text messages, application/octet-stream for binary.")
             .WithDescription("`original=true` returns the content as it arrived when the message was edited. Example: `curl -o msg.bin /api/flows/{id}/messages/3/content`.");
+        group.MapActivity();
         group.MapPost("/{id}/messages", InjectAsync)
             .WithName("InjectMessage")
             .ProducesProblem(StatusCodes.Status404NotFound)

@@ -118,7 +118,6 @@ public static partial class WsWebHost
         app.MapHealth();
         app.MapSignIn();
         app.MapFlowsApi();
-        app.MapActivityApi();
         app.MapReplayApi();
         app.MapExportApi();
         app.MapInterceptApi();
