@@ -41,7 +41,10 @@ public sealed record ProxyOptions
     /// </summary>
     public string? WebPassword { get; init; }
 
-    /// <summary>Where the CA lives (mitmproxy's <c>confdir</c>); default <c>~/.wsweb</c>.</summary>
+    /// <summary>
+    /// Where WsWeb keeps what outlives a run (mitmproxy's <c>confdir</c>): the CA, the web keys (<c>keys/</c>) and the
+    /// rules (<c>rules.json</c>); default <c>~/.wsweb</c>.
+    /// </summary>
     public string DataDirectory { get; init; } = DefaultDataDirectory();
 
     /// <summary>

@@ -24,7 +24,10 @@ public interface IWebSocketControl
     /// any message of the same direction that a hook is still holding (indices follow the wire order).
     /// </summary>
     /// <returns>The message, already accepted; <see cref="WebSocketMessage.Index"/> is set once it is recorded.</returns>
-    /// <exception cref="InvalidOperationException">The flow is not a live WebSocket flow.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// The flow is not a live WebSocket flow, or too much injected content already waits for that peer (it is not reading).
+    /// </exception>
+    /// <exception cref="ArgumentException">Text that is not valid UTF-8, or content past the maximum message size.</exception>
     WebSocketMessage Inject(HttpFlow flow, bool toClient, ReadOnlyMemory<byte> content, bool isText);
 
     /// <summary>Like <see cref="Inject"/>, completing once the message has been recorded and forwarded (or dropped by a hook).</summary>

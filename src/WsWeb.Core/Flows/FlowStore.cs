@@ -60,7 +60,7 @@ public sealed class FlowStore
         }
     }
 
-    /// <summary>Adds the flow unless one with its id is stored already (imports of the same file twice).</summary>
+    /// <summary>Adds the flow unless one with its id is stored already; a live flow may be evicted to make room (imports use <see cref="TryAddFinished"/>, which never does that).</summary>
     public bool TryAdd(HttpFlow flow) => AddCore(flow, evictLive: true, evicted: null) == AddOutcome.Added;
 
     /// <summary>

@@ -153,7 +153,7 @@ internal static class CommandLine
                 WebHost = Host(values, nameof(ProxyOptions.WebHost), defaults.WebHost),
                 WebPort = Port(values, nameof(ProxyOptions.WebPort), defaults.WebPort),
                 WebPassword = Password(values, nameof(ProxyOptions.WebPassword)),
-                DataDirectory = Directory(values, nameof(ProxyOptions.DataDirectory), defaults.DataDirectory),
+                DataDirectory = DirectoryPath(values, nameof(ProxyOptions.DataDirectory), defaults.DataDirectory),
                 BlockGlobal = Bool(values, nameof(ProxyOptions.BlockGlobal), defaults.BlockGlobal),
                 BlockPrivate = Bool(values, nameof(ProxyOptions.BlockPrivate), defaults.BlockPrivate),
                 SslInsecure = Bool(values, nameof(ProxyOptions.SslInsecure), defaults.SslInsecure),
@@ -372,16 +372,22 @@ internal static class CommandLine
             : throw new OptionException(entry.Source, $"'{entry.Value}' is not true or false.");
     }
 
-    private static string Directory(Dictionary<string, (string Value, string Source)> values, string key, string fallback)
+    /// <summary>
+    /// <c>~/path</c> as the home directory's path. A shell expands it on the command line, but not in appsettings.json or
+    /// an environment variable, where every path option takes it alike.
+    /// </summary>
+    private static string ExpandHome(string path) => path.StartsWith("~/", StringComparison.Ordinal)
+        ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), path[2..])
+        : path;
+
+    private static string DirectoryPath(Dictionary<string, (string Value, string Source)> values, string key, string fallback)
     {
         if (!values.TryGetValue(key, out var entry))
         {
             return fallback;
         }
 
-        var path = entry.Value.StartsWith("~/", StringComparison.Ordinal)
-            ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), entry.Value[2..])
-            : entry.Value;
+        var path = ExpandHome(entry.Value);
         return path.Length > 0 && !File.Exists(path)
             ? Path.GetFullPath(path)
             : throw new OptionException(entry.Source, $"'{entry.Value}' is not a usable directory path.");
@@ -396,13 +402,8 @@ internal static class CommandLine
         }
 
         var append = entry.Value.StartsWith('+');
-        var path = append ? entry.Value[1..] : entry.Value;
-        if (path.StartsWith("~/", StringComparison.Ordinal))
-        {
-            path = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), path[2..]);
-        }
-
-        if (path.Length == 0 || System.IO.Directory.Exists(path) || path.EndsWith('/') || path.EndsWith(Path.DirectorySeparatorChar))
+        var path = ExpandHome(append ? entry.Value[1..] : entry.Value);
+        if (path.Length == 0 || Directory.Exists(path) || path.EndsWith('/') || path.EndsWith(Path.DirectorySeparatorChar))
         {
             throw new OptionException(entry.Source, $"'{entry.Value}' is not a file path: give the file the flows are written to, e.g. flows.mitm (+flows.mitm adds to it).");
         }
@@ -434,8 +435,9 @@ internal static class CommandLine
             return null;
         }
 
-        return File.Exists(entry.Value)
-            ? Path.GetFullPath(entry.Value)
+        var path = ExpandHome(entry.Value);
+        return File.Exists(path)
+            ? Path.GetFullPath(path)
             : throw new OptionException(entry.Source, $"file '{entry.Value}' does not exist.");
     }
 

@@ -51,6 +51,36 @@ public sealed class CommandLineTests
         }
     }
 
+    [Fact]
+    public void EveryPathOptionTakesATildeForHome_WhereNoShellExpandsIt()
+    {
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        var name = $"wsweb-tilde-{Guid.NewGuid():N}";
+        var file = Path.Combine(home, name + ".mitm");
+        File.WriteAllBytes(file, []);
+        try
+        {
+            // Environment variables and appsettings.json: the shell never saw these values.
+            var (ok, options, error) = Build([], new()
+            {
+                ["WSWEB_DATA_DIR"] = $"~/{name}-data",
+                ["WSWEB_RFILE"] = $"~/{name}.mitm",
+                ["WSWEB_UPSTREAM_TRUST_BUNDLE"] = $"~/{name}.mitm",
+                ["WSWEB_SAVE_STREAM_FILE"] = $"+~/{name}-out.mitm",
+            });
+
+            Assert.True(ok, error);
+            Assert.Equal(Path.Combine(home, name + "-data"), options.DataDirectory);
+            Assert.Equal(file, options.ReadFile);
+            Assert.Equal(file, options.UpstreamTrustBundle);
+            Assert.Equal(Path.Combine(home, name + "-out.mitm"), options.SaveStreamFile);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     [Theory]
     [InlineData(new[] { "--rfile", "/nonexistent/flows.mitm" }, "--rfile: file '/nonexistent/flows.mitm' does not exist.")]
     [InlineData(new[] { "-w", "/tmp" }, "--save-stream-file: '/tmp' is not a file path: give the file the flows are written to, e.g. flows.mitm (+flows.mitm adds to it).")]
