@@ -124,18 +124,14 @@ public static class ProxyServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Binds the web listener under its connection limit (see <see cref="ConnectionLimits"/>); <paramref name="configure"/>
-    /// adds what it serves.
+    /// Binds the web listener under its connection limit (see <see cref="ConnectionLimits"/>); the host maps what it serves.
     /// </summary>
-    public static void ListenWeb(this KestrelServerOptions kestrel, ProxyOptions options, Action<ListenOptions>? configure = null)
+    public static void ListenWeb(this KestrelServerOptions kestrel, ProxyOptions options)
     {
         ArgumentNullException.ThrowIfNull(kestrel);
         ArgumentNullException.ThrowIfNull(options);
         Listen(kestrel, options.WebHost, options.WebPort, static (address, port) => new WebEndPoint(address, port), listen =>
-        {
-            LimitConnections(listen, listen.ApplicationServices.GetRequiredService<ConnectionLimiters>().Web);
-            configure?.Invoke(listen);
-        });
+            LimitConnections(listen, listen.ApplicationServices.GetRequiredService<ConnectionLimiters>().Web));
     }
 
     /// <summary>The limiter goes first: a connection over the limit costs its accept and nothing more.</summary>

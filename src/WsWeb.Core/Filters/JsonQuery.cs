@@ -53,10 +53,6 @@ internal sealed class JsonQuery(JsonPathStep[] steps, JsonTest test, JsonLiteral
         MaxDepth = 256,
     };
 
-    internal IReadOnlyList<JsonPathStep> Steps => steps;
-
-    internal JsonTest Test => test;
-
     internal JsonLiteral? Literal => literal;
 
     private static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];

@@ -13,8 +13,6 @@ internal readonly record struct HostName(string Name, IPAddress? Address)
 
     private static readonly System.Globalization.IdnMapping Idn = new();
 
-    public bool IsAddress => Address is not null;
-
     /// <summary>Normalises a SNI name, a CONNECT host or an IP literal (IPv6 with or without brackets).</summary>
     /// <exception cref="ArgumentException">Not a host name we can put in a certificate.</exception>
     public static HostName Parse(string hostOrIp)
