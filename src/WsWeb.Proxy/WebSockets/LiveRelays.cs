@@ -86,9 +86,12 @@ internal sealed class LiveRelays : IWebSocketControl
     private WebSocketRelay Require(HttpFlow flow) =>
         Find(flow) is { IsRunning: true } relay
             ? relay
-            : throw new InvalidOperationException(flow.IsWebSocket
-                ? flow.IsImported
-                    ? $"Flow {flow.Id} was imported from a file; it has no connection to act on."
-                    : $"Flow {flow.Id} is closed; its WebSocket is no longer relayed."
-                : $"Flow {flow.Id} is not a WebSocket flow.");
+            : throw new InvalidOperationException(NotLive(flow));
+
+    /// <summary>Why there is no relay to act on for <paramref name="flow"/>: the API's 409 says the same.</summary>
+    internal static string NotLive(HttpFlow flow) => flow.IsWebSocket
+        ? flow.IsImported
+            ? $"Flow {flow.Id} was imported from a file; it has no connection to act on."
+            : $"Flow {flow.Id} is closed; its WebSocket is no longer relayed."
+        : $"Flow {flow.Id} is not a WebSocket flow.";
 }

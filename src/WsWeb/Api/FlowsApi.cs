@@ -6,6 +6,7 @@ using WsWeb.Core.Flows;
 using WsWeb.Core.WebSockets;
 using WsWeb.Intercept;
 using WsWeb.Proxy;
+using WsWeb.Proxy.WebSockets;
 
 namespace WsWeb.Api;
 
@@ -264,7 +265,7 @@ internal static class FlowsApi
 
         if (!flow.IsWebSocket || !control.IsLive(flow))
         {
-            return ApiProblems.Conflict(NotLive(flow));
+            return ApiProblems.Conflict(LiveRelays.NotLive(flow));
         }
 
         WebSocketMessage message;
@@ -332,7 +333,7 @@ internal static class FlowsApi
 
         if (!flow.IsWebSocket || !control.IsLive(flow))
         {
-            return ApiProblems.Conflict(NotLive(flow));
+            return ApiProblems.Conflict(LiveRelays.NotLive(flow));
         }
 
         try
@@ -357,7 +358,7 @@ internal static class FlowsApi
         // Any live flow, as in mitmproxy: a plain exchange or a handshake under way has its connection aborted.
         if (!flow.IsLive)
         {
-            return ApiProblems.Conflict(flow.IsWebSocket || flow.IsImported ? NotLive(flow) : $"Flow {flow.Id} has ended; it has no connection left to kill.");
+            return ApiProblems.Conflict(flow.IsWebSocket || flow.IsImported ? LiveRelays.NotLive(flow) : $"Flow {flow.Id} has ended; it has no connection left to kill.");
         }
 
         try
@@ -372,13 +373,15 @@ internal static class FlowsApi
         return TypedResults.NoContent();
     }
 
-    /// <summary>Why a close code may not be sent (RFC 6455 §7.4 and the IANA registry), or null if it may.</summary>
-    internal static string? CloseCodeProblem(int code) => code switch
+    /// <summary>
+    /// Why a close code may not be sent, or null if it may: the codes the frame codec accepts from a peer
+    /// (<see cref="WebSocketCloseCodes.IsValidOnWire"/>), so WsWeb never sends one it would refuse.
+    /// </summary>
+    internal static string? CloseCodeProblem(int code) => WebSocketCloseCodes.IsValidOnWire(code) ? null : code switch
     {
         < 1000 or > 4999 => $"code {code} is outside 1000-4999.",
         1004 or 1005 or 1006 or 1015 => $"code {code} is reserved and must not be sent in a close frame.",
-        >= 1016 and <= 2999 => $"code {code} is not assigned (1016-2999 are reserved for future RFCs).",
-        _ => null,
+        _ => $"code {code} is not assigned (1016-2999 are reserved for future RFCs).",
     };
 
     internal static bool? ParseType(string? type) => type?.ToLowerInvariant() switch
@@ -387,12 +390,6 @@ internal static class FlowsApi
         "binary" => false,
         _ => null,
     };
-
-    private static string NotLive(HttpFlow flow) => flow.IsWebSocket
-        ? flow.IsImported
-                    ? $"Flow {flow.Id} was imported from a file; it has no connection to act on."
-                    : $"Flow {flow.Id} is closed; its WebSocket is no longer relayed."
-        : $"Flow {flow.Id} is not a WebSocket flow.";
 
     private static ValidationProblem? ValidatePaging(int? skip, int? limit)
     {
