@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using WsWeb.Core;
 
 namespace WsWeb.Proxy.Certificates;
 
@@ -23,9 +24,7 @@ internal sealed class CertificateAuthority : IDisposable
     public const string CertificateCerFileName = "wsweb-ca-cert.cer";
 
     private const string ServerAuthOid = "1.3.6.1.5.5.7.3.1";
-    private const UnixFileMode PrivateFileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-    private const UnixFileMode PublicFileMode = PrivateFileMode | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-    private const UnixFileMode DirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    private const UnixFileMode PublicFileMode = OwnerOnly.FileMode | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
     private const UnixFileMode WritableByOthers = UnixFileMode.GroupWrite | UnixFileMode.OtherWrite;
 
     private static readonly TimeSpan CaLifetime = TimeSpan.FromDays(3650);
@@ -201,7 +200,7 @@ internal sealed class CertificateAuthority : IDisposable
             }
 
             ca = GenerateCa(time);
-            created = TryWriteNewFile(pemPath, Encoding.ASCII.GetBytes(ExportKeyAndCertificatePem(ca)), PrivateFileMode);
+            created = TryWriteNewFile(pemPath, Encoding.ASCII.GetBytes(ExportKeyAndCertificatePem(ca)), OwnerOnly.FileMode);
             if (!created)
             {
                 // Another process started at the same moment and stored its CA first: use that one.
@@ -452,14 +451,7 @@ internal sealed class CertificateAuthority : IDisposable
             return;
         }
 
-        if (OperatingSystem.IsWindows())
-        {
-            Directory.CreateDirectory(path);
-        }
-        else
-        {
-            Directory.CreateDirectory(path, DirectoryMode);
-        }
+        OwnerOnly.CreateDirectory(path);
     }
 
     /// <summary>

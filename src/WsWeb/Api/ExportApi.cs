@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Net.Http.Headers;
+using WsWeb.Core;
 using WsWeb.Core.Filters;
 using WsWeb.Core.Flows;
 using WsWeb.Core.Formats;
@@ -171,12 +172,8 @@ internal static class ExportApi
     /// </summary>
     private static async Task<FileStream> WriteAsync(IEnumerable<HttpFlow> flows, FlowFormat format, CancellationToken cancellationToken)
     {
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.ReadWrite, Options = FileOptions.DeleteOnClose };
-        if (!OperatingSystem.IsWindows())
-        {
-            // Captured traffic: readable by its owner only, like the CA key.
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
+        // Captured traffic: readable by its owner only, like the CA key.
+        var options = OwnerOnly.Restrict(new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.ReadWrite, Options = FileOptions.DeleteOnClose });
 
         var file = new FileStream(Path.Combine(Path.GetTempPath(), "wsweb-export-" + Guid.NewGuid().ToString("N")), options);
         try

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.DataProtection;
+using WsWeb.Core;
 using WsWeb.Api;
 using WsWeb.Certificates;
 using WsWeb.Dashboard;
@@ -150,15 +151,8 @@ public static partial class WsWebHost
 
             if (!Directory.Exists(keysDirectory))
             {
-                if (OperatingSystem.IsWindows())
-                {
-                    Directory.CreateDirectory(keysDirectory);
-                }
-                else
-                {
-                    // Owner-only, as the CA's directory.
-                    Directory.CreateDirectory(keysDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-                }
+                // Owner-only, as the CA's directory.
+                OwnerOnly.CreateDirectory(keysDirectory);
             }
 
             // Writing a file is the only sure test (permissions, ACLs, a read-only mount, root squash).

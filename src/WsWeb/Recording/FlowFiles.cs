@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
+using WsWeb.Core;
 using WsWeb.Api;
 using WsWeb.Core.Filters;
 using WsWeb.Core.Flows;
@@ -90,34 +91,22 @@ internal sealed partial class FlowFiles(FlowStore store, ProxyOptions options, I
             if (Path.GetDirectoryName(path) is { Length: > 0 } directory && !Directory.Exists(directory))
             {
                 // As mitmproxy: missing directories are made; here owner-only, as the file is.
-                if (OperatingSystem.IsWindows())
-                {
-                    Directory.CreateDirectory(directory);
-                }
-                else
-                {
-                    Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-                }
+                OwnerOnly.CreateDirectory(directory);
             }
 
-            var open = new FileStreamOptions
+            // Flows carry cookies, tokens and message contents: readable by their owner only, as the CA key is.
+            var open = OwnerOnly.Restrict(new FileStreamOptions
             {
                 Mode = options.SaveStreamAppend ? FileMode.Append : FileMode.Create,
                 Access = FileAccess.Write,
                 Share = FileShare.Read,
                 Options = FileOptions.Asynchronous,
-            };
-            if (!OperatingSystem.IsWindows())
-            {
-                // Flows carry cookies, tokens and message contents: readable by their owner only, as the CA key is.
-                open.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            }
-
+            });
             _file = new FileStream(path, open);
-            if (!options.SaveStreamAppend && !OperatingSystem.IsWindows())
+            if (!options.SaveStreamAppend)
             {
                 // A file started anew over an older one keeps that one's mode otherwise; one added to is the user's own.
-                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                OwnerOnly.Restrict(path);
             }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Threading.Channels;
+using WsWeb.Core;
 using WsWeb.Proxy;
 
 namespace WsWeb.Rules;
@@ -89,11 +90,7 @@ internal sealed partial class RuleFile(RuleStore rules, ProxyOptions options, Ti
         try
         {
             var bytes = JsonSerializer.SerializeToUtf8Bytes(rules.Rules.Select(r => r.ToView()).ToList(), Json);
-            var create = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Options = FileOptions.Asynchronous };
-            if (!OperatingSystem.IsWindows())
-            {
-                create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            }
+            var create = OwnerOnly.Restrict(new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Options = FileOptions.Asynchronous });
 
             await using (var file = new FileStream(temporary, create))
             {
@@ -230,10 +227,7 @@ internal sealed partial class RuleFile(RuleStore rules, ProxyOptions options, Ti
         try
         {
             File.Copy(Path, aside, overwrite: true);
-            if (!OperatingSystem.IsWindows())
-            {
-                File.SetUnixFileMode(aside, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            }
+            OwnerOnly.Restrict(aside);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
