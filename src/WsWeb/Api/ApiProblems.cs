@@ -39,10 +39,21 @@ internal static class ApiProblems
     /// A 413 shaped like a validation problem (errors names the field), as the exception handler answers a body past
     /// Kestrel's limit on inject: both are "this input is too large", whichever code finds it.
     /// </summary>
-    public static ProblemHttpResult TooLarge(string field, string message) => TypedResults.Problem(
-        statusCode: StatusCodes.Status413PayloadTooLarge,
-        title: "One or more validation errors occurred.",
-        extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { [field] = [message] } });
+    public static ProblemHttpResult TooLarge(string field, string message) =>
+        ForField(StatusCodes.Status413PayloadTooLarge, "One or more validation errors occurred.", field, message);
+
+    /// <summary>The <c>errors</c> member of a problem about an input: the field at fault and why.</summary>
+    public static Dictionary<string, string[]> Errors(string field, string message) => new() { [field] = [message] };
+
+    /// <summary>
+    /// A problem about one input that is not a 400 (a 401, 408, 409, 412, 413): shaped like the validation problems, its
+    /// <c>errors</c> naming the field, so scripts and the dashboard read every problem about an input the same way.
+    /// </summary>
+    public static ProblemHttpResult ForField(int status, string title, string field, string message, string? detail = null, IReadOnlyDictionary<string, object?>? extensions = null)
+    {
+        var members = new Dictionary<string, object?>(extensions ?? new Dictionary<string, object?>()) { ["errors"] = Errors(field, message) };
+        return TypedResults.Problem(detail, statusCode: status, title: title, extensions: members);
+    }
 
     public static ProblemHttpResult NotFound(string detail) =>
         TypedResults.Problem(detail, statusCode: StatusCodes.Status404NotFound, title: "Not found");

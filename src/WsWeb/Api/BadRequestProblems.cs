@@ -42,7 +42,7 @@ internal static partial class BadRequestProblems
                 context.ProblemDetails.Title = "One or more validation errors occurred.";
                 context.ProblemDetails.Detail = null;
                 var (field, message) = Describe(context.HttpContext, badRequest);
-                context.ProblemDetails.Extensions["errors"] = new Dictionary<string, string[]> { [field] = [message] };
+                context.ProblemDetails.Extensions["errors"] = ApiProblems.Errors(field, message);
             }
             else if (context.Exception is FilterTimeoutException timeout)
             {
@@ -51,7 +51,7 @@ internal static partial class BadRequestProblems
                 context.ProblemDetails.Status = StatusCodes.Status400BadRequest;
                 context.ProblemDetails.Title = "One or more validation errors occurred.";
                 context.ProblemDetails.Detail = null;
-                context.ProblemDetails.Extensions["errors"] = new Dictionary<string, string[]> { ["filter"] = [timeout.Message] };
+                context.ProblemDetails.Extensions["errors"] = ApiProblems.Errors("filter", timeout.Message);
             }
             else if (context.Exception is null && !context.ProblemDetails.Extensions.ContainsKey("errors")
                 && BodyStatusProblem(context.HttpContext, context.ProblemDetails.Status) is { } bodyProblem)
@@ -59,7 +59,7 @@ internal static partial class BadRequestProblems
                 // The same 413 and 415 also come without an exception (binding sets the status and stops); they
                 // should name the field like the thrown ones do.
                 context.ProblemDetails.Title = "One or more validation errors occurred.";
-                context.ProblemDetails.Extensions["errors"] = new Dictionary<string, string[]> { [bodyProblem.Field] = [bodyProblem.Message] };
+                context.ProblemDetails.Extensions["errors"] = ApiProblems.Errors(bodyProblem.Field, bodyProblem.Message);
             }
         });
         services.Configure<ExceptionHandlerOptions>(options =>

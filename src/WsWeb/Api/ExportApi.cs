@@ -262,16 +262,8 @@ internal static class ExportApi
         }
         catch (UploadTooLongException ex)
         {
-            return TypedResults.Problem(
-                statusCode: StatusCodes.Status408RequestTimeout,
-                title: "Upload too slow",
-                extensions: new Dictionary<string, object?>
-                {
-                    ["errors"] = new Dictionary<string, string[]>
-                    {
-                        ["body"] = [string.Create(CultureInfo.InvariantCulture, $"The upload took longer than {ex.Total.TotalMinutes:0.###} min, while other imports waited for the one slot; it was not imported. Send the file from a faster link, or import it with --rfile at start.")],
-                    },
-                });
+            return ApiProblems.ForField(StatusCodes.Status408RequestTimeout, "Upload too slow", "body",
+                string.Create(CultureInfo.InvariantCulture, $"The upload took longer than {ex.Total.TotalMinutes:0.###} min, while other imports waited for the one slot; it was not imported. Send the file from a faster link, or import it with --rfile at start."));
         }
         catch (TimeoutException)
         {
@@ -474,16 +466,8 @@ internal static class ExportApi
     private static ProblemHttpResult TooLarge(long limit) =>
         ApiProblems.TooLarge("body", $"The file is larger than the {limit / (1024 * 1024)} MiB an import may be.");
 
-    private static ProblemHttpResult TooSlow(TimeSpan idle) => TypedResults.Problem(
-        statusCode: StatusCodes.Status408RequestTimeout,
-        title: "Upload stalled",
-        extensions: new Dictionary<string, object?>
-        {
-            ["errors"] = new Dictionary<string, string[]>
-            {
-                ["body"] = [string.Create(CultureInfo.InvariantCulture, $"Nothing arrived for {idle.TotalSeconds:0.###} s before the end of the upload; it was not imported. Send the file again.")],
-            },
-        });
+    private static ProblemHttpResult TooSlow(TimeSpan idle) => ApiProblems.ForField(StatusCodes.Status408RequestTimeout, "Upload stalled", "body",
+        string.Create(CultureInfo.InvariantCulture, $"Nothing arrived for {idle.TotalSeconds:0.###} s before the end of the upload; it was not imported. Send the file again."));
 
     private static ProblemHttpResult ImportInProgress(HttpResponse response, TimeSpan waited) => ApiProblems.TryLater(response, waited, "Another import is in progress",
         seconds => $"WsWeb imports one file at a time, and another import did not finish within {seconds} s of this one's arrival. Nothing was read or imported; send the file again later (Retry-After).");

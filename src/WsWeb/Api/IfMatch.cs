@@ -87,18 +87,12 @@ internal sealed class IfMatch
     public ProblemHttpResult Failed(HttpResponse response, string what, long currentVersion, object current, bool plural = false)
     {
         response.Headers.ETag = ETag(currentVersion);
-        return TypedResults.Problem(
+        return ApiProblems.ForField(
+            StatusCodes.Status412PreconditionFailed,
+            "Precondition Failed",
+            HeaderNames.IfMatch,
+            string.Create(CultureInfo.InvariantCulture, $"{Header} does not match the current version {ETag(currentVersion)}."),
             detail: $"{what} {(plural ? "were" : "was")} changed by someone else since you read it: it is at version {currentVersion} (ETag {ETag(currentVersion)}), and If-Match asked for {Header}. Nothing was changed. Read it again and make your change to what it is now, or leave out If-Match to overwrite it.",
-            statusCode: StatusCodes.Status412PreconditionFailed,
-            title: "Precondition Failed",
-            extensions: new Dictionary<string, object?>
-            {
-                ["currentVersion"] = currentVersion,
-                ["current"] = current,
-                ["errors"] = new Dictionary<string, string[]>
-                {
-                    [HeaderNames.IfMatch] = [string.Create(CultureInfo.InvariantCulture, $"{Header} does not match the current version {ETag(currentVersion)}.")],
-                },
-            });
+            extensions: new Dictionary<string, object?> { ["currentVersion"] = currentVersion, ["current"] = current });
     }
 }

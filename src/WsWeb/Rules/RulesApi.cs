@@ -108,17 +108,12 @@ internal static class RulesApi
     /// A 409, not a 400: the body is fine, the collection is full. Shaped like the validation problems (errors names
     /// what is at fault, here the rules collection) so scripts and the dashboard read it the same way.
     /// </summary>
-    private static ProblemHttpResult TooManyRules() => TypedResults.Problem(
-        statusCode: StatusCodes.Status409Conflict,
-        title: "Too many rules",
-        extensions: new Dictionary<string, object?>
-        {
-            ["limit"] = RuleStore.MaxRules,
-            ["errors"] = new Dictionary<string, string[]>
-            {
-                ["rules"] = [$"WsWeb keeps at most {RuleStore.MaxRules} rules, and every one runs on every message; delete one (DELETE /api/rules/{{id}}) before adding another."],
-            },
-        });
+    private static ProblemHttpResult TooManyRules() => ApiProblems.ForField(
+        StatusCodes.Status409Conflict,
+        "Too many rules",
+        "rules",
+        $"WsWeb keeps at most {RuleStore.MaxRules} rules, and every one runs on every message; delete one (DELETE /api/rules/{{id}}) before adding another.",
+        extensions: new Dictionary<string, object?> { ["limit"] = RuleStore.MaxRules });
 
     private static Results<Ok<RuleView>, ValidationProblem, ProblemHttpResult> Update(RuleStore rules, HttpContext context, string id, RuleRequest request)
     {

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.WebUtilities;
 using WsWeb.Core.Formats;
+using WsWeb.Api;
 using WsWeb.Proxy;
 
 namespace WsWeb.Security;
@@ -107,11 +108,8 @@ internal static partial class WebAccessEndpoints
             if (!HttpMethods.IsGet(request.Method) || ApiPaths.Any(path => request.Path.StartsWithSegments(path)))
             {
                 context.Response.Headers.WWWAuthenticate = "Bearer realm=\"WsWeb\"";
-                await TypedResults.Problem(
-                    statusCode: StatusCodes.Status401Unauthorized,
-                    title: "Sign-in required",
-                    detail: "This WsWeb is shared: send 'Authorization: Bearer <password>' (--web-password, or the token WsWeb printed at start), or sign in at " + SignInPath + ".",
-                    extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["Authorization"] = ["missing or wrong"] } })
+                await ApiProblems.ForField(StatusCodes.Status401Unauthorized, "Sign-in required", "Authorization", "missing or wrong",
+                    detail: "This WsWeb is shared: send 'Authorization: Bearer <password>' (--web-password, or the token WsWeb printed at start), or sign in at " + SignInPath + ".")
                     .ExecuteAsync(context);
                 return;
             }
