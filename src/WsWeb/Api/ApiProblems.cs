@@ -42,6 +42,15 @@ internal static class ApiProblems
     public static ProblemHttpResult TooLarge(string field, string message) =>
         ForField(StatusCodes.Status413PayloadTooLarge, "One or more validation errors occurred.", field, message);
 
+    /// <summary>
+    /// A 400 naming <c>body</c> when a request to an endpoint that reads none has one: a bulk action (clear, release all,
+    /// drop all) given its filter in a body would otherwise act on everything. Null when there is no body.
+    /// </summary>
+    public static ValidationProblem? UnreadBody(HttpRequest request) =>
+        request.ContentLength > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0)
+            ? Invalid("body", $"{request.Method} {request.Path} takes no body: give its filter in the query (?filter=…). Nothing was done.")
+            : null;
+
     /// <summary>The <c>errors</c> member of a problem about an input: the field at fault and why.</summary>
     public static Dictionary<string, string[]> Errors(string field, string message) => new() { [field] = [message] };
 

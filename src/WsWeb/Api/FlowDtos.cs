@@ -254,7 +254,11 @@ public sealed record MessageView(
 }
 
 /// <summary>A page of messages; pass <paramref name="Next"/> as <c>after</c> to read on.</summary>
-public sealed record MessagePage(IReadOnlyList<MessageView> Messages, long? Next);
+/// <param name="Next">
+/// The index of the last message looked at, matched or not (<c>after</c> when there was none): a filter that matched
+/// nothing still moves it on, so polling with it never reads the same messages again.
+/// </param>
+public sealed record MessagePage(IReadOnlyList<MessageView> Messages, long Next);
 
 /// <summary>Body of an inject.</summary>
 public sealed record InjectRequest(

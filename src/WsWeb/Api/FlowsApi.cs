@@ -34,7 +34,7 @@ internal static class FlowsApi
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Messages of a WebSocket flow in recorded order, after a cursor.")
-            .WithDescription("`after` is the index of the last message already read (default: from the start); `next` in the answer is the cursor for the following page. `filter` applies per message, e.g. `~wq & ~text`; a regex in it that times out is a 400 naming `filter`. Example: `GET /api/flows/{id}/messages?after=41&limit=50&filter=~ws`.");
+            .WithDescription("`after` is the index of the last message already read (default: from the start); `next` in the answer is the cursor for the following page: the last message looked at, matched by the filter or not (`after` when there was none), so a script tails a flow by passing it back. `filter` applies per message, e.g. `~wq & ~text`; a regex in it that times out is a 400 naming `filter`. Example: `GET /api/flows/{id}/messages?after=41&limit=50&filter=~ws`.");
         group.MapGet("/{id}/messages/{index}/content", GetContent)
             .WithName("GetMessageContent")
             .ProducesProblem(StatusCodes.Status404NotFound)
@@ -97,8 +97,13 @@ internal static class FlowsApi
         return TypedResults.NoContent();
     }
 
-    private static Results<Ok<FlowsCleared>, ValidationProblem> Clear(FlowStore store, string? filter, CancellationToken cancellationToken)
+    private static Results<Ok<FlowsCleared>, ValidationProblem> Clear(FlowStore store, HttpRequest request, string? filter, CancellationToken cancellationToken)
     {
+        if (ApiProblems.UnreadBody(request) is { } bodyProblem)
+        {
+            return bodyProblem;
+        }
+
         if (!ApiProblems.TryParseFilter(filter, out var parsed, out var filterProblem))
         {
             return filterProblem;
@@ -188,17 +193,17 @@ internal static class FlowsApi
             return ApiProblems.Conflict($"Flow {id} is not a WebSocket flow; it has no messages.");
         }
 
-        IReadOnlyList<MessageView> page;
+        MessageWindow window;
         try
         {
-            page = MessagePaging.After(flow, resolutions, parsed, after ?? -1, limit ?? DefaultLimit, cancellationToken).Rows;
+            window = MessagePaging.After(flow, resolutions, parsed, after ?? -1, limit ?? DefaultLimit, cancellationToken);
         }
         catch (FilterTimeoutException e)
         {
             return ApiProblems.FilterTooSlow(e);
         }
 
-        return TypedResults.Ok(new MessagePage(page, page.Count > 0 ? page[^1].Index : null));
+        return TypedResults.Ok(new MessagePage(window.Rows, window.Cursor));
     }
 
     private static Results<FileContentHttpResult, ProblemHttpResult> GetContent(FlowStore store, string id, long index, bool? original)

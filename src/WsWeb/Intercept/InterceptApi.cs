@@ -266,8 +266,13 @@ internal static class InterceptApi
         return TypedResults.Ok(MessageView.From(held.Message, resolutions.Get(held.Message)));
     }
 
-    private static Results<Ok<HeldReleased>, ValidationProblem> ReleaseAll(InterceptService intercept, LiveRelays live, string? filter, CancellationToken cancellationToken)
+    private static Results<Ok<HeldReleased>, ValidationProblem> ReleaseAll(InterceptService intercept, LiveRelays live, HttpRequest request, string? filter, CancellationToken cancellationToken)
     {
+        if (ApiProblems.UnreadBody(request) is { } bodyProblem)
+        {
+            return bodyProblem;
+        }
+
         if (!TryMatchHeld(intercept, filter, cancellationToken, out var matching, out var problem))
         {
             return problem;
@@ -286,8 +291,13 @@ internal static class InterceptApi
         return TypedResults.Ok(new HeldReleased(released));
     }
 
-    private static Results<Ok<HeldDropped>, ValidationProblem> DropAll(InterceptService intercept, string? filter, CancellationToken cancellationToken)
+    private static Results<Ok<HeldDropped>, ValidationProblem> DropAll(InterceptService intercept, HttpRequest request, string? filter, CancellationToken cancellationToken)
     {
+        if (ApiProblems.UnreadBody(request) is { } bodyProblem)
+        {
+            return bodyProblem;
+        }
+
         if (!TryMatchHeld(intercept, filter, cancellationToken, out var matching, out var problem))
         {
             return problem;

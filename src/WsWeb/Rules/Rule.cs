@@ -80,6 +80,11 @@ internal sealed class Rule
         return copy;
     }
 
+    /// <summary>Whether <paramref name="other"/> defines the same rule: what the API accepts, not hits or version.</summary>
+    public bool SameDefinition(Rule other) =>
+        Name == other.Name && Filter.Expression == other.Filter.Expression && Action == other.Action
+        && Replace == other.Replace && DelayMs == other.DelayMs && Enabled == other.Enabled;
+
     public RuleView ToView() => new(Id, Name, Filter.Expression, Action.ToString().ToLowerInvariant(), Replace, DelayMs, Enabled, Hits, Filter.RelayTimeouts, Version);
 
     public RuleCounters ToCounters() => new(Id, Hits, Filter.RelayTimeouts);

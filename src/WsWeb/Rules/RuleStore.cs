@@ -65,8 +65,10 @@ internal sealed class RuleStore
     /// The check and the write are made under one lock: two PUTs sent with the same If-Match cannot both see the old
     /// version and both succeed.
     /// </remarks>
+    /// <remarks>A definition equal to the current one is no change: the version stays, so a script that PUTs the same rule
+    /// again and again does not make a teammate's If-Match stale.</remarks>
     public RuleWrite TryReplace(Rule rule, IfMatch? ifMatch, out Rule? current) =>
-        TryChange(rule.Id, ifMatch, old => rule.With(old.Version + 1, rule.Enabled), out current);
+        TryChange(rule.Id, ifMatch, old => old.SameDefinition(rule) ? old : rule.With(old.Version + 1, rule.Enabled), out current);
 
     /// <summary>Switches a rule on or off, leaving the rest of its definition as it is now. Not switching is no change.</summary>
     public RuleWrite TrySetEnabled(string id, bool enabled, IfMatch? ifMatch, out Rule? current) =>

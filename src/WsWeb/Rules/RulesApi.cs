@@ -297,6 +297,20 @@ internal static class RulesApi
             }
         }
 
+        // A field the action does not use would be dropped without a word: {"action": "drop", "delayMs": 500} meant
+        // something else (a delay) and would drop every message it matches. Null is what GET answers, so it is fine.
+        if (action != RuleAction.Replace && request.Replace is not null)
+        {
+            problem = ApiProblems.Invalid("replace", $"replace is only for the replace action; a {action.Value.ToString().ToLowerInvariant()} rule does not use it. Leave it out, or set action to replace.");
+            return false;
+        }
+
+        if (action != RuleAction.Delay && request.DelayMs is not null)
+        {
+            problem = ApiProblems.Invalid("delayMs", $"delayMs is only for the delay action; a {action.Value.ToString().ToLowerInvariant()} rule does not use it. Leave it out, or set action to delay.");
+            return false;
+        }
+
         if (action == RuleAction.Delay && request.DelayMs is not (>= 1 and <= MaxDelayMs))
         {
             problem = ApiProblems.Invalid("delayMs", $"delayMs is required for the delay action, 1-{MaxDelayMs}.");

@@ -125,7 +125,14 @@ public sealed class FlowsApiTests(WsWebApp app) : IClassFixture<WsWebApp>
 
         var empty = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?after=5"));
         Assert.Empty(empty.GetProperty("messages").EnumerateArray());
-        Assert.Equal(JsonValueKind.Null, empty.GetProperty("next").ValueKind);
+        Assert.Equal(5, empty.GetProperty("next").GetInt64());
+
+        // A filter that matches nothing still moves the cursor past what it looked at: the next poll starts there.
+        var none = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?after=1&filter=" + Uri.EscapeDataString("~b nothing-matches")));
+        Assert.Empty(none.GetProperty("messages").EnumerateArray());
+        Assert.Equal(5, none.GetProperty("next").GetInt64());
+        var fromStart = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?filter=" + Uri.EscapeDataString("~b nothing-matches")));
+        Assert.Equal(5, fromStart.GetProperty("next").GetInt64());
 
         Assert.Contains("position", await ApiAssert.InvalidFieldAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?filter=~wq%20%26"), "filter"), StringComparison.Ordinal);
         await ApiAssert.InvalidFieldAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?after=-2"), "after");
@@ -183,7 +190,7 @@ public sealed class FlowsApiTests(WsWebApp app) : IClassFixture<WsWebApp>
         {
             var page = await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?after={after}"));
             Assert.Empty(page.GetProperty("messages").EnumerateArray());
-            Assert.Equal(JsonValueKind.Null, page.GetProperty("next").ValueKind);
+            Assert.Equal(after, page.GetProperty("next").GetInt64());
         }
 
         // The detail page's live catch-up reads through the same paging.

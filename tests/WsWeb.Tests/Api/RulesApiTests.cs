@@ -157,6 +157,41 @@ public sealed class RulesApiTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyn
     }
 
     [Fact]
+    public async Task A_put_of_the_same_definition_keeps_the_version_and_a_different_one_moves_it()
+    {
+        var id = (await CreateAsync(new { name = "same", filter = "~wq", action = "delay", delayMs = 5 })).GetProperty("id").GetString()!;
+        var uri = new Uri($"/api/rules/{id}", UriKind.Relative);
+        for (var i = 0; i < 3; i++)
+        {
+            // A script that sends the rule it wants every time: the teammate's If-Match on version 1 stays good.
+            var again = await ApiAssert.JsonAsync(await app.Api.PutAsJsonAsync(uri, new { name = "same", filter = "~wq", action = "delay", delayMs = 5 }));
+            Assert.Equal(1, again.GetProperty("version").GetInt64());
+        }
+
+        var changed = await ApiAssert.JsonAsync(await app.Api.PutAsJsonAsync(uri, new { name = "same", filter = "~wq", action = "delay", delayMs = 6 }));
+        Assert.Equal(2, changed.GetProperty("version").GetInt64());
+        Assert.Equal(6, changed.GetProperty("delayMs").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("drop", "delayMs")]
+    [InlineData("hold", "delayMs")]
+    [InlineData("drop", "replace")]
+    [InlineData("delay", "replace")]
+    public async Task A_field_the_action_does_not_use_is_a_400_naming_it_and_no_rule_is_made(string action, string field)
+    {
+        object body = field == "delayMs"
+            ? new { filter = "~ws", action, delayMs = 500 }
+            : new { filter = "~ws", action, delayMs = action == "delay" ? 500 : (int?)null, replace = new { pattern = "a", replacement = "b" } };
+        var message = await ApiAssert.InvalidFieldAsync(await app.Api.PostJsonAsync("/api/rules", body), field);
+        Assert.StartsWith($"{field} is only for the {(field == "delayMs" ? "delay" : "replace")} action; a {action} rule does not use it.", message, StringComparison.Ordinal);
+        Assert.Empty((await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/rules"))).EnumerateArray());
+
+        // As GET answers a rule, with nulls for what it does not use, it is accepted.
+        await CreateAsync(new { filter = "~ws", action, delayMs = action == "delay" ? 500 : (int?)null, replace = (object?)null });
+    }
+
+    [Fact]
     public async Task A_replace_that_would_split_a_character_leaves_the_message_and_later_rules_still_run()
     {
         // .NET regexes see UTF-16: "(.)" takes each half of an emoji on its own.

@@ -808,11 +808,12 @@ function httpFlowPage(root) {
 // gives its counts and bytes; a click shows its first message. Returns the (throttled) refresh.
 const ACTIVITY_MS = 2000;
 const SVG_NS = "http://www.w3.org/2000/svg";
-function activityStrip(host, flowId, filter, t0, onPick) {
+function activityStrip(host, flowId, filter, t0, onPick, active) {
   const plural = (n, word) => `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
   const seconds = (s) => (s < 10 ? `${s.toFixed(2)} s` : s < 600 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);
   const load = async () => {
-    if (!host.isConnected) return;
+    // A flow that is gone (or a page left) has nothing more to draw: no request goes out for it.
+    if (!host.isConnected || !active()) return;
     const count = Math.max(20, Math.min(400, Math.floor(host.clientWidth / 5)));
     const response = await fetch(`/api/flows/${encodeURIComponent(flowId)}/activity?slices=${count}&filter=${encodeURIComponent(filter)}`).catch(() => null);
     // Gone, unreachable or a filter that does not parse: the strip keeps what it drew (the page says why elsewhere).
@@ -973,7 +974,7 @@ function flowPage(root) {
 
   // Nothing to draw for a filter that does not parse (no message is listed either).
   const activityHost = $("#activity");
-  const refreshActivity = filterInvalid || !activityHost ? () => {} : activityStrip(activityHost, flowId, filter, t0, (index) => showMessage(index));
+  const refreshActivity = filterInvalid || !activityHost ? () => {} : activityStrip(activityHost, flowId, filter, t0, (index) => showMessage(index), () => !gone);
 
   const refreshHeader = throttle(async () => {
     refreshActivity();
