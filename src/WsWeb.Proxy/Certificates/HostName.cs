@@ -13,6 +13,27 @@ internal readonly record struct HostName(string Name, IPAddress? Address)
 
     private static readonly System.Globalization.IdnMapping Idn = new();
 
+    /// <summary>
+    /// The name a client's SNI is recorded and used upstream as: the A-label form that went on the wire (SslStream hands
+    /// the server the Unicode form), or null when it is no name a certificate can carry; the CONNECT host serves then.
+    /// </summary>
+    public static string? AsSentSni(string? sni)
+    {
+        if (string.IsNullOrEmpty(sni))
+        {
+            return null;
+        }
+
+        try
+        {
+            return Parse(sni).Name;
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Normalises a SNI name, a CONNECT host or an IP literal (IPv6 with or without brackets).</summary>
     /// <exception cref="ArgumentException">Not a host name we can put in a certificate.</exception>
     public static HostName Parse(string hostOrIp)

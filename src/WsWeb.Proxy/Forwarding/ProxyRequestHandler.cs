@@ -637,14 +637,19 @@ internal sealed partial class ProxyRequestHandler(
 
     private static (int Status, string Text) DescribeUpstream(Exception ex, ProxyTarget target)
     {
-        var auth = Find<AuthenticationException>(ex);
-        if (auth is not null)
+        if (Find<UpstreamCertificateException>(ex) is { } refused)
         {
             // A trust bundle helps only with the issuer; a wrong name or dates stay wrong whatever CA is given.
-            var hint = auth.Message.Contains("not a trusted CA", StringComparison.Ordinal)
+            var hint = refused.Message.Contains("not a trusted CA", StringComparison.Ordinal)
                 ? "to accept it anyway, start WsWeb with --ssl-insecure, or give a private CA with --upstream-trust-bundle"
                 : "to accept it anyway, start WsWeb with --ssl-insecure";
-            return (StatusCodes.Status502BadGateway, $"TLS with {target.Host}:{target.Port} failed: {auth.Message} ({hint}).");
+            return (StatusCodes.Status502BadGateway, $"TLS with {target.Host}:{target.Port} failed: {refused.Message} ({hint}).");
+        }
+
+        if (Find<AuthenticationException>(ex) is { } auth)
+        {
+            // Anything else (a TLS version, no TLS at all, a client certificate asked for): --ssl-insecure would not help.
+            return (StatusCodes.Status502BadGateway, $"TLS with {target.Host}:{target.Port} failed: {auth.Message}");
         }
 
         if (Find<UpstreamBodyException>(ex) is { } body)

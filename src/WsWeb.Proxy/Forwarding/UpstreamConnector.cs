@@ -166,8 +166,8 @@ internal sealed class UpstreamConnector : IDisposable
         try
         {
             await socket.ConnectAsync(addresses, dialPort, cancellationToken);
-            info.PeerName = socket.RemoteEndPoint?.ToString();
-            info.SockName = socket.LocalEndPoint?.ToString();
+            info.PeerName = EndPointText.Format(socket.RemoteEndPoint);
+            info.SockName = EndPointText.Format(socket.LocalEndPoint);
             info.TimestampTcpSetup = Timestamps.Now(_time);
             var network = new NetworkStream(socket, ownsSocket: true);
             if (_via is { } proxy)
@@ -255,7 +255,13 @@ internal sealed class UpstreamConnector : IDisposable
             {
                 // The framework only says the callback said no; say why.
                 await tls.DisposeAsync();
-                throw new AuthenticationException(rejection, ex);
+                throw new UpstreamCertificateException(rejection, ex);
+            }
+            catch (Exception ex) when (ex is AuthenticationException or IOException && !cancellationToken.IsCancellationRequested)
+            {
+                // Not the certificate: .NET says only "Authentication failed, see inner exception", the cause is below it.
+                await tls.DisposeAsync();
+                throw new AuthenticationException(TlsFailures.DescribeUpstream(ex), ex);
             }
             catch
             {
@@ -368,3 +374,6 @@ internal sealed class UpstreamConnector : IDisposable
 
     private readonly record struct SendingRequest(ConnectionInfo? ServerConn, StrongBox<Socket?>? Socket);
 }
+
+/// <summary>An upstream certificate WsWeb refused (the message says why): the one TLS failure --ssl-insecure can help with.</summary>
+internal sealed class UpstreamCertificateException(string message, Exception inner) : AuthenticationException(message, inner);

@@ -46,8 +46,8 @@ internal sealed partial class ProxyConnectionMiddleware(
         }
 
         var feature = new ProxyConnectionFeature();
-        feature.Client.PeerName = context.RemoteEndPoint?.ToString();
-        feature.Client.SockName = context.LocalEndPoint?.ToString();
+        feature.Client.PeerName = EndPointText.Format(context.RemoteEndPoint);
+        feature.Client.SockName = EndPointText.Format(context.LocalEndPoint);
         feature.Client.TimestampStart = Timestamps.Now(time);
         feature.Connection = context as StreamConnection;
         feature.Raw = feature.Connection?.Raw;
@@ -232,14 +232,15 @@ internal sealed partial class ProxyConnectionMiddleware(
         }
         catch (Exception ex) when (ex is IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException or ArgumentException or InvalidOperationException or NotSupportedException)
         {
-            // Typically a client that does not trust our CA yet: it aborts the handshake.
-            LogTlsFailed(context.ConnectionId, host, ex.Message);
+            // Often a client that does not trust our CA yet; the reason tells that apart from the rest.
+            LogTlsFailed(context.ConnectionId, host, Forwarding.TlsFailures.DescribeClient(ex, host));
             return;
         }
 
         var client = feature.Client;
         client.TlsEstablished = true;
-        client.Sni = string.IsNullOrEmpty(tls.TargetHostName) ? null : tls.TargetHostName;
+        // As sent, and only a usable name: the leaf and the upstream then follow the same name (ServerContext, ProxyTarget).
+        client.Sni = HostName.AsSentSni(tls.TargetHostName);
         client.TlsVersion = TlsNames.Version(tls.SslProtocol);
         client.Cipher = tls.NegotiatedCipherSuite.ToString();
         client.Alpn = tls.NegotiatedApplicationProtocol.Protocol.IsEmpty ? null : tls.NegotiatedApplicationProtocol.ToString();
@@ -331,7 +332,7 @@ internal sealed partial class ProxyConnectionMiddleware(
         await output.CompleteAsync();
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Connection {ConnectionId}: TLS handshake for {Host} failed (does the client trust the WsWeb CA?): {Reason}")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Connection {ConnectionId}: TLS handshake for {Host} failed: {Reason}")]
     private partial void LogTlsFailed(string connectionId, string host, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Passing the tunnel to {Host}:{Port} through untouched (--ignore-hosts / --allow-hosts)")]

@@ -206,6 +206,25 @@ public sealed class HttpForwardingTests
         Assert.Contains(why, flow.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task AnUpstreamThatDoesNotSpeakTlsGives502SayingSo_WithoutAdvisingSslInsecure()
+    {
+        // https:// to a plain HTTP server, with --ssl-insecure on: turning it on again would not help, and it is not
+        // the certificate ("Cannot determine the frame size or a corrupted frame was received" was all it said).
+        await using var upstream = await HttpUpstream.StartAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        using var client = CreateClient(proxy);
+
+        using var response = await client.GetAsync(upstream.Url("/hello", "https", "localhost"));
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Contains($"TLS with localhost:{upstream.Port} failed: the server does not speak TLS", body, StringComparison.Ordinal);
+        Assert.DoesNotContain("--ssl-insecure", body, StringComparison.Ordinal);
+        var flow = await EndedFlowAsync(proxy, f => f.Request.Path == "/hello");
+        Assert.Contains("does not speak TLS", flow.Error, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("web")]
     [InlineData("proxy")]

@@ -3,6 +3,8 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using WsWeb.Core.Flows;
+using WsWeb.Proxy.Certificates;
 using WsWeb.Proxy.Tests.Infrastructure;
 
 namespace WsWeb.Proxy.Tests.Listener;
@@ -62,5 +64,55 @@ public sealed class ConnectTlsTests
 
         var leaf = presented.Value!;
         Assert.Equal(["xn--bcher-kva.example"], leaf.Extensions.OfType<X509SubjectAlternativeNameExtension>().Single().EnumerateDnsNames());
+    }
+
+    /// <summary>A GET through a TLS tunnel to an HTTPS upstream for localhost, with <paramref name="sni"/> as the client's SNI.</summary>
+    private static async Task<(string Head, HttpFlow Flow)> GetThroughTunnelAsync(ProxyServer proxy, HttpUpstream upstream, string sni)
+    {
+        await using var stream = await ConnectAsync(proxy, $"localhost:{upstream.Port}");
+        await using var tls = new SslStream(stream, false, (_, certificate, _, _) => ProxyClients.ChainsTo(certificate, proxy.CaCertificate) || sni.Contains('!', StringComparison.Ordinal));
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = sni });
+        var path = "/hello?sni=" + Guid.NewGuid().ToString("N");
+        await tls.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: localhost:{upstream.Port}\r\nConnection: close\r\n\r\n"));
+        var head = await ProxyClients.ReadHeadAsync(tls);
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Path == path);
+        return (head, flow);
+    }
+
+    private static async Task<HttpUpstream> HttpsUpstreamAsync()
+    {
+        using var upstreamCa = CertificateAuthority.LoadOrCreate(Path.Combine(Path.GetTempPath(), "wsweb-up-" + Guid.NewGuid().ToString("N")), TimeProvider.System);
+        return await HttpUpstream.StartAsync(upstreamCa.IssueLeaf("localhost"));
+    }
+
+    [Fact]
+    public async Task An_idn_sni_is_recorded_and_sent_upstream_as_the_a_label_that_went_on_the_wire()
+    {
+        await using var upstream = await HttpsUpstreamAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+
+        var (head, flow) = await GetThroughTunnelAsync(proxy, upstream, "xn--bcher-kva.localhost");
+
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+        // SslStream hands the server "bücher.localhost"; mitmproxy records what the client sent.
+        Assert.Equal("xn--bcher-kva.localhost", flow.ClientConn.Sni);
+        Assert.Equal("xn--bcher-kva.localhost", flow.ServerConn.Sni);
+        // A dual-mode socket says [::ffff:127.0.0.1]; the flow says 127.0.0.1, as mitmproxy does.
+        Assert.Equal($"127.0.0.1:{upstream.Port}", flow.ServerConn.PeerName);
+        Assert.StartsWith("127.0.0.1:", flow.ClientConn.PeerName, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_sni_that_is_no_host_name_serves_the_connect_host_for_the_leaf_and_upstream_alike()
+    {
+        await using var upstream = await HttpsUpstreamAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+
+        // The leaf was already for the CONNECT host; every request then failed with "'bad_name!' is not a valid host name".
+        var (head, flow) = await GetThroughTunnelAsync(proxy, upstream, "bad_name!");
+
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+        Assert.Null(flow.ClientConn.Sni);
+        Assert.Equal("localhost", flow.ServerConn.Sni);
     }
 }
