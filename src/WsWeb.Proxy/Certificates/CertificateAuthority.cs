@@ -17,6 +17,9 @@ internal sealed class CertificateAuthority : IDisposable
     /// <summary>CA certificate and private key; the only file that must stay secret.</summary>
     public const string PemFileName = "wsweb-ca.pem";
 
+    /// <summary>mitmproxy's CA (key and certificate), used when a data directory holds it and no <see cref="PemFileName"/>.</summary>
+    public const string MitmproxyPemFileName = "mitmproxy-ca.pem";
+
     /// <summary>CA certificate only, PEM, for clients to install.</summary>
     public const string CertificatePemFileName = "wsweb-ca-cert.pem";
 
@@ -45,8 +48,9 @@ internal sealed class CertificateAuthority : IDisposable
     private long _leavesIssued;
     private bool _disposed;
 
-    private CertificateAuthority(X509Certificate2 caWithKey, string dataDirectory, int leafCacheSize, TimeProvider time, ILogger logger)
+    private CertificateAuthority(X509Certificate2 caWithKey, string dataDirectory, string pemPath, int leafCacheSize, TimeProvider time, ILogger logger)
     {
+        PemPath = pemPath;
         _caWithKey = caWithKey;
         Certificate = X509CertificateLoader.LoadCertificate(caWithKey.RawData);
         _chainExtras = [Certificate];
@@ -66,8 +70,8 @@ internal sealed class CertificateAuthority : IDisposable
 
     public string DataDirectory { get; }
 
-    /// <summary>Path of <see cref="PemFileName"/> (certificate and private key).</summary>
-    public string PemPath => Path.Combine(DataDirectory, PemFileName);
+    /// <summary>Path of the CA's key and certificate: <see cref="PemFileName"/>, or <see cref="MitmproxyPemFileName"/> when that is what the data directory holds.</summary>
+    public string PemPath { get; }
 
     /// <summary>Path of <see cref="CertificatePemFileName"/>.</summary>
     public string CertificatePemPath => Path.Combine(DataDirectory, CertificatePemFileName);
@@ -177,9 +181,18 @@ internal sealed class CertificateAuthority : IDisposable
         CheckDataDirectory(dataDirectory);
 
         var pemPath = Path.Combine(dataDirectory, PemFileName);
+        var mitmproxyPemPath = Path.Combine(dataDirectory, MitmproxyPemFileName);
         X509Certificate2 ca;
         var created = false;
-        if (File.Exists(pemPath))
+        if (!File.Exists(pemPath) && File.Exists(mitmproxyPemPath))
+        {
+            // --confdir ~/.mitmproxy: the CA clients already trust for mitmproxy, not a second one planted beside it.
+            pemPath = mitmproxyPemPath;
+            CheckKeyFile(pemPath);
+            ca = LoadCa(pemPath, time, logger);
+            CertificateLog.MitmproxyCaUsed(logger, pemPath);
+        }
+        else if (File.Exists(pemPath))
         {
             CheckKeyFile(pemPath);
             ca = LoadCa(pemPath, time, logger);
@@ -212,7 +225,7 @@ internal sealed class CertificateAuthority : IDisposable
         CertificateAuthority? authority = null;
         try
         {
-            authority = new CertificateAuthority(ca, dataDirectory, leafCacheSize, time, logger);
+            authority = new CertificateAuthority(ca, dataDirectory, pemPath, leafCacheSize, time, logger);
             authority.EnsurePublicFile(authority.CertificatePemPath, authority.ExportPem(), isPem: true, logAsRestored: !created);
             authority.EnsurePublicFile(authority.CertificateCerPath, authority.ExportCer(), isPem: false, logAsRestored: !created);
             var thumbprint = authority.Certificate.GetCertHashString(HashAlgorithmName.SHA256);
@@ -427,6 +440,12 @@ internal sealed class CertificateAuthority : IDisposable
             if (time.GetUtcNow() >= ca.NotAfter.ToUniversalTime())
             {
                 throw new CertificateFileException($"The CA in {pemPath} expired on {ca.NotAfter.ToUniversalTime():O}. Delete the wsweb-ca* files to generate a new one (clients must then trust it again).", pemPath);
+            }
+
+            if (time.GetUtcNow() < ca.NotBefore.ToUniversalTime())
+            {
+                // A clock set back, or a CA made on a machine whose clock was ahead: every leaf inherits the start.
+                CertificateLog.CaNotYetValid(logger, pemPath, ca.NotBefore.ToUniversalTime());
             }
 
             if (!OperatingSystem.IsWindows()

@@ -24,4 +24,10 @@ internal static partial class CertificateLog
 
     [LoggerMessage(7, LogLevel.Information, "Trusting {Count} extra upstream CA certificate(s) from {Path} in addition to the system roots.")]
     public static partial void TrustBundleLoaded(ILogger logger, int count, string path);
+
+    [LoggerMessage(8, LogLevel.Information, "Using mitmproxy's certificate authority from {Path}: clients that trust mitmproxy trust WsWeb too.")]
+    public static partial void MitmproxyCaUsed(ILogger logger, string path);
+
+    [LoggerMessage(9, LogLevel.Warning, "The CA in {Path} is not valid before {NotBefore:O}, later than this machine's clock: clients refuse every certificate WsWeb makes until then. Check the clock, or delete the wsweb-ca* files to generate a new CA (clients must then trust it again).")]
+    public static partial void CaNotYetValid(ILogger logger, string path, DateTimeOffset notBefore);
 }

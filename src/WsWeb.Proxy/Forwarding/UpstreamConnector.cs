@@ -235,10 +235,13 @@ internal sealed class UpstreamConnector : IDisposable
             IReadOnlyList<byte[]> certificates = [];
             tlsOptions.RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
             {
-                // Recorded as mitmproxy's certificate_list: DER, leaf first.
-                certificates = chain is { ChainElements.Count: > 0 }
-                    ? [.. chain.ChainElements.Select(element => element.Certificate.RawData)]
-                    : certificate is null ? [] : [certificate.GetRawCertData()];
+                // Recorded as mitmproxy's certificate_list: what the server sent, DER, leaf first. Not the chain .NET
+                // built, which adds the root from the trust store and any intermediate it fetched itself.
+                if (certificate is not null)
+                {
+                    var leaf = certificate.GetRawCertData();
+                    certificates = [leaf, .. (chain?.ChainPolicy.ExtraStore ?? []).Select(c => c.RawData).Where(der => !der.AsSpan().SequenceEqual(leaf))];
+                }
                 if (_tlsPolicy.ValidateServerCertificate(sender, certificate, chain, errors))
                 {
                     return true;

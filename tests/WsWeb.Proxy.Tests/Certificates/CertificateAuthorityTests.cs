@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using WsWeb.Proxy.Certificates;
 using WsWeb.Tests.Shared;
 
@@ -45,6 +46,50 @@ public sealed class CertificateAuthorityTests : IDisposable
 
         var ski = Assert.Single(cert.Extensions.OfType<X509SubjectKeyIdentifierExtension>());
         Assert.False(string.IsNullOrEmpty(ski.SubjectKeyIdentifier));
+    }
+
+    [RequiresToolFact(ExternalTools.Mitmdump)]
+    public async Task A_data_directory_holding_mitmproxys_ca_uses_it_instead_of_planting_a_second_one()
+    {
+        // --confdir ~/.mitmproxy: clients that trust mitmproxy's CA must trust WsWeb's leaves too.
+        var confdir = _temp.Combine("mitmproxy");
+        var (exitCode, _, error) = await ExternalTools.RunMitmdumpAsync(["-n", "--set", $"confdir={confdir}", "-r", "/dev/null"]);
+        Assert.True(exitCode == 0, error);
+        using var mitmproxyCa = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(confdir, "mitmproxy-ca-cert.pem")));
+        var log = new Infrastructure.LogCapture();
+
+        using (var ca = CertificateAuthority.LoadOrCreate(confdir, TimeProvider.System, log.CreateLogger<CertificateAuthority>()))
+        {
+            Assert.Equal(mitmproxyCa.Thumbprint, ca.Certificate.Thumbprint);
+            Assert.Equal(Path.Combine(confdir, "mitmproxy-ca.pem"), ca.PemPath);
+            Assert.False(File.Exists(Path.Combine(confdir, "wsweb-ca.pem")), "no second CA beside mitmproxy's");
+            Assert.Contains(log.Messages(LogLevel.Information), m => m.StartsWith("Using mitmproxy's certificate authority", StringComparison.Ordinal));
+
+            using var leaf = ca.IssueLeaf("example.test");
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.Add(mitmproxyCa);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            Assert.True(chain.Build(leaf), string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation)));
+        }
+
+        // And again at the next start: the certificate files WsWeb serves beside it do not make it look like a lost wsweb-ca.pem.
+        using var again = CertificateAuthority.LoadOrCreate(confdir, TimeProvider.System);
+        Assert.Equal(mitmproxyCa.Thumbprint, again.Certificate.Thumbprint);
+    }
+
+    [Fact]
+    public void A_ca_not_valid_yet_by_this_clock_loads_with_a_warning()
+    {
+        CertificateAuthority.LoadOrCreate(_temp.Root, new ManualTimeProvider(Start)).Dispose();
+        var log = new Infrastructure.LogCapture();
+
+        // The clock went back two days: the CA starts a day before it was made, still a day ahead of this clock.
+        using var ca = CertificateAuthority.LoadOrCreate(_temp.Root, new ManualTimeProvider(Start.AddDays(-2)), log.CreateLogger<CertificateAuthority>());
+
+        var warning = Assert.Single(log.Messages(LogLevel.Warning));
+        Assert.Contains("is not valid before", warning, StringComparison.Ordinal);
+        Assert.Contains("Check the clock", warning, StringComparison.Ordinal);
     }
 
     [Fact]

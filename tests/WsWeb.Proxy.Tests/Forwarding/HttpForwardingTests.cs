@@ -207,6 +207,24 @@ public sealed class HttpForwardingTests
     }
 
     [Fact]
+    public async Task TheRecordedServerCertificatesAreWhatTheServerSent_NotTheChainBuiltFromTheTrustBundle()
+    {
+        var caDirectory = Path.Combine(Path.GetTempPath(), "wsweb-up-" + Guid.NewGuid().ToString("N"));
+        using var upstreamCa = CertificateAuthority.LoadOrCreate(caDirectory, TimeProvider.System);
+        using var leaf = upstreamCa.IssueLeaf("localhost");
+        await using var upstream = await HttpUpstream.StartAsync(leaf);
+        await using var proxy = await ProxyServer.StartAsync(o => o with { SslInsecure = false, UpstreamTrustBundle = Path.Combine(caDirectory, CertificateAuthority.CertificatePemFileName) });
+        using var client = CreateClient(proxy);
+
+        using var response = await client.GetAsync(upstream.Url("/hello", "https", "localhost"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        // The server sends its leaf alone; the root the bundle supplied is not what it sent (mitmproxy's certificate_list).
+        var flow = await EndedFlowAsync(proxy, f => f.Request.Path == "/hello");
+        Assert.Equal([leaf.RawData], flow.ServerConn.CertificateChain);
+    }
+
+    [Fact]
     public async Task AnUpstreamThatDoesNotSpeakTlsGives502SayingSo_WithoutAdvisingSslInsecure()
     {
         // https:// to a plain HTTP server, with --ssl-insecure on: turning it on again would not help, and it is not
