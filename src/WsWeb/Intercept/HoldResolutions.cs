@@ -21,5 +21,11 @@ internal sealed class HoldResolutions
 
     public void Set(WebSocketMessage message, string resolution) => _resolutions.AddOrUpdate(message, resolution);
 
-    public string? Get(WebSocketMessage message) => _resolutions.TryGetValue(message, out var resolution) ? resolution : null;
+    /// <remarks>
+    /// A message released (edited or not) whose peer was sent a close before it went out is marked dropped by the relay
+    /// afterwards: it never arrived, so it reads as <see cref="FlowEnded"/>, not as the release that did not happen.
+    /// </remarks>
+    public string? Get(WebSocketMessage message) => !_resolutions.TryGetValue(message, out var resolution) ? null
+        : message.Dropped && resolution is Released or Edited or TimeoutReleased ? FlowEnded
+        : resolution;
 }

@@ -117,6 +117,33 @@ public sealed class InterceptApiTests(WsWebApp app) : IClassFixture<WsWebApp>, I
         Assert.Empty((await ApiAssert.JsonAsync(await app.Api.GetAsync("/api/intercept/held"))).EnumerateArray());
     }
 
+    /// <summary>
+    /// The race a release can lose: it is decided, then the server is sent a close before the message goes out. The
+    /// relay marks it dropped, and the record says flow-ended, not a release that never arrived.
+    /// </summary>
+    [Fact]
+    public async Task A_message_released_after_its_peer_was_sent_a_close_is_recorded_as_dropped_flow_ended()
+    {
+        await SetInterceptAsync(new { filter = "~wq & ~b late" });
+        var (client, server, flow) = await app.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("late words");
+        var index = await app.HeldIndexAsync(flow.Id);
+
+        // The API refuses a release once the close is sent; a decision taken just before the close gets here.
+        var control = app.Services.GetRequiredService<WsWeb.Core.Addons.IWebSocketControl>();
+        await control.CloseAsync(flow, WsWeb.Core.Addons.CloseTarget.Server, 1000, "bye");
+        var intercept = app.Services.GetRequiredService<WsWeb.Intercept.InterceptService>();
+        var held = intercept.Snapshot().Single(h => h.Flow.Id == flow.Id);
+        Assert.True(intercept.TryResolve(held, drop: false, newContent: null, WsWeb.Intercept.HoldResolutions.Released));
+
+        await Eventually.AssertAsync(() => held.Message.Dropped, "the relay found the server closed and did not send it");
+        var message = (await ApiAssert.JsonAsync(await app.Api.GetAsync($"/api/flows/{flow.Id}/messages?after={index - 1}&limit=1"))).GetProperty("messages")[0];
+        Assert.True(message.GetProperty("dropped").GetBoolean());
+        Assert.Equal("flow-ended", message.GetProperty("resolution").GetString());
+        Assert.Empty(server.Texts);
+    }
+
     [Fact]
     public async Task Held_messages_are_listed_in_order_and_leave_the_list_when_the_flow_ends()
     {
