@@ -43,25 +43,45 @@ public sealed class RequestHeadLimitTests
     }
 
     [Theory]
-    [InlineData("101 header fields", "431")]
-    [InlineData("a 40 KB Cookie", "431")]
-    [InlineData("a 9 KB request line", "414")]
-    public async Task TheWebListenerKeepsKestrelsDefaultLimits(string what, string status)
+    [InlineData("101 header fields", "431", "headers")]
+    [InlineData("a 40 KB Cookie", "431", "headers")]
+    public async Task TheWebListenerKeepsKestrelsDefaultHeaderLimits_WithAProblemNamingTheHeaders(string what, string status, string field)
     {
         await using var proxy = await ProxyServer.StartAsync();
-        var (path, headers) = Large(what);
+        var (_, headers) = Large(what);
 
-        Assert.StartsWith("HTTP/1.1 200", await WebRequestAsync(proxy, "/healthz", ""), StringComparison.Ordinal);
-        Assert.StartsWith($"HTTP/1.1 {status}", await WebRequestAsync(proxy, path.StartsWith("/long", StringComparison.Ordinal) ? "/healthz" + path["/long".Length..] : "/healthz", headers), StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 200", (await WebRequestAsync(proxy, "/healthz", "")).Head, StringComparison.Ordinal);
+        var (head, body) = await WebRequestAsync(proxy, "/healthz", headers);
+        Assert.StartsWith($"HTTP/1.1 {status}", head, StringComparison.Ordinal);
+        Assert.Contains("Content-Type: application/problem+json", head, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains($"\"errors\":{{\"{field}\":", body, StringComparison.Ordinal);
     }
 
-    private static async Task<string> WebRequestAsync(ProxyServer proxy, string path, string headers)
+    [Fact]
+    public async Task TheWebListenerTakesTheLongestFilterInAQuery_AndAnswersALongerLineWithAProblemNamingTheUrl()
+    {
+        await using var proxy = await ProxyServer.StartAsync();
+
+        // 4096 accented characters, percent-encoded: 48 KiB, past Kestrel's default 8 KiB.
+        var filter = Uri.EscapeDataString("~b " + new string('é', 4093));
+        Assert.StartsWith("HTTP/1.1 200", (await WebRequestAsync(proxy, "/healthz?filter=" + filter, "")).Head, StringComparison.Ordinal);
+
+        var (head, body) = await WebRequestAsync(proxy, "/healthz?q=" + new string('q', 57 * 1024), "");
+        Assert.StartsWith("HTTP/1.1 414", head, StringComparison.Ordinal);
+        Assert.Contains("Content-Type: application/problem+json", head, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("\"errors\":{\"url\":[\"The request line is longer than 57344 bytes.\"]}", body, StringComparison.Ordinal);
+    }
+
+    /// <summary>A raw request to the web listener: its response head, and the body up to the connection's close.</summary>
+    private static async Task<(string Head, string Body)> WebRequestAsync(ProxyServer proxy, string path, string headers)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         using var tcp = new TcpClient { NoDelay = true };
         await tcp.ConnectAsync(IPAddress.Loopback, proxy.WebPort, cts.Token);
         var stream = tcp.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{proxy.WebPort}\r\n{headers}\r\n"), cts.Token);
-        return await ProxyClients.ReadHeadAsync(stream).WaitAsync(cts.Token);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{proxy.WebPort}\r\nConnection: close\r\n{headers}\r\n"), cts.Token);
+        var head = await ProxyClients.ReadHeadAsync(stream).WaitAsync(cts.Token);
+        using var rest = new StreamReader(stream);
+        return (head, await rest.ReadToEndAsync(cts.Token));
     }
 }
