@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using Microsoft.AspNetCore.Http.HttpResults;
 using WsWeb.Core.Addons;
@@ -43,6 +44,20 @@ internal static class FlowsApi
             .WithSummary("Raw bytes of one message: text/plain for text messages, application/octet-stream for binary.")
             .WithDescription("`original=true` returns the content as it arrived when the message was edited. Example: `curl -o msg.bin /api/flows/{id}/messages/3/content`.");
         group.MapActivity();
+        group.MapGet("/{id}/request/content", (FlowStore store, HttpResponse response, string id, bool? decode) => GetBody(store, response, id, request: true, decode))
+            .WithName("GetRequestContent")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .Produces(StatusCodes.Status200OK, contentType: "application/octet-stream")
+            .WithSummary("The request body of a flow as recorded (mitmweb's request/content.data).")
+            .WithDescription(BodyDescription);
+        group.MapGet("/{id}/response/content", (FlowStore store, HttpResponse response, string id, bool? decode) => GetBody(store, response, id, request: false, decode))
+            .WithName("GetResponseContent")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .Produces(StatusCodes.Status200OK, contentType: "application/octet-stream")
+            .WithSummary("The response body of a flow as recorded (mitmweb's response/content.data).")
+            .WithDescription(BodyDescription);
         group.MapPost("/{id}/messages", InjectAsync)
             .WithName("InjectMessage")
             .ProducesProblem(StatusCodes.Status404NotFound)
@@ -232,6 +247,44 @@ internal static class FlowsApi
         }
 
         return TypedResults.File(content, type == Opcode.Text ? "text/plain; charset=utf-8" : "application/octet-stream");
+    }
+
+    private const string BodyDescription = "Always `application/octet-stream` with `X-Content-Type-Options: nosniff`: a recorded HTML page must not run as the dashboard's own. The body is what WsWeb recorded, the first 1 MiB at most: `X-Content-Truncated: true` says it was cut, and `X-Content-Length` gives the whole body's length. `decode=true` undoes its `Content-Encoding` (gzip, deflate, br; up to 4 MiB of output, as the dashboard shows it); one that does not decode is a 409 saying why. A flow with no response yet is a 404. Example: `curl -o page.html '/api/flows/{id}/response/content?decode=true'`.";
+
+    /// <summary>What the dashboard shows of a plain HTTP body, for scripts: as recorded, or decoded.</summary>
+    private static Results<FileContentHttpResult, ProblemHttpResult> GetBody(FlowStore store, HttpResponse response, string id, bool request, bool? decode)
+    {
+        if (store.Get(id) is not { } flow)
+        {
+            return ApiProblems.FlowNotFound(id);
+        }
+
+        var (headers, content, length, truncated) = request
+            ? (flow.Request.Headers, flow.Request.Content, flow.Request.ContentLength, flow.Request.ContentTruncated)
+            : flow.Response is { } r ? (r.Headers, r.Content, r.ContentLength, r.ContentTruncated)
+            : default;
+        if (headers is null)
+        {
+            return ApiProblems.NotFound($"Flow {id} has no response{(flow.IsLive ? " yet" : "")}.");
+        }
+
+        var bytes = content ?? [];
+        if (decode == true)
+        {
+            var decoded = ContentEncodings.Decode(headers.GetJoined("Content-Encoding"), bytes, Dashboard.Fmt.MaxDecodedBytes, complete: !truncated);
+            if (decoded.Problem is not null)
+            {
+                return ApiProblems.Conflict($"The {(request ? "request" : "response")} body of flow {id} {decoded.Problem}; read it without decode=true for the bytes as recorded.");
+            }
+
+            bytes = decoded.Content;
+            truncated |= decoded.Cut;
+        }
+
+        response.Headers["X-Content-Truncated"] = truncated ? "true" : "false";
+        response.Headers["X-Content-Length"] = length.ToString(CultureInfo.InvariantCulture);
+        response.Headers.XContentTypeOptions = "nosniff";
+        return TypedResults.File(bytes, "application/octet-stream");
     }
 
     /// <summary>How long an inject waits for its message to go out before it answers 202 (queued) instead.</summary>
