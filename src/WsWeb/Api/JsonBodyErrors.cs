@@ -29,6 +29,14 @@ internal static class JsonBodyErrors
             return (field, $"{subject} is not valid JSON{where}: {ReaderWords(exception.Message)}");
         }
 
+        // A string that is no text: bytes that are not UTF-8, or an escaped lone surrogate (\ud800). The reader says so
+        // only underneath, and the serializer's own words would call it the wrong type.
+        if (exception.InnerException is InvalidOperationException { Message: var reason }
+            && (reason.Contains("UTF", StringComparison.Ordinal) || reason.Contains("surrogate", StringComparison.OrdinalIgnoreCase)))
+        {
+            return (field, $"{subject} is not valid text{where}: it holds bytes that are not UTF-8, or a lone surrogate such as \\ud800. Send UTF-8 JSON; binary content goes as base64 or hex (encoding).");
+        }
+
         var parent = segments.Count == 0 ? null : Walk(body, segments.Take(segments.Count - 1));
         var name = segments.Count == 0 ? null : segments[^1];
         if (name is not null && !name.StartsWith('[') && IsUnknown(parent, name, exception.Message))

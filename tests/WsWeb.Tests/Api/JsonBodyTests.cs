@@ -42,6 +42,21 @@ public sealed class JsonBodyTests(WsWebApp app) : IClassFixture<WsWebApp>
     }
 
     [Fact]
+    public async Task Text_that_is_not_unicode_is_said_to_be_so_not_to_be_of_the_wrong_type()
+    {
+        // A lone surrogate escaped, and a byte that is not UTF-8: both are strings, neither is text.
+        var surrogate = await ApiAssert.InvalidFieldAsync(await SendAsync(HttpMethod.Post, "/api/rules", "{\"filter\": \"~q\", \"action\": \"drop\", \"name\": \"\\ud800\"}"), "name");
+        Assert.StartsWith("The value of name is not valid text at line 1, ", surrogate, StringComparison.Ordinal);
+        Assert.Contains("lone surrogate", surrogate, StringComparison.Ordinal);
+
+        using var content = new ByteArrayContent([.. Encoding.ASCII.GetBytes("{\"filter\": \"~q\", \"action\": \"drop\", \"name\": \""), 0xFF, 0xFE, (byte)'"', (byte)'}']);
+        content.Headers.ContentType = new("application/json");
+        var bytes = await ApiAssert.InvalidFieldAsync(await app.Api.PostAsync(new Uri("/api/rules", UriKind.Relative), content), "name");
+        Assert.StartsWith("The value of name is not valid text at line 1, ", bytes, StringComparison.Ordinal);
+        AssertNoFrameworkWords(bytes);
+    }
+
+    [Fact]
     public async Task A_syntax_error_inside_a_field_names_the_field_and_its_line()
     {
         var message = await ApiAssert.InvalidFieldAsync(await SendAsync(HttpMethod.Post, "/api/rules", "{\n  \"filter\": \"~q\",\n  \"enabled\": tru\n}"), "enabled");
