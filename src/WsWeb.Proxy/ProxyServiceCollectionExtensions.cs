@@ -65,6 +65,7 @@ public static class ProxyServiceCollectionExtensions
         services.AddSingleton<FlowReplay>();
         services.AddSingleton<ProxyRequestHandler>();
         services.AddSingleton<Rewriting.RequestRewrites>();
+        services.AddSingleton<TlsHandshakeLog>();
         services.AddSingleton<ProxyConnectionMiddleware>();
         services.AddSingleton<ProxyRequestGate>();
         services.AddSingleton<KestrelRefusals>();

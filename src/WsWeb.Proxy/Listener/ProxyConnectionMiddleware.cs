@@ -30,6 +30,7 @@ internal sealed partial class ProxyConnectionMiddleware(
     ProxyOptions options,
     Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime,
     FlowStore store,
+    TlsHandshakeLog handshakes,
     TimeProvider time,
     ILogger<ProxyConnectionMiddleware> logger)
 {
@@ -233,7 +234,7 @@ internal sealed partial class ProxyConnectionMiddleware(
         catch (Exception ex) when (ex is IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException or ArgumentException or InvalidOperationException or NotSupportedException)
         {
             // Often a client that does not trust our CA yet; the reason tells that apart from the rest.
-            LogTlsFailed(context.ConnectionId, host, Forwarding.TlsFailures.DescribeClient(ex, host));
+            TlsFailed(context, feature, host, Forwarding.TlsFailures.DescribeClient(ex, host));
             return;
         }
 
@@ -255,6 +256,26 @@ internal sealed partial class ProxyConnectionMiddleware(
         feature.Raw = new RawTransport(tls, new DuplexPipe(reader, writer));
         try
         {
+            // In TLS 1.3 the server's side of the handshake is done before the client has checked the certificate: a
+            // client that refuses it says so with its first record, an alert. Wait for that record here (Kestrel reads
+            // it next), so a refusal is told apart from a success.
+            try
+            {
+                var first = await reader.ReadAsync(handshake);
+                reader.AdvanceTo(first.Buffer.Start);
+                if (first.Buffer.IsEmpty && first.IsCompleted)
+                {
+                    TlsFailed(context, feature, host, "the client closed the connection right after the handshake, before any request; a client that does not trust the WsWeb CA often does this");
+                    return;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException)
+            {
+                TlsFailed(context, feature, host, Forwarding.TlsFailures.DescribeClient(ex, host));
+                return;
+            }
+
+            handshakes.RecordSuccess();
             await HandOnAsync(context, next, feature);
         }
         finally
@@ -263,6 +284,12 @@ internal sealed partial class ProxyConnectionMiddleware(
             await reader.CompleteAsync();
             await writer.CompleteAsync();
         }
+    }
+
+    private void TlsFailed(ConnectionContext context, ProxyConnectionFeature feature, string host, string reason)
+    {
+        LogTlsFailed(context.ConnectionId, host, reason);
+        handshakes.RecordFailure(new TlsHandshakeFailure(Timestamps.Now(time), feature.Client.PeerName ?? "?", host, reason));
     }
 
     /// <summary>

@@ -61,6 +61,9 @@ internal static class DashboardEndpoints
             return new RazorComponentResult<FlowRows>(new Dictionary<string, object?> { [nameof(FlowRows.Flows)] = flows, [nameof(FlowRows.Held)] = intercept.HeldByFlow() });
         });
 
+        ui.MapGet("/client-tls", (WsWeb.Proxy.Listener.TlsHandshakeLog handshakes) =>
+            new RazorComponentResult<ClientTlsStatus>(ClientTlsStatus.From(handshakes)));
+
         // Without a filter the total is the store's count, cheap enough to ask after every live batch.
         ui.MapGet("/flows/count", (FlowStore store) => TypedResults.Text(Fmt.Num(store.Count)));
 

@@ -4,7 +4,10 @@ using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using WsWeb.Core.Flows;
+using Microsoft.Extensions.DependencyInjection;
 using WsWeb.Proxy.Certificates;
+using WsWeb.Proxy.Listener;
+using WsWeb.Tests.Shared;
 using WsWeb.Proxy.Tests.Infrastructure;
 
 namespace WsWeb.Proxy.Tests.Listener;
@@ -114,5 +117,36 @@ public sealed class ConnectTlsTests
         Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
         Assert.Null(flow.ClientConn.Sni);
         Assert.Equal("localhost", flow.ServerConn.Sni);
+    }
+
+    [Fact]
+    public async Task A_client_that_refuses_the_certificate_is_counted_and_kept_with_why_and_one_that_accepts_it_is_counted()
+    {
+        await using var proxy = await ProxyServer.StartAsync();
+        var handshakes = proxy.Services.GetRequiredService<TlsHandshakeLog>();
+
+        await using (var stream = await ConnectAsync(proxy, "refused.example:443"))
+        await using (var tls = new SslStream(stream, false, (_, _, _, _) => false))
+        {
+            await Assert.ThrowsAsync<System.Security.Authentication.AuthenticationException>(() => tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "refused.example" }));
+        }
+
+        await Eventually.AssertAsync(() => handshakes.Failed == 1, "the failed handshake is counted");
+        var failure = Assert.Single(handshakes.Recent());
+        Assert.Equal("refused.example", failure.Host);
+        Assert.StartsWith("127.0.0.1:", failure.Client, StringComparison.Ordinal);
+        // .NET's client closes without an alert; OpenSSL's sends "unknown ca", which reads "does not accept WsWeb's certificate".
+        Assert.Equal("the client closed the connection right after the handshake, before any request; a client that does not trust the WsWeb CA often does this", failure.Reason);
+
+        await using (var stream = await ConnectAsync(proxy, "accepted.example:443"))
+        await using (var tls = new SslStream(stream, false, (_, certificate, _, _) => ProxyClients.ChainsTo(certificate, proxy.CaCertificate)))
+        {
+            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "accepted.example" });
+            // Counted once the client sends its first request: in TLS 1.3 that is when it has accepted the certificate.
+            await tls.WriteAsync("GET /counted HTTP/1.1\r\nHost: accepted.example\r\n\r\n"u8.ToArray());
+            await Eventually.AssertAsync(() => handshakes.Succeeded == 1, "the handshake that succeeded is counted");
+        }
+
+        Assert.Equal(1, handshakes.Failed);
     }
 }

@@ -2096,6 +2096,25 @@ function followHeldCount() {
   });
 }
 
+// ---------- Onboarding page ----------
+
+// The client TLS handshakes box (ClientTlsStatus.razor), read again every few seconds while the page is shown: someone
+// setting up a client watches it for the handshake that fails, and why. Not over the hub: it is one small fragment.
+const CLIENT_TLS_MS = 3000;
+function onboardingPage() {
+  const refresh = async () => {
+    const box = $("#client-tls");
+    if (!box || document.hidden) return;
+    const response = await fetch("/ui/client-tls").catch(() => null);
+    if (!response?.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html").body.firstElementChild;
+    if (!fresh || fresh.outerHTML === box.outerHTML) return;
+    box.replaceWith(fresh);
+    localizeTimes(fresh);
+  };
+  setInterval(refresh, CLIENT_TLS_MS);
+}
+
 // ---------- start ----------
 
 localizeTimes();
@@ -2106,7 +2125,7 @@ switch (root?.dataset.page) {
   case "intercept": interceptPage(root); break;
   case "rules": rulesPage(root); break;
   case "export": exportPage(root); followHeldCount(); break;
-  case "onboarding": followHeldCount(); break;
+  case "onboarding": onboardingPage(); followHeldCount(); break;
   default: break;
 }
 window.wsweb = { api, formatBytes, preview, messageRow, flowRow };
