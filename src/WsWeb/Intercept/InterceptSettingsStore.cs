@@ -8,10 +8,15 @@ namespace WsWeb.Intercept;
 /// intercept page what changed. Every change of the settings goes through here, never through
 /// <see cref="InterceptService.Set"/> directly, or the version would not move.
 /// </summary>
-internal sealed class InterceptSettingsStore(InterceptService intercept)
+/// <remarks>
+/// The settings are not saved, but an ETag a page or script read before a restart must not match after it: versions
+/// start at the start time in milliseconds, not at 1, so a teammate's change after the restart is never taken for
+/// the one the stale page read.
+/// </remarks>
+internal sealed class InterceptSettingsStore(InterceptService intercept, TimeProvider time)
 {
     private readonly object _gate = new();
-    private long _version = 1;
+    private long _version = time.GetUtcNow().ToUnixTimeMilliseconds();
 
     /// <summary>The settings changed (set or cleared); raised after the change, outside the lock.</summary>
     public event Action? Changed;

@@ -196,7 +196,7 @@ internal sealed partial class RuleFile(RuleStore rules, ProxyOptions options, Ti
                 continue;
             }
 
-            if (!rules.TryAdd(rule, out _))
+            if (!rules.TryAdd(rule, out _, request.Version is >= 1 and var savedVersion ? savedVersion : 1))
             {
                 problems.Add($"{which}: past the limit of {RuleStore.MaxRules} rules");
             }

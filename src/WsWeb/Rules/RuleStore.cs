@@ -37,13 +37,17 @@ internal sealed class RuleStore
 
     public Rule? Get(string id) => _rules.FirstOrDefault(r => r.Id == id);
 
-    /// <summary>Appends a rule at version 1; false, and nothing added, when <see cref="MaxRules"/> are already there.</summary>
+    /// <summary>
+    /// Appends a rule at <paramref name="version"/> (1 for a new rule; a rule loaded from rules.json keeps the version it
+    /// was saved at, so an If-Match read before a restart does not match a teammate's change after it); false, and
+    /// nothing added, when <see cref="MaxRules"/> are already there.
+    /// </summary>
     /// <remarks>The count is checked under the same lock as the add, so concurrent creates cannot overshoot.</remarks>
-    public bool TryAdd(Rule rule, out Rule added)
+    public bool TryAdd(Rule rule, out Rule added, long version = 1)
     {
         lock (_gate)
         {
-            added = rule.With(version: 1, rule.Enabled);
+            added = rule.With(version, rule.Enabled);
             if (_rules.Length >= MaxRules)
             {
                 return false;

@@ -53,7 +53,13 @@ public sealed class RuleFileTests : IAsyncLifetime
         Assert.Equal("rename", rules[0].GetProperty("name").GetString());
         Assert.Equal("bob", rules[0].GetProperty("replace").GetProperty("replacement").GetString());
         Assert.True(rules[1].GetProperty("enabled").GetBoolean());
-        Assert.Equal(1, rules[1].GetProperty("version").GetInt64());
+
+        // Each rule keeps the version it was saved at (the PATCH made it 2): an If-Match read before the restart still
+        // means what it meant, and one older than that is still stale.
+        Assert.Equal(2, rules[1].GetProperty("version").GetInt64());
+        var stale = new HttpRequestMessage(HttpMethod.Put, new Uri($"/api/rules/{dropId}", UriKind.Relative)) { Content = JsonContent.Create(new { filter = "~b other", action = "drop" }) };
+        stale.Headers.TryAddWithoutValidation("If-Match", "\"1\"");
+        Assert.Equal(HttpStatusCode.PreconditionFailed, (await second.Api.SendAsync(stale)).StatusCode);
 
         var (client, server, _) = await second.ConnectAsync();
         await using (client)
@@ -69,6 +75,31 @@ public sealed class RuleFileTests : IAsyncLifetime
         using var deleted = await second.Api.DeleteAsync(new Uri($"/api/rules/{dropId}", UriKind.Relative));
         Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
         await Eventually.AssertAsync(() => !File.ReadAllText(RulesPath).Contains(dropId, StringComparison.Ordinal), "the deletion is saved");
+    }
+
+    [Fact]
+    public async Task An_intercept_etag_read_before_a_restart_does_not_match_a_change_made_after_it()
+    {
+        var first = await StartAsync();
+        using (var set = await first.Api.PutAsJsonAsync(new Uri("/api/intercept", UriKind.Relative), new { filter = "~wq" }))
+        {
+            Assert.Equal(HttpStatusCode.OK, set.StatusCode);
+        }
+
+        var before = (await first.Api.GetAsync("/api/intercept")).Headers.ETag!.ToString();
+        await first.DisposeAsync();
+
+        // The settings start afresh (off), and a teammate sets a filter: the tag the stale page holds must not match it.
+        var second = await StartAsync();
+        using (var teammate = await second.Api.PutAsJsonAsync(new Uri("/api/intercept", UriKind.Relative), new { filter = "~ws & ~b teammate" }))
+        {
+            Assert.Equal(HttpStatusCode.OK, teammate.StatusCode);
+        }
+
+        var stale = new HttpRequestMessage(HttpMethod.Put, new Uri("/api/intercept", UriKind.Relative)) { Content = JsonContent.Create(new { filter = "~wq" }) };
+        stale.Headers.TryAddWithoutValidation("If-Match", before);
+        Assert.Equal(HttpStatusCode.PreconditionFailed, (await second.Api.SendAsync(stale)).StatusCode);
+        Assert.Equal("~ws & ~b teammate", (await ApiAssert.JsonAsync(await second.Api.GetAsync("/api/intercept"))).GetProperty("filter").GetString());
     }
 
     [Fact]
