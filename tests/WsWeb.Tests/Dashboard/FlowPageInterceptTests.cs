@@ -37,6 +37,33 @@ public sealed class FlowPageInterceptTests(DashboardBrowser browser) : IClassFix
         await ApiAssert.JsonAsync(await App.Api.PostAsync(new Uri($"/api/intercept/held/{flowId}/{index}/release", UriKind.Relative), null));
 
     [RequiresChromiumFact]
+    public async Task A_message_decided_while_the_page_was_not_on_the_hub_shows_what_became_of_it()
+    {
+        var (client, _, flow) = await App.ConnectAsync();
+        await using var c = client;
+        var index = await HoldOneAsync(client, flow.Id);
+
+        // The hub cannot be reached (its negotiate fails): the page polls. A teammate's drop then sends its
+        // MessagesChanged to nobody; the page learns of it only by reading the row again, as it does on a reconnect.
+        var page = await browser.NewPageAsync();
+        await page.RouteAsync("**/hubs/flows/negotiate*", route => route.AbortAsync());
+        await page.GotoAsync($"{browser.BaseUrl}/flows/{flow.Id}");
+        await Expect(page.Locator("#live-status")).ToHaveTextAsync("polling");
+        var row = page.Locator($"#message-rows tr[data-index='{index}']");
+        await Expect(row.Locator(".b-held")).ToBeVisibleAsync();
+        await row.ClickAsync();
+        await Expect(page.Locator($"#message-view .message-content[data-index='{index}']")).ToBeVisibleAsync();
+
+        await ApiAssert.JsonAsync(await App.Api.PostAsync(new Uri($"/api/intercept/held/{flow.Id}/{index}/drop", UriKind.Relative), null));
+
+        await Expect(row.Locator(".b-dropped")).ToBeVisibleAsync();
+        await Expect(row.Locator(".b-held")).ToHaveCountAsync(0);
+        await Expect(page.Locator("#message-view .badge", new() { HasText = "held" })).ToHaveCountAsync(0);
+        await page.UnrouteAsync("**/hubs/flows/negotiate*");
+        await Expect(page.Locator("#live-status")).ToHaveTextAsync("live");
+    }
+
+    [RequiresChromiumFact]
     public async Task A_flow_killed_while_its_page_is_open_says_why_its_actions_are_disabled()
     {
         var (client, _, flow) = await App.ConnectAsync();

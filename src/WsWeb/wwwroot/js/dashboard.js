@@ -1179,6 +1179,19 @@ function flowPage(root) {
     return catching;
   };
 
+  // A row shown held may have been decided (released, edited, dropped) while the page was not listening: such changes
+  // come only as MessagesChanged, which a reconnect does not replay, and polling reads only what is new. So the
+  // catch-up after (re)connecting, and each poll, reads again from the first row shown held, and the message view
+  // shows what became of it.
+  const catchUpWithHeld = async () => {
+    const heldRow = tbody.querySelector("tr .b-held")?.closest("tr");
+    const from = heldRow ? parseInt(heldRow.dataset.index, 10) : null;
+    const selectedHeld = selected !== null && !!tbody.querySelector(`tr[data-index="${selected}"] .b-held`);
+    const complete = await catchUp(from === null ? cursor : Math.min(cursor, from - 1));
+    if (complete && selectedHeld) showMessage(selected);
+    return complete;
+  };
+
   const flush = () => {
     frame = 0;
     const batch = pending;
@@ -1393,11 +1406,11 @@ function flowPage(root) {
       holding = true;
       let refused = null;
       try { await connection.invoke("SubscribeFlow", flowId); } catch (error) { refused = error; }
-      const complete = await catchUp();
+      const complete = await catchUpWithHeld();
       if (refused) throw refused;
       if (!complete) throw new Error("The catch-up after subscribing failed.");
     },
-    poll: catchUp,
+    poll: catchUpWithHeld,
   });
 }
 
