@@ -77,15 +77,59 @@ public sealed class FlowsUiBrowserTests(DashboardBrowser browser) : IClassFixtur
         var second = await FinishedFlowAsync();
 
         var page = await browser.NewPageAsync();
-        await page.GotoAsync($"{browser.BaseUrl}/flows?filter={Uri.EscapeDataString($"~u {second.Request.Path.Split('=')[^1]}")}");
+        var filter = $"~u {second.Request.Path.Split('=')[^1]}";
+        await page.GotoAsync($"{browser.BaseUrl}/flows?filter={Uri.EscapeDataString(filter)}");
         await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub");
         string? question = null;
         page.Dialog += (_, dialog) => { question = dialog.Message; _ = dialog.AcceptAsync(); };
+
+        // A filter typed and not applied is not what Clear would remove by: it waits until it is applied.
+        await page.FillAsync("#flow-filter", filter + " & ~websocket");
+        await Expect(page.Locator("#flows-clear")).ToBeDisabledAsync();
+        await Expect(page.Locator("#flows-clear")).ToHaveAttributeAsync("title", "Apply the filter in the box first (Enter): Clear removes the flows the list shows");
+        await page.FillAsync("#flow-filter", filter);
+        await Expect(page.Locator("#flows-clear")).ToBeEnabledAsync();
+
         await page.ClickAsync("#flows-clear");
         await Expect(page.Locator("#flows-clear-result")).ToHaveTextAsync("Removed 1");
-        Assert.Equal("Remove the finished flows this filter shows? Live ones stay.", question);
+        Assert.Equal($"Remove the finished flows the list shows, those matching {filter}? Live ones stay.", question);
         Assert.NotNull(App.Store.Get(first.Id));
         Assert.Null(App.Store.Get(second.Id));
+    }
+
+    [RequiresChromiumFact]
+    public async Task A_filtered_list_reads_itself_again_at_most_about_once_a_second_while_traffic_flows_and_still_shows_what_matches()
+    {
+        await ResetAsync();
+        var page = await browser.NewPageAsync();
+        var tag = Guid.NewGuid().ToString("N");
+        await page.GotoAsync($"{browser.BaseUrl}/flows?filter={Uri.EscapeDataString($"~b {tag}")}");
+        await Expect(page.Locator("body")).ToHaveAttributeAsync("data-live", "hub");
+        var reads = 0;
+        page.Request += (_, request) =>
+        {
+            if (request.Url.Contains("/ui/flows/rows", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref reads);
+            }
+        };
+
+        // Three seconds of traffic that changes a flow on every hub batch: each used to re-run the filter over the store.
+        var (client, _, flow) = await App.ConnectAsync();
+        await using var c = client;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; watch.Elapsed < TimeSpan.FromSeconds(3); i++)
+        {
+            await client.SendTextAsync($"tick {i}");
+            await client.ReceiveTextAsync();
+            await Task.Delay(20);
+        }
+
+        Assert.InRange(Volatile.Read(ref reads), 1, 6);
+
+        // What comes to match still shows, within the second.
+        await client.SendTextAsync(tag);
+        await Expect(page.Locator($"tr.flow-row[data-id='{flow.Id}']")).ToBeVisibleAsync();
     }
 
     [RequiresChromiumFact]

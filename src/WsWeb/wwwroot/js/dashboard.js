@@ -4,6 +4,7 @@
 
 const HUB_URL = "/hubs/flows";
 const POLL_MS = 1000;
+const FILTERED_REFETCH_MS = 1000;
 const MAX_FLOW_ROWS = 500;
 const MAX_MESSAGE_ROWS = 2000;
 const TRIM_TO = 1500;
@@ -638,12 +639,15 @@ function flowsPage(root) {
   let changedDuring = new Map();
   let removedDuring = new Set();
 
+  let lastRefetchMs = 0; // how long the server took to list the last time
   const refetch = serial(async () => {
     refetching = true;
     changedDuring = new Map();
     removedDuring = new Set();
     try {
+      const started = performance.now();
       const response = await fetch(`/ui/flows/rows?filter=${encodeURIComponent(filter)}`);
+      lastRefetchMs = performance.now() - started;
       if (!response.ok) return;
       const html = await response.text();
       // Polling reads the list every second: an unchanged answer leaves the rows (and a text selection) alone.
@@ -661,6 +665,17 @@ function flowsPage(root) {
       refetching = false;
     }
   });
+
+  // Filtered, the list is read again whole on a change, and the server runs the filter over the whole store (a body
+  // filter reads every message): while traffic flows, at most once a second, and at most a fifth of the time, so a few
+  // filtered tabs over a large capture do not keep WsWeb's cores busy (three kept one at 94 %, one read per batch).
+  let filteredTimer = null;
+  let filteredLast = 0;
+  const refetchFiltered = () => {
+    if (filteredTimer) return;
+    const wait = Math.max(0, filteredLast + Math.max(FILTERED_REFETCH_MS, 4 * lastRefetchMs) - Date.now());
+    filteredTimer = setTimeout(() => { filteredTimer = null; filteredLast = Date.now(); refetch(); }, wait);
+  };
 
   // Unfiltered, live rows arrive one by one; the store's count says how many fell off the end.
   const refreshTotal = throttle(async () => {
@@ -697,6 +712,19 @@ function flowsPage(root) {
   });
 
   // Clear (FlowsPage.razor): the hub's FlowsRemoved takes the rows away; a page that only polls reads the list again.
+  // Clear removes what the list shows, by the filter applied: one typed in the box and not applied yet would be taken
+  // for it (a narrower filter, and the flows of the wider one went too). Until it is applied, Clear waits.
+  const clear = $("#flows-clear");
+  const box = $("#flow-filter");
+  if (clear && box) {
+    const title = clear.title;
+    box.addEventListener("input", () => {
+      const pending = box.value.trim() !== filter.trim();
+      clear.disabled = pending;
+      clear.title = pending ? "Apply the filter in the box first (Enter): Clear removes the flows the list shows" : title;
+    });
+  }
+
   document.addEventListener("wsweb:done", ({ detail: { source, data } }) => {
     if (source.id !== "flows-clear") return;
     showResult(source.parentElement, `Removed ${data.removed}${data.live ? ` · ${data.live} live kept` : ""}`);
@@ -706,7 +734,7 @@ function flowsPage(root) {
   goLive({
     handlers: {
       FlowsChanged: (flows) => {
-        if (filter) { refetch(); return; }
+        if (filter) { refetchFiltered(); return; }
         for (const f of flows) {
           pending.set(f.id, f);
           if (refetching) { changedDuring.set(f.id, f); removedDuring.delete(f.id); }
@@ -719,7 +747,7 @@ function flowsPage(root) {
           pending.delete(id);
           if (refetching) { removedDuring.add(id); changedDuring.delete(id); }
         }
-        if (filter) { refetch(); return; }
+        if (filter) { refetchFiltered(); return; }
         total = Math.max(0, total - ids.length);
         updateCounts();
       },
