@@ -34,6 +34,9 @@ internal sealed partial class WebAccess
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<IPAddress, (int Count, DateTimeOffset Since)> _attempts = new();
 
+    /// <summary>The wrong secrets each address sent in its current window (a fingerprint of each), to tell a retry from a guess.</summary>
+    private readonly ConcurrentDictionary<IPAddress, WrongSecrets> _wrong = new();
+
     private WebAccess(string? secret, bool generated, int webPort, TimeProvider time)
     {
         _time = time;
@@ -99,6 +102,14 @@ internal sealed partial class WebAccess
             if (_attempts.Count > MaxTrackedAddresses)
             {
                 _attempts.Clear();   // bounded memory, against a flood from more networks than this
+            }
+
+            foreach (var address in _wrong.Keys)
+            {
+                if (!_attempts.ContainsKey(address))
+                {
+                    _wrong.TryRemove(address, out _);
+                }
             }
         }
 
@@ -195,6 +206,14 @@ internal sealed partial class WebAccess
 
         if (!Accepts(presented))
         {
+            // The same wrong secret again is no new guess: a script or a tab retrying a token from before a restart.
+            // It gives its check back, so it cannot lock everyone behind its address out; only different wrong
+            // secrets use up the allowance, and those are what guessing takes.
+            if (window is { } spent && _wrong.GetOrAdd(key!, _ => new WrongSecrets()).SeenBefore(spent, presented))
+            {
+                GiveBackAttempt(key!, spent);
+            }
+
             return SecretCheck.Wrong;
         }
 
@@ -235,4 +254,29 @@ internal enum SecretCheck
 
     /// <summary>Too many wrong secrets from this address in the last minute: answered 429 without checking.</summary>
     Throttled,
+}
+
+/// <summary>The wrong secrets one address sent in one attempt window, as fingerprints (never the secrets themselves).</summary>
+internal sealed class WrongSecrets
+{
+    private readonly Lock _gate = new();
+    private readonly HashSet<ulong> _seen = [];
+    private DateTimeOffset _window;
+
+    /// <summary>Whether <paramref name="presented"/> was sent before in <paramref name="window"/>; remembers it if not.</summary>
+    public bool SeenBefore(DateTimeOffset window, string presented)
+    {
+        var fingerprint = BitConverter.ToUInt64(SHA256.HashData(Encoding.UTF8.GetBytes(presented)));
+        lock (_gate)
+        {
+            if (window != _window)
+            {
+                _window = window;
+                _seen.Clear();
+            }
+
+            // At most as many as the allowance: each new one costs a check, and past the allowance none is checked.
+            return !_seen.Add(fingerprint);
+        }
+    }
 }

@@ -433,7 +433,7 @@ public sealed class WebAccessOptionsTests
         var access = WebAccess.Create(new ProxyOptions { WebPassword = "a long secret" });
         for (var i = 0; i <= WebAccess.AttemptsPerMinute; i++)
         {
-            Assert.Equal(SecretCheck.Wrong, access.Check("guess", IPAddress.Parse($"2001:db8:1:2::{i + 1:x}")));
+            Assert.Equal(SecretCheck.Wrong, access.Check($"guess {i}", IPAddress.Parse($"2001:db8:1:2::{i + 1:x}")));
         }
 
         Assert.Equal(SecretCheck.Throttled, access.Check("a long secret", IPAddress.Parse("2001:db8:1:2:ffff::1")));
@@ -460,6 +460,28 @@ public sealed class WebAccessOptionsTests
         var link = WebAccessEndpoints.SignInLink(new ProxyOptions { WebHost = webHost }, "T");
 
         Assert.Equal(expected ?? $"http://{Dns.GetHostName()}:8081/?token=T", link);
+    }
+
+    [Fact]
+    public void The_same_stale_token_sent_again_and_again_is_no_new_guess_and_locks_nobody_out()
+    {
+        // A teammate's script polling with the token of the last run, twice a second: the right secret still gets in
+        // from the same address, while different wrong ones still use up the allowance.
+        var access = WebAccess.Create(new ProxyOptions { WebPassword = "a long secret" });
+        var office = IPAddress.Parse("192.0.2.20");
+        for (var i = 0; i < 150; i++)
+        {
+            Assert.Equal(SecretCheck.Wrong, access.Check("token of the last run", office));
+        }
+
+        Assert.Equal(SecretCheck.Accepted, access.Check("a long secret", office));
+        for (var i = 0; i < WebAccess.AttemptsPerMinute - 1; i++)
+        {
+            Assert.Equal(SecretCheck.Wrong, access.Check($"guess {i}", office));
+        }
+
+        Assert.Equal(SecretCheck.Wrong, access.Check("guess 9", office));
+        Assert.Equal(SecretCheck.Throttled, access.Check("a long secret", office));
     }
 
     [Fact]
