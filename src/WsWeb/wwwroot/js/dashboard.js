@@ -2052,7 +2052,12 @@ function rulesPage() {
       }, failed);
     } else if (event.target.closest(".rule-up, .rule-down")) {
       const place = $$("tr.rule-row", tbody).indexOf(row) + (event.target.closest(".rule-up") ? -1 : 1);
-      api("POST", `${url}/move`, { index: place }).then((rules) => { problem.innerHTML = ""; render(rules); }, failed);
+      // Live on the hub, RulesChanged brings the new order, and any change a teammate made meanwhile after it: the
+      // answer, older than those, would put their change off the page.
+      api("POST", `${url}/move`, { index: place }).then((rules) => {
+        problem.innerHTML = "";
+        if (document.body.dataset.live !== "hub") render(rules);
+      }, failed);
     } else if (event.target.closest(".rule-delete")) {
       // As Clear flows and a flow's Delete: it cannot be undone, and on a shared WsWeb the rule may be a teammate's.
       if (!confirm(`Delete the rule "${rule.name}"? It stops acting on messages at once, for everyone using this WsWeb.`)) return;
