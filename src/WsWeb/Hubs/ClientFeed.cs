@@ -102,6 +102,12 @@ internal sealed partial class ClientFeed
 
     public bool InterceptSubscribed { get; set; }
 
+    /// <summary>
+    /// Subscribed to intercept for the counts only (SubscribeInterceptCounts): a page that shows how many are held gets
+    /// HeldCounts, a few bytes, instead of every held message's preview on every change.
+    /// </summary>
+    public bool InterceptCountsOnly { get; set; }
+
     public bool RulesSubscribed { get; set; }
 
     public HashSet<string> SubscribedFlows { get; } = new(StringComparer.Ordinal);
@@ -592,7 +598,11 @@ internal sealed partial class ClientFeed
             await Invoke(client.FlowsRemoved([.. removed]), cancellationToken);
         }
 
-        if (batch.HeldChanged)
+        if (batch.HeldChanged && InterceptCountsOnly)
+        {
+            await Invoke(client.HeldCounts(_intercept.HeldByFlow()), cancellationToken);
+        }
+        else if (batch.HeldChanged)
         {
             // Previews: the whole list goes to every subscriber on every change, outside the queue's byte bound,
             // so each item is kept small (HeldView.PreviewBytes) whatever the size of the held message.

@@ -44,6 +44,12 @@ internal sealed class FlowsHub(FlowsHubRouter router, IHostApplicationLifetime l
     /// <summary>HeldChanged with the full held list (contents as previews) and InterceptChanged with the settings, now and whenever they change.</summary>
     public void SubscribeIntercept() => router.SubscribeIntercept(Context.ConnectionId);
 
+    /// <summary>
+    /// As <see cref="SubscribeIntercept"/>, with HeldCounts (held messages by flow id) instead of HeldChanged: what a page
+    /// that only shows how many are held needs, a few bytes instead of every held message's preview on every change.
+    /// </summary>
+    public void SubscribeInterceptCounts() => router.SubscribeIntercept(Context.ConnectionId, countsOnly: true);
+
     public void UnsubscribeIntercept() => router.UnsubscribeIntercept(Context.ConnectionId);
 
     /// <summary>RulesChanged with the whole rule list, now and whenever a rule is created, changed or removed; RuleHits as counters move.</summary>

@@ -121,11 +121,13 @@ internal sealed class FlowsHubRouter : IAsyncDisposable
         }
     }
 
-    public void SubscribeIntercept(string connectionId)
+    /// <param name="countsOnly">HeldCounts instead of HeldChanged: for pages that show how many are held, not what.</param>
+    public void SubscribeIntercept(string connectionId, bool countsOnly = false)
     {
         var feed = Feed(connectionId);
         lock (feed.SubscriptionGate)
         {
+            feed.InterceptCountsOnly = countsOnly;
             if (!feed.InterceptSubscribed)
             {
                 feed.InterceptSubscribed = true;

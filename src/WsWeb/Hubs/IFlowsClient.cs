@@ -32,6 +32,12 @@ public interface IFlowsClient
     Task HeldChanged(HeldView[] held);
 
     /// <summary>
+    /// How many messages are held, by flow id (flows with none left out), sent whenever the held list changes, to
+    /// SubscribeInterceptCounts subscribers instead of <see cref="HeldChanged"/>.
+    /// </summary>
+    Task HeldCounts(Dictionary<string, int> heldByFlow);
+
+    /// <summary>
     /// The intercept settings changed (someone set or cleared the filter, timeout or action): the state as
     /// GET /api/intercept answers it, with its <see cref="InterceptState.Version"/>. Intercept subscribers; one is sent
     /// at once on SubscribeIntercept. Several changes within one tick arrive as one, with the latest settings.

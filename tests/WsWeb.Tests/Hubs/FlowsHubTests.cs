@@ -230,6 +230,33 @@ public sealed class FlowsHubTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyn
     }
 
     [Fact]
+    public async Task SubscribeInterceptCounts_sends_how_many_are_held_by_flow_and_never_the_messages()
+    {
+        await using var hub = await HubTestClient.ConnectAsync(app.WebPort);
+        await hub.InvokeAsync("SubscribeInterceptCounts");
+        var (initial, _) = await hub.ReceiveUntilAsync(i => i.Target == "HeldCounts");
+        Assert.Equal(System.Text.Json.JsonValueKind.Object, initial.Arguments[0].ValueKind);
+        Assert.Empty(initial.Arguments[0].EnumerateObject());
+
+        var state = await app.Api.PutAsJsonAsync(new Uri("/api/intercept", UriKind.Relative), new { filter = "~wq & ~b count-me" });
+        Assert.Equal(HttpStatusCode.OK, state.StatusCode);
+        var (client, _, flow) = await app.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("count-me 1");
+        await client.SendTextAsync("count-me 2");
+
+        // Held one after the other (the second waits behind the first): the count by flow follows.
+        var (one, _) = await hub.ReceiveUntilAsync(i => i.Target == "HeldCounts" && i.Arguments[0].TryGetProperty(flow.Id, out var n) && n.GetInt32() == 1);
+        Assert.Single(one.Arguments[0].EnumerateObject());
+        await app.Api.PostAsync(new Uri("/api/intercept/held/release", UriKind.Relative), null);
+        await hub.ReceiveUntilAsync(i => i.Target == "HeldCounts" && i.Arguments[0].TryGetProperty(flow.Id, out var n) && n.GetInt32() == 1);
+        await app.Api.PostAsync(new Uri("/api/intercept/held/release", UriKind.Relative), null);
+        await hub.ReceiveUntilAsync(i => i.Target == "HeldCounts" && !i.Arguments[0].EnumerateObject().Any());
+        Assert.DoesNotContain(hub.Received, i => i.Target == "HeldChanged");
+        Assert.Contains(hub.Received, i => i.Target == "InterceptChanged");
+    }
+
+    [Fact]
     public async Task HeldChanged_carries_previews_so_releasing_large_held_messages_one_by_one_stays_small()
     {
         // The review's repro, scaled to the test host's 1 MiB message limit: HeldChanged resends the whole list on

@@ -504,7 +504,8 @@ function goLive({ handlers, onConnected, poll, quiet = false }) {
     }
     try {
       await onConnected(connection);
-      await connection.invoke("SubscribeIntercept");
+      // Counts only: every page shows how many messages are held (the intercept page reads its cards itself).
+      await connection.invoke("SubscribeInterceptCounts");
     } catch {
       // Connected but not subscribed, or not caught up (or the connection dropped meanwhile): start over.
       connecting = false;
@@ -531,7 +532,7 @@ function goLive({ handlers, onConnected, poll, quiet = false }) {
     .build();
   for (const [name, handler] of Object.entries(handlers)) connection.on(name, handler);
   // Every live page keeps the nav's held count current: held messages stall their flows, wherever the user is.
-  connection.on("HeldChanged", (held) => showHeldCount(held.length));
+  connection.on("HeldCounts", (byFlow) => showHeldCount(Object.values(byFlow).reduce((sum, n) => sum + n, 0)));
   connection.on("InterceptChanged", showIntercepting);
   connection.onclose(() => {
     const wasConnected = connected;
@@ -594,7 +595,7 @@ function flowsPage(root) {
   // A filter that does not parse lists nothing (the box says where it is wrong): there are no updates to follow.
   if (root.dataset.filterInvalid) return;
   const tbody = $("#flow-rows");
-  // Messages intercept holds, by flow (HeldChanged): a flow waiting on someone shows it in the list, as the server
+  // Messages intercept holds, by flow (HeldCounts): a flow waiting on someone shows it in the list, as the server
   // renders it (FlowRow.razor). Null until the hub says: the rows as rendered are right until then.
   let heldByFlow = null;
   const markHeld = () => {
@@ -752,9 +753,8 @@ function flowsPage(root) {
         updateCounts();
       },
       Gap: () => refetch(),
-      HeldChanged: (held) => {
-        heldByFlow = new Map();
-        for (const h of held) heldByFlow.set(h.flowId, (heldByFlow.get(h.flowId) ?? 0) + 1);
+      HeldCounts: (byFlow) => {
+        heldByFlow = new Map(Object.entries(byFlow));
         markHeld();
       },
     },
@@ -1880,9 +1880,10 @@ function interceptPage() {
   // it is no longer held, keeping the answer in its problem box.
   document.addEventListener("wsweb:failed", (event) => { if (event.detail.form?.classList.contains("held-form")) refresh(); });
   goLive({
-    handlers: { HeldChanged: () => refresh(), Gap: () => refresh(), InterceptChanged: settings.apply },
+    // The cards are read as HTML on every change (they carry the editors): the hub only says when.
+    handlers: { HeldCounts: () => refresh(), Gap: () => refresh(), InterceptChanged: settings.apply },
     onConnected: async (connection) => {
-      await connection.invoke("SubscribeIntercept");
+      await connection.invoke("SubscribeInterceptCounts");
       if (!(await refresh())) throw new Error("The held messages could not be read after subscribing.");
     },
     poll: async () => { await settings.poll(); return refresh(); },
@@ -2134,7 +2135,7 @@ function followHeldCount() {
   goLive({
     handlers: {},
     onConnected: async (connection) => {
-      await connection.invoke("SubscribeIntercept");
+      await connection.invoke("SubscribeInterceptCounts");
       await read();
     },
     poll: read,
