@@ -189,7 +189,7 @@ internal sealed partial class RuleFile(RuleStore rules, ProxyOptions options, Ti
             var kept = IsUsableId(request.Id) && ids.Add(request.Id!);
             renamed |= !kept;
             var id = kept ? request.Id! : Guid.NewGuid().ToString("N")[..12];
-            if (!RulesApi.TryCompile(id, request, out var rule, out var problem))
+            if (!RuleCompiler.TryCompile(id, request, out var rule, out var problem))
             {
                 var errors = problem.ProblemDetails.Errors.Select(e => $"{e.Key}: {string.Join(" ", e.Value)}");
                 problems.Add($"{which}: {string.Join("; ", errors)}");

@@ -23,7 +23,7 @@ public sealed class ReplaceRuleLimitTests(LoggedWsWebApp host) : IClassFixture<L
     [Fact]
     public async Task A_text_replace_that_would_grow_past_the_maximum_leaves_the_message_and_the_next_rule_runs()
     {
-        var grow = await CreateAsync(new { name = "grow", filter = "~wq & ~text", action = "replace", replace = new { pattern = "(a)", replacement = "$1" + new string('b', RulesApi.MaxReplacementLength - 2) } });
+        var grow = await CreateAsync(new { name = "grow", filter = "~wq & ~text", action = "replace", replace = new { pattern = "(a)", replacement = "$1" + new string('b', RuleCompiler.MaxReplacementLength - 2) } });
         var mark = await CreateAsync(new { name = "mark the end", filter = "~wq & ~text", action = "replace", replace = new { pattern = "a$", replacement = "!" } });
         var (client, server, flow) = await App.ConnectAsync();
         await using var c = client;
@@ -42,7 +42,7 @@ public sealed class ReplaceRuleLimitTests(LoggedWsWebApp host) : IClassFixture<L
     public async Task A_binary_replace_that_would_grow_past_the_maximum_leaves_the_message()
     {
         // 200 bytes, each becoming 8 KiB: 1.6 MB.
-        await CreateAsync(new { name = "grow bytes", filter = "~wq & ~binary", action = "replace", replace = new { pattern = "ca", replacement = new string('0', RulesApi.MaxReplacementLength), binary = true } });
+        await CreateAsync(new { name = "grow bytes", filter = "~wq & ~binary", action = "replace", replace = new { pattern = "ca", replacement = new string('0', RuleCompiler.MaxReplacementLength), binary = true } });
         var (client, server, flow) = await App.ConnectAsync();
         await using var c = client;
         var content = Enumerable.Repeat((byte)0xca, 200).ToArray();

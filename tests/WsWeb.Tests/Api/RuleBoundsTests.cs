@@ -55,9 +55,9 @@ public sealed class RuleBoundsTests(WsWebApp app) : IClassFixture<WsWebApp>, IAs
     {
         var (name, pattern, replacement, limit) = field switch
         {
-            "name" => (new string('n', RulesApi.MaxNameLength + 1), "a", "b", RulesApi.MaxNameLength),
-            "replace.pattern" => ("long pattern", new string('a', RulesApi.MaxPatternLength + 1), "b", RulesApi.MaxPatternLength),
-            _ => ("long replacement", "a", new string('b', RulesApi.MaxReplacementLength + 1), RulesApi.MaxReplacementLength),
+            "name" => (new string('n', RuleCompiler.MaxNameLength + 1), "a", "b", RuleCompiler.MaxNameLength),
+            "replace.pattern" => ("long pattern", new string('a', RuleCompiler.MaxPatternLength + 1), "b", RuleCompiler.MaxPatternLength),
+            _ => ("long replacement", "a", new string('b', RuleCompiler.MaxReplacementLength + 1), RuleCompiler.MaxReplacementLength),
         };
 
         var message = await ApiAssert.InvalidFieldAsync(

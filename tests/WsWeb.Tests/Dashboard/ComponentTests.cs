@@ -577,16 +577,16 @@ public sealed class ComponentTests
         var doc = await RenderAsync<RulesPage>(services: RulesPageServices);
         var form = doc.QuerySelector("#rule-form")!;
         string? MaxLength(string name) => form.QuerySelector($"input[name='{name}']")!.GetAttribute("maxlength");
-        Assert.Equal($"{RulesApi.MaxNameLength}", MaxLength("name"));
+        Assert.Equal($"{RuleCompiler.MaxNameLength}", MaxLength("name"));
 
         // The filter's bound lives in WsWeb.Core (not visible here): the longest filter the parser accepts.
         var filter = int.Parse(MaxLength("filter")!, System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(WsWeb.Core.Filters.FlowFilter.TryParse("~b " + new string('a', filter - 3), out _, out _), "a filter of maxlength characters parses");
         Assert.False(WsWeb.Core.Filters.FlowFilter.TryParse("~b " + new string('a', filter - 2), out _, out var tooLong));
         Assert.Contains("too long", tooLong.Message, StringComparison.Ordinal);
-        Assert.Equal($"{RulesApi.MaxPatternLength}", MaxLength("replace.pattern"));
-        Assert.Equal($"{RulesApi.MaxReplacementLength}", MaxLength("replace.replacement"));
-        Assert.Equal($"{RulesApi.MaxDelayMs}", form.QuerySelector("input[name='delayMs']")!.GetAttribute("max"));
+        Assert.Equal($"{RuleCompiler.MaxPatternLength}", MaxLength("replace.pattern"));
+        Assert.Equal($"{RuleCompiler.MaxReplacementLength}", MaxLength("replace.replacement"));
+        Assert.Equal($"{RuleCompiler.MaxDelayMs}", form.QuerySelector("input[name='delayMs']")!.GetAttribute("max"));
 
         // The shared filter box has no bound of its own where a page gives none.
         var flows = await RenderAsync<FilterBox>();
