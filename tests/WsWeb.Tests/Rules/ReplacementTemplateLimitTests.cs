@@ -9,7 +9,7 @@ namespace WsWeb.Tests.Rules;
 /// for gigabytes ("(a)" to "$1" and 16 KB more, on 40 KB of "a", is 655 MB of UTF-8), which the proxy built whole
 /// before finding it could not send it.
 /// </summary>
-public sealed class ReplaceLimitTests
+public sealed class ReplacementTemplateLimitTests
 {
     private const int Limit = 1024 * 1024;
 

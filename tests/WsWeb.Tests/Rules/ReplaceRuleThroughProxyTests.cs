@@ -3,13 +3,13 @@ using WsWeb.Rules;
 using WsWeb.Tests.Hubs;
 using WsWeb.Tests.Infrastructure;
 
-namespace WsWeb.Tests.Api;
+namespace WsWeb.Tests.Rules;
 
 /// <summary>
 /// Through the real proxy (1 MiB maximum message size): a replace whose result would pass the maximum leaves the
 /// message as it was, logs why, and later rules still run. Built whole, the text example below is 655 MB.
 /// </summary>
-public sealed class ReplaceRuleLimitTests(LoggedWsWebApp host) : IClassFixture<LoggedWsWebApp>, IAsyncLifetime
+public sealed class ReplaceRuleThroughProxyTests(LoggedWsWebApp host) : IClassFixture<LoggedWsWebApp>, IAsyncLifetime
 {
     private WsWebApp App => host.App;
 

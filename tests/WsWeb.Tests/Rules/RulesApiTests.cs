@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using WsWeb.Tests.Infrastructure;
 
-namespace WsWeb.Tests.Api;
+namespace WsWeb.Tests.Rules;
 
 public sealed class RulesApiTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyncLifetime
 {

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using WsWeb.Tests.Infrastructure;
 
-namespace WsWeb.Tests.Api;
+namespace WsWeb.Tests.Intercept;
 
 /// <summary>Decisions on one held message that race each other: one wins, and every loser is told what won.</summary>
 public sealed class InterceptDecisionRaceTests(InterceptDecisionRaceTests.Host host) : IClassFixture<InterceptDecisionRaceTests.Host>, IAsyncLifetime

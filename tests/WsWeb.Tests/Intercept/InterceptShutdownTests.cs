@@ -5,7 +5,7 @@ using WsWeb.Intercept;
 using WsWeb.Proxy.WebSockets;
 using WsWeb.Tests.Infrastructure;
 
-namespace WsWeb.Tests.Api;
+namespace WsWeb.Tests.Intercept;
 
 /// <summary>
 /// Ctrl+C while intercept holds a message: the held message is dropped (nobody approved it) and the connection closes

@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using WsWeb.Tests.Infrastructure;
 
-namespace WsWeb.Tests.Api;
+namespace WsWeb.Tests.Intercept;
 
 /// <summary>POST /api/intercept/held/release and /drop: every held message at once, or those a filter matches.</summary>
 public sealed class InterceptBulkApiTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyncLifetime

@@ -4,7 +4,7 @@ using System.Text.Json;
 using WsWeb.Intercept;
 using WsWeb.Tests.Infrastructure;
 
-namespace WsWeb.Tests.Api;
+namespace WsWeb.Tests.Intercept;
 
 /// <summary>
 /// A held message nobody decides on, resolved by its intercept timeout. The timeout runs out when the test says, so the

@@ -4,7 +4,7 @@ using System.Text.Json;
 using System.Text;
 using WsWeb.Tests.Infrastructure;
 
-namespace WsWeb.Tests.Api;
+namespace WsWeb.Tests.Intercept;
 
 public sealed class InterceptApiTests(WsWebApp app) : IClassFixture<WsWebApp>, IAsyncLifetime
 {

@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using WsWeb.Rules;
 using WsWeb.Tests.Infrastructure;
 
-namespace WsWeb.Tests.Api;
+namespace WsWeb.Tests.Rules;
 
 /// <summary>
 /// Rules are bounded in number and size: every rule runs on every relayed message, so a script that kept
