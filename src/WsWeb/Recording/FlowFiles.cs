@@ -61,11 +61,11 @@ internal sealed partial class FlowFiles(FlowStore store, ProxyOptions options, I
             return;
         }
 
-        ExportApi.ImportReport report;
+        ImportReport report;
         try
         {
             // A session file written with -w holds as much as the store kept, and more: as large as one array may be.
-            report = ExportApi.ImportInto(store, File.ReadAllBytes(path), given: null, maxInputBytes: Array.MaxLength);
+            report = FlowImport.Into(store, File.ReadAllBytes(path), given: null, maxInputBytes: Array.MaxLength);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FlowFormatException)
         {
