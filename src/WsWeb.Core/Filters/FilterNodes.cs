@@ -191,7 +191,8 @@ internal sealed class FlowConditionNode(FlowCondition condition) : FlowNode
     }
 }
 
-internal enum FlowText
+/// <summary>Which text of a flow a regex operator searches (the flow-level operators of <see cref="FlowTextNode"/>).</summary>
+internal enum FlowTextPart
 {
     Url,
     Domain,
@@ -202,18 +203,18 @@ internal enum FlowText
 }
 
 /// <summary>Regex operators over one piece of text of the flow: ~u, ~d, ~m, ~src, ~dst, ~marker.</summary>
-internal sealed class FlowTextNode(FlowText part, FilterRegex regex) : FlowNode
+internal sealed class FlowTextNode(FlowTextPart part, FilterRegex regex) : FlowNode
 {
     internal FilterRegex Regex => regex;
 
     public override bool Matches(HttpFlow flow, in FilterEvaluation evaluation) => part switch
     {
-        FlowText.Url => TextMatching.IsMatchUrl(regex, flow.Request, evaluation),
-        FlowText.Domain => TextMatching.IsMatchDomain(regex, flow.Request, evaluation),
-        FlowText.Method => TextMatching.IsMatch(regex, flow.Request.Method, evaluation),
-        FlowText.Source => TextMatching.IsMatchAddress(regex, flow.ClientConn.PeerName, evaluation),
-        FlowText.Destination => TextMatching.IsMatchAddress(regex, flow.ServerConn.Address, evaluation),
-        FlowText.Marker => TextMatching.IsMatch(regex, flow.Marked, evaluation),
+        FlowTextPart.Url => TextMatching.IsMatchUrl(regex, flow.Request, evaluation),
+        FlowTextPart.Domain => TextMatching.IsMatchDomain(regex, flow.Request, evaluation),
+        FlowTextPart.Method => TextMatching.IsMatch(regex, flow.Request.Method, evaluation),
+        FlowTextPart.Source => TextMatching.IsMatchAddress(regex, flow.ClientConn.PeerName, evaluation),
+        FlowTextPart.Destination => TextMatching.IsMatchAddress(regex, flow.ServerConn.Address, evaluation),
+        FlowTextPart.Marker => TextMatching.IsMatch(regex, flow.Marked, evaluation),
         _ => false,
     };
 }

@@ -182,7 +182,7 @@ internal sealed class FilterParser
 
             default:
                 // A bare value is a URL regex, as in mitmproxy.
-                return CountTerm(start, new FlowTextNode(FlowText.Url, CompileRegex(ReadValue("expected a filter term"), "~u", RegexOptions.IgnoreCase)));
+                return CountTerm(start, new FlowTextNode(FlowTextPart.Url, CompileRegex(ReadValue("expected a filter term"), "~u", RegexOptions.IgnoreCase)));
         }
     }
 
@@ -239,12 +239,12 @@ internal sealed class FilterParser
             "a" => new FlowConditionNode(FlowCondition.Asset),
 
             // Regex operators; only ~u, ~d and ~m ignore case, as in mitmproxy ≥ 10.2.
-            "u" => new FlowTextNode(FlowText.Url, ReadRegex(name, RegexOptions.IgnoreCase)),
-            "d" => new FlowTextNode(FlowText.Domain, ReadRegex(name, RegexOptions.IgnoreCase)),
-            "m" => new FlowTextNode(FlowText.Method, ReadRegex(name, RegexOptions.IgnoreCase)),
-            "src" => new FlowTextNode(FlowText.Source, ReadRegex(name, RegexOptions.None)),
-            "dst" => new FlowTextNode(FlowText.Destination, ReadRegex(name, RegexOptions.None)),
-            "marker" => new FlowTextNode(FlowText.Marker, ReadRegex(name, RegexOptions.None)),
+            "u" => new FlowTextNode(FlowTextPart.Url, ReadRegex(name, RegexOptions.IgnoreCase)),
+            "d" => new FlowTextNode(FlowTextPart.Domain, ReadRegex(name, RegexOptions.IgnoreCase)),
+            "m" => new FlowTextNode(FlowTextPart.Method, ReadRegex(name, RegexOptions.IgnoreCase)),
+            "src" => new FlowTextNode(FlowTextPart.Source, ReadRegex(name, RegexOptions.None)),
+            "dst" => new FlowTextNode(FlowTextPart.Destination, ReadRegex(name, RegexOptions.None)),
+            "marker" => new FlowTextNode(FlowTextPart.Marker, ReadRegex(name, RegexOptions.None)),
             "h" => new HeaderNode(Side.Both, ReadRegex(name, RegexOptions.Multiline)),
             "hq" => new HeaderNode(Side.Request, ReadRegex(name, RegexOptions.Multiline)),
             "hs" => new HeaderNode(Side.Response, ReadRegex(name, RegexOptions.Multiline)),

@@ -114,6 +114,8 @@ public static partial class WsWebHost
         app.UseWebAccess();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseHeadAsGet();
+        app.UseRouting();
         app.UseSingleValuedQuery();
         app.UseDashboard();
         app.MapHealth();

@@ -46,6 +46,28 @@ public sealed class StrictRequestTests(WsWebApp app) : IClassFixture<WsWebApp>, 
     }
 
     [Fact]
+    public async Task Head_answers_wherever_get_does_with_its_status_and_headers_and_no_body()
+    {
+        var (client, _, flow) = await app.ConnectAsync();
+        await using var c = client;
+        await client.SendTextAsync("héllo");
+        await client.ReceiveTextAsync();
+
+        using var list = await app.Api.SendAsync(new HttpRequestMessage(HttpMethod.Head, new Uri("/api/flows", UriKind.Relative)));
+        Assert.Equal(HttpStatusCode.OK, list.StatusCode);
+        Assert.Equal("application/json", list.Content.Headers.ContentType?.MediaType);
+        Assert.Empty(await list.Content.ReadAsByteArrayAsync());
+
+        using var content = await app.Api.SendAsync(new HttpRequestMessage(HttpMethod.Head, new Uri($"/api/flows/{flow.Id}/messages/0/content", UriKind.Relative)));
+        Assert.Equal(HttpStatusCode.OK, content.StatusCode);
+        Assert.Equal(6, content.Content.Headers.ContentLength);
+        Assert.Empty(await content.Content.ReadAsByteArrayAsync());
+
+        using var missing = await app.Api.SendAsync(new HttpRequestMessage(HttpMethod.Head, new Uri("/api/flows/nope", UriKind.Relative)));
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+    }
+
+    [Fact]
     public async Task A_filter_sent_in_a_body_to_a_bulk_action_is_a_400_naming_the_body_and_nothing_is_removed_or_decided()
     {
         var id = await FinishedFlowAsync();
