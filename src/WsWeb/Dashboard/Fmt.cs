@@ -8,7 +8,7 @@ using WsWeb.Api;
 namespace WsWeb.Dashboard;
 
 /// <summary>Formatting shared by the Razor components (and mirrored by wwwroot/js/dashboard.js for live rows).</summary>
-public static class Fmt
+internal static class Fmt
 {
     /// <summary>Characters of a message preview in a list row.</summary>
     public const int PreviewChars = 160;
