@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.WebUtilities;
-using WsWeb.Core.Formats;
 using WsWeb.Api;
+using WsWeb.Core.Formats;
 using WsWeb.Proxy;
 
 namespace WsWeb.Security;
@@ -43,80 +43,87 @@ internal static partial class WebAccessEndpoints
             app.Lifetime.ApplicationStarted.Register(() => LogGeneratedToken(logger, options.WebHost, SignInLink(options, token)));
         }
 
-        app.Use(async (context, next) =>
+        app.Use((context, next) => GateAsync(context, next, access));
+        return app;
+    }
+
+    /// <summary>
+    /// Lets a request through with the session cookie or a right bearer secret (or to an open path); trades the printed
+    /// link's token for the cookie; otherwise a 401 problem for scripts and a redirect to the sign-in page for browsers,
+    /// or a 429 for an address that sent too many different wrong secrets.
+    /// </summary>
+    private static async Task GateAsync(HttpContext context, RequestDelegate next, WebAccess access)
+    {
+        var request = context.Request;
+        if (OpenPaths.Any(path => request.Path.StartsWithSegments(path)))
         {
-            var request = context.Request;
-            if (OpenPaths.Any(path => request.Path.StartsWithSegments(path)))
+            await next(context);
+            return;
+        }
+
+        var check = access.Check(request);
+
+        // The printed link: trade the token for the cookie, then drop it from the address bar and history.
+        var withoutToken = request.PathBase + request.Path + request.QueryString;
+        if (request.Query.ContainsKey(WebAccess.TokenParameter))
+        {
+            withoutToken = LocalUrl(QueryHelpers.AddQueryString(
+                request.PathBase + request.Path,
+                request.Query.Where(p => p.Key != WebAccess.TokenParameter).SelectMany(p => p.Value.Select(v => new KeyValuePair<string, string?>(p.Key, v)))));
+            if (check == SecretCheck.Accepted && HttpMethods.IsGet(request.Method))
             {
-                await next(context);
+                context.Response.Redirect(withoutToken);   // signed in already: the token still leaves the address bar
                 return;
             }
 
-            var check = access.Check(request);
-
-            // The printed link: trade the token for the cookie, then drop it from the address bar and history.
-            var withoutToken = request.PathBase + request.Path + request.QueryString;
-            if (request.Query.ContainsKey(WebAccess.TokenParameter))
+            if (check is null && HttpMethods.IsGet(request.Method) && request.Query[WebAccess.TokenParameter] is [{ } presented])
             {
-                withoutToken = LocalUrl(QueryHelpers.AddQueryString(
-                    request.PathBase + request.Path,
-                    request.Query.Where(p => p.Key != WebAccess.TokenParameter).SelectMany(p => p.Value.Select(v => new KeyValuePair<string, string?>(p.Key, v)))));
-                if (check == SecretCheck.Accepted && HttpMethods.IsGet(request.Method))
+                check = access.Check(presented, context.Connection.RemoteIpAddress);
+                if (check == SecretCheck.Accepted)
                 {
-                    context.Response.Redirect(withoutToken);   // signed in already: the token still leaves the address bar
+                    SignIn(context, access);
+                    context.Response.Redirect(withoutToken);
                     return;
                 }
 
-                if (check is null && HttpMethods.IsGet(request.Method) && request.Query[WebAccess.TokenParameter] is [{ } presented])
+                // Most often a link printed before the last restart: the page says so, or it looks as if
+                // the link just forgot to sign the user in.
+                if (check == SecretCheck.Wrong)
                 {
-                    check = access.Check(presented, context.Connection.RemoteIpAddress);
-                    if (check == SecretCheck.Accepted)
+                    context.Response.Redirect(QueryHelpers.AddQueryString(SignInPath, new Dictionary<string, string?>
                     {
-                        SignIn(context, access);
-                        context.Response.Redirect(withoutToken);
-                        return;
-                    }
-
-                    // Most often a link printed before the last restart: the page says so, or it looks as if
-                    // the link just forgot to sign the user in.
-                    if (check == SecretCheck.Wrong)
-                    {
-                        context.Response.Redirect(QueryHelpers.AddQueryString(SignInPath, new Dictionary<string, string?>
-                        {
-                            ["returnUrl"] = withoutToken,
-                            [NoticeParameter] = StaleLinkNotice,
-                        }));
-                        return;
-                    }
+                        ["returnUrl"] = withoutToken,
+                        [NoticeParameter] = StaleLinkNotice,
+                    }));
+                    return;
                 }
             }
+        }
 
-            if (check == SecretCheck.Accepted)
-            {
-                await next(context);
-                return;
-            }
+        if (check == SecretCheck.Accepted)
+        {
+            await next(context);
+            return;
+        }
 
-            if (check == SecretCheck.Throttled)
-            {
-                context.Response.Headers.RetryAfter = RetryAfterSeconds;
-                await TooManyAttempts().ExecuteAsync(context);
-                return;
-            }
+        if (check == SecretCheck.Throttled)
+        {
+            context.Response.Headers.RetryAfter = RetryAfterSeconds;
+            await TooManyAttempts().ExecuteAsync(context);
+            return;
+        }
 
-            context.Response.Headers[SignInHeader] = SignInPath;
-            if (!HttpMethods.IsGet(request.Method) || ApiPaths.Any(path => request.Path.StartsWithSegments(path)))
-            {
-                context.Response.Headers.WWWAuthenticate = "Bearer realm=\"WsWeb\"";
-                await ApiProblems.ForField(StatusCodes.Status401Unauthorized, "Sign-in required", "Authorization", "missing or wrong",
-                    detail: "This WsWeb is shared: send 'Authorization: Bearer <password>' (--web-password, or the token WsWeb printed at start), or sign in at " + SignInPath + ".")
-                    .ExecuteAsync(context);
-                return;
-            }
+        context.Response.Headers[SignInHeader] = SignInPath;
+        if (!HttpMethods.IsGet(request.Method) || ApiPaths.Any(path => request.Path.StartsWithSegments(path)))
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer realm=\"WsWeb\"";
+            await ApiProblems.ForField(StatusCodes.Status401Unauthorized, "Sign-in required", "Authorization", "missing or wrong",
+                detail: "This WsWeb is shared: send 'Authorization: Bearer <password>' (--web-password, or the token WsWeb printed at start), or sign in at " + SignInPath + ".")
+                .ExecuteAsync(context);
+            return;
+        }
 
-            context.Response.Redirect(QueryHelpers.AddQueryString(SignInPath, "returnUrl", withoutToken));
-        });
-        return app;
+        context.Response.Redirect(QueryHelpers.AddQueryString(SignInPath, "returnUrl", withoutToken));
     }
 
     public static IEndpointRouteBuilder MapSignIn(this IEndpointRouteBuilder app)
