@@ -275,7 +275,7 @@ internal sealed class UpstreamConnector : IDisposable
             info.TlsEstablished = true;
             info.Sni = IPAddress.TryParse(tlsName, out _) ? null : tlsName;
             info.TlsVersion = TlsNames.Version(tls.SslProtocol);
-            info.Cipher = tls.NegotiatedCipherSuite.ToString();
+            info.Cipher = Listener.TlsNames.Cipher(tls.NegotiatedCipherSuite);
             info.Alpn = tls.NegotiatedApplicationProtocol.Protocol.IsEmpty ? null : tls.NegotiatedApplicationProtocol.ToString();
             info.CertificateSubject = tls.RemoteCertificate?.Subject;
             info.CertificateChain = certificates;

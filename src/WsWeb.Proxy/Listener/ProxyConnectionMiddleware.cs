@@ -243,7 +243,7 @@ internal sealed partial class ProxyConnectionMiddleware(
         // As sent, and only a usable name: the leaf and the upstream then follow the same name (ServerContext, ProxyTarget).
         client.Sni = HostName.AsSentSni(tls.TargetHostName);
         client.TlsVersion = TlsNames.Version(tls.SslProtocol);
-        client.Cipher = tls.NegotiatedCipherSuite.ToString();
+        client.Cipher = TlsNames.Cipher(tls.NegotiatedCipherSuite);
         client.Alpn = tls.NegotiatedApplicationProtocol.Protocol.IsEmpty ? null : tls.NegotiatedApplicationProtocol.ToString();
         client.CertificateSubject = tls.LocalCertificate?.Subject;
         client.TimestampTlsSetup = Timestamps.Now(time);
@@ -392,4 +392,29 @@ internal static class TlsNames
         System.Security.Authentication.SslProtocols.Tls12 => "TLSv1.2",
         _ => protocol.ToString(),
     };
+
+    /// <summary>
+    /// A cipher suite by OpenSSL's name, as mitmproxy records it (and so its flow files and filters hold it):
+    /// <c>ECDHE-RSA-AES128-GCM-SHA256</c> for TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256. TLS 1.3 suites have one name in both.
+    /// </summary>
+    public static string Cipher(System.Net.Security.TlsCipherSuite suite)
+    {
+        var iana = suite.ToString();
+        var with = iana.IndexOf("_WITH_", StringComparison.Ordinal);
+        if (!iana.StartsWith("TLS_", StringComparison.Ordinal) || with < 0)
+        {
+            return iana;
+        }
+
+        // Key exchange and authentication first, left out for plain RSA; then the cipher, without "CBC", with the
+        // key size joined to its algorithm, and without the PRF hash after an AEAD that names none (ChaCha20).
+        var exchange = iana[4..with];
+        var cipher = iana[(with + 6)..]
+            .Replace("AES_128", "AES128", StringComparison.Ordinal)
+            .Replace("AES_256", "AES256", StringComparison.Ordinal)
+            .Replace("_CBC", "", StringComparison.Ordinal)
+            .Replace("CHACHA20_POLY1305_SHA256", "CHACHA20_POLY1305", StringComparison.Ordinal)
+            .Replace('_', '-');
+        return exchange == "RSA" ? cipher : $"{exchange.Replace('_', '-')}-{cipher}";
+    }
 }

@@ -149,4 +149,34 @@ public sealed class ConnectTlsTests
 
         Assert.Equal(1, handshakes.Failed);
     }
+
+    [Theory]
+    [InlineData(System.Net.Security.TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, "ECDHE-RSA-AES128-GCM-SHA256")]
+    [InlineData(System.Net.Security.TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, "ECDHE-ECDSA-AES256-GCM-SHA384")]
+    [InlineData(System.Net.Security.TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, "ECDHE-ECDSA-CHACHA20-POLY1305")]
+    [InlineData(System.Net.Security.TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, "ECDHE-RSA-AES128-SHA")]
+    [InlineData(System.Net.Security.TlsCipherSuite.TLS_RSA_WITH_AES_256_GCM_SHA384, "AES256-GCM-SHA384")]
+    [InlineData(System.Net.Security.TlsCipherSuite.TLS_DHE_RSA_WITH_AES_128_GCM_SHA256, "DHE-RSA-AES128-GCM-SHA256")]
+    [InlineData(System.Net.Security.TlsCipherSuite.TLS_AES_256_GCM_SHA384, "TLS_AES_256_GCM_SHA384")]
+    public void Cipher_suites_are_named_as_openssl_and_mitmproxy_name_them(System.Net.Security.TlsCipherSuite suite, string expected) =>
+        Assert.Equal(expected, TlsNames.Cipher(suite));
+
+    [Fact]
+    public async Task A_tls_1_2_client_is_recorded_with_the_openssl_name_of_its_cipher()
+    {
+        await using var upstream = await HttpsUpstreamAsync();
+        await using var proxy = await ProxyServer.StartAsync();
+        await using var stream = await ConnectAsync(proxy, $"localhost:{upstream.Port}");
+        await using var tls = new SslStream(stream, false, (_, certificate, _, _) => ProxyClients.ChainsTo(certificate, proxy.CaCertificate));
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "localhost", EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12 });
+        var path = "/hello?tls12=" + Guid.NewGuid().ToString("N");
+        await tls.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: localhost:{upstream.Port}\r\nConnection: close\r\n\r\n"));
+        Assert.StartsWith("HTTP/1.1 200", await ProxyClients.ReadHeadAsync(tls), StringComparison.Ordinal);
+
+        var flow = await proxy.WaitForFlowAsync(f => f.Request.Path == path);
+        Assert.Equal("TLSv1.2", flow.ClientConn.TlsVersion);
+        // The leaf is ECDSA: an ECDHE-ECDSA suite, by OpenSSL's name as in mitmproxy (ECDHE-ECDSA-AES256-GCM-SHA384…).
+        Assert.StartsWith("ECDHE-ECDSA-", flow.ClientConn.Cipher, StringComparison.Ordinal);
+        Assert.DoesNotContain("_", flow.ClientConn.Cipher, StringComparison.Ordinal);
+    }
 }
