@@ -36,30 +36,7 @@ internal static class DashboardEndpoints
         ui.MapGet("/filter-check", (string? filter) =>
             new RazorComponentResult<FilterCheck>(new Dictionary<string, object?> { [nameof(FilterCheck.Expression)] = filter }));
 
-        ui.MapGet("/flows/rows", Results<RazorComponentResult<FlowRows>, ValidationProblem> (HttpContext context, FlowStore store, WsWeb.Intercept.InterceptService intercept, string? filter) =>
-        {
-            List<Api.FlowSummary> flows;
-            int total;
-            FilterParseError? error;
-            try
-            {
-                flows = FlowQueries.List(store, filter, out total, out error, context.RequestAborted);
-            }
-            catch (FilterTimeoutException e)
-            {
-                // The page keeps the rows it shows (it ignores failed refreshes); a script sees why.
-                return ApiProblems.FilterTooSlow(e);
-            }
-
-            if (error is not null)
-            {
-                // Not "no flow matches": nothing was matched at all. The page shows the error under its filter box.
-                return ApiProblems.Invalid("filter", error.Message);
-            }
-
-            context.Response.Headers["X-Total"] = Fmt.Num(total);
-            return new RazorComponentResult<FlowRows>(new Dictionary<string, object?> { [nameof(FlowRows.Flows)] = flows, [nameof(FlowRows.Held)] = intercept.HeldByFlow() });
-        });
+        ui.MapGet("/flows/rows", FlowRowsFragment);
 
         ui.MapGet("/client-tls", (WsWeb.Proxy.Listener.TlsHandshakeLog handshakes) =>
             new RazorComponentResult<ClientTlsStatus>(ClientTlsStatus.From(handshakes)));
@@ -67,72 +44,106 @@ internal static class DashboardEndpoints
         // Without a filter the total is the store's count, cheap enough to ask after every live batch.
         ui.MapGet("/flows/count", (FlowStore store) => TypedResults.Text(Fmt.Num(store.Count)));
 
-        ui.MapGet("/flows/{id}/header", Results<RazorComponentResult<FlowHeader>, NotFound> (FlowStore store, string id) =>
-            store.Get(id) is { } flow
-                ? new RazorComponentResult<FlowHeader>(new Dictionary<string, object?>
-                {
-                    [nameof(FlowHeader.Flow)] = Api.FlowDetail.From(flow),
-                    [nameof(FlowHeader.ReplayRefused)] = FlowHeader.RefusesReplay(flow),
-                    [nameof(FlowHeader.OriginalKept)] = flow.ReplayOf is { } original && store.Get(original) is not null,
-                })
-                : TypedResults.NotFound());
-
-        ui.MapGet("/flows/{id}/messages", Results<RazorComponentResult<MessageRows>, NotFound, ValidationProblem> (
-            HttpContext context, FlowStore store, HoldResolutions resolutions, string id, long? before, long? after, string? filter) =>
-        {
-            if (store.Get(id) is not { } flow)
-            {
-                return TypedResults.NotFound();
-            }
-
-            // The page only ever asks with a filter that parses (it applies no other); whoever else asks gets the
-            // problem /ui/flows/rows and the API answer, not a bare string.
-            if (!ApiProblems.TryParseFilter(filter, out var parsed, out var filterProblem))
-            {
-                return filterProblem;
-            }
-
-            MessageWindow window;
-            try
-            {
-                window = after is { } a
-                    ? MessagePaging.After(flow, resolutions, parsed, a, cancellationToken: context.RequestAborted)
-                    : MessagePaging.Before(flow, resolutions, parsed, before, cancellationToken: context.RequestAborted);
-            }
-            catch (FilterTimeoutException e)
-            {
-                return ApiProblems.FilterTooSlow(e);
-            }
-
-            context.Response.Headers["X-Cursor"] = Fmt.Num(window.Cursor);
-            context.Response.Headers["X-More-Before"] = window.MoreBefore ? "1" : "0";
-            return new RazorComponentResult<MessageRows>(new Dictionary<string, object?>
-            {
-                [nameof(MessageRows.Messages)] = window.Rows,
-                [nameof(MessageRows.FlowStart)] = flow.TimestampCreated,
-            });
-        });
-
-        ui.MapGet("/flows/{id}/messages/{index:long}/view", Results<RazorComponentResult<MessageContent>, NotFound> (
-            FlowStore store, HoldResolutions resolutions, string id, long index, string? view) =>
-        {
-            if (store.Get(id) is not { } flow || flow.WebSocket?.Find(index) is not { } message)
-            {
-                return TypedResults.NotFound();
-            }
-
-            return new RazorComponentResult<MessageContent>(new Dictionary<string, object?>
-            {
-                [nameof(MessageContent.FlowId)] = id,
-                [nameof(MessageContent.Message)] = Api.MessageView.From(message, resolutions.Get(message)),
-                [nameof(MessageContent.View)] = view,
-                [nameof(MessageContent.Live)] = flow.IsLive,
-            });
-        });
-
+        ui.MapGet("/flows/{id}/header", FlowHeaderFragment);
+        ui.MapGet("/flows/{id}/messages", MessageRowsFragment);
+        ui.MapGet("/flows/{id}/messages/{index:long}/view", MessageViewFragment);
         ui.MapGet("/intercept/held", (InterceptService intercept, HoldResolutions resolutions) =>
             new RazorComponentResult<HeldList>(new Dictionary<string, object?> { [nameof(HeldList.Held)] = FlowQueries.Held(intercept, resolutions) }));
         return app;
+    }
+
+    /// <summary>The flow list's rows for a filter, with the total that matches (X-Total): what the list page reads on a change.</summary>
+    private static Results<RazorComponentResult<FlowRows>, ValidationProblem> FlowRowsFragment(HttpContext context, FlowStore store, InterceptService intercept, string? filter)
+    {
+        List<Api.FlowSummary> flows;
+        int total;
+        FilterParseError? error;
+        try
+        {
+            flows = FlowQueries.List(store, filter, out total, out error, context.RequestAborted);
+        }
+        catch (FilterTimeoutException e)
+        {
+            // The page keeps the rows it shows (it ignores failed refreshes); a script sees why.
+            return ApiProblems.FilterTooSlow(e);
+        }
+
+        if (error is not null)
+        {
+            // Not "no flow matches": nothing was matched at all. The page shows the error under its filter box.
+            return ApiProblems.Invalid("filter", error.Message);
+        }
+
+        context.Response.Headers["X-Total"] = Fmt.Num(total);
+        return new RazorComponentResult<FlowRows>(new Dictionary<string, object?> { [nameof(FlowRows.Flows)] = flows, [nameof(FlowRows.Held)] = intercept.HeldByFlow() });
+    }
+
+    /// <summary>A flow page's header (state, counts, close), rendered again as the flow changes.</summary>
+    private static Results<RazorComponentResult<FlowHeader>, NotFound> FlowHeaderFragment(FlowStore store, string id) =>
+        store.Get(id) is { } flow
+            ? new RazorComponentResult<FlowHeader>(new Dictionary<string, object?>
+            {
+                [nameof(FlowHeader.Flow)] = Api.FlowDetail.From(flow),
+                [nameof(FlowHeader.ReplayRefused)] = FlowHeader.RefusesReplay(flow),
+                [nameof(FlowHeader.OriginalKept)] = flow.ReplayOf is { } original && store.Get(original) is not null,
+            })
+            : TypedResults.NotFound();
+
+    /// <summary>
+    /// A window of a flow's message rows: after a cursor (catching up) or before one (scrolling up), with the cursor read
+    /// to (X-Cursor) and whether older rows exist (X-More-Before).
+    /// </summary>
+    private static Results<RazorComponentResult<MessageRows>, NotFound, ValidationProblem> MessageRowsFragment(
+        HttpContext context, FlowStore store, HoldResolutions resolutions, string id, long? before, long? after, string? filter)
+    {
+        if (store.Get(id) is not { } flow)
+        {
+            return TypedResults.NotFound();
+        }
+
+        // The page only ever asks with a filter that parses (it applies no other); whoever else asks gets the
+        // problem /ui/flows/rows and the API answer, not a bare string.
+        if (!ApiProblems.TryParseFilter(filter, out var parsed, out var filterProblem))
+        {
+            return filterProblem;
+        }
+
+        MessageWindow window;
+        try
+        {
+            window = after is { } a
+                ? MessagePaging.After(flow, resolutions, parsed, a, cancellationToken: context.RequestAborted)
+                : MessagePaging.Before(flow, resolutions, parsed, before, cancellationToken: context.RequestAborted);
+        }
+        catch (FilterTimeoutException e)
+        {
+            return ApiProblems.FilterTooSlow(e);
+        }
+
+        context.Response.Headers["X-Cursor"] = Fmt.Num(window.Cursor);
+        context.Response.Headers["X-More-Before"] = window.MoreBefore ? "1" : "0";
+        return new RazorComponentResult<MessageRows>(new Dictionary<string, object?>
+        {
+            [nameof(MessageRows.Messages)] = window.Rows,
+            [nameof(MessageRows.FlowStart)] = flow.TimestampCreated,
+        });
+    }
+
+    /// <summary>One message as the flow page's side pane shows it (text, JSON or hex).</summary>
+    private static Results<RazorComponentResult<MessageContent>, NotFound> MessageViewFragment(FlowStore store, HoldResolutions resolutions, string id, long index, string? view)
+    {
+        if (store.Get(id) is not { } flow || flow.WebSocket?.Find(index) is not { } message)
+        {
+            return TypedResults.NotFound();
+        }
+
+        return new RazorComponentResult<MessageContent>(new Dictionary<string, object?>
+        {
+            [nameof(MessageContent.FlowId)] = id,
+            [nameof(MessageContent.Message)] = Api.MessageView.From(message, resolutions.Get(message)),
+            [nameof(MessageContent.View)] = view,
+            [nameof(MessageContent.Live)] = flow.IsLive,
+        });
     }
 }
 
