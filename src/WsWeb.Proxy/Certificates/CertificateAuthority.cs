@@ -144,6 +144,11 @@ internal sealed class CertificateAuthority : IDisposable
     }
 
     /// <summary>The key file's counterpart of <see cref="CheckDataDirectory"/>: another user who can write it can swap the CA.</summary>
+    /// <summary>What to delete for a new CA: WsWeb's files, or mitmproxy's CA, which WsWeb uses only while there is no wsweb-ca.pem.</summary>
+    private static string StartAfresh(string pemPath) => Path.GetFileName(pemPath) == MitmproxyPemFileName
+        ? $"move {MitmproxyPemFileName} out of the directory (mitmproxy keeps using it only if it stays)"
+        : "delete the wsweb-ca* files";
+
     private static void CheckKeyFile(string pemPath)
     {
         if (OperatingSystem.IsWindows())
@@ -159,7 +164,7 @@ internal sealed class CertificateAuthority : IDisposable
                 pemPath);
         }
 
-        CheckOwner(pemPath, $"{pemPath} holds the CA private key but belongs to", "so that user could replace the CA", "delete the wsweb-ca* files to generate a new CA (clients must then trust it again)");
+        CheckOwner(pemPath, $"{pemPath} holds the CA private key but belongs to", "so that user could replace the CA", $"{StartAfresh(pemPath)} to generate a new CA (clients must then trust it again)");
     }
 
     /// <summary>Owned by this user or by root (who could change it anyway), as ssh wants; unknown owners pass.</summary>
@@ -424,7 +429,7 @@ internal sealed class CertificateAuthority : IDisposable
         catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
         {
             throw new CertificateFileException(
-                $"Cannot load the certificate authority from {pemPath}: {ex.Message} It must hold a PEM certificate and its private key. Fix or restore it, or delete the wsweb-ca* files to generate a new CA (clients must then trust it again).",
+                $"Cannot load the certificate authority from {pemPath}: {ex.Message} It must hold a PEM certificate and its private key. Fix or restore it, or {StartAfresh(pemPath)} to generate a new CA (clients must then trust it again).",
                 pemPath,
                 ex);
         }
@@ -439,13 +444,13 @@ internal sealed class CertificateAuthority : IDisposable
 
             if (time.GetUtcNow() >= ca.NotAfter.ToUniversalTime())
             {
-                throw new CertificateFileException($"The CA in {pemPath} expired on {ca.NotAfter.ToUniversalTime():O}. Delete the wsweb-ca* files to generate a new one (clients must then trust it again).", pemPath);
+                throw new CertificateFileException($"The CA in {pemPath} expired on {ca.NotAfter.ToUniversalTime():O}. To generate a new one, {StartAfresh(pemPath)} (clients must then trust it again).", pemPath);
             }
 
             if (time.GetUtcNow() < ca.NotBefore.ToUniversalTime())
             {
                 // A clock set back, or a CA made on a machine whose clock was ahead: every leaf inherits the start.
-                CertificateLog.CaNotYetValid(logger, pemPath, ca.NotBefore.ToUniversalTime());
+                CertificateLog.CaNotYetValid(logger, pemPath, ca.NotBefore.ToUniversalTime(), StartAfresh(pemPath));
             }
 
             if (!OperatingSystem.IsWindows()

@@ -28,6 +28,6 @@ internal static partial class CertificateLog
     [LoggerMessage(8, LogLevel.Information, "Using mitmproxy's certificate authority from {Path}: clients that trust mitmproxy trust WsWeb too.")]
     public static partial void MitmproxyCaUsed(ILogger logger, string path);
 
-    [LoggerMessage(9, LogLevel.Warning, "The CA in {Path} is not valid before {NotBefore:O}, later than this machine's clock: clients refuse every certificate WsWeb makes until then. Check the clock, or delete the wsweb-ca* files to generate a new CA (clients must then trust it again).")]
-    public static partial void CaNotYetValid(ILogger logger, string path, DateTimeOffset notBefore);
+    [LoggerMessage(9, LogLevel.Warning, "The CA in {Path} is not valid before {NotBefore:O}, later than this machine's clock: clients refuse every certificate WsWeb makes until then. Check the clock, or {StartAfresh} to generate a new CA (clients must then trust it again).")]
+    public static partial void CaNotYetValid(ILogger logger, string path, DateTimeOffset notBefore, string startAfresh);
 }

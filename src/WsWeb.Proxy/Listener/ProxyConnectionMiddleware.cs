@@ -37,6 +37,9 @@ internal sealed partial class ProxyConnectionMiddleware(
     private static readonly List<SslApplicationProtocol> Http11Only = [SslApplicationProtocol.Http11];
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>A TLS 1.3 client that closes this soon after the handshake, without a request, most likely refused the certificate.</summary>
+    private static readonly TimeSpan QuickClose = TimeSpan.FromSeconds(1);
+
     public async Task OnConnectionAsync(ConnectionContext context, ConnectionDelegate next)
     {
         if (clientPolicy.Refusal(context.RemoteEndPoint) is { } option)
@@ -252,30 +255,33 @@ internal sealed partial class ProxyConnectionMiddleware(
         var original = context.Transport;
         var reader = PipeReader.Create(tls, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
         var writer = PipeWriter.Create(tls, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
-        context.Transport = new DuplexPipe(reader, new KestrelOutput(writer, context.Abort));
+        // How the first read goes tells whether the client accepted the certificate: in TLS 1.3 it checks it after the
+        // server's side of the handshake is done, and says no with its first record. Kestrel reads as before, nothing
+        // waits on this.
+        var tls13 = tls.SslProtocol == System.Security.Authentication.SslProtocols.Tls13;
+        var handshakeDone = time.GetTimestamp();
+        var watched = new FirstReadWatch(reader, (first, error) =>
+        {
+            if (error is not null)
+            {
+                TlsFailed(context, feature, host, Forwarding.TlsFailures.DescribeClient(error, host));
+            }
+            else if (first is { Buffer.IsEmpty: false })
+            {
+                handshakes.RecordSuccess();
+            }
+            else if (tls13 && time.GetElapsedTime(handshakeDone) < QuickClose)
+            {
+                // .NET's client, refusing, closes at once without an alert. A connection opened ahead and closed unused
+                // later (a browser's preconnect), or any close in TLS 1.2 (where the client had checked the certificate
+                // before the handshake ended), is neither a success nor a failure.
+                TlsFailed(context, feature, host, "the client closed the connection right after the handshake, before any request; a client that does not trust the WsWeb CA often does this");
+            }
+        });
+        context.Transport = new DuplexPipe(watched, new KestrelOutput(writer, context.Abort));
         feature.Raw = new RawTransport(tls, new DuplexPipe(reader, writer));
         try
         {
-            // In TLS 1.3 the server's side of the handshake is done before the client has checked the certificate: a
-            // client that refuses it says so with its first record, an alert. Wait for that record here (Kestrel reads
-            // it next), so a refusal is told apart from a success.
-            try
-            {
-                var first = await reader.ReadAsync(handshake);
-                reader.AdvanceTo(first.Buffer.Start);
-                if (first.Buffer.IsEmpty && first.IsCompleted)
-                {
-                    TlsFailed(context, feature, host, "the client closed the connection right after the handshake, before any request; a client that does not trust the WsWeb CA often does this");
-                    return;
-                }
-            }
-            catch (Exception ex) when (ex is IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException)
-            {
-                TlsFailed(context, feature, host, Forwarding.TlsFailures.DescribeClient(ex, host));
-                return;
-            }
-
-            handshakes.RecordSuccess();
             await HandOnAsync(context, next, feature);
         }
         finally

@@ -24,8 +24,9 @@ internal static class RequestHeadLimits
     public const int ProxyMaxRequestHeaderCount = 1000;
 
     /// <summary>
-    /// Room for the longest filter the API takes (4096 characters) in a query, percent-encoded at up to 12 bytes a
-    /// character (48 KiB), with its path: Kestrel's default 8 KiB refused a 1,400-character filter of accented letters.
+    /// Room for the longest filter the API takes (4096 characters) in a query, percent-encoded at up to 9 bytes a
+    /// character (36 KiB of three-byte UTF-8), with its path: Kestrel's default 8 KiB refused a 1,400-character filter of
+    /// accented letters.
     /// Below <see cref="ProxyMaxRequestLineSize"/>, the server-wide limit, so a longer line gets this listener's problem
     /// document rather than Kestrel's bare 414.
     /// </summary>

@@ -9,7 +9,7 @@ internal static class RulesApi
 {
     public static IEndpointRouteBuilder MapRulesApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/rules").WithTags("Rules");
+        var group = app.MapGroup("/api/rules").WithTags("Rules").RejectRepeatedQuery();
         group.MapGet("/", (RuleStore rules) => TypedResults.Ok(rules.Rules.Select(r => r.ToView()).ToList()))
             .WithName("ListRules")
             .WithSummary("All rules in the order they run, with hit counters and versions.")

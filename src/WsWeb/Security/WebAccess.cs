@@ -259,14 +259,20 @@ internal enum SecretCheck
 /// <summary>The wrong secrets one address sent in one attempt window, as fingerprints (never the secrets themselves).</summary>
 internal sealed class WrongSecrets
 {
+    /// <summary>
+    /// Keyed with a secret of this process, and 128 bits long: a guesser cannot make two guesses share a fingerprint
+    /// offline, so that the second would pass as a repeat and cost nothing.
+    /// </summary>
+    private static readonly byte[] Key = RandomNumberGenerator.GetBytes(32);
+
     private readonly Lock _gate = new();
-    private readonly HashSet<ulong> _seen = [];
+    private readonly HashSet<UInt128> _seen = [];
     private DateTimeOffset _window;
 
     /// <summary>Whether <paramref name="presented"/> was sent before in <paramref name="window"/>; remembers it if not.</summary>
     public bool SeenBefore(DateTimeOffset window, string presented)
     {
-        var fingerprint = BitConverter.ToUInt64(SHA256.HashData(Encoding.UTF8.GetBytes(presented)));
+        var fingerprint = System.Buffers.Binary.BinaryPrimitives.ReadUInt128LittleEndian(HMACSHA256.HashData(Key, Encoding.UTF8.GetBytes(presented)));
         lock (_gate)
         {
             if (window != _window)

@@ -179,4 +179,30 @@ public sealed class ConnectTlsTests
         Assert.StartsWith("ECDHE-ECDSA-", flow.ClientConn.Cipher, StringComparison.Ordinal);
         Assert.DoesNotContain("_", flow.ClientConn.Cipher, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_tls_1_2_client_that_accepted_the_certificate_and_closes_unused_is_no_failure()
+    {
+        // A browser's preconnect in TLS 1.2: the client checked the certificate before the handshake ended, so a close
+        // without a request says nothing against the CA.
+        await using var proxy = await ProxyServer.StartAsync();
+        var handshakes = proxy.Services.GetRequiredService<TlsHandshakeLog>();
+        await using (var stream = await ConnectAsync(proxy, "unused.example:443"))
+        await using (var tls = new SslStream(stream, false, (_, certificate, _, _) => ProxyClients.ChainsTo(certificate, proxy.CaCertificate)))
+        {
+            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "unused.example", EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12 });
+        }
+
+        // Then a client that is counted, so the close above has surely been seen by now.
+        await using (var stream = await ConnectAsync(proxy, "used.example:443"))
+        await using (var tls = new SslStream(stream, false, (_, certificate, _, _) => ProxyClients.ChainsTo(certificate, proxy.CaCertificate)))
+        {
+            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "used.example", EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12 });
+            await tls.WriteAsync("GET / HTTP/1.1\r\nHost: used.example\r\n\r\n"u8.ToArray());
+            await Eventually.AssertAsync(() => handshakes.Succeeded == 1, "the used connection is counted");
+        }
+
+        Assert.Equal(0, handshakes.Failed);
+        Assert.Empty(handshakes.Recent());
+    }
 }

@@ -62,8 +62,9 @@ public sealed class RequestHeadLimitTests
     {
         await using var proxy = await ProxyServer.StartAsync();
 
-        // 4096 accented characters, percent-encoded: 48 KiB, past Kestrel's default 8 KiB.
-        var filter = Uri.EscapeDataString("~b " + new string('é', 4093));
+        // The longest filter (4096 characters), of three-byte characters, percent-encoded: 36 KiB, past Kestrel's default 8 KiB.
+        var filter = Uri.EscapeDataString("~b " + new string('語', 4093));
+        Assert.True(filter.Length > 36_000, $"{filter.Length}");
         Assert.StartsWith("HTTP/1.1 200", (await WebRequestAsync(proxy, "/healthz?filter=" + filter, "")).Head, StringComparison.Ordinal);
 
         var (head, body) = await WebRequestAsync(proxy, "/healthz?q=" + new string('q', 57 * 1024), "");

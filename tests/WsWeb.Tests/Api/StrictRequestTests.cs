@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.WebSockets;
+using System.Text;
 using WsWeb.Tests.Infrastructure;
 
 namespace WsWeb.Tests.Api;
@@ -65,6 +66,21 @@ public sealed class StrictRequestTests(WsWebApp app) : IClassFixture<WsWebApp>, 
 
         using var missing = await app.Api.SendAsync(new HttpRequestMessage(HttpMethod.Head, new Uri("/api/flows/nope", UriKind.Relative)));
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+
+        // HttpClient reads no body after a HEAD whatever comes: on the wire, a GET pipelined behind the HEAD is answered
+        // right after the HEAD's head, with no JSON between them.
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(IPAddress.Loopback, app.WebPort);
+        var stream = tcp.GetStream();
+        var host = $"127.0.0.1:{app.WebPort}";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"HEAD /api/flows HTTP/1.1\r\nHost: {host}\r\n\r\nGET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
+        using var reader = new StreamReader(stream, Encoding.ASCII);
+        var wire = await reader.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        var second = wire.IndexOf("\r\n\r\nHTTP/1.1 200", StringComparison.Ordinal);
+        Assert.True(second > 0, wire);
+        Assert.StartsWith("HTTP/1.1 200", wire, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"flows\":[", wire, StringComparison.Ordinal);
+        Assert.Contains("\"status\":\"ok\"", wire[second..], StringComparison.Ordinal);
     }
 
     [Fact]

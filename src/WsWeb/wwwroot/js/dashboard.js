@@ -839,15 +839,18 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 function activityStrip(host, flowId, filter, t0, onPick, active) {
   const plural = (n, word) => `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
   const seconds = (s) => (s < 10 ? `${s.toFixed(2)} s` : s < 600 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);
-  const load = async () => {
+  let lastMs = 0; // how long the server took the last time: with a filter it reads every retained message
+  const load = serial(async () => {
     // A flow that is gone (or a page left) has nothing more to draw: no request goes out for it.
     if (!host.isConnected || !active()) return;
     const count = Math.max(20, Math.min(400, Math.floor(host.clientWidth / 5)));
+    const started = performance.now();
     const response = await fetch(`/api/flows/${encodeURIComponent(flowId)}/activity?slices=${count}&filter=${encodeURIComponent(filter)}`).catch(() => null);
+    lastMs = performance.now() - started;
     // Gone, unreachable or a filter that does not parse: the strip keeps what it drew (the page says why elsewhere).
     if (!response?.ok) return;
     render(await response.json());
-  };
+  });
   const render = (activity) => {
     const slices = activity.slices;
     const peak = Math.max(1, ...slices.map((s) => Math.max(s.messagesFromClient, s.messagesFromServer)));
@@ -897,8 +900,16 @@ function activityStrip(host, flowId, filter, t0, onPick, active) {
     const slice = event.target.closest("[data-first]");
     if (slice) onPick(parseInt(slice.dataset.first, 10));
   });
+  // One read at a time (serial), and while traffic flows at most every ACTIVITY_MS or four times as long as the last
+  // read took, as the filtered flow list: a few tabs on a large flow must not keep WsWeb's cores busy.
+  let timer = null;
+  let lastRun = 0;
+  const refresh = () => {
+    if (timer) return;
+    const wait = Math.max(0, lastRun + Math.max(ACTIVITY_MS, 4 * lastMs) - Date.now());
+    timer = setTimeout(() => { timer = null; lastRun = Date.now(); load(); }, wait);
+  };
   // Slices follow the width: observing draws the strip the first time too.
-  const refresh = throttle(load, ACTIVITY_MS);
   new ResizeObserver(refresh).observe(host);
   return refresh;
 }
@@ -1211,7 +1222,10 @@ function flowPage(root) {
   // come only as MessagesChanged, which a reconnect does not replay, and polling reads only what is new. So the
   // catch-up after (re)connecting, and each poll, reads again from the first row shown held, and the message view
   // shows what became of it.
-  const catchUpWithHeld = async () => {
+  let polls = 0;
+  const catchUpWithHeld = async ({ everyFew = false } = {}) => {
+    // Polling (the hub unreachable), every fifth poll is enough: each re-read replaces the rows from the held one on.
+    if (everyFew && ++polls % 5 !== 0) return catchUp();
     const heldRow = tbody.querySelector("tr .b-held")?.closest("tr");
     const from = heldRow ? parseInt(heldRow.dataset.index, 10) : null;
     const selectedHeld = selected !== null && !!tbody.querySelector(`tr[data-index="${selected}"] .b-held`);
@@ -1438,7 +1452,7 @@ function flowPage(root) {
       if (refused) throw refused;
       if (!complete) throw new Error("The catch-up after subscribing failed.");
     },
-    poll: catchUpWithHeld,
+    poll: () => catchUpWithHeld({ everyFew: true }),
   });
 }
 
@@ -2149,13 +2163,19 @@ function followHeldCount() {
 // setting up a client watches it for the handshake that fails, and why. Not over the hub: it is one small fragment.
 const CLIENT_TLS_MS = 3000;
 function onboardingPage() {
+  // Compared as the server sent it: the box on the page has its times made local, so it never equals the answer, and
+  // replacing it every time would take a selected reason away from someone copying it.
+  let last = null;
   const refresh = async () => {
     const box = $("#client-tls");
     if (!box || document.hidden) return;
     const response = await fetch("/ui/client-tls").catch(() => null);
     if (!response?.ok) return;
-    const fresh = new DOMParser().parseFromString(await response.text(), "text/html").body.firstElementChild;
-    if (!fresh || fresh.outerHTML === box.outerHTML) return;
+    const html = await response.text();
+    if (html === last) return;
+    last = html;
+    const fresh = new DOMParser().parseFromString(html, "text/html").body.firstElementChild;
+    if (!fresh) return;
     box.replaceWith(fresh);
     localizeTimes(fresh);
   };
