@@ -586,6 +586,27 @@ function throttle(fn, ms) {
   };
 }
 
+// For reads whose cost grows with the store (a filter run over every message): one at a time, and while changes keep
+// coming at most every minMs, or four times as long as the last read took, whichever is longer, so that a few tabs
+// over a large capture do not keep WsWeb's cores busy.
+function adaptiveThrottle(fn, minMs) {
+  const run = serial(fn);
+  let timer = null;
+  let last = 0;
+  let took = 0;
+  return () => {
+    if (timer) return;
+    const wait = Math.max(0, last + Math.max(minMs, 4 * took) - Date.now());
+    timer = setTimeout(async () => {
+      timer = null;
+      last = Date.now();
+      const started = performance.now();
+      await run();
+      took = performance.now() - started;
+    }, wait);
+  };
+}
+
 // ---------- Flows page ----------
 
 // Mirrors Fmt.HeldTitle.
@@ -640,15 +661,12 @@ function flowsPage(root) {
   let changedDuring = new Map();
   let removedDuring = new Set();
 
-  let lastRefetchMs = 0; // how long the server took to list the last time
   const refetch = serial(async () => {
     refetching = true;
     changedDuring = new Map();
     removedDuring = new Set();
     try {
-      const started = performance.now();
       const response = await fetch(`/ui/flows/rows?filter=${encodeURIComponent(filter)}`);
-      lastRefetchMs = performance.now() - started;
       if (!response.ok) return;
       const html = await response.text();
       // Polling reads the list every second: an unchanged answer leaves the rows (and a text selection) alone.
@@ -668,15 +686,8 @@ function flowsPage(root) {
   });
 
   // Filtered, the list is read again whole on a change, and the server runs the filter over the whole store (a body
-  // filter reads every message): while traffic flows, at most once a second, and at most a fifth of the time, so a few
-  // filtered tabs over a large capture do not keep WsWeb's cores busy (three kept one at 94 %, one read per batch).
-  let filteredTimer = null;
-  let filteredLast = 0;
-  const refetchFiltered = () => {
-    if (filteredTimer) return;
-    const wait = Math.max(0, filteredLast + Math.max(FILTERED_REFETCH_MS, 4 * lastRefetchMs) - Date.now());
-    filteredTimer = setTimeout(() => { filteredTimer = null; filteredLast = Date.now(); refetch(); }, wait);
-  };
+  // filter reads every message): three tabs reading it on every batch kept a core at 94 %.
+  const refetchFiltered = adaptiveThrottle(refetch, FILTERED_REFETCH_MS);
 
   // Unfiltered, live rows arrive one by one; the store's count says how many fell off the end.
   const refreshTotal = throttle(async () => {
@@ -839,18 +850,15 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 function activityStrip(host, flowId, filter, t0, onPick, active) {
   const plural = (n, word) => `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
   const seconds = (s) => (s < 10 ? `${s.toFixed(2)} s` : s < 600 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);
-  let lastMs = 0; // how long the server took the last time: with a filter it reads every retained message
-  const load = serial(async () => {
+  const load = async () => {
     // A flow that is gone (or a page left) has nothing more to draw: no request goes out for it.
     if (!host.isConnected || !active()) return;
     const count = Math.max(20, Math.min(400, Math.floor(host.clientWidth / 5)));
-    const started = performance.now();
     const response = await fetch(`/api/flows/${encodeURIComponent(flowId)}/activity?slices=${count}&filter=${encodeURIComponent(filter)}`).catch(() => null);
-    lastMs = performance.now() - started;
     // Gone, unreachable or a filter that does not parse: the strip keeps what it drew (the page says why elsewhere).
     if (!response?.ok) return;
     render(await response.json());
-  });
+  };
   const render = (activity) => {
     const slices = activity.slices;
     const peak = Math.max(1, ...slices.map((s) => Math.max(s.messagesFromClient, s.messagesFromServer)));
@@ -900,15 +908,8 @@ function activityStrip(host, flowId, filter, t0, onPick, active) {
     const slice = event.target.closest("[data-first]");
     if (slice) onPick(parseInt(slice.dataset.first, 10));
   });
-  // One read at a time (serial), and while traffic flows at most every ACTIVITY_MS or four times as long as the last
-  // read took, as the filtered flow list: a few tabs on a large flow must not keep WsWeb's cores busy.
-  let timer = null;
-  let lastRun = 0;
-  const refresh = () => {
-    if (timer) return;
-    const wait = Math.max(0, lastRun + Math.max(ACTIVITY_MS, 4 * lastMs) - Date.now());
-    timer = setTimeout(() => { timer = null; lastRun = Date.now(); load(); }, wait);
-  };
+  // With a filter the server reads every retained message: as the filtered flow list.
+  const refresh = adaptiveThrottle(load, ACTIVITY_MS);
   // Slices follow the width: observing draws the strip the first time too.
   new ResizeObserver(refresh).observe(host);
   return refresh;
