@@ -61,8 +61,8 @@ internal sealed partial class ProxyConnectionMiddleware(
         // stalls before its CONNECT head or TLS handshake is dropped after this long.
         // Shutdown asks connections to close (ConnectionClosedRequested); one still waiting for its head goes at once.
         var closing = context.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
-        using var handshakeTimeout = CancellationTokenSource.CreateLinkedTokenSource(context.ConnectionClosed, closing);
-        handshakeTimeout.CancelAfter(HandshakeTimeout);
+        using var expiry = new CancellationTokenSource(HandshakeTimeout, time);
+        using var handshakeTimeout = CancellationTokenSource.CreateLinkedTokenSource(context.ConnectionClosed, closing, expiry.Token);
         var handshake = handshakeTimeout.Token;
         var input = context.Transport.Input;
         string host;

@@ -14,7 +14,6 @@ internal static class ContentCodec
     public const string Base64Name = "base64";
     public const string HexName = "hex";
 
-
     /// <returns>Null on success; otherwise the field at fault and why.</returns>
     public static (string Field, string Message)? TryDecode(string? content, string? encoding, bool isText, long maxSize, out byte[] bytes)
     {
