@@ -337,7 +337,9 @@ public sealed class WebAccessBrowserTests(PasswordDashboardBrowser fixture) : IC
         await page.GotoAsync(baseUrl + "/rules");
         await page.FillAsync("#password", SharedWsWebApp.Password);
         await page.ClickAsync("button[type=submit]");
-        await page.WaitForURLAsync(baseUrl + "/rules");
+        // Arrived is enough (the expectations below wait for what they look at): on a loaded machine the page's load
+        // event, which waits for every script and style, once took longer than the 30 s this waits.
+        await page.WaitForURLAsync(baseUrl + "/rules", new() { WaitUntil = Microsoft.Playwright.WaitUntilState.Commit });
         await DashboardBrowser.ScreenshotAsync(page, "signed-in-nav");
 
         await Expect(page.Locator("#sign-out")).ToHaveCSSAsync("color", "rgba(255, 255, 255, 0.55)");
