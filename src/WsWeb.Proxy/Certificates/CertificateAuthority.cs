@@ -27,6 +27,7 @@ internal sealed class CertificateAuthority : IDisposable
     public const string CertificateCerFileName = "wsweb-ca-cert.cer";
 
     private const string ServerAuthOid = "1.3.6.1.5.5.7.3.1";
+    private const string RsaOid = "1.2.840.113549.1.1.1";
     private const UnixFileMode PublicFileMode = OwnerOnly.FileMode | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
     private const UnixFileMode WritableByOthers = UnixFileMode.GroupWrite | UnixFileMode.OtherWrite;
 
@@ -45,6 +46,13 @@ internal sealed class CertificateAuthority : IDisposable
     private readonly ILogger _logger;
     private readonly BoundedCache<SslStreamCertificateContext> _contexts;
     private readonly Func<string, SslStreamCertificateContext> _createContext;
+
+    /// <summary>
+    /// Under an RSA CA (mitmproxy's), leaves are RSA as mitmproxy's are, so clients that accept only RSA (ECDHE-RSA
+    /// suites, RSA signature algorithms) still connect. Making an RSA key takes tens of milliseconds, so one is made per
+    /// CA, as mitmproxy does, and each leaf imports it into a key object of its own. Null under an ECDSA CA.
+    /// </summary>
+    private readonly Lazy<RSAParameters>? _rsaLeafKey;
     private long _leavesIssued;
     private bool _disposed;
 
@@ -63,6 +71,14 @@ internal sealed class CertificateAuthority : IDisposable
         _contexts = new BoundedCache<SslStreamCertificateContext>(leafCacheSize);
         _createContext = CreateContext;
         DataDirectory = dataDirectory;
+        if (Certificate.GetKeyAlgorithm() == RsaOid)
+        {
+            _rsaLeafKey = new Lazy<RSAParameters>(() =>
+            {
+                using var rsa = RSA.Create(2048);
+                return rsa.ExportParameters(includePrivateParameters: true);
+            });
+        }
     }
 
     /// <summary>The CA certificate without its private key.</summary>
@@ -322,8 +338,8 @@ internal sealed class CertificateAuthority : IDisposable
         var notBefore = Max(now - ClockSkew, caNotBefore);
         var notAfter = Min(now + LeafLifetime, caNotAfter);
 
-        // P-256 keys take well under a millisecond to make, unlike RSA; every client we care about accepts them.
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        // P-256 keys take well under a millisecond to make, unlike RSA: a fresh one per leaf under WsWeb's own CA.
+        using AsymmetricAlgorithm key = _rsaLeafKey is { } rsaKey ? RSA.Create(rsaKey.Value) : ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var subject = new X500DistinguishedNameBuilder();
         // RFC 5280 caps the CN at 64 characters; longer names are still carried by the SAN.
         if (host.Name.Length <= 64)
@@ -332,7 +348,9 @@ internal sealed class CertificateAuthority : IDisposable
         }
 
         subject.AddOrganizationName("WsWeb");
-        var request = new CertificateRequest(subject.Build(), key, HashAlgorithmName.SHA256);
+        var request = key is RSA rsaLeaf
+            ? new CertificateRequest(subject.Build(), rsaLeaf, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)
+            : new CertificateRequest(subject.Build(), (ECDsa)key, HashAlgorithmName.SHA256);
         var san = new SubjectAlternativeNameBuilder();
         if (host.Address is { } address)
         {
@@ -345,8 +363,9 @@ internal sealed class CertificateAuthority : IDisposable
 
         request.CertificateExtensions.Add(san.Build());
         request.CertificateExtensions.Add(X509BasicConstraintsExtension.CreateForEndEntity());
-        // ECDSA keys only sign; keyEncipherment would be for RSA key transport, which we never issue.
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, critical: true));
+        // ECDSA keys only sign; an RSA leaf may also be used for RSA key transport (TLS 1.2's plain RSA suites).
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(
+            key is RSA ? X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment : X509KeyUsageFlags.DigitalSignature, critical: true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(ServerAuthOid)], critical: false));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
         request.CertificateExtensions.Add(_authorityKeyId);
@@ -355,7 +374,7 @@ internal sealed class CertificateAuthority : IDisposable
         using var caKey = (AsymmetricAlgorithm?)_caWithKey.GetECDsaPrivateKey() ?? _caWithKey.GetRSAPrivateKey()
             ?? throw new InvalidOperationException("The CA key must be ECDSA or RSA.");
         using var publicOnly = request.Create(_caWithKey.SubjectName, CreateSignatureGenerator(caKey), notBefore, notAfter, NewSerialNumber());
-        var leaf = publicOnly.CopyWithPrivateKey(key);
+        var leaf = key is RSA rsaPrivate ? publicOnly.CopyWithPrivateKey(rsaPrivate) : publicOnly.CopyWithPrivateKey((ECDsa)key);
         if (OperatingSystem.IsWindows())
         {
             // SChannel cannot serve ephemeral keys; a PKCS#12 round trip gives the key a store it can use.

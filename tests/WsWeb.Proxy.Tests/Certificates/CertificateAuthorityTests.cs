@@ -66,6 +66,13 @@ public sealed class CertificateAuthorityTests : IDisposable
             Assert.Contains(log.Messages(LogLevel.Information), m => m.StartsWith("Using mitmproxy's certificate authority", StringComparison.Ordinal));
 
             using var leaf = ca.IssueLeaf("example.test");
+            // Under mitmproxy's RSA CA, leaves are RSA as mitmproxy's are (clients that accept only RSA still connect).
+            using (var leafKey = leaf.GetRSAPublicKey())
+            {
+                Assert.NotNull(leafKey);
+                Assert.Equal(2048, leafKey.KeySize);
+            }
+
             using var chain = new X509Chain();
             chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
             chain.ChainPolicy.CustomTrustStore.Add(mitmproxyCa);

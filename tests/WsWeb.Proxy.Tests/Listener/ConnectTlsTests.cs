@@ -205,4 +205,26 @@ public sealed class ConnectTlsTests
         Assert.Equal(0, handshakes.Failed);
         Assert.Empty(handshakes.Recent());
     }
+
+    [RequiresToolFact(ExternalTools.Mitmdump)]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // CipherSuitesPolicy; mitmdump runs where this does
+    public async Task Under_mitmproxys_rsa_ca_a_client_that_accepts_only_rsa_suites_connects()
+    {
+        // The real mitmdump makes its CA in a fresh confdir; WsWeb started on that directory uses it.
+        var confdir = Path.Combine(Path.GetTempPath(), "wsweb-mitmconf-" + Guid.NewGuid().ToString("N"));
+        var (exitCode, _, error) = await ExternalTools.RunMitmdumpAsync(["-n", "--set", $"confdir={confdir}", "-r", "/dev/null"]);
+        Assert.True(exitCode == 0, error);
+        await using var proxy = await ProxyServer.StartAsync(o => o with { DataDirectory = confdir });
+
+        await using var stream = await ConnectAsync(proxy, "rsa-only.example:443");
+        await using var tls = new SslStream(stream, false, (_, certificate, _, _) => ProxyClients.ChainsTo(certificate, proxy.CaCertificate));
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "rsa-only.example",
+            EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12,
+            CipherSuitesPolicy = new CipherSuitesPolicy([TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]),
+        });
+
+        Assert.Equal(TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.NegotiatedCipherSuite);
+    }
 }
