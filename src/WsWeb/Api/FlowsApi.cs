@@ -44,20 +44,16 @@ internal static class FlowsApi
             .WithSummary("Raw bytes of one message: text/plain for text messages, application/octet-stream for binary.")
             .WithDescription("`original=true` returns the content as it arrived when the message was edited. Example: `curl -o msg.bin /api/flows/{id}/messages/3/content`.");
         group.MapActivity();
-        group.MapGet("/{id}/request/content", (FlowStore store, HttpResponse response, string id, bool? decode) => GetBody(store, response, id, request: true, decode))
-            .WithName("GetRequestContent")
-            .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status409Conflict)
-            .Produces(StatusCodes.Status200OK, contentType: "application/octet-stream")
-            .WithSummary("The request body of a flow as recorded (mitmweb's request/content.data).")
-            .WithDescription(BodyDescription);
-        group.MapGet("/{id}/response/content", (FlowStore store, HttpResponse response, string id, bool? decode) => GetBody(store, response, id, request: false, decode))
-            .WithName("GetResponseContent")
-            .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status409Conflict)
-            .Produces(StatusCodes.Status200OK, contentType: "application/octet-stream")
-            .WithSummary("The response body of a flow as recorded (mitmweb's response/content.data).")
-            .WithDescription(BodyDescription);
+        foreach (var (side, isRequest) in new[] { ("request", true), ("response", false) })
+        {
+            group.MapGet($"/{{id}}/{side}/content", (FlowStore store, HttpResponse response, string id, bool? decode) => GetBody(store, response, id, isRequest, decode))
+                .WithName(isRequest ? "GetRequestContent" : "GetResponseContent")
+                .ProducesProblem(StatusCodes.Status404NotFound)
+                .ProducesProblem(StatusCodes.Status409Conflict)
+                .Produces(StatusCodes.Status200OK, contentType: "application/octet-stream")
+                .WithSummary($"The {side} body of a flow as recorded (mitmweb's {side}/content.data).")
+                .WithDescription(BodyDescription);
+        }
         group.MapPost("/{id}/messages", InjectAsync)
             .WithName("InjectMessage")
             .ProducesProblem(StatusCodes.Status404NotFound)
