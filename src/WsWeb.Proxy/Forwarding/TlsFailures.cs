@@ -7,22 +7,42 @@ namespace WsWeb.Proxy.Forwarding;
 /// </summary>
 internal static class TlsFailures
 {
+    /// <summary>What went wrong, read from OpenSSL's reason (or .NET's frame error); each side says it in its own words.</summary>
+    private enum Failure
+    {
+        Other,
+        Untrusted,
+        NoAlpn,
+        NotTls,
+        Version,
+        ClientCertificate,
+        NoCommonCipher,
+        Closed,
+    }
+
+    private static Failure Classify(string reason) => reason switch
+    {
+        _ when Has(reason, "unknown ca", "bad certificate", "certificate unknown", "unsupported certificate", "certificate expired", "access denied") => Failure.Untrusted,
+        _ when Has(reason, "no application protocol") => Failure.NoAlpn,
+        _ when Has(reason, "wrong version number", "packet length too long", "frame size", "corrupted frame", "http request") => Failure.NotTls,
+        _ when Has(reason, "protocol version", "unsupported protocol", "no protocols available", "version too low") => Failure.Version,
+        _ when Has(reason, "certificate required") => Failure.ClientCertificate,
+        _ when Has(reason, "handshake failure", "no shared cipher", "no cipher", "no suitable signature") => Failure.NoCommonCipher,
+        _ when Has(reason, "unexpected eof", "connection reset", "forcibly closed", "end of file", "0 bytes") => Failure.Closed,
+        _ => Failure.Other,
+    };
+
     /// <summary>Why the handshake with an upstream server failed (the certificate check is not one of these: see <see cref="UpstreamCertificateException"/>).</summary>
     public static string DescribeUpstream(Exception exception)
     {
         var reason = Reason(exception);
-        return reason switch
+        return Classify(reason) switch
         {
-            _ when Has(reason, "wrong version number", "packet length too long", "frame size", "corrupted frame", "http request")
-                => $"the server does not speak TLS ({reason}).",
-            _ when Has(reason, "protocol version", "unsupported protocol", "no protocols available", "version too low")
-                => $"the server and WsWeb cannot agree on a TLS version: WsWeb speaks TLS 1.2 and 1.3 ({reason}).",
-            _ when Has(reason, "certificate required")
-                => $"the server asks for a client certificate, which WsWeb does not send ({reason}).",
-            _ when Has(reason, "handshake failure", "no shared cipher", "no cipher")
-                => $"the server refused the handshake: no cipher or signature both sides accept, or it wants a client certificate ({reason}).",
-            _ when Has(reason, "unexpected eof", "connection reset", "forcibly closed", "end of file", "received an unexpected eof", "0 bytes")
-                => $"the server closed the connection during the handshake ({reason}).",
+            Failure.NotTls => $"the server does not speak TLS ({reason}).",
+            Failure.Version => $"the server and WsWeb cannot agree on a TLS version: WsWeb speaks TLS 1.2 and 1.3 ({reason}).",
+            Failure.ClientCertificate => $"the server asks for a client certificate, which WsWeb does not send ({reason}).",
+            Failure.NoCommonCipher => $"the server refused the handshake: no cipher or signature both sides accept, or it wants a client certificate ({reason}).",
+            Failure.Closed => $"the server closed the connection during the handshake ({reason}).",
             _ => $"the handshake failed: {reason}.",
         };
     }
@@ -39,17 +59,19 @@ internal static class TlsFailures
         }
 
         var reason = Reason(exception);
-        return reason switch
+        if (exception is ArgumentException)
         {
-            _ when exception is ArgumentException => $"WsWeb cannot make a certificate for '{host}' ({reason})",
-            _ when Has(reason, "unknown ca", "bad certificate", "certificate unknown", "unsupported certificate", "certificate expired", "access denied")
-                => $"the client does not accept WsWeb's certificate for {host}: install the WsWeb CA in it (the dashboard's Onboarding page) ({reason})",
-            _ when Has(reason, "no application protocol") => $"the client offered no ALPN protocol WsWeb speaks: WsWeb speaks http/1.1 ({reason})",
-            _ when Has(reason, "no shared cipher", "no suitable signature", "handshake failure") => $"the client and WsWeb share no cipher or signature algorithm ({reason})",
-            _ when Has(reason, "protocol version", "unsupported protocol", "no protocols available") => $"the client and WsWeb cannot agree on a TLS version: WsWeb speaks TLS 1.2 and 1.3 ({reason})",
-            _ when Has(reason, "wrong version number", "http request", "frame size", "corrupted frame") => $"the client does not speak TLS in the tunnel ({reason})",
-            _ when Has(reason, "unexpected eof", "connection reset", "0 bytes", "end of file")
-                => $"the client closed the connection during the handshake; a client that does not trust the WsWeb CA often does this ({reason})",
+            return $"WsWeb cannot make a certificate for '{host}' ({reason})";
+        }
+
+        return Classify(reason) switch
+        {
+            Failure.Untrusted => $"the client does not accept WsWeb's certificate for {host}: install the WsWeb CA in it (the dashboard's Onboarding page) ({reason})",
+            Failure.NoAlpn => $"the client offered no ALPN protocol WsWeb speaks: WsWeb speaks http/1.1 ({reason})",
+            Failure.NoCommonCipher => $"the client and WsWeb share no cipher or signature algorithm ({reason})",
+            Failure.Version => $"the client and WsWeb cannot agree on a TLS version: WsWeb speaks TLS 1.2 and 1.3 ({reason})",
+            Failure.NotTls => $"the client does not speak TLS in the tunnel ({reason})",
+            Failure.Closed => $"the client closed the connection during the handshake; a client that does not trust the WsWeb CA often does this ({reason})",
             _ => reason,
         };
     }

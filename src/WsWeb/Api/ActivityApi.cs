@@ -43,7 +43,7 @@ internal static class ActivityApi
 
         if (flow.WebSocket is not { } ws)
         {
-            return ApiProblems.Conflict($"Flow {id} is not a WebSocket flow; it has no messages.");
+            return ApiProblems.NotWebSocket(id);
         }
 
         try

@@ -72,6 +72,9 @@ internal static class ApiProblems
 
     public static ProblemHttpResult FlowNotFound(string id) => NotFound($"No flow with id '{id}'.");
 
+    /// <summary>A 409 for asking a plain HTTP flow for what only a WebSocket has: messages, their content, their activity.</summary>
+    public static ProblemHttpResult NotWebSocket(string id) => Conflict($"Flow {id} is not a WebSocket flow; it has no messages.");
+
     /// <summary>A 429: what is asked for is bounded, and the bound is reached (replays, queued injections, exports, imports).</summary>
     public static ProblemHttpResult TooMany(string title, string detail) =>
         TypedResults.Problem(detail, statusCode: StatusCodes.Status429TooManyRequests, title: title);

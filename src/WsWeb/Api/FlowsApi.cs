@@ -201,7 +201,7 @@ internal static class FlowsApi
 
         if (!flow.IsWebSocket)
         {
-            return ApiProblems.Conflict($"Flow {id} is not a WebSocket flow; it has no messages.");
+            return ApiProblems.NotWebSocket(id);
         }
 
         MessageWindow window;
@@ -226,7 +226,7 @@ internal static class FlowsApi
 
         if (!flow.IsWebSocket)
         {
-            return ApiProblems.Conflict($"Flow {id} is not a WebSocket flow; it has no messages.");
+            return ApiProblems.NotWebSocket(id);
         }
 
         if (flow.WebSocket?.Find(index) is not { } message)
