@@ -56,6 +56,15 @@ public static class ExternalTools
 
     public static string? MitmdumpPath { get; } = File.Exists("/usr/bin/mitmdump") ? "/usr/bin/mitmdump" : FindOnPath("mitmdump");
 
+    /// <summary>A directory (<paramref name="confdir"/>, or a new one) in which the real mitmdump made its CA (mitmproxy-ca.pem and the certificate files).</summary>
+    public static async Task<string> MitmproxyConfdirAsync(string? confdir = null)
+    {
+        confdir ??= Path.Combine(Path.GetTempPath(), "wsweb-mitmconf-" + Guid.NewGuid().ToString("N"));
+        var (exitCode, _, error) = await RunMitmdumpAsync(["-n", "--set", $"confdir={confdir}", "-r", "/dev/null"]);
+        Assert.True(exitCode == 0, error);
+        return confdir;
+    }
+
     /// <summary>Runs mitmdump with <paramref name="arguments"/> to its end (at most 60 s): its exit code and what it printed.</summary>
     public static async Task<(int ExitCode, string Output, string Error)> RunMitmdumpAsync(IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
     {

@@ -52,9 +52,7 @@ public sealed class CertificateAuthorityTests : IDisposable
     public async Task A_data_directory_holding_mitmproxys_ca_uses_it_instead_of_planting_a_second_one()
     {
         // --confdir ~/.mitmproxy: clients that trust mitmproxy's CA must trust WsWeb's leaves too.
-        var confdir = _temp.Combine("mitmproxy");
-        var (exitCode, _, error) = await ExternalTools.RunMitmdumpAsync(["-n", "--set", $"confdir={confdir}", "-r", "/dev/null"]);
-        Assert.True(exitCode == 0, error);
+        var confdir = await ExternalTools.MitmproxyConfdirAsync(_temp.Combine("mitmproxy"));
         using var mitmproxyCa = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(confdir, "mitmproxy-ca-cert.pem")));
         var log = new Infrastructure.LogCapture();
 

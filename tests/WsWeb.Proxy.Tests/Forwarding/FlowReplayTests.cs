@@ -18,8 +18,7 @@ public sealed class FlowReplayTests
     [Fact]
     public async Task A_post_over_https_is_sent_again_with_its_body_and_the_answer_recorded()
     {
-        using var upstreamCa = WsWeb.Proxy.Certificates.CertificateAuthority.LoadOrCreate(Path.Combine(Path.GetTempPath(), "wsweb-up-" + Guid.NewGuid().ToString("N")), TimeProvider.System);
-        await using var upstream = await HttpUpstream.StartAsync(upstreamCa.IssueLeaf("localhost"));
+        await using var upstream = await HttpUpstream.StartHttpsAsync();
         await using var proxy = await ProxyServer.StartAsync();
         using (var client = new HttpClient(new SocketsHttpHandler { Proxy = new WebProxy(proxy.ProxyUri), SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true } }))
         {

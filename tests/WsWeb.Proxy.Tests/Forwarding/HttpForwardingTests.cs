@@ -20,8 +20,7 @@ public sealed class HttpForwardingTests
             return await HttpUpstream.StartAsync();
         }
 
-        using var upstreamCa = CertificateAuthority.LoadOrCreate(Path.Combine(Path.GetTempPath(), "wsweb-up-" + Guid.NewGuid().ToString("N")), TimeProvider.System);
-        return await HttpUpstream.StartAsync(upstreamCa.IssueLeaf("localhost"));
+        return await HttpUpstream.StartHttpsAsync();
     }
 
     private static Uri Url(HttpUpstream upstream, string scheme, string path) =>

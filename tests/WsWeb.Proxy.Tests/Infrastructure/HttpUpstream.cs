@@ -26,6 +26,13 @@ internal sealed class HttpUpstream : IAsyncDisposable
     public void ReleaseStream() => _streamGate.TrySetResult();
 
 
+    /// <summary>An HTTPS upstream for <c>localhost</c>, its certificate from a CA of its own that nothing trusts.</summary>
+    public static async Task<HttpUpstream> StartHttpsAsync()
+    {
+        using var upstreamCa = WsWeb.Proxy.Certificates.CertificateAuthority.LoadOrCreate(Path.Combine(Path.GetTempPath(), "wsweb-up-" + Guid.NewGuid().ToString("N")), TimeProvider.System);
+        return await StartAsync(upstreamCa.IssueLeaf("localhost"));
+    }
+
     public static async Task<HttpUpstream> StartAsync(X509Certificate2? tlsCertificate = null)
     {
         var app = LoopbackWebApp.CreateBuilder(tlsCertificate).Build();

@@ -3,11 +3,9 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
-using WsWeb.Core.Flows;
 using Microsoft.Extensions.DependencyInjection;
-using WsWeb.Proxy.Certificates;
+using WsWeb.Core.Flows;
 using WsWeb.Proxy.Listener;
-using WsWeb.Tests.Shared;
 using WsWeb.Proxy.Tests.Infrastructure;
 
 namespace WsWeb.Proxy.Tests.Listener;
@@ -82,16 +80,10 @@ public sealed class ConnectTlsTests
         return (head, flow);
     }
 
-    private static async Task<HttpUpstream> HttpsUpstreamAsync()
-    {
-        using var upstreamCa = CertificateAuthority.LoadOrCreate(Path.Combine(Path.GetTempPath(), "wsweb-up-" + Guid.NewGuid().ToString("N")), TimeProvider.System);
-        return await HttpUpstream.StartAsync(upstreamCa.IssueLeaf("localhost"));
-    }
-
     [Fact]
     public async Task An_idn_sni_is_recorded_and_sent_upstream_as_the_a_label_that_went_on_the_wire()
     {
-        await using var upstream = await HttpsUpstreamAsync();
+        await using var upstream = await HttpUpstream.StartHttpsAsync();
         await using var proxy = await ProxyServer.StartAsync();
 
         var (head, flow) = await GetThroughTunnelAsync(proxy, upstream, "xn--bcher-kva.localhost");
@@ -108,7 +100,7 @@ public sealed class ConnectTlsTests
     [Fact]
     public async Task An_sni_that_is_no_host_name_serves_the_connect_host_for_the_leaf_and_upstream_alike()
     {
-        await using var upstream = await HttpsUpstreamAsync();
+        await using var upstream = await HttpUpstream.StartHttpsAsync();
         await using var proxy = await ProxyServer.StartAsync();
 
         // The leaf was already for the CONNECT host; every request then failed with "'bad_name!' is not a valid host name".
@@ -164,7 +156,7 @@ public sealed class ConnectTlsTests
     [Fact]
     public async Task A_tls_1_2_client_is_recorded_with_the_openssl_name_of_its_cipher()
     {
-        await using var upstream = await HttpsUpstreamAsync();
+        await using var upstream = await HttpUpstream.StartHttpsAsync();
         await using var proxy = await ProxyServer.StartAsync();
         await using var stream = await ConnectAsync(proxy, $"localhost:{upstream.Port}");
         await using var tls = new SslStream(stream, false, (_, certificate, _, _) => ProxyClients.ChainsTo(certificate, proxy.CaCertificate));
@@ -211,9 +203,7 @@ public sealed class ConnectTlsTests
     public async Task Under_mitmproxys_rsa_ca_a_client_that_accepts_only_rsa_suites_connects()
     {
         // The real mitmdump makes its CA in a fresh confdir; WsWeb started on that directory uses it.
-        var confdir = Path.Combine(Path.GetTempPath(), "wsweb-mitmconf-" + Guid.NewGuid().ToString("N"));
-        var (exitCode, _, error) = await ExternalTools.RunMitmdumpAsync(["-n", "--set", $"confdir={confdir}", "-r", "/dev/null"]);
-        Assert.True(exitCode == 0, error);
+        var confdir = await ExternalTools.MitmproxyConfdirAsync();
         await using var proxy = await ProxyServer.StartAsync(o => o with { DataDirectory = confdir });
 
         await using var stream = await ConnectAsync(proxy, "rsa-only.example:443");

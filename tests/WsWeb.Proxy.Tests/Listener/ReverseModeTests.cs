@@ -79,8 +79,7 @@ public sealed class ReverseModeTests
     [Fact]
     public async Task A_plain_client_reaches_an_https_server_and_plain_http_is_relayed_too()
     {
-        using var upstreamCa = WsWeb.Proxy.Certificates.CertificateAuthority.LoadOrCreate(Path.Combine(Path.GetTempPath(), "wsweb-up-" + Guid.NewGuid().ToString("N")), TimeProvider.System);
-        await using var upstream = await HttpUpstream.StartAsync(upstreamCa.IssueLeaf("localhost"));
+        await using var upstream = await HttpUpstream.StartHttpsAsync();
         await using var proxy = await ReverseToAsync($"https://localhost:{upstream.Port}");
         using var http = new HttpClient();
 
